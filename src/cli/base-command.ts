@@ -1,0 +1,51 @@
+// The base of every restwire command: shared flags, parsing, and the one place errors become output.
+import {Command, Flags, Interfaces} from '@oclif/core'
+import {RestwireError, isRestwireError} from '../core/errors.js'
+import {renderError} from './output.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
+
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override enableJsonFlag = true
+  static override baseFlags = {
+    verbose: Flags.boolean({char: 'v', description: 'Show debug detail and error causes on stderr.', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: BaseArgs<T>
+
+  override async init(): Promise<void> {
+    await super.init()
+    const ctor = this.ctor as unknown as T & typeof BaseCommand
+    const {args, flags} = await this.parse({
+      args: ctor.args,
+      baseFlags: ctor.baseFlags,
+      enableJsonFlag: ctor.enableJsonFlag,
+      flags: ctor.flags,
+      strict: ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as BaseArgs<T>
+  }
+
+  override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {
+    // this.exit() and oclif's own exits keep their meaning.
+    if (error.code === 'EEXIT') throw error
+    const rwError = toRestwireError(error)
+    process.exitCode = rwError.exitCode
+    if (this.jsonEnabled()) {
+      this.logJson({error: rwError.toJSON()})
+      return
+    }
+
+    process.stderr.write(renderError(rwError, Boolean(this.flags?.verbose) || process.argv.includes('--verbose')))
+  }
+}
+
+function toRestwireError(error: Error & {oclif?: {exit?: number}}): RestwireError {
+  if (isRestwireError(error)) return error
+  // oclif parse and validation errors carry their exit code (2) under `oclif.exit`.
+  if (error.oclif?.exit !== undefined) return new RestwireError('RW_ERR_USAGE', error.message, {cause: error})
+  return new RestwireError('RW_ERR_INTERNAL', error.message || String(error), {cause: error})
+}

@@ -1,0 +1,188 @@
+// `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
+import {createReadStream} from 'node:fs'
+import {createInterface} from 'node:readline'
+import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
+import {type HostKeyPolicy, KorvClient} from '../core/korv/client.js'
+import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
+import type {PayloadSource} from './flags.js'
+import {resolveClientIdentity} from './identities.js'
+import {formatJson, stderrColors as c, writeStdout} from './output.js'
+import {readPayload} from './payload.js'
+import {promptRequest} from './request-prompts.js'
+
+export interface KorvCallOptions {
+  verb?: string
+  path?: string
+  data?: PayloadSource
+  interactive: boolean
+  batch?: string
+  concurrency: number
+  host: string
+  port: number
+  user: string
+  identityPaths?: string[]
+  knownHostsPath?: string
+  acceptNew: boolean
+  insecure: boolean
+  timeoutMs: number
+  connectTimeoutMs: number
+  json: boolean
+}
+
+export interface KorvCallResult {
+  status: number
+  body: unknown
+  requestId: number
+  host: string
+  port: number
+  timing: {connectMs: number; responseMs: number; totalMs: number}
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
+
+export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallResult | undefined> {
+  const started = performance.now()
+  const request = options.batch ? undefined : await resolveRequest(options)
+  const client = await connect(options)
+  const connectMs = performance.now() - started
+  try {
+    if (options.batch) {
+      process.exitCode = await runBatch(client, options)
+      return undefined
+    }
+
+    const {body, path, verb} = request!
+    const response = await client.request(verb, path, body, {timeoutMs: options.timeoutMs})
+    process.exitCode = exitCodeForStatus(response.status)
+    const totalMs = performance.now() - started
+    if (options.json) {
+      const timing = {connectMs: round(connectMs), responseMs: round(response.durationMs), totalMs: round(totalMs)}
+      return {body: response.body, host: options.host, port: options.port, requestId: response.requestId, status: response.status, timing}
+    }
+
+    writeStdout(formatJson(response.body))
+    if (response.status >= 400) process.stderr.write(c.yellow(`${verb} ${path}: ${response.status}\n`))
+    return undefined
+  } finally {
+    await client.close()
+  }
+}
+
+async function resolveRequest(options: KorvCallOptions): Promise<{verb: string; path: string; body: unknown}> {
+  let {path, verb} = options
+  let body = options.data ? await readPayload(options.data) : undefined
+  if (options.interactive || verb === undefined || path === undefined) {
+    const prompted = await promptRequest(KORV_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined})
+    ;({body, path, verb} = prompted)
+  }
+
+  if (!path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, got "${path}"`)
+  return {body: body ?? null, path: path!, verb: checkVerb(verb!)}
+}
+
+function checkVerb(verb: string): string {
+  const canonical = canonicalVerb(verb)
+  if (!canonical) throw new RestwireError('RW_ERR_USAGE', `unknown verb "${verb}"; use one of ${KORV_VERBS.join(', ')}`)
+  return canonical
+}
+
+async function connect(options: KorvCallOptions): Promise<KorvClient> {
+  const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
+  // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
+  const policy: HostKeyPolicy = options.insecure
+    ? 'off'
+    : options.acceptNew || (identity.zeroConfig && LOOPBACK.has(options.host))
+      ? 'accept-new'
+      : 'strict'
+  const knownHostsFlag = options.knownHostsPath ? ` --known-hosts ${options.knownHostsPath}` : ''
+  return KorvClient.connect({
+    agent: identity.agent,
+    connectTimeoutMs: options.connectTimeoutMs,
+    host: options.host,
+    hostKeyPolicy: policy,
+    identities: identity.identities,
+    knownHostsPath: identity.knownHostsPath,
+    maxInFlight: options.concurrency,
+    port: options.port,
+    requestTimeoutMs: options.timeoutMs,
+    trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} GET /`,
+    user: options.user,
+  })
+}
+
+function exitCodeForStatus(status: number): number {
+  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
+  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
+  return 0
+}
+
+/**
+ * Sends every line of the batch over the one connection, up to `concurrency` in flight, and prints one
+ * NDJSON line per answer as it completes. Returns the exit code: the worst status class seen, or 2
+ * when a line was not a valid request.
+ */
+async function runBatch(client: KorvClient, options: KorvCallOptions): Promise<number> {
+  const input = options.batch === '-' ? process.stdin : createReadStream(options.batch!)
+  const lines = createInterface({crlfDelay: Infinity, input})
+  const inFlight = new Set<Promise<void>>()
+  let worst = 0
+  let lineNumber = 0
+  const note = (code: number): void => {
+    if (code !== 0 && (worst === 0 || code > worst)) worst = code
+  }
+
+  try {
+    for await (const line of lines) {
+      lineNumber++
+      if (line.trim() === '') continue
+      const parsed = parseBatchLine(line, lineNumber)
+      if ('error' in parsed) {
+        writeStdout(JSON.stringify({error: parsed.error, id: parsed.id, line: lineNumber}))
+        note(ERROR_CATALOGUE.RW_ERR_USAGE.exitCode)
+        continue
+      }
+
+      const task = client.request(parsed.verb, parsed.path, parsed.body, {timeoutMs: options.timeoutMs}).then(
+        (response) => {
+          note(exitCodeForStatus(response.status))
+          writeStdout(JSON.stringify({body: response.body, durationMs: round(response.durationMs), id: parsed.id, status: response.status}))
+        },
+        (error: unknown) => {
+          const rw = isRestwireError(error) ? error : new RestwireError('RW_ERR_INTERNAL', String(error))
+          note(rw.exitCode)
+          writeStdout(JSON.stringify({error: {code: rw.code, message: rw.message}, id: parsed.id}))
+        },
+      )
+      inFlight.add(task)
+      void task.finally(() => inFlight.delete(task))
+      if (inFlight.size >= options.concurrency) await Promise.race(inFlight)
+    }
+  } catch (error) {
+    throw new RestwireError('RW_ERR_USAGE', `cannot read --batch ${options.batch}: ${(error as Error).message}`, {cause: error})
+  }
+
+  await Promise.all(inFlight)
+  return worst
+}
+
+type BatchLine = {id: unknown; verb: string; path: string; body: unknown} | {id: unknown; error: string}
+
+function parseBatchLine(line: string, lineNumber: number): BatchLine {
+  let value: unknown
+  try {
+    value = JSON.parse(line)
+  } catch (error) {
+    return {error: `not valid JSON: ${(error as Error).message}`, id: lineNumber}
+  }
+
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return {error: 'not a JSON object', id: lineNumber}
+  const record = value as Record<string, unknown>
+  const id = record.id ?? lineNumber
+  const path = record.path ?? record.resource
+  const verb = typeof record.verb === 'string' ? canonicalVerb(record.verb) : undefined
+  if (!verb) return {error: `missing or unknown "verb"; use one of ${KORV_VERBS.join(', ')}`, id}
+  if (typeof path !== 'string' || !path.startsWith('/')) return {error: 'missing "path" (starting with /)', id}
+  return {body: record.body ?? null, id, path, verb}
+}
+
+const round = (ms: number): number => Math.round(ms * 100) / 100

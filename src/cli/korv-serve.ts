@@ -1,0 +1,55 @@
+// `korv serve` glue: start the service, log what it does on stderr, drain and stop on SIGINT/SIGTERM.
+import {type KorvServiceOptions, startKorvService} from '../core/korv/service.js'
+import {stderrColors as c} from './output.js'
+import {askPassphrase} from './prompts.js'
+import {type LogFormat, writeEventLog, writeRequestLog} from './request-log.js'
+
+export interface KorvServeOptions extends KorvServiceOptions {
+  logFormat: LogFormat
+  drainMs: number
+  json: boolean
+}
+
+export async function runKorvServe(options: KorvServeOptions): Promise<{address: string; port: number} | undefined> {
+  const {logFormat} = options
+  const service = await startKorvService({
+    ...options,
+    keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
+    onEvent(event) {
+      if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
+      else if (event.type === 'protocol-error') writeEventLog({address: event.address, code: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
+      else writeEventLog({address: event.address, event: 'connection error', reason: event.error.message}, logFormat)
+    },
+    onRequest: (entry) => writeRequestLog(entry, logFormat),
+  })
+  const {address, port} = service.address
+  const listening = {
+    address,
+    authorizedKeys: service.authorizedKeysPath,
+    created: service.created,
+    event: 'listening',
+    handler: service.handlerSource,
+    hostKeys: service.hostKeys.map((key) => key.fingerprint),
+    port,
+  }
+  if (logFormat === 'json' || options.json) process.stderr.write(JSON.stringify({time: new Date().toISOString(), ...listening}) + '\n')
+  else {
+    for (const file of service.created) process.stderr.write(c.dim(`created ${file}\n`))
+    process.stderr.write(`${c.green('korv')} listening on ${c.bold(`${address}:${port}`)} (${service.handlerSource}, ${service.routes.length} routes)\n`)
+    for (const key of service.hostKeys) process.stderr.write(c.dim(`host key ${key.fingerprint} ${key.path}\n`))
+    process.stderr.write(c.dim(`authorized keys ${service.authorizedKeysPath}\n`))
+  }
+
+  await new Promise<void>((resolve) => {
+    const stop = (signal: NodeJS.Signals): void => {
+      process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
+      process.once(signal, () => process.exit(130))
+      service.close({drainMs: options.drainMs}).then(resolve, resolve)
+    }
+
+    process.once('SIGINT', stop)
+    process.once('SIGTERM', stop)
+  })
+  process.stderr.write(c.dim('korv server stopped\n'))
+  return options.json ? {address, port} : undefined
+}

@@ -1,0 +1,64 @@
+import {Args, Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base-command.js'
+import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
+import {type KorvCallResult, runKorvCall} from '../../cli/korv-call.js'
+
+export default class KorvCall extends BaseCommand<typeof KorvCall> {
+  static override summary = 'Call a korv server: one request, or a pipelined batch.'
+  static override description = `Sends VERB PATH (GET, STORE, UPDATE, DELETE; POST, PUT and PATCH are accepted and sent as STORE/UPDATE) over SSH and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the whole envelope (status, body, timing).
+
+The server's host key is checked against --known-hosts (default: the restwire home's known_hosts). An unknown key fails with its fingerprint and the command that trusts it; --accept-new trusts it on first use. Against a server on this machine, with no -i and no --known-hosts, the first use is trusted automatically (zero configuration). A changed key always fails.
+
+Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentication, 5 unknown host key, 6 changed host key, 7 timeout, 10 key file. See docs/errors.md.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> GET /hello', description: 'Against `korv serve --demo` on this machine'},
+    {command: `<%= config.bin %> <%= command.id %> STORE /users --data '{"name":"ada"}' --host api.example.com -i ~/.ssh/id_ed25519`, description: 'A body inline'},
+    {command: '<%= config.bin %> <%= command.id %> UPDATE /users/7 --data @user.json', description: 'A body from a file (@- reads stdin)'},
+    {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, answers as NDJSON lines'},
+    {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
+  ]
+
+  static override args = {
+    verb: Args.string({description: 'GET, STORE, UPDATE or DELETE (POST/PUT/PATCH accepted).'}),
+    path: Args.string({description: 'Resource path, optionally with ?query.'}),
+  }
+
+  static override flags = {
+    'accept-new': Flags.boolean({description: 'Trust an unknown host key on first use and record it (a changed key still fails).'}),
+    batch: Flags.string({description: 'NDJSON file of requests ({"verb","path","body","id"} per line), or - for stdin.', exclusive: ['data', 'interactive']}),
+    concurrency: positiveIntFlag({default: 256, description: 'With --batch: requests in flight at once.'}),
+    'connect-timeout': durationFlag({default: 10_000, description: 'Time allowed for the TCP connection and SSH handshake.'}),
+    data: dataFlag({char: 'd'}),
+    host: hostFlag({char: 'H', default: '127.0.0.1'}),
+    identity: Flags.string({char: 'i', description: 'Private key file (repeatable); default: the restwire home client key.', multiple: true}),
+    insecure: Flags.boolean({description: 'Do not verify the host key at all (unsafe; for throwaway test servers).', exclusive: ['accept-new']}),
+    interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
+    'known-hosts': Flags.string({description: 'OpenSSH known_hosts file to verify the server against.'}),
+    port: portFlag({char: 'p', default: 8022}),
+    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for each response (30s, 500ms...).'}),
+    user: Flags.string({char: 'u', default: 'korv', description: 'SSH user name (korv servers accept any).'}),
+  }
+
+  async run(): Promise<KorvCallResult | undefined> {
+    const {args, flags} = this
+    return runKorvCall({
+      acceptNew: flags['accept-new'],
+      batch: flags.batch,
+      concurrency: flags.concurrency,
+      connectTimeoutMs: flags['connect-timeout'],
+      data: flags.data,
+      host: flags.host,
+      identityPaths: flags.identity,
+      insecure: flags.insecure,
+      interactive: flags.interactive,
+      json: this.jsonEnabled(),
+      knownHostsPath: flags['known-hosts'],
+      path: args.path,
+      port: flags.port,
+      timeoutMs: flags.timeout,
+      user: flags.user,
+      verb: args.verb,
+    })
+  }
+}

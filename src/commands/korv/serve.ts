@@ -1,0 +1,58 @@
+import {Flags} from '@oclif/core'
+import {BaseCommand} from '../../cli/base-command.js'
+import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {runKorvServe} from '../../cli/korv-serve.js'
+import {DEFAULT_MAX_MESSAGE_BYTES} from '../../core/framing/gzip-member.js'
+import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/server.js'
+
+export default class KorvServe extends BaseCommand<typeof KorvServe> {
+  static override summary = 'Serve a JSON API over SSH (korv).'
+  static override description = `Starts an SSH server that answers korv requests: gzip-JSON messages on direct-tcpip channels (Korv 0.2 clients, \`restwire korv call\`, \`ssh -W\`) and NDJSON on the "korv" subsystem (\`ssh -s HOST korv\`). Clients authenticate with a key listed in the authorized_keys file.
+
+With no --host-key and --authorized-keys, the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) holds a host key and an authorized_keys file, created on first run, that authorize the local client key used by \`restwire korv call\`.
+
+Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forwarded to an HTTP service) or --demo. One log line per request goes to stderr. SIGINT or SIGTERM stops accepting, lets in-flight requests finish (--drain-timeout) and exits 0.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> --demo', description: 'Zero configuration: demo routes on 127.0.0.1:8022'},
+    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --port 2222', description: 'Your handlers'},
+    {command: '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --host 0.0.0.0 --host-key /etc/restwire/host_key --authorized-keys ~/.ssh/authorized_keys', description: 'Put an SSH front on a local HTTP service'},
+  ]
+
+  static override flags = {
+    'authorized-keys': Flags.string({description: 'OpenSSH authorized_keys file of the client keys allowed in (re-read when it changes).'}),
+    demo: Flags.boolean({description: 'Serve the demo routes: GET /hello, GET /echo, STORE /echo, GET /time.', exclusive: ['routes', 'upstream']}),
+    'drain-timeout': durationFlag({default: DEFAULT_DRAIN_MS, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.'}),
+    'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
+    host: hostFlag({default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).'}),
+    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true}),
+    'log-format': Flags.option({default: 'text', description: 'Request log format on stderr.', options: ['text', 'json'] as const})(),
+    'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests in flight per connection; beyond it requests get 503.'}),
+    'max-message-size': sizeFlag({default: DEFAULT_MAX_MESSAGE_BYTES, description: 'Largest decompressed request (e.g. 16MiB).'}),
+    port: portFlag({char: 'p', default: DEFAULT_KORV_PORT}),
+    routes: Flags.string({description: 'JS or TS module exporting routes (see docs/korv.md).', exclusive: ['upstream', 'demo']}),
+    tracebacks: Flags.boolean({allowNo: true, default: true, description: 'Include the traceback in 500 bodies (--no-tracebacks hides it).'}),
+    upstream: Flags.string({description: 'Forward every request to this HTTP base URL (GET→GET, STORE→POST, UPDATE→PUT, DELETE→DELETE).', exclusive: ['routes', 'demo']}),
+  }
+
+  async run(): Promise<{address: string; port: number} | undefined> {
+    const {flags} = this
+    return runKorvServe({
+      authorizedKeysPath: flags['authorized-keys'],
+      demo: flags.demo,
+      drainMs: flags['drain-timeout'],
+      handlerTimeoutMs: flags['handler-timeout'],
+      host: flags.host,
+      hostKeyPaths: flags['host-key'],
+      json: this.jsonEnabled(),
+      logFormat: flags['log-format'],
+      maxInFlight: flags['max-in-flight'],
+      maxMessageBytes: flags['max-message-size'],
+      port: flags.port,
+      routesPath: flags.routes,
+      tracebacks: flags.tracebacks,
+      upstreamUrl: flags.upstream,
+    })
+  }
+}

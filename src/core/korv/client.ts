@@ -1,0 +1,241 @@
+// The korv client: one SSH connection, one direct-tcpip channel, many requests in flight on it.
+import type {Duplex} from 'node:stream'
+import ssh2 from 'ssh2'
+import {RestwireError, errnoCode, isRestwireError} from '../errors.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
+import {FrameWriter} from '../framing/frame-writer.js'
+import {blobKeyType} from '../ssh/key-blob.js'
+import {sha256Fingerprint} from '../ssh/fingerprint.js'
+import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
+import type {LoadedPrivateKey} from '../ssh/private-key.js'
+import {parseKorvResponse} from './messages.js'
+import {DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './server.js'
+
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+export const DEFAULT_CLIENT_MAX_IN_FLIGHT = 512
+
+/** strict: unknown and changed keys fail; accept-new: unknown keys are added (trust on first use); off: no check. */
+export type HostKeyPolicy = 'strict' | 'accept-new' | 'off'
+
+export interface KorvClientOptions {
+  host?: string
+  port?: number
+  /** Any user name works with korv servers; it is sent as given. */
+  user?: string
+  identities?: LoadedPrivateKey[]
+  /** ssh-agent socket to try after the identities. */
+  agent?: string
+  knownHostsPath?: string
+  hostKeyPolicy?: HostKeyPolicy
+  /** The command that would trust this host, for the unknown-host error. */
+  trustCommand?: string
+  connectTimeoutMs?: number
+  requestTimeoutMs?: number
+  maxMessageBytes?: number
+  /** Requests beyond this many wait locally until earlier ones finish. */
+  maxInFlight?: number
+  /** The transport: returns a connected byte stream. Default: TCP to host:port. */
+  connect?: () => Promise<Duplex>
+}
+
+export interface KorvResponse {
+  status: number
+  body: unknown
+  requestId: number
+  durationMs: number
+}
+
+export interface KorvRequestOptions {
+  timeoutMs?: number
+  signal?: AbortSignal
+}
+
+interface Pending {
+  resolve: (response: KorvResponse) => void
+  reject: (error: Error) => void
+  timer: NodeJS.Timeout
+  started: number
+}
+
+export class KorvClient {
+  private readonly pending = new Map<number, Pending>()
+  private readonly queue: Array<() => void> = []
+  private readonly writer: FrameWriter
+  private nextId = 0
+  private closedError: RestwireError | undefined
+
+  private constructor(
+    private readonly ssh: ssh2.Client,
+    channel: ssh2.ClientChannel,
+    private readonly options: KorvClientOptions,
+    coalesce: boolean,
+  ) {
+    this.writer = new FrameWriter(channel, coalesce)
+    const decoder = new GzipMemberDecoder({
+      maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+      onError: (error) => this.fail(new RestwireError(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
+      onMessage: (payload) => this.onResponse(payload),
+    })
+    channel.on('data', (chunk: Buffer) => decoder.push(chunk))
+    channel.on('close', () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the server closed the korv channel')))
+    ssh.on('close', () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the SSH connection closed')))
+    ssh.on('error', (error) => this.fail(new RestwireError('RW_ERR_CLOSED', `SSH connection error: ${error.message}`, {cause: error})))
+  }
+
+  /** Connects, authenticates, verifies the host key and opens the korv channel. */
+  static async connect(options: KorvClientOptions): Promise<KorvClient> {
+    const host = options.host ?? '127.0.0.1'
+    const port = options.port ?? DEFAULT_KORV_PORT
+    const ssh = new ssh2.Client()
+    let hostKeyFailure: RestwireError | undefined
+    const sock = options.connect ? await options.connect() : undefined
+    await new Promise<void>((resolve, reject) => {
+      ssh.once('ready', () => resolve())
+      ssh.once('error', (error: Error & {level?: string}) =>
+        reject(hostKeyFailure ?? connectError(error, host, port, options)),
+      )
+      ssh.connect({
+        authHandler: authMethods(options),
+        host,
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+          verifyHostKey(key, host, port, options).then(
+            () => verify(true),
+            (error: RestwireError) => {
+              hostKeyFailure = error
+              verify(false)
+            },
+          )
+        },
+        ident: RESTWIRE_IDENT,
+        keepaliveInterval: 15_000,
+        port,
+        readyTimeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+        sock: sock as ssh2.ConnectConfig['sock'],
+        username: options.user ?? 'korv',
+      })
+    })
+    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
+      ssh.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
+        if (error) reject(new RestwireError('RW_ERR_PROTOCOL', `the server refused the korv channel: ${error.message}`, {cause: error}))
+        else resolve(stream)
+      })
+    }).catch((error: unknown) => {
+      ssh.end()
+      throw error
+    })
+    // restwire servers decode coalesced input; Korv's Python server needs one message per packet.
+    const remoteSoftware = (ssh as unknown as {_remoteVer?: string})._remoteVer ?? ''
+    return new KorvClient(ssh, channel, options, remoteSoftware.startsWith('restwire'))
+  }
+
+  get inFlight(): number {
+    return this.pending.size
+  }
+
+  /** Sends one request; resolves with the response, whatever its status. */
+  request(verb: string, resource: string, body: unknown = null, options: KorvRequestOptions = {}): Promise<KorvResponse> {
+    if (this.closedError) return Promise.reject(this.closedError)
+    const max = this.options.maxInFlight ?? DEFAULT_CLIENT_MAX_IN_FLIGHT
+    if (this.pending.size >= max) {
+      return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.request(verb, resource, body, options))
+    }
+
+    const id = ++this.nextId
+    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
+    const payload = Buffer.from(JSON.stringify({body, id, resource, verb}))
+    return new Promise<KorvResponse>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        this.settle(id)?.reject(new RestwireError('RW_ERR_TIMEOUT', `no response to ${verb} ${resource} within ${timeoutMs} ms`))
+      }, timeoutMs)
+      this.pending.set(id, {reject, resolve, started: performance.now(), timer})
+      options.signal?.addEventListener('abort', () => this.settle(id)?.reject(new RestwireError('RW_ERR_INTERRUPTED', 'request aborted')), {once: true})
+      this.writer.write(encodeGzipMember(payload))
+    })
+  }
+
+  /** Fails what is still pending and closes the connection. Safe to call twice. */
+  async close(): Promise<void> {
+    this.fail(new RestwireError('RW_ERR_CLOSED', 'the client was closed'))
+    this.writer.close()
+    await new Promise<void>((resolve) => {
+      this.ssh.once('close', () => resolve())
+      this.ssh.end()
+      setTimeout(resolve, 1000).unref()
+    })
+  }
+
+  private onResponse(payload: Buffer): void {
+    const response = parseKorvResponse(payload)
+    // Korv's server sends a stray 400 with request_id 0 before STORE/UPDATE answers: ignore unknown ids.
+    if (!response || typeof response.request_id !== 'number') return
+    const entry = this.settle(response.request_id)
+    entry?.resolve({body: response.body, durationMs: performance.now() - entry.started, requestId: response.request_id, status: response.code})
+  }
+
+  private settle(id: number): Pending | undefined {
+    const entry = this.pending.get(id)
+    if (!entry) return undefined
+    this.pending.delete(id)
+    clearTimeout(entry.timer)
+    this.queue.shift()?.()
+    return entry
+  }
+
+  private fail(error: RestwireError): void {
+    if (this.closedError) return
+    this.closedError = error
+    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error)
+    for (const waiting of this.queue.splice(0)) waiting()
+  }
+}
+
+function authMethods(options: KorvClientOptions): ssh2.AnyAuthMethod[] {
+  const username = options.user ?? 'korv'
+  const methods: ssh2.AnyAuthMethod[] = (options.identities ?? []).map(
+    (identity): ssh2.PublicKeyAuthMethod => ({key: identity.privateKey, passphrase: identity.passphrase, type: 'publickey', username}),
+  )
+  if (options.agent) methods.push({agent: options.agent, type: 'agent', username} satisfies ssh2.AgentAuthMethod)
+  return methods
+}
+
+async function verifyHostKey(blob: Buffer, host: string, port: number, options: KorvClientOptions): Promise<void> {
+  const policy = options.hostKeyPolicy ?? 'strict'
+  if (policy === 'off') return
+  if (!options.knownHostsPath) throw new RestwireError('RW_ERR_USAGE', 'no known_hosts file to verify the server against')
+  const knownHosts = await KnownHosts.load(options.knownHostsPath)
+  const keyType = blobKeyType(blob) ?? 'unknown'
+  const status = knownHosts.check(host, port, keyType, blob)
+  if (status === 'match') return
+  if (status === 'unknown' && policy === 'accept-new') {
+    await knownHosts.add(host, port, keyType, blob)
+    return
+  }
+
+  throw hostKeyError(status, {
+    fingerprint: sha256Fingerprint(blob),
+    host,
+    keyType,
+    knownHostsPath: options.knownHostsPath,
+    port,
+    trustCommand: options.trustCommand,
+  })
+}
+
+function connectError(error: Error & {level?: string}, host: string, port: number, options: KorvClientOptions): RestwireError {
+  if (isRestwireError(error)) return error
+  const where = `${host}:${port}`
+  if (error.level === 'client-authentication') {
+    const tried = (options.identities ?? []).map((identity) => `${identity.path} (${identity.fingerprint})`)
+    if (options.agent) tried.push('ssh-agent')
+    return new RestwireError('RW_ERR_AUTH', `${where} rejected every key offered: ${tried.join(', ') || 'none'}`, {cause: error})
+  }
+
+  if (error.level === 'client-timeout') {
+    return new RestwireError('RW_ERR_TIMEOUT', `no SSH handshake with ${where} within ${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`, {cause: error})
+  }
+
+  const code = errnoCode(error)
+  const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : error.message
+  return new RestwireError('RW_ERR_CONNECT', `cannot connect to ${where}: ${reason}`, {cause: error})
+}
