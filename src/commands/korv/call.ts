@@ -20,8 +20,8 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
   ]
 
   static override args = {
-    verb: Args.string({description: 'GET, STORE, UPDATE or DELETE (POST/PUT/PATCH accepted).'}),
-    path: Args.string({description: 'Resource path, optionally with ?query.'}),
+    verb: Args.string({description: 'GET, STORE, UPDATE or DELETE (POST/PUT/PATCH accepted).', ignoreStdin: true}),
+    path: Args.string({description: 'Resource path, optionally with ?query.', ignoreStdin: true}),
   }
 
   static override flags = {

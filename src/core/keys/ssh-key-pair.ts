@@ -127,7 +127,7 @@ export async function writeSshKeyPair(
       return {privateKeyPath, publicKeyPath}
     }
 
-    for (const file of [privateKeyPath, publicKeyPath]) if (await exists(file)) throw fileExists(file)
+    await assertKeyPairPathsFree(path)
     if (!(await createFileExclusive(privateKeyPath, pair.privateKey, 0o600))) throw fileExists(privateKeyPath)
     if (!(await createFileExclusive(publicKeyPath, publicText, 0o644))) throw fileExists(publicKeyPath)
   } catch (error) {
@@ -141,13 +141,21 @@ export async function writeSshKeyPair(
   return {privateKeyPath, publicKeyPath}
 }
 
+/** Throws RW_ERR_FILE_EXISTS naming `path` or `path.pub` if either exists (so callers can fail before generating). */
+export async function assertKeyPairPathsFree(path: string): Promise<void> {
+  for (const file of [path, `${path}.pub`]) if (await exists(file)) throw fileExists(file)
+}
+
 async function exists(path: string): Promise<boolean> {
   try {
     await access(path)
     return true
   } catch (error) {
-    if (errnoCode(error) === 'ENOENT') return false
-    throw error
+    if (errnoCode(error) === 'ENOENT' || errnoCode(error) === 'ENOTDIR') return false
+    throw new RestwireError('RW_ERR_KEY_FILE', `Cannot check ${path}: ${fileErrorReason(error)}`, {
+      cause: error,
+      details: {path},
+    })
   }
 }
 

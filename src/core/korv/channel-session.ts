@@ -53,6 +53,8 @@ export class ChannelSession {
   private readonly active = new Set<AbortController>()
   private readonly decoder: {push(chunk: Buffer): void}
   private closed = false
+  /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
+  private peerEnded = false
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
@@ -64,6 +66,10 @@ export class ChannelSession {
         ? new GzipMemberDecoder({maxMessageBytes: limits.maxMessageBytes, onError, onMessage})
         : new NdjsonDecoder({maxLineBytes: limits.maxMessageBytes, onError, onLine: onMessage})
     stream.on('data', (chunk: Buffer) => this.decoder.push(chunk))
+    stream.on('end', () => {
+      this.peerEnded = true
+      this.endIfDone()
+    })
     stream.on('close', () => this.close())
     stream.on('error', () => this.close())
   }
@@ -98,7 +104,7 @@ export class ChannelSession {
     this.active.add(controller)
     gauge.count++
     try {
-      const response = await invokeHandler(handler, request, controller, limits)
+      const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
       if (!this.closed) this.send(id, response)
       this.options.onRequest({
         address: this.options.client.address,
@@ -112,7 +118,16 @@ export class ChannelSession {
       this.active.delete(controller)
       gauge.count--
       this.options.onSettled()
+      this.endIfDone()
     }
+  }
+
+  private endIfDone(): void {
+    if (!this.peerEnded || this.active.size > 0 || this.closed) return
+    this.writer.flush()
+    this.closed = true
+    const {stream} = this.options
+    stream.end(() => stream.destroy())
   }
 
   private send(requestId: KorvId, response: RwResponse): void {

@@ -64,6 +64,7 @@ export class KorvClient {
   private readonly writer: FrameWriter
   private nextId = 0
   private closedError: RestwireError | undefined
+  private sshClosed = false
 
   private constructor(
     private readonly ssh: ssh2.Client,
@@ -79,7 +80,10 @@ export class KorvClient {
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
     channel.on('close', () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the server closed the korv channel')))
-    ssh.on('close', () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the SSH connection closed')))
+    ssh.on('close', () => {
+      this.sshClosed = true
+      this.fail(new RestwireError('RW_ERR_CLOSED', 'the SSH connection closed'))
+    })
     ssh.on('error', (error) => this.fail(new RestwireError('RW_ERR_CLOSED', `SSH connection error: ${error.message}`, {cause: error})))
   }
 
@@ -158,10 +162,14 @@ export class KorvClient {
   async close(): Promise<void> {
     this.fail(new RestwireError('RW_ERR_CLOSED', 'the client was closed'))
     this.writer.close()
+    if (this.sshClosed) return
     await new Promise<void>((resolve) => {
-      this.ssh.once('close', () => resolve())
+      const timer = setTimeout(resolve, 1000)
+      this.ssh.once('close', () => {
+        clearTimeout(timer)
+        resolve()
+      })
       this.ssh.end()
-      setTimeout(resolve, 1000).unref()
     })
   }
 

@@ -57,6 +57,7 @@ export class KorvServer {
   private drained: (() => void) | undefined
   private messageId = 0
   private closing: Promise<void> | undefined
+  private listening = false
 
   constructor(private readonly options: KorvServerOptions) {
     this.handler = options.handler ?? this.router.handle
@@ -91,6 +92,7 @@ export class KorvServer {
       server.once('error', onError)
       server.listen(this.options.port ?? DEFAULT_KORV_PORT, this.options.host ?? '127.0.0.1', () => {
         server.off('error', onError)
+        this.listening = true
         resolve()
       })
     })
@@ -108,8 +110,7 @@ export class KorvServer {
   }
 
   private async shutdown(drainMs: number): Promise<void> {
-    const listening = (this.ssh as unknown as NetServer).listening
-    const stopped = listening ? new Promise<void>((resolve) => this.ssh.close(() => resolve())) : Promise.resolve()
+    const stopped = this.listening ? new Promise<void>((resolve) => this.ssh.close(() => resolve())) : Promise.resolve()
     if (this.inFlightCount() > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -117,6 +118,8 @@ export class KorvServer {
         new Promise<void>((resolve) => (timer = setTimeout(resolve, drainMs))),
       ])
       clearTimeout(timer)
+      // Responses are coalesced until the next turn of the event loop: let them go out first.
+      await new Promise((resolve) => setImmediate(resolve))
     }
 
     for (const connection of this.connections) connection.end()
