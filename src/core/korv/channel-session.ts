@@ -126,7 +126,13 @@ export class ChannelSession {
     if (!this.peerEnded || this.active.size > 0 || this.closed) return
     this.writer.flush()
     this.closed = true
-    const {stream} = this.options
+    this.endStream(0)
+  }
+
+  /** Ends our side. A session channel (the `korv` subsystem) reports an exit status first: without one `ssh -s` exits 255, as if it had failed. */
+  private endStream(exitStatus: number): void {
+    const stream = this.options.stream as Duplex & {exit?: (status: number) => void}
+    stream.exit?.(exitStatus)
     stream.end(() => stream.destroy())
   }
 
@@ -150,8 +156,7 @@ export class ChannelSession {
     this.send(0, {body: {code: error.code, error: error.message}, status})
     this.writer.flush()
     this.closed = true
-    const {stream} = this.options
-    stream.end(() => stream.destroy())
+    this.endStream(1)
     this.close()
   }
 

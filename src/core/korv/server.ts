@@ -142,10 +142,8 @@ export class KorvServer {
 
       const result = checkPublicKeyAuth(ctx, this.options.authorizedKeys)
       if (!result.ok) {
-        if (ctx.signature) {
-          this.options.onEvent?.({address, fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason, type: 'auth-rejected'})
-        }
-
+        // Clients usually offer a key without a signature first; an unlisted key is rejected right there.
+        this.options.onEvent?.({address, fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason, type: 'auth-rejected'})
         ctx.reject(['publickey'])
         return
       }

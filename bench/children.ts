@@ -1,0 +1,73 @@
+// Every child process and temp dir the bench makes, so that a normal end, an error or Ctrl-C all leave
+// nothing behind.
+import {type ChildProcess, type SpawnOptions, spawn} from 'node:child_process'
+import {mkdtempSync, rmSync} from 'node:fs'
+import {tmpdir} from 'node:os'
+import {join} from 'node:path'
+
+const children = new Set<ChildProcess>()
+const tempDirs = new Set<string>()
+let installed = false
+
+export function makeTempDir(prefix: string): string {
+  installCleanup()
+  const dir = mkdtempSync(join(tmpdir(), prefix))
+  tempDirs.add(dir)
+  return dir
+}
+
+export function removeTempDir(dir: string): void {
+  rmSync(dir, {force: true, recursive: true})
+  tempDirs.delete(dir)
+}
+
+/** spawn() whose child is killed by cleanup() if it is still running. */
+export function spawnTracked(command: string, args: string[], options: SpawnOptions = {}): ChildProcess {
+  installCleanup()
+  const child = spawn(command, args, options)
+  children.add(child)
+  child.once('exit', () => children.delete(child))
+  child.once('error', () => children.delete(child))
+  return child
+}
+
+/** Resolves with the exit code (or signal name) once the child has exited. */
+export function exited(child: ChildProcess): Promise<number | string> {
+  if (child.exitCode !== null) return Promise.resolve(child.exitCode)
+  if (child.signalCode !== null) return Promise.resolve(child.signalCode)
+  return new Promise((resolve) => child.once('exit', (code, signal) => resolve(code ?? signal ?? -1)))
+}
+
+/** SIGTERM, then SIGKILL after `graceMs`; resolves once the child is gone. */
+export async function stopChild(child: ChildProcess, graceMs = 3000): Promise<void> {
+  if (child.exitCode !== null || child.signalCode !== null) return
+  const done = exited(child)
+  child.kill('SIGTERM')
+  const timer = setTimeout(() => child.kill('SIGKILL'), graceMs)
+  await done
+  clearTimeout(timer)
+}
+
+/** Synchronous, so it also works from the 'exit' event. */
+export function cleanup(): void {
+  for (const child of children) {
+    if (child.exitCode === null && child.signalCode === null) child.kill('SIGKILL')
+  }
+
+  children.clear()
+  for (const dir of tempDirs) rmSync(dir, {force: true, recursive: true})
+  tempDirs.clear()
+}
+
+function installCleanup(): void {
+  if (installed) return
+  installed = true
+  process.once('exit', cleanup)
+  for (const signal of ['SIGINT', 'SIGTERM', 'SIGHUP'] as const) {
+    process.once(signal, () => {
+      process.stderr.write(`\nbench: ${signal}, cleaning up\n`)
+      cleanup()
+      process.exit(130)
+    })
+  }
+}

@@ -1,0 +1,65 @@
+// Closed-loop load: C workers, each sending its next request when the previous answer arrives, for a
+// warm-up and then a measured window. Only requests that complete inside the window count.
+
+/** The request body, {"n": 123, "msg": "hello"}; the server echoes it back. */
+export interface EchoBody {
+  n: number
+  msg: string
+}
+
+export type SendEcho = (body: EchoBody) => Promise<unknown>
+
+export interface LoadOptions {
+  concurrency: number
+  warmupMs: number
+  measureMs: number
+}
+
+export interface LoadResult {
+  concurrency: number
+  requests: number
+  seconds: number
+  rps: number
+  p50Ms: number
+  p99Ms: number
+}
+
+export async function runClosedLoop(send: SendEcho, options: LoadOptions): Promise<LoadResult> {
+  const latencies: number[] = []
+  let next = 0
+  const measureFrom = performance.now() + options.warmupMs
+  const measureTo = measureFrom + options.measureMs
+  const worker = async (): Promise<void> => {
+    for (let started = performance.now(); started < measureTo; started = performance.now()) {
+      const n = ++next
+      const answer = (await send({msg: 'hello', n})) as Partial<EchoBody> | null
+      const done = performance.now()
+      if (answer?.n !== n || answer.msg !== 'hello') throw new Error(`bad echo for n=${n}: ${JSON.stringify(answer)}`)
+      if (started >= measureFrom && done <= measureTo) latencies.push(done - started)
+    }
+  }
+
+  await Promise.all(Array.from({length: options.concurrency}, worker))
+  latencies.sort((a, b) => a - b)
+  const seconds = options.measureMs / 1000
+  return {
+    concurrency: options.concurrency,
+    p50Ms: percentile(latencies, 0.5),
+    p99Ms: percentile(latencies, 0.99),
+    requests: latencies.length,
+    rps: latencies.length / seconds,
+    seconds,
+  }
+}
+
+/** Nearest-rank percentile of sorted values. */
+export function percentile(sorted: number[], p: number): number {
+  if (sorted.length === 0) return Number.NaN
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(p * sorted.length) - 1))]!
+}
+
+export function median(values: number[]): number {
+  const sorted = [...values].sort((a, b) => a - b)
+  const middle = sorted.length >> 1
+  return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
+}

@@ -1,0 +1,319 @@
+// Compatibility with Korv 0.2's Python peers (PROTOCOLS.md §1): its client against restwire's server,
+// restwire's client against its server. The peers (test/fixtures/korv02/) run on asyncssh under the
+// system Python, and keep the predecessor's quirks: one packet = one message, float ids, a stray
+// request_id-0 400 before STORE/UPDATE answers, no EOF ever.
+import assert from 'node:assert/strict'
+import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+import {readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {fileURLToPath} from 'node:url'
+import type {RestwireError} from '../../src/core/errors.js'
+import type {KorvRequestLog} from '../../src/core/korv/channel-session.js'
+import {KorvClient} from '../../src/core/korv/client.js'
+import type {KorvResponseMessage} from '../../src/core/korv/messages.js'
+import {RESTWIRE_IDENT} from '../../src/core/korv/server.js'
+import {type KorvKeys, type RunningKorv, makeKorvKeys, startKorv} from '../helpers/korv-fixture.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+
+/** The system Python, where Debian's python3-asyncssh lives (not a pyenv or venv python3 on PATH). */
+const PYTHON = '/usr/bin/python3'
+const PEERS = fileURLToPath(new URL('../fixtures/korv02/', import.meta.url))
+/** Upper bound for one Python peer run; needing it is a failure (a hang), never a timing check. */
+const PEER_TIMEOUT_MS = 60_000
+
+function asyncsshMissing(): string | undefined {
+  const probe = spawnSync(PYTHON, ['-c', 'import asyncssh'], {encoding: 'utf8', timeout: 30_000})
+  if (probe.error) return `${PYTHON} cannot run (${probe.error.message}); install python3 and python3-asyncssh`
+  if (probe.status !== 0) {
+    const why = probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`
+    return `python3-asyncssh is not importable with ${PYTHON} (${why}): run apt-get install -y python3-asyncssh (.ci/run does)`
+  }
+
+  return undefined
+}
+
+const skipReason = asyncsshMissing()
+if (skipReason) console.warn(`\n*** korv02-compat SKIPPED: ${skipReason} ***\n`)
+
+type PeerEvent = {event: string} & Record<string, unknown>
+
+interface PeerRun {
+  child: ChildProcess
+  events: PeerEvent[]
+  /** Resolves with the first event (already seen or still to come) that matches; rejects if the peer exits first. */
+  waitFor(match: (event: PeerEvent) => boolean): Promise<PeerEvent>
+  /** Always resolves: on exit, or after PEER_TIMEOUT_MS with the peer killed and `timedOut` set. */
+  exited: Promise<{code: number | null; stderr: string; timedOut: boolean}>
+}
+
+const children = new Set<ChildProcess>()
+
+/** Runs a peer script; stdout lines that are JSON objects become events, `LISTENING <port>` becomes {event: 'listening', port}. */
+function runPeer(script: string, args: string[]): PeerRun {
+  // PYTHONWARNINGS: Debian's asyncssh imports ciphers that newer cryptography flags as deprecated.
+  const child = spawn(PYTHON, [join(PEERS, script), ...args], {env: {...process.env, PYTHONWARNINGS: 'ignore'}, stdio: ['ignore', 'pipe', 'pipe']})
+  children.add(child)
+  const events: PeerEvent[] = []
+  const watchers = new Set<() => void>()
+  let stdout = ''
+  let stderr = ''
+  let gone = false
+  child.stdout!.on('data', (chunk: Buffer) => {
+    stdout += chunk.toString()
+    let newline
+    while ((newline = stdout.indexOf('\n')) !== -1) {
+      const line = stdout.slice(0, newline)
+      stdout = stdout.slice(newline + 1)
+      const listening = /^LISTENING (\d+)$/.exec(line)
+      events.push(listening ? {event: 'listening', port: Number(listening[1])} : (JSON.parse(line) as PeerEvent))
+    }
+
+    for (const watcher of watchers) watcher()
+  })
+  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
+  const exited = new Promise<{code: number | null; stderr: string; timedOut: boolean}>((resolve) => {
+    let timedOut = false
+    const timer = setTimeout(() => {
+      timedOut = true
+      child.kill('SIGKILL')
+    }, PEER_TIMEOUT_MS)
+    const finish = (code: number | null): void => {
+      clearTimeout(timer)
+      children.delete(child)
+      gone = true
+      for (const watcher of watchers) watcher()
+      resolve({code, stderr, timedOut})
+    }
+
+    child.once('error', (error) => {
+      stderr += `spawn failed: ${error.message}`
+      finish(null)
+    })
+    child.once('close', finish)
+  })
+  return {
+    child,
+    events,
+    exited,
+    waitFor: (match) =>
+      new Promise<PeerEvent>((resolve, reject) => {
+        const check = (): void => {
+          const found = events.find(match)
+          if (found) {
+            watchers.delete(check)
+            resolve(found)
+          } else if (gone) {
+            watchers.delete(check)
+            reject(new Error(`${script} exited before the expected event; stderr: ${stderr}`))
+          }
+        }
+
+        watchers.add(check)
+        check()
+      }),
+  }
+}
+
+/** `[host]:port key` for a known_hosts file, from the host key's .pub file. */
+async function knownHostsLine(keys: KorvKeys, port: number): Promise<string> {
+  const [type, base64] = (await readFile(`${keys.hostKeyPath}.pub`, 'utf8')).trim().split(' ')
+  return `[127.0.0.1]:${port} ${type} ${base64}\n`
+}
+
+const ofKind = (events: PeerEvent[], kind: string): PeerEvent[] => events.filter((event) => event.event === kind)
+const sentIds = (events: PeerEvent[]): number[] => ofKind(events, 'sent').map((event) => (event.request as {id: number}).id)
+const responses = (events: PeerEvent[]): KorvResponseMessage[] => ofKind(events, 'response').map((event) => event.message as KorvResponseMessage)
+
+describe('korv: the Korv 0.2 Python client against restwire\'s server', {skip: skipReason ?? false}, () => {
+  const dir = useTempDir('restwire-korv02-client-')
+  let korv: RunningKorv
+  let knownHosts: string
+  const logs: KorvRequestLog[] = []
+  const protocolErrors: RestwireError[] = []
+
+  before(async () => {
+    const keys = await makeKorvKeys(dir())
+    korv = await startKorv(
+      keys,
+      {onEvent: (event) => event.type === 'protocol-error' && protocolErrors.push(event.error), onRequest: (entry) => logs.push(entry)},
+      (server) =>
+        server
+          .route('GET', '/hello', () => ({msg: 'Hello World!'}))
+          .route('STORE', '/echo', ({body}) => body)
+          .route('UPDATE', '/echo', ({body}) => ({updated: body}))
+          .route('DELETE', '/things/:id', ({params}) => ({deleted: params.id})),
+    )
+    knownHosts = join(dir(), 'python_known_hosts')
+    await writeFile(knownHosts, await knownHostsLine(keys, korv.port))
+  })
+
+  after(async () => {
+    for (const child of children) child.kill('SIGKILL')
+    await korv?.handle.close({drainMs: 100})
+  })
+
+  /** Runs the Python client to completion and checks what every run must show. */
+  async function runClient(requests: Array<[string, string, unknown]>, options: {burst?: boolean} = {}): Promise<PeerEvent[]> {
+    const args = ['--port', String(korv.port), '--key', korv.keys.clientKeyPath, '--known-hosts', knownHosts, '--requests', JSON.stringify(requests)]
+    const client = runPeer('client.py', options.burst ? [...args, '--burst'] : args)
+    const {code, stderr, timedOut} = await client.exited
+    const {events} = client
+    assert.equal(timedOut, false, `the Python client hung; stderr: ${stderr}`)
+    assert.deepEqual(ofKind(events, 'error'), [], 'every packet restwire sent is exactly one gzip member')
+    assert.deepEqual(ofKind(events, 'eof'), [], 'restwire never half-closes toward a Korv peer')
+    assert.deepEqual(ofKind(events, 'unmatched'), [])
+    assert.equal(code, 0, `the Python client did not get every answer: ${JSON.stringify(ofKind(events, 'done'))}; stderr: ${stderr}`)
+    const [connected] = ofKind(events, 'connected')
+    assert.ok(String(connected?.server_version).startsWith(`SSH-2.0-${RESTWIRE_IDENT}`))
+    const ids = sentIds(events)
+    assert.equal(new Set(ids).size, requests.length, 'the client sent one float id per request')
+    assert.ok(ids.every((id) => typeof id === 'number' && !Number.isInteger(id)), `Korv ids are float timestamps: ${ids.join(', ')}`)
+    return events
+  }
+
+  it('GET /hello: restwire echoes the float timestamp id verbatim as request_id', async () => {
+    const events = await runClient([['GET', '/hello', null]])
+    const [response] = responses(events)
+    assert.equal(response?.request_id, sentIds(events)[0])
+    assert.equal(response?.code, 200)
+    assert.deepEqual(response?.body, {msg: 'Hello World!'})
+  })
+
+  it('STORE, UPDATE and DELETE with bodies', async () => {
+    const body = {list: [1, 2.5, null], name: 'ada', text: 'héllo ✓'}
+    const events = await runClient([
+      ['STORE', '/echo', body],
+      ['UPDATE', '/echo', 'v2'],
+      ['DELETE', '/things/7', null],
+    ])
+    const [stored, updated, deleted] = responses(events)
+    assert.deepEqual([stored?.code, stored?.body], [200, body])
+    assert.deepEqual([updated?.code, updated?.body], [200, {updated: 'v2'}])
+    assert.deepEqual([deleted?.code, deleted?.body], [200, {deleted: '7'}])
+  })
+
+  it('answers 404 for an unknown resource', async () => {
+    const [response] = responses(await runClient([['GET', '/nope', null]]))
+    assert.equal(response?.code, 404)
+  })
+
+  it('several requests in sequence on one channel, each answered with its own id', async () => {
+    const requests: Array<[string, string, unknown]> = Array.from({length: 12}, (_, n) =>
+      n % 3 === 0 ? ['GET', '/hello', null] : n % 3 === 1 ? ['STORE', '/echo', {n}] : ['GET', `/missing/${n}`, null],
+    )
+    const events = await runClient(requests)
+    const answers = responses(events)
+    assert.deepEqual(
+      answers.map((answer) => answer.request_id),
+      sentIds(events),
+    )
+    for (const [n, answer] of answers.entries()) {
+      if (n % 3 === 0) assert.deepEqual(answer.body, {msg: 'Hello World!'})
+      else if (n % 3 === 1) assert.deepEqual(answer.body, {n})
+      else assert.equal(answer.code, 404)
+    }
+  })
+
+  it('a burst of requests in flight: the server sees a non-restwire ident and sends one message per packet', async () => {
+    // Answers to a burst complete together; coalesced into one write they would reach this client as a
+    // packet of several gzip members, which it cannot read (runClient fails on any such packet).
+    const large = 'x'.repeat(20_000) // still fits the 32 KiB packets the client advertises
+    const requests: Array<[string, string, unknown]> = Array.from({length: 60}, (_, n) =>
+      n === 30 ? ['STORE', '/echo', {large}] : n % 2 ? ['STORE', '/echo', {n}] : ['GET', '/hello', null],
+    )
+    const events = await runClient(requests, {burst: true})
+    const ids = sentIds(events)
+    const byId = new Map(responses(events).map((answer) => [answer.request_id, answer]))
+    assert.equal(byId.size, requests.length)
+    for (const [n, id] of ids.entries()) {
+      const answer = byId.get(id)
+      assert.ok(answer, `no answer for request ${n}`)
+      if (n === 30) assert.deepEqual(answer.body, {large})
+      else assert.deepEqual(answer.body, n % 2 ? {n} : {msg: 'Hello World!'})
+    }
+
+    assert.ok(logs.filter((log) => log.code === 200).length >= requests.length)
+    assert.deepEqual(protocolErrors, [], 'each request packet from the client decoded as one gzip member')
+  })
+})
+
+describe('korv: restwire\'s client against the Korv 0.2 Python server', {skip: skipReason ?? false}, () => {
+  const dir = useTempDir('restwire-korv02-server-')
+  let keys: KorvKeys
+  let server: PeerRun
+  let port: number
+  let client: KorvClient
+
+  const connect = (): Promise<KorvClient> =>
+    KorvClient.connect({hostKeyPolicy: 'strict', identities: [keys.clientKey], knownHostsPath: keys.knownHostsPath, port, requestTimeoutMs: 20_000})
+
+  before(async () => {
+    keys = await makeKorvKeys(dir())
+    server = runPeer('server.py', ['--host-key', keys.hostKeyPath, '--authorized-keys', keys.authorizedKeysPath])
+    port = (await server.waitFor((event) => event.event === 'listening')).port as number
+    await writeFile(keys.knownHostsPath, await knownHostsLine(keys, port))
+    client = await connect()
+  })
+
+  after(async () => {
+    await client?.close()
+    for (const child of children) child.kill('SIGKILL')
+  })
+
+  const sent = (requestId: unknown): Promise<PeerEvent> =>
+    server.waitFor((event) => event.event === 'sent' && (event.message as KorvResponseMessage).request_id === requestId)
+
+  it('GET /hello, with the server\'s host key checked strictly against known_hosts', async () => {
+    const response = await client.request('GET', '/hello')
+    assert.equal(response.status, 200)
+    assert.deepEqual(response.body, {msg: 'Hello World!'})
+  })
+
+  it('STORE: the stray request_id-0 400 sent before the answer is ignored', async () => {
+    const body = {list: [1, 2, 3], text: 'héllo ✓'}
+    const response = await client.request('STORE', '/echo', body)
+    assert.equal(response.status, 200)
+    assert.deepEqual(response.body, body)
+    // The server really did send the stray message, right before the answer.
+    const answer = await sent(response.requestId)
+    const before = server.events[server.events.indexOf(answer) - 1]
+    assert.deepEqual([before?.event, (before?.message as KorvResponseMessage).request_id, (before?.message as KorvResponseMessage).code], ['sent', 0, 400])
+  })
+
+  it('answers 404 for an unknown resource (UPDATE too, after its stray 400)', async () => {
+    const missing = await client.request('GET', '/nope')
+    assert.equal(missing.status, 404)
+    assert.equal(missing.body, null)
+    const update = await client.request('UPDATE', '/echo', {x: 1})
+    assert.equal(update.status, 404)
+  })
+
+  it('many requests in flight on one channel, each matched to its answer', async () => {
+    const count = 200
+    const stray = () => server.events.filter((event) => event.event === 'sent' && (event.message as KorvResponseMessage).request_id === 0).length
+    const strayBefore = stray()
+    const results = await Promise.all(
+      Array.from({length: count}, (_, n) => (n % 2 ? client.request('STORE', '/echo', {n}) : client.request('GET', '/hello'))),
+    )
+    for (const [n, result] of results.entries()) {
+      assert.equal(result.status, 200)
+      assert.deepEqual(result.body, n % 2 ? {n} : {msg: 'Hello World!'})
+    }
+
+    assert.equal(new Set(results.map((result) => result.requestId)).size, count)
+    await sent(results.at(-1)!.requestId)
+    assert.equal(stray() - strayBefore, count / 2, 'one stray 400 per STORE, all ignored')
+    assert.equal(client.inFlight, 0)
+  })
+
+  it('restwire\'s client never half-closes: the server sees the channel close without EOF', async () => {
+    const closesBefore = ofKind(server.events, 'channel-closed').length
+    const second = await connect()
+    assert.equal((await second.request('GET', '/hello')).status, 200)
+    await second.close()
+    const closed = await server.waitFor((event) => event.event === 'channel-closed' && ofKind(server.events, 'channel-closed').indexOf(event) >= closesBefore)
+    assert.equal(closed.eof, false)
+    assert.deepEqual(ofKind(server.events, 'eof'), [])
+  })
+})
