@@ -123,7 +123,7 @@ async function timeSshCall(home: string, port: number): Promise<number> {
 /** bin/run.js runs dist/: refuse a missing build and warn about a stale one (the bench never builds). */
 async function checkBuild(): Promise<void> {
   const manifest = join(ROOT, 'oclif.manifest.json')
-  if (!existsSync(join(ROOT, 'dist', 'commands', 'korv', 'call.js')) || !existsSync(manifest)) {
+  if (!existsSync(join(ROOT, 'dist')) || !existsSync(manifest)) {
     throw new Error('dist/ is missing: run `npm run build` first')
   }
 

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
-import {execute} from '@oclif/core'
+// dist/index.js is the bundled CLI (npm run build); it re-exports oclif's execute.
+import {execute} from '../dist/index.js'
 
 await execute({dir: import.meta.url})

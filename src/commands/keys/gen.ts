@@ -1,7 +1,7 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {positiveIntFlag} from '../../cli/flags.js'
-import {type KeysGenResult, runKeysGen} from '../../cli/keys-gen.js'
+import type {KeysGenResult} from '../../cli/keys-gen.js'
 import {DEFAULT_RSA_BITS, SSH_KEY_TYPE_NAMES} from '../../core/keys/ssh-key-pair.js'
 
 export default class KeysGen extends BaseCommand<typeof KeysGen> {
@@ -32,6 +32,7 @@ The private key is unencrypted unless --passphrase (asks twice on a terminal) or
 
   async run(): Promise<KeysGenResult> {
     const {flags} = this
+    const {runKeysGen} = await import('../../cli/keys-gen.js')
     return runKeysGen({
       authorize: flags.authorize,
       bits: flags.bits,

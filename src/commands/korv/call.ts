@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
-import {type KorvCallResult, runKorvCall} from '../../cli/korv-call.js'
+import type {KorvCallResult} from '../../cli/korv-call.js'
 
 export default class KorvCall extends BaseCommand<typeof KorvCall> {
   static override summary = 'Call a korv server: one request, or a pipelined batch.'
@@ -42,6 +42,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
 
   async run(): Promise<KorvCallResult | undefined> {
     const {args, flags} = this
+    const {runKorvCall} = await import('../../cli/korv-call.js')
     return runKorvCall({
       acceptNew: flags['accept-new'],
       batch: flags.batch,

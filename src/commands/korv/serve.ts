@@ -1,10 +1,9 @@
 import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
-import {runKorvServe} from '../../cli/korv-serve.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../../core/framing/gzip-member.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/server.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/defaults.js'
 
 export default class KorvServe extends BaseCommand<typeof KorvServe> {
   static override summary = 'Serve a JSON API over SSH (korv).'
@@ -38,6 +37,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
 
   async run(): Promise<{address: string; port: number} | undefined> {
     const {flags} = this
+    const {runKorvServe} = await import('../../cli/korv-serve.js')
     return runKorvServe({
       authorizedKeysPath: flags['authorized-keys'],
       demo: flags.demo,

@@ -9,7 +9,7 @@ import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
 import {parseKorvResponse} from './messages.js'
-import {DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './server.js'
+import {DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './defaults.js'
 
 export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
 export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000

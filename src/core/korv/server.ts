@@ -10,13 +10,9 @@ import {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {checkPublicKeyAuth} from '../ssh/server-auth.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, RESTWIRE_IDENT} from './defaults.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 
-export const DEFAULT_KORV_PORT = 8022
-export const DEFAULT_MAX_IN_FLIGHT = 1024
-export const DEFAULT_DRAIN_MS = 10_000
-export const KORV_SUBSYSTEM = 'korv'
-export const RESTWIRE_IDENT = 'restwire_0.1'
 
 export interface KorvServerOptions {
   host?: string

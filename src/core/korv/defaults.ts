@@ -1,0 +1,8 @@
+// korv's defaults, in a module of their own so the CLI can show them without loading ssh2.
+
+export const DEFAULT_KORV_PORT = 8022
+export const DEFAULT_MAX_IN_FLIGHT = 1024
+export const DEFAULT_DRAIN_MS = 10_000
+export const KORV_SUBSYSTEM = 'korv'
+/** Our SSH software version; peers that see it know we decode coalesced input. */
+export const RESTWIRE_IDENT = 'restwire_0.1'

@@ -1,0 +1,14 @@
+// The CLI's entry: every command, for oclif's explicit command discovery, and oclif's execute().
+// The build bundles this file (with its dependencies) into dist/index.js so that a cold start reads one
+// file instead of resolving hundreds of modules; each command loads its heavy parts lazily in run().
+import KeysGen from './commands/keys/gen.js'
+import KorvCall from './commands/korv/call.js'
+import KorvServe from './commands/korv/serve.js'
+
+export {execute} from '@oclif/core'
+
+export const COMMANDS = {
+  'keys:gen': KeysGen,
+  'korv:call': KorvCall,
+  'korv:serve': KorvServe,
+}
