@@ -1,5 +1,6 @@
 // `restwire korv serve` and `korv call` end to end: the built CLI in child processes, real SSH between them.
 import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import {type Server, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -74,6 +75,18 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.ok(out.find((line) => line.id === 51 && line.error), 'the bad line is reported with its line number')
     assert.equal(out.find((line) => line.id === 'x')?.status, 404)
     assert.equal(result.code, 8, 'worst status class: 4xx')
+  })
+
+  it('on a terminal: prompts for verb, path and body, and prints pretty coloured JSON', async () => {
+    const steps = [
+      ['Verb', '\u001B[B\r'],
+      ['Path', '/echo\r'],
+      ['JSON body', '{"typed":true}\r'],
+    ]
+    const result = await onTerminal(steps, ['korv', 'call', '--port', port], env)
+    assert.equal(result.code, 0, result.output)
+    assert.match(result.output, /\u001B\[\d+m"typed"/, 'keys are coloured')
+    assert.match(result.output, /\{\r?\n {2}/, 'pretty-printed over several lines')
   })
 
   it('never prompts without a terminal: missing VERB/PATH is a usage error', async () => {
@@ -220,3 +233,13 @@ describe('restwire korv serve with --routes and --upstream', () => {
     }
   })
 })
+
+/** Runs the CLI on a pseudo-terminal (test/fixtures/tty-driver.py), typing answers to its prompts. */
+function onTerminal(steps: string[][], args: string[], env: Record<string, string>): Promise<{code: number; output: string}> {
+  const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
+  return new Promise((resolve) => {
+    execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env, FORCE_COLOR: '1'}, timeout: 90_000}, (error, stdout) => {
+      resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
+    })
+  })
+}

@@ -1,0 +1,10 @@
+// The korv library entry (`import {createKorvServer, KorvClient} from 'restwire/korv'`).
+export {KorvClient, type HostKeyPolicy, type KorvClientOptions, type KorvRequestOptions, type KorvResponse} from './client.js'
+export {DEFAULT_KORV_PORT} from './defaults.js'
+export {KorvServer, createKorvServer, type KorvServerEvent, type KorvServerHandle, type KorvServerOptions} from './server.js'
+export type {KorvRequestLog} from './channel-session.js'
+export type {Handler, RwRequest, RwResponse} from '../message/request.js'
+export {Router} from '../message/router.js'
+export {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
+export {loadPrivateKey, type LoadedPrivateKey} from '../ssh/private-key.js'
+export {RestwireError, isRestwireError, type ErrorCode} from '../errors.js'
