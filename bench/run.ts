@@ -10,7 +10,7 @@
 // transports: on a 2-core machine client and server then each get a core, as they would across a real
 // link, instead of one JS thread paying for both sides (which would add the server's CPU time to every
 // request latency and hide whether pipelining overlaps work on the two ends).
-import {availableParallelism, cpus} from 'node:os'
+import {availableParallelism, cpus, loadavg} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
@@ -78,7 +78,18 @@ function connectClient(transport: Transport, port: number, concurrency: number, 
   return connectKorv(port, keys)
 }
 
+/** Other processes competing for the cores skew every figure: say so next to them. */
+function checkLoad(when: string): number {
+  const [oneMinute = 0] = loadavg()
+  if (oneMinute > availableParallelism() / 2) {
+    process.stderr.write(`bench: warning: load average ${oneMinute.toFixed(2)} ${when} on ${availableParallelism()} cores: other processes compete for the CPU, figures will be noisy\n`)
+  }
+
+  return Math.round(oneMinute * 100) / 100
+}
+
 async function main(): Promise<void> {
+  const loadBefore = checkLoad('before the run')
   const dir = makeTempDir('restwire-bench-')
   const keys = await makeKorvKeys(dir)
   const measurements: Measurements = {load: []}
@@ -105,10 +116,11 @@ async function main(): Promise<void> {
     measurements.cold = await measureColdStart(settings.coldRuns)
   }
 
+  const loadAfter = checkLoad('after the run')
   const ratios = computeRatios(measurements, settings.concurrency)
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
-  const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', node: process.version}
+  const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverage: {after: loadAfter, before: loadBefore}, node: process.version}
   const {only, ...rest} = settings
   process.stdout.write(`\nsummary (JSON):\n${summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only]})}\n`)
 }

@@ -14,6 +14,7 @@ export const DEFAULT_RSA_BITS = 3072
 export const MIN_RSA_BITS = 1024
 export const MAX_RSA_BITS = 16_384
 export const ECDSA_BITS = [256, 384, 521] as const
+const MAX_GENERATE_ATTEMPTS = 8
 // ssh-keygen's defaults for new-format keys: bcrypt KDF with 16 rounds, aes256-ctr.
 const KDF_ROUNDS = 16
 const KEY_CIPHER = 'aes256-ctr'
@@ -46,15 +47,26 @@ export async function generateSshKeyPair(options: SshKeyPairOptions): Promise<Ss
   const bits = keyBits(type, options.bits)
   const {utils} = (await import('ssh2')).default
   const encryption = passphrase ? {passphrase, cipher: KEY_CIPHER, rounds: KDF_ROUNDS} : {}
-  const generated = await new Promise<{private: string; public: string}>((resolve, reject) => {
+  const generate = (): Promise<{private: string; public: string}> => new Promise((resolve, reject) => {
     const callback = (error: Error | null, pair: {private: string; public: string}): void =>
       error ? reject(error) : resolve(pair)
     if (type === 'rsa') utils.generateKeyPair('rsa', {bits, comment, ...encryption}, callback)
     else if (type === 'ecdsa') utils.generateKeyPair('ecdsa', {bits: bits as 256 | 384 | 521, comment, ...encryption}, callback)
     else utils.generateKeyPair('ed25519', {comment, ...encryption}, callback)
-  }).catch((error: unknown) => {
-    throw new RestwireError('RW_ERR_INTERNAL', `Could not generate the ${type} key: ${String(error)}`, {cause: error})
   })
+  // ssh2's generator drops a leading zero byte of an ed25519 public key (about 1 key in 256), writing a
+  // file nothing can read. Keep only a pair whose private key parses back to the same public key.
+  let generated: {private: string; public: string} | undefined
+  for (let attempt = 0; attempt < MAX_GENERATE_ATTEMPTS && !generated; attempt++) {
+    const pair = await generate().catch((error: unknown) => {
+      throw new RestwireError('RW_ERR_INTERNAL', `Could not generate the ${type} key: ${String(error)}`, {cause: error})
+    })
+    const parsed = utils.parseKey(pair.private, passphrase)
+    const blob = Buffer.from(pair.public.split(' ')[1] ?? '', 'base64')
+    if (!(parsed instanceof Error) && parsed.getPublicSSH().equals(blob)) generated = pair
+  }
+
+  if (!generated) throw new RestwireError('RW_ERR_INTERNAL', `Could not generate a valid ${type} key`)
 
   const [keyType = '', base64 = ''] = generated.public.split(' ')
   const publicKey = comment ? `${keyType} ${base64} ${comment}` : `${keyType} ${base64}`

@@ -59,6 +59,16 @@ describe('generateSshKeyPair + writeSshKeyPair', () => {
     assert.match(pair.publicKey, /^ssh-ed25519 [A-Za-z0-9+/=]+$/)
   })
 
+  it('never hands out an unreadable ed25519 key (ssh2 drops leading zero bytes of about 1 in 256)', async () => {
+    const {utils} = (await import('ssh2')).default
+    for (let n = 0; n < 512; n++) {
+      const pair = await generateSshKeyPair({type: 'ed25519'})
+      const parsed = utils.parseKey(pair.privateKey)
+      assert.ok(!(parsed instanceof Error), `key ${n} does not parse: ${String(parsed)}`)
+      assert.equal(parsed.getPublicSSH().toString('base64'), pair.publicKey.split(' ')[1])
+    }
+  })
+
   it('defaults RSA to 3072 bits', async () => {
     const pair = await generateSshKeyPair({type: 'rsa'})
     const path = join(tempDir(), 'rsa-default', 'id_rsa')
