@@ -3,7 +3,7 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../../core/framing/gzip-member.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/defaults.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/defaults.js'
 
 export default class KorvServe extends BaseCommand<typeof KorvServe> {
   static override summary = 'Serve a JSON API over SSH (korv).'
@@ -26,6 +26,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
     host: hostFlag({default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).'}),
     'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true}),
+    'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection that sends nothing this long with nothing in flight (0 = never).'}),
     'log-format': Flags.option({default: 'text', description: 'Request log format on stderr.', options: ['text', 'json'] as const})(),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests in flight per connection; beyond it requests get 503.'}),
     'max-message-size': sizeFlag({default: DEFAULT_MAX_MESSAGE_BYTES, description: 'Largest decompressed request (e.g. 16MiB).'}),
@@ -45,6 +46,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       handlerTimeoutMs: flags['handler-timeout'],
       host: flags.host,
       hostKeyPaths: flags['host-key'],
+      idleTimeoutMs: flags['idle-timeout'],
       json: this.jsonEnabled(),
       logFormat: flags['log-format'],
       maxInFlight: flags['max-in-flight'],

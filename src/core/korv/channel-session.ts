@@ -46,6 +46,8 @@ export interface ChannelSessionOptions {
   onProtocolError: (error: RestwireError, framing: KorvFraming) => void
   /** Called whenever a request completes, so the server can notice when it has drained. */
   onSettled: () => void
+  /** Called on every chunk received, for the connection's idle timer. */
+  onActivity?: () => void
 }
 
 export class ChannelSession {
@@ -65,7 +67,10 @@ export class ChannelSession {
       framing === 'gzip'
         ? new GzipMemberDecoder({maxMessageBytes: limits.maxMessageBytes, onError, onMessage})
         : new NdjsonDecoder({maxLineBytes: limits.maxMessageBytes, onError, onLine: onMessage})
-    stream.on('data', (chunk: Buffer) => this.decoder.push(chunk))
+    stream.on('data', (chunk: Buffer) => {
+      options.onActivity?.()
+      this.decoder.push(chunk)
+    })
     stream.on('end', () => {
       this.peerEnded = true
       this.endIfDone()

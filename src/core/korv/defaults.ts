@@ -3,6 +3,10 @@
 export const DEFAULT_KORV_PORT = 8022
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_DRAIN_MS = 10_000
+/** A connection that sends nothing for this long, with nothing in flight, is closed. 0 = never. */
+export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000
 export const KORV_SUBSYSTEM = 'korv'
 /** Our SSH software version; peers that see it know we decode coalesced input. */
 export const RESTWIRE_IDENT = 'restwire_0.1'
+/** Time a connection has to finish the SSH handshake and authenticate. */
+export const LOGIN_GRACE_MS = 30_000

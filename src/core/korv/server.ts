@@ -10,7 +10,7 @@ import {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {checkPublicKeyAuth} from '../ssh/server-auth.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, RESTWIRE_IDENT} from './defaults.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 
 
@@ -25,6 +25,8 @@ export interface KorvServerOptions {
   maxMessageBytes?: number
   maxInFlight?: number
   handlerTimeoutMs?: number
+  /** Close a connection idle (no input, nothing in flight) this long; 0 = never. */
+  idleTimeoutMs?: number
   /** Send the traceback of a failing handler in the 500 body (Korv does). Default true. */
   tracebacks?: boolean
   onRequest?: (entry: KorvRequestLog) => void
@@ -36,6 +38,7 @@ export type KorvServerEvent =
   | {type: 'auth-rejected'; address?: string; reason: string; fingerprint?: string}
   | {type: 'protocol-error'; address?: string; framing: KorvFraming; error: RestwireError}
   | {type: 'connection-error'; address?: string; error: Error}
+  | {type: 'idle-timeout'; address?: string}
 
 export interface KorvServerHandle {
   address: AddressInfo
@@ -128,7 +131,12 @@ export class KorvServer {
     const coalesce = info.header.versions.software.startsWith('restwire')
     let fingerprint: string | undefined
     this.connections.add(client)
-    client.on('close', () => this.connections.delete(client))
+    // Like sshd's LoginGraceTime: a peer that has not authenticated in time is dropped.
+    const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS)
+    client.on('close', () => {
+      clearTimeout(grace)
+      this.connections.delete(client)
+    })
     client.on('error', (error) => this.options.onEvent?.({address, error, type: 'connection-error'}))
     client.on('authentication', (ctx) => {
       if (ctx.method !== 'publickey') {
@@ -148,9 +156,14 @@ export class KorvServer {
       ctx.accept()
     })
     client.on('ready', () => {
+      clearTimeout(grace)
       const gauge: InFlightGauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
       this.gauges.add(gauge)
-      client.on('close', () => this.gauges.delete(gauge))
+      const idle = this.idleTimer(client, gauge, address)
+      client.on('close', () => {
+        this.gauges.delete(gauge)
+        clearTimeout(idle)
+      })
       const open = (stream: ssh2.ServerChannel, framing: KorvFraming): void => {
         new ChannelSession({
           client: {address, fingerprint, user: undefined},
@@ -162,6 +175,7 @@ export class KorvServer {
           nextMessageId: () => ++this.messageId,
           onProtocolError: (error) => this.options.onEvent?.({address, error, framing, type: 'protocol-error'}),
           onRequest: (entry) => this.options.onRequest?.(entry),
+          onActivity: idle ? () => idle.refresh() : undefined,
           onSettled: () => this.onSettled(),
           stream,
         })
@@ -186,6 +200,21 @@ export class KorvServer {
         }
       })
     })
+  }
+
+  private idleTimer(client: ssh2.Connection, gauge: InFlightGauge, address: string | undefined): NodeJS.Timeout | undefined {
+    const idleMs = this.options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS
+    if (idleMs <= 0) return undefined
+    const timer: NodeJS.Timeout = setTimeout(() => {
+      if (gauge.count > 0) {
+        timer.refresh()
+        return
+      }
+
+      this.options.onEvent?.({address, type: 'idle-timeout'})
+      client.end()
+    }, idleMs)
+    return timer
   }
 
   private inFlightCount(): number {

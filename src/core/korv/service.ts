@@ -27,6 +27,7 @@ export interface KorvServiceOptions {
   maxMessageBytes?: number
   maxInFlight?: number
   handlerTimeoutMs?: number
+  idleTimeoutMs?: number
   tracebacks?: boolean
   keyOptions?: LoadPrivateKeyOptions
   onRequest?: (entry: KorvRequestLog) => void
@@ -63,6 +64,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     handler: upstream?.handler,
     handlerTimeoutMs: options.handlerTimeoutMs,
     host: options.host,
+    idleTimeoutMs: options.idleTimeoutMs,
     hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})),
     maxInFlight: options.maxInFlight,
     maxMessageBytes: options.maxMessageBytes,

@@ -173,6 +173,24 @@ describe('korv server limits and shutdown', () => {
     }
   })
 
+  it('closes a connection idle past --idle-timeout, but not while a request is in flight', async () => {
+    const keys = await makeKorvKeys(dir())
+    const events: string[] = []
+    const korv = await startKorv(keys, {idleTimeoutMs: 150, onEvent: (event) => events.push(event.type)}, (server) =>
+      server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve('done'), 400))),
+    )
+    const client = await korv.connect()
+    try {
+      assert.equal((await client.request('GET', '/slow')).body, 'done', 'a request longer than the idle timeout completes')
+      await new Promise((resolve) => setTimeout(resolve, 600))
+      await assert.rejects(client.request('GET', '/slow'), (error: RestwireError) => error.code === 'RW_ERR_CLOSED')
+      assert.deepEqual(events, ['idle-timeout'])
+    } finally {
+      await client.close()
+      await korv.handle.close()
+    }
+  })
+
   it('hides tracebacks when asked', async () => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {tracebacks: false}, (server) =>
