@@ -85,7 +85,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
     ]
     const result = await onTerminal(steps, ['korv', 'call', '--port', port], env)
     assert.equal(result.code, 0, result.output)
-    assert.match(result.output, /\u001B\[\d+m"typed"/, 'keys are coloured')
+    assert.ok(result.output.includes('\u001B[34m"typed"'), 'keys are coloured (blue)')
     assert.match(result.output, /\{\r?\n {2}/, 'pretty-printed over several lines')
   })
 
