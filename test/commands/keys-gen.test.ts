@@ -1,38 +1,15 @@
 // `restwire keys gen` end to end: the built CLI (npm run build) in a child process, checked with ssh-keygen.
 import assert from 'node:assert/strict'
-import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {readFile, stat} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
-import {fileURLToPath} from 'node:url'
+import {restwire} from '../helpers/cli.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
-
-const root = fileURLToPath(new URL('../..', import.meta.url))
-const built = existsSync(join(root, 'dist', 'commands', 'keys', 'gen.js'))
-
-interface RunResult {
-  code: number
-  stdout: string
-  stderr: string
-}
-
-function restwire(args: string[], env: Record<string, string>): Promise<RunResult> {
-  return new Promise((resolve) => {
-    execFile(
-      process.execPath,
-      [join(root, 'bin', 'run.js'), ...args],
-      {cwd: root, env: {...process.env, ...env}, timeout: 60_000},
-      (error, stdout, stderr) => {
-        resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stdout, stderr})
-      },
-    )
-  })
-}
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777
 
-describe('restwire keys gen', {skip: built ? false : 'needs `npm run build` (dist/commands/keys/gen.js)'}, () => {
+describe('restwire keys gen', () => {
   const tempDir = useTempDir()
   const home = (): string => join(tempDir(), 'home')
 
