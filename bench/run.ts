@@ -10,6 +10,7 @@
 // transports: on a 2-core machine client and server then each get a core, as they would across a real
 // link, instead of one JS thread paying for both sides (which would add the server's CPU time to every
 // request latency and hide whether pipelining overlaps work on the two ends).
+import {createRequire} from 'node:module'
 import {availableParallelism, cpus, loadavg} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -78,6 +79,14 @@ function connectClient(transport: Transport, port: number, concurrency: number, 
   return connectKorv(port, keys)
 }
 
+/** What the korv case ran with: ssh2's native crypto binding and the cipher two ssh2 peers agree on (its first preference). */
+function ssh2Setup(): {binding: boolean; cipher: string} {
+  const require = createRequire(import.meta.url)
+  const {bindingAvailable} = require('ssh2/lib/protocol/crypto.js') as {bindingAvailable: boolean}
+  const {DEFAULT_CIPHER} = require('ssh2/lib/protocol/constants.js') as {DEFAULT_CIPHER: string[]}
+  return {binding: bindingAvailable, cipher: DEFAULT_CIPHER[0] ?? 'unknown'}
+}
+
 /** Other processes competing for the cores skew every figure: say so next to them. */
 function checkLoad(when: string): number {
   const [oneMinute = 0] = loadavg()
@@ -120,9 +129,11 @@ async function main(): Promise<void> {
   const ratios = computeRatios(measurements, settings.concurrency)
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
+  const ssh2 = ssh2Setup()
+  process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverage: {after: loadAfter, before: loadBefore}, node: process.version}
   const {only, ...rest} = settings
-  process.stdout.write(`\nsummary (JSON):\n${summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only]})}\n`)
+  process.stdout.write(`\nsummary (JSON):\n${summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})}\n`)
 }
 
 try {

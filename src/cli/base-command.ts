@@ -9,7 +9,7 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true
   static override baseFlags = {
-    verbose: Flags.boolean({char: 'v', description: 'Show debug detail and error causes on stderr.', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({char: 'v', description: 'Show the causes of an error on stderr.', helpGroup: 'GLOBAL'}),
   }
 
   protected flags!: BaseFlags<T>

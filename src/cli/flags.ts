@@ -22,8 +22,8 @@ export const hostFlag = Flags.custom<string>({
 const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/
 const UNIT_MS: Record<string, number> = {h: 3_600_000, m: 60_000, ms: 1, s: 1000}
 
-/** A duration: `30` or `30s` (seconds), `500ms`, `2m`, `1h`; parsed to milliseconds. */
-export const durationFlag = Flags.custom<number>({
+/** A duration: `30` or `30s` (seconds), `500ms`, `2m`, `1h`; parsed to milliseconds, shown as `30s`. */
+const durationBase = Flags.custom<number>({
   async parse(input, _context, options) {
     const match = DURATION.exec(input.trim())
     if (!match) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration like 30s, 500ms or 2m, got "${input}"`)
@@ -31,17 +31,34 @@ export const durationFlag = Flags.custom<number>({
   },
 })
 
+export const durationFlag = (options: {default: number; description: string; char?: 't'}) =>
+  durationBase({...options, defaultHelp: async () => formatDuration(options.default)})
+
+export function formatDuration(ms: number): string {
+  if (ms === 0) return '0'
+  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`
+  return `${ms}ms`
+}
+
 const SIZE = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i
 const SIZE_UNIT: Record<string, number> = {b: 1, g: 2 ** 30, gb: 1e9, gib: 2 ** 30, k: 1024, kb: 1000, kib: 1024, m: 2 ** 20, mb: 1e6, mib: 2 ** 20}
 
 /** A byte size: `16MiB`, `64k`, `1048576`. */
-export const sizeFlag = Flags.custom<number>({
+const sizeBase = Flags.custom<number>({
   async parse(input, _context, options) {
     const match = SIZE.exec(input.trim())
     if (!match || Number(match[1]) <= 0) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a size like 16MiB or 65536, got "${input}"`)
     return Number(match[1]) * SIZE_UNIT[(match[2] ?? 'b').toLowerCase()]!
   },
 })
+
+export const sizeFlag = (options: {default: number; description: string}) =>
+  sizeBase({...options, defaultHelp: async () => formatSize(options.default)})
+
+function formatSize(bytes: number): string {
+  for (const [unit, size] of [['GiB', 2 ** 30], ['MiB', 2 ** 20], ['KiB', 1024]] as const) if (bytes % size === 0) return `${bytes / size}${unit}`
+  return String(bytes)
+}
 
 export const positiveIntFlag = Flags.custom<number>({
   async parse(input, _context, options) {

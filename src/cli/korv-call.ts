@@ -43,7 +43,7 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallResult | undefined> {
   const started = performance.now()
   const request = options.batch ? undefined : await resolveRequest(options)
-  const client = await connect(options)
+  const client = await connect(options, request ? `${request.verb} ${request.path}` : 'GET /')
   const connectMs = performance.now() - started
   try {
     if (options.batch) {
@@ -86,7 +86,8 @@ function checkVerb(verb: string): string {
   return canonical
 }
 
-async function connect(options: KorvCallOptions): Promise<KorvClient> {
+/** `retry` is the request to repeat in the command that trusts an unknown host key. */
+async function connect(options: KorvCallOptions, retry: string): Promise<KorvClient> {
   const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
   // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
   const policy: HostKeyPolicy = options.insecure
@@ -105,7 +106,7 @@ async function connect(options: KorvCallOptions): Promise<KorvClient> {
     maxInFlight: options.concurrency,
     port: options.port,
     requestTimeoutMs: options.timeoutMs,
-    trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} GET /`,
+    trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} ${retry}`,
     user: options.user,
   })
 }
@@ -118,8 +119,8 @@ function exitCodeForStatus(status: number): number {
 
 /**
  * Sends every line of the batch over the one connection, up to `concurrency` in flight, and prints one
- * NDJSON line per answer as it completes. Returns the exit code: the worst status class seen, or 2
- * when a line was not a valid request.
+ * NDJSON line per answer as it completes. Returns the exit code: 0 when every answer was 2xx, else the
+ * highest exit code among the lines (2 bad line, 7 timeout, 8 4xx, 9 5xx...).
  */
 async function runBatch(client: KorvClient, options: KorvCallOptions): Promise<number> {
   const input = options.batch === '-' ? process.stdin : createReadStream(options.batch!)

@@ -17,7 +17,7 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
     onEvent(event) {
       if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
-      else if (event.type === 'protocol-error') writeEventLog({address: event.address, code: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
+      else if (event.type === 'protocol-error') writeEventLog({address: event.address, error: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
       else if (event.type === 'idle-timeout') writeEventLog({address: event.address, event: 'idle connection closed'}, logFormat)
       else writeEventLog({address: event.address, event: 'connection error', reason: event.error.message}, logFormat)
     },

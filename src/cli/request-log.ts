@@ -24,9 +24,9 @@ export function writeEventLog(fields: Record<string, unknown>, format: LogFormat
     return
   }
 
-  const text = Object.entries(fields)
+  const {event, ...rest} = fields
+  const text = [String(event), ...Object.entries(rest)
     .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => (key === 'event' ? String(value) : `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`))
-    .join(' ')
+    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)].join(' ')
   process.stderr.write(`${c.dim(time)} ${c.yellow(text)}\n`)
 }

@@ -9,11 +9,22 @@ export interface PromptedRequest {
 
 export async function promptRequest(verbs: readonly string[], given: {verb?: string; path?: string; body?: unknown}): Promise<PromptedRequest> {
   if (!process.stdin.isTTY) {
-    throw new RestwireError('RW_ERR_USAGE', 'missing VERB and PATH, and stdin is not a terminal to ask on', {
-      hint: 'Pass them as arguments, e.g. restwire korv call GET /hello',
+    const what = given.verb && given.path ? '--interactive needs a terminal' : 'missing VERB and PATH'
+    throw new RestwireError('RW_ERR_USAGE', `${what}, and stdin is not a terminal to ask on`, {
+      hint: 'Pass them as arguments, e.g. restwire korv call GET /hello, and the body with --data.',
     })
   }
 
+  try {
+    return await ask(verbs, given)
+  } catch (error) {
+    // Ctrl-C or Ctrl-D at a prompt.
+    if ((error as Error | undefined)?.name === 'ExitPromptError') throw new RestwireError('RW_ERR_INTERRUPTED', 'Cancelled at the prompt', {cause: error})
+    throw error
+  }
+}
+
+async function ask(verbs: readonly string[], given: {verb?: string; path?: string; body?: unknown}): Promise<PromptedRequest> {
   const {input, select} = await import('@inquirer/prompts')
   const verb = given.verb ?? (await select({choices: verbs.map((value) => ({value})), message: 'Verb'}))
   const path = given.path ?? (await input({message: 'Path', required: true, validate: (value) => value.startsWith('/') || 'Start the path with /'}))

@@ -57,6 +57,7 @@ export class ChannelSession {
   private closed = false
   /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
   private peerEnded = false
+  private framingFailed = false
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
@@ -127,11 +128,12 @@ export class ChannelSession {
     }
   }
 
+  /** Closes the channel once the peer is done sending (EOF or unreadable input) and every answer is out. */
   private endIfDone(): void {
-    if (!this.peerEnded || this.active.size > 0 || this.closed) return
+    if ((!this.peerEnded && !this.framingFailed) || this.active.size > 0 || this.closed) return
     this.writer.flush()
     this.closed = true
-    this.endStream(0)
+    this.endStream(this.framingFailed ? 1 : 0)
   }
 
   /** Ends our side. A session channel (the `korv` subsystem) reports an exit status first: without one `ssh -s` exits 255, as if it had failed. */
@@ -154,15 +156,16 @@ export class ChannelSession {
     this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(Buffer.from(json)) : Buffer.from(json + '\n'))
   }
 
-  /** The byte stream cannot be framed any more: say why where we can, then close this channel only. */
+  /**
+   * The byte stream cannot be framed any more: say why (request_id 0), let requests already running
+   * answer, then close this channel only.
+   */
   private onFramingError(error: RestwireError): void {
     this.options.onProtocolError(error, this.options.framing)
     const status = error.code === 'RW_ERR_FRAME_TOO_LARGE' ? 413 : 400
     this.send(0, {body: {code: error.code, error: error.message}, status})
-    this.writer.flush()
-    this.closed = true
-    this.endStream(1)
-    this.close()
+    this.framingFailed = true
+    this.endIfDone()
   }
 
   /** Aborts handlers still running; their responses are dropped. */

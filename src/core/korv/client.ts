@@ -65,6 +65,7 @@ export class KorvClient {
   private nextId = 0
   private closedError: RestwireError | undefined
   private sshClosed = false
+  private lastOrphanError: {code: number; message: string} | undefined
 
   private constructor(
     private readonly ssh: ssh2.Client,
@@ -79,7 +80,12 @@ export class KorvClient {
       onMessage: (payload) => this.onResponse(payload),
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
-    channel.on('close', () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the server closed the korv channel')))
+    channel.on('close', () => {
+      // A server that closes after a framing error says why first, in a message with request_id 0.
+      const reason = this.lastOrphanError
+      if (reason?.code === 413) this.fail(new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the server refused a request: ${reason.message}`))
+      else this.fail(new RestwireError('RW_ERR_CLOSED', `the server closed the korv channel${reason ? `: ${reason.message}` : ''}`))
+    })
     ssh.on('close', () => {
       this.sshClosed = true
       this.fail(new RestwireError('RW_ERR_CLOSED', 'the SSH connection closed'))
@@ -176,7 +182,13 @@ export class KorvClient {
   private onResponse(payload: Buffer): void {
     const response = parseKorvResponse(payload)
     // Korv's server sends a stray 400 with request_id 0 before STORE/UPDATE answers: ignore unknown ids.
-    if (!response || typeof response.request_id !== 'number') return
+    if (!response) return
+    if (typeof response.request_id !== 'number' || !this.pending.has(response.request_id)) {
+      const error = (response.body as {error?: unknown} | null)?.error
+      if (response.code >= 400) this.lastOrphanError = {code: response.code, message: typeof error === 'string' ? error : JSON.stringify(response.body)}
+      return
+    }
+
     const entry = this.settle(response.request_id)
     entry?.resolve({body: response.body, durationMs: performance.now() - entry.started, requestId: response.request_id, status: response.code})
   }
@@ -240,7 +252,8 @@ function connectError(error: Error & {level?: string}, host: string, port: numbe
   }
 
   if (error.level === 'client-timeout') {
-    return new RestwireError('RW_ERR_TIMEOUT', `no SSH handshake with ${where} within ${options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS} ms`, {cause: error})
+    const ms = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
+    return new RestwireError('RW_ERR_TIMEOUT', `no SSH handshake with ${where} within ${ms} ms`, {cause: error, hint: 'Raise --connect-timeout, or check that the server is up.'})
   }
 
   const code = errnoCode(error)

@@ -11,6 +11,7 @@ import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {checkPublicKeyAuth} from '../ssh/server-auth.js'
 import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
+import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 
 
@@ -70,8 +71,11 @@ export class KorvServer {
     this.ssh.on('error', () => {})
   }
 
+  /** Adds a route; POST, PUT and PATCH are registered as STORE, UPDATE and UPDATE, as requests arrive. */
   route(verb: string, path: string, handler: Handler): this {
-    this.router.route(verb.toUpperCase(), path, handler)
+    const canonical = canonicalVerb(verb)
+    if (!canonical) throw new RestwireError('RW_ERR_CONFIG', `unknown korv verb "${verb}" for route ${path}; use GET, STORE, UPDATE or DELETE`)
+    this.router.route(canonical, path, handler)
     return this
   }
 
@@ -130,6 +134,7 @@ export class KorvServer {
     // restwire peers decode coalesced input; Korv's Python client needs one message per packet.
     const coalesce = info.header.versions.software.startsWith('restwire')
     let fingerprint: string | undefined
+    let user: string | undefined
     this.connections.add(client)
     // Like sshd's LoginGraceTime: a peer that has not authenticated in time is dropped.
     const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS)
@@ -152,7 +157,11 @@ export class KorvServer {
         return
       }
 
-      if (ctx.signature) fingerprint = result.key.fingerprint
+      if (ctx.signature) {
+        fingerprint = result.key.fingerprint
+        user = ctx.username
+      }
+
       ctx.accept()
     })
     client.on('ready', () => {
@@ -166,7 +175,7 @@ export class KorvServer {
       })
       const open = (stream: ssh2.ServerChannel, framing: KorvFraming): void => {
         new ChannelSession({
-          client: {address, fingerprint, user: undefined},
+          client: {address, fingerprint, user},
           coalesce: framing === 'ndjson' || coalesce,
           framing,
           gauge,
@@ -181,8 +190,12 @@ export class KorvServer {
         })
       }
 
-      client.on('tcpip', (accept) => {
-        if (this.closing) return
+      client.on('tcpip', (accept, reject) => {
+        if (this.closing) {
+          reject()
+          return
+        }
+
         open(accept(), 'gzip')
       })
       client.on('session', (accept) => {

@@ -9,7 +9,7 @@ import {type LoadPrivateKeyOptions, loadPrivateKey} from '../ssh/private-key.js'
 import {RestwireError} from '../errors.js'
 import type {KorvRequestLog} from './channel-session.js'
 import {addDemoRoutes} from './demo-routes.js'
-import {canonicalVerb, httpMethodFor} from './messages.js'
+import {httpMethodFor} from './messages.js'
 import {type KorvServerEvent, createKorvServer} from './server.js'
 
 export interface KorvServiceOptions {
@@ -73,7 +73,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     port: options.port,
     tracebacks: options.tracebacks,
   })
-  if (options.routesPath) await loadRoutesModule(options.routesPath, server.router, {canonicalVerb})
+  if (options.routesPath) await loadRoutesModule(options.routesPath, server)
   if (options.demo) addDemoRoutes(server.router)
 
   let handle

@@ -1,7 +1,7 @@
 // Loads handlers from a user's JS or TS module (--routes FILE). Accepted shapes:
 //   export default {'GET /hello': () => ({msg: 'hi'}), 'STORE /users': async (req) => [201, req.body]}
 //   export const routes = {...}                        (same map, named export)
-//   export default function (router) { router.route('GET', '/x', handler) }   (may be async)
+//   export default function (server) { server.route('GET', '/x', handler) }   (may be async)
 import {stat} from 'node:fs/promises'
 import {isAbsolute, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
@@ -9,12 +9,13 @@ import {RestwireError, errnoCode} from '../errors.js'
 import type {Handler} from './request.js'
 import type {Router} from './router.js'
 
-export interface LoadRoutesOptions {
-  /** Maps a verb as written in the module to the protocol's canonical verb; undefined = not allowed. */
-  canonicalVerb: (verb: string) => string | undefined
+/** Where routes go: the protocol's server, whose route() maps verb aliases and refuses unknown verbs. */
+export interface RouteTarget {
+  route(verb: string, path: string, handler: Handler): unknown
+  readonly router: Router
 }
 
-export async function loadRoutesModule(file: string, router: Router, options: LoadRoutesOptions): Promise<number> {
+export async function loadRoutesModule(file: string, target: RouteTarget): Promise<number> {
   const path = isAbsolute(file) ? file : resolve(file)
   try {
     await stat(path)
@@ -30,18 +31,20 @@ export async function loadRoutesModule(file: string, router: Router, options: Lo
     throw new RestwireError('RW_ERR_CONFIG', `cannot load routes from ${path}: ${(error as Error).message}`, {cause: error})
   }
 
-  const exported = module.default ?? module.routes
-  const before = router.routes().length
+  const exported = unwrapCommonJs(module.default ?? module.routes)
+  const before = target.router.routes().length
   if (typeof exported === 'function') {
-    await (exported as (router: Router) => unknown)(router)
+    await (exported as (target: RouteTarget) => unknown)(target)
   } else if (exported && typeof exported === 'object') {
     for (const [key, handler] of Object.entries(exported)) {
       const match = /^\s*([A-Za-z]+)\s+(\/\S*)\s*$/.exec(key)
       if (!match) throw new RestwireError('RW_ERR_CONFIG', `${path}: route key "${key}" must look like "GET /path"`)
-      const verb = options.canonicalVerb(match[1]!)
-      if (!verb) throw new RestwireError('RW_ERR_CONFIG', `${path}: route "${key}" uses an unknown verb "${match[1]}"`)
       if (typeof handler !== 'function') throw new RestwireError('RW_ERR_CONFIG', `${path}: route "${key}" is not a function`)
-      router.route(verb, match[2]!, handler as Handler)
+      try {
+        target.route(match[1]!, match[2]!, handler as Handler)
+      } catch (error) {
+        throw new RestwireError('RW_ERR_CONFIG', `${path}: route "${key}": ${(error as Error).message}`, {cause: error})
+      }
     }
   } else {
     throw new RestwireError('RW_ERR_CONFIG', `${path} exports no routes`, {
@@ -49,9 +52,18 @@ export async function loadRoutesModule(file: string, router: Router, options: Lo
     })
   }
 
-  const added = router.routes().length - before
+  const added = target.router.routes().length - before
   if (added === 0) throw new RestwireError('RW_ERR_CONFIG', `${path} defines no routes`)
   return added
+}
+
+/** A TypeScript module loaded as CommonJS arrives as {default: {...}}: look inside. */
+function unwrapCommonJs(exported: unknown): unknown {
+  if (!exported || typeof exported !== 'object') return exported
+  const keys = Object.keys(exported).filter((key) => key !== '__esModule')
+  const inner = exported as {default?: unknown; routes?: unknown}
+  if (keys.length > 0 && keys.every((key) => key === 'default' || key === 'routes')) return inner.default ?? inner.routes
+  return exported
 }
 
 async function importTypeScript(path: string): Promise<Record<string, unknown>> {

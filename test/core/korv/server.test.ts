@@ -191,6 +191,20 @@ describe('korv server limits and shutdown', () => {
     }
   })
 
+  it('maps route verb aliases (POST → STORE) and tells a client why an oversized request closed its channel', async () => {
+    const keys = await makeKorvKeys(dir())
+    const korv = await startKorv(keys, {maxMessageBytes: 1024}, (server) => server.route('POST', '/items', (req) => [201, req.body]))
+    const client = await korv.connect()
+    try {
+      assert.equal((await client.request('STORE', '/items', {a: 1})).status, 201)
+      assert.throws(() => korv.server.route('FETCH', '/x', () => null), (error: RestwireError) => error.code === 'RW_ERR_CONFIG')
+      await assert.rejects(client.request('STORE', '/items', 'z'.repeat(4096)), (error: RestwireError) => error.code === 'RW_ERR_FRAME_TOO_LARGE' && /1024 byte limit/.test(error.message))
+    } finally {
+      await client.close()
+      await korv.handle.close()
+    }
+  })
+
   it('hides tracebacks when asked', async () => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {tracebacks: false}, (server) =>
