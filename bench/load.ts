@@ -1,5 +1,5 @@
 // Closed-loop load: C workers, each sending its next request when the previous answer arrives, for a
-// warm-up and then a measured window. Only requests that complete inside the window count.
+// warm-up and then a measured window. Only requests that start and complete inside the window count.
 
 /** The request body, {"n": 123, "msg": "hello"}; the server echoes it back. */
 export interface EchoBody {
@@ -9,10 +9,16 @@ export interface EchoBody {
 
 export type SendEcho = (body: EchoBody) => Promise<unknown>
 
-export interface LoadOptions {
+export interface WindowOptions {
   concurrency: number
   warmupMs: number
   measureMs: number
+}
+
+/** Latencies (ms) of the requests measured in one window. */
+export interface WindowSamples {
+  latencies: number[]
+  seconds: number
 }
 
 export interface LoadResult {
@@ -24,14 +30,15 @@ export interface LoadResult {
   p99Ms: number
 }
 
-export async function runClosedLoop(send: SendEcho, options: LoadOptions): Promise<LoadResult> {
+let nextN = 0
+
+export async function runWindow(send: SendEcho, options: WindowOptions): Promise<WindowSamples> {
   const latencies: number[] = []
-  let next = 0
   const measureFrom = performance.now() + options.warmupMs
   const measureTo = measureFrom + options.measureMs
   const worker = async (): Promise<void> => {
     for (let started = performance.now(); started < measureTo; started = performance.now()) {
-      const n = ++next
+      const n = ++nextN
       const answer = (await send({msg: 'hello', n})) as Partial<EchoBody> | null
       const done = performance.now()
       if (answer?.n !== n || answer.msg !== 'hello') throw new Error(`bad echo for n=${n}: ${JSON.stringify(answer)}`)
@@ -40,10 +47,15 @@ export async function runClosedLoop(send: SendEcho, options: LoadOptions): Promi
   }
 
   await Promise.all(Array.from({length: options.concurrency}, worker))
-  latencies.sort((a, b) => a - b)
-  const seconds = options.measureMs / 1000
+  return {latencies, seconds: options.measureMs / 1000}
+}
+
+/** Pools the windows of one case (several rounds) into one result. */
+export function summarize(concurrency: number, windows: WindowSamples[]): LoadResult {
+  const latencies = windows.flatMap((w) => w.latencies).sort((a, b) => a - b)
+  const seconds = windows.reduce((sum, w) => sum + w.seconds, 0)
   return {
-    concurrency: options.concurrency,
+    concurrency,
     p50Ms: percentile(latencies, 0.5),
     p99Ms: percentile(latencies, 0.99),
     requests: latencies.length,
