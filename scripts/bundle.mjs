@@ -16,9 +16,9 @@ await build({
   bundle: true,
   entryNames: '[name]',
   entryPoints: {index: 'dist/index.js'},
-  // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
-  // undici (loaded only by --upstream).
-  external: ['cpu-features', 'typescript', 'tsx', 'undici', '*.node'],
+  // Outside the bundle: ssh2 and optional native add-ons (ssh2 finds its native crypto binding relative
+  // to its own files), TypeScript loaders (likewise) and undici (loaded only by --upstream).
+  external: ['cpu-features', 'ssh2', 'typescript', 'tsx', 'undici', '*.node'],
   format: 'esm',
   allowOverwrite: true,
   logLevel: 'warning',

@@ -219,9 +219,9 @@ describe('restwire korv serve with --routes and --upstream', () => {
 
   it('drains and exits 0 on SIGTERM; refuses to start without a handler source (exit 2)', async () => {
     const serve = await startServe(['--demo'], env())
-    assert.equal(await serve.stop('SIGTERM'), 0)
+    assert.equal(await serve.stop('SIGTERM'), 0, serve.stderr.join('\n'))
     const none = await restwire(['korv', 'serve', '--port', '0'], env())
-    assert.equal(none.code, 2)
+    assert.equal(none.code, 2, none.stderr)
     assert.match(none.stderr, /--routes FILE, --upstream URL or --demo/)
   })
 

@@ -30,9 +30,25 @@ const STORED_REASSEMBLY_LIMIT_BYTES = 256 * 1024
 
 /**
  * Encodes one payload as one gzip member. Small payloads use stored blocks (a valid member that any
- * gzip reader accepts, built without zlib); larger ones are deflated at `level`.
+ * gzip reader accepts, built without zlib); larger ones are deflated at `level`. A small string is
+ * written straight into the member, without an intermediate Buffer.
  */
-export function encodeGzipMember(payload: Buffer, level = 1): Buffer {
+export function encodeGzipMember(payload: Buffer | string, level = 1): Buffer {
+  if (typeof payload === 'string') {
+    const length = Buffer.byteLength(payload)
+    if (length > STORED_THRESHOLD_BYTES) return zlib.gzipSync(Buffer.from(payload), {level})
+    const out = Buffer.allocUnsafe(GZIP_HEADER.length + 5 + length + 8)
+    GZIP_HEADER.copy(out, 0)
+    const at = GZIP_HEADER.length
+    out[at] = 1
+    out.writeUInt16LE(length, at + 1)
+    out.writeUInt16LE(~length & 0xffff, at + 3)
+    out.write(payload, at + 5)
+    out.writeUInt32LE(zlib.crc32(out.subarray(at + 5, at + 5 + length)), at + 5 + length)
+    out.writeUInt32LE(length, at + 9 + length)
+    return out
+  }
+
   if (payload.length > STORED_THRESHOLD_BYTES) return zlib.gzipSync(payload, {level})
   const blocks = Math.max(1, Math.ceil(payload.length / MAX_STORED_BLOCK_BYTES))
   const out = Buffer.allocUnsafe(GZIP_HEADER.length + blocks * 5 + payload.length + 8)

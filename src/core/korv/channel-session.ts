@@ -5,7 +5,7 @@ import {type RestwireError} from '../errors.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
-import {invokeHandler, errorResponse} from '../message/invoke.js'
+import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
 import {type KorvId, type KorvResponseMessage, parseKorvRequest} from './messages.js'
 
@@ -52,7 +52,7 @@ export interface ChannelSessionOptions {
 
 export class ChannelSession {
   private readonly writer: FrameWriter
-  private readonly active = new Set<AbortController>()
+  private readonly active = new Set<LazyAbort>()
   private readonly decoder: {push(chunk: Buffer): void}
   private closed = false
   /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
@@ -104,13 +104,24 @@ export class ChannelSession {
   private async run(id: KorvId, verb: string, resource: string, body: unknown): Promise<void> {
     const {gauge, handler, limits} = this.options
     const started = performance.now()
-    const controller = new AbortController()
+    const controller = new LazyAbort()
     const {path, query} = splitResource(resource)
-    const request: RwRequest = {body, client: this.options.client, params: {}, path, query, resource, signal: controller.signal, verb}
+    const request: RwRequest = {
+      body,
+      client: this.options.client,
+      params: {},
+      path,
+      query,
+      resource,
+      get signal() {
+        return controller.signal
+      },
+      verb,
+    }
     this.active.add(controller)
     gauge.count++
     try {
-      const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
+      const response = await invokeHandler(handler, request, controller.abort, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
       if (!this.closed) this.send(id, response)
       this.options.onRequest({
         address: this.options.client.address,
@@ -153,7 +164,7 @@ export class ChannelSession {
       json = JSON.stringify({...message, body: failed.body, code: failed.status})
     }
 
-    this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(Buffer.from(json)) : Buffer.from(json + '\n'))
+    this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n'))
   }
 
   /**

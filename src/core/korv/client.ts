@@ -124,6 +124,8 @@ export class KorvClient {
         sock: sock as ssh2.ConnectConfig['sock'],
         username: options.user ?? 'korv',
       })
+      // Small request/response packets must not wait for delayed ACKs (40 ms on Linux).
+      ssh.setNoDelay(true)
     })
     const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
       ssh.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
@@ -153,7 +155,7 @@ export class KorvClient {
 
     const id = ++this.nextId
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    const payload = Buffer.from(JSON.stringify({body, id, resource, verb}))
+    const payload = JSON.stringify({body, id, resource, verb})
     return new Promise<KorvResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settle(id)?.reject(new RestwireError('RW_ERR_TIMEOUT', `no response to ${verb} ${resource} within ${timeoutMs} ms`))

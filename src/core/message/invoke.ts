@@ -1,5 +1,6 @@
 // Runs a request handler under the shared rules: a throw is 500 (with or without traceback), a handler
-// that outlives its timeout is 504, and every request gets exactly one response.
+// that outlives its timeout is 504, and every request gets exactly one response. A handler that
+// answers synchronously is answered without a timer or a promise.
 import type {RequestHandler, RwRequest, RwResponse} from './request.js'
 
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
@@ -10,25 +11,39 @@ export interface InvokeOptions {
   tracebacks?: boolean
 }
 
-export async function invokeHandler(
+/** `abort` is called when the handler timed out, so that it can stop its work (request.signal). */
+export function invokeHandler(
   handler: RequestHandler,
   request: RwRequest,
-  controller: AbortController,
+  abort: (reason: Error) => void,
   options: InvokeOptions = {},
-): Promise<RwResponse> {
+): RwResponse | Promise<RwResponse> {
+  let result: RwResponse | Promise<RwResponse>
+  try {
+    result = handler(request)
+  } catch (error) {
+    return errorResponse(error, options)
+  }
+
+  if (!(result instanceof Promise)) return validResponse(result)
+  const pending = result
   const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
-  let timer: NodeJS.Timeout | undefined
-  const timedOut = new Promise<RwResponse>((resolve) => {
-    timer = setTimeout(() => {
-      controller.abort(new Error('handler timed out'))
+  return new Promise<RwResponse>((resolve) => {
+    const timer = setTimeout(() => {
+      abort(new Error('handler timed out'))
       resolve({body: {error: `handler timed out after ${timeoutMs} ms`}, status: 504})
     }, timeoutMs)
+    pending.then(
+      (response) => {
+        clearTimeout(timer)
+        resolve(validResponse(response))
+      },
+      (error: unknown) => {
+        clearTimeout(timer)
+        resolve(errorResponse(error, options))
+      },
+    )
   })
-  try {
-    return await Promise.race([new Promise<RwResponse>((resolve) => resolve(handler(request))).then(validResponse, (error) => errorResponse(error, options)), timedOut])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 export function errorResponse(error: unknown, options: InvokeOptions): RwResponse {
@@ -44,4 +59,25 @@ function validResponse(response: RwResponse): RwResponse {
   }
 
   return response
+}
+
+/** An abort signal made only if a handler asks for it (most never do; making one costs per request). */
+export class LazyAbort {
+  private controller: AbortController | undefined
+  private reason: unknown
+
+  get signal(): AbortSignal {
+    if (!this.controller) {
+      this.controller = new AbortController()
+      if (this.reason !== undefined) this.controller.abort(this.reason)
+    }
+
+    return this.controller.signal
+  }
+
+  readonly abort = (reason: unknown): void => {
+    if (this.reason !== undefined) return
+    this.reason = reason ?? new Error('aborted')
+    this.controller?.abort(this.reason)
+  }
 }

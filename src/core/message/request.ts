@@ -31,7 +31,7 @@ export interface RwResponse {
  */
 export type HandlerResult = unknown
 export type Handler = (request: RwRequest) => HandlerResult | Promise<HandlerResult>
-export type RequestHandler = (request: RwRequest) => Promise<RwResponse>
+export type RequestHandler = (request: RwRequest) => RwResponse | Promise<RwResponse>
 
 export function splitResource(resource: string): {path: string; query: Query} {
   const mark = resource.indexOf('?')

@@ -62,7 +62,7 @@ export class Router {
   }
 
   /** The router as a request handler: runs the matched handler or answers 404/405. */
-  readonly handle: RequestHandler = async (request: RwRequest): Promise<RwResponse> => {
+  readonly handle: RequestHandler = (request: RwRequest): RwResponse | Promise<RwResponse> => {
     const found = this.match(request.verb, request.path)
     if (found.kind === 'not-found') return {body: {error: 'no such resource', resource: request.path}, status: 404}
     if (found.kind === 'method-not-allowed') {
@@ -70,7 +70,8 @@ export class Router {
     }
 
     request.params = found.params
-    return toResponse(await found.handler(request))
+    const result = found.handler(request)
+    return result instanceof Promise ? result.then(toResponse) : toResponse(result)
   }
 }
 

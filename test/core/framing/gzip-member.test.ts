@@ -109,10 +109,14 @@ describe('GzipMemberDecoder', () => {
     assert.equal(b.errors[0]?.code, 'RW_ERR_FRAME_TOO_LARGE', 'a stored block header over the limit fails before its data arrives')
   })
 
-  it('encodes members any gzip reader accepts', () => {
+  it('encodes members any gzip reader accepts, from Buffers and strings (multi-byte UTF-8 too)', () => {
     for (const size of [0, 1, 100, 70_000, 200_000]) {
       const payload = Buffer.alloc(size, 0x62)
       assert.deepEqual(zlib.gunzipSync(encodeGzipMember(payload)), payload)
+    }
+
+    for (const text of ['', '{"a":1}', '{"t":"héllo €"}'.repeat(100), 'x'.repeat(9000)]) {
+      assert.equal(zlib.gunzipSync(encodeGzipMember(text)).toString(), text)
     }
   })
 })

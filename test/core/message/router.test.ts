@@ -45,11 +45,11 @@ describe('invokeHandler', () => {
     const failing = new Router().route('GET', '/boom', () => {
       throw new Error('kaboom')
     })
-    const withTrace = await invokeHandler(failing.handle, request('GET', '/boom'), new AbortController())
+    const withTrace = await invokeHandler(failing.handle, request('GET', '/boom'), () => {})
     assert.equal(withTrace.status, 500)
     assert.equal((withTrace.body as {message: string}).message, 'kaboom')
     assert.match((withTrace.body as {traceback: string}).traceback, /kaboom/)
-    const hidden = await invokeHandler(failing.handle, request('GET', '/boom'), new AbortController(), {tracebacks: false})
+    const hidden = await invokeHandler(failing.handle, request('GET', '/boom'), () => {}, {tracebacks: false})
     assert.deepEqual(hidden.body, {message: 'kaboom'})
   })
 
@@ -60,7 +60,7 @@ describe('invokeHandler', () => {
       return new Promise(() => {})
     })
     const controller = new AbortController()
-    const response = await invokeHandler(hanging.handle, request('GET', '/hang', null, controller), controller, {timeoutMs: 50})
+    const response = await invokeHandler(hanging.handle, request('GET', '/hang', null, controller), (reason) => controller.abort(reason), {timeoutMs: 50})
     assert.equal(response.status, 504)
     assert.equal(signal?.aborted, true)
   })
@@ -68,8 +68,8 @@ describe('invokeHandler', () => {
   it('turns an invalid status into 500', async () => {
     const bad = new Router().route('GET', '/bad', () => [99, 'x'])
     // [99, 'x'] is not a status pair, so it is a 200 body; a handler-made response with a bad status is 500.
-    assert.deepEqual(await invokeHandler(bad.handle, request('GET', '/bad'), new AbortController()), {body: [99, 'x'], status: 200})
-    const direct = await invokeHandler(async () => ({body: null, status: 1000}), request('GET', '/x'), new AbortController())
+    assert.deepEqual(await invokeHandler(bad.handle, request('GET', '/bad'), () => {}), {body: [99, 'x'], status: 200})
+    const direct = await invokeHandler(async () => ({body: null, status: 1000}), request('GET', '/x'), () => {})
     assert.equal(direct.status, 500)
   })
 })
