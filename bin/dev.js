@@ -1,5 +1,10 @@
 #!/usr/bin/env -S node --import tsx --disable-warning=ExperimentalWarning
-// Runs the TypeScript sources directly (oclif maps ./dist/index.js to ./src/index.ts in development).
-import {execute} from '@oclif/core'
+// Runs the TypeScript sources directly: the same CLI as bin/run.js, with commands from src/index.ts
+// instead of the bundle.
+import {readFileSync} from 'node:fs'
+import {execute} from '@oclif/core/execute'
 
-await execute({development: true, dir: import.meta.url})
+const root = new URL('..', import.meta.url)
+const pjson = JSON.parse(readFileSync(new URL('package.json', root), 'utf8'))
+pjson.oclif.commands = {...pjson.oclif.commands, target: './src/index.ts'}
+await execute({development: true, loadOptions: {pjson, root: root.pathname}})

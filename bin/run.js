@@ -1,5 +1,10 @@
 #!/usr/bin/env node
-// dist/index.js is the bundled CLI (npm run build); it re-exports oclif's execute.
-import {execute} from '../dist/index.js'
+// dist/cli.cjs is the bundled CLI (npm run build), loaded through a V8 code cache; it re-exports oclif's
+// execute. Code run from that cache cannot use import() on Node 20: it gets this one (src/core/dynamic-import.ts).
+// oclif's own Node version check costs a semver parse on every start; package.json engines covers it.
+process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
+globalThis[Symbol.for('restwire.import')] = (specifier) => import(specifier)
+const {requireWithCodeCache} = await import('../dist/code-cache.js')
+const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url))
 
 await execute({dir: import.meta.url})

@@ -1,30 +1,38 @@
-// Bundles dist/index.js (the CLI entry tsc just wrote) and everything it imports into dist/index.js plus
-// lazily loaded chunks: Node 20 spends most of a cold start resolving and loading modules one by one.
+// Bundles the CLI entry (src/index.ts) and what it imports into one CommonJS file, dist/cli.cjs, which
+// bin/run.js loads through a V8 code cache (src/code-cache.ts): on Node 20 most of a cold start is
+// resolving, reading and compiling hundreds of modules. Dynamic import() becomes require(), because
+// code loaded from a V8 cache by vm.Script cannot use import() on Node 20.
+import {readFile} from 'node:fs/promises'
 import {build} from 'esbuild'
 
-await build({
-  // CommonJS dependencies expect require, __filename and __dirname.
-  banner: {
-    js: [
-      "import {createRequire as __rwRequire} from 'node:module'",
-      "import {fileURLToPath as __rwPath} from 'node:url'",
-      'const require = __rwRequire(import.meta.url)',
-      'const __filename = __rwPath(import.meta.url)',
-      "const __dirname = __rwPath(new URL('.', import.meta.url))",
-    ].join(';'),
+// ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
+// from the ssh2 package instead (it is absent when ssh2's install script did not run: ssh2 then uses JS).
+const ssh2NativeBinding = {
+  name: 'ssh2-native-binding',
+  setup(build) {
+    build.onLoad({filter: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/}, async ({path}) => ({
+      contents: (await readFile(path, 'utf8')).replace(
+        "require('./crypto/build/Release/sshcrypto.node')",
+        "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
+      ),
+      loader: 'js',
+    }))
   },
+}
+
+await build({
+  banner: {js: "const __rwImportMetaUrl = require('node:url').pathToFileURL(__filename).href;"},
   bundle: true,
-  entryNames: '[name]',
-  entryPoints: {index: 'dist/index.js'},
-  // Outside the bundle: ssh2 and optional native add-ons (ssh2 finds its native crypto binding relative
-  // to its own files), TypeScript loaders (likewise) and undici (loaded only by --upstream).
-  external: ['cpu-features', 'ssh2', 'typescript', 'tsx', 'undici', '*.node'],
-  format: 'esm',
-  allowOverwrite: true,
+  define: {'import.meta.url': '__rwImportMetaUrl'},
+  entryPoints: ['src/index.ts'],
+  // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
+  // undici (loaded only by --upstream).
+  external: ['cpu-features', 'typescript', 'tsx', 'undici', '*.node'],
+  format: 'cjs',
   logLevel: 'warning',
-  outdir: 'dist',
-  chunkNames: 'chunks/[name]-[hash]',
+  outfile: 'dist/cli.cjs',
+  plugins: [ssh2NativeBinding],
   platform: 'node',
-  splitting: true,
+  supported: {'dynamic-import': false},
   target: 'node20',
 })

@@ -5,7 +5,8 @@ import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
 
-export {execute} from '@oclif/core'
+// Subpath imports keep the rest of @oclif/core (its index loads every module) out of the bundle.
+export {execute} from '@oclif/core/execute'
 
 export const COMMANDS = {
   'keys:gen': KeysGen,

@@ -1,5 +1,7 @@
 // The base of every restwire command: shared flags, parsing, and the one place errors become output.
-import {Command, Flags, Interfaces} from '@oclif/core'
+import {Command} from '@oclif/core/command'
+import * as Flags from '@oclif/core/flags'
+import type * as Interfaces from '@oclif/core/interfaces'
 import {RestwireError, isRestwireError} from '../core/errors.js'
 import {renderError} from './output.js'
 

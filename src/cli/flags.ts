@@ -1,5 +1,5 @@
 // Shared flags, built once and validated as they are parsed.
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {RestwireError} from '../core/errors.js'
 
 export const portFlag = Flags.custom<number>({

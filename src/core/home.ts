@@ -1,6 +1,6 @@
 // The restwire home directory and the zero-config identities kept in it: a host key for servers and
 // a client key that the local authorized_keys trusts, so `korv serve` + `korv call` work out of the box.
-import {mkdir, readFile} from 'node:fs/promises'
+import {access, mkdir, readFile} from 'node:fs/promises'
 import {homedir, hostname} from 'node:os'
 import {isAbsolute, join} from 'node:path'
 import {createFileExclusive, replaceFile} from './atomic-file.js'
@@ -49,17 +49,37 @@ export async function ensureServerIdentity(paths: LocalPaths): Promise<EnsureIde
   await ensureHome(paths.home, created)
   await ensureKeyFile(paths.hostKey, `restwire-host@${hostname()}`, created)
   const client = await ensureClientIdentity(paths)
+  // A home whose authorized_keys is gone gets a new one trusting the local client key.
+  if (!(await exists(paths.authorizedKeys))) await authorize(paths, created)
   return {created: [...new Set([...created, ...client.created])]}
 }
 
-/** Makes sure the client key exists (ed25519, no passphrase) and is a line in the local authorized_keys. */
+/**
+ * Makes sure the client key exists (ed25519, no passphrase). A key made here is added to the local
+ * authorized_keys; an existing key is left alone, so that removing its line there revokes it.
+ */
 export async function ensureClientIdentity(paths: LocalPaths): Promise<EnsureIdentityResult> {
   const created: string[] = []
   await ensureHome(paths.home, created)
-  const publicKey = await ensureKeyFile(paths.clientKey, `restwire@${hostname()}`, created)
+  await ensureKeyFile(paths.clientKey, `restwire@${hostname()}`, created)
+  if (created.includes(paths.clientKey)) await authorize(paths, created)
+  return {created}
+}
+
+async function authorize(paths: LocalPaths, created: string[]): Promise<void> {
+  const publicKey = await readKeyPublicLine(paths.clientKey)
+  if (publicKey === undefined) throw new RestwireError('RW_ERR_KEY_FILE', `The key ${paths.clientKey} vanished while being created`)
   const authorized = await appendAuthorizedKey(paths.authorizedKeys, publicKey)
   if (authorized.created) created.push(paths.authorizedKeys)
-  return {created}
+}
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await access(path)
+    return true
+  } catch {
+    return false
+  }
 }
 
 async function ensureHome(home: string, created: string[]): Promise<void> {

@@ -78,6 +78,16 @@ describe('ensureServerIdentity and ensureClientIdentity', () => {
     await assertConsistentHome(home)
   })
 
+  it('never re-adds an existing client key whose line was removed (that is how it is revoked)', async () => {
+    const home = join(tempDir(), 'revoked')
+    const paths = localPaths(home)
+    await ensureServerIdentity(paths)
+    await writeFile(paths.authorizedKeys, '# emptied by the admin\n')
+    assert.deepEqual(await ensureClientIdentity(paths), {created: []})
+    assert.deepEqual(await ensureServerIdentity(paths), {created: []})
+    assert.equal(parseAuthorizedKeys(await readFile(paths.authorizedKeys, 'utf8')).keys.length, 0)
+  })
+
   it('adds the client key to an authorized_keys file that already has other keys', async () => {
     const home = join(tempDir(), 'existing')
     const paths = localPaths(home)

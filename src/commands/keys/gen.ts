@@ -1,4 +1,4 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {positiveIntFlag} from '../../cli/flags.js'
 import type {KeysGenResult} from '../../cli/keys-gen.js'

@@ -1,4 +1,5 @@
-import {Args, Flags} from '@oclif/core'
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
 import type {KorvCallResult} from '../../cli/korv-call.js'

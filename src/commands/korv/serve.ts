@@ -1,9 +1,8 @@
-import {Flags} from '@oclif/core'
+import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
-import {DEFAULT_MAX_MESSAGE_BYTES} from '../../core/framing/gzip-member.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT} from '../../core/korv/defaults.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_BYTES} from '../../core/korv/defaults.js'
 
 export default class KorvServe extends BaseCommand<typeof KorvServe> {
   static override summary = 'Serve a JSON API over SSH (korv).'

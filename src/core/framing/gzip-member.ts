@@ -14,6 +14,7 @@ import {createRequire} from 'node:module'
 import zlib from 'node:zlib'
 import {RestwireError} from '../errors.js'
 
+/** Largest decompressed message accepted unless told otherwise (PROTOCOLS.md: 16 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 
 /** Payloads up to this size are sent as stored (uncompressed) deflate blocks: no zlib context, no CPU. */

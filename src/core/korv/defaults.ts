@@ -1,6 +1,8 @@
 // korv's defaults, in a module of their own so the CLI can show them without loading ssh2.
 
 export const DEFAULT_KORV_PORT = 8022
+/** Largest decompressed message (PROTOCOLS.md: 16 MiB). */
+export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_DRAIN_MS = 10_000
 /** A connection that sends nothing for this long, with nothing in flight, is closed. 0 = never. */

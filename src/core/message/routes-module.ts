@@ -5,6 +5,7 @@
 import {stat} from 'node:fs/promises'
 import {isAbsolute, resolve} from 'node:path'
 import {pathToFileURL} from 'node:url'
+import {importModule} from '../dynamic-import.js'
 import {RestwireError, errnoCode} from '../errors.js'
 import type {Handler} from './request.js'
 import type {Router} from './router.js'
@@ -26,7 +27,7 @@ export async function loadRoutesModule(file: string, target: RouteTarget): Promi
 
   let module: Record<string, unknown>
   try {
-    module = /\.[cm]?ts$/.test(path) ? await importTypeScript(path) : await import(pathToFileURL(path).href)
+    module = /\.[cm]?ts$/.test(path) ? await importTypeScript(path) : await importModule(pathToFileURL(path).href)
   } catch (error) {
     throw new RestwireError('RW_ERR_CONFIG', `cannot load routes from ${path}: ${(error as Error).message}`, {cause: error})
   }
@@ -67,6 +68,6 @@ function unwrapCommonJs(exported: unknown): unknown {
 }
 
 async function importTypeScript(path: string): Promise<Record<string, unknown>> {
-  const {tsImport} = await import('tsx/esm/api')
+  const {tsImport} = (await importModule('tsx/esm/api')) as unknown as typeof import('tsx/esm/api')
   return (await tsImport(pathToFileURL(path).href, import.meta.url)) as Record<string, unknown>
 }
