@@ -133,8 +133,8 @@ async function readKeyPublicLine(path: string): Promise<string | undefined> {
     })
   }
 
-  const {utils} = (await import('ssh2')).default
-  const parsed = utils.parseKey(data)
+  const {parseKey} = (await import('ssh2/lib/protocol/keyParser.js')).default
+  const parsed = parseKey(data)
   if (parsed instanceof Error || !parsed.isPrivateKey()) {
     throw new RestwireError('RW_ERR_KEY_FILE', `${path} is not an unencrypted private key restwire can read`, {
       cause: parsed instanceof Error ? parsed : undefined,

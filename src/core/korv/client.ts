@@ -1,6 +1,7 @@
 // The korv client: one SSH connection, one direct-tcpip channel, many requests in flight on it.
 import type {Duplex} from 'node:stream'
-import ssh2 from 'ssh2'
+import type ssh2 from 'ssh2'
+import SshClient from 'ssh2/lib/client.js'
 import {RestwireError, errnoCode, isRestwireError} from '../errors.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
@@ -97,7 +98,7 @@ export class KorvClient {
   static async connect(options: KorvClientOptions): Promise<KorvClient> {
     const host = options.host ?? '127.0.0.1'
     const port = options.port ?? DEFAULT_KORV_PORT
-    const ssh = new ssh2.Client()
+    const ssh = new SshClient()
     let hostKeyFailure: RestwireError | undefined
     const sock = options.connect ? await options.connect() : undefined
     await new Promise<void>((resolve, reject) => {

@@ -81,8 +81,8 @@ interface ParsedPrivateKey {
 
 /** Parses with ssh2; an Error return means "not a key", or "wrong passphrase" when one was given. */
 async function parse(path: string, data: Buffer, passphrase?: string): Promise<ParsedPrivateKey | Error> {
-  const {utils} = (await import('ssh2')).default
-  const parsed = utils.parseKey(data, passphrase)
+  const {parseKey} = (await import('ssh2/lib/protocol/keyParser.js')).default
+  const parsed = parseKey(data, passphrase)
   if (parsed instanceof Error) return parsed
   if (!parsed.isPrivateKey()) {
     throw new RestwireError('RW_ERR_KEY_FILE', `${path} is a public key, not a private key`, {
