@@ -1,6 +1,4 @@
 // `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
-import {createReadStream} from 'node:fs'
-import {createInterface} from 'node:readline'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {type HostKeyPolicy, KorvClient} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
@@ -123,6 +121,8 @@ function exitCodeForStatus(status: number): number {
  * highest exit code among the lines (2 bad line, 7 timeout, 8 4xx, 9 5xx...).
  */
 async function runBatch(client: KorvClient, options: KorvCallOptions): Promise<number> {
+  // Loaded here, not at start-up: a single call does not need them.
+  const [{createReadStream}, {createInterface}] = await Promise.all([import('node:fs'), import('node:readline')])
   const input = options.batch === '-' ? process.stdin : createReadStream(options.batch!)
   const lines = createInterface({crlfDelay: Infinity, input})
   const inFlight = new Set<Promise<void>>()

@@ -1,6 +1,5 @@
 // Reads a request body given with --data (inline, @file or @- for stdin).
 import {readFile} from 'node:fs/promises'
-import {text} from 'node:stream/consumers'
 import {RestwireError, errnoCode} from '../core/errors.js'
 import type {PayloadSource} from './flags.js'
 
@@ -10,7 +9,7 @@ export async function readPayload(source: PayloadSource | undefined): Promise<un
   const origin = source.kind === 'stdin' ? 'stdin' : source.path
   let content: string
   try {
-    content = source.kind === 'stdin' ? await text(process.stdin) : await readFile(source.path, 'utf8')
+    content = source.kind === 'stdin' ? await (await import('node:stream/consumers')).text(process.stdin) : await readFile(source.path, 'utf8')
   } catch (error) {
     const reason = errnoCode(error) === 'ENOENT' ? 'no such file' : (error as Error).message
     throw new RestwireError('RW_ERR_USAGE', `cannot read the request body from ${origin}: ${reason}`, {cause: error})
