@@ -89,6 +89,22 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.match(result.output, /\{\r?\n {2}/, 'pretty-printed over several lines')
   })
 
+  it('asks for the passphrase of an encrypted -i key on a terminal, or takes RESTWIRE_KEY_PASSPHRASE', async () => {
+    const keyPath = join(dir(), 'locked')
+    const authorizedKeys = join(env.RESTWIRE_HOME!, 'authorized_keys')
+    const made = await restwire(['keys', 'gen', '-f', keyPath, '--passphrase-env', 'PW', '--authorize', authorizedKeys], {...env, PW: 'open sesame'})
+    assert.equal(made.code, 0, made.stderr)
+    const args = ['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts')]
+    const typed = await onTerminal([['Enter passphrase for', 'open sesame\r']], args, env)
+    assert.equal(typed.code, 0, typed.output)
+    assert.match(typed.output, /Hello World!/)
+    const fromEnv = await restwire(args, {...env, RESTWIRE_KEY_PASSPHRASE: 'open sesame'})
+    assert.equal(fromEnv.stdout, '{"msg":"Hello World!"}\n', fromEnv.stderr)
+    const noWay = await restwire(args, env)
+    assert.equal(noWay.code, 10, 'encrypted, no terminal and no variable')
+    assert.match(noWay.stderr, /RESTWIRE_KEY_PASSPHRASE/)
+  })
+
   it('never prompts without a terminal: missing VERB/PATH is a usage error', async () => {
     const result = await restwire(['korv', 'call', '--port', port], env)
     assert.equal(result.code, 2)
