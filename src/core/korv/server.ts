@@ -151,7 +151,7 @@ export class KorvServer {
         return
       }
 
-      const result = checkPublicKeyAuth(ctx, this.options.authorizedKeys)
+      const result = checkPublicKeyAuth(ctx, this.options.authorizedKeys, {address})
       if (!result.ok) {
         // Clients usually offer a key without a signature first; an unlisted key is rejected right there.
         this.options.onEvent?.({address, fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason, type: 'auth-rejected'})

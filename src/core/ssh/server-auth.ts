@@ -4,15 +4,17 @@ import type {AuthContext} from 'ssh2'
 import type {AuthorizedKey, AuthorizedKeysFile} from './authorized-keys.js'
 import {sha256Fingerprint} from './fingerprint.js'
 import {blobKeyType, normalizeKeyType} from './key-blob.js'
+import {type KeyOptionContext, keyOptionsRefusal} from './key-options.js'
 
 export type PublicKeyAuthResult = {ok: true; key: AuthorizedKey} | {ok: false; reason: string}
 
 /**
  * Decides a publickey attempt against `keys`. Without a signature (the client asking whether a key
  * would be accepted) ok means "acceptable key"; with one, the signature must also verify. Every
- * other method is refused. Never logs: the caller decides what to record.
+ * other method is refused. The key's from= and expiry-time= options are enforced against `context`.
+ * Never logs: the caller decides what to record.
  */
-export function checkPublicKeyAuth(ctx: AuthContext, keys: AuthorizedKeysFile): PublicKeyAuthResult {
+export function checkPublicKeyAuth(ctx: AuthContext, keys: AuthorizedKeysFile, context: KeyOptionContext = {}): PublicKeyAuthResult {
   if (ctx.method !== 'publickey') {
     return {ok: false, reason: `authentication method "${ctx.method}" is not accepted, only publickey`}
   }
@@ -25,6 +27,8 @@ export function checkPublicKeyAuth(ctx: AuthContext, keys: AuthorizedKeysFile): 
 
   const key = keys.find(blobType, blob)
   if (!key) return {ok: false, reason: `key ${sha256Fingerprint(blob)} is not in ${keys.path}`}
+  const refusal = keyOptionsRefusal(key.options, context)
+  if (refusal) return {ok: false, reason: `key ${key.fingerprint} (${keys.path} line ${key.line}): ${refusal}`}
   if (ctx.signature === undefined) return {ok: true, key}
   if (ctx.blob === undefined) return {ok: false, reason: 'signature without signed data'}
 

@@ -5,6 +5,8 @@ import {type RestwireError} from '../../../src/core/errors.js'
 import {encodeGzipMember} from '../../../src/core/framing/gzip-member.js'
 import type {KorvRequestLog} from '../../../src/core/korv/channel-session.js'
 import type {KorvClient} from '../../../src/core/korv/client.js'
+import type {KorvServerEvent} from '../../../src/core/korv/server.js'
+import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {type RunningKorv, makeKorvKeys, openRawChannel, startKorv} from '../../helpers/korv-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 
@@ -201,6 +203,28 @@ describe('korv server limits and shutdown', () => {
       await assert.rejects(client.request('STORE', '/items', 'z'.repeat(4096)), (error: RestwireError) => error.code === 'RW_ERR_FRAME_TOO_LARGE' && /1024 byte limit/.test(error.message))
     } finally {
       await client.close()
+      await korv.handle.close()
+    }
+  })
+
+  it('enforces from= on authorized keys: the client address must match', async () => {
+    const keys = await makeKorvKeys(dir())
+    const {readFile, writeFile} = await import('node:fs/promises')
+    const line = (await readFile(keys.authorizedKeysPath, 'utf8')).trim()
+    await writeFile(keys.authorizedKeysPath, `from="10.0.0.0/8" ${line}\n`)
+    const events: string[] = []
+    // recheckMs 0: the server sees the edit below at once.
+    const authorizedKeys = await AuthorizedKeysFile.open(keys.authorizedKeysPath, {recheckMs: 0})
+    const onEvent = (event: KorvServerEvent): void => void events.push(event.type === 'auth-rejected' ? event.reason : event.type)
+    const korv = await startKorv(keys, {authorizedKeys, onEvent}, (server) => server.route('GET', '/hello', () => 'hi'))
+    try {
+      await assert.rejects(korv.connect(), (error: RestwireError) => error.code === 'RW_ERR_AUTH')
+      assert.match(events.join('\n'), /limited to from="10.0.0.0\/8", and the client is 127.0.0.1/)
+      await writeFile(keys.authorizedKeysPath, `from="127.0.0.1,::1" ${line}\n`)
+      const client = await korv.connect()
+      assert.equal((await client.request('GET', '/hello')).body, 'hi')
+      await client.close()
+    } finally {
       await korv.handle.close()
     }
   })
