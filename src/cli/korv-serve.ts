@@ -12,6 +12,11 @@ export interface KorvServeOptions extends KorvServiceOptions {
 
 export async function runKorvServe(options: KorvServeOptions): Promise<{address: string; port: number} | undefined> {
   const {logFormat} = options
+  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
   const service = await startKorvService({
     ...options,
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
@@ -41,16 +46,12 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     process.stderr.write(c.dim(`authorized keys ${service.authorizedKeysPath}\n`))
   }
 
-  await new Promise<void>((resolve) => {
-    const stop = (signal: NodeJS.Signals): void => {
-      process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
-      process.once(signal, () => process.exit(130))
-      service.close({drainMs: options.drainMs}).then(resolve, resolve)
-    }
-
-    process.once('SIGINT', stop)
-    process.once('SIGTERM', stop)
-  })
+  const signal = await signalled
+  process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
+  // A second signal while draining stops at once.
+  process.once('SIGINT', () => process.exit(130))
+  process.once('SIGTERM', () => process.exit(130))
+  await service.close({drainMs: options.drainMs}).catch(() => {})
   process.stderr.write(c.dim('korv server stopped\n'))
   return options.json ? {address, port} : undefined
 }
