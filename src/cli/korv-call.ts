@@ -6,6 +6,7 @@ import type {PayloadSource} from './flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
+import {withProgress} from './progress.js'
 import {promptRequest} from './request-prompts.js'
 
 export interface KorvCallOptions {
@@ -50,7 +51,7 @@ export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallRes
     }
 
     const {body, path, verb} = request!
-    const response = await client.request(verb, path, body, {timeoutMs: options.timeoutMs})
+    const response = await withProgress(`waiting for ${verb} ${path}`, client.request(verb, path, body, {timeoutMs: options.timeoutMs}))
     process.exitCode = exitCodeForStatus(response.status)
     const totalMs = performance.now() - started
     if (options.json) {
@@ -94,7 +95,8 @@ async function connect(options: KorvCallOptions, retry: string): Promise<KorvCli
       ? 'accept-new'
       : 'strict'
   const knownHostsFlag = options.knownHostsPath ? ` --known-hosts ${options.knownHostsPath}` : ''
-  return KorvClient.connect({
+  // After the identity: a passphrase prompt must not share the line with the progress message.
+  const connecting = KorvClient.connect({
     agent: identity.agent,
     connectTimeoutMs: options.connectTimeoutMs,
     host: options.host,
@@ -107,6 +109,7 @@ async function connect(options: KorvCallOptions, retry: string): Promise<KorvCli
     trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} ${retry}`,
     user: options.user,
   })
+  return withProgress(`connecting to ${options.host}:${options.port}`, connecting)
 }
 
 function exitCodeForStatus(status: number): number {

@@ -215,6 +215,9 @@ describe('restwire korv serve with --routes and --upstream', () => {
       assert.deepEqual(JSON.parse(boom.stdout), {message: 'route exploded'})
       const slow = await restwire(['korv', 'call', 'GET', '/slow', '--port', port, '--timeout', '200ms'], env())
       assert.equal(slow.code, 7, slow.stderr)
+      const waited = await onTerminal([], ['korv', 'call', 'GET', '/slow', '--port', port], env())
+      assert.equal(waited.code, 0, waited.output)
+      assert.match(waited.output, /waiting for GET \/slow \(\d s\)/, 'a long wait shows progress on a terminal')
     } finally {
       await serve.stop('SIGKILL')
     }
