@@ -23,6 +23,7 @@ export const ERROR_CATALOGUE = {
   RW_ERR_FRAME_CORRUPT: {exitCode: 11},
   RW_ERR_FRAME_TOO_LARGE: {exitCode: 11, hint: 'Raise the message size limit on both sides, or send less.'},
   RW_ERR_CLOSED: {exitCode: 3, hint: 'The connection closed before the answer arrived.'},
+  RW_ERR_NODE_UNKNOWN: {exitCode: 12, hint: 'No tunnel node with that id is connected to the gateway; check the id against the list of nodes.'},
   RW_ERR_INTERRUPTED: {exitCode: 130},
 } as const satisfies Record<string, CatalogueEntry>
 

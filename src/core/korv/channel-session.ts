@@ -121,7 +121,7 @@ export class ChannelSession {
     this.active.add(controller)
     gauge.count++
     try {
-      const response = await invokeHandler(handler, request, controller.abort, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
+      const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
       if (!this.closed) this.send(id, response)
       this.options.onRequest({
         address: this.options.client.address,

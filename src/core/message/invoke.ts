@@ -11,11 +11,15 @@ export interface InvokeOptions {
   tracebacks?: boolean
 }
 
-/** `abort` is called when the handler timed out, so that it can stop its work (request.signal). */
+/**
+ * `abort` is told when the handler timed out, so that it can stop its work (request.signal). When it
+ * is a LazyAbort aborted from outside (the caller went away), the answer is a 499 at once: nothing
+ * waits for a handler that may never return.
+ */
 export function invokeHandler(
   handler: RequestHandler,
   request: RwRequest,
-  abort: (reason: Error) => void,
+  abort: LazyAbort | ((reason: Error) => void),
   options: InvokeOptions = {},
 ): RwResponse | Promise<RwResponse> {
   let result: RwResponse | Promise<RwResponse>
@@ -29,19 +33,20 @@ export function invokeHandler(
   const pending = result
   const timeoutMs = options.timeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS
   return new Promise<RwResponse>((resolve) => {
+    const finish = (response: RwResponse): void => {
+      clearTimeout(timer)
+      resolve(response)
+    }
+
     const timer = setTimeout(() => {
-      abort(new Error('handler timed out'))
-      resolve({body: {error: `handler timed out after ${timeoutMs} ms`}, status: 504})
+      finish({body: {error: `handler timed out after ${timeoutMs} ms`}, status: 504})
+      if (abort instanceof LazyAbort) abort.abort(new Error('handler timed out'))
+      else abort(new Error('handler timed out'))
     }, timeoutMs)
+    if (abort instanceof LazyAbort) abort.onAbort(() => finish({body: {error: 'request cancelled'}, status: 499}))
     pending.then(
-      (response) => {
-        clearTimeout(timer)
-        resolve(validResponse(response))
-      },
-      (error: unknown) => {
-        clearTimeout(timer)
-        resolve(errorResponse(error, options))
-      },
+      (response) => finish(validResponse(response)),
+      (error: unknown) => finish(errorResponse(error, options)),
     )
   })
 }
@@ -65,6 +70,7 @@ function validResponse(response: RwResponse): RwResponse {
 export class LazyAbort {
   private controller: AbortController | undefined
   private reason: unknown
+  private listeners: Array<() => void> = []
 
   get signal(): AbortSignal {
     if (!this.controller) {
@@ -79,5 +85,12 @@ export class LazyAbort {
     if (this.reason !== undefined) return
     this.reason = reason ?? new Error('aborted')
     this.controller?.abort(this.reason)
+    for (const listener of this.listeners.splice(0)) listener()
+  }
+
+  /** Runs `listener` on abort (at once if already aborted). */
+  onAbort(listener: () => void): void {
+    if (this.reason !== undefined) listener()
+    else this.listeners.push(listener)
   }
 }

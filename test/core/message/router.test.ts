@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {invokeHandler} from '../../../src/core/message/invoke.js'
+import {LazyAbort, invokeHandler} from '../../../src/core/message/invoke.js'
 import {type RwRequest, splitResource} from '../../../src/core/message/request.js'
 import {Router} from '../../../src/core/message/router.js'
 
@@ -63,6 +63,15 @@ describe('invokeHandler', () => {
     const response = await invokeHandler(hanging.handle, request('GET', '/hang', null, controller), (reason) => controller.abort(reason), {timeoutMs: 50})
     assert.equal(response.status, 504)
     assert.equal(signal?.aborted, true)
+  })
+
+  it('answers 499 at once when the caller goes away, without waiting for a hanging handler', async () => {
+    const hanging = new Router().route('GET', '/hang', () => new Promise(() => {}))
+    const control = new LazyAbort()
+    const pending = invokeHandler(hanging.handle, request('GET', '/hang'), control, {timeoutMs: 60_000})
+    control.abort(new Error('client gone'))
+    assert.equal((await pending).status, 499)
+    assert.equal(control.signal.aborted, true, 'a signal asked for later is already aborted')
   })
 
   it('turns an invalid status into 500', async () => {

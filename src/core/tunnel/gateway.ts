@@ -1,0 +1,294 @@
+// The tunnel gateway: listens on TCP for nodes, acts as the SSH client on each accepted socket,
+// identifies the node, keeps a registry of connected nodes and sends them requests and STREAMs.
+import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
+import ssh2 from 'ssh2'
+import {RestwireError, errnoCode} from '../errors.js'
+import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
+import {parseQuery} from '../message/request.js'
+import {sha256Fingerprint} from '../ssh/fingerprint.js'
+import type {LoadedPrivateKey} from '../ssh/private-key.js'
+import {DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, GATEWAY_USER, RESTWIRE_IDENT} from './defaults.js'
+import {GatewaySession, type TunnelStream, remoteError} from './gateway-session.js'
+import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
+import {canonicalRequestType} from './messages.js'
+
+export interface TunnelGatewayOptions {
+  host?: string
+  /** Default 8022; 0 picks a free port. */
+  port?: number
+  /** The gateway's SSH client keys (the nodes' authorized_keys list their public halves). */
+  identities: LoadedPrivateKey[]
+  /** known_hosts-style file of trusted node host keys, patterns matched against node ids. */
+  knownNodesPath: string
+  /** Trust and record the key of a node id the file does not know yet. */
+  acceptNew?: boolean
+  /** Bound on every request (and on the first answer of a STREAM). Default 30 s. */
+  timeoutMs?: number
+  /** Bound on the SSH handshake plus IDENTIFY. Default 10 s. */
+  connectTimeoutMs?: number
+  maxMessageBytes?: number
+  onEvent?: (event: TunnelGatewayEvent) => void
+}
+
+export type TunnelGatewayEvent =
+  | {type: 'node-connected'; nodeId: string; address: string; fingerprint: string}
+  | {type: 'node-replaced'; nodeId: string; address: string}
+  | {type: 'node-disconnected'; nodeId: string; reason: string}
+  | {type: 'node-rejected'; address: string; error: RestwireError}
+
+export interface TunnelNodeInfo {
+  id: string
+  fingerprint: string
+  address: string
+  connectedSince: Date
+  inFlight: number
+}
+
+export type TunnelVerb = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'UPDATE'
+
+export interface TunnelRequestOptions {
+  data?: unknown
+  params?: Record<string, unknown>
+  timeoutMs?: number
+}
+
+export interface TunnelGatewayHandle {
+  address: AddressInfo
+  nodes(): TunnelNodeInfo[]
+  /** Resolves with a 2xx answer; rejects with RW_ERR_REMOTE_4XX/5XX (details.status, details.body) otherwise. */
+  request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
+  stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number}): TunnelStream
+  waitForNode(nodeId: string, timeoutMs: number): Promise<void>
+  /** Stops listening, fails what is in flight with RW_ERR_CLOSED and disconnects every node. Safe twice. */
+  close(): Promise<void>
+}
+
+interface NodeEntry extends Omit<TunnelNodeInfo, 'inFlight'> {
+  session: GatewaySession
+  ssh: ssh2.Client
+}
+
+export async function startTunnelGateway(options: TunnelGatewayOptions): Promise<TunnelGatewayHandle> {
+  const gateway = new TunnelGateway(options)
+  await gateway.listen()
+  return gateway.handle()
+}
+
+class TunnelGateway {
+  private readonly server: NetServer
+  private readonly registry = new Map<string, NodeEntry>()
+  private readonly sockets = new Set<Socket>()
+  private readonly waiters = new Map<string, Set<() => void>>()
+  private closing: Promise<void> | undefined
+
+  constructor(private readonly options: TunnelGatewayOptions) {
+    this.server = createServer({noDelay: true}, (socket) => this.onSocket(socket))
+  }
+
+  async listen(): Promise<void> {
+    const host = this.options.host ?? '127.0.0.1'
+    const port = this.options.port ?? DEFAULT_GATEWAY_PORT
+    await new Promise<void>((resolve, reject) => {
+      this.server.once('error', (error) => {
+        const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
+        reject(new RestwireError('RW_ERR_CONNECT', `cannot listen on ${host}:${port}: ${reason}`, {cause: error}))
+      })
+      this.server.listen(port, host, () => resolve())
+    })
+  }
+
+  handle(): TunnelGatewayHandle {
+    return {
+      address: this.server.address() as AddressInfo,
+      close: () => (this.closing ??= this.shutdown()),
+      nodes: () =>
+        [...this.registry.values()].map(({address, connectedSince, fingerprint, id, session}) => ({address, connectedSince, fingerprint, id, inFlight: session.inFlight})),
+      request: (nodeId, verb, path, requestOptions) => this.request(nodeId, verb, path, requestOptions),
+      stream: (nodeId, path, streamOptions = {}) => {
+        const {params, router} = splitPath(path, streamOptions.params)
+        let session: GatewaySession
+        try {
+          session = this.session(nodeId)
+        } catch (error) {
+          return failedStream(error as RestwireError)
+        }
+
+        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs)
+      },
+      waitForNode: (nodeId, timeoutMs) => this.waitForNode(nodeId, timeoutMs),
+    }
+  }
+
+  private get timeoutMs(): number {
+    return this.options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
+  }
+
+  private session(nodeId: string): GatewaySession {
+    const entry = this.registry.get(nodeId)
+    if (!entry) throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway`, {details: {nodeId, status: 404}})
+    return entry.session
+  }
+
+  private async request(nodeId: string, verb: TunnelVerb, path: string, options: TunnelRequestOptions = {}): Promise<{status: number; body: unknown}> {
+    const type = canonicalRequestType(verb)
+    if (type !== 'GET' && type !== 'POST' && type !== 'PATCH' && type !== 'DELETE') {
+      throw new RestwireError('RW_ERR_USAGE', `"${verb}" is not a request verb; use GET, POST, PATCH or DELETE (and stream() for STREAM)`)
+    }
+
+    const {params, router} = splitPath(path, options.params)
+    const answer = await this.session(nodeId).request(type, router, options.data ?? null, params, options.timeoutMs ?? this.timeoutMs)
+    const status = answer.ssh_response_code
+    if (status < 200 || status > 299) throw remoteError(`${type} ${router} on node "${nodeId}"`, status, answer.response)
+    return {body: answer.response, status}
+  }
+
+  private waitForNode(nodeId: string, timeoutMs: number): Promise<void> {
+    if (this.registry.has(nodeId)) return Promise.resolve()
+    return new Promise<void>((resolve, reject) => {
+      const waiters = this.waiters.get(nodeId) ?? new Set()
+      this.waiters.set(nodeId, waiters)
+      const done = (): void => {
+        clearTimeout(timer)
+        waiters.delete(done)
+        resolve()
+      }
+
+      const timer = setTimeout(() => {
+        waiters.delete(done)
+        reject(new RestwireError('RW_ERR_TIMEOUT', `node "${nodeId}" did not connect within ${timeoutMs} ms`, {details: {nodeId}}))
+      }, timeoutMs)
+      waiters.add(done)
+    })
+  }
+
+  private onSocket(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+
+    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    this.sockets.add(socket)
+    socket.on('close', () => this.sockets.delete(socket))
+    socket.on('error', () => {})
+    void this.identify(socket, address).catch((error: unknown) => {
+      const failure = error instanceof RestwireError ? error : new RestwireError('RW_ERR_CONNECT', `node at ${address}: ${(error as Error).message}`, {cause: error})
+      this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
+      socket.destroy()
+    })
+  }
+
+  /** SSH handshake as the client, one direct-tcpip channel, IDENTIFY, host key check, registration. */
+  private async identify(socket: Socket, address: string): Promise<void> {
+    const {knownNodesPath} = this.options
+    const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS
+    const ssh = new ssh2.Client()
+    let hostKey: Buffer | undefined
+    let refused: RestwireError | undefined
+    await new Promise<void>((resolve, reject) => {
+      ssh.once('ready', () => resolve())
+      // A socket that closes before the handshake finished may end without an 'error'.
+      ssh.once('close', () => reject(refused ?? new RestwireError('RW_ERR_CLOSED', `the node at ${address} disconnected during the SSH handshake`)))
+      ssh.once('error', (error: Error & {level?: string}) => {
+        if (refused) reject(refused)
+        else if (error.level === 'client-authentication') reject(new RestwireError('RW_ERR_AUTH', `node at ${address} rejected every gateway key`, {cause: error}))
+        else reject(new RestwireError('RW_ERR_CONNECT', `SSH handshake with the node at ${address} failed: ${error.message}`, {cause: error}))
+      })
+      ssh.connect({
+        authHandler: this.options.identities.map((identity) => ({key: identity.privateKey, passphrase: identity.passphrase, type: 'publickey' as const, username: GATEWAY_USER})),
+        hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
+          hostKey = key
+          if (this.options.acceptNew) return verify(true)
+          isKeyListed(knownNodesPath, key).then(
+            (listed) => {
+              if (!listed) refused = new RestwireError('RW_ERR_HOST_KEY_UNKNOWN', `the node at ${address} presented host key ${sha256Fingerprint(key)}, which is not in ${knownNodesPath}`, {details: {fingerprint: sha256Fingerprint(key), knownNodes: knownNodesPath}})
+              verify(listed)
+            },
+            () => verify(false),
+          )
+        },
+        ident: RESTWIRE_IDENT,
+        keepaliveInterval: 15_000,
+        readyTimeout: connectTimeoutMs,
+        sock: socket,
+        username: GATEWAY_USER,
+      })
+    })
+    ssh.on('error', () => {})
+    try {
+      const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
+        ssh.forwardOut('', 0, '', this.server.address() ? (this.server.address() as AddressInfo).port : 0, (error, stream) => (error ? reject(new RestwireError('RW_ERR_PROTOCOL', `the node at ${address} refused the tunnel channel: ${error.message}`, {cause: error})) : resolve(stream)))
+      })
+      // restwire nodes decode coalesced input; rrssh's Python node needs one message per packet.
+      const coalesce = ((ssh as unknown as {_remoteVer?: string})._remoteVer ?? '').startsWith('restwire')
+      const identified: {nodeId?: string} = {}
+      const session = new GatewaySession({
+        channel,
+        coalesce,
+        maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
+        onClose: (error) => this.onSessionClosed(identified.nodeId, session, error),
+      })
+      ssh.on('close', () => session.close(new RestwireError('RW_ERR_CLOSED', 'the node disconnected')))
+      const answer = await session.request('IDENTIFY', null, null, null, connectTimeoutMs)
+      const claimed = (answer.response as {node_id?: unknown} | null)?.node_id
+      if (answer.ssh_response_code !== 200 || typeof claimed !== 'string' || !isValidNodeId(claimed)) {
+        throw new RestwireError('RW_ERR_PROTOCOL', `the node at ${address} answered IDENTIFY with ${answer.ssh_response_code} ${JSON.stringify(answer.response)}, not a valid node id`)
+      }
+
+      await verifyNodeKey(knownNodesPath, claimed, hostKey!, this.options.acceptNew ?? false)
+      if (session.closed || this.closing) throw new RestwireError('RW_ERR_CLOSED', `the node at ${address} went away during IDENTIFY`)
+      identified.nodeId = claimed
+      this.register({address, connectedSince: new Date(), fingerprint: sha256Fingerprint(hostKey!), id: claimed, session, ssh})
+    } catch (error) {
+      ssh.end()
+      throw error
+    }
+  }
+
+  private register(entry: NodeEntry): void {
+    const stale = this.registry.get(entry.id)
+    this.registry.set(entry.id, entry)
+    if (stale) {
+      // A node that reconnects under the same id replaces its stale session at once.
+      this.options.onEvent?.({address: stale.address, nodeId: entry.id, type: 'node-replaced'})
+      stale.session.close(new RestwireError('RW_ERR_CLOSED', `node "${entry.id}" reconnected; its previous session was dropped`))
+      stale.ssh.end()
+    }
+
+    this.options.onEvent?.({address: entry.address, fingerprint: entry.fingerprint, nodeId: entry.id, type: 'node-connected'})
+    for (const waiter of this.waiters.get(entry.id) ?? []) waiter()
+    this.waiters.delete(entry.id)
+  }
+
+  private onSessionClosed(nodeId: string | undefined, session: GatewaySession, error: RestwireError): void {
+    if (nodeId === undefined || this.registry.get(nodeId)?.session !== session) return
+    const {ssh} = this.registry.get(nodeId)!
+    this.registry.delete(nodeId)
+    ssh.end()
+    this.options.onEvent?.({nodeId, reason: error.message, type: 'node-disconnected'})
+  }
+
+  private async shutdown(): Promise<void> {
+    const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
+    for (const entry of [...this.registry.values()]) entry.session.close(new RestwireError('RW_ERR_CLOSED', 'the gateway was closed'))
+    for (const socket of this.sockets) socket.destroy()
+    await stopped
+  }
+}
+
+/** `/path?a=1` plus explicit params → router `/path` and params {a: '1', ...params}. */
+function splitPath(path: string, params: Record<string, unknown> | undefined): {router: string; params: Record<string, unknown> | null} {
+  const mark = path.indexOf('?')
+  const router = mark === -1 ? path : path.slice(0, mark)
+  const fromQuery = mark === -1 ? {} : parseQuery(path.slice(mark + 1))
+  const merged = {...fromQuery, ...params}
+  return {params: Object.keys(merged).length > 0 ? merged : null, router}
+}
+
+/** A stream that fails on first use, so that stream() itself never throws. */
+function failedStream(error: RestwireError): TunnelStream {
+  return {
+    [Symbol.asyncIterator]: () => ({next: () => Promise.reject(error)}),
+    cancel: () => Promise.resolve(),
+  }
+}

@@ -1,0 +1,259 @@
+// One tunnel channel on the node side: decodes the gateway's requests, answers IDENTIFY, runs routes
+// through the router (exactly one answer each) and pumps STREAM generators with backpressure.
+import type {Duplex} from 'node:stream'
+import type {RestwireError} from '../errors.js'
+import {FrameWriter} from '../framing/frame-writer.js'
+import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
+import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
+import type {Query, RwRequest, RwResponse} from '../message/request.js'
+import type {Router} from '../message/router.js'
+import {type TunnelId, type TunnelRequestMessage, type TunnelResponseMessage, newMessageId, parseTunnelRequest} from './messages.js'
+
+export interface NodeChannelOptions {
+  stream: Duplex
+  coalesce: boolean
+  nodeId: string
+  router: Router
+  client: RwRequest['client']
+  handlerTimeoutMs: number
+  maxMessageBytes: number
+  tracebacks: boolean
+  onProtocolError: (error: RestwireError) => void
+}
+
+/** Items written between checks of the channel's window (and flushes of coalesced frames). */
+const STREAM_BATCH_ITEMS = 64
+
+export class NodeChannel {
+  private readonly writer: FrameWriter
+  private readonly decoder: GzipMemberDecoder
+  private readonly active = new Set<LazyAbort>()
+  /** Running streams by request id: cancel() stops the generator. */
+  private readonly streams = new Map<string, {cancel: () => void}>()
+  private closed = false
+  private framingFailed = false
+
+  constructor(private readonly options: NodeChannelOptions) {
+    const {stream} = options
+    this.writer = new FrameWriter(stream, options.coalesce)
+    this.decoder = new GzipMemberDecoder({
+      maxMessageBytes: options.maxMessageBytes,
+      onError: (error) => this.onFramingError(error),
+      onMessage: (payload) => this.onMessage(payload),
+    })
+    stream.on('data', (chunk: Buffer) => this.decoder.push(chunk))
+    stream.on('close', () => this.close())
+    stream.on('error', () => this.close())
+  }
+
+  private onMessage(payload: Buffer): void {
+    const parsed = parseTunnelRequest(payload)
+    if (!parsed.ok) {
+      this.send(parsed.requestId, 400, {error: parsed.error})
+      return
+    }
+
+    const {request} = parsed
+    switch (request.request_type) {
+      case 'IDENTIFY':
+        this.send(request.id, 200, {node_id: this.options.nodeId})
+        return
+      case 'CANCEL': {
+        // CANCEL names the stream in `router`, a string; stream ids may be any scalar.
+        const running = this.streams.get(String(request.router))
+        // The stream's own terminator is the answer when one is running; a CANCEL of nothing gets a 404.
+        if (running) running.cancel()
+        else this.send(request.id, 404, {error: 'no such running stream', stream: request.router})
+        return
+      }
+      case 'STREAM':
+        void this.runStream(request)
+        return
+      default:
+        void this.run(request)
+    }
+  }
+
+  private rwRequest(message: TunnelRequestMessage, controller: LazyAbort): RwRequest {
+    const query = toQuery(message.params)
+    const search = new URLSearchParams(Object.entries(query).flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v): [string, string] => [key, v]))).toString()
+    const path = message.router!
+    return {
+      body: message.data,
+      client: this.options.client,
+      params: {},
+      path,
+      query,
+      resource: search ? `${path}?${search}` : path,
+      get signal() {
+        return controller.signal
+      },
+      verb: message.request_type,
+    }
+  }
+
+  private async run(message: TunnelRequestMessage): Promise<void> {
+    const controller = new LazyAbort()
+    this.active.add(controller)
+    try {
+      const {handlerTimeoutMs: timeoutMs, router, tracebacks} = this.options
+      const response = await invokeHandler(router.handle, this.rwRequest(message, controller), controller, {timeoutMs, tracebacks})
+      this.sendResponse(message.id, response)
+    } finally {
+      this.active.delete(controller)
+      this.endIfFailed()
+    }
+  }
+
+  private async runStream(message: TunnelRequestMessage): Promise<void> {
+    const {router, stream} = this.options
+    const controller = new LazyAbort()
+    const request = this.rwRequest(message, controller)
+    const found = router.match('STREAM', request.path)
+    if (found.kind === 'not-found') {
+      // A single 404 and no terminator: the gateway reports it as an error, never as an empty stream.
+      this.send(message.id, 404, {error: 'no such stream', resource: request.path})
+      return
+    }
+
+    if (found.kind === 'method-not-allowed') {
+      this.send(message.id, 405, {allowed: found.allowed, error: `STREAM is not allowed on ${request.path}`})
+      return
+    }
+
+    request.params = found.params
+    let iterator: AsyncIterator<unknown>
+    try {
+      const result: unknown = await found.handler(request)
+      iterator = toAsyncIterator(result)
+    } catch (error) {
+      this.sendResponse(message.id, errorResponse(error, this.options))
+      return
+    }
+
+    let cancelled = false
+    let wake = (): void => {}
+    const woken = new Promise<void>((resolve) => (wake = resolve))
+    const cancel = (): void => {
+      cancelled = true
+      wake()
+      controller.abort(new Error('stream cancelled'))
+      // return() on a generator suspended at a yield runs its finally blocks now.
+      void Promise.resolve(iterator.return?.()).catch(() => {})
+    }
+
+    this.streams.set(String(message.id), {cancel})
+    this.active.add(controller)
+    try {
+      let sinceCheck = 0
+      for (;;) {
+        // A CANCEL must not wait for the generator's next item: race it.
+        const next = await Promise.race([iterator.next(), woken.then(() => undefined)])
+        if (!next || next.done || cancelled || this.closed) break
+        // null is the terminator on the wire; an item that is null would end the stream for the caller.
+        if (next.value === null || next.value === undefined) throw new Error('a stream item may not be null or undefined (null ends a stream)')
+        this.send(message.id, 200, next.value)
+        if (++sinceCheck >= STREAM_BATCH_ITEMS || stream.writableNeedDrain) {
+          sinceCheck = 0
+          this.writer.flush()
+          if (stream.writableNeedDrain) await Promise.race([this.drained(), woken])
+        }
+      }
+
+      if (!this.closed) this.send(message.id, 200, null)
+    } catch (error) {
+      // Ends the stream: one error answer in place of the terminator.
+      if (!cancelled && !this.closed) this.sendResponse(message.id, errorResponse(error, this.options))
+      else if (!this.closed) this.send(message.id, 200, null)
+    } finally {
+      if (this.closed && !cancelled) cancel()
+      this.streams.delete(String(message.id))
+      this.active.delete(controller)
+      this.endIfFailed()
+    }
+  }
+
+  /** Resolves when the channel's window reopens, or when it closes. */
+  private drained(): Promise<void> {
+    const {stream} = this.options
+    return new Promise<void>((resolve) => {
+      const done = (): void => {
+        stream.off('drain', done)
+        stream.off('close', done)
+        resolve()
+      }
+
+      stream.on('drain', done)
+      stream.on('close', done)
+    })
+  }
+
+  private sendResponse(requestId: TunnelId, response: RwResponse): void {
+    this.send(requestId, response.status, response.body)
+  }
+
+  private send(requestId: TunnelId, code: number, body: unknown): void {
+    if (this.closed) return
+    const message: TunnelResponseMessage = {id: newMessageId(), request_id: requestId, response: body, ssh_response_code: code}
+    let json: string
+    try {
+      json = JSON.stringify(message)
+    } catch (error) {
+      const failed = errorResponse(new Error(`response body is not JSON-serialisable: ${(error as Error).message}`), this.options)
+      json = JSON.stringify({...message, response: failed.body, ssh_response_code: failed.status})
+    }
+
+    this.writer.write(encodeGzipMember(json))
+  }
+
+  /** Unreadable input: say why (request_id 0), let running requests answer, then close this channel only. */
+  private onFramingError(error: RestwireError): void {
+    this.options.onProtocolError(error)
+    this.send(0, error.code === 'RW_ERR_FRAME_TOO_LARGE' ? 413 : 400, {code: error.code, error: error.message})
+    this.framingFailed = true
+    for (const running of this.streams.values()) running.cancel()
+    this.endIfFailed()
+  }
+
+  private endIfFailed(): void {
+    if (!this.framingFailed || this.active.size > 0 || this.closed) return
+    this.writer.flush()
+    this.closed = true
+    const {stream} = this.options
+    stream.end(() => stream.destroy())
+  }
+
+  /** The channel is gone: stop running streams and abort handlers; their answers are dropped. */
+  close(): void {
+    if (this.closed && this.active.size === 0) return
+    this.closed = true
+    this.writer.close()
+    for (const running of this.streams.values()) running.cancel()
+    for (const controller of this.active) controller.abort(new Error('channel closed'))
+  }
+}
+
+/** params → query: strings kept, arrays of scalars kept as lists, anything else as JSON text. */
+function toQuery(params: Record<string, unknown> | null): Query {
+  const query: Query = {}
+  for (const [key, value] of Object.entries(params ?? {})) {
+    if (value === null || value === undefined) continue
+    query[key] = Array.isArray(value) ? value.map(scalarText) : scalarText(value)
+  }
+
+  return query
+}
+
+const scalarText = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value))
+
+function toAsyncIterator(result: unknown): AsyncIterator<unknown> {
+  if (result && typeof result === 'object') {
+    if (Symbol.asyncIterator in result) return (result as AsyncIterable<unknown>)[Symbol.asyncIterator]()
+    if (Symbol.iterator in result && typeof result !== 'string') {
+      const sync = (result as Iterable<unknown>)[Symbol.iterator]()
+      return {next: async () => sync.next(), return: async () => sync.return?.() ?? {done: true, value: undefined}}
+    }
+  }
+
+  throw new Error('a STREAM handler must return an async iterable (e.g. an async generator)')
+}

@@ -1,0 +1,128 @@
+// Tunnel test helpers: keys for a gateway and nodes, a trusted known_nodes line, and a raw gateway
+// (an ssh2 client on an accepted socket) for sending arbitrary bytes to a node.
+import {readFile, writeFile} from 'node:fs/promises'
+import {type AddressInfo, createServer} from 'node:net'
+import {join} from 'node:path'
+import ssh2 from 'ssh2'
+import {GzipMemberDecoder} from '../../src/core/framing/gzip-member.js'
+import {generateSshKeyPair, writeSshKeyPair} from '../../src/core/keys/ssh-key-pair.js'
+import {type TunnelResponseMessage, parseTunnelResponse} from '../../src/core/tunnel/messages.js'
+import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
+import {makeKorvKeys} from './korv-fixture.js'
+
+export interface TunnelKeys {
+  dir: string
+  /** The gateway's SSH client key; listed in authorizedKeysPath. */
+  gatewayKey: LoadedPrivateKey
+  authorizedKeysPath: string
+  /** A node host key and its public line. */
+  nodeHostKey: LoadedPrivateKey
+  nodeHostPublicKey: string
+  /** Empty at first. */
+  knownNodesPath: string
+}
+
+export async function makeTunnelKeys(dir: string): Promise<TunnelKeys> {
+  const keys = await makeKorvKeys(dir)
+  return {
+    authorizedKeysPath: keys.authorizedKeysPath,
+    dir,
+    gatewayKey: keys.clientKey,
+    knownNodesPath: keys.knownHostsPath,
+    nodeHostKey: await loadPrivateKey(keys.hostKeyPath),
+    nodeHostPublicKey: (await readFile(keys.hostKeyPath + '.pub', 'utf8')).trim(),
+  }
+}
+
+/** Another node host key, written under dir. */
+export async function makeNodeHostKey(dir: string, name: string): Promise<{key: LoadedPrivateKey; publicKey: string}> {
+  const pair = await generateSshKeyPair({type: 'ed25519'})
+  const path = join(dir, name)
+  await writeSshKeyPair(path, pair, {force: true})
+  return {key: await loadPrivateKey(path), publicKey: pair.publicKey.trim()}
+}
+
+/** Appends `<pattern> <type> <base64>` for a node's public key line. */
+export async function trustNode(knownNodesPath: string, pattern: string, publicKey: string): Promise<void> {
+  const [type, base64] = publicKey.split(' ')
+  const existing = await readFile(knownNodesPath, 'utf8').catch(() => '')
+  await writeFile(knownNodesPath, `${existing}${pattern} ${type} ${base64}\n`)
+}
+
+export interface RawTunnel {
+  channel: ssh2.ClientChannel
+  responses: TunnelResponseMessage[]
+  waitFor(count: number): Promise<TunnelResponseMessage[]>
+  closed: Promise<void>
+  /** Another channel on the same SSH connection. */
+  openAnother(): Promise<RawTunnel>
+  end(): void
+}
+
+/** Listens on 127.0.0.1:0; the first node to dial in gets an SSH client and one raw tunnel channel. */
+export async function startRawGateway(gatewayKey: LoadedPrivateKey): Promise<{port: number; tunnel: Promise<RawTunnel>; close(): void}> {
+  let client: ssh2.Client | undefined
+  let resolveTunnel!: (tunnel: RawTunnel) => void
+  let rejectTunnel!: (error: Error) => void
+  const tunnel = new Promise<RawTunnel>((resolve, reject) => {
+    resolveTunnel = resolve
+    rejectTunnel = reject
+  })
+  const server = createServer((socket) => {
+    server.close()
+    client = new ssh2.Client()
+    client.once('error', rejectTunnel)
+    const open = (): Promise<RawTunnel> =>
+      new Promise((resolve, reject) =>
+        client!.forwardOut('', 0, '', 0, (error, channel) => (error ? reject(error) : resolve(rawTunnel(channel, () => client!.end(), open)))),
+      )
+    client.once('ready', () => open().then(resolveTunnel, rejectTunnel))
+    client.connect({privateKey: gatewayKey.privateKey, sock: socket, username: 'raw'})
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return {
+    close: () => {
+      server.close()
+      client?.end()
+    },
+    port: (server.address() as AddressInfo).port,
+    tunnel,
+  }
+}
+
+function rawTunnel(channel: ssh2.ClientChannel, end: () => void, openAnother: () => Promise<RawTunnel>): RawTunnel {
+  const responses: TunnelResponseMessage[] = []
+  const waiters: Array<() => void> = []
+  const wake = (): void => {
+    for (const waiter of waiters.splice(0)) waiter()
+  }
+
+  const decoder = new GzipMemberDecoder({
+    onError: () => {},
+    onMessage: (payload) => {
+      const response = parseTunnelResponse(payload)
+      if (response) responses.push(response)
+      wake()
+    },
+  })
+  channel.on('data', (chunk: Buffer) => decoder.push(chunk))
+  let isClosed = false
+  const closed = new Promise<void>((resolve) =>
+    channel.on('close', () => {
+      isClosed = true
+      wake()
+      resolve()
+    }),
+  )
+  return {
+    channel,
+    closed,
+    end,
+    openAnother,
+    responses,
+    async waitFor(count) {
+      while (responses.length < count && !isClosed) await new Promise<void>((resolve) => waiters.push(resolve))
+      return responses
+    },
+  }
+}
