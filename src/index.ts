@@ -4,6 +4,10 @@
 import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
+import TunnelCall from './commands/tunnel/call.js'
+import TunnelExpose from './commands/tunnel/expose.js'
+import TunnelNodes from './commands/tunnel/nodes.js'
+import TunnelGateway from './commands/tunnel/gateway.js'
 
 // Subpath imports keep the rest of @oclif/core (its index loads every module) out of the bundle.
 export {execute} from '@oclif/core/execute'
@@ -12,4 +16,8 @@ export const COMMANDS = {
   'keys:gen': KeysGen,
   'korv:call': KorvCall,
   'korv:serve': KorvServe,
+  'tunnel:call': TunnelCall,
+  'tunnel:expose': TunnelExpose,
+  'tunnel:nodes': TunnelNodes,
+  'tunnel:gateway': TunnelGateway,
 }

@@ -10,6 +10,7 @@ export {
   type TunnelVerb,
 } from './gateway.js'
 export type {TunnelStream} from './gateway-session.js'
+export {startTunnelHttpApi, type TunnelHttpApiHandle, type TunnelHttpApiOptions} from './http-api.js'
 export {DEFAULT_GATEWAY_PORT} from './defaults.js'
 export type {TunnelRequestMessage, TunnelResponseMessage} from './messages.js'
 export type {Handler, RwRequest, RwResponse} from '../message/request.js'

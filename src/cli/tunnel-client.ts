@@ -1,0 +1,209 @@
+// `tunnel nodes` and `tunnel call` glue: talk to a running gateway's local HTTP API with undici.
+import type {Dispatcher} from 'undici'
+import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {canonicalRequestType} from '../core/tunnel/messages.js'
+import type {PayloadSource} from './flags.js'
+import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
+import {readPayload} from './payload.js'
+import {promptRequest} from './request-prompts.js'
+
+const CALL_VERBS = ['GET', 'POST', 'PATCH', 'DELETE', 'STREAM'] as const
+
+export interface TunnelNodesOptions {
+  gateway: string
+  json: boolean
+  timeoutMs: number
+}
+
+export interface GatewayNode {
+  id: string
+  fingerprint: string
+  address: string
+  connectedSince: string
+  inFlight: number
+}
+
+export async function runTunnelNodes(options: TunnelNodesOptions): Promise<GatewayNode[] | undefined> {
+  const response = await gatewayRequest(options.gateway, 'GET', '/nodes', {signal: AbortSignal.timeout(options.timeoutMs), timeoutMs: options.timeoutMs})
+  const body = await readJson(response)
+  if (response.statusCode !== 200 || !Array.isArray(body)) {
+    throw new RestwireError('RW_ERR_PROTOCOL', `GET ${options.gateway}/nodes answered ${response.statusCode}: ${JSON.stringify(body)}`)
+  }
+
+  const nodes = body as GatewayNode[]
+  if (options.json) return nodes
+  if (stdoutIsTty()) writeStdout(nodeTable(nodes))
+  else for (const node of nodes) writeStdout(JSON.stringify(node))
+  return undefined
+}
+
+function nodeTable(nodes: GatewayNode[]): string {
+  if (nodes.length === 0) return c.dim('no nodes connected')
+  const rows = [['ID', 'FINGERPRINT', 'ADDRESS', 'SINCE', 'IN FLIGHT'], ...nodes.map((node) => [node.id, node.fingerprint, node.address, node.connectedSince, String(node.inFlight)])]
+  const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => (row[column] ?? '').length)))
+  return rows.map((row) => row.map((cell, column) => (cell ?? '').padEnd(widths[column]!)).join('  ').trimEnd()).join('\n')
+}
+
+export interface TunnelCallOptions {
+  node?: string
+  verb?: string
+  path?: string
+  data?: PayloadSource
+  interactive: boolean
+  gateway: string
+  timeoutMs: number
+  json: boolean
+}
+
+export interface TunnelCallResult {
+  status: number
+  body: unknown
+  timing: {totalMs: number}
+}
+
+export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelCallResult | undefined> {
+  const started = performance.now()
+  const {body, node, path, verb} = await resolveRequest(options)
+  const target = `/nodes/${encodeURIComponent(node)}${path}`
+  if (verb === 'STREAM') {
+    process.exitCode = await runStream(options, target)
+    return undefined
+  }
+
+  const response = await gatewayRequest(options.gateway, verb, target, {
+    body: verb === 'GET' || body === null ? undefined : JSON.stringify(body),
+    signal: AbortSignal.timeout(options.timeoutMs),
+    timeoutMs: options.timeoutMs,
+  })
+  const answer = await readJson(response)
+  process.exitCode = exitCodeForStatus(response.statusCode)
+  if (options.json) return {body: answer, status: response.statusCode, timing: {totalMs: Math.round((performance.now() - started) * 100) / 100}}
+  writeStdout(formatJson(answer))
+  if (response.statusCode >= 400) process.stderr.write(c.yellow(`${verb} ${path} on ${node}: ${response.statusCode}\n`))
+  return undefined
+}
+
+/** Prints each item as an NDJSON line as it arrives. SIGINT aborts the request (the gateway then cancels the stream). */
+async function runStream(options: TunnelCallOptions, target: string): Promise<number> {
+  const controller = new AbortController()
+  let interrupted = false
+  const onSigint = (): void => {
+    interrupted = true
+    controller.abort()
+  }
+
+  process.once('SIGINT', onSigint)
+  try {
+    // The timeout bounds the first answer only; a stream may then run for ever.
+    const response = await gatewayRequest(options.gateway, 'GET', target, {accept: 'application/x-ndjson', signal: controller.signal, streaming: true, timeoutMs: options.timeoutMs})
+    if (response.statusCode !== 200) {
+      const answer = await readJson(response)
+      writeStdout(formatJson(answer))
+      process.stderr.write(c.yellow(`STREAM ${target}: ${response.statusCode}\n`))
+      return exitCodeForStatus(response.statusCode)
+    }
+
+    let pending = ''
+    try {
+      for await (const chunk of response.body) {
+        pending += (chunk as Buffer).toString('utf8')
+        const end = pending.lastIndexOf('\n')
+        if (end === -1) continue
+        process.stdout.write(pending.slice(0, end + 1))
+        pending = pending.slice(end + 1)
+      }
+    } catch (error) {
+      if (!interrupted) throw new RestwireError('RW_ERR_CLOSED', `the stream from the gateway broke off: ${(error as Error).message}`, {cause: error})
+    }
+
+    if (pending.trim() !== '') writeStdout(pending)
+    return interrupted ? ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode : 0
+  } catch (error) {
+    if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
+    throw error
+  } finally {
+    process.off('SIGINT', onSigint)
+  }
+}
+
+async function resolveRequest(options: TunnelCallOptions): Promise<{node: string; verb: string; path: string; body: unknown}> {
+  const {node} = options
+  let {path, verb} = options
+  if (!node) throw new RestwireError('RW_ERR_USAGE', 'missing NODE: the id of a node connected to the gateway (see `restwire tunnel nodes`)')
+  let body = options.data ? await readPayload(options.data) : undefined
+  if (options.interactive || verb === undefined || path === undefined) {
+    const prompted = await promptRequest(CALL_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined})
+    ;({body, path, verb} = prompted)
+  }
+
+  if (!path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, got "${path}"`)
+  return {body: body ?? null, node, path: path!, verb: checkVerb(verb!)}
+}
+
+function checkVerb(verb: string): string {
+  const canonical = canonicalRequestType(verb)
+  if (!canonical || !(CALL_VERBS as readonly string[]).includes(canonical)) {
+    throw new RestwireError('RW_ERR_USAGE', `unknown verb "${verb}"; use one of ${CALL_VERBS.join(', ')} (UPDATE is sent as PATCH)`)
+  }
+
+  return canonical
+}
+
+interface GatewayRequestOptions {
+  body?: string
+  accept?: string
+  signal: AbortSignal
+  timeoutMs: number
+  /** Leave the body unbounded in time (streams). */
+  streaming?: boolean
+}
+
+/** One HTTP request to the gateway API; connection failures and timeouts become typed errors. */
+async function gatewayRequest(gateway: string, method: string, path: string, options: GatewayRequestOptions): Promise<Dispatcher.ResponseData> {
+  const {request} = await import('undici')
+  const url = gateway + path
+  const headers: Record<string, string> = {accept: options.accept ?? 'application/json'}
+  if (options.body !== undefined) headers['content-type'] = 'application/json'
+  try {
+    return await request(url, {
+      body: options.body,
+      bodyTimeout: options.streaming ? 0 : options.timeoutMs,
+      headers,
+      headersTimeout: options.timeoutMs,
+      method: method as Dispatcher.HttpMethod,
+      signal: options.signal,
+    })
+  } catch (error) {
+    throw requestError(error, gateway, options.timeoutMs)
+  }
+}
+
+function requestError(error: unknown, gateway: string, timeoutMs: number): RestwireError {
+  const code = errnoCode(error) ?? (error as {code?: string}).code
+  const name = (error as Error).name
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
+    return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
+  }
+
+  const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
+  return new RestwireError('RW_ERR_CONNECT', `cannot reach the gateway's HTTP API at ${gateway}: ${reason}`, {
+    cause: error,
+    hint: 'Is `restwire tunnel gateway` running, and is --gateway its --http address?',
+  })
+}
+
+async function readJson(response: Dispatcher.ResponseData): Promise<unknown> {
+  const text = await response.body.text()
+  if (text === '') return null
+  try {
+    return JSON.parse(text)
+  } catch {
+    return text
+  }
+}
+
+function exitCodeForStatus(status: number): number {
+  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
+  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
+  return 0
+}

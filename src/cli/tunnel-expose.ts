@@ -1,0 +1,98 @@
+// `tunnel expose` glue: start the node, log every state change on stderr, close on SIGINT/SIGTERM.
+import {RestwireError} from '../core/errors.js'
+import {type ExposeServiceOptions, startExposeService} from '../core/tunnel/expose-service.js'
+import type {TunnelNodeEvent} from '../core/tunnel/node.js'
+import {stderrColors as c} from './output.js'
+import {askPassphrase} from './prompts.js'
+import {type LogFormat, writeEventLog} from './request-log.js'
+
+export interface TunnelExposeOptions extends Omit<ExposeServiceOptions, 'onEvent' | 'keyOptions'> {
+  logFormat: LogFormat
+}
+
+export interface TunnelExposeResult {
+  nodeId: string
+  connected: boolean
+}
+
+export async function runTunnelExpose(options: TunnelExposeOptions): Promise<TunnelExposeResult> {
+  const {logFormat} = options
+  // Listen for the signals before the first status line: a supervisor may signal as soon as it reads it.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  let connected = false
+  // The node dials at once; hold its first events until the start line is out, so the log reads in order.
+  let held: TunnelNodeEvent[] | undefined = []
+  const service = await startExposeService({
+    ...options,
+    keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
+    onEvent(event) {
+      if (event.type === 'connected') connected = true
+      if (held) held.push(event)
+      else logNodeEvent(event, logFormat)
+    },
+  })
+  const {node} = service
+  const started = {
+    authorizedKeys: service.authorizedKeysPath,
+    created: service.created,
+    event: 'node started',
+    handler: service.handlerSource,
+    hostKeys: service.hostKeys.map((key) => key.fingerprint),
+    nodeId: node.nodeId,
+    routes: service.routes.map(({path, verb}) => `${verb} ${path}`),
+  }
+  if (logFormat === 'json') process.stderr.write(JSON.stringify({time: new Date().toISOString(), ...started}) + '\n')
+  else {
+    for (const file of service.created) process.stderr.write(c.dim(`created ${file}\n`))
+    process.stderr.write(`${c.green('tunnel node')} ${c.bold(node.nodeId)} (${service.handlerSource}, ${service.routes.length} routes)\n`)
+    for (const key of service.hostKeys) process.stderr.write(c.dim(`host key ${key.fingerprint} ${key.path}\n`))
+    process.stderr.write(c.dim(`authorized gateways ${service.authorizedKeysPath}\n`))
+  }
+
+  for (const event of held) logNodeEvent(event, logFormat)
+  held = undefined
+  const signal = await Promise.race([signalled, node.done.then(() => undefined)])
+  if (signal) {
+    writeEventLog({event: 'stopping', signal}, logFormat)
+    // A second signal while closing stops at once.
+    process.once('SIGINT', () => process.exit(130))
+    process.once('SIGTERM', () => process.exit(130))
+  }
+
+  await service.close().catch(() => {})
+  writeEventLog({event: 'node stopped', nodeId: node.nodeId}, logFormat)
+  if (!signal && options.once && !connected) {
+    throw new RestwireError('RW_ERR_CONNECT', `the node never connected to the gateway at ${options.to.host}:${options.to.port}`, {
+      hint: 'Is `restwire tunnel gateway` running there, and does it trust this node?',
+    })
+  }
+
+  return {connected, nodeId: node.nodeId}
+}
+
+function logNodeEvent(event: TunnelNodeEvent, format: LogFormat): void {
+  switch (event.type) {
+    case 'connecting':
+      writeEventLog({attempt: event.attempt, event: 'connecting', to: `${event.host}:${event.port}`}, format)
+      break
+    case 'connected':
+      writeEventLog({event: 'connected', to: `${event.host}:${event.port}`}, format)
+      break
+    case 'disconnected':
+      writeEventLog({event: 'disconnected', reason: event.reason}, format)
+      break
+    case 'retrying':
+      if (format === 'json') writeEventLog({attempt: event.attempt, delayMs: event.delayMs, event: 'retrying'}, format)
+      else writeEventLog({attempt: event.attempt, event: `retrying in ${event.delayMs} ms`}, format)
+      break
+    case 'auth-rejected':
+      writeEventLog({event: 'auth-rejected', fingerprint: event.fingerprint, reason: event.reason}, format)
+      break
+    case 'protocol-error':
+      writeEventLog({error: event.error.code, event: 'protocol-error', reason: event.error.message}, format)
+      break
+  }
+}

@@ -1,0 +1,69 @@
+// `tunnel gateway` glue: start the gateway and its HTTP API, log node events on stderr, stop on SIGINT/SIGTERM.
+import {join} from 'node:path'
+import {localPaths} from '../core/home.js'
+import {startTunnelGateway} from '../core/tunnel/gateway.js'
+import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
+import {resolveClientIdentity} from './identities.js'
+import {stderrColors as c} from './output.js'
+import {type LogFormat, writeEventLog} from './request-log.js'
+
+export interface TunnelGatewayCliOptions {
+  host: string
+  port: number
+  http: {host: string; port: number}
+  identityPaths?: string[]
+  knownNodesPath?: string
+  acceptNew: boolean
+  timeoutMs: number
+  logFormat: LogFormat
+  json: boolean
+}
+
+export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promise<{port: number; http: string} | undefined> {
+  const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  const {identities} = await resolveClientIdentity(options.identityPaths, undefined)
+  const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
+  const gateway = await startTunnelGateway({
+    acceptNew: options.acceptNew,
+    host: options.host,
+    identities,
+    knownNodesPath,
+    onEvent(event) {
+      if (event.type === 'node-connected') writeEventLog({address: event.address, event: 'node connected', fingerprint: event.fingerprint, node: event.nodeId}, logFormat)
+      else if (event.type === 'node-replaced') writeEventLog({address: event.address, event: 'node replaced', node: event.nodeId}, logFormat)
+      else if (event.type === 'node-disconnected') writeEventLog({event: 'node disconnected', node: event.nodeId, reason: event.reason}, logFormat)
+      else writeEventLog({address: event.address, error: event.error.code, event: 'node rejected', reason: event.error.message}, logFormat)
+    },
+    port: options.port,
+    timeoutMs: options.timeoutMs,
+  })
+  const api = await startTunnelHttpApi(gateway, options.http).catch(async (error: unknown) => {
+    await gateway.close()
+    throw error
+  })
+
+  const {port} = gateway.address
+  const apiAddress = api.address
+  const http = `http://${apiAddress.family === 'IPv6' ? `[${apiAddress.address}]` : apiAddress.address}:${apiAddress.port}`
+  if (logFormat === 'json') {
+    process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath}) + '\n')
+  } else {
+    process.stderr.write(`${c.green('tunnel gateway')} listening for nodes on ${c.bold(`${gateway.address.address}:${port}`)}, HTTP API on ${c.bold(http)}\n`)
+    process.stderr.write(c.dim(`known nodes ${knownNodesPath}${options.acceptNew ? ' (accepting new nodes)' : ''}\n`))
+  }
+
+  const signal = await signalled
+  process.stderr.write(c.dim(`${signal}: closing the HTTP API and disconnecting nodes\n`))
+  // A second signal while closing stops at once.
+  process.once('SIGINT', () => process.exit(130))
+  process.once('SIGTERM', () => process.exit(130))
+  await api.close().catch(() => {})
+  await gateway.close().catch(() => {})
+  process.stderr.write(c.dim('tunnel gateway stopped\n'))
+  return options.json ? {http, port} : undefined
+}

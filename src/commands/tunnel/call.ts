@@ -1,0 +1,49 @@
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import {BaseCommand} from '../../cli/base-command.js'
+import {dataFlag, durationFlag} from '../../cli/flags.js'
+import type {TunnelCallResult} from '../../cli/tunnel-client.js'
+import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
+
+export default class TunnelCall extends BaseCommand<typeof TunnelCall> {
+  static override summary = 'Call a route of a tunnel node through a running gateway.'
+  static override description = `Sends VERB PATH (GET, POST, PATCH, DELETE; UPDATE is sent as PATCH) to node NODE through the gateway's local HTTP API (METHOD /nodes/NODE/PATH, query kept) and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the envelope (status, body, timing).
+
+STREAM PATH prints every item as one NDJSON line as it arrives; Ctrl-C aborts the request, the gateway cancels the stream on the node, and the command exits 130.
+
+Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: node gone, 504: node timeout), 2 usage, 3 gateway unreachable, 7 timeout, 130 interrupted. See docs/errors.md.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> node-AbC123 GET /home', description: 'Against `restwire tunnel gateway` on this machine'},
+    {command: `<%= config.bin %> <%= command.id %> api-1 POST /create --data '{"name":"ada"}'`, description: 'A body inline (@file reads a file, @- stdin)'},
+    {command: '<%= config.bin %> <%= command.id %> api-1 STREAM /stream', description: 'Items as NDJSON lines as they arrive'},
+  ]
+
+  static override args = {
+    node: Args.string({description: 'Node id (see `restwire tunnel nodes`).', ignoreStdin: true}),
+    verb: Args.string({description: 'GET, POST, PATCH, DELETE or STREAM (UPDATE accepted).', ignoreStdin: true}),
+    path: Args.string({description: 'Route path, optionally with ?query.', ignoreStdin: true}),
+  }
+
+  static override flags = {
+    data: dataFlag({char: 'd'}),
+    gateway: gatewayUrlFlag(),
+    interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
+    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the response (for STREAM: for its start).'}),
+  }
+
+  async run(): Promise<TunnelCallResult | undefined> {
+    const {args, flags} = this
+    const {runTunnelCall} = await import('../../cli/tunnel-client.js')
+    return runTunnelCall({
+      data: flags.data,
+      gateway: flags.gateway,
+      interactive: flags.interactive,
+      json: this.jsonEnabled(),
+      node: args.node,
+      path: args.path,
+      timeoutMs: flags.timeout,
+      verb: args.verb,
+    })
+  }
+}

@@ -1,0 +1,27 @@
+import {BaseCommand} from '../../cli/base-command.js'
+import {durationFlag} from '../../cli/flags.js'
+import type {GatewayNode} from '../../cli/tunnel-client.js'
+import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
+
+export default class TunnelNodes extends BaseCommand<typeof TunnelNodes> {
+  static override summary = 'List the nodes connected to a running tunnel gateway.'
+  static override description = `Asks the gateway's local HTTP API (GET /nodes) for the connected nodes: a table on a terminal (id, key fingerprint, address, connected since, requests in flight), one compact JSON line per node when piped, a JSON array with --json.
+
+Exit codes: 0, 3 when the gateway cannot be reached, 7 on timeout.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %>', description: 'Against `restwire tunnel gateway` on this machine'},
+    {command: '<%= config.bin %> <%= command.id %> --gateway http://127.0.0.1:9090 --json', description: 'Another API address, as JSON'},
+  ]
+
+  static override flags = {
+    gateway: gatewayUrlFlag(),
+    timeout: durationFlag({char: 't', default: 10_000, description: 'Time allowed for the answer.'}),
+  }
+
+  async run(): Promise<GatewayNode[] | undefined> {
+    const {flags} = this
+    const {runTunnelNodes} = await import('../../cli/tunnel-client.js')
+    return runTunnelNodes({gateway: flags.gateway, json: this.jsonEnabled(), timeoutMs: flags.timeout})
+  }
+}

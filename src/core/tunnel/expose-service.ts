@@ -1,0 +1,106 @@
+// Everything `tunnel expose` sets up around exposeNode: identities (zero-config ones in the restwire
+// home when no key flags are given) and the router (routes module, HTTP upstream or demo).
+import {ensureServerIdentity, localPaths} from '../home.js'
+import {RestwireError} from '../errors.js'
+import {createHttpUpstream} from '../message/http-upstream.js'
+import type {Handler} from '../message/request.js'
+import {Router} from '../message/router.js'
+import {loadRoutesModule} from '../message/routes-module.js'
+import {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
+import {type LoadPrivateKeyOptions, loadPrivateKey} from '../ssh/private-key.js'
+import {addTunnelDemoRoutes} from './demo-routes.js'
+import {TUNNEL_ROUTE_VERBS, canonicalRequestType} from './messages.js'
+import {type ExposeNodeOptions, type TunnelNodeHandle, exposeNode} from './node.js'
+import {createUpstreamStreamHandler} from './upstream-stream.js'
+
+export interface ExposeServiceOptions extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'tracebacks' | 'onEvent'> {
+  /** Host key files; none = the restwire home's host key, created on first run. */
+  hostKeyPaths?: string[]
+  /** Gateways allowed in; none = the restwire home's authorized_keys (the local client key). */
+  authorizedKeysPath?: string
+  home?: string
+  /** Exactly one handler source. */
+  routesPath?: string
+  upstreamUrl?: string
+  demo?: boolean
+  keyOptions?: LoadPrivateKeyOptions
+}
+
+export interface ExposeServiceHandle {
+  node: TunnelNodeHandle
+  hostKeys: Array<{path: string; fingerprint: string}>
+  authorizedKeysPath: string
+  /** Files made on this run (zero-config identities). */
+  created: string[]
+  routes: Array<{verb: string; path: string}>
+  handlerSource: 'routes' | 'upstream' | 'demo'
+  /** Closes the node, the authorized_keys watcher and the upstream pool. Safe twice. */
+  close(): Promise<void>
+}
+
+export async function startExposeService(options: ExposeServiceOptions): Promise<ExposeServiceHandle> {
+  const sources = [options.routesPath, options.upstreamUrl, options.demo || undefined].filter((value) => value !== undefined)
+  if (sources.length !== 1) {
+    throw new RestwireError('RW_ERR_USAGE', 'say what answers requests: exactly one of --routes FILE, --upstream URL or --demo')
+  }
+
+  const paths = localPaths(options.home)
+  const created: string[] = []
+  if (!options.hostKeyPaths?.length || !options.authorizedKeysPath) created.push(...(await ensureServerIdentity(paths)).created)
+  const hostKeyPaths = options.hostKeyPaths?.length ? options.hostKeyPaths : [paths.hostKey]
+  const hostKeys = await Promise.all(hostKeyPaths.map((path) => loadPrivateKey(path, options.keyOptions)))
+
+  const router = new Router()
+  // One pool for plain requests and streams, closed with the node. No body timeout: streams may idle;
+  // plain requests are bounded by the handler timeout.
+  const pool = options.upstreamUrl ? new (await import('undici')).Agent({bodyTimeout: 0, connections: 128, keepAliveTimeout: 30_000}) : undefined
+  const upstream = options.upstreamUrl ? await createHttpUpstream({dispatcher: pool, methodFor: (verb) => verb, url: options.upstreamUrl}) : undefined
+  if (upstream && pool) {
+    const forward: Handler = async (request) => {
+      const {body, status} = await upstream.handler(request)
+      return [status, body]
+    }
+
+    for (const verb of ['GET', 'POST', 'PATCH', 'DELETE']) router.route(verb, '/*', forward)
+    router.route('STREAM', '/*', createUpstreamStreamHandler({dispatcher: pool, url: options.upstreamUrl!}))
+  }
+
+  if (options.routesPath) await loadRoutesModule(options.routesPath, {route: (verb, path, handler) => router.route(routeVerb(verb), path, handler), router})
+  if (options.demo) addTunnelDemoRoutes(router)
+
+  const authorizedKeys = await AuthorizedKeysFile.open(options.authorizedKeysPath ?? paths.authorizedKeys)
+  let node: TunnelNodeHandle
+  try {
+    node = exposeNode({...options, authorizedKeys, hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})), router})
+  } catch (error) {
+    authorizedKeys.close()
+    await pool?.close()
+    throw error
+  }
+
+  let closing: Promise<void> | undefined
+  return {
+    authorizedKeysPath: authorizedKeys.path,
+    close: () =>
+      (closing ??= (async () => {
+        await node.close()
+        authorizedKeys.close()
+        await pool?.close()
+      })()),
+    created,
+    handlerSource: options.routesPath ? 'routes' : options.upstreamUrl ? 'upstream' : 'demo',
+    hostKeys: hostKeys.map(({fingerprint, path}) => ({fingerprint, path})),
+    node,
+    routes: router.routes().map(({path, verb}) => ({path, verb})),
+  }
+}
+
+/** A routes module's verb as the tunnel's: UPDATE → PATCH; anything but GET/POST/PATCH/DELETE/STREAM refused. */
+function routeVerb(verb: string): string {
+  const canonical = canonicalRequestType(verb)
+  if (!canonical || !(TUNNEL_ROUTE_VERBS as readonly string[]).includes(canonical)) {
+    throw new Error(`unknown tunnel verb "${verb}"; use one of ${TUNNEL_ROUTE_VERBS.join(', ')}`)
+  }
+
+  return canonical
+}

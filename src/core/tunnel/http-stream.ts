@@ -1,0 +1,88 @@
+// Writes a tunnel STREAM to an HTTP response as NDJSON or Server-Sent Events, item by item, with
+// backpressure; the first answer decides the status, and a client that goes away cancels the stream.
+import type {ServerResponse} from 'node:http'
+import {RestwireError} from '../errors.js'
+import type {TunnelStream} from './gateway-session.js'
+
+export type StreamFormat = 'ndjson' | 'sse'
+
+const CONTENT_TYPE: Record<StreamFormat, string> = {ndjson: 'application/x-ndjson', sse: 'text/event-stream'}
+
+/** The stream format an `Accept` header asks for, if any (NDJSON wins when both are listed). */
+export function streamFormat(accept: string | undefined): StreamFormat | undefined {
+  const value = (accept ?? '').toLowerCase()
+  if (value.includes('application/x-ndjson')) return 'ndjson'
+  if (value.includes('text/event-stream')) return 'sse'
+  return undefined
+}
+
+/**
+ * Pipes `stream` into `res`. Resolves `{ok: false, error}` without writing anything when the stream
+ * fails before its first item (so the caller can answer 404, 504...); otherwise answers 200 and writes
+ * every item, ending with an error record when the stream breaks mid-way.
+ */
+export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse, format: StreamFormat): Promise<{ok: true} | {ok: false; error: unknown}> {
+  const iterator = stream[Symbol.asyncIterator]()
+  let gone = false
+  const onClose = (): void => {
+    if (res.writableFinished) return
+    gone = true
+    void stream.cancel()
+  }
+
+  res.once('close', onClose)
+  let next: IteratorResult<unknown>
+  try {
+    next = await iterator.next()
+  } catch (error) {
+    res.off('close', onClose)
+    return gone ? {ok: true} : {error, ok: false}
+  }
+
+  if (gone) return {ok: true}
+  res.writeHead(200, {'cache-control': 'no-cache', 'content-type': CONTENT_TYPE[format], 'x-accel-buffering': 'no'})
+  res.flushHeaders()
+  while (!next.done) {
+    if (!res.write(encodeItem(next.value, format))) await drained(res)
+    if (gone) return {ok: true}
+    try {
+      next = await iterator.next()
+    } catch (error) {
+      if (!gone) res.write(encodeError(error, format))
+      break
+    }
+  }
+
+  if (!gone) res.end()
+  return {ok: true}
+}
+
+function encodeItem(item: unknown, format: StreamFormat): string {
+  const json = JSON.stringify(item) ?? 'null'
+  return format === 'ndjson' ? `${json}\n` : `data: ${json}\n\n`
+}
+
+function encodeError(error: unknown, format: StreamFormat): string {
+  const record: Record<string, unknown> = {error: (error as Error)?.message ?? String(error)}
+  if (error instanceof RestwireError) {
+    record.code = error.code
+    if (error.details?.status !== undefined) record.status = error.details.status
+  }
+
+  const json = JSON.stringify(record)
+  return format === 'ndjson' ? `${json}\n` : `event: error\ndata: ${json}\n\n`
+}
+
+/** Waits for 'drain', or for 'close' when the client went away meanwhile. */
+function drained(res: ServerResponse): Promise<void> {
+  return new Promise((resolve) => {
+    const done = (): void => {
+      res.off('drain', done)
+      res.off('close', done)
+      resolve()
+    }
+
+    res.on('drain', done)
+    res.on('close', done)
+  })
+}
