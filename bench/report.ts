@@ -1,6 +1,8 @@
 // Turns measurements into the printed table, the ratios, the target verdicts and the JSON summary.
 import type {ColdStartResult} from './cold-start.js'
 import type {LoadResult} from './load.js'
+import {printTunnelReport, tunnelVerdicts} from './tunnel-report.js'
+import type {TunnelResult} from './tunnel.js'
 
 export const TRANSPORTS = ['raw-tcp', 'http', 'korv'] as const
 export type Transport = (typeof TRANSPORTS)[number]
@@ -14,6 +16,9 @@ const LABELS: Record<Transport, string> = {
 export interface Measurements {
   load: Array<LoadResult & {transport: Transport}>
   cold?: ColdStartResult
+  tunnel?: TunnelResult
+  /** korv's c=1 echo, for the tunnel comparison (from the korv case, or run alongside the tunnel). */
+  korvC1?: LoadResult
 }
 
 export interface Verdict {
@@ -94,6 +99,7 @@ export function printReport(m: Measurements, ratios: Ratios, verdicts: Verdict[]
   }
 
   process.stdout.write(out.join('\n') + '\n')
+  if (m.tunnel) printTunnelReport(m.tunnel, m.korvC1)
 }
 
 export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], settings: Record<string, unknown>): string {
@@ -104,5 +110,13 @@ export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], se
     ratios: Object.fromEntries(Object.entries(ratios).map(([key, value]) => [key, round(value)])),
     settings,
     targets: verdicts.map((v) => ({...v, value: round(v.value)})),
+    tunnel: m.tunnel && {
+      ...tunnelVerdicts(m.tunnel, m.korvC1),
+      http: m.tunnel.http.map((r) => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps)})),
+      httpNdjsonItemsPerSecond: m.tunnel.httpNdjson && Math.round(m.tunnel.httpNdjson.itemsPerSecond),
+      library: m.tunnel.library && {p50Ms: round(m.tunnel.library.p50Ms), rps: Math.round(m.tunnel.library.rps)},
+      korvC1: m.korvC1 && {p50Ms: round(m.korvC1.p50Ms), rps: Math.round(m.korvC1.rps)},
+      streamItemsPerSecond: Math.round(m.tunnel.stream.itemsPerSecond),
+    },
   })
 }

@@ -3,7 +3,8 @@
 // JSON summary (last line of stdout). Environment:
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel (a subset)
+//   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
 //   the main thread's is the biggest; profile the client with `node --cpu-prof --import tsx bench/run.ts`)
 // Servers run in child processes, clients in this one: echo-cases.ts says why.
@@ -13,6 +14,7 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {runTunnelCases} from './tunnel.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
 
 function numberEnv(name: string, fallback: number): number {
@@ -27,9 +29,11 @@ const settings = {
   coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold'].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel'].join(',')).split(',')),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
+  streamItems: Math.round(numberEnv('BENCH_STREAM_ITEMS', 200_000)),
+  streamSeconds: numberEnv('BENCH_STREAM_SECONDS', 5),
   warmupSeconds: numberEnv('BENCH_WARMUP_SECONDS', 1),
 }
 
@@ -58,6 +62,16 @@ async function main(): Promise<void> {
   const measurements: Measurements = {load: []}
   const transports = TRANSPORTS.filter((t) => settings.only.has(t))
   if (transports.length > 0) measurements.load = await runEchoCases({...settings, transports}, keys)
+
+  if (settings.only.has('tunnel')) {
+    measurements.tunnel = await runTunnelCases(settings, dir)
+    // The korv side of the comparison: the korv case's c=1 figures from this run, else korv c=1 now.
+    measurements.korvC1 = measurements.load.find((r) => r.transport === 'korv' && r.concurrency === 1)
+    if (!measurements.korvC1) {
+      process.stderr.write('bench: korv c=1, for the tunnel comparison\n')
+      ;[measurements.korvC1] = await runEchoCases({...settings, concurrency: [1], transports: ['korv']}, keys)
+    }
+  }
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
