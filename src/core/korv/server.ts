@@ -8,8 +8,7 @@ import {DEFAULT_HANDLER_TIMEOUT_MS} from '../message/invoke.js'
 import type {Handler, RequestHandler} from '../message/request.js'
 import {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
-import {sha256Fingerprint} from '../ssh/fingerprint.js'
-import {checkPublicKeyAuth} from '../ssh/server-auth.js'
+import {acceptPublicKeys} from '../ssh/server-auth.js'
 import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
 import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
@@ -133,8 +132,6 @@ export class KorvServer {
     const address = info.ip
     // restwire peers decode coalesced input; Korv's Python client needs one message per packet.
     const coalesce = info.header.versions.software.startsWith('restwire')
-    let fingerprint: string | undefined
-    let user: string | undefined
     // Small request/response packets must not wait for delayed ACKs (40 ms on Linux).
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
     this.connections.add(client)
@@ -145,27 +142,9 @@ export class KorvServer {
       this.connections.delete(client)
     })
     client.on('error', (error) => this.options.onEvent?.({address, error, type: 'connection-error'}))
-    client.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey') {
-        ctx.reject(['publickey'])
-        return
-      }
-
-      const result = checkPublicKeyAuth(ctx, this.options.authorizedKeys, {address})
-      if (!result.ok) {
-        // Clients usually offer a key without a signature first; an unlisted key is rejected right there.
-        this.options.onEvent?.({address, fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason, type: 'auth-rejected'})
-        ctx.reject(['publickey'])
-        return
-      }
-
-      if (ctx.signature) {
-        fingerprint = result.key.fingerprint
-        user = ctx.username
-      }
-
-      ctx.accept()
-    })
+    const authenticated = acceptPublicKeys(client, this.options.authorizedKeys, address, ({fingerprint, reason}) =>
+      this.options.onEvent?.({address, fingerprint, reason, type: 'auth-rejected'}),
+    )
     client.on('ready', () => {
       clearTimeout(grace)
       const gauge: InFlightGauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
@@ -177,7 +156,7 @@ export class KorvServer {
       })
       const open = (stream: ssh2.ServerChannel, framing: KorvFraming): void => {
         new ChannelSession({
-          client: {address, fingerprint, user},
+          client: {address, fingerprint: authenticated.fingerprint, user: authenticated.user},
           coalesce: framing === 'ndjson' || coalesce,
           framing,
           gauge,

@@ -1,12 +1,10 @@
 // Everything `korv serve` sets up around the server: identities (zero-config ones in the restwire home
 // when no key flags are given), the request handler (routes module, HTTP upstream or demo) and limits.
 import type {AddressInfo} from 'node:net'
-import {ensureServerIdentity, localPaths} from '../home.js'
 import {createHttpUpstream} from '../message/http-upstream.js'
 import {loadRoutesModule} from '../message/routes-module.js'
-import {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
-import {type LoadPrivateKeyOptions, loadPrivateKey} from '../ssh/private-key.js'
-import {RestwireError} from '../errors.js'
+import type {LoadPrivateKeyOptions} from '../ssh/private-key.js'
+import {loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
 import type {KorvRequestLog} from './channel-session.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
@@ -46,17 +44,8 @@ export interface KorvServiceHandle {
 }
 
 export async function startKorvService(options: KorvServiceOptions): Promise<KorvServiceHandle> {
-  const sources = [options.routesPath, options.upstreamUrl, options.demo || undefined].filter((value) => value !== undefined)
-  if (sources.length !== 1) {
-    throw new RestwireError('RW_ERR_USAGE', 'say what answers requests: exactly one of --routes FILE, --upstream URL or --demo')
-  }
-
-  const paths = localPaths(options.home)
-  const created: string[] = []
-  if (!options.hostKeyPaths?.length || !options.authorizedKeysPath) created.push(...(await ensureServerIdentity(paths)).created)
-  const hostKeyPaths = options.hostKeyPaths?.length ? options.hostKeyPaths : [paths.hostKey]
-  const hostKeys = await Promise.all(hostKeyPaths.map((path) => loadPrivateKey(path, options.keyOptions)))
-  const authorizedKeys = await AuthorizedKeysFile.open(options.authorizedKeysPath ?? paths.authorizedKeys)
+  requireOneHandlerSource(options)
+  const {authorizedKeys, created, hostKeys} = await loadServerIdentity(options)
 
   const upstream = options.upstreamUrl ? await createHttpUpstream({methodFor: httpMethodFor, url: options.upstreamUrl}) : undefined
   const server = createKorvServer({

@@ -42,3 +42,44 @@ export function checkPublicKeyAuth(ctx: AuthContext, keys: AuthorizedKeysFile, c
   if (verified !== true) return {ok: false, reason: `signature check failed for key ${key.fingerprint}`}
   return {ok: true, key}
 }
+
+/** Who authenticated on a server connection, once a signed publickey attempt succeeded. */
+export interface AuthenticatedClient {
+  fingerprint?: string
+  user?: string
+}
+
+/**
+ * Answers every authentication attempt on an ssh2 server connection: publickey only, checked with
+ * checkPublicKeyAuth; `onRejected` hears each refusal (fingerprint and reason). Returns who got in.
+ */
+export function acceptPublicKeys(
+  client: {on(event: 'authentication', listener: (ctx: AuthContext) => void): unknown},
+  keys: AuthorizedKeysFile,
+  address: string | undefined,
+  onRejected: (rejection: {fingerprint: string; reason: string}) => void,
+): AuthenticatedClient {
+  const authenticated: AuthenticatedClient = {}
+  client.on('authentication', (ctx) => {
+    if (ctx.method !== 'publickey') {
+      ctx.reject(['publickey'])
+      return
+    }
+
+    const result = checkPublicKeyAuth(ctx, keys, {address})
+    if (!result.ok) {
+      // Clients usually offer a key without a signature first; an unlisted key is rejected right there.
+      onRejected({fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason})
+      ctx.reject(['publickey'])
+      return
+    }
+
+    if (ctx.signature) {
+      authenticated.fingerprint = result.key.fingerprint
+      authenticated.user = ctx.username
+    }
+
+    ctx.accept()
+  })
+  return authenticated
+}

@@ -1,13 +1,11 @@
 // Everything `tunnel expose` sets up around exposeNode: identities (zero-config ones in the restwire
 // home when no key flags are given) and the router (routes module, HTTP upstream or demo).
-import {ensureServerIdentity, localPaths} from '../home.js'
-import {RestwireError} from '../errors.js'
 import {createHttpUpstream} from '../message/http-upstream.js'
 import type {Handler} from '../message/request.js'
 import {Router} from '../message/router.js'
 import {loadRoutesModule} from '../message/routes-module.js'
-import {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
-import {type LoadPrivateKeyOptions, loadPrivateKey} from '../ssh/private-key.js'
+import type {LoadPrivateKeyOptions} from '../ssh/private-key.js'
+import {loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
 import {addTunnelDemoRoutes} from './demo-routes.js'
 import {TUNNEL_ROUTE_VERBS, canonicalRequestType} from './messages.js'
 import {type ExposeNodeOptions, type TunnelNodeHandle, exposeNode} from './node.js'
@@ -39,16 +37,8 @@ export interface ExposeServiceHandle {
 }
 
 export async function startExposeService(options: ExposeServiceOptions): Promise<ExposeServiceHandle> {
-  const sources = [options.routesPath, options.upstreamUrl, options.demo || undefined].filter((value) => value !== undefined)
-  if (sources.length !== 1) {
-    throw new RestwireError('RW_ERR_USAGE', 'say what answers requests: exactly one of --routes FILE, --upstream URL or --demo')
-  }
-
-  const paths = localPaths(options.home)
-  const created: string[] = []
-  if (!options.hostKeyPaths?.length || !options.authorizedKeysPath) created.push(...(await ensureServerIdentity(paths)).created)
-  const hostKeyPaths = options.hostKeyPaths?.length ? options.hostKeyPaths : [paths.hostKey]
-  const hostKeys = await Promise.all(hostKeyPaths.map((path) => loadPrivateKey(path, options.keyOptions)))
+  requireOneHandlerSource(options)
+  const {authorizedKeys, created, hostKeys} = await loadServerIdentity(options)
 
   const router = new Router()
   // One pool for plain requests and streams, closed with the node. No body timeout: streams may idle;
@@ -68,7 +58,6 @@ export async function startExposeService(options: ExposeServiceOptions): Promise
   if (options.routesPath) await loadRoutesModule(options.routesPath, {route: (verb, path, handler) => router.route(routeVerb(verb), path, handler), router})
   if (options.demo) addTunnelDemoRoutes(router)
 
-  const authorizedKeys = await AuthorizedKeysFile.open(options.authorizedKeysPath ?? paths.authorizedKeys)
   let node: TunnelNodeHandle
   try {
     node = exposeNode({...options, authorizedKeys, hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})), router})

@@ -9,7 +9,7 @@ import {DEFAULT_HANDLER_TIMEOUT_MS} from '../message/invoke.js'
 import type {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
-import {checkPublicKeyAuth} from '../ssh/server-auth.js'
+import {acceptPublicKeys} from '../ssh/server-auth.js'
 import {DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, LOGIN_GRACE_MS, RESTWIRE_IDENT, STABLE_CONNECTION_MS} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
@@ -156,7 +156,6 @@ class TunnelNode {
     const address = info.ip
     // restwire gateways decode coalesced input; rrssh's Python gateway needs one message per packet.
     const coalesce = info.header.versions.software.startsWith('restwire')
-    let fingerprint: string | undefined
     if (this.current) this.current.client = client
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
     // Like sshd's LoginGraceTime: a gateway that has not authenticated in time is dropped.
@@ -167,22 +166,9 @@ class TunnelNode {
       for (const channel of channels) channel.close()
     })
     client.on('error', () => {})
-    client.on('authentication', (ctx) => {
-      if (ctx.method !== 'publickey') {
-        ctx.reject(['publickey'])
-        return
-      }
-
-      const result = checkPublicKeyAuth(ctx, this.options.authorizedKeys, {address})
-      if (!result.ok) {
-        this.emit({fingerprint: sha256Fingerprint(ctx.key.data), reason: result.reason, type: 'auth-rejected'})
-        ctx.reject(['publickey'])
-        return
-      }
-
-      if (ctx.signature) fingerprint = result.key.fingerprint
-      ctx.accept()
-    })
+    const authenticated = acceptPublicKeys(client, this.options.authorizedKeys, address, ({fingerprint, reason}) =>
+      this.emit({fingerprint, reason, type: 'auth-rejected'}),
+    )
     client.on('ready', () => {
       clearTimeout(grace)
       this.emit({host: this.options.to.host, port: this.options.to.port, type: 'connected'})
@@ -194,7 +180,7 @@ class TunnelNode {
         }
 
         const channel = new NodeChannel({
-          client: {address, fingerprint},
+          client: {address, fingerprint: authenticated.fingerprint, user: authenticated.user},
           coalesce,
           handlerTimeoutMs: this.options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
