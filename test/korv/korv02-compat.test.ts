@@ -3,7 +3,6 @@
 // system Python, and keep the predecessor's quirks: one packet = one message, float ids, a stray
 // request_id-0 400 before STORE/UPDATE answers, no EOF ever.
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -14,106 +13,14 @@ import {KorvClient} from '../../src/core/korv/client.js'
 import type {KorvResponseMessage} from '../../src/core/korv/messages.js'
 import {RESTWIRE_IDENT} from '../../src/core/korv/defaults.js'
 import {type KorvKeys, type RunningKorv, makeKorvKeys, startKorv} from '../helpers/korv-fixture.js'
+import {type PeerEvent, type PeerRun, asyncsshMissing, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
-/** The system Python, where Debian's python3-asyncssh lives (not a pyenv or venv python3 on PATH). */
-const PYTHON = '/usr/bin/python3'
 const PEERS = fileURLToPath(new URL('../fixtures/korv02/', import.meta.url))
-/** Upper bound for one Python peer run; needing it is a failure (a hang), never a timing check. */
-const PEER_TIMEOUT_MS = 60_000
-
-function asyncsshMissing(): string | undefined {
-  const probe = spawnSync(PYTHON, ['-c', 'import asyncssh'], {encoding: 'utf8', timeout: 30_000})
-  if (probe.error) return `${PYTHON} cannot run (${probe.error.message}); install python3 and python3-asyncssh`
-  if (probe.status !== 0) {
-    const why = probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`
-    return `python3-asyncssh is not importable with ${PYTHON} (${why}): run apt-get install -y python3-asyncssh (.ci/run does)`
-  }
-
-  return undefined
-}
+const runPeer = (script: string, args: string[]): PeerRun => runPythonPeer(PEERS, script, args)
 
 const skipReason = asyncsshMissing()
 if (skipReason) console.warn(`\n*** korv02-compat SKIPPED: ${skipReason} ***\n`)
-
-type PeerEvent = {event: string} & Record<string, unknown>
-
-interface PeerRun {
-  child: ChildProcess
-  events: PeerEvent[]
-  /** Resolves with the first event (already seen or still to come) that matches; rejects if the peer exits first. */
-  waitFor(match: (event: PeerEvent) => boolean): Promise<PeerEvent>
-  /** Always resolves: on exit, or after PEER_TIMEOUT_MS with the peer killed and `timedOut` set. */
-  exited: Promise<{code: number | null; stderr: string; timedOut: boolean}>
-}
-
-const children = new Set<ChildProcess>()
-
-/** Runs a peer script; stdout lines that are JSON objects become events, `LISTENING <port>` becomes {event: 'listening', port}. */
-function runPeer(script: string, args: string[]): PeerRun {
-  // PYTHONWARNINGS: Debian's asyncssh imports ciphers that newer cryptography flags as deprecated.
-  const child = spawn(PYTHON, [join(PEERS, script), ...args], {env: {...process.env, PYTHONWARNINGS: 'ignore'}, stdio: ['ignore', 'pipe', 'pipe']})
-  children.add(child)
-  const events: PeerEvent[] = []
-  const watchers = new Set<() => void>()
-  let stdout = ''
-  let stderr = ''
-  let gone = false
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    let newline
-    while ((newline = stdout.indexOf('\n')) !== -1) {
-      const line = stdout.slice(0, newline)
-      stdout = stdout.slice(newline + 1)
-      const listening = /^LISTENING (\d+)$/.exec(line)
-      events.push(listening ? {event: 'listening', port: Number(listening[1])} : (JSON.parse(line) as PeerEvent))
-    }
-
-    for (const watcher of watchers) watcher()
-  })
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<{code: number | null; stderr: string; timedOut: boolean}>((resolve) => {
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, PEER_TIMEOUT_MS)
-    const finish = (code: number | null): void => {
-      clearTimeout(timer)
-      children.delete(child)
-      gone = true
-      for (const watcher of watchers) watcher()
-      resolve({code, stderr, timedOut})
-    }
-
-    child.once('error', (error) => {
-      stderr += `spawn failed: ${error.message}`
-      finish(null)
-    })
-    child.once('close', finish)
-  })
-  return {
-    child,
-    events,
-    exited,
-    waitFor: (match) =>
-      new Promise<PeerEvent>((resolve, reject) => {
-        const check = (): void => {
-          const found = events.find(match)
-          if (found) {
-            watchers.delete(check)
-            resolve(found)
-          } else if (gone) {
-            watchers.delete(check)
-            reject(new Error(`${script} exited before the expected event; stderr: ${stderr}`))
-          }
-        }
-
-        watchers.add(check)
-        check()
-      }),
-  }
-}
 
 /** `[host]:port key` for a known_hosts file, from the host key's .pub file. */
 async function knownHostsLine(keys: KorvKeys, port: number): Promise<string> {
@@ -149,7 +56,7 @@ describe('korv: the Korv 0.2 Python client against restwire\'s server', {skip: s
   })
 
   after(async () => {
-    for (const child of children) child.kill('SIGKILL')
+    killPythonPeers()
     await korv?.handle.close({drainMs: 100})
   })
 
@@ -258,7 +165,7 @@ describe('korv: restwire\'s client against the Korv 0.2 Python server', {skip: s
 
   after(async () => {
     await client?.close()
-    for (const child of children) child.kill('SIGKILL')
+    killPythonPeers()
   })
 
   const sent = (requestId: unknown): Promise<PeerEvent> =>

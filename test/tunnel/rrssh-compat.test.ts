@@ -5,7 +5,6 @@
 // keep rrssh's one-gzip-member-per-packet reading, so every message restwire sends them must travel
 // in a packet of its own (a coalesced packet shows up as an `error` event and the message is lost).
 import assert from 'node:assert/strict'
-import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -16,27 +15,14 @@ import {Router} from '../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import type {TunnelVerb} from '../../src/core/tunnel/index.js'
+import {type PeerEvent, type PeerRun, asyncsshMissing, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
-/** The system Python, where Debian's python3-asyncssh lives (not a pyenv or venv python3 on PATH). */
-const PYTHON = '/usr/bin/python3'
 const PEERS = fileURLToPath(new URL('../fixtures/rrssh/', import.meta.url))
-/** Upper bound for one Python peer run; needing it is a failure (a hang), never a timing check. */
-const PEER_TIMEOUT_MS = 60_000
+const runPeer = (script: string, args: string[]): PeerRun => runPythonPeer(PEERS, script, args)
 /** The peers' own bound (seconds), below PEER_TIMEOUT_MS so they report `failed`/`timeout` themselves. */
 const PEER_SELF_TIMEOUT_S = '45'
 const WAIT_FOR_NODE_MS = 30_000
-
-function asyncsshMissing(): string | undefined {
-  const probe = spawnSync(PYTHON, ['-c', 'import asyncssh'], {encoding: 'utf8', timeout: 30_000})
-  if (probe.error) return `${PYTHON} cannot run (${probe.error.message}); install python3 and python3-asyncssh`
-  if (probe.status !== 0) {
-    const why = probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`
-    return `python3-asyncssh is not importable with ${PYTHON} (${why}): run apt-get install -y python3-asyncssh (.ci/run does)`
-  }
-
-  return undefined
-}
 
 type TunnelModule = typeof import('../../src/core/tunnel/index.js')
 let tunnel: TunnelModule | undefined
@@ -49,90 +35,6 @@ try {
 
 const skipReason = asyncsshMissing() ?? importFailure
 if (skipReason) console.warn(`\n*** rrssh-compat SKIPPED: ${skipReason} ***\n`)
-
-type PeerEvent = {event: string} & Record<string, unknown>
-
-interface PeerRun {
-  child: ChildProcess
-  events: PeerEvent[]
-  /** Resolves with the first event (already seen or still to come) that matches; rejects if the peer exits first. */
-  waitFor(match: (event: PeerEvent) => boolean): Promise<PeerEvent>
-  /** Always resolves: on exit, or after PEER_TIMEOUT_MS with the peer killed and `timedOut` set. */
-  exited: Promise<{code: number | null; stderr: string; timedOut: boolean}>
-}
-
-const children = new Set<ChildProcess>()
-
-/**
- * Runs a peer script. Stdout lines that are JSON objects become events; `LISTENING <port>` becomes
- * {event: 'listening', port} and `CONNECTED` becomes {event: 'CONNECTED'}.
- */
-function runPeer(script: string, args: string[]): PeerRun {
-  // PYTHONWARNINGS: Debian's asyncssh imports ciphers that newer cryptography flags as deprecated.
-  const child = spawn(PYTHON, [join(PEERS, script), ...args], {env: {...process.env, PYTHONWARNINGS: 'ignore'}, stdio: ['ignore', 'pipe', 'pipe']})
-  children.add(child)
-  const events: PeerEvent[] = []
-  const watchers = new Set<() => void>()
-  let stdout = ''
-  let stderr = ''
-  let gone = false
-  child.stdout!.on('data', (chunk: Buffer) => {
-    stdout += chunk.toString()
-    let newline
-    while ((newline = stdout.indexOf('\n')) !== -1) {
-      const line = stdout.slice(0, newline)
-      stdout = stdout.slice(newline + 1)
-      const listening = /^LISTENING (\d+)$/.exec(line)
-      if (listening) events.push({event: 'listening', port: Number(listening[1])})
-      else if (line === 'CONNECTED') events.push({event: 'CONNECTED'})
-      else events.push(JSON.parse(line) as PeerEvent)
-    }
-
-    for (const watcher of watchers) watcher()
-  })
-  child.stderr!.on('data', (chunk: Buffer) => (stderr += chunk.toString()))
-  const exited = new Promise<{code: number | null; stderr: string; timedOut: boolean}>((resolve) => {
-    let timedOut = false
-    const timer = setTimeout(() => {
-      timedOut = true
-      child.kill('SIGKILL')
-    }, PEER_TIMEOUT_MS)
-    const finish = (code: number | null): void => {
-      clearTimeout(timer)
-      children.delete(child)
-      gone = true
-      for (const watcher of watchers) watcher()
-      resolve({code, stderr, timedOut})
-    }
-
-    child.once('error', (error) => {
-      stderr += `spawn failed: ${error.message}`
-      finish(null)
-    })
-    child.once('close', finish)
-  })
-  return {
-    child,
-    events,
-    exited,
-    waitFor: (match) =>
-      new Promise<PeerEvent>((resolve, reject) => {
-        const check = (): void => {
-          const found = events.find(match)
-          if (found) {
-            watchers.delete(check)
-            resolve(found)
-          } else if (gone) {
-            watchers.delete(check)
-            reject(new Error(`${script} exited before the expected event; stderr: ${stderr}`))
-          }
-        }
-
-        watchers.add(check)
-        check()
-      }),
-  }
-}
 
 interface TunnelKeys {
   /** The node's SSH host key (private key file; `.pub` next to it). */
@@ -245,7 +147,7 @@ describe('tunnel: the rrssh Python gateway against a restwire node', {skip: skip
   })
 
   after(async () => {
-    for (const child of children) child.kill('SIGKILL')
+    killPythonPeers()
     await node?.close()
     authorizedKeys?.close()
   })
@@ -364,7 +266,7 @@ describe('tunnel: a restwire gateway against the rrssh Python node', {skip: skip
 
   after(async () => {
     await gateway?.close()
-    for (const child of children) child.kill('SIGKILL')
+    killPythonPeers()
   })
 
   const call = (verb: TunnelVerb, path: string, options: {data?: unknown; params?: Record<string, unknown>} = {}): Promise<{status: number; body: unknown}> =>
