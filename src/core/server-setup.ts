@@ -5,7 +5,14 @@ import {RestwireError} from './errors.js'
 import {AuthorizedKeysFile} from './ssh/authorized-keys.js'
 import {type LoadPrivateKeyOptions, type LoadedPrivateKey, loadPrivateKey} from './ssh/private-key.js'
 
-export function requireOneHandlerSource(options: {routesPath?: string; upstreamUrl?: string; demo?: boolean}): void {
+/** Where a server's answers come from: exactly one of these. */
+export interface HandlerSourceOptions {
+  routesPath?: string
+  upstreamUrl?: string
+  demo?: boolean
+}
+
+export function requireOneHandlerSource(options: HandlerSourceOptions): void {
   const sources = [options.routesPath, options.upstreamUrl, options.demo || undefined].filter((value) => value !== undefined)
   if (sources.length !== 1) {
     throw new RestwireError('RW_ERR_USAGE', 'say what answers requests: exactly one of --routes FILE, --upstream URL or --demo')

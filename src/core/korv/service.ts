@@ -3,31 +3,20 @@
 import type {AddressInfo} from 'node:net'
 import {createHttpUpstream} from '../message/http-upstream.js'
 import {loadRoutesModule} from '../message/routes-module.js'
-import type {LoadPrivateKeyOptions} from '../ssh/private-key.js'
-import {loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
+import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
 import type {KorvRequestLog} from './channel-session.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
 import {type KorvServerEvent, createKorvServer} from './server.js'
 
-export interface KorvServiceOptions {
+export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSourceOptions {
   host?: string
   port?: number
-  /** Host key files; none = the restwire home's host key, created on first run. */
-  hostKeyPaths?: string[]
-  /** authorized_keys file; none = the restwire home's, which authorizes the local client key. */
-  authorizedKeysPath?: string
-  home?: string
-  /** Exactly one handler source. */
-  routesPath?: string
-  upstreamUrl?: string
-  demo?: boolean
   maxMessageBytes?: number
   maxInFlight?: number
   handlerTimeoutMs?: number
   idleTimeoutMs?: number
   tracebacks?: boolean
-  keyOptions?: LoadPrivateKeyOptions
   onRequest?: (entry: KorvRequestLog) => void
   onEvent?: (event: KorvServerEvent) => void
 }

@@ -4,25 +4,17 @@ import {createHttpUpstream} from '../message/http-upstream.js'
 import type {Handler} from '../message/request.js'
 import {Router} from '../message/router.js'
 import {loadRoutesModule} from '../message/routes-module.js'
-import type {LoadPrivateKeyOptions} from '../ssh/private-key.js'
-import {loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
+import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
 import {addTunnelDemoRoutes} from './demo-routes.js'
 import {TUNNEL_ROUTE_VERBS, canonicalRequestType} from './messages.js'
 import {type ExposeNodeOptions, type TunnelNodeHandle, exposeNode} from './node.js'
 import {createUpstreamStreamHandler} from './upstream-stream.js'
 
-export interface ExposeServiceOptions extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'tracebacks' | 'onEvent'> {
-  /** Host key files; none = the restwire home's host key, created on first run. */
-  hostKeyPaths?: string[]
-  /** Gateways allowed in; none = the restwire home's authorized_keys (the local client key). */
-  authorizedKeysPath?: string
-  home?: string
-  /** Exactly one handler source. */
-  routesPath?: string
-  upstreamUrl?: string
-  demo?: boolean
-  keyOptions?: LoadPrivateKeyOptions
-}
+/** authorized_keys lists the gateways allowed in. */
+export interface ExposeServiceOptions
+  extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'tracebacks' | 'onEvent'>,
+    ServerIdentityOptions,
+    HandlerSourceOptions {}
 
 export interface ExposeServiceHandle {
   node: TunnelNodeHandle
