@@ -29,7 +29,7 @@ async function ask(verbs: readonly string[], given: {verb?: string; path?: strin
   const verb = given.verb ?? (await select({choices: verbs.map((value) => ({value})), message: 'Verb'}))
   const path = given.path ?? (await input({message: 'Path', required: true, validate: (value) => value.startsWith('/') || 'Start the path with /'}))
   let body = given.body
-  if (body === undefined && verb !== 'GET' && verb !== 'DELETE') {
+  if (body === undefined && verb !== 'GET' && verb !== 'DELETE' && verb !== 'STREAM') {
     const text = await input({
       message: 'JSON body (empty for null)',
       validate(value) {

@@ -1,6 +1,7 @@
 // `tunnel nodes` and `tunnel call` glue: talk to a running gateway's local HTTP API with undici.
 import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {STREAM_ERROR_TRAILER} from '../core/tunnel/http-stream.js'
 import {canonicalRequestType} from '../core/tunnel/messages.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
@@ -117,13 +118,29 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
     }
 
     if (pending.trim() !== '') writeStdout(pending)
-    return interrupted ? ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode : 0
+    if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
+    return streamErrorExitCode(response.trailers[STREAM_ERROR_TRAILER], target)
   } catch (error) {
     if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
     throw error
   } finally {
     process.off('SIGINT', onSigint)
   }
+}
+
+/** A stream that broke mid-way: its last line was the error record, the trailer repeats it; exit as for its status. */
+function streamErrorExitCode(trailer: string | string[] | undefined, target: string): number {
+  if (typeof trailer !== 'string') return 0
+  let record: {error?: unknown; status?: unknown}
+  try {
+    record = JSON.parse(trailer) as typeof record
+  } catch {
+    record = {error: trailer}
+  }
+
+  const status = typeof record.status === 'number' ? record.status : 502
+  process.stderr.write(c.yellow(`STREAM ${target} ended with an error (${status}): ${String(record.error)}\n`))
+  return exitCodeForStatus(status)
 }
 
 async function resolveRequest(options: TunnelCallOptions): Promise<{node: string; verb: string; path: string; body: unknown}> {
@@ -137,7 +154,12 @@ async function resolveRequest(options: TunnelCallOptions): Promise<{node: string
   }
 
   if (!path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, got "${path}"`)
-  return {body: body ?? null, node, path: path!, verb: checkVerb(verb!)}
+  const canonical = checkVerb(verb!)
+  if (canonical === 'STREAM' && body !== undefined) {
+    throw new RestwireError('RW_ERR_USAGE', 'a STREAM takes no body', {hint: 'Pass its parameters in the path: STREAM "/items?n=10".'})
+  }
+
+  return {body: body ?? null, node, path: path!, verb: canonical}
 }
 
 function checkVerb(verb: string): string {

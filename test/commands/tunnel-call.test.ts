@@ -41,6 +41,10 @@ describe('restwire tunnel call + nodes', () => {
     const router = addTunnelDemoRoutes(new Router())
       .route('DELETE', '/things/:id', ({params}) => ({deleted: params.id}))
       .route('PATCH', '/echo', ({body, query}) => ({body, query}))
+      .route('STREAM', '/breaks', async function* () {
+        yield 'first'
+        throw new Error('stream broke')
+      })
       .route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve('late'), 3000)))
       .route('STREAM', '/forever', async function* (req) {
         try {
@@ -119,6 +123,22 @@ describe('restwire tunnel call + nodes', () => {
     const missing = await call([nodeId, 'STREAM', '/nope'])
     assert.equal(missing.code, 8)
     assert.match(missing.stdout, /no such stream/)
+  })
+
+  it('a STREAM that breaks mid-way prints the items and the error line, and exits 9', async () => {
+    const result = await call([nodeId, 'STREAM', '/breaks'])
+    assert.equal(result.code, 9, result.stderr)
+    const [first, error, ...rest] = result.stdout.trimEnd().split('\n').map((line) => JSON.parse(line) as unknown)
+    assert.equal(first, 'first')
+    assert.equal((error as {status: number}).status, 500)
+    assert.deepEqual(rest, [])
+    assert.match(result.stderr, /ended with an error \(500\): .*stream broke/)
+  })
+
+  it('a STREAM with a body is a usage error', async () => {
+    const result = await call([nodeId, 'STREAM', '/stream', '--data', '{"n": 1}'])
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /a STREAM takes no body/)
   })
 
   it('Ctrl-C on a STREAM exits 130 and the node stops the stream', async () => {

@@ -1,10 +1,10 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag} from '../../cli/flags.js'
+import {durationFlag, positiveIntFlag} from '../../cli/flags.js'
 import {gatewayAddressFlag} from '../../cli/tunnel-flags.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_BACKOFF_MAX_MS} from '../../core/tunnel/defaults.js'
+import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
 
 export default class TunnelExpose extends BaseCommand<typeof TunnelExpose> {
   static override summary = 'Expose routes to a tunnel gateway by dialling out to it (the node).'
@@ -29,6 +29,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
+    'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams in flight per gateway connection; beyond it they get 503.'}),
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
@@ -47,6 +48,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       handlerTimeoutMs: flags['handler-timeout'],
       hostKeyPaths: flags['host-key'],
       logFormat: flags['log-format'],
+      maxInFlight: flags['max-in-flight'],
       nodeId: flags['node-id'],
       once: flags.once,
       routesPath: flags.routes,

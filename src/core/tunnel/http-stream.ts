@@ -7,6 +7,8 @@ import type {TunnelStream} from './gateway-session.js'
 export type StreamFormat = 'ndjson' | 'sse'
 
 const CONTENT_TYPE: Record<StreamFormat, string> = {ndjson: 'application/x-ndjson', sse: 'text/event-stream'}
+/** HTTP trailer carrying the error record of a stream that broke mid-way (clients that read trailers need not guess from the last line). */
+export const STREAM_ERROR_TRAILER = 'x-restwire-stream-error'
 
 /** The stream format an `Accept` header asks for, if any (NDJSON wins when both are listed). */
 export function streamFormat(accept: string | undefined): StreamFormat | undefined {
@@ -40,7 +42,7 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
   }
 
   if (gone) return {ok: true}
-  res.writeHead(200, {'cache-control': 'no-cache', 'content-type': CONTENT_TYPE[format], 'x-accel-buffering': 'no'})
+  res.writeHead(200, {'cache-control': 'no-cache', 'content-type': CONTENT_TYPE[format], trailer: STREAM_ERROR_TRAILER, 'x-accel-buffering': 'no'})
   res.flushHeaders()
   while (!next.done) {
     if (!res.write(encodeItem(next.value, format))) await drained(res)
@@ -48,7 +50,12 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
     try {
       next = await iterator.next()
     } catch (error) {
-      if (!gone) res.write(encodeError(error, format))
+      if (!gone) {
+        const record = JSON.stringify(errorRecord(error))
+        res.write(format === 'ndjson' ? `${record}\n` : `event: error\ndata: ${record}\n\n`)
+        res.addTrailers({[STREAM_ERROR_TRAILER]: record})
+      }
+
       break
     }
   }
@@ -62,15 +69,14 @@ function encodeItem(item: unknown, format: StreamFormat): string {
   return format === 'ndjson' ? `${json}\n` : `data: ${json}\n\n`
 }
 
-function encodeError(error: unknown, format: StreamFormat): string {
+function errorRecord(error: unknown): Record<string, unknown> {
   const record: Record<string, unknown> = {error: (error as Error)?.message ?? String(error)}
   if (error instanceof RestwireError) {
     record.code = error.code
     if (error.details?.status !== undefined) record.status = error.details.status
   }
 
-  const json = JSON.stringify(record)
-  return format === 'ndjson' ? `${json}\n` : `event: error\ndata: ${json}\n\n`
+  return record
 }
 
 /** Waits for 'drain', or for 'close' when the client went away meanwhile. */

@@ -2,6 +2,7 @@
 // through the router (exactly one answer each) and pumps STREAM generators with backpressure.
 import type {Duplex} from 'node:stream'
 import type {RestwireError} from '../errors.js'
+import type {InFlightGauge} from '../korv/channel-session.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
@@ -16,6 +17,8 @@ export interface NodeChannelOptions {
   router: Router
   client: RwRequest['client']
   handlerTimeoutMs: number
+  /** Requests and streams running on this SSH connection (all its channels); beyond `max` they get 503. */
+  gauge: InFlightGauge
   maxMessageBytes: number
   tracebacks: boolean
   onProtocolError: (error: RestwireError) => void
@@ -66,11 +69,17 @@ export class NodeChannel {
         else this.send(request.id, 404, {error: 'no such running stream', stream: request.router})
         return
       }
-      case 'STREAM':
-        void this.runStream(request)
-        return
-      default:
-        void this.run(request)
+      default: {
+        const {gauge} = this.options
+        if (gauge.count >= gauge.max) {
+          this.send(request.id, 503, {error: `too many requests in flight on this connection (limit ${gauge.max})`})
+          return
+        }
+
+        gauge.count++
+        const done = request.request_type === 'STREAM' ? this.runStream(request) : this.run(request)
+        void done.finally(() => gauge.count--)
+      }
     }
   }
 

@@ -10,7 +10,7 @@ import type {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {acceptPublicKeys} from '../ssh/server-auth.js'
-import {DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_BACKOFF_MAX_MS, LOGIN_GRACE_MS, RESTWIRE_IDENT, STABLE_CONNECTION_MS} from './defaults.js'
+import {DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_BACKOFF_MAX_MS, LOGIN_GRACE_MS, RESTWIRE_IDENT, STABLE_CONNECTION_MS} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
 export interface ExposeNodeOptions {
@@ -27,6 +27,8 @@ export interface ExposeNodeOptions {
   once?: boolean
   backoff?: {initialMs?: number; maxMs?: number}
   handlerTimeoutMs?: number
+  /** Requests and streams in flight per gateway connection; beyond it they are answered 503. Default 1024. */
+  maxInFlight?: number
   maxMessageBytes?: number
   /** Send the stack trace of a failing handler in the 500 body. Default true. */
   tracebacks?: boolean
@@ -161,6 +163,7 @@ class TunnelNode {
     // Like sshd's LoginGraceTime: a gateway that has not authenticated in time is dropped.
     const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS)
     const channels = new Set<NodeChannel>()
+    const gauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
     client.on('close', () => {
       clearTimeout(grace)
       for (const channel of channels) channel.close()
@@ -182,6 +185,7 @@ class TunnelNode {
         const channel = new NodeChannel({
           client: {address, fingerprint: authenticated.fingerprint, user: authenticated.user},
           coalesce,
+          gauge,
           handlerTimeoutMs: this.options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
           nodeId: this.nodeId,

@@ -240,6 +240,33 @@ describe('tunnel HTTP API: curl and fetch through a real gateway', {timeout: 60_
     assert.equal((await curl([`${base}/nodes/${DROP_ID}/hang`])).status, 404)
   })
 
+  it("a node that never answers is the gateway's own 504 within its timeout, over HTTP", async () => {
+    const slowGateway = await startTunnelGateway({identities: [keys.gatewayKey], knownNodesPath: keys.knownNodesPath, port: 0, timeoutMs: 300})
+    const slowApi = await startTunnelHttpApi(slowGateway, {port: 0})
+    const hanging = exposeNode({
+      authorizedKeys: await AuthorizedKeysFile.open(keys.authorizedKeysPath),
+      // The node's own handler timeout is longer than the gateway's: the 504 must come from the gateway.
+      handlerTimeoutMs: 60_000,
+      hostKeys: [{privateKey: keys.nodeHostKey.privateKey}],
+      nodeId: NODE_ID,
+      once: true,
+      router: new Router().route('GET', '/hang', () => new Promise(() => {})).route('GET', '/home', () => ({home: 'slow gateway'})),
+      to: {host: '127.0.0.1', port: slowGateway.address.port},
+    })
+    try {
+      await slowGateway.waitForNode(NODE_ID, 20_000)
+      const {body, status} = await curl([`http://127.0.0.1:${slowApi.address.port}/nodes/${NODE_ID}/hang`])
+      assert.equal(status, 504)
+      assert.equal((json(body) as {code: string}).code, 'RW_ERR_TIMEOUT')
+      // The node is still usable after the timed-out call.
+      assert.deepEqual(json((await curl([`http://127.0.0.1:${slowApi.address.port}/nodes/${NODE_ID}/home`])).body), {home: 'slow gateway'})
+    } finally {
+      await slowApi.close()
+      await hanging.close()
+      await slowGateway.close()
+    }
+  })
+
   it('close() ends streams in progress and is safe twice', async () => {
     const other = await startTunnelHttpApi(gateway, {port: 0})
     const response = await fetch(`http://127.0.0.1:${other.address.port}/nodes/${NODE_ID}/forever?tag=api-closed`, {headers: {accept: 'application/x-ndjson'}})

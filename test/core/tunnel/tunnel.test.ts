@@ -10,6 +10,7 @@ import {type TunnelKeys, makeTunnelKeys, startRawGateway, trustNode} from '../..
 import {useTempDir} from '../../helpers/ssh-tools.js'
 
 const NODE_ID = 'api-node'
+const LIMITED_ID = 'limited-node'
 const statusOf = (error: unknown): unknown => (error as RestwireError).details?.status
 
 async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
@@ -82,6 +83,7 @@ describe('tunnel: gateway and node over real SSH', {timeout: 60_000}, () => {
   before(async () => {
     keys = await makeTunnelKeys(dir())
     await trustNode(keys.knownNodesPath, NODE_ID, keys.nodeHostPublicKey)
+    await trustNode(keys.knownNodesPath, LIMITED_ID, keys.nodeHostPublicKey)
     gateway = await startTunnelGateway({identities: [keys.gatewayKey], knownNodesPath: keys.knownNodesPath, port: 0, timeoutMs: 5000})
     node = exposeNode({
       authorizedKeys: await AuthorizedKeysFile.open(keys.authorizedKeysPath),
@@ -141,6 +143,53 @@ describe('tunnel: gateway and node over real SSH', {timeout: 60_000}, () => {
     await assert.rejects(gateway.request(NODE_ID, 'GET', '/nope'), (error: RestwireError) => error.code === 'RW_ERR_REMOTE_4XX' && statusOf(error) === 404)
     await assert.rejects(gateway.request(NODE_ID, 'POST', '/home'), (error) => statusOf(error) === 405)
     await assert.rejects(gateway.request(NODE_ID, 'GET', '/hang'), (error) => statusOf(error) === 504)
+  })
+
+  it('beyond maxInFlight per connection a request or stream is 503; the others finish and the node serves again', async () => {
+    const release: Array<() => void> = []
+    let started: () => void = () => {}
+    let startedCount = 0
+    const bothStarted = new Promise<void>((resolve) => (started = resolve))
+    const onStart = (): void => void (++startedCount === 2 && started())
+    const limited = exposeNode({
+      authorizedKeys: await AuthorizedKeysFile.open(keys.authorizedKeysPath),
+      hostKeys: [{privateKey: keys.nodeHostKey.privateKey}],
+      maxInFlight: 2,
+      nodeId: LIMITED_ID,
+      once: true,
+      router: new Router()
+        .route('GET', '/held', () => {
+          onStart()
+          return new Promise((resolve) => release.push(() => resolve({held: true})))
+        })
+        .route('STREAM', '/held', async function* () {
+          onStart()
+          await new Promise<void>((resolve) => release.push(resolve))
+          yield 'done'
+        }),
+      to: {host: '127.0.0.1', port: gateway.address.port},
+    })
+    try {
+      await gateway.waitForNode(LIMITED_ID, 20_000)
+      const first = gateway.request(LIMITED_ID, 'GET', '/held')
+      const stream = collect(gateway.stream(LIMITED_ID, '/held'))
+      await bothStarted
+      await assert.rejects(gateway.request(LIMITED_ID, 'GET', '/held'), (error: RestwireError) => {
+        assert.equal(statusOf(error), 503)
+        assert.match(String((error.details?.body as {error: string}).error), /too many requests in flight.*limit 2/)
+        return true
+      })
+      await assert.rejects(collect(gateway.stream(LIMITED_ID, '/held')), (error) => statusOf(error) === 503)
+      for (const done of release.splice(0)) done()
+      assert.deepEqual((await first).body, {held: true})
+      assert.deepEqual(await stream, ['done'])
+      const again = gateway.request(LIMITED_ID, 'GET', '/held')
+      while (release.length === 0) await new Promise((resolve) => setImmediate(resolve))
+      release.shift()!()
+      assert.equal((await again).status, 200)
+    } finally {
+      await limited.close()
+    }
   })
 
   it('a request bounded by the gateway timeout fails with RW_ERR_TIMEOUT', async () => {
