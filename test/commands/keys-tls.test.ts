@@ -1,10 +1,11 @@
 // `restwire keys ca` and `keys cert` end to end: the built CLI in child processes, its files checked with openssl.
 import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
 import {existsSync} from 'node:fs'
 import {mkdir, readFile, stat, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
-import {restwire} from '../helpers/cli.js'
+import {restwire, root} from '../helpers/cli.js'
 import {extensionValue, openssl, opensslText} from '../helpers/openssl.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
@@ -186,6 +187,18 @@ describe('restwire keys ca / keys cert', () => {
     assert.match(clash.stderr, /holds a different CA certificate/)
   })
 
+  it('colours the summary on a terminal, and shows examples in --help', async () => {
+    const dir = join(tempDir(), 'tty')
+    const output = await onTerminal(['keys', 'ca', '--out', dir, '--quickstart'])
+    assert.match(output, /\u001B\[1mhub\u001B\[22m/)
+    assert.match(output, /\u001B\[36m[0-9A-F:]{95}\u001B\[39m/)
+    for (const command of ['ca', 'cert']) {
+      const help = await restwire(['keys', command, '--help'], {})
+      assert.equal(help.code, 0)
+      assert.match(help.stdout, /EXAMPLES/)
+    }
+  })
+
   it('fails with clear errors: bad NAME or --san (exit 2), bad sizes (exit 2), a missing or wrong CA directory (exit 10)', async () => {
     const dir = join(tempDir(), 'errors')
     assert.equal((await restwire(['keys', 'ca', '--out', dir], {})).code, 0)
@@ -239,3 +252,17 @@ describe('restwire keys ca / keys cert', () => {
     assert.match(leafAsCa.stderr, /not a CA certificate/)
   })
 })
+
+/** Runs the CLI on a pseudo-terminal (test/fixtures/tty-driver.py, no prompts to answer) and returns what it printed. */
+function onTerminal(args: string[]): Promise<string> {
+  const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
+  const env: NodeJS.ProcessEnv = {...process.env, TERM: 'xterm-256color'}
+  delete env.FORCE_COLOR
+  delete env.NO_COLOR
+  return new Promise((resolve, reject) => {
+    execFile('python3', [driver, '[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env, timeout: 60_000}, (error, stdout) => {
+      if (error) reject(new Error(`${args.join(' ')} failed on a terminal: ${String(error)}\n${stdout}`))
+      else resolve(stdout)
+    })
+  })
+}

@@ -24,7 +24,7 @@ Exit codes: 0 done, 1 internal error, 2 usage (bad name, --san, --days, --bits),
   ]
 
   static override flags = {
-    bits: positiveIntFlag({description: `Key size: ECDSA 256 (default) or 384; RSA 2048 (default ${DEFAULT_TLS_RSA_BITS}), 3072 or 4096.`}),
+    bits: positiveIntFlag({description: `Key size: ECDSA 256 (default) or 384; RSA ${DEFAULT_TLS_RSA_BITS} (default), 3072 or 4096.`}),
     days: positiveIntFlag({default: DEFAULT_CA_DAYS, description: 'Days the CA certificate is valid.'}),
     force: Flags.boolean({description: 'Overwrite existing files.'}),
     hub: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: the hub identity name (default hub).', helpValue: 'NAME'}),

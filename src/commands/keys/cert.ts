@@ -25,7 +25,7 @@ Exit codes: 0 done, 1 internal error, 2 usage (bad NAME, --san, --days, --bits),
   ]
 
   static override flags = {
-    bits: positiveIntFlag({description: `Key size: ECDSA 256 (default) or 384; RSA 2048 (default ${DEFAULT_TLS_RSA_BITS}), 3072 or 4096.`}),
+    bits: positiveIntFlag({description: `Key size: ECDSA 256 (default) or 384; RSA ${DEFAULT_TLS_RSA_BITS} (default), 3072 or 4096.`}),
     ca: Flags.string({description: 'The CA directory (ca.pem and ca-key.pem, made by restwire keys ca).', helpValue: 'DIR', required: true}),
     client: Flags.boolean({description: 'A client certificate (extendedKeyUsage clientAuth).'}),
     days: positiveIntFlag({default: DEFAULT_LEAF_DAYS, description: 'Days the certificate is valid.'}),
