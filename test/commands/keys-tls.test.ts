@@ -190,8 +190,8 @@ describe('restwire keys ca / keys cert', () => {
   it('colours the summary on a terminal, and shows examples in --help', async () => {
     const dir = join(tempDir(), 'tty')
     const output = await onTerminal(['keys', 'ca', '--out', dir, '--quickstart'])
-    assert.match(output, /\u001B\[1mhub\u001B\[22m/)
-    assert.match(output, /\u001B\[36m[0-9A-F:]{95}\u001B\[39m/)
+    assert.ok(output.includes('\u001B[1mhub\u001B[22m'), output)
+    assert.ok(output.includes('SHA-256 \u001B[36m'), output)
     for (const command of ['ca', 'cert']) {
       const help = await restwire(['keys', command, '--help'], {})
       assert.equal(help.code, 0)
