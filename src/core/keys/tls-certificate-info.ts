@@ -29,11 +29,9 @@ const CURVE_NAMES: Record<string, string> = {prime256v1: 'p256', secp384r1: 'p38
 
 export function describeCertificate(pem: string | Buffer): TlsCertificateInfo {
   const certificate = new X509Certificate(pem)
-  const details = certificate.publicKey.asymmetricKeyDetails
-  const keyType =
-    certificate.publicKey.asymmetricKeyType === 'rsa'
-      ? `rsa-${details?.modulusLength ?? '?'}`
-      : `${certificate.publicKey.asymmetricKeyType === 'ec' ? 'ecdsa' : certificate.publicKey.asymmetricKeyType}-${CURVE_NAMES[details?.namedCurve ?? ''] ?? details?.namedCurve ?? '?'}`
+  const {asymmetricKeyType: algorithm, asymmetricKeyDetails: details} = certificate.publicKey
+  const curve = details?.namedCurve ?? ''
+  const keyType = algorithm === 'rsa' ? `rsa-${details?.modulusLength}` : `${algorithm === 'ec' ? 'ecdsa' : algorithm}-${CURVE_NAMES[curve] ?? curve}`
   return {
     subject: certificate.subject.split('\n').join(', '),
     issuer: certificate.issuer.split('\n').join(', '),

@@ -74,7 +74,8 @@ export async function makeTlsIdentity(options: MakeTlsIdentityOptions): Promise<
   const paths = tlsIdentityPaths(outDir, options.name)
   if (!options.force) await assertTlsFilesFree([paths.certificate, paths.privateKey])
   const ca = await readCertificateAuthority(caDir)
-  const issued = await issueCertificate({...options, ca, caSource: tlsCaPaths(caDir).certificate})
+  const {name, sans, usages, days, type, bits} = options
+  const issued = await issueCertificate({ca, caSource: tlsCaPaths(caDir).certificate, name, sans, usages, days, type, bits})
   const caCertificatePath = outDir === caDir ? tlsCaPaths(caDir).certificate : (await installCaCertificate(outDir, ca.certificate, options)).path
   return {...(await write(options.name, paths, issued, options.force)), caCertificatePath}
 }
