@@ -1,6 +1,8 @@
 // The CLI's entry: every command, for oclif's explicit command discovery, and oclif's execute().
 // The build bundles this file (with its dependencies) into dist/index.js so that a cold start reads one
 // file instead of resolving hundreds of modules; each command loads its heavy parts lazily in run().
+import KeysCa from './commands/keys/ca.js'
+import KeysCert from './commands/keys/cert.js'
 import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
@@ -13,6 +15,8 @@ import TunnelGateway from './commands/tunnel/gateway.js'
 export {execute} from '@oclif/core/execute'
 
 export const COMMANDS = {
+  'keys:ca': KeysCa,
+  'keys:cert': KeysCert,
   'keys:gen': KeysGen,
   'korv:call': KorvCall,
   'korv:serve': KorvServe,
