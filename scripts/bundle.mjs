@@ -26,8 +26,8 @@ const result = await build({
   define: {'import.meta.url': '__rwImportMetaUrl'},
   entryPoints: ['src/index.ts'],
   // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
-  // undici (loaded only by --upstream).
-  external: ['cpu-features', 'typescript', 'tsx', 'undici', '*.node'],
+  // undici (loaded only by --upstream and the relay), yaml (only for a YAML relay config).
+  external: ['cpu-features', 'typescript', 'tsx', 'undici', 'yaml', '*.node'],
   format: 'cjs',
   legalComments: 'none',
   logLevel: 'warning',

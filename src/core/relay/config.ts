@@ -53,6 +53,8 @@ export interface RelayConfigDeps {
   env?: NodeJS.ProcessEnv
   /** Reads a CA file named in the config (relative paths already resolved by the caller). */
   readCa: (path: string) => string
+  /** Do not require the secrets' environment variables (for a client that only needs names and placeholders). */
+  skipSecrets?: boolean
 }
 
 type Raw = Record<string, unknown>
@@ -229,6 +231,7 @@ function headerValue(value: unknown, where: string, context: TemplateContext): s
 /** A secret from the environment: the config names the variable, never the value. */
 function secret(variable: string, where: string, context: TemplateContext): string | undefined {
   const value = context.env[variable]
+  if (context.deps.skipSecrets) return value ?? ''
   if (value === undefined || value === '') {
     context.problems.add(where, `environment variable ${variable} is not set`)
     return undefined

@@ -5,7 +5,7 @@
 import type {Socket} from 'node:net'
 import type {ErrorCode} from '../errors.js'
 import {RelayLineDecoder} from './line-decoder.js'
-import {dispatchedLine, parseRelayLine, rejectionLine, replyLine} from './messages.js'
+import {dispatchedLine, finalLine, parseRelayLine, rejectionLine} from './messages.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
 
@@ -104,7 +104,7 @@ export class RelayConnection {
     limiter.release()
     this.inFlight.delete(controller)
     const timeMs = performance.now() - received
-    this.write(replyLine({headers: result.headers, http_status: result.httpStatus, id, response: result.response, status: result.ok ? 'ok' : 'error', time: timeMs / 1000}))
+    this.write(finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers))
     this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
     if (this.ending) this.endWhenIdle()
   }

@@ -37,7 +37,8 @@ export class RelayLineDecoder {
     if (start >= chunk.length || this.skipping || this.stopped) return
     this.pending.push(chunk.subarray(start))
     this.pendingBytes += chunk.length - start
-    if (this.pendingBytes > this.options.maxLineBytes) {
+    // +1: a "\r" may still be followed by the "\n" that ends a line of exactly the limit.
+    if (this.pendingBytes > this.options.maxLineBytes + 1) {
       this.dropPending()
       this.skipping = true
       this.options.onOverlong(this.options.maxLineBytes)

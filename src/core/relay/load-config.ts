@@ -10,6 +10,8 @@ import {type RelayConfig, validateRelayConfig} from './config.js'
 export interface LoadRelayConfigOptions {
   /** Where auth and header secrets come from (default process.env). */
   env?: NodeJS.ProcessEnv
+  /** Accept unset secret variables (a client reading the config for request names and placeholders). */
+  skipSecrets?: boolean
 }
 
 export async function loadRelayConfig(path: string, options: LoadRelayConfigOptions = {}): Promise<RelayConfig> {
@@ -22,7 +24,7 @@ export async function loadRelayConfig(path: string, options: LoadRelayConfigOpti
 
   const raw = /\.ya?ml$/i.test(path) ? await parseYaml(text, path) : parseJson(text, path)
   const base = dirname(resolve(path))
-  return validateRelayConfig(raw, path, {env: options.env, readCa: (file) => readFileSync(resolve(base, file), 'utf8')})
+  return validateRelayConfig(raw, path, {env: options.env, skipSecrets: options.skipSecrets, readCa: (file) => readFileSync(resolve(base, file), 'utf8')})
 }
 
 function parseJson(text: string, path: string): unknown {

@@ -26,10 +26,6 @@ export interface RelayErrorResponse {
   code: ErrorCode
 }
 
-export type RelayReply =
-  | {status: 'dispatched'; id: unknown}
-  | {status: 'ok' | 'error'; time?: number; id: unknown; response: unknown; http_status?: number; headers?: Record<string, unknown>}
-
 export function parseRelayLine(line: Buffer): ParsedRelayLine {
   let value: unknown
   try {
@@ -54,8 +50,11 @@ export function dispatchedLine(id: unknown): string {
   return `{"status":"dispatched","id":${stringifyId(id)}}\n`
 }
 
-export function replyLine(reply: RelayReply): string {
-  return JSON.stringify(reply) + '\n'
+/** The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's). */
+export function finalLine(ok: boolean, timeSeconds: number, id: unknown, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
+  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${timeSeconds},"id":${stringifyId(id)},"response":${JSON.stringify(response) ?? 'null'}`
+  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
+  return line + '}\n'
 }
 
 /** The error line for input that was not accepted (no "time": nothing was dispatched). */

@@ -91,7 +91,7 @@ export class RelayRoute {
 
         const expected = template.expect.includes(response.statusCode)
         if (!expected && retry && RETRY_STATUSES.has(response.statusCode)) {
-          response.body.destroy()
+          discard(response)
           if (await backoff(template.retryBackoffMs, attempt, controller.signal)) continue
           return this.aborted(controller.signal)
         }
@@ -108,7 +108,7 @@ export class RelayRoute {
     const {headers, statusCode} = response
     const declared = Number(headers['content-length'] ?? 0)
     const tooLarge = (): RelayCallResult => {
-      response.body.destroy()
+      discard(response)
       const error = `${this.template.method} ${this.template.origin}: response body over the ${limit} byte limit (max_response_bytes)`
       return {code: 'RW_ERR_RELAY_UPSTREAM', headers, httpStatus: statusCode, ok: false, response: {code: 'RW_ERR_RELAY_UPSTREAM', error}}
     }
@@ -142,6 +142,14 @@ export class RelayRoute {
     return {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
   }
 }
+
+/** Drops a response body we will not read (undici's body errors with AbortError on destroy: nobody listens). */
+function discard(response: Dispatcher.ResponseData): void {
+  response.body.on('error', ignore)
+  response.body.destroy()
+}
+
+function ignore(): void {}
 
 function abortWithTimeout(controller: AbortController): void {
   controller.abort(TIMEOUT_REASON)
