@@ -6,6 +6,7 @@ import type {Socket} from 'node:net'
 import type {ErrorCode} from '../errors.js'
 import {RelayLineDecoder} from './line-decoder.js'
 import {dispatchedLine, finalLine, parseRelayLine, rejectionLine} from './messages.js'
+import {RelayCall} from './exchange.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
 
@@ -32,7 +33,7 @@ const WRITE_HIGH_WATER_BYTES = 1024 * 1024
 
 export class RelayConnection {
   private readonly decoder: RelayLineDecoder
-  private readonly inFlight = new Set<AbortController>()
+  private readonly inFlight = new Set<RelayCall>()
   private corked = false
   private closed = false
   /** The server is draining: end once the last reply is written. */
@@ -93,16 +94,16 @@ export class RelayConnection {
   }
 
   private async run(route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: unknown, received: number): Promise<void> {
-    const controller = new AbortController()
-    this.inFlight.add(controller)
+    const call = new RelayCall()
+    this.inFlight.add(call)
     const {limiter} = this.host
     const slot = limiter.acquire()
     if (slot) await slot
     let result: RelayCallResult
-    if (controller.signal.aborted) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
-    else result = await route.call(prepared, controller)
+    if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
+    else result = await route.call(prepared, call)
     limiter.release()
-    this.inFlight.delete(controller)
+    this.inFlight.delete(call)
     const timeMs = performance.now() - received
     this.write(finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers))
     this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
@@ -154,7 +155,7 @@ export class RelayConnection {
   private onClose(): void {
     this.closed = true
     this.decoder.stop()
-    for (const controller of this.inFlight) controller.abort()
+    for (const call of this.inFlight) call.cancel('client-gone')
     this.onIdle?.()
     this.onIdle = undefined
   }

@@ -1,18 +1,15 @@
 // One configured request made executable: builds the HTTP request from params and data, sends it on an
 // undici dispatcher with timeout, retries (idempotent methods only) and a bounded response body, and
 // turns the outcome into a final reply. Never throws: every failure is an error reply with a code.
-import {setTimeout as sleep} from 'node:timers/promises'
 import type {Dispatcher} from 'undici'
 import type {ErrorCode} from '../errors.js'
 import type {RelayTemplate} from './config.js'
+import {type CancelReason, type RelayCall, type ResponseHeaders, TOO_LARGE, exchange} from './exchange.js'
 import {type Params, PlaceholderError, fillTemplate, paramValue} from './url-template.js'
 
 /** Upstream statuses worth another attempt (when not expected and retries remain). */
 const RETRY_STATUSES = new Set([502, 503, 504])
 const MAX_BACKOFF_MS = 5000
-
-/** The abort reason when a request's own timeout fires (any other reason: the client went away). */
-export const TIMEOUT_REASON = Symbol('relay timeout')
 
 export interface PreparedCall {
   path: string
@@ -24,7 +21,7 @@ export interface RelayCallResult {
   ok: boolean
   response: unknown
   httpStatus?: number
-  headers?: Record<string, string | string[] | undefined>
+  headers?: ResponseHeaders
   code?: ErrorCode
 }
 
@@ -63,106 +60,79 @@ export class RelayRoute {
     }
   }
 
-  /** Sends the request; `controller` is aborted when the client goes away, or with TIMEOUT_REASON by the timer set here. */
-  async call(prepared: PreparedCall, controller: AbortController): Promise<RelayCallResult> {
+  /** Sends the request with retries under the template's timeout; `call.cancel()` stops it at any point. */
+  async call(prepared: PreparedCall, call: RelayCall): Promise<RelayCallResult> {
     const {template} = this
-    const timer = setTimeout(abortWithTimeout, template.timeoutMs, controller)
+    const timer = setTimeout(cancelForTimeout, template.timeoutMs, call)
+    const options: Dispatcher.DispatchOptions = {
+      body: prepared.body,
+      bodyTimeout: template.timeoutMs,
+      headers: prepared.headers,
+      headersTimeout: template.timeoutMs,
+      method: template.method,
+      origin: template.origin,
+      path: prepared.path,
+    }
     try {
       for (let attempt = 0; ; attempt++) {
+        const outcome = await exchange(this.dispatcher, options, call, template.maxResponseBytes)
+        if (call.cancelled) return this.cancelled(call.cancelled)
         const retry = attempt < template.retries
-        let response: Dispatcher.ResponseData
-        try {
-          response = await this.dispatcher.request({
-            body: prepared.body,
-            bodyTimeout: template.timeoutMs,
-            headers: prepared.headers,
-            headersTimeout: template.timeoutMs,
-            method: template.method,
-            origin: template.origin,
-            path: prepared.path,
-            signal: controller.signal,
-          })
-        } catch (error) {
-          if (controller.signal.aborted) return this.aborted(controller.signal)
-          if (retry && (await backoff(template.retryBackoffMs, attempt, controller.signal))) continue
-          if (controller.signal.aborted) return this.aborted(controller.signal)
-          return {code: 'RW_ERR_RELAY_UPSTREAM', ok: false, response: {code: 'RW_ERR_RELAY_UPSTREAM', error: `${template.method} ${template.origin}: ${upstreamReason(error)}`}}
+        if ('error' in outcome) {
+          if (outcome.error === TOO_LARGE) return this.tooLarge(outcome.status!, outcome.headers!)
+          if (retry && (await backoff(template.retryBackoffMs, attempt, call))) continue
+          if (call.cancelled) return this.cancelled(call.cancelled)
+          return failure(`${template.method} ${template.origin}: ${upstreamReason(outcome.error)}`)
         }
 
-        const expected = template.expect.includes(response.statusCode)
-        if (!expected && retry && RETRY_STATUSES.has(response.statusCode)) {
-          discard(response)
-          if (await backoff(template.retryBackoffMs, attempt, controller.signal)) continue
-          return this.aborted(controller.signal)
+        const expected = template.expect.includes(outcome.status)
+        if (!expected && retry && RETRY_STATUSES.has(outcome.status)) {
+          if (await backoff(template.retryBackoffMs, attempt, call)) continue
+          return this.cancelled(call.cancelled!)
         }
 
-        return await this.readResponse(response, expected, controller.signal)
+        const body = decodeBody(outcome.body, outcome.headers['content-type'])
+        if (expected) return {headers: outcome.headers, httpStatus: outcome.status, ok: true, response: body}
+        return {code: outcome.status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers: outcome.headers, httpStatus: outcome.status, ok: false, response: body}
       }
     } finally {
       clearTimeout(timer)
     }
   }
 
-  private async readResponse(response: Dispatcher.ResponseData, expected: boolean, signal: AbortSignal): Promise<RelayCallResult> {
-    const limit = this.template.maxResponseBytes
-    const {headers, statusCode} = response
-    const declared = Number(headers['content-length'] ?? 0)
-    const tooLarge = (): RelayCallResult => {
-      discard(response)
-      const error = `${this.template.method} ${this.template.origin}: response body over the ${limit} byte limit (max_response_bytes)`
-      return {code: 'RW_ERR_RELAY_UPSTREAM', headers, httpStatus: statusCode, ok: false, response: {code: 'RW_ERR_RELAY_UPSTREAM', error}}
-    }
-
-    if (declared > limit) return tooLarge()
-    const chunks: Buffer[] = []
-    let size = 0
-    try {
-      for await (const chunk of response.body) {
-        size += (chunk as Buffer).length
-        if (size > limit) return tooLarge()
-        chunks.push(chunk as Buffer)
-      }
-    } catch (error) {
-      if (signal.aborted) return this.aborted(signal)
-      return {code: 'RW_ERR_RELAY_UPSTREAM', headers, httpStatus: statusCode, ok: false, response: {code: 'RW_ERR_RELAY_UPSTREAM', error: `${this.template.method} ${this.template.origin}: the response body broke off: ${upstreamReason(error)}`}}
-    }
-
-    const text = chunks.length === 1 ? chunks[0]!.toString('utf8') : Buffer.concat(chunks, size).toString('utf8')
-    const body = decodeBody(text, headers['content-type'])
-    if (expected) return {headers, httpStatus: statusCode, ok: true, response: body}
-    return {code: statusCode >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers, httpStatus: statusCode, ok: false, response: body}
+  private tooLarge(status: number, headers: ResponseHeaders): RelayCallResult {
+    const error = `${this.template.method} ${this.template.origin}: response body over the ${this.template.maxResponseBytes} byte limit (max_response_bytes)`
+    return {...failure(error), headers, httpStatus: status}
   }
 
-  private aborted(signal: AbortSignal): RelayCallResult {
-    if (signal.reason === TIMEOUT_REASON) {
-      const error = `${this.template.method} ${this.template.origin}: no complete answer within ${this.template.timeoutMs} ms (timeout)`
-      return {code: 'RW_ERR_TIMEOUT', ok: false, response: {code: 'RW_ERR_TIMEOUT', error}}
-    }
-
-    return {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
+  private cancelled(reason: CancelReason): RelayCallResult {
+    if (reason === 'timeout') return failure(`${this.template.method} ${this.template.origin}: no complete answer within ${this.template.timeoutMs} ms (timeout)`, 'RW_ERR_TIMEOUT')
+    return failure('cancelled: the client closed its connection', 'RW_ERR_CLOSED')
   }
 }
 
-/** Drops a response body we will not read (undici's body errors with AbortError on destroy: nobody listens). */
-function discard(response: Dispatcher.ResponseData): void {
-  response.body.on('error', ignore)
-  response.body.destroy()
+function failure(error: string, code: ErrorCode = 'RW_ERR_RELAY_UPSTREAM'): RelayCallResult {
+  return {code, ok: false, response: {code, error}}
 }
 
-function ignore(): void {}
-
-function abortWithTimeout(controller: AbortController): void {
-  controller.abort(TIMEOUT_REASON)
+function cancelForTimeout(call: RelayCall): void {
+  call.cancel('timeout')
 }
 
-/** Waits base * 2^attempt (capped); false when aborted meanwhile. */
-async function backoff(baseMs: number, attempt: number, signal: AbortSignal): Promise<boolean> {
-  try {
-    await sleep(Math.min(MAX_BACKOFF_MS, baseMs * 2 ** attempt), undefined, {signal})
-    return true
-  } catch {
-    return false
-  }
+/** Waits base * 2^attempt (capped); false when the call was cancelled meanwhile. */
+function backoff(baseMs: number, attempt: number, call: RelayCall): Promise<boolean> {
+  if (call.cancelled) return Promise.resolve(false)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => {
+      call.wake = undefined
+      resolve(true)
+    }, Math.min(MAX_BACKOFF_MS, baseMs * 2 ** attempt))
+    call.wake = () => {
+      clearTimeout(timer)
+      call.wake = undefined
+      resolve(false)
+    }
+  })
 }
 
 function fillRaw(literals: readonly string[], names: readonly string[], params: Params): string {
@@ -182,8 +152,9 @@ function encodeForm(data: unknown): string {
   return form.toString()
 }
 
-function decodeBody(text: string, contentType: string | string[] | undefined): unknown {
-  if (text === '') return null
+function decodeBody(bytes: Buffer, contentType: string | string[] | undefined): unknown {
+  if (bytes.length === 0) return null
+  const text = bytes.toString('utf8')
   if (typeof contentType === 'string' && contentType.includes('json')) {
     try {
       return JSON.parse(text)
