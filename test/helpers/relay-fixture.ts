@@ -28,7 +28,7 @@ export interface Upstream {
   close(): Promise<void>
 }
 
-/** Test routes: /user/:id, /echo, /status/:n, /hang, /huge, /declared-huge, /flaky/:key (503 twice), /redirect, /text, /slow/:ms. */
+/** Test routes: /user/:id, /echo, /status/:n, /blob/:kib, /hang, /huge, /declared-huge, /flaky/:key (503 twice), /redirect, /text, /slow/:ms. */
 function handle(seen: SeenRequest[], state: {abandoned: number; hangWaiters: Array<() => void>; flaky: Map<string, number>}) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     const chunks: Buffer[] = []
@@ -48,6 +48,7 @@ function handle(seen: SeenRequest[], state: {abandoned: number; hangWaiters: Arr
       if (first === 'echo') return send(200, {body, contentType: request.headers['content-type'] ?? null, method: request.method})
       if (first === 'status') return send(Number(second), {status: Number(second)})
       if (first === 'text') return send(200, 'plain words', 'text/plain')
+      if (first === 'blob') return send(200, {blob: 'b'.repeat(Number(second) * 1024)})
       if (first === 'slow') return void setTimeout(() => send(200, {slow: true}), Number(second))
       if (first === 'redirect') {
         response.writeHead(302, {location: '/user/redirected'})

@@ -25,6 +25,7 @@ describe('relay: templates, statuses, retries, redirects', {timeout: 60_000}, ()
     const o = upstream.origin
     const config = relayConfig({
       requests: {
+        blob: {max_response_bytes: 1_000_000, method: 'GET', url: `${o}/blob/{kib}`},
         basic: {auth: {password_env: 'API_PASSWORD', type: 'basic', username: 'bot'}, method: 'GET', url: `${o}/user/basic`},
         create: {expect: [200, 201], method: 'POST', url: `${o}/echo`},
         flaky: {method: 'GET', retries: 2, retry_backoff: '10ms', url: `${o}/flaky/{key}`},
@@ -120,6 +121,23 @@ describe('relay: templates, statuses, retries, redirects', {timeout: 60_000}, ()
     const followed = await client.final('mf')
     assert.equal(followed.status, 'ok')
     assert.deepEqual((followed.response as {id: string}).id, 'redirected')
+  })
+
+  it('a client that does not read its replies stalls only itself, and gets every reply once it reads', async () => {
+    const lazy = await LineClient.connect(parseRelayAddress(relay.address, 'listen'))
+    try {
+      lazy.socket.pause()
+      // 60 replies of 256 KiB (15 MiB): far over what the socket buffers hold, so the relay must stop reading.
+      lazy.send(Array.from({length: 60}, (_, i) => JSON.stringify({id: i, params: {kib: 256}, request: 'blob'})).join('\n') + '\n')
+      client.send({id: 'meanwhile', params: {user_id: 'm'}, request: 'user'})
+      assert.equal((await client.final('meanwhile')).status, 'ok')
+      lazy.socket.resume()
+      const finals = await lazy.waitFor((r) => r.status !== 'dispatched', 60)
+      assert.ok(finals.every((r) => r.status === 'ok' && (r.response as {blob: string}).blob.length === 256 * 1024))
+      assert.equal(new Set(finals.map((r) => r.id)).size, 60)
+    } finally {
+      lazy.close()
+    }
   })
 
   it('HEAD answers a null response; a text body stays text', async () => {
