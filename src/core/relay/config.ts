@@ -63,6 +63,8 @@ const REQUEST_FIELDS = new Set(['method', 'url', 'expect', 'body', 'headers', 'a
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/
 const DURATION_UNIT_MS: Record<string, number> = {m: 60_000, ms: 1, s: 1000}
+/** The longest delay a Node.js timer takes (about 24.8 days); longer ones would fire at once. */
+const MAX_DURATION_MS = 2_147_483_647
 
 /** Collects every problem, so one run of `relay check` shows them all. */
 class Problems {
@@ -289,8 +291,8 @@ function readCa(raw: unknown, where: string, deps: RelayConfigDeps, problems: Pr
 function duration(raw: unknown, where: string, problems: Problems): number {
   const match = typeof raw === 'number' ? [String(raw), String(raw), 's'] : typeof raw === 'string' ? DURATION.exec(raw.trim()) : null
   const ms = match ? Number(match[1]) * DURATION_UNIT_MS[match[2] ?? 's']! : Number.NaN
-  if (!Number.isFinite(ms) || ms <= 0) {
-    problems.add(where, `must be a duration: seconds as a number, or a string like "500ms", "10s", "2m"; got ${JSON.stringify(raw)}`)
+  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DURATION_MS) {
+    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${JSON.stringify(raw)}`)
     return 0
   }
 

@@ -37,7 +37,8 @@ export function fillTemplate(template: CompiledTemplate, params: Params): string
 }
 
 export function paramValue(params: Params, name: string): string {
-  const value = params?.[name]
+  // Own properties only: a placeholder named like an Object method must not find the prototype's.
+  const value = params !== undefined && Object.hasOwn(params, name) ? params[name] : undefined
   if (typeof value === 'string') return value
   if (typeof value === 'number' || typeof value === 'boolean') return String(value)
   if (value === undefined || value === null) throw new PlaceholderError(`missing value for placeholder {${name}} in params`)
