@@ -186,6 +186,12 @@ describe('relay commands', {timeout: 120_000}, () => {
     }
   })
 
+  it('relay start: a TCP address in use exits 3', async () => {
+    const taken = await restwire(['relay', 'start', '--config', configPath, '--listen', relay.address], {RELAY_TEST_TOKEN: SECRET})
+    assert.equal(taken.code, 3)
+    assert.match(taken.stderr, /cannot listen on tcp:\/\/127\.0\.0\.1:\d+: address in use/)
+  })
+
   it('relay start: an invalid config exits 2 before listening; --help has examples', async () => {
     const bad = join(dir(), 'bad.json')
     writeFileSync(bad, '{"requests": {"x": {"method": "GET", "url": "https://{evil}/"}}}')

@@ -225,6 +225,42 @@ describe('relay: bad input and faults', {timeout: 60_000}, () => {
     await assertStillServing()
   })
 
+  it('a global "ca" trusts the private CA for every request; an injected dispatcher carries requests without their own "ca"', async () => {
+    const {Agent} = await import('undici')
+    const agent = new Agent()
+    const global = await startRelayServer({
+      config: relayConfig({ca: caPath, requests: {plain: {method: 'GET', url: `${upstream.origin}/user/p`}, tls: {method: 'GET', url: `${tlsUpstream.origin}/user/{id}`}}}),
+      dispatcher: agent,
+      listen: parseRelayAddress('tcp://127.0.0.1:0', 'listen'),
+    })
+    const conn = await LineClient.connect(parseRelayAddress(global.address, 'listen'))
+    try {
+      conn.send({id: 'g', params: {id: 'global'}, request: 'tls'})
+      const reply = await conn.final('g')
+      assert.equal(reply.status, 'error', 'the injected dispatcher has no CA of its own: the private certificate is refused')
+      assert.match((reply.response as {error: string}).error, /TLS certificate not trusted/)
+      conn.send({id: 'p', request: 'plain'})
+      assert.equal((await conn.final('p')).status, 'ok')
+      assert.ok(Object.keys(agent.stats).includes(upstream.origin), 'the plain request went through the injected Agent')
+    } finally {
+      conn.close()
+      await global.close()
+      await agent.close()
+    }
+
+    const own = await startRelayServer({config: relayConfig({ca: caPath, requests: {tls: {method: 'GET', url: `${tlsUpstream.origin}/user/{id}`}}}), listen: parseRelayAddress('tcp://127.0.0.1:0', 'listen')})
+    const conn2 = await LineClient.connect(parseRelayAddress(own.address, 'listen'))
+    try {
+      conn2.send({id: 'o', params: {id: 'global'}, request: 'tls'})
+      const reply = await conn2.final('o')
+      assert.equal(reply.status, 'ok', JSON.stringify(reply))
+      assert.deepEqual((reply.response as {id: string}).id, 'global')
+    } finally {
+      conn2.close()
+      await own.close()
+    }
+  })
+
   it('the client vanishes mid-request: the upstream request is cancelled, others go on', async () => {
     const abandoned = upstream.abandoned()
     const leaving = await LineClient.connect(parseRelayAddress(relay.address, 'listen'))
