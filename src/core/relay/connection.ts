@@ -55,10 +55,6 @@ export class RelayConnection {
     socket.on('close', () => this.onClose())
   }
 
-  get pending(): number {
-    return this.inFlight.size
-  }
-
   /** Stops reading, lets in-flight requests answer, then ends; resolves once idle. */
   drain(): Promise<void> {
     this.decoder.stop()
@@ -79,7 +75,8 @@ export class RelayConnection {
     const parsed = parseRelayLine(line)
     if (!parsed.ok) return this.reject(null, parsed.id, parsed.error, 'RW_ERR_RELAY_REQUEST', received)
     const {data, id, params, request} = parsed.value
-    const route = this.host.runtime.routes.get(request)
+    const {runtime} = this.host
+    const route = runtime.routes.get(request)
     if (!route) return this.reject(request, id, `unknown request "${request}"`, 'RW_ERR_RELAY_REQUEST', received)
     let prepared
     try {
@@ -90,10 +87,11 @@ export class RelayConnection {
     }
 
     this.write(dispatchedLine(id))
-    void this.run(route, prepared, id, received)
+    runtime.retain()
+    void this.run(runtime, route, prepared, id, received)
   }
 
-  private async run(route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: unknown, received: number): Promise<void> {
+  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: unknown, received: number): Promise<void> {
     const call = new RelayCall()
     this.inFlight.add(call)
     const {limiter} = this.host
@@ -103,6 +101,7 @@ export class RelayConnection {
     if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
     else result = await route.call(prepared, call)
     limiter.release()
+    runtime.release()
     this.inFlight.delete(call)
     const timeMs = performance.now() - received
     this.write(finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers))

@@ -10,6 +10,11 @@ const KEEP_ALIVE_MS = 30_000
 export interface RelayRuntime {
   readonly config: RelayConfig
   readonly routes: ReadonlyMap<string, RelayRoute>
+  /** A request accepted on this runtime, from its line until its reply (it may wait for a slot meanwhile). */
+  retain(): void
+  release(): void
+  /** Replaced by a reload: closes once its last retained request is done. */
+  retire(): void
   /** Closes the Agents it made, after their in-flight requests (a given dispatcher is left open). */
   close(): Promise<void>
 }
@@ -39,11 +44,29 @@ export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispat
     routes.set(name, new RelayRoute(template, chosen))
   }
 
+  let retained = 0
+  let retired = false
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= Promise.all(owned.map((agent) => agent.close().catch(() => {}))).then(() => {})
+    return closing
+  }
+
   return {
-    close: async () => {
-      await Promise.all(owned.map((agent) => agent.close().catch(() => {})))
-    },
+    close,
     config,
+    release() {
+      retained--
+      // A request that waited for a slot across a reload must still find its Agent open.
+      if (retired && retained === 0) void close()
+    },
+    retain() {
+      retained++
+    },
+    retire() {
+      retired = true
+      if (retained === 0) void close()
+    },
     routes,
   }
 }

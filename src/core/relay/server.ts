@@ -88,8 +88,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       const previous = runtime
       runtime = next
       host.limiter.setLimit(config.maxConcurrency)
-      // Agent.close() waits for the old runtime's requests in flight.
-      void previous.close()
+      previous.retire()
     },
   }
 }

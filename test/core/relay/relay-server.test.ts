@@ -222,6 +222,22 @@ describe('relay: UNIX sockets, reload, drain', {timeout: 60_000}, () => {
     }
   })
 
+  it('reload while requests wait for a slot (max_concurrency 1): they still run on the old config', async () => {
+    const limited = (): ReturnType<typeof relayConfig> => relayConfig({max_concurrency: 1, requests: {slow: {method: 'GET', url: `${upstream.origin}/slow/100`}}})
+    const relay = await startRelayServer({config: limited(), listen: TCP})
+    const client = await LineClient.connect(parseRelayAddress(relay.address, 'listen'))
+    try {
+      client.send('{"request":"slow","id":1}\n{"request":"slow","id":2}\n{"request":"slow","id":3}\n')
+      await client.waitFor((r) => r.status === 'dispatched', 3)
+      await relay.reload(limited())
+      const finals = await client.waitFor((r) => r.status !== 'dispatched', 3)
+      assert.deepEqual(finals.map((r) => r.status), ['ok', 'ok', 'ok'], JSON.stringify(finals))
+    } finally {
+      client.close()
+      await relay.close()
+    }
+  })
+
   it('close() lets a request in flight answer, then ends the connection', async () => {
     const relay = await startRelayServer({config: config(), listen: TCP})
     const client = await LineClient.connect(parseRelayAddress(relay.address, 'listen'))
