@@ -3,7 +3,7 @@
 // JSON summary (last line of stdout). Environment:
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,relay (a subset)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
 //   the main thread's is the biggest; profile the client with `node --cpu-prof --import tsx bench/run.ts`)
@@ -14,6 +14,8 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {type RelayBenchResult, runRelayCases} from './relay.js'
+import {printRelayReport, relaySummary} from './relay-report.js'
 import {runTunnelCases} from './tunnel.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
 
@@ -29,7 +31,7 @@ const settings = {
   coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel'].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'relay'].join(',')).split(',')),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
   streamItems: Math.round(numberEnv('BENCH_STREAM_ITEMS', 200_000)),
@@ -73,6 +75,9 @@ async function main(): Promise<void> {
     }
   }
 
+  let relay: RelayBenchResult | undefined
+  if (settings.only.has('relay')) relay = await runRelayCases(settings)
+
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
     measurements.cold = await measureColdStart(settings.coldRuns)
@@ -81,11 +86,13 @@ async function main(): Promise<void> {
   const ratios = computeRatios(measurements, settings.concurrency)
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
+  if (relay) printRelayReport(relay)
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
-  process.stdout.write(`\nsummary (JSON):\n${summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})}\n`)
+  const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
+  process.stdout.write(`\nsummary (JSON):\n${relay ? JSON.stringify({...(JSON.parse(json) as object), relay: relaySummary(relay)}) : json}\n`)
 }
 
 try {

@@ -6,6 +6,9 @@ import KeysCert from './commands/keys/cert.js'
 import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
+import RelayCheck from './commands/relay/check.js'
+import RelaySend from './commands/relay/send.js'
+import RelayStart from './commands/relay/start.js'
 import TunnelCall from './commands/tunnel/call.js'
 import TunnelExpose from './commands/tunnel/expose.js'
 import TunnelNodes from './commands/tunnel/nodes.js'
@@ -20,6 +23,9 @@ export const COMMANDS = {
   'keys:gen': KeysGen,
   'korv:call': KorvCall,
   'korv:serve': KorvServe,
+  'relay:check': RelayCheck,
+  'relay:send': RelaySend,
+  'relay:start': RelayStart,
   'tunnel:call': TunnelCall,
   'tunnel:expose': TunnelExpose,
   'tunnel:nodes': TunnelNodes,

@@ -24,6 +24,8 @@ export const ERROR_CATALOGUE = {
   RW_ERR_FRAME_TOO_LARGE: {exitCode: 11, hint: 'Raise the message size limit on both sides, or send less.'},
   RW_ERR_CLOSED: {exitCode: 3, hint: 'The connection closed before the answer arrived.'},
   RW_ERR_NODE_UNKNOWN: {exitCode: 12, hint: 'No tunnel node with that id is connected to the gateway; check the id against the list of nodes.'},
+  RW_ERR_RELAY_REQUEST: {exitCode: 2, hint: 'Check the request name and its params against `restwire relay check --config FILE`.'},
+  RW_ERR_RELAY_UPSTREAM: {exitCode: 13, hint: 'The relay could not complete the HTTP exchange; check the URL, the upstream service and its certificate.'},
   RW_ERR_INTERRUPTED: {exitCode: 130},
 } as const satisfies Record<string, CatalogueEntry>
 

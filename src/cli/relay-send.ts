@@ -1,0 +1,142 @@
+// `relay send` glue: build one request line (name, params, data; or prompted on a terminal from the
+// config), send it to a running relay, print the final reply and exit with a code that says how it went.
+import {readFile} from 'node:fs/promises'
+import {ERROR_CATALOGUE, type ErrorCode, RestwireError} from '../core/errors.js'
+import type {RelayAddress} from '../core/relay/address.js'
+import {type RelayFinalReply, sendRelayRequest} from '../core/relay/client.js'
+import type {RelayConfig} from '../core/relay/config.js'
+import {loadRelayConfig} from '../core/relay/load-config.js'
+import type {PayloadSource} from './flags.js'
+import {formatJson, stderrColors as c, writeStdout} from './output.js'
+import {readPayload} from './payload.js'
+import type {ParamsSource} from './relay-flags.js'
+
+export interface RelaySendOptions {
+  name?: string
+  params?: ParamsSource[]
+  data?: PayloadSource
+  connect: RelayAddress
+  timeoutMs: number
+  interactive: boolean
+  configPath?: string
+  json: boolean
+}
+
+const REQUEST_ID = 1
+
+export async function runRelaySend(options: RelaySendOptions): Promise<RelayFinalReply | undefined> {
+  let name = options.name
+  let params = await readParams(options.params ?? [])
+  let data = options.data ? await readPayload(options.data) : undefined
+  if (options.interactive) ({data, name, params} = await promptRequest(options, {data, name, params}))
+  if (!name) {
+    throw new RestwireError('RW_ERR_USAGE', 'missing NAME: the name of a request in the relay config', {
+      hint: 'Pass it (`restwire relay send user --params user_id=7`), or use --interactive --config FILE on a terminal.',
+    })
+  }
+
+  const {reply} = await sendRelayRequest({
+    address: options.connect,
+    request: {data: data ?? undefined, id: REQUEST_ID, params, request: name},
+    timeoutMs: options.timeoutMs,
+  })
+  process.exitCode = exitCodeFor(reply)
+  if (options.json) return reply
+  writeStdout(formatJson(reply))
+  if (reply.status === 'error') {
+    const message = (reply.response as {error?: unknown} | null)?.error
+    const why = typeof message === 'string' ? message : `HTTP status ${reply.http_status ?? '?'}`
+    process.stderr.write(c.yellow(`relay: ${name} failed: ${why}\n`))
+  }
+
+  return undefined
+}
+
+/**
+ * 0 for ok. For an error: the exit code of its RW_ERR_* code (2 rejected line, 7 timeout, 8 unexpected
+ * status below 500, 9 status 500+, 11 line too long, 13 upstream unreachable/TLS/too large); a relay
+ * that sends no code (txhttprelay): 9 for status 500+, 8 for another status, else 13.
+ */
+export function exitCodeFor(reply: RelayFinalReply): number {
+  if (reply.status === 'ok') return 0
+  const code = (reply.response as {code?: unknown} | null)?.code
+  if (typeof code === 'string' && code in ERROR_CATALOGUE) return ERROR_CATALOGUE[code as ErrorCode].exitCode
+  if (typeof reply.http_status === 'number') return reply.http_status >= 500 ? ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode : ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
+  return ERROR_CATALOGUE.RW_ERR_RELAY_UPSTREAM.exitCode
+}
+
+async function readParams(sources: ParamsSource[]): Promise<Record<string, unknown> | undefined> {
+  if (sources.length === 0) return undefined
+  const params: Record<string, unknown> = {}
+  for (const source of sources) {
+    if (source.kind === 'pair') {
+      params[source.key] = source.value
+      continue
+    }
+
+    let value: unknown
+    try {
+      value = JSON.parse(await readFile(source.path, 'utf8'))
+    } catch (error) {
+      throw new RestwireError('RW_ERR_USAGE', `--params @${source.path}: ${(error as Error).message}`, {cause: error})
+    }
+
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new RestwireError('RW_ERR_USAGE', `--params @${source.path} must hold a JSON object`)
+    Object.assign(params, value)
+  }
+
+  return params
+}
+
+interface Given {
+  name?: string
+  params?: Record<string, unknown>
+  data?: unknown
+}
+
+/** Picks the request from the config and asks for every placeholder not given (terminal only). */
+async function promptRequest(options: RelaySendOptions, given: Given): Promise<Given> {
+  if (!options.configPath) throw new RestwireError('RW_ERR_USAGE', '--interactive needs --config FILE, to list the requests and their placeholders')
+  if (!process.stdin.isTTY) {
+    throw new RestwireError('RW_ERR_USAGE', '--interactive needs a terminal, and stdin is not one', {hint: 'Pass NAME, --params and --data instead.'})
+  }
+
+  const config = await loadRelayConfig(options.configPath, {skipSecrets: true})
+  try {
+    return await ask(config, given)
+  } catch (error) {
+    if ((error as Error | undefined)?.name === 'ExitPromptError') throw new RestwireError('RW_ERR_INTERRUPTED', 'Cancelled at the prompt', {cause: error})
+    throw error
+  }
+}
+
+async function ask(config: RelayConfig, given: Given): Promise<Given> {
+  const {input, select} = await import('@inquirer/prompts')
+  const choices = [...config.requests.values()].map((t) => ({description: `${t.method} ${t.url}`, name: t.name, value: t.name}))
+  const name = given.name ?? (await select({choices, message: 'Request'}))
+  const template = config.requests.get(name)
+  if (!template) throw new RestwireError('RW_ERR_USAGE', `"${name}" is not a request in ${[...config.requests.keys()].join(', ')}`)
+  const params: Record<string, unknown> = {...given.params}
+  for (const placeholder of template.placeholders) {
+    if (params[placeholder] === undefined) params[placeholder] = await input({message: placeholder, required: true})
+  }
+
+  let {data} = given
+  if (data === undefined && template.method !== 'GET' && template.method !== 'HEAD') {
+    const text = await input({
+      message: `Body (${template.encoding === 'form' ? 'a JSON object, sent as a form' : 'JSON'}; empty for none)`,
+      validate(value) {
+        if (value.trim() === '') return true
+        try {
+          JSON.parse(value)
+          return true
+        } catch (error) {
+          return `Not valid JSON: ${(error as Error).message}`
+        }
+      },
+    })
+    data = text.trim() === '' ? undefined : JSON.parse(text)
+  }
+
+  return {data, name, params}
+}

@@ -1,0 +1,85 @@
+// `relay start` glue: load the config, start the relay, log one line per request on stderr, reload the
+// config on SIGHUP (an invalid one is logged and the old one kept), drain and exit on SIGINT/SIGTERM.
+import type {RelayAddress} from '../core/relay/address.js'
+import type {RelayRequestLog} from '../core/relay/connection.js'
+import {loadRelayConfig} from '../core/relay/load-config.js'
+import {startRelayServer} from '../core/relay/server.js'
+import {stderrColors as c} from './output.js'
+import {type LogFormat, writeEventLog} from './request-log.js'
+
+export interface RelayStartOptions {
+  configPath: string
+  listen: RelayAddress
+  socketMode?: number
+  logFormat: LogFormat
+  json: boolean
+}
+
+const DRAIN_MS = 10_000
+const MAX_LOGGED_ID_CHARS = 80
+
+export async function runRelayStart(options: RelayStartOptions): Promise<{address: string} | undefined> {
+  const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
+  const signalled = new Promise<NodeJS.Signals>((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+  let reloading = Promise.resolve()
+  // Installed before the relay starts (a SIGHUP would otherwise kill the process), so it finds the relay here.
+  const started: {relay?: Awaited<ReturnType<typeof startRelayServer>>} = {}
+  const onHangup = (): void => {
+    reloading = reloading.then(() => reload())
+  }
+
+  const reload = async (): Promise<void> => {
+    try {
+      const config = await loadRelayConfig(options.configPath)
+      await started.relay?.reload(config)
+      writeEventLog({config: options.configPath, event: 'config reloaded', requests: config.requests.size}, logFormat)
+    } catch (error) {
+      writeEventLog({config: options.configPath, event: 'config reload failed, keeping the previous config', reason: (error as Error).message}, logFormat)
+    }
+  }
+
+  process.on('SIGHUP', onHangup)
+  const config = await loadRelayConfig(options.configPath)
+  const relay = await startRelayServer({
+    config,
+    listen: options.listen,
+    onRequest: (entry) => writeRelayLog(entry, logFormat),
+    socketMode: options.socketMode,
+  })
+  started.relay = relay
+  if (logFormat === 'json') {
+    process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
+  } else {
+    process.stderr.write(`${c.green('relay')} listening on ${c.bold(relay.address)} (${config.requests.size} requests from ${options.configPath}; SIGHUP reloads it)\n`)
+  }
+
+  const signal = await signalled
+  process.off('SIGHUP', onHangup)
+  process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
+  // A second signal while draining stops at once.
+  process.once('SIGINT', () => process.exit(130))
+  process.once('SIGTERM', () => process.exit(130))
+  await relay.close({drainMs: DRAIN_MS})
+  process.stderr.write(c.dim('relay stopped\n'))
+  return options.json ? {address: relay.address} : undefined
+}
+
+/** One line per request: name, id, outcome, HTTP status, time. Never params, bodies or headers. */
+function writeRelayLog(entry: RelayRequestLog, format: LogFormat): void {
+  const time = new Date().toISOString()
+  const timeMs = Math.round(entry.timeMs * 100) / 100
+  let id = JSON.stringify(entry.id) ?? 'null'
+  if (id.length > MAX_LOGGED_ID_CHARS) id = id.slice(0, MAX_LOGGED_ID_CHARS) + '...'
+  if (format === 'json') {
+    process.stderr.write(JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request: entry.request, status: entry.status, time, timeMs}) + '\n')
+    return
+  }
+
+  const outcome = entry.status === 'ok' ? c.green('ok') : c.red('error')
+  const detail = [entry.httpStatus === undefined ? '-' : String(entry.httpStatus), entry.code ?? ''].join(' ').trimEnd()
+  process.stderr.write(`${c.dim(time)} ${entry.request ?? '-'} id=${id} ${outcome} ${detail} ${timeMs}ms\n`)
+}

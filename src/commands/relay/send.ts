@@ -1,0 +1,51 @@
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import {BaseCommand} from '../../cli/base-command.js'
+import {dataFlag, durationFlag} from '../../cli/flags.js'
+import {paramsFlag, relayAddressFlag} from '../../cli/relay-flags.js'
+import type {RelayFinalReply} from '../../core/relay/client.js'
+import {DEFAULT_RELAY_ADDRESS, parseRelayAddress} from '../../core/relay/address.js'
+
+export default class RelaySend extends BaseCommand<typeof RelaySend> {
+  static override summary = 'Send one named request to a running relay and print its final reply.'
+  static override description = `Connects to a relay started with \`restwire relay start\` (--connect), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints it as the result document.
+
+--interactive (terminal only) picks NAME from --config and asks for each placeholder and the body that were not given.
+
+Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing placeholder); 3 relay unreachable or the connection closed; 7 timeout (here or the request's own on the relay); 8 unexpected HTTP status below 500; 9 HTTP status 500 or more; 11 line too long; 13 upstream unreachable, certificate not trusted or response too large; 130 interrupted. See docs/relay.md.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> user --params user_id=7', description: 'GET the "user" request of the relay on tcp://127.0.0.1:9876'},
+    {command: `<%= config.bin %> <%= command.id %> create_user --data '{"name":"ada"}' --connect unix:/run/restwire/relay.sock`, description: 'A body, over a UNIX socket'},
+    {command: '<%= config.bin %> <%= command.id %> user --params @params.json', description: 'Params from a JSON file'},
+    {command: '<%= config.bin %> <%= command.id %> --interactive --config relay.yaml', description: 'Pick the request and fill in its placeholders'},
+  ]
+
+  static override args = {
+    name: Args.string({description: 'Request name from the relay config.', ignoreStdin: true}),
+  }
+
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'Relay config file, for --interactive (secrets need not be set).'}),
+    connect: relayAddressFlag({default: parseRelayAddress(DEFAULT_RELAY_ADDRESS, 'connect'), defaultHelp: async () => DEFAULT_RELAY_ADDRESS, description: 'The relay: tcp://HOST:PORT or unix:/path/to.sock.'}),
+    data: dataFlag({char: 'd'}),
+    interactive: Flags.boolean({description: 'Pick the request and fill its placeholders from --config (terminal only).'}),
+    params: paramsFlag({char: 'p'}),
+    timeout: durationFlag({char: 't', default: 60_000, description: 'Time allowed for the final reply.'}),
+  }
+
+  async run(): Promise<RelayFinalReply | undefined> {
+    const {args, flags} = this
+    const {runRelaySend} = await import('../../cli/relay-send.js')
+    return runRelaySend({
+      configPath: flags.config,
+      connect: flags.connect,
+      data: flags.data,
+      interactive: flags.interactive,
+      json: this.jsonEnabled(),
+      name: args.name,
+      params: flags.params,
+      timeoutMs: flags.timeout,
+    })
+  }
+}

@@ -1,0 +1,34 @@
+import * as Flags from '@oclif/core/flags'
+import {BaseCommand} from '../../cli/base-command.js'
+import {relayAddressFlag, socketModeFlag} from '../../cli/relay-flags.js'
+import {DEFAULT_RELAY_ADDRESS, parseRelayAddress} from '../../core/relay/address.js'
+
+export default class RelayStart extends BaseCommand<typeof RelayStart> {
+  static override summary = 'Serve named HTTP requests to local clients over a line-JSON socket.'
+  static override description = `Listens on TCP or a UNIX socket (--listen). Each client line {"request": NAME, "id": ID, "params": {...}, "data": ...} runs the HTTP request NAME from --config (JSON or YAML: method, URL template, expected status, body encoding, headers, auth from environment variables, timeout, retries, query, ca, redirects). The client gets {"status": "dispatched"} at once and {"status": "ok"|"error", "time", "response", "http_status", "headers"} when the HTTP exchange ends. Clients can reach nothing that is not in the config. Wire format: txhttprelay-compatible; see docs/relay.md.
+
+HTTPS certificates are verified (system roots, or "ca" from the config). A client that disconnects cancels its requests in flight. A UNIX socket is created with mode 0600 (--socket-mode); a stale socket file is replaced, a live one is refused.
+
+One log line per request on stderr (name, id, outcome, HTTP status, time; never params, bodies or secrets). SIGHUP reloads the config without dropping connections (an invalid file is logged and the old config kept). SIGINT or SIGTERM lets requests in flight finish (up to 10 s) and exits 0.
+
+Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> --config relay.yaml', description: 'Listen on tcp://127.0.0.1:9876'},
+    {command: '<%= config.bin %> <%= command.id %> --config relay.json --listen unix:/run/restwire/relay.sock --socket-mode 0660', description: 'A UNIX socket that a group may use'},
+    {command: 'kill -HUP <pid>', description: 'Reload the config'},
+  ]
+
+  static override flags = {
+    config: Flags.string({char: 'c', description: 'Relay config file (JSON, or YAML for .yaml/.yml).', required: true}),
+    listen: relayAddressFlag({default: parseRelayAddress(DEFAULT_RELAY_ADDRESS, 'listen'), defaultHelp: async () => DEFAULT_RELAY_ADDRESS, description: 'tcp://HOST:PORT (port 0 picks a free one) or unix:/path/to.sock.'}),
+    'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    'socket-mode': socketModeFlag({defaultHelp: async () => '0600', description: 'File mode of a UNIX socket (octal).'}),
+  }
+
+  async run(): Promise<{address: string} | undefined> {
+    const {flags} = this
+    const {runRelayStart} = await import('../../cli/relay-start.js')
+    return runRelayStart({configPath: flags.config, json: this.jsonEnabled(), listen: flags.listen, logFormat: flags['log-format'], socketMode: flags['socket-mode']})
+  }
+}

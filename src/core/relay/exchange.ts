@@ -1,0 +1,105 @@
+// One HTTP exchange on an undici dispatcher, as a dispatch handler: the body is collected as it arrives
+// and the exchange aborted as soon as it passes the size limit. No stream, async iterator or AbortSignal
+// per request: this is the relay's per-request hot path. `RelayCall` is the request as the connection
+// sees it, cancellable at any point (timeout, client gone).
+import type {Dispatcher} from 'undici'
+
+/** Why a call was cancelled: its own timeout, or the client went away (or the relay is closing). */
+export type CancelReason = 'timeout' | 'client-gone'
+
+export type ResponseHeaders = Record<string, string | string[]>
+
+export class RelayCall {
+  cancelled: CancelReason | undefined
+  /** Aborts the exchange in progress (set while one is). */
+  abortExchange: ((error: Error) => void) | undefined
+  /** Ends a backoff wait early (set while waiting). */
+  wake: (() => void) | undefined
+
+  cancel(reason: CancelReason): void {
+    if (this.cancelled) return
+    this.cancelled = reason
+    this.abortExchange?.(new Error(`relay call cancelled (${reason})`))
+    this.wake?.()
+  }
+}
+
+/** The error an exchange ends with when the body passes the limit (its status and headers are kept). */
+export const TOO_LARGE = new Error('response body over the limit')
+
+export type ExchangeOutcome = {status: number; headers: ResponseHeaders; body: Buffer} | {error: Error; status?: number; headers?: ResponseHeaders}
+
+export function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, call: RelayCall, limit: number): Promise<ExchangeOutcome> {
+  return new Promise((resolve) => {
+    dispatcher.dispatch(options, new ExchangeHandler(call, limit, resolve))
+  })
+}
+
+// The handler methods undici's own request() uses (onConnect, onHeaders, onData, onComplete, onError):
+// a dispatcher calls them directly, where the newer onRequestStart... style goes through an adapter.
+class ExchangeHandler implements Dispatcher.DispatchHandler {
+  private status = 0
+  private headers: ResponseHeaders = {}
+  private chunks: Buffer[] = []
+  private size = 0
+  private abort: ((error: Error) => void) | undefined
+
+  constructor(
+    private readonly call: RelayCall,
+    private readonly limit: number,
+    private readonly settle: (outcome: ExchangeOutcome) => void,
+  ) {}
+
+  onConnect(abort: (error?: Error) => void): void {
+    this.abort = abort
+    this.call.abortExchange = abort
+    if (this.call.cancelled) abort(new Error('relay call cancelled'))
+  }
+
+  onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
+    if (statusCode < 200) return true
+    this.status = statusCode
+    this.headers = parseRawHeaders(rawHeaders)
+    if (Number(this.headers['content-length'] ?? 0) > this.limit) this.abort!(TOO_LARGE)
+    return true
+  }
+
+  onData(chunk: Buffer): boolean {
+    this.size += chunk.length
+    if (this.size > this.limit) {
+      this.chunks = []
+      this.abort!(TOO_LARGE)
+      return false
+    }
+
+    this.chunks.push(chunk)
+    return true
+  }
+
+  onComplete(): void {
+    this.call.abortExchange = undefined
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
+    this.settle({body, headers: this.headers, status: this.status})
+  }
+
+  onError(error: Error): void {
+    this.call.abortExchange = undefined
+    this.chunks = []
+    this.settle(error === TOO_LARGE ? {error, headers: this.headers, status: this.status} : {error})
+  }
+}
+
+/** undici's raw header list (name, value, name, value...) as an object: lower-case names, repeated ones as arrays. */
+function parseRawHeaders(raw: Buffer[]): ResponseHeaders {
+  const headers: ResponseHeaders = {}
+  for (let i = 0; i < raw.length; i += 2) {
+    const name = raw[i]!.toString('latin1').toLowerCase()
+    const value = raw[i + 1]!.toString('latin1')
+    const previous = Object.hasOwn(headers, name) ? headers[name] : undefined
+    if (previous === undefined) headers[name] = value
+    else if (Array.isArray(previous)) previous.push(value)
+    else headers[name] = [previous, value]
+  }
+
+  return headers
+}

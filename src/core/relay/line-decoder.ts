@@ -1,0 +1,70 @@
+// Request lines from a relay client's byte stream: each line ends in "\n" (a "\r" before it is dropped).
+// Unlike NdjsonDecoder, a line over the limit does not end the stream: its bytes are skipped up to the
+// next newline, reported once, and decoding goes on, so the relay can answer it and keep the connection.
+const NEWLINE = 0x0a
+const CR = 0x0d
+
+export interface RelayLineDecoderOptions {
+  maxLineBytes: number
+  onLine: (line: Buffer) => void
+  /** Once per over-long line, when its end (or the limit) is reached. */
+  onOverlong: (maxLineBytes: number) => void
+}
+
+export class RelayLineDecoder {
+  private pending: Buffer[] = []
+  private pendingBytes = 0
+  /** Inside an over-long line: drop bytes until the next newline. */
+  private skipping = false
+  private stopped = false
+
+  constructor(private readonly options: RelayLineDecoderOptions) {}
+
+  push(chunk: Buffer): void {
+    let start = 0
+    let end = chunk.indexOf(NEWLINE)
+    while (end !== -1 && !this.stopped) {
+      if (this.skipping) {
+        this.skipping = false
+      } else {
+        this.emit(chunk.subarray(start, end))
+      }
+
+      start = end + 1
+      end = chunk.indexOf(NEWLINE, start)
+    }
+
+    if (start >= chunk.length || this.skipping || this.stopped) return
+    this.pending.push(chunk.subarray(start))
+    this.pendingBytes += chunk.length - start
+    // +1: a "\r" may still be followed by the "\n" that ends a line of exactly the limit.
+    if (this.pendingBytes > this.options.maxLineBytes + 1) {
+      this.dropPending()
+      this.skipping = true
+      this.options.onOverlong(this.options.maxLineBytes)
+    }
+  }
+
+  /** Ignores later input (the connection is closing). */
+  stop(): void {
+    this.stopped = true
+    this.dropPending()
+  }
+
+  private emit(tail: Buffer): void {
+    let line = tail
+    if (this.pending.length > 0) {
+      line = Buffer.concat([...this.pending, tail], this.pendingBytes + tail.length)
+      this.dropPending()
+    }
+
+    const length = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length
+    if (length > this.options.maxLineBytes) this.options.onOverlong(this.options.maxLineBytes)
+    else if (length > 0) this.options.onLine(line.subarray(0, length))
+  }
+
+  private dropPending(): void {
+    this.pending = []
+    this.pendingBytes = 0
+  }
+}

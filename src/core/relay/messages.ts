@@ -1,0 +1,67 @@
+// The relay wire format (PROTOCOLS.md section 4, compatible with txhttprelay clients).
+//
+// Client → relay, one JSON object per line ("\n" or "\r\n"):
+//   {"request": "<name>", "id": <any JSON>, "params": {"user_id": 7}, "data": <body>}
+// Relay → client, one JSON object per line:
+//   {"status": "dispatched", "id": <id>}                      at once, when the request is accepted
+//   {"status": "ok"|"error", "time": <seconds>, "id": <id>,  when the HTTP exchange ends (completion order)
+//    "response": <body or {"error": "..."}>, "http_status": <n>, "headers": {...}}
+//   {"status": "error", "id": <id or null>, "response": {"error": "...", "code": "RW_ERR_..."}}
+//                                                              for a line that cannot be accepted
+// restwire adds "http_status" and "headers" (when an HTTP response arrived) and "code" inside an error
+// response (a stable RW_ERR_* code for scripts; `relay send` maps it to its exit code).
+import type {ErrorCode} from '../errors.js'
+
+export interface RelayRequestLine {
+  request: string
+  id: unknown
+  params?: Record<string, unknown>
+  data?: unknown
+}
+
+export type ParsedRelayLine = {ok: true; value: RelayRequestLine} | {ok: false; id: unknown; error: string}
+
+export interface RelayErrorResponse {
+  error: string
+  code: ErrorCode
+}
+
+export function parseRelayLine(line: Buffer): ParsedRelayLine {
+  let value: unknown
+  try {
+    value = JSON.parse(line.toString('utf8'))
+  } catch (error) {
+    return {error: `not valid JSON: ${(error as Error).message}`, id: null, ok: false}
+  }
+
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    return {error: `a request must be a JSON object like {"request": "name", "id": 1}, got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value}`, id: null, ok: false}
+  }
+
+  const object = value as Record<string, unknown>
+  const id = object.id === undefined ? null : object.id
+  if (typeof object.request !== 'string' || object.request === '') return {error: '"request" must be the name of a configured request', id, ok: false}
+  const {params} = object
+  if (params !== undefined && params !== null && (typeof params !== 'object' || Array.isArray(params))) return {error: '"params" must be an object', id, ok: false}
+  return {ok: true, value: {data: object.data, id, params: (params ?? undefined) as Record<string, unknown> | undefined, request: object.request}}
+}
+
+export function dispatchedLine(id: unknown): string {
+  return `{"status":"dispatched","id":${stringifyId(id)}}\n`
+}
+
+/** The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's). */
+export function finalLine(ok: boolean, timeSeconds: number, id: unknown, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
+  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${timeSeconds},"id":${stringifyId(id)},"response":${JSON.stringify(response) ?? 'null'}`
+  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
+  return line + '}\n'
+}
+
+/** The error line for input that was not accepted (no "time": nothing was dispatched). */
+export function rejectionLine(id: unknown, error: string, code: ErrorCode): string {
+  return `{"status":"error","id":${stringifyId(id)},"response":${JSON.stringify({code, error} satisfies RelayErrorResponse)}}\n`
+}
+
+function stringifyId(id: unknown): string {
+  return JSON.stringify(id) ?? 'null'
+}

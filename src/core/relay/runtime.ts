@@ -1,0 +1,72 @@
+// A loaded config made executable: one RelayRoute per request, on undici Agents (keep-alive pools per
+// origin) that this runtime owns: one trusting the global `ca` (or the system roots), one per distinct
+// per-request `ca`. A reload builds a new runtime; the old one closes once its requests have finished.
+import type {Dispatcher} from 'undici'
+import type {RelayConfig} from './config.js'
+import {RelayRoute} from './relay-route.js'
+
+const KEEP_ALIVE_MS = 30_000
+
+export interface RelayRuntime {
+  readonly config: RelayConfig
+  readonly routes: ReadonlyMap<string, RelayRoute>
+  /** A request accepted on this runtime, from its line until its reply (it may wait for a slot meanwhile). */
+  retain(): void
+  release(): void
+  /** Replaced by a reload: closes once its last retained request is done. */
+  retire(): void
+  /** Closes the Agents it made, after their in-flight requests (a given dispatcher is left open). */
+  close(): Promise<void>
+}
+
+/** `dispatcher`, when given, carries every request whose template has no `ca` of its own (tests, embedding). */
+export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispatcher): Promise<RelayRuntime> {
+  const {Agent, interceptors} = await import('undici')
+  const owned: Dispatcher[] = []
+  const agentFor = (ca: string | undefined): Dispatcher => {
+    const agent = new Agent({connect: ca === undefined ? undefined : {ca}, keepAliveTimeout: KEEP_ALIVE_MS})
+    owned.push(agent)
+    return agent
+  }
+
+  const base = dispatcher ?? agentFor(config.ca?.pem)
+  const byCa = new Map<string, Dispatcher>()
+  const routes = new Map<string, RelayRoute>()
+  for (const [name, template] of config.requests) {
+    let chosen = base
+    if (template.ca) {
+      chosen = byCa.get(template.ca.pem) ?? agentFor(template.ca.pem)
+      byCa.set(template.ca.pem, chosen)
+    }
+
+    // undici follows no redirects unless asked to, per dispatcher.
+    if (template.redirects > 0) chosen = chosen.compose(interceptors.redirect({maxRedirections: template.redirects}))
+    routes.set(name, new RelayRoute(template, chosen))
+  }
+
+  let retained = 0
+  let retired = false
+  let closing: Promise<void> | undefined
+  const close = (): Promise<void> => {
+    closing ??= Promise.all(owned.map((agent) => agent.close().catch(() => {}))).then(() => {})
+    return closing
+  }
+
+  return {
+    close,
+    config,
+    release() {
+      retained--
+      // A request that waited for a slot across a reload must still find its Agent open.
+      if (retired && retained === 0) void close()
+    },
+    retain() {
+      retained++
+    },
+    retire() {
+      retired = true
+      if (retained === 0) void close()
+    },
+    routes,
+  }
+}

@@ -1,0 +1,147 @@
+// `startRelayServer`: listens on TCP or a UNIX socket, serves relay connections with the current config,
+// swaps configs on reload without touching open connections, and drains on close.
+import {chmodSync, lstatSync, unlinkSync} from 'node:fs'
+import {type AddressInfo, type Server, type Socket, connect, createServer} from 'node:net'
+import type {Dispatcher} from 'undici'
+import {RestwireError, errnoCode} from '../errors.js'
+import {type RelayAddress, formatRelayAddress} from './address.js'
+import type {RelayConfig} from './config.js'
+import {ConcurrencyLimiter, RelayConnection, type RelayHost, type RelayRequestLog} from './connection.js'
+import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
+
+export const DEFAULT_SOCKET_MODE = 0o600
+const DEFAULT_DRAIN_MS = 10_000
+
+export interface RelayServerOptions {
+  config: RelayConfig
+  listen: RelayAddress
+  /** File mode of a UNIX socket (default 0600). */
+  socketMode?: number
+  /** Carries requests whose template has no `ca` of its own; default: an undici Agent per config. */
+  dispatcher?: Dispatcher
+  onRequest?: (entry: RelayRequestLog) => void
+}
+
+export interface RelayServer {
+  /** `tcp://127.0.0.1:9876` (the real port when 0 was asked for) or `unix:/path`. */
+  readonly address: string
+  readonly port?: number
+  readonly connections: number
+  /** Serves new request lines with this config; requests in flight finish on the old one. */
+  reload(config: RelayConfig): Promise<void>
+  /** Stops accepting, lets in-flight requests answer (up to drainMs), then closes. Safe to call twice. */
+  close(options?: {drainMs?: number}): Promise<void>
+}
+
+export async function startRelayServer(options: RelayServerOptions): Promise<RelayServer> {
+  let runtime: RelayRuntime = await buildRelayRuntime(options.config, options.dispatcher)
+  const host: RelayHost = {
+    limiter: new ConcurrencyLimiter(options.config.maxConcurrency),
+    onRequest: options.onRequest,
+    get runtime() {
+      return runtime
+    },
+  }
+  const connections = new Set<RelayConnection>()
+  // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
+  // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
+  const server = createServer((socket: Socket) => {
+    const connection = new RelayConnection(socket, host)
+    connections.add(connection)
+    socket.once('close', () => connections.delete(connection))
+  })
+
+  try {
+    await listen(server, options.listen, options.socketMode ?? DEFAULT_SOCKET_MODE)
+  } catch (error) {
+    await runtime.close()
+    throw error
+  }
+
+  const info = server.address()
+  const address = options.listen.kind === 'unix' ? options.listen : {...options.listen, port: (info as AddressInfo).port}
+  let closing: Promise<void> | undefined
+  return {
+    address: formatRelayAddress(address),
+    close(closeOptions = {}) {
+      closing ??= (async () => {
+        const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+        const drained = Promise.all([...connections].map((connection) => connection.drain()))
+        let timer: NodeJS.Timeout | undefined
+        const deadline = new Promise<void>((resolve) => {
+          timer = setTimeout(resolve, closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
+        })
+        await Promise.race([drained, deadline])
+        clearTimeout(timer)
+        for (const connection of connections) connection.destroy()
+        await closed
+        await runtime.close()
+      })()
+      return closing
+    },
+    get connections() {
+      return connections.size
+    },
+    port: address.kind === 'tcp' ? address.port : undefined,
+    async reload(config) {
+      const next = await buildRelayRuntime(config, options.dispatcher)
+      const previous = runtime
+      runtime = next
+      host.limiter.setLimit(config.maxConcurrency)
+      previous.retire()
+    },
+  }
+}
+
+async function listen(server: Server, address: RelayAddress, socketMode: number): Promise<void> {
+  if (address.kind === 'unix') await clearStaleSocket(address.path)
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => reject(listenError(error, address)))
+    if (address.kind === 'tcp') {
+      server.listen(address.port, address.host, resolve)
+      return
+    }
+
+    // The socket file is created inside listen(): a umask makes it private from its first moment (no
+    // window in which another user could connect before the chmod).
+    const previous = process.umask(0o777 & ~socketMode)
+    try {
+      server.listen(address.path, resolve)
+    } finally {
+      process.umask(previous)
+    }
+  })
+  if (address.kind === 'unix') chmodSync(address.path, socketMode)
+}
+
+/** A socket file nobody listens on is left over from a relay that died: remove it. A live one, or any other file, is refused. */
+async function clearStaleSocket(path: string): Promise<void> {
+  let isSocket: boolean
+  try {
+    isSocket = lstatSync(path).isSocket()
+  } catch (error) {
+    if (errnoCode(error) === 'ENOENT') return
+    throw new RestwireError('RW_ERR_CONFIG', `cannot use ${path} for the relay socket: ${(error as Error).message}`, {cause: error})
+  }
+
+  if (!isSocket) throw new RestwireError('RW_ERR_CONFIG', `${path} exists and is not a socket; refusing to replace it`, {hint: 'Remove the file, or choose another --listen path.'})
+  const live = await new Promise<boolean>((resolve) => {
+    const probe = connect(path)
+    probe.once('connect', () => {
+      probe.destroy()
+      resolve(true)
+    })
+    probe.once('error', () => resolve(false))
+  })
+  if (live) {
+    throw new RestwireError('RW_ERR_CONNECT', `another process is listening on ${path}`, {hint: 'Stop the other relay, or choose another --listen path.'})
+  }
+
+  unlinkSync(path)
+}
+
+function listenError(error: Error, address: RelayAddress): RestwireError {
+  const where = formatRelayAddress(address)
+  if (errnoCode(error) === 'EADDRINUSE') return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: address in use`, {cause: error, hint: 'Pick another --listen address, or stop the other server.'})
+  return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: ${error.message}`, {cause: error, hint: 'Check the --listen address.'})
+}
