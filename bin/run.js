@@ -5,6 +5,12 @@
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
 globalThis[Symbol.for('restwire.import')] = (specifier) => import(specifier)
 const {requireWithCodeCache} = await import('../dist/code-cache.js')
-const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url))
+// One code cache per command (`restwire korv call ...` → korv:call), for known commands only.
+const words = process.argv.slice(2, 4)
+const variant = words.length === 2 && words.every((word) => /^[a-z]{1,16}$/.test(word)) ? words.join(':') : undefined
+const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url), {
+  accepts: (exports, id) => Object.hasOwn(exports.COMMANDS, id),
+  variant,
+})
 
 await execute({dir: import.meta.url})

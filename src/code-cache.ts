@@ -2,21 +2,36 @@
 // that a cold start does not parse and compile oclif and restwire again. Node 20 has no built-in
 // compile cache (module.enableCompileCache arrived in Node 22). The cache is written at exit when
 // missing or rejected (another Node version, a rebuilt bundle); failing to write it costs nothing.
+// A cache holds the functions its first run compiled, so each command gets its own file: a cache made
+// by `korv serve` would leave most of `korv call` to be compiled on every run.
 import {readFileSync, realpathSync, renameSync, writeFileSync} from 'node:fs'
 import Module, {createRequire} from 'node:module'
 import {dirname} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import vm from 'node:vm'
 
-export function requireWithCodeCache(url: URL): Record<string, unknown> {
+export interface CodeCacheOptions {
+  /** Names this run's cache file (a command id, e.g. `korv:call`); default one shared file. */
+  variant?: string
+  /** Whether the loaded module accepts the variant (a known command); otherwise the shared file is used for writing. */
+  accepts?: (exports: Record<string, unknown>, variant: string) => boolean
+}
+
+export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): Record<string, unknown> {
   const file = realpathSync(fileURLToPath(url))
-  const cacheFile = `${file}.${process.version}.v8cache`
+  const cacheFileFor = (variant?: string): string => `${file}.${process.version}${variant ? '.' + variant.replaceAll(':', '-') : ''}.v8cache`
+  const sharedFile = cacheFileFor()
+  const variantFile = options.variant ? cacheFileFor(options.variant) : undefined
   const source = readFileSync(file, 'utf8')
+  // The command's own cache, else the shared one (better than none), else nothing.
+  let readFrom: string | undefined
   let cachedData: Buffer | undefined
-  try {
-    cachedData = readFileSync(cacheFile)
-  } catch {
-    cachedData = undefined
+  for (const candidate of variantFile ? [variantFile, sharedFile] : [sharedFile]) {
+    cachedData = readIfExists(candidate)
+    if (cachedData) {
+      readFrom = candidate
+      break
+    }
   }
 
   const script = new vm.Script(Module.wrap(source), {cachedData, filename: file})
@@ -27,8 +42,19 @@ export function requireWithCodeCache(url: URL): Record<string, unknown> {
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file))
   module.loaded = true
-  if (cachedData === undefined || script.cachedDataRejected) process.once('exit', () => writeCache(script, cacheFile))
-  return module.exports as Record<string, unknown>
+  const exports = module.exports as Record<string, unknown>
+  // Never leave a file named after something that is not a command (a typo, a topic's help).
+  const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
+  if (readFrom !== target || script.cachedDataRejected) process.once('exit', () => writeCache(script, target))
+  return exports
+}
+
+function readIfExists(path: string): Buffer | undefined {
+  try {
+    return readFileSync(path)
+  } catch {
+    return undefined
+  }
 }
 
 function writeCache(script: vm.Script, cacheFile: string): void {
