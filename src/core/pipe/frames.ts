@@ -1,0 +1,146 @@
+// The pipe's binary frame codec: a fixed 12-byte header and a bounded payload. Pure: encode to
+// Buffers, decode with push(chunk) and callbacks. docs/pipe.md has the same layout with examples.
+//
+//   0        1        2                 4                                 8                                 12
+//   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
+//   | type   | flags  | reserved (0)    | stream id (u32, big endian)     | payload length (u32, big endian)| payload
+//   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
+//
+// Stream 0 carries connection frames (HELLO, PING, PONG, GOAWAY). Hub-opened streams are odd,
+// node-opened streams even. EVENT, REPLY, RESET and GOAWAY payloads are UTF-8 JSON; DATA is raw body
+// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes.
+import {RestwireError} from '../errors.js'
+
+export const FRAME_HEADER_BYTES = 12
+/** Largest payload a frame may carry; a body is split into DATA frames of at most this size. */
+export const MAX_FRAME_PAYLOAD_BYTES = 64 * 1024
+
+export const FrameType = {
+  HELLO: 1,
+  EVENT: 2,
+  DATA: 3,
+  REPLY: 4,
+  RESET: 5,
+  WINDOW: 6,
+  PING: 7,
+  PONG: 8,
+  GOAWAY: 9,
+} as const
+
+export type FrameTypeName = keyof typeof FrameType
+export type FrameTypeCode = (typeof FrameType)[FrameTypeName]
+
+/** Set on EVENT, REPLY or DATA: the sender's body on this stream is complete. */
+export const FLAG_END = 0x01
+const KNOWN_FLAGS = FLAG_END
+
+const TYPE_NAMES: Record<number, FrameTypeName> = Object.fromEntries(Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]))
+const CONNECTION_TYPES = new Set<number>([FrameType.HELLO, FrameType.PING, FrameType.PONG, FrameType.GOAWAY])
+
+export interface Frame {
+  type: FrameTypeCode
+  flags: number
+  streamId: number
+  payload: Buffer
+}
+
+export function frameTypeName(type: number): string {
+  return TYPE_NAMES[type] ?? `0x${type.toString(16)}`
+}
+
+/** The 12-byte header alone, so that a large payload can be written after it without a copy. */
+export function encodeFrameHeader(type: FrameTypeCode, flags: number, streamId: number, payloadBytes: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
+  header[0] = type
+  header[1] = flags
+  header.writeUInt16BE(0, 2)
+  header.writeUInt32BE(streamId, 4)
+  header.writeUInt32BE(payloadBytes, 8)
+  return header
+}
+
+export function encodeFrame(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([encodeFrameHeader(type, flags, streamId, payload.length), payload])
+}
+
+export function encodeJsonFrame(type: FrameTypeCode, flags: number, streamId: number, value: unknown): Buffer {
+  return encodeFrame(type, flags, streamId, Buffer.from(JSON.stringify(value), 'utf8'))
+}
+
+export function encodeWindowFrame(streamId: number, incrementBytes: number): Buffer {
+  const payload = Buffer.allocUnsafe(4)
+  payload.writeUInt32BE(incrementBytes, 0)
+  return encodeFrame(FrameType.WINDOW, 0, streamId, payload)
+}
+
+export interface FrameDecoderOptions {
+  maxPayloadBytes?: number
+  onFrame: (frame: Frame) => void
+  /** Called once, for bytes that cannot be framed (unknown type, bad header, over-limit); later input is ignored. */
+  onError: (error: RestwireError) => void
+}
+
+export class FrameDecoder {
+  private readonly maxPayloadBytes: number
+  private pending: Buffer = Buffer.alloc(0)
+  private failed = false
+
+  constructor(private readonly options: FrameDecoderOptions) {
+    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES
+  }
+
+  get bufferedBytes(): number {
+    return this.pending.length
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed) return
+    const data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
+    let offset = 0
+    while (data.length - offset >= FRAME_HEADER_BYTES) {
+      const type = data[offset]!
+      const flags = data[offset + 1]!
+      const reserved = data.readUInt16BE(offset + 2)
+      const streamId = data.readUInt32BE(offset + 4)
+      const length = data.readUInt32BE(offset + 8)
+      const problem = this.checkHeader(type, flags, reserved, streamId, length)
+      if (problem) {
+        this.fail(problem)
+        return
+      }
+
+      if (data.length - offset - FRAME_HEADER_BYTES < length) break
+      const start = offset + FRAME_HEADER_BYTES
+      const payload = data.subarray(start, start + length)
+      offset = start + length
+      this.options.onFrame({flags, payload, streamId, type: type as FrameTypeCode})
+      if (this.failed) return
+    }
+
+    // Keep only the unread tail; copy it so that one small leftover does not pin a large chunk.
+    const rest = data.length - offset
+    this.pending = rest === 0 ? Buffer.alloc(0) : Buffer.from(data.subarray(offset))
+  }
+
+  private checkHeader(type: number, flags: number, reserved: number, streamId: number, length: number): RestwireError | undefined {
+    if (!(type in TYPE_NAMES)) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown frame type 0x${type.toString(16)}`)
+    if ((flags & ~KNOWN_FLAGS) !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown flags 0x${flags.toString(16)} on a ${frameTypeName(type)} frame`)
+    if (reserved !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `reserved header bits set on a ${frameTypeName(type)} frame`)
+    const connectionFrame = CONNECTION_TYPES.has(type)
+    if (connectionFrame !== (streamId === 0)) {
+      return new RestwireError('RW_ERR_FRAME_CORRUPT', `a ${frameTypeName(type)} frame on stream ${streamId}`)
+    }
+
+    if (length > this.maxPayloadBytes) {
+      return new RestwireError('RW_ERR_FRAME_TOO_LARGE', `a ${frameTypeName(type)} frame of ${length} bytes exceeds the ${this.maxPayloadBytes} byte limit`)
+    }
+
+    return undefined
+  }
+
+  private fail(error: RestwireError): void {
+    this.failed = true
+    this.pending = Buffer.alloc(0)
+    this.options.onError(error)
+  }
+}

@@ -1,0 +1,423 @@
+// One pipe connection, hub or node side: HELLO, heartbeats and dead-peer detection, and any number of
+// events in flight both ways, each a stream with its own flow-controlled bodies. The socket is a
+// parameter (a TLS socket in use, any Duplex in tests); the session never dials or listens.
+import type {Duplex, Readable} from 'node:stream'
+import {RestwireError} from '../errors.js'
+import {type BodySource, BodyReadable, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
+import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, encodeFrameHeader, frameTypeName} from './frames.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
+
+export const DEFAULT_HEARTBEAT_MS = 5000
+export const DEFAULT_MAX_IN_FLIGHT = 1024
+
+export interface PipeEvent extends EventMeta {
+  body?: BodySource
+}
+
+export interface PipeReply {
+  code: number
+  contentType: string
+  /** The reply body as it arrives; errors if the connection drops before it ends. */
+  body: Readable
+}
+
+export interface IncomingPipeEvent extends EventMeta {
+  /** The event body as it arrives (flow-controlled: unread bytes hold up only this event). */
+  body: Readable
+  /** Aborted when the caller gives up (timeout, disconnect) or the connection drops. */
+  signal: AbortSignal
+  /** The peer's name (a node's certificate name, or the hub's). */
+  peer: string
+}
+
+export interface ReplySpec {
+  code: number
+  contentType: string
+  body?: BodySource
+}
+
+export type EventHandler = (event: IncomingPipeEvent) => Promise<ReplySpec> | ReplySpec
+
+export interface PipeSessionOptions {
+  socket: Duplex
+  /** Hub streams are odd, node streams even, so the two sides never pick the same id. */
+  role: 'hub' | 'node'
+  peer: string
+  handler: EventHandler
+  heartbeatMs?: number
+  /** Silence longer than this drops the connection. Default 3 heartbeats. */
+  heartbeatTimeoutMs?: number
+  windowBytes?: number
+  maxInFlight?: number
+  onClose?: (reason: string, error?: RestwireError) => void
+}
+
+export interface SendOptions {
+  /** Bound on the time until the reply starts; then RW_ERR_TIMEOUT (504) and the event is reset. */
+  timeoutMs: number
+  signal?: AbortSignal
+}
+
+interface Stream {
+  id: number
+  outgoing: boolean
+  window: SendWindow
+  /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
+  body?: BodyReadable
+  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
+  abort?: AbortController
+}
+
+export class PipeSession {
+  readonly since = new Date()
+  private readonly decoder: FrameDecoder
+  private readonly streams = new Map<number, Stream>()
+  private readonly windowBytes: number
+  private readonly heartbeatMs: number
+  private nextStreamId: number
+  private queue: Buffer[] = []
+  private queuedBytes = 0
+  private flushScheduled = false
+  private helloSeen = false
+  private closedReason: string | undefined
+  private readonly pingTimer: NodeJS.Timeout
+  private readonly silenceTimer: NodeJS.Timeout
+  private drainWaiters: Array<() => void> = []
+
+  constructor(private readonly options: PipeSessionOptions) {
+    this.windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES
+    this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    this.nextStreamId = options.role === 'hub' ? 1 : 2
+    this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame)})
+    const {socket} = options
+    socket.on('data', (chunk: Buffer) => {
+      this.silenceTimer.refresh()
+      this.decoder.push(chunk)
+    })
+    socket.on('drain', () => this.wakeDrain())
+    socket.on('error', (error) => this.teardown(`connection error: ${error.message}`))
+    socket.on('close', () => this.teardown('the peer closed the connection'))
+    socket.on('end', () => socket.end())
+    const timeoutMs = options.heartbeatTimeoutMs ?? this.heartbeatMs * 3
+    this.silenceTimer = setTimeout(() => this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT'), timeoutMs)
+    this.pingTimer = setInterval(() => this.send(FrameType.PING, 0, 0, Buffer.alloc(8)), this.heartbeatMs)
+    this.sendJson(FrameType.HELLO, 0, 0, {heartbeatMs: this.heartbeatMs, role: options.role, version: PIPE_PROTOCOL_VERSION})
+  }
+
+  get peer(): string {
+    return this.options.peer
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined
+  }
+
+  get inFlight(): number {
+    return this.streams.size
+  }
+
+  /** Sends one event; resolves when the reply starts (its body streams on). Fails with 503 if the connection drops. */
+  request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+    if (this.closedReason !== undefined) return Promise.reject(this.closedError())
+    const id = this.nextStreamId
+    this.nextStreamId += 2
+    const stream: Stream = {id, outgoing: true, window: new SendWindow(this.windowBytes)}
+    this.streams.set(id, stream)
+    const {body, ...meta} = event
+    const empty = isEmptyBody(body)
+    const promise = new Promise<PipeReply>((resolve, reject) => {
+      stream.reply = {reject, resolve}
+      stream.reply.timer = setTimeout(() => this.resetStream(stream, 504, `no reply within ${options.timeoutMs} ms`), options.timeoutMs)
+    })
+    if (options.signal) {
+      const onAbort = (): void => this.resetStream(stream, 499, 'the caller went away')
+      if (options.signal.aborted) onAbort()
+      else {
+        options.signal.addEventListener('abort', onAbort, {once: true})
+        void promise.then(
+          (reply) => reply.body.once('close', () => options.signal!.removeEventListener('abort', onAbort)),
+          () => options.signal!.removeEventListener('abort', onAbort),
+        )
+      }
+    }
+
+    this.sendJson(FrameType.EVENT, empty ? FLAG_END : 0, id, meta)
+    if (!empty) void this.pump(stream, body!)
+    return promise
+  }
+
+  /** Says why (GOAWAY) and closes; every event in flight fails at once. Safe to call twice. */
+  close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED'): void {
+    if (this.closedReason !== undefined) return
+    this.sendJson(FrameType.GOAWAY, 0, 0, {reason})
+    this.flush()
+    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason))
+    this.options.socket.end()
+    // A peer that never finishes the close must not keep the socket.
+    setTimeout(() => this.options.socket.destroy(), 1000).unref()
+  }
+
+  private fail(error: RestwireError): void {
+    this.close(`${error.message}`, 'RW_ERR_PROTOCOL')
+  }
+
+  private closedError(): RestwireError {
+    return new RestwireError('RW_ERR_CLOSED', `the connection to ${this.options.peer} is closed: ${this.closedReason}`, {details: {status: 503}})
+  }
+
+  private teardown(reason: string, error?: RestwireError): void {
+    if (this.closedReason !== undefined) return
+    this.closedReason = reason
+    clearInterval(this.pingTimer)
+    clearTimeout(this.silenceTimer)
+    const failure = this.closedError()
+    for (const stream of this.streams.values()) this.endStream(stream, failure)
+    this.streams.clear()
+    this.queue = []
+    this.wakeDrain()
+    if (error === undefined) this.options.socket.destroy()
+    this.options.onClose?.(reason, error)
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.helloSeen) {
+      if (frame.type !== FrameType.HELLO) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `expected HELLO, got ${frameTypeName(frame.type)}`))
+      const hello = parseHello(frame.payload)
+      if (hello instanceof RestwireError) return this.fail(hello)
+      this.helloSeen = true
+      return
+    }
+
+    switch (frame.type) {
+      case FrameType.PING: {
+        this.send(FrameType.PONG, 0, 0, frame.payload)
+        return
+      }
+
+      case FrameType.PONG: {
+        return
+      }
+
+      case FrameType.GOAWAY: {
+        const goaway = parseJsonPayload(frame.payload) as {reason?: unknown} | undefined
+        this.teardown(`the peer closed the connection: ${typeof goaway?.reason === 'string' ? goaway.reason : 'no reason given'}`)
+        return
+      }
+
+      case FrameType.EVENT: {
+        this.onEvent(frame)
+        return
+      }
+
+      case FrameType.HELLO: {
+        this.fail(new RestwireError('RW_ERR_PROTOCOL', 'a second HELLO'))
+        return
+      }
+
+      default: {
+        this.onStreamFrame(frame)
+      }
+    }
+  }
+
+  private onEvent(frame: Frame): void {
+    const peerParity = this.options.role === 'hub' ? 0 : 1
+    if (frame.streamId % 2 !== peerParity || this.streams.has(frame.streamId)) {
+      return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an EVENT on stream ${frame.streamId}, which the peer may not open`))
+    }
+
+    const meta = parseEventMeta(frame.payload)
+    if (meta instanceof RestwireError) return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 400, reason: meta.message} satisfies ResetMeta)
+    if (this.streams.size >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
+      return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
+    }
+
+    const stream: Stream = {abort: new AbortController(), id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
+    stream.body = this.bodyFor(stream)
+    if (frame.flags & FLAG_END) stream.body.finish()
+    this.streams.set(stream.id, stream)
+    void this.answer(stream, meta)
+  }
+
+  private async answer(stream: Stream, meta: EventMeta): Promise<void> {
+    let reply: ReplySpec
+    try {
+      reply = await this.options.handler({...meta, body: stream.body!, peer: this.options.peer, signal: stream.abort!.signal})
+    } catch (error) {
+      reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+    }
+
+    const {body, ...replyMeta} = reply
+    if (this.streams.get(stream.id) !== stream) {
+      // Reset or disconnected while the handler ran: release what it opened.
+      ;(body as {destroy?: () => void} | undefined)?.destroy?.()
+      return
+    }
+
+    const empty = isEmptyBody(body)
+    this.sendJson(FrameType.REPLY, empty ? FLAG_END : 0, stream.id, replyMeta satisfies ReplyMeta)
+    if (empty) this.finishIncoming(stream)
+    else await this.pump(stream, body!)
+  }
+
+  private onStreamFrame(frame: Frame): void {
+    const stream = this.streams.get(frame.streamId)
+    // Frames for a stream that already ended (reset, timed out) are expected in a race: drop them.
+    if (!stream) return
+    if (frame.type === FrameType.WINDOW) {
+      if (frame.payload.length !== 4) return this.fail(new RestwireError('RW_ERR_PROTOCOL', 'a WINDOW frame without a 4-byte increment'))
+      stream.window.add(frame.payload.readUInt32BE(0))
+    } else if (frame.type === FrameType.RESET) {
+      const reset = parseResetMeta(frame.payload)
+      const status = reset.code >= 400 && reset.code <= 599 ? reset.code : 502
+      this.endStream(stream, new RestwireError('RW_ERR_CLOSED', `${this.options.peer} reset the event: ${reset.reason}`, {details: {status}}))
+      this.streams.delete(stream.id)
+    } else if (frame.type === FrameType.REPLY) {
+      this.onReply(stream, frame)
+    } else if (frame.type === FrameType.DATA) {
+      if (!stream.body) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} before its REPLY`))
+      if (!stream.body.deliver(frame.payload)) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} beyond the flow-control window`))
+      if (frame.flags & FLAG_END) this.onBodyEnd(stream)
+    }
+  }
+
+  private onReply(stream: Stream, frame: Frame): void {
+    if (!stream.outgoing || !stream.reply || stream.body) {
+      return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
+    }
+
+    const meta = parseReplyMeta(frame.payload)
+    if (meta instanceof RestwireError) return this.fail(meta)
+    const {reply} = stream
+    clearTimeout(reply.timer)
+    stream.reply = undefined
+    const body = this.bodyFor(stream)
+    stream.body = body
+    // The caller may abandon the body: then the stream must not live on.
+    body.once('close', () => {
+      if (this.streams.get(stream.id) !== stream) return
+      if (!body.readableEnded) this.resetStream(stream, 499, 'the reply body was abandoned')
+    })
+    reply.resolve({body, code: meta.code, contentType: meta.contentType})
+    if (frame.flags & FLAG_END) this.onBodyEnd(stream)
+  }
+
+  private onBodyEnd(stream: Stream): void {
+    stream.body!.finish()
+    // An outgoing event is complete once its reply has ended; stop sending the rest of our body, if any.
+    if (stream.outgoing) {
+      stream.window.stop()
+      this.streams.delete(stream.id)
+    }
+  }
+
+  private bodyFor(stream: Stream): BodyReadable {
+    return new BodyReadable(this.windowBytes, (bytes) => {
+      if (this.streams.get(stream.id) !== stream) return
+      const increment = Buffer.allocUnsafe(4)
+      increment.writeUInt32BE(bytes, 0)
+      this.send(FrameType.WINDOW, 0, stream.id, increment)
+    })
+  }
+
+  private finishIncoming(stream: Stream): void {
+    this.streams.delete(stream.id)
+    stream.window.stop()
+    // The event body is no longer wanted: free what is buffered (the sender stops when it sees the reply end).
+    if (stream.body && !stream.body.readableEnded) stream.body.destroy()
+  }
+
+  /** Sends a body as DATA frames within the stream's credit, ending with END. */
+  private async pump(stream: Stream, source: BodySource): Promise<void> {
+    const chunks: AsyncIterable<Buffer | Uint8Array | string> | Array<Buffer | Uint8Array | string> =
+      typeof source === 'string' || source instanceof Uint8Array ? [source] : source
+    try {
+      for await (const raw of chunks) {
+        const chunk = toBuffer(raw)
+        let offset = 0
+        while (offset < chunk.length) {
+          const size = await stream.window.take(Math.min(chunk.length - offset, MAX_FRAME_PAYLOAD_BYTES))
+          if (size === 0) return
+          this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
+          offset += size
+        }
+
+        if (this.queuedBytes >= this.windowBytes || this.options.socket.writableNeedDrain) await this.drained()
+        if (stream.window.stopped) return
+      }
+    } catch (error) {
+      if (stream.window.stopped) return
+      this.resetStream(stream, 502, `the body source failed: ${(error as Error).message}`)
+      return
+    }
+
+    if (stream.window.stopped) return
+    this.send(FrameType.DATA, FLAG_END, stream.id)
+    if (!stream.outgoing) this.finishIncoming(stream)
+  }
+
+  /** Ends one event on our side and tells the peer (RESET). */
+  private resetStream(stream: Stream, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return
+    this.streams.delete(stream.id)
+    this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
+    const error = code === 504
+      ? new RestwireError('RW_ERR_TIMEOUT', `${this.options.peer}: ${reason}`, {details: {status: 504}})
+      : new RestwireError('RW_ERR_CLOSED', `${this.options.peer}: ${reason}`, {details: {status: code}})
+    this.endStream(stream, error)
+  }
+
+  private endStream(stream: Stream, error: RestwireError): void {
+    stream.window.stop()
+    stream.abort?.abort(error)
+    if (stream.reply) {
+      clearTimeout(stream.reply.timer)
+      stream.reply.reject(error)
+      stream.reply = undefined
+    }
+
+    // An error with no one listening would be an uncaught exception: a body nobody reads just closes.
+    if (stream.body && !stream.body.readableEnded) stream.body.destroy(stream.body.listenerCount('error') > 0 ? error : undefined)
+  }
+
+  private sendJson(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
+    this.send(type, flags, streamId, Buffer.from(JSON.stringify(value), 'utf8'))
+  }
+
+  /** Queues one frame; all frames of one event-loop turn go out in one socket write. */
+  private send(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): void {
+    if (this.closedReason !== undefined) return
+    this.queue.push(encodeFrameHeader(type, flags, streamId, payload.length))
+    if (payload.length > 0) this.queue.push(payload)
+    this.queuedBytes += 12 + payload.length
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  private flush(): void {
+    this.flushScheduled = false
+    if (this.queue.length === 0 || this.options.socket.destroyed) return
+    const data = Buffer.concat(this.queue, this.queuedBytes)
+    this.queue = []
+    this.queuedBytes = 0
+    if (this.options.socket.write(data)) this.wakeDrain()
+  }
+
+  private drained(): Promise<void> {
+    if (this.closedReason !== undefined) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  private wakeDrain(): void {
+    if (this.options.socket.writableNeedDrain && this.closedReason === undefined) return
+    for (const waiter of this.drainWaiters.splice(0)) waiter()
+  }
+}
+
+function isEmptyBody(body: BodySource | undefined): boolean {
+  if (body === undefined) return true
+  if (typeof body === 'string' || body instanceof Uint8Array) return body.length === 0
+  return false
+}
