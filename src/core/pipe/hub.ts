@@ -4,6 +4,7 @@
 import type {AddressInfo} from 'node:net'
 import {type TLSSocket, createServer} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
+import {FrameType, encodeJsonFrame} from './frames.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import {type PipeIdentity, certificateName} from './tls-identity.js'
 
@@ -74,7 +75,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     key: options.identity.key,
     minVersion: 'TLSv1.2',
-    rejectUnauthorized: true,
+    rejectUnauthorized: false,
     requestCert: true,
   })
   server.on('tlsClientError', (error, socket) => {
@@ -82,10 +83,17 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   })
   server.on('secureConnection', (socket) => {
     const address = formatAddress(socket.remoteAddress, socket.remotePort)
-    const name = certificateName(socket.getPeerCertificate())
-    if (!name) {
-      emit({address, reason: 'the client certificate names no node (no CN, no DNS name)', type: 'node-rejected'})
-      socket.destroy()
+    // Checked here rather than by rejectUnauthorized, so that the log (and the node) learn why.
+    const cert = socket.getPeerCertificate()
+    const hasCert = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0
+    const refusal = !hasCert ? 'no client certificate' : socket.authorized ? undefined : certificateProblem(socket.authorizationError)
+    const name = certificateName(cert)
+    if (refusal || !name) {
+      const reason = refusal ?? 'the client certificate names no node (no CN, no DNS name)'
+      emit({address, reason, type: 'node-rejected'})
+      // Nothing from this peer is read; it is told why in a GOAWAY, then cut off.
+      socket.end(encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`}))
+      setTimeout(() => socket.destroy(), 1000).unref()
       return
     }
 
@@ -210,4 +218,13 @@ export function tlsReason(error: Error): string {
   if (/CERT_HAS_EXPIRED|CERTIFICATE_EXPIRED/.test(code) || /certificate has expired|certificate expired/i.test(error.message)) return `certificate expired (${error.message})`
   if (/UNKNOWN_CA|UNABLE_TO_GET_ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || /unknown ca|unable to (get|verify)/i.test(error.message)) return `certificate not signed by the pipe CA (${error.message})`
   return error.message
+}
+
+/** Why a client certificate was refused, from the TLS verification error. */
+function certificateProblem(error: Error | string | null | undefined): string {
+  const code = typeof error === 'string' ? error : (errnoCode(error) ?? error?.message ?? '')
+  if (code === 'CERT_HAS_EXPIRED') return 'certificate expired (CERT_HAS_EXPIRED)'
+  if (code === 'CERT_NOT_YET_VALID') return 'certificate not yet valid (CERT_NOT_YET_VALID)'
+  if (/ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|UNTRUSTED/.test(code)) return `certificate not signed by the pipe CA (${code})`
+  return `certificate refused (${code})`
 }

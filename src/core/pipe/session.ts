@@ -180,7 +180,7 @@ export class PipeSession {
   }
 
   private onFrame(frame: Frame): void {
-    if (!this.helloSeen) {
+    if (!this.helloSeen && frame.type !== FrameType.GOAWAY) {
       if (frame.type !== FrameType.HELLO) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `expected HELLO, got ${frameTypeName(frame.type)}`))
       const hello = parseHello(frame.payload)
       if (hello instanceof RestwireError) return this.fail(hello)
