@@ -4,6 +4,9 @@
 import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
+import PipeCall from './commands/pipe/call.js'
+import PipeConnect from './commands/pipe/connect.js'
+import PipeServe from './commands/pipe/serve.js'
 import TunnelCall from './commands/tunnel/call.js'
 import TunnelExpose from './commands/tunnel/expose.js'
 import TunnelNodes from './commands/tunnel/nodes.js'
@@ -16,6 +19,9 @@ export const COMMANDS = {
   'keys:gen': KeysGen,
   'korv:call': KorvCall,
   'korv:serve': KorvServe,
+  'pipe:call': PipeCall,
+  'pipe:connect': PipeConnect,
+  'pipe:serve': PipeServe,
   'tunnel:call': TunnelCall,
   'tunnel:expose': TunnelExpose,
   'tunnel:nodes': TunnelNodes,
