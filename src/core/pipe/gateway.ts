@@ -68,8 +68,9 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
 }
 
 async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://gateway')
-  const path = url.pathname
+  // The raw path, not new URL(): URL parsing would resolve `..` before the handler could refuse it.
+  const raw = req.url ?? '/'
+  const path = raw.includes('?') ? raw.slice(0, raw.indexOf('?')) : raw
   if (target.kind === 'hub' && (path === '/nodes' || path === '/nodes/')) {
     if (req.method !== 'GET') return sendJson(res, 405, {error: 'use GET /nodes'}, {allow: 'GET'})
     return sendJson(res, 200, target.hub.nodes())
