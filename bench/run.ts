@@ -3,7 +3,8 @@
 // JSON summary (last line of stdout). Environment:
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe (a subset)
+//   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
 //   the main thread's is the biggest; profile the client with `node --cpu-prof --import tsx bench/run.ts`)
@@ -14,6 +15,7 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {runPipeCases} from './pipe.js'
 import {runTunnelCases} from './tunnel.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
 
@@ -29,7 +31,8 @@ const settings = {
   coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel'].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe'].join(',')).split(',')),
+  pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
   streamItems: Math.round(numberEnv('BENCH_STREAM_ITEMS', 200_000)),
@@ -72,6 +75,8 @@ async function main(): Promise<void> {
       ;[measurements.korvC1] = await runEchoCases({...settings, concurrency: [1], transports: ['korv']}, keys)
     }
   }
+
+  if (settings.only.has('pipe')) measurements.pipe = await runPipeCases({...settings, bulkBytes: settings.pipeBulkBytes}, dir)
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
