@@ -4,7 +4,7 @@
 import {Readable} from 'node:stream'
 
 /** Credit each side of a stream starts with: how much body may be sent before the reader grants more. */
-export const DEFAULT_WINDOW_BYTES = 1024 * 1024
+export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024
 const READ_HIGH_WATER_BYTES = 64 * 1024
 
 export type BodySource = Buffer | string | Uint8Array | AsyncIterable<Buffer | Uint8Array | string>
@@ -20,8 +20,9 @@ export class BodyReadable extends Readable {
     private readonly grant: (bytes: number) => void,
   ) {
     super({highWaterMark: READ_HIGH_WATER_BYTES})
-    // Granting in steps of a quarter window keeps WINDOW frames rare without ever starving the sender.
-    this.thresholdBytes = Math.max(1, Math.floor((windowBytes - READ_HIGH_WATER_BYTES) / 2))
+    // Granting in steps of a quarter window keeps WINDOW frames rare and the sender busy; the step plus
+    // the read buffer stays below the window, so the sender can never be starved.
+    this.thresholdBytes = Math.max(1, Math.min(Math.floor(windowBytes / 4), windowBytes - READ_HIGH_WATER_BYTES))
   }
 
   /** The sender's unused credit: how much more it may send before waiting for WINDOW. */
@@ -41,6 +42,29 @@ export class BodyReadable extends Readable {
     this.push(null)
   }
 
+  /** The whole body, refusing more than maxBytes; cheaper than async iteration for small bodies. */
+  readAll(maxBytes: number): Promise<Buffer> {
+    return new Promise((resolve, reject) => {
+      const chunks: Buffer[] = []
+      let size = 0
+      this.on('data', (chunk: Buffer) => {
+        size += chunk.length
+        if (size > maxBytes) {
+          this.destroy()
+          reject(new RangeError(`the body is larger than ${maxBytes} bytes`))
+          return
+        }
+
+        chunks.push(chunk)
+      })
+      this.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
+      this.once('error', reject)
+      this.once('close', () => {
+        if (!this.readableEnded) reject(new Error('the body ended early: the event was reset or the connection dropped'))
+      })
+    })
+  }
+
   override _read(): void {
     if (this.readableEnded) return
     const consumed = this.received - this.readableLength
@@ -54,6 +78,7 @@ export class BodyReadable extends Readable {
 
 /** Reads a body whole, refusing more than maxBytes. */
 export async function readBody(body: AsyncIterable<Buffer | Uint8Array | string>, maxBytes: number): Promise<Buffer> {
+  if (body instanceof BodyReadable) return body.readAll(maxBytes)
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of body) {
@@ -86,6 +111,13 @@ export class SendWindow {
   stop(): void {
     this.stopped = true
     this.wake()
+  }
+
+  /** Takes exactly `bytes` of credit if it is there now. */
+  takeNow(bytes: number): boolean {
+    if (this.stopped || this.available < bytes) return false
+    this.available -= bytes
+    return true
   }
 
   /** Up to `wanted` bytes of credit; 0 once stopped. */

@@ -82,7 +82,9 @@ export interface FrameDecoderOptions {
 
 export class FrameDecoder {
   private readonly maxPayloadBytes: number
-  private pending: Buffer = Buffer.alloc(0)
+  /** Unread input as received: frames are cut out with at most one copy, even when split across many chunks. */
+  private chunks: Buffer[] = []
+  private buffered = 0
   private failed = false
 
   constructor(private readonly options: FrameDecoderOptions) {
@@ -90,36 +92,65 @@ export class FrameDecoder {
   }
 
   get bufferedBytes(): number {
-    return this.pending.length
+    return this.buffered
   }
 
   push(chunk: Buffer): void {
-    if (this.failed) return
-    const data = this.pending.length === 0 ? chunk : Buffer.concat([this.pending, chunk])
-    let offset = 0
-    while (data.length - offset >= FRAME_HEADER_BYTES) {
-      const type = data[offset]!
-      const flags = data[offset + 1]!
-      const reserved = data.readUInt16BE(offset + 2)
-      const streamId = data.readUInt32BE(offset + 4)
-      const length = data.readUInt32BE(offset + 8)
+    if (this.failed || chunk.length === 0) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    while (this.buffered >= FRAME_HEADER_BYTES) {
+      const head = this.peekHeader()
+      const type = head[0]!
+      const flags = head[1]!
+      const reserved = head.readUInt16BE(2)
+      const streamId = head.readUInt32BE(4)
+      const length = head.readUInt32BE(8)
       const problem = this.checkHeader(type, flags, reserved, streamId, length)
       if (problem) {
         this.fail(problem)
         return
       }
 
-      if (data.length - offset - FRAME_HEADER_BYTES < length) break
-      const start = offset + FRAME_HEADER_BYTES
-      const payload = data.subarray(start, start + length)
-      offset = start + length
-      this.options.onFrame({flags, payload, streamId, type: type as FrameTypeCode})
+      if (this.buffered < FRAME_HEADER_BYTES + length) return
+      const frame = this.take(FRAME_HEADER_BYTES + length)
+      this.options.onFrame({flags, payload: frame.subarray(FRAME_HEADER_BYTES), streamId, type: type as FrameTypeCode})
       if (this.failed) return
     }
+  }
 
-    // Keep only the unread tail; copy it so that one small leftover does not pin a large chunk.
-    const rest = data.length - offset
-    this.pending = rest === 0 ? Buffer.alloc(0) : Buffer.from(data.subarray(offset))
+  /** The first 12 bytes, joining the first chunks when a header is split. */
+  private peekHeader(): Buffer {
+    if (this.chunks[0]!.length < FRAME_HEADER_BYTES) {
+      const joined = Buffer.concat(this.chunks, this.buffered)
+      this.chunks = [joined]
+    }
+
+    return this.chunks[0]!
+  }
+
+  /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */
+  private take(n: number): Buffer {
+    this.buffered -= n
+    const first = this.chunks[0]!
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+
+    const out = Buffer.allocUnsafe(n)
+    let offset = 0
+    while (offset < n) {
+      const chunk = this.chunks[0]!
+      const size = Math.min(chunk.length, n - offset)
+      chunk.copy(out, offset, 0, size)
+      offset += size
+      if (size === chunk.length) this.chunks.shift()
+      else this.chunks[0] = chunk.subarray(size)
+    }
+
+    return out
   }
 
   private checkHeader(type: number, flags: number, reserved: number, streamId: number, length: number): RestwireError | undefined {
@@ -140,7 +171,8 @@ export class FrameDecoder {
 
   private fail(error: RestwireError): void {
     this.failed = true
-    this.pending = Buffer.alloc(0)
+    this.chunks = []
+    this.buffered = 0
     this.options.onError(error)
   }
 }

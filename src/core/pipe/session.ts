@@ -9,6 +9,8 @@ import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, p
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
+/** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
+const FLUSH_BYTES = 512 * 1024
 
 export interface PipeEvent extends EventMeta {
   body?: BodySource
@@ -142,7 +144,7 @@ export class PipeSession {
     }
 
     this.sendJson(FrameType.EVENT, empty ? FLAG_END : 0, id, meta)
-    if (!empty) void this.pump(stream, body!)
+    if (!empty) this.sendBody(stream, body!)
     return promise
   }
 
@@ -257,7 +259,21 @@ export class PipeSession {
     const empty = isEmptyBody(body)
     this.sendJson(FrameType.REPLY, empty ? FLAG_END : 0, stream.id, replyMeta satisfies ReplyMeta)
     if (empty) this.finishIncoming(stream)
-    else await this.pump(stream, body!)
+    else this.sendBody(stream, body!)
+  }
+
+  /** A body that fits one frame and the window goes out at once as DATA+END; others are pumped. */
+  private sendBody(stream: Stream, body: BodySource): void {
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      const bytes = toBuffer(body)
+      if (bytes.length <= MAX_FRAME_PAYLOAD_BYTES && stream.window.takeNow(bytes.length)) {
+        this.send(FrameType.DATA, FLAG_END, stream.id, bytes)
+        if (!stream.outgoing) this.finishIncoming(stream)
+        return
+      }
+    }
+
+    void this.pump(stream, body)
   }
 
   private onStreamFrame(frame: Frame): void {
@@ -342,7 +358,7 @@ export class PipeSession {
           offset += size
         }
 
-        if (this.queuedBytes >= this.windowBytes || this.options.socket.writableNeedDrain) await this.drained()
+        if (this.queuedBytes >= FLUSH_BYTES || this.options.socket.writableNeedDrain) await this.drained()
         if (stream.window.stopped) return
       }
     } catch (error) {
