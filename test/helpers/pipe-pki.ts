@@ -30,6 +30,7 @@ async function makeCa(dir: string, cn: string): Promise<void> {
     'req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca-key.pem', '-out', 'ca.pem',
     '-days', '30', '-subj', `/CN=${cn}`, '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign,cRLSign',
   ])
+  await writeFile(join(dir, 'leaf.cnf'), '[req]\ndistinguished_name=dn\n[dn]\n')
 }
 
 interface LeafOptions {
@@ -40,15 +41,21 @@ interface LeafOptions {
 }
 
 async function makeLeaf(dir: string, name: string, options: LeafOptions): Promise<void> {
-  await openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`])
   const sans = [`DNS:${name}`, ...(options.sans ?? [])].join(',')
   const usage = options.usage === 'server' ? 'serverAuth,clientAuth' : 'clientAuth'
-  await writeFile(join(dir, `${name}.ext`), `subjectAltName=${sans}\nextendedKeyUsage=${usage}\nkeyUsage=critical,digitalSignature\n`)
   if (!options.dates) {
-    await openssl(dir, ['x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-set_serial', `0x${randomBytes(8).toString('hex')}`, '-days', '30', '-out', `${name}.pem`, '-extfile', `${name}.ext`])
+    // One openssl run per certificate: `req -x509 -CA` (OpenSSL 3.0) makes the key and signs it; the
+    // minimal config keeps openssl's default CA extensions out.
+    await openssl(dir, [
+      'req', '-config', 'leaf.cnf', '-x509', '-CA', 'ca.pem', '-CAkey', 'ca-key.pem', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
+      '-keyout', `${name}-key.pem`, '-out', `${name}.pem`, '-days', '30', '-subj', `/CN=${name}`, '-set_serial', `0x${randomBytes(8).toString('hex')}`,
+      '-addext', `subjectAltName=${sans}`, '-addext', `extendedKeyUsage=${usage}`, '-addext', 'keyUsage=critical,digitalSignature', '-addext', 'basicConstraints=critical,CA:FALSE',
+    ])
     return
   }
 
+  await openssl(dir, ['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', `${name}-key.pem`, '-out', `${name}.csr`, '-subj', `/CN=${name}`])
+  await writeFile(join(dir, `${name}.ext`), `subjectAltName=${sans}\nextendedKeyUsage=${usage}\nkeyUsage=critical,digitalSignature\n`)
   // `openssl x509` (3.0) cannot back-date; `openssl ca` can, given a minimal database.
   await writeFile(join(dir, 'index.txt'), '')
   await writeFile(join(dir, 'serial'), '1000\n')
@@ -68,9 +75,9 @@ export async function makePipePki(root: string): Promise<PipePki> {
     makeLeaf(dir, 'node-a', {usage: 'client'}),
     makeLeaf(dir, 'elsewhere', {sans: ['DNS:elsewhere.example'], usage: 'server'}),
     makeLeaf(otherDir, 'node-a', {usage: 'client'}),
+    makeLeaf(dir, 'node-b', {usage: 'client'}),
+    makeLeaf(dir, 'expired-node', {dates: {end: '20200201000000Z', start: '20200101000000Z'}, usage: 'client'}),
   ])
-  await makeLeaf(dir, 'node-b', {usage: 'client'})
-  await makeLeaf(dir, 'expired-node', {dates: {end: '20200201000000Z', start: '20200101000000Z'}, usage: 'client'})
   return {
     addNode: (name) => makeLeaf(dir, name, {usage: 'client'}),
     dir,

@@ -55,7 +55,7 @@ export interface PipeSessionOptions {
 }
 
 export interface SendOptions {
-  /** Bound on the time until the reply starts; then RW_ERR_TIMEOUT (504) and the event is reset. */
+  /** Bound on the time until the reply starts (counted from the last event body bytes sent); then RW_ERR_TIMEOUT (504) and the event is reset. */
   timeoutMs: number
   signal?: AbortSignal
 }
@@ -355,6 +355,8 @@ export class PipeSession {
           const size = await stream.window.take(Math.min(chunk.length - offset, MAX_FRAME_PAYLOAD_BYTES))
           if (size === 0) return
           this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
+          // While the event body is still moving, the peer is not late: the reply timeout counts from the last progress.
+          stream.reply?.timer?.refresh()
           offset += size
         }
 

@@ -124,8 +124,8 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
     const blocks = Array.from({length: 64}, () => block)
     for (const b of blocks) hash.update(b)
     await writeFile(file, Buffer.concat(blocks))
-    const answer = await curl(['-X', 'POST', '-H', 'content-type: application/x-big', '--data-binary', `@${file}`, `${nodeGateway.url}/server/upload`])
-    assert.equal(answer.code, '0')
+    const answer = await curl(['-X', 'POST', '-H', 'expect:', '-H', 'content-type: application/x-big', '--data-binary', `@${file}`, `${nodeGateway.url}/server/upload`])
+    assert.equal(answer.code, '0', JSON.stringify(answer))
     assert.deepEqual(JSON.parse(answer.body), {bytes: 64 * 1024 * 1024, sha256: hash.digest('hex'), type: 'application/x-big'})
   })
 
