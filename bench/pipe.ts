@@ -11,7 +11,7 @@ import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {connect as tlsConnect} from 'node:tls'
 import {NdjsonDecoder} from '../src/core/framing/ndjson.js'
-import {type PipeHubHandle, type PipeNodeHandle, connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} from '../src/core/pipe/index.js'
+import {type PipeHubHandle, type PipeNodeHandle, type PipeReply, connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} from '../src/core/pipe/index.js'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
@@ -88,11 +88,10 @@ async function measure(send: SendEcho, settings: PipeSettings): Promise<LoadResu
 
 const echoEvent = (body: unknown) => ({args: [], body: JSON.stringify(body), contentType: 'application/json', noun: 'echo', verb: 'POST'})
 
-async function readJson(reply: {code: number; body: AsyncIterable<Buffer>}): Promise<unknown> {
-  const chunks: Buffer[] = []
-  for await (const chunk of reply.body) chunks.push(chunk)
+async function readJson(reply: PipeReply): Promise<unknown> {
+  const body = await reply.read()
   if (reply.code !== 0) throw new Error(`pipe echo answered code ${reply.code}`)
-  return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+  return JSON.parse(body.toString('utf8'))
 }
 
 async function timeBulk(read: () => Promise<number>): Promise<BulkResult> {

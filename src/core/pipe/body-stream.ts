@@ -18,8 +18,12 @@ export class BodyReadable extends Readable {
   constructor(
     private readonly windowBytes: number,
     private readonly grant: (bytes: number) => void,
+    /** Credit accounting carried over from an IncomingBody that buffered the first chunks. */
+    carried: {received: number; granted: number} = {granted: 0, received: 0},
   ) {
     super({highWaterMark: READ_HIGH_WATER_BYTES})
+    this.received = carried.received
+    this.granted = carried.granted
     // Granting in steps of a quarter window keeps WINDOW frames rare and the sender busy; the step plus
     // the read buffer stays below the window, so the sender can never be starved.
     this.thresholdBytes = Math.max(1, Math.min(Math.floor(windowBytes / 4), windowBytes - READ_HIGH_WATER_BYTES))

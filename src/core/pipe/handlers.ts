@@ -2,11 +2,10 @@
 // ...args)`. Sources are tried in order: a --handlers module, --serve-dir (GET file), the built-in
 // examples, then --upstream; nothing found is code 255, a handler that throws is 251.
 import type {Readable} from 'node:stream'
-import {type BodySource, readBody} from './body-stream.js'
+import type {BodySource} from './body-stream.js'
 import {RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js'
-import type {EventHandler, IncomingPipeEvent, ReplySpec} from './session.js'
+import {DEFAULT_MAX_READ_BYTES, type EventHandler, type IncomingPipeEvent, type ReplySpec} from './session.js'
 
-export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
 
 export interface PipeHandlerContext extends IncomingPipeEvent {
   /** The whole body, refusing more than maxBytes (default 16 MiB). */
@@ -41,7 +40,7 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
     const name = handlerName(event.verb, event.noun)
     try {
       const fn = Object.hasOwn(functions, name) ? functions[name] : undefined
-      if (fn) return toReplySpec(await fn(ctx, [event.contentType ?? 'application/octet-stream', event.body], ...event.args))
+      if (fn) return toReplySpec(await fn(ctx, postOf(ctx), ...event.args))
       for (const source of sources) {
         const reply = await source(ctx)
         if (reply) return reply
@@ -66,21 +65,74 @@ export function builtinSource(side: 'hub' | 'node'): PipeHandlerSource {
   }
   return async (ctx) => {
     const fn = builtins[handlerName(ctx.verb, ctx.noun)]
-    return fn ? toReplySpec(await fn(ctx, [ctx.contentType ?? 'application/octet-stream', ctx.body], ...ctx.args)) : undefined
+    return fn ? toReplySpec(await fn(ctx, postOf(ctx), ...ctx.args)) : undefined
+  }
+}
+
+/** `[mimetype, body]` for a handler, with the body stream made only if the handler looks at it. */
+class LazyPost {
+  readonly length = 2
+
+  constructor(private readonly ctx: PipeHandlerContext) {}
+
+  get 0(): string {
+    return this.ctx.contentType ?? 'application/octet-stream'
+  }
+
+  get 1(): Readable {
+    return this.ctx.body
+  }
+
+  *[Symbol.iterator](): Generator<string | Readable> {
+    yield this[0]
+    yield this[1]
+  }
+}
+
+function postOf(ctx: PipeHandlerContext): [string, Readable] {
+  return new LazyPost(ctx) as unknown as [string, Readable]
+}
+
+/** The handler's view of an event, with read helpers; `body` and `signal` stay lazy. */
+class HandlerContext implements PipeHandlerContext {
+  readonly verb: string
+  readonly noun: string
+  readonly args: string[]
+  readonly contentType: string | undefined
+  readonly peer: string
+
+  constructor(private readonly event: IncomingPipeEvent) {
+    this.verb = event.verb
+    this.noun = event.noun
+    this.args = event.args
+    this.contentType = event.contentType
+    this.peer = event.peer
+  }
+
+  get body(): Readable {
+    return this.event.body
+  }
+
+  get signal(): AbortSignal {
+    return this.event.signal
+  }
+
+  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
+    return this.event.read(maxBytes)
+  }
+
+  async text(maxBytes?: number): Promise<string> {
+    return (await this.read(maxBytes)).toString('utf8')
+  }
+
+  async json(maxBytes?: number): Promise<unknown> {
+    const text = await this.text(maxBytes)
+    return text.trim() === '' ? null : (JSON.parse(text) as unknown)
   }
 }
 
 function contextFor(event: IncomingPipeEvent): PipeHandlerContext {
-  const read = (maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> => readBody(event.body, maxBytes)
-  return {
-    ...event,
-    async json(maxBytes) {
-      const text = (await read(maxBytes)).toString('utf8')
-      return text.trim() === '' ? null : (JSON.parse(text) as unknown)
-    },
-    read,
-    text: async (maxBytes) => (await read(maxBytes)).toString('utf8'),
-  }
+  return new HandlerContext(event)
 }
 
 export function jsonReply(code: number, value: unknown): ReplySpec {

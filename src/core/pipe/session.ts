@@ -3,12 +3,14 @@
 // parameter (a TLS socket in use, any Duplex in tests); the session never dials or listens.
 import type {Duplex, Readable} from 'node:stream'
 import {RestwireError} from '../errors.js'
-import {type BodySource, BodyReadable, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
+import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
 import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, encodeFrameHeader, frameTypeName} from './frames.js'
+import {IncomingBody} from './incoming-body.js'
 import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
+export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
 
@@ -19,13 +21,17 @@ export interface PipeEvent extends EventMeta {
 export interface PipeReply {
   code: number
   contentType: string
-  /** The reply body as it arrives; errors if the connection drops before it ends. */
-  body: Readable
+  /** The reply body as it arrives; errors if the connection drops before it ends. Made on first use. */
+  readonly body: Readable
+  /** The whole reply body, refusing more than maxBytes (default 16 MiB); cheaper than reading `body`. */
+  read(maxBytes?: number): Promise<Buffer>
 }
 
 export interface IncomingPipeEvent extends EventMeta {
-  /** The event body as it arrives (flow-controlled: unread bytes hold up only this event). */
-  body: Readable
+  /** The event body as it arrives (flow-controlled: unread bytes hold up only this event). Made on first use. */
+  readonly body: Readable
+  /** The whole event body, refusing more than maxBytes (default 16 MiB). */
+  read(maxBytes?: number): Promise<Buffer>
   /** Aborted when the caller gives up (timeout, disconnect) or the connection drops. */
   signal: AbortSignal
   /** The peer's name (a node's certificate name, or the hub's). */
@@ -60,14 +66,77 @@ export interface SendOptions {
   signal?: AbortSignal
 }
 
+/** An event as a handler sees it; a class, so that the lazy `body` and `signal` stay cheap. */
+class IncomingEvent implements IncomingPipeEvent {
+  readonly verb: string
+  readonly noun: string
+  readonly args: string[]
+  readonly contentType: string | undefined
+
+  constructor(
+    meta: EventMeta,
+    private readonly stream: Stream,
+    readonly peer: string,
+  ) {
+    this.verb = meta.verb
+    this.noun = meta.noun
+    this.args = meta.args
+    this.contentType = meta.contentType
+  }
+
+  get body(): Readable {
+    return this.stream.body!.stream()
+  }
+
+  get signal(): AbortSignal {
+    const {stream} = this
+    if (!stream.abort) {
+      stream.abort = new AbortController()
+      if (stream.aborted) stream.abort.abort(stream.aborted)
+    }
+
+    return stream.abort.signal
+  }
+
+  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
+    return this.stream.body!.read(maxBytes)
+  }
+}
+
+class Reply implements PipeReply {
+  readonly code: number
+  readonly contentType: string
+
+  constructor(
+    meta: ReplyMeta,
+    private readonly incoming: IncomingBody,
+  ) {
+    this.code = meta.code
+    this.contentType = meta.contentType
+  }
+
+  get body(): Readable {
+    return this.incoming.stream()
+  }
+
+  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
+    return this.incoming.read(maxBytes)
+  }
+}
+
 interface Stream {
   id: number
   outgoing: boolean
   window: SendWindow
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
-  body?: BodyReadable
+  body?: IncomingBody
   reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
+  /** Created on first use of the handler's signal: most handlers never look. */
   abort?: AbortController
+  /** Why the stream ended early, for a signal asked for afterwards. */
+  aborted?: RestwireError
+  /** Runs once when the stream is gone (unhooks the caller's abort signal). */
+  cleanup?: () => void
 }
 
 export class PipeSession {
@@ -131,15 +200,13 @@ export class PipeSession {
       stream.reply = {reject, resolve}
       stream.reply.timer = setTimeout(() => this.resetStream(stream, 504, `no reply within ${options.timeoutMs} ms`), options.timeoutMs)
     })
-    if (options.signal) {
+    const {signal} = options
+    if (signal) {
       const onAbort = (): void => this.resetStream(stream, 499, 'the caller went away')
-      if (options.signal.aborted) onAbort()
+      if (signal.aborted) onAbort()
       else {
-        options.signal.addEventListener('abort', onAbort, {once: true})
-        void promise.then(
-          (reply) => reply.body.once('close', () => options.signal!.removeEventListener('abort', onAbort)),
-          () => options.signal!.removeEventListener('abort', onAbort),
-        )
+        signal.addEventListener('abort', onAbort, {once: true})
+        stream.cleanup = () => signal.removeEventListener('abort', onAbort)
       }
     }
 
@@ -234,9 +301,10 @@ export class PipeSession {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
     }
 
-    const stream: Stream = {abort: new AbortController(), id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
-    stream.body = this.bodyFor(stream)
-    if (frame.flags & FLAG_END) stream.body.finish()
+    const stream: Stream = {id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
+    const body = this.bodyFor(stream)
+    stream.body = body
+    if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
     void this.answer(stream, meta)
   }
@@ -244,7 +312,7 @@ export class PipeSession {
   private async answer(stream: Stream, meta: EventMeta): Promise<void> {
     let reply: ReplySpec
     try {
-      reply = await this.options.handler({...meta, body: stream.body!, peer: this.options.peer, signal: stream.abort!.signal})
+      reply = await this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
     } catch (error) {
       reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
@@ -310,11 +378,8 @@ export class PipeSession {
     const body = this.bodyFor(stream)
     stream.body = body
     // The caller may abandon the body: then the stream must not live on.
-    body.once('close', () => {
-      if (this.streams.get(stream.id) !== stream) return
-      if (!body.readableEnded) this.resetStream(stream, 499, 'the reply body was abandoned')
-    })
-    reply.resolve({body, code: meta.code, contentType: meta.contentType})
+    body.onAbandon = () => this.resetStream(stream, 499, 'the reply body was abandoned')
+    reply.resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }
 
@@ -324,11 +389,12 @@ export class PipeSession {
     if (stream.outgoing) {
       stream.window.stop()
       this.streams.delete(stream.id)
+      stream.cleanup?.()
     }
   }
 
-  private bodyFor(stream: Stream): BodyReadable {
-    return new BodyReadable(this.windowBytes, (bytes) => {
+  private bodyFor(stream: Stream): IncomingBody {
+    return new IncomingBody(this.windowBytes, (bytes) => {
       if (this.streams.get(stream.id) !== stream) return
       const increment = Buffer.allocUnsafe(4)
       increment.writeUInt32BE(bytes, 0)
@@ -340,7 +406,7 @@ export class PipeSession {
     this.streams.delete(stream.id)
     stream.window.stop()
     // The event body is no longer wanted: free what is buffered (the sender stops when it sees the reply end).
-    if (stream.body && !stream.body.readableEnded) stream.body.destroy()
+    if (stream.body && !stream.body.complete) stream.body.discard()
   }
 
   /** Sends a body as DATA frames within the stream's credit, ending with END. */
@@ -387,6 +453,7 @@ export class PipeSession {
 
   private endStream(stream: Stream, error: RestwireError): void {
     stream.window.stop()
+    stream.aborted = error
     stream.abort?.abort(error)
     if (stream.reply) {
       clearTimeout(stream.reply.timer)
@@ -394,8 +461,8 @@ export class PipeSession {
       stream.reply = undefined
     }
 
-    // An error with no one listening would be an uncaught exception: a body nobody reads just closes.
-    if (stream.body && !stream.body.readableEnded) stream.body.destroy(stream.body.listenerCount('error') > 0 ? error : undefined)
+    stream.body?.fail(error)
+    stream.cleanup?.()
   }
 
   private sendJson(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
