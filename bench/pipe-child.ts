@@ -6,8 +6,11 @@
 //   raw-bulk <pkiDir>          TLS server that reads one line "N\n" and writes N bytes: the bulk baseline
 // Both pipe sides answer POST echo (the body back) and GET bulk//N (N bytes, streamed).
 import {type TLSSocket, createServer} from 'node:tls'
-import {NdjsonDecoder} from '../src/core/framing/ndjson.js'
-import {type PipeHandlerFunction, connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} from '../src/core/pipe/index.js'
+import type {PipeHandlerFunction} from '../src/core/pipe/index.js'
+import {loadNdjson, loadPipe} from './pipe-dist.js'
+
+const {connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} = await loadPipe()
+const {NdjsonDecoder} = await loadNdjson()
 
 const BENCH_NODE = 'bench-node'
 const BLOCK = Buffer.alloc(1024 * 1024, 0x61)
@@ -42,7 +45,7 @@ async function startNode(pkiDir: string, hubPort: number): Promise<() => Promise
 
 async function startRaw(pkiDir: string, serve: (socket: TLSSocket) => void): Promise<() => Promise<void>> {
   const identity = await loadPipeIdentity({dir: pkiDir, name: 'hub'})
-  const server = createServer({ca: identity.ca, cert: identity.cert, key: identity.key, rejectUnauthorized: true, requestCert: true}, (socket) => {
+  const server = createServer({ca: identity.ca, cert: identity.cert, key: identity.key, noDelay: true, rejectUnauthorized: true, requestCert: true}, (socket) => {
     socket.setNoDelay(true)
     socket.on('error', () => {})
     serve(socket)

@@ -75,6 +75,8 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
     key: options.identity.key,
     minVersion: 'TLSv1.2',
+    // On the accepted TCP socket: TLSSocket.setNoDelay() alone does not reach it on the server side.
+    noDelay: true,
     rejectUnauthorized: false,
     requestCert: true,
   })
