@@ -8,7 +8,8 @@
 //
 // Stream 0 carries connection frames (HELLO, PING, PONG, GOAWAY). Hub-opened streams are odd,
 // node-opened streams even. EVENT, REPLY, RESET and GOAWAY payloads are UTF-8 JSON; DATA is raw body
-// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes.
+// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes. Flags: 0x01 END (the
+// sender's body is complete), 0x02 INLINE (with END, on EVENT/REPLY: [u16 JSON length][JSON][body]).
 import {RestwireError} from '../errors.js'
 
 export const FRAME_HEADER_BYTES = 12
@@ -32,7 +33,9 @@ export type FrameTypeCode = (typeof FrameType)[FrameTypeName]
 
 /** Set on EVENT, REPLY or DATA: the sender's body on this stream is complete. */
 export const FLAG_END = 0x01
-const KNOWN_FLAGS = FLAG_END
+/** Set (with END) on EVENT or REPLY that carries its whole body: [u16 metadata length][metadata][body]. */
+export const FLAG_INLINE = 0x02
+const KNOWN_FLAGS = FLAG_END | FLAG_INLINE
 
 const TYPE_NAMES: Record<number, FrameTypeName> = Object.fromEntries(Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]))
 const CONNECTION_TYPES = new Set<number>([FrameType.HELLO, FrameType.PING, FrameType.PONG, FrameType.GOAWAY])
@@ -157,6 +160,9 @@ export class FrameDecoder {
     if (!(type in TYPE_NAMES)) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown frame type 0x${type.toString(16)}`)
     if ((flags & ~KNOWN_FLAGS) !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown flags 0x${flags.toString(16)} on a ${frameTypeName(type)} frame`)
     if (reserved !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `reserved header bits set on a ${frameTypeName(type)} frame`)
+    if (flags & FLAG_INLINE && ((type !== FrameType.EVENT && type !== FrameType.REPLY) || !(flags & FLAG_END) || length < 2)) {
+      return new RestwireError('RW_ERR_FRAME_CORRUPT', `INLINE on a ${frameTypeName(type)} frame that cannot carry it`)
+    }
     const connectionFrame = CONNECTION_TYPES.has(type)
     if (connectionFrame !== (streamId === 0)) {
       return new RestwireError('RW_ERR_FRAME_CORRUPT', `a ${frameTypeName(type)} frame on stream ${streamId}`)

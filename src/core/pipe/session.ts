@@ -4,13 +4,16 @@
 import type {Duplex, Readable} from 'node:stream'
 import {RestwireError} from '../errors.js'
 import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
-import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, encodeFrameHeader, frameTypeName} from './frames.js'
+import {FrameQueue} from './frame-queue.js'
+import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
 import {IncomingBody} from './incoming-body.js'
 import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+/** Bodies up to this size travel inside their EVENT or REPLY frame (INLINE). */
+const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
 
@@ -146,26 +149,23 @@ export class PipeSession {
   private readonly windowBytes: number
   private readonly heartbeatMs: number
   private nextStreamId: number
-  private queue: Buffer[] = []
-  private queuedBytes = 0
-  private flushScheduled = false
+  private readonly out: FrameQueue
   private helloSeen = false
   private closedReason: string | undefined
   private readonly pingTimer: NodeJS.Timeout
   private readonly silenceTimer: NodeJS.Timeout
-  private drainWaiters: Array<() => void> = []
 
   constructor(private readonly options: PipeSessionOptions) {
     this.windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     this.nextStreamId = options.role === 'hub' ? 1 : 2
+    this.out = new FrameQueue(options.socket)
     this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame)})
     const {socket} = options
     socket.on('data', (chunk: Buffer) => {
       this.silenceTimer.refresh()
       this.decoder.push(chunk)
     })
-    socket.on('drain', () => this.wakeDrain())
     socket.on('error', (error) => this.teardown(`connection error: ${error.message}`))
     socket.on('close', () => this.teardown('the peer closed the connection'))
     socket.on('end', () => socket.end())
@@ -210,8 +210,12 @@ export class PipeSession {
       }
     }
 
-    this.sendJson(FrameType.EVENT, empty ? FLAG_END : 0, id, meta)
-    if (!empty) this.sendBody(stream, body!)
+    if (empty) this.sendJson(FrameType.EVENT, FLAG_END, id, meta)
+    else if (!this.sendInline(FrameType.EVENT, stream, meta, body!)) {
+      this.sendJson(FrameType.EVENT, 0, id, meta)
+      this.sendBody(stream, body!)
+    }
+
     return promise
   }
 
@@ -219,7 +223,7 @@ export class PipeSession {
   close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED'): void {
     if (this.closedReason !== undefined) return
     this.sendJson(FrameType.GOAWAY, 0, 0, {reason})
-    this.flush()
+    this.out.flush()
     this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason))
     this.options.socket.end()
     // A peer that never finishes the close must not keep the socket.
@@ -242,8 +246,7 @@ export class PipeSession {
     const failure = this.closedError()
     for (const stream of this.streams.values()) this.endStream(stream, failure)
     this.streams.clear()
-    this.queue = []
-    this.wakeDrain()
+    this.out.close()
     if (error === undefined) this.options.socket.destroy()
     this.options.onClose?.(reason, error)
   }
@@ -295,7 +298,8 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an EVENT on stream ${frame.streamId}, which the peer may not open`))
     }
 
-    const meta = parseEventMeta(frame.payload)
+    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
+    const meta = metaBytes ? parseEventMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
     if (meta instanceof RestwireError) return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 400, reason: meta.message} satisfies ResetMeta)
     if (this.streams.size >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
@@ -304,6 +308,7 @@ export class PipeSession {
     const stream: Stream = {id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
     const body = this.bodyFor(stream)
     stream.body = body
+    if (inlineBody) body.deliver(inlineBody)
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
     void this.answer(stream, meta)
@@ -324,10 +329,27 @@ export class PipeSession {
       return
     }
 
-    const empty = isEmptyBody(body)
-    this.sendJson(FrameType.REPLY, empty ? FLAG_END : 0, stream.id, replyMeta satisfies ReplyMeta)
-    if (empty) this.finishIncoming(stream)
-    else this.sendBody(stream, body!)
+    if (isEmptyBody(body)) {
+      this.sendJson(FrameType.REPLY, FLAG_END, stream.id, replyMeta satisfies ReplyMeta)
+      this.finishIncoming(stream)
+    } else if (this.sendInline(FrameType.REPLY, stream, replyMeta, body!)) {
+      this.finishIncoming(stream)
+    } else {
+      this.sendJson(FrameType.REPLY, 0, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendBody(stream, body!)
+    }
+  }
+
+  /** EVENT or REPLY and a small body in one frame, when they fit one frame and the window. */
+  private sendInline(type: FrameTypeCode, stream: Stream, meta: object, body: BodySource): boolean {
+    if (this.closedReason !== undefined || !(typeof body === 'string' || body instanceof Uint8Array)) return false
+    const bytes = toBuffer(body)
+    if (bytes.length > INLINE_BODY_BYTES) return false
+    const json = JSON.stringify(meta)
+    const jsonBytes = Buffer.byteLength(json)
+    if (2 + jsonBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
+    this.out.inline(type, stream.id, json, jsonBytes, bytes)
+    return true
   }
 
   /** A body that fits one frame and the window goes out at once as DATA+END; others are pumped. */
@@ -370,7 +392,8 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
     }
 
-    const meta = parseReplyMeta(frame.payload)
+    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
+    const meta = metaBytes ? parseReplyMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
     if (meta instanceof RestwireError) return this.fail(meta)
     const {reply} = stream
     clearTimeout(reply.timer)
@@ -379,6 +402,7 @@ export class PipeSession {
     stream.body = body
     // The caller may abandon the body: then the stream must not live on.
     body.onAbandon = () => this.resetStream(stream, 499, 'the reply body was abandoned')
+    if (inlineBody) body.deliver(inlineBody)
     reply.resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }
@@ -426,7 +450,7 @@ export class PipeSession {
           offset += size
         }
 
-        if (this.queuedBytes >= FLUSH_BYTES || this.options.socket.writableNeedDrain) await this.drained()
+        if (this.out.bytes >= FLUSH_BYTES || this.options.socket.writableNeedDrain) await this.out.drained()
         if (stream.window.stopped) return
       }
     } catch (error) {
@@ -466,39 +490,20 @@ export class PipeSession {
   }
 
   private sendJson(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
-    this.send(type, flags, streamId, Buffer.from(JSON.stringify(value), 'utf8'))
+    if (this.closedReason === undefined) this.out.json(type, flags, streamId, value)
   }
 
-  /** Queues one frame; all frames of one event-loop turn go out in one socket write. */
-  private send(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): void {
-    if (this.closedReason !== undefined) return
-    this.queue.push(encodeFrameHeader(type, flags, streamId, payload.length))
-    if (payload.length > 0) this.queue.push(payload)
-    this.queuedBytes += 12 + payload.length
-    if (!this.flushScheduled) {
-      this.flushScheduled = true
-      setImmediate(() => this.flush())
-    }
+  private send(type: FrameTypeCode, flags: number, streamId: number, payload?: Buffer): void {
+    if (this.closedReason === undefined) this.out.frame(type, flags, streamId, payload)
   }
+}
 
-  private flush(): void {
-    this.flushScheduled = false
-    if (this.queue.length === 0 || this.options.socket.destroyed) return
-    const data = Buffer.concat(this.queue, this.queuedBytes)
-    this.queue = []
-    this.queuedBytes = 0
-    if (this.options.socket.write(data)) this.wakeDrain()
-  }
-
-  private drained(): Promise<void> {
-    if (this.closedReason !== undefined) return Promise.resolve()
-    return new Promise((resolve) => this.drainWaiters.push(resolve))
-  }
-
-  private wakeDrain(): void {
-    if (this.options.socket.writableNeedDrain && this.closedReason === undefined) return
-    for (const waiter of this.drainWaiters.splice(0)) waiter()
-  }
+/** The metadata and body of an EVENT or REPLY frame; meta undefined when an INLINE length is wrong. */
+function splitInline(frame: Frame): {meta: Buffer | undefined; body: Buffer | undefined} {
+  if (!(frame.flags & FLAG_INLINE)) return {body: undefined, meta: frame.payload}
+  const metaBytes = frame.payload.readUInt16BE(0)
+  if (2 + metaBytes > frame.payload.length) return {body: undefined, meta: undefined}
+  return {body: frame.payload.subarray(2 + metaBytes), meta: frame.payload.subarray(2, 2 + metaBytes)}
 }
 
 function isEmptyBody(body: BodySource | undefined): boolean {
