@@ -1,12 +1,13 @@
 // One pipe connection, hub or node side: HELLO, heartbeats and dead-peer detection, and any number of
 // events in flight both ways, each a stream with its own flow-controlled bodies. The socket is a
 // parameter (a TLS socket in use, any Duplex in tests); the session never dials or listens.
-import type {Duplex, Readable} from 'node:stream'
 import {RestwireError} from '../errors.js'
 import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
+import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 import {FrameQueue} from './frame-queue.js'
-import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
+import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
 import {IncomingBody} from './incoming-body.js'
+import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
 import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
@@ -17,130 +18,7 @@ const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
 
-export interface PipeEvent extends EventMeta {
-  body?: BodySource
-}
-
-export interface PipeReply {
-  code: number
-  contentType: string
-  /** The reply body as it arrives; errors if the connection drops before it ends. Made on first use. */
-  readonly body: Readable
-  /** The whole reply body, refusing more than maxBytes (default 16 MiB); cheaper than reading `body`. */
-  read(maxBytes?: number): Promise<Buffer>
-}
-
-export interface IncomingPipeEvent extends EventMeta {
-  /** The event body as it arrives (flow-controlled: unread bytes hold up only this event). Made on first use. */
-  readonly body: Readable
-  /** The whole event body, refusing more than maxBytes (default 16 MiB). */
-  read(maxBytes?: number): Promise<Buffer>
-  /** Aborted when the caller gives up (timeout, disconnect) or the connection drops. */
-  signal: AbortSignal
-  /** The peer's name (a node's certificate name, or the hub's). */
-  peer: string
-}
-
-export interface ReplySpec {
-  code: number
-  contentType: string
-  body?: BodySource
-}
-
-export type EventHandler = (event: IncomingPipeEvent) => Promise<ReplySpec> | ReplySpec
-
-export interface PipeSessionOptions {
-  socket: Duplex
-  /** Hub streams are odd, node streams even, so the two sides never pick the same id. */
-  role: 'hub' | 'node'
-  peer: string
-  handler: EventHandler
-  heartbeatMs?: number
-  /** Silence longer than this drops the connection. Default 3 heartbeats. */
-  heartbeatTimeoutMs?: number
-  windowBytes?: number
-  maxInFlight?: number
-  onClose?: (reason: string, error?: RestwireError) => void
-}
-
-export interface SendOptions {
-  /** Bound on the time until the reply starts (counted from the last event body bytes sent); then RW_ERR_TIMEOUT (504) and the event is reset. */
-  timeoutMs: number
-  signal?: AbortSignal
-}
-
-/** An event as a handler sees it; a class, so that the lazy `body` and `signal` stay cheap. */
-class IncomingEvent implements IncomingPipeEvent {
-  readonly verb: string
-  readonly noun: string
-  readonly args: string[]
-  readonly contentType: string | undefined
-
-  constructor(
-    meta: EventMeta,
-    private readonly stream: Stream,
-    readonly peer: string,
-  ) {
-    this.verb = meta.verb
-    this.noun = meta.noun
-    this.args = meta.args
-    this.contentType = meta.contentType
-  }
-
-  get body(): Readable {
-    return this.stream.body!.stream()
-  }
-
-  get signal(): AbortSignal {
-    const {stream} = this
-    if (!stream.abort) {
-      stream.abort = new AbortController()
-      if (stream.aborted) stream.abort.abort(stream.aborted)
-    }
-
-    return stream.abort.signal
-  }
-
-  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
-    return this.stream.body!.read(maxBytes)
-  }
-}
-
-class Reply implements PipeReply {
-  readonly code: number
-  readonly contentType: string
-
-  constructor(
-    meta: ReplyMeta,
-    private readonly incoming: IncomingBody,
-  ) {
-    this.code = meta.code
-    this.contentType = meta.contentType
-  }
-
-  get body(): Readable {
-    return this.incoming.stream()
-  }
-
-  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
-    return this.incoming.read(maxBytes)
-  }
-}
-
-interface Stream {
-  id: number
-  outgoing: boolean
-  window: SendWindow
-  /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
-  body?: IncomingBody
-  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
-  /** Created on first use of the handler's signal: most handlers never look. */
-  abort?: AbortController
-  /** Why the stream ended early, for a signal asked for afterwards. */
-  aborted?: RestwireError
-  /** Runs once when the stream is gone (unhooks the caller's abort signal). */
-  cleanup?: () => void
-}
+export type {EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 
 export class PipeSession {
   readonly since = new Date()
@@ -496,18 +374,4 @@ export class PipeSession {
   private send(type: FrameTypeCode, flags: number, streamId: number, payload?: Buffer): void {
     if (this.closedReason === undefined) this.out.frame(type, flags, streamId, payload)
   }
-}
-
-/** The metadata and body of an EVENT or REPLY frame; meta undefined when an INLINE length is wrong. */
-function splitInline(frame: Frame): {meta: Buffer | undefined; body: Buffer | undefined} {
-  if (!(frame.flags & FLAG_INLINE)) return {body: undefined, meta: frame.payload}
-  const metaBytes = frame.payload.readUInt16BE(0)
-  if (2 + metaBytes > frame.payload.length) return {body: undefined, meta: undefined}
-  return {body: frame.payload.subarray(2 + metaBytes), meta: frame.payload.subarray(2, 2 + metaBytes)}
-}
-
-function isEmptyBody(body: BodySource | undefined): boolean {
-  if (body === undefined) return true
-  if (typeof body === 'string' || body instanceof Uint8Array) return body.length === 0
-  return false
 }

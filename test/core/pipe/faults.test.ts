@@ -5,7 +5,7 @@ import {connect as tlsConnect} from 'node:tls'
 import {after, before, describe, it} from 'node:test'
 import {readFile} from 'node:fs/promises'
 import {isRestwireError} from '../../../src/core/errors.js'
-import {FrameDecoder, FrameType, encodeFrameHeader, encodeJsonFrame, type Frame} from '../../../src/core/pipe/frames.js'
+import {FrameDecoder, FrameType, encodeFrame, encodeFrameHeader, encodeJsonFrame, type Frame} from '../../../src/core/pipe/frames.js'
 import type {PipeHubEvent, PipeHubHandle} from '../../../src/core/pipe/hub.js'
 import {type EventLog, replyJson, startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
@@ -144,11 +144,15 @@ describe('pipe: bad peers and faults', {timeout: 90_000}, () => {
     const bad = await rawNode(pki, hub.address.port, 'node-b')
     bad.write(encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: 1}))
     bad.write(encodeJsonFrame(FrameType.EVENT, 1, 2, {noun: 'time', verb: 42}))
+    // INLINE with a metadata length past the end of the frame: also just this event.
+    bad.write(encodeFrame(FrameType.EVENT, 3, 6, Buffer.from([0, 200, 0x7b, 0x7d])))
     bad.write(encodeJsonFrame(FrameType.EVENT, 1, 4, {args: [], noun: 'time', verb: 'GET'}))
     while (!bad.frames.some((frame) => frame.type === FrameType.REPLY)) await new Promise((resolve) => setTimeout(resolve, 10))
-    const reset = bad.frames.find((frame) => frame.type === FrameType.RESET)
-    assert.equal(reset?.streamId, 2)
-    assert.deepEqual(JSON.parse(reset.payload.toString()), {code: 400, reason: 'EVENT needs a "verb" made of letters'})
+    const resets = bad.frames.filter((frame) => frame.type === FrameType.RESET)
+    assert.deepEqual(resets.map((frame) => [frame.streamId, JSON.parse(frame.payload.toString())]), [
+      [2, {code: 400, reason: 'EVENT needs a "verb" made of letters'}],
+      [6, {code: 400, reason: 'INLINE metadata length exceeds the frame'}],
+    ])
     assert.equal(bad.frames.find((frame) => frame.type === FrameType.REPLY)?.streamId, 4)
     assert.ok(hub.nodes().some((info) => info.name === 'node-b'))
   })

@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import type {RestwireError} from '../../../src/core/errors.js'
-import {FLAG_END, type Frame, FrameDecoder, FrameType, MAX_FRAME_PAYLOAD_BYTES, encodeFrame, encodeFrameHeader, encodeJsonFrame, encodeWindowFrame} from '../../../src/core/pipe/frames.js'
+import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, MAX_FRAME_PAYLOAD_BYTES, encodeFrame, encodeFrameHeader, encodeJsonFrame, encodeWindowFrame} from '../../../src/core/pipe/frames.js'
 
 function decodeAll(chunks: Buffer[], maxPayloadBytes?: number): {frames: Frame[]; errors: RestwireError[]} {
   const frames: Frame[] = []
@@ -19,6 +19,7 @@ const sample = (): Buffer =>
     encodeFrame(FrameType.DATA, FLAG_END, 1),
     encodeWindowFrame(1, 65_536),
     encodeFrame(FrameType.PING, 0, 0, Buffer.alloc(8, 7)),
+    encodeFrame(FrameType.EVENT, FLAG_END | FLAG_INLINE, 3, Buffer.from([0, 2, 0x7b, 0x7d, 0xff])),
   ])
 
 describe('pipe frames', () => {
@@ -31,7 +32,7 @@ describe('pipe frames', () => {
   it('decodes back-to-back frames from one chunk, binary payloads intact', () => {
     const {errors, frames} = decodeAll([sample()])
     assert.deepEqual(errors, [])
-    assert.deepEqual(frames.map((f) => [f.type, f.flags, f.streamId]), [[1, 0, 0], [2, 0, 1], [3, 0, 1], [3, 1, 1], [6, 0, 1], [7, 0, 0]])
+    assert.deepEqual(frames.map((f) => [f.type, f.flags, f.streamId]), [[1, 0, 0], [2, 0, 1], [3, 0, 1], [3, 1, 1], [6, 0, 1], [7, 0, 0], [2, 3, 3]])
     assert.deepEqual([...frames[2]!.payload], [0, 1, 2, 255, 0x0a, 0x0d])
     assert.equal(frames[4]!.payload.readUInt32BE(0), 65_536)
   })
@@ -68,6 +69,9 @@ describe('pipe frames', () => {
       ['DATA on 0', header([3, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0]), /DATA frame on stream 0/],
       ['PING on 5', header([7, 0, 0, 0, 0, 0, 0, 5, 0, 0, 0, 0]), /PING frame on stream 5/],
       ['HTTP text', Buffer.from('GET / HTTP/1.1\r\n\r\n'), /unknown frame type 0x47/],
+      ['INLINE on DATA', header([3, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]), /INLINE on a DATA frame/],
+      ['INLINE without END', header([2, 2, 0, 0, 0, 0, 0, 1, 0, 0, 0, 2]), /INLINE on a EVENT frame/],
+      ['INLINE shorter than its length field', header([4, 3, 0, 0, 0, 0, 0, 1, 0, 0, 0, 1]), /INLINE on a REPLY frame/],
     ]
     for (const [name, bytes, message] of cases) {
       const {errors, frames} = decodeAll([bytes, sample()])
@@ -81,7 +85,7 @@ describe('pipe frames', () => {
   it('delivers the frames before a bad one, then nothing after it', () => {
     const bad = Buffer.from([0x7f, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0])
     const {errors, frames} = decodeAll([Buffer.concat([sample(), bad, sample()])])
-    assert.equal(frames.length, 6)
+    assert.equal(frames.length, 7)
     assert.equal(errors.length, 1)
   })
 
