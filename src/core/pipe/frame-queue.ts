@@ -1,11 +1,13 @@
-// Outgoing frames of one connection: every frame queued in one event-loop turn goes out in one socket
-// write (both peers are restwire, so coalescing is always safe). Small frames are built in one buffer;
+// Outgoing frames of one connection: the frames queued in one event-loop turn go out together, in
+// writes of about 64 KiB (both peers are restwire, so coalescing is always safe). Small frames are built in one buffer;
 // large payloads are queued by reference and copied once, into the write.
 import type {Duplex} from 'node:stream'
 import {FLAG_END, FLAG_INLINE, FRAME_HEADER_BYTES, type FrameTypeCode} from './frames.js'
 
 /** Payloads up to this size are copied next to their header (one small allocation instead of two). */
 const COPY_PAYLOAD_BYTES = 1024
+/** Frames are written in groups of about this many bytes (one DATA frame, or many small frames). */
+const SEGMENT_BYTES = 64 * 1024
 
 export class FrameQueue {
   private queue: Buffer[] = []
@@ -61,10 +63,25 @@ export class FrameQueue {
   flush(): void {
     this.scheduled = false
     if (this.queue.length === 0 || this.closed || this.socket.destroyed) return
-    const data = this.queue.length === 1 ? this.queue[0]! : Buffer.concat(this.queue, this.queuedBytes)
+    // Writes of about one frame's size: one big concatenation per turn would allocate (and page in)
+    // megabytes each time a body streams, which costs more than the encryption.
+    let ok = true
+    let segment: Buffer[] = []
+    let segmentBytes = 0
+    for (const buffer of this.queue) {
+      segment.push(buffer)
+      segmentBytes += buffer.length
+      if (segmentBytes >= SEGMENT_BYTES) {
+        ok = this.socket.write(segment.length === 1 ? segment[0]! : Buffer.concat(segment, segmentBytes))
+        segment = []
+        segmentBytes = 0
+      }
+    }
+
+    if (segment.length > 0) ok = this.socket.write(segment.length === 1 ? segment[0]! : Buffer.concat(segment, segmentBytes))
     this.queue = []
     this.queuedBytes = 0
-    if (this.socket.write(data)) this.wakeDrain()
+    if (ok) this.wakeDrain()
   }
 
   /** Resolves once the queue is written and the socket has room (or the queue is closed). */

@@ -45,6 +45,12 @@ export interface Frame {
   flags: number
   streamId: number
   payload: Buffer
+  /**
+   * DATA only: more of this frame's payload follows in further Frame objects (END, if set, comes on
+   * the last). A DATA payload is handed on as it arrives, in the pieces the socket delivered, so large
+   * bodies are never copied to reassemble frames.
+   */
+  more?: boolean
 }
 
 export function frameTypeName(type: number): string {
@@ -89,6 +95,8 @@ export class FrameDecoder {
   private chunks: Buffer[] = []
   private buffered = 0
   private failed = false
+  /** The DATA frame whose payload is being handed on. */
+  private data: {flags: number; remaining: number; streamId: number} | undefined
 
   constructor(private readonly options: FrameDecoderOptions) {
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES
@@ -102,7 +110,13 @@ export class FrameDecoder {
     if (this.failed || chunk.length === 0) return
     this.chunks.push(chunk)
     this.buffered += chunk.length
-    while (this.buffered >= FRAME_HEADER_BYTES) {
+    for (;;) {
+      if (this.data) {
+        if (!this.deliverData(this.data)) return
+        continue
+      }
+
+      if (this.buffered < FRAME_HEADER_BYTES) return
       const head = this.peekHeader()
       const type = head[0]!
       const flags = head[1]!
@@ -115,11 +129,29 @@ export class FrameDecoder {
         return
       }
 
+      if (type === FrameType.DATA && length > 0) {
+        this.take(FRAME_HEADER_BYTES)
+        this.data = {flags, remaining: length, streamId}
+        continue
+      }
+
       if (this.buffered < FRAME_HEADER_BYTES + length) return
       const frame = this.take(FRAME_HEADER_BYTES + length)
       this.options.onFrame({flags, payload: frame.subarray(FRAME_HEADER_BYTES), streamId, type: type as FrameTypeCode})
       if (this.failed) return
     }
+  }
+
+  /** Hands on the DATA payload bytes buffered so far, as views; false when more input is needed. */
+  private deliverData(data: {flags: number; remaining: number; streamId: number}): boolean {
+    if (this.buffered === 0) return false
+    const size = Math.min(data.remaining, this.chunks[0]!.length)
+    const piece = this.take(size)
+    data.remaining -= size
+    const more = data.remaining > 0
+    if (!more) this.data = undefined
+    this.options.onFrame({flags: more ? data.flags & ~FLAG_END : data.flags, more, payload: piece, streamId: data.streamId, type: FrameType.DATA})
+    return !this.failed
   }
 
   /** The first 12 bytes, joining the first chunks when a header is split. */
@@ -179,6 +211,7 @@ export class FrameDecoder {
     this.failed = true
     this.chunks = []
     this.buffered = 0
+    this.data = undefined
     this.options.onError(error)
   }
 }

@@ -3,12 +3,25 @@ import {describe, it} from 'node:test'
 import type {RestwireError} from '../../../src/core/errors.js'
 import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, MAX_FRAME_PAYLOAD_BYTES, encodeFrame, encodeFrameHeader, encodeJsonFrame, encodeWindowFrame} from '../../../src/core/pipe/frames.js'
 
-function decodeAll(chunks: Buffer[], maxPayloadBytes?: number): {frames: Frame[]; errors: RestwireError[]} {
+/** Decodes, joining DATA pieces (`more`) back into whole frames, so that any split compares equal. */
+function decodeAll(chunks: Buffer[], maxPayloadBytes?: number): {frames: Frame[]; errors: RestwireError[]; pieces: number} {
   const frames: Frame[] = []
   const errors: RestwireError[] = []
-  const decoder = new FrameDecoder({maxPayloadBytes, onError: (error) => errors.push(error), onFrame: (frame) => frames.push({...frame, payload: Buffer.from(frame.payload)})})
+  let pending: Buffer[] = []
+  let pieces = 0
+  const decoder = new FrameDecoder({
+    maxPayloadBytes,
+    onError: (error) => errors.push(error),
+    onFrame(frame) {
+      pieces++
+      pending.push(Buffer.from(frame.payload))
+      if (frame.more) return
+      frames.push({flags: frame.flags, payload: Buffer.concat(pending), streamId: frame.streamId, type: frame.type})
+      pending = []
+    },
+  })
   for (const chunk of chunks) decoder.push(chunk)
-  return {errors, frames}
+  return {errors, frames, pieces}
 }
 
 const sample = (): Buffer =>
@@ -50,9 +63,22 @@ describe('pipe frames', () => {
     assert.deepEqual(oneByOne.frames, whole)
   })
 
+  it('hands a DATA payload on as it arrives, in pieces, END only on the last', () => {
+    const payload = Buffer.alloc(50_000, 7)
+    const frame = encodeFrame(FrameType.DATA, FLAG_END, 9, payload)
+    const seen: Frame[] = []
+    const decoder = new FrameDecoder({onError: assert.fail, onFrame: (f) => seen.push({...f, payload: Buffer.from(f.payload)})})
+    decoder.push(frame.subarray(0, 16_000))
+    assert.deepEqual(seen.map((f) => [f.payload.length, f.more, f.flags]), [[15_988, true, 0]])
+    decoder.push(frame.subarray(16_000))
+    assert.deepEqual(seen.map((f) => [f.payload.length, f.more, f.flags]), [[15_988, true, 0], [34_012, false, FLAG_END]])
+    assert.ok(Buffer.concat(seen.map((f) => f.payload)).equals(payload))
+  })
+
   it('takes a payload of exactly the limit and refuses one byte more, before reading the payload', () => {
     const limit = decodeAll([encodeFrame(FrameType.DATA, 0, 1, Buffer.alloc(MAX_FRAME_PAYLOAD_BYTES))])
     assert.equal(limit.frames.length, 1)
+    assert.equal(limit.frames[0]!.payload.length, MAX_FRAME_PAYLOAD_BYTES)
     // The header alone is enough to refuse: nothing is buffered waiting for 4 GiB.
     const over = decodeAll([encodeFrameHeader(FrameType.DATA, 0, 1, 0xffff_ffff)])
     assert.equal(over.frames.length, 0)
