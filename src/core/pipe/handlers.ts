@@ -35,9 +35,18 @@ export function handlerName(verb: string, noun: string): string {
 export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
   const functions = options.functions ?? {}
   const sources = options.sources ?? []
+  // Names repeat (a service has a handful of nouns): remember them, up to a bound.
+  const names = new Map<string, string>()
   return async (event) => {
     const ctx = contextFor(event)
-    const name = handlerName(event.verb, event.noun)
+    const key = `${event.verb} ${event.noun}`
+    let name = names.get(key)
+    if (name === undefined) {
+      name = handlerName(event.verb, event.noun)
+      if (names.size >= 1024) names.clear()
+      names.set(key, name)
+    }
+
     try {
       const fn = Object.hasOwn(functions, name) ? functions[name] : undefined
       if (fn) return toReplySpec(await fn(ctx, postOf(ctx), ...event.args))
