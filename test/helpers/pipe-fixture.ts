@@ -52,6 +52,13 @@ export const testFunctions: Record<string, PipeHandlerFunction> = {
   },
   get_hang: (ctx) => new Promise((resolve) => ctx.signal.addEventListener('abort', () => resolve(null))),
   get_whoami: (ctx) => ({peer: ctx.peer}),
+  /** N MiB of a repeating byte pattern, streamed: more than one flow-control window. */
+  get_big: (_ctx, _post, mib) =>
+    (async function* () {
+      const block = Buffer.alloc(1024 * 1024)
+      for (let i = 0; i < block.length; i++) block[i] = i & 0xff
+      for (let i = 0; i < Number(mib); i++) yield block
+    })(),
 }
 
 export async function startTestHub(pki: PipePki, overrides: Partial<PipeHubOptions> = {}): Promise<{hub: PipeHubHandle; log: EventLog<PipeHubEvent>}> {

@@ -69,7 +69,20 @@ export class BodyReadable extends Readable {
     })
   }
 
+  // Credit follows consumption, which always goes through read() (async iteration, 'data' events and
+  // pipe() all call it). _read() cannot be the trigger: Node calls it once and then not again until the
+  // next push(), and when the buffer is full at that moment, no push comes until credit is granted.
+  override read(size?: number): unknown {
+    const chunk: unknown = super.read(size)
+    this.grantConsumed()
+    return chunk
+  }
+
   override _read(): void {
+    this.grantConsumed()
+  }
+
+  private grantConsumed(): void {
     if (this.readableEnded) return
     const consumed = this.received - this.readableLength
     const owed = consumed - this.granted

@@ -94,6 +94,43 @@ describe('pipe: events both ways over mutual TLS', {timeout: 60_000}, () => {
     assert.deepEqual(await replyJson(await blocked), {released: true})
   })
 
+  it('a reply body nobody reads holds up only its own event: others and heartbeats carry on', async () => {
+    const big = await hub.request('node-a', {args: ['16'], noun: 'big', verb: 'GET'}, T)
+    // The node has sent one window and waits for credit; meanwhile everything else flows both ways.
+    for (let i = 0; i < 20; i++) {
+      assert.equal((await hub.request('node-a', {args: [], noun: 'time', verb: 'GET'}, T)).code, 0)
+      assert.equal((await node.request({args: [], noun: 'time', verb: 'GET'}, T)).code, 0)
+    }
+
+    assert.equal(node.inFlight(), 1)
+    let received = 0
+    for await (const chunk of big.body) received += (chunk as Buffer).length
+    assert.equal(received, 16 * 1024 * 1024)
+    while (node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+  })
+
+  it('refuses events beyond the peer\'s in-flight limit with 503, and serves the rest', async () => {
+    const limited = await startTestNode(pki, hub.address.port, {maxInFlight: 2, name: 'node-b'})
+    try {
+      await hub.waitForNode('node-b')
+      const outcome = (pending: Promise<unknown>): Promise<unknown> => pending.then(() => 'answered', (error: unknown) => error)
+      const hanging = [1, 2].map(() => outcome(hub.request('node-b', {args: [], noun: 'hang', verb: 'GET'}, {timeoutMs: 300})))
+      await assert.rejects(hub.request('node-b', {args: [], noun: 'time', verb: 'GET'}, T), (error) => {
+        assert.ok(isRestwireError(error, 'RW_ERR_CLOSED'))
+        assert.equal(error.details?.status, 503)
+        assert.match(error.message, /too many events in flight/)
+        return true
+      })
+      for (const result of await Promise.all(hanging)) assert.ok(isRestwireError(result, 'RW_ERR_TIMEOUT'))
+      while (limited.node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+      assert.equal((await hub.request('node-b', {args: [], noun: 'time', verb: 'GET'}, T)).code, 0)
+    } finally {
+      await limited.node.close()
+    }
+
+    while (hub.nodes().length > 1) await new Promise((resolve) => setTimeout(resolve, 10))
+  })
+
   it('times out an event with no reply (504) and resets it on the peer', async () => {
     await assert.rejects(hub.request('node-a', {args: [], noun: 'hang', verb: 'GET'}, {timeoutMs: 200}), (error) => {
       assert.ok(isRestwireError(error, 'RW_ERR_TIMEOUT'))
