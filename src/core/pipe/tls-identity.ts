@@ -30,11 +30,9 @@ export async function loadPipeIdentity(options: PipeIdentityOptions): Promise<Pi
     return join(options.dir, what === 'CA certificate' ? 'ca.pem' : what === 'certificate' ? `${options.name}.pem` : `${options.name}-key.pem`)
   }
 
-  const [ca, cert, key] = await Promise.all([
-    readPem(inDir(options.caFile, 'CA certificate', 'ca-file'), 'CA certificate'),
-    readPem(inDir(options.certFile, 'certificate', 'cert'), 'certificate'),
-    readPem(inDir(options.keyFile, 'private key', 'key'), 'private key'),
-  ])
+  // All paths first: a missing flag must fail before any read is under way.
+  const paths = [inDir(options.caFile, 'CA certificate', 'ca-file'), inDir(options.certFile, 'certificate', 'cert'), inDir(options.keyFile, 'private key', 'key')]
+  const [ca, cert, key] = await Promise.all([readPem(paths[0]!, 'CA certificate'), readPem(paths[1]!, 'certificate'), readPem(paths[2]!, 'private key')])
   return {ca, cert, key}
 }
 

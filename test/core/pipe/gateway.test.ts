@@ -35,6 +35,7 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
   let nodeGateway: PipeGatewayHandle
   const closers: Array<() => Promise<void>> = []
   let files: string
+  const hangClosed: Array<() => void> = []
 
   before(async () => {
     const pki = await makePipePki(dir())
@@ -49,7 +50,11 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
       const chunks: Buffer[] = []
       req.on('data', (chunk: Buffer) => chunks.push(chunk))
       req.on('end', () => {
-        if (req.url === '/api/hang') return
+        if (req.url?.startsWith('/api/hang')) {
+          if (req.url === '/api/hang/abandoned') res.on('close', () => hangClosed.splice(0).forEach((wake) => wake()))
+          return
+        }
+
         const status = req.url === '/api/missing' ? 404 : 200
         res.writeHead(status, {'content-type': 'application/json'})
         res.end(JSON.stringify({body: Buffer.concat(chunks).toString(), method: req.method, peer: req.headers['x-pipe-peer'], url: req.url}))
@@ -144,6 +149,21 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
     const hang = await curl([`${nodeGateway.url}/server/hang`])
     assert.equal(hang.status, 504)
     assert.match(hang.body, /no reply within 2000 ms/)
+  })
+
+  it('an HTTP client that goes away ends the event on the peer too', async () => {
+    // A gateway that would wait a minute: only the client leaving can end the event early.
+    const patient = await startPipeGateway({kind: 'node', node}, {port: 0, timeoutMs: 60_000})
+    try {
+      const abandoned = new Promise<void>((resolve) => hangClosed.push(resolve))
+      // The upstream never answers /api/hang; curl gives up after 300 ms and closes its connection.
+      await assert.rejects(curl(['--max-time', '0.3', `${patient.url}/server/hang//abandoned`]))
+      // The RESET reaches the hub, whose upstream request is aborted: the upstream sees its request close.
+      await abandoned
+      while (hub.nodes()[0]!.inFlight > 0 || node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    } finally {
+      await patient.close()
+    }
   })
 
   it('lists nodes on GET /nodes and refuses other methods there', async () => {
