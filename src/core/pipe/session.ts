@@ -102,7 +102,8 @@ export class PipeSession {
     if (this.closedReason !== undefined) return
     this.sendJson(FrameType.GOAWAY, 0, 0, {reason})
     this.out.flush()
-    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason))
+    // end(), not destroy(): the GOAWAY must still reach the peer.
+    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason), false)
     this.options.socket.end()
     // A peer that never finishes the close must not keep the socket.
     setTimeout(() => this.options.socket.destroy(), 1000).unref()
@@ -116,7 +117,7 @@ export class PipeSession {
     return new RestwireError('RW_ERR_CLOSED', `the connection to ${this.options.peer} is closed: ${this.closedReason}`, {details: {status: 503}})
   }
 
-  private teardown(reason: string, error?: RestwireError): void {
+  private teardown(reason: string, error?: RestwireError, destroy = true): void {
     if (this.closedReason !== undefined) return
     this.closedReason = reason
     clearInterval(this.pingTimer)
@@ -125,7 +126,7 @@ export class PipeSession {
     for (const stream of this.streams.values()) this.endStream(stream, failure)
     this.streams.clear()
     this.out.close()
-    if (error === undefined) this.options.socket.destroy()
+    if (destroy) this.options.socket.destroy()
     this.options.onClose?.(reason, error)
   }
 
