@@ -78,11 +78,16 @@ class PipeNode {
     if (!this.session && !this.stopped) {
       const awaitMs = Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs)
       await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, awaitMs)
-        this.waiters.push(() => {
+        const wake = (): void => {
           clearTimeout(timer)
           resolve()
-        })
+        }
+
+        const timer = setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(wake), 1)
+          resolve()
+        }, awaitMs)
+        this.waiters.push(wake)
       })
     }
 

@@ -173,6 +173,9 @@ describe('pipe: bad peers and faults', {timeout: 90_000}, () => {
         assert.equal(error.details?.status, 503)
       }
 
+      // While the hub is away, an event from the node waits a bounded time, then 503.
+      const away = await outcome(node.request({args: [], noun: 'time', verb: 'GET'}, {timeoutMs: 200}))
+      assert.ok(isRestwireError(away, 'RW_ERR_CLOSED') && away.details?.status === 503, String(away))
       const from = log.events.length
       const again = await startTestHub(pki, {port})
       try {
