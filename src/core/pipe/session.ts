@@ -72,7 +72,8 @@ export class PipeSession {
     this.nextStreamId += 2
     const stream: Stream = {id, outgoing: true, window: new SendWindow(this.windowBytes)}
     this.streams.set(id, stream)
-    const {body, ...meta} = event
+    const {body} = event
+    const meta: EventMeta = {args: event.args, contentType: event.contentType, noun: event.noun, verb: event.verb}
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
       stream.reply = {reject, resolve}
@@ -201,7 +202,8 @@ export class PipeSession {
       reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
 
-    const {body, ...replyMeta} = reply
+    const {body} = reply
+    const replyMeta: ReplyMeta = {code: reply.code, contentType: reply.contentType}
     if (this.streams.get(stream.id) !== stream) {
       // Reset or disconnected while the handler ran: release what it opened.
       ;(body as {destroy?: () => void} | undefined)?.destroy?.()
