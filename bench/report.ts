@@ -1,6 +1,8 @@
 // Turns measurements into the printed table, the ratios, the target verdicts and the JSON summary.
 import type {ColdStartResult} from './cold-start.js'
 import type {LoadResult} from './load.js'
+import {pipeSummary, printPipeReport} from './pipe-report.js'
+import type {PipeResult} from './pipe.js'
 import {printTunnelReport, tunnelVerdicts} from './tunnel-report.js'
 import type {TunnelResult} from './tunnel.js'
 
@@ -17,6 +19,7 @@ export interface Measurements {
   load: Array<LoadResult & {transport: Transport}>
   cold?: ColdStartResult
   tunnel?: TunnelResult
+  pipe?: PipeResult
   /** korv's c=1 echo, for the tunnel comparison (from the korv case, or run alongside the tunnel). */
   korvC1?: LoadResult
 }
@@ -100,6 +103,7 @@ export function printReport(m: Measurements, ratios: Ratios, verdicts: Verdict[]
 
   process.stdout.write(out.join('\n') + '\n')
   if (m.tunnel) printTunnelReport(m.tunnel, m.korvC1)
+  if (m.pipe) printPipeReport(m.pipe)
 }
 
 export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], settings: Record<string, unknown>): string {
@@ -107,6 +111,7 @@ export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], se
   return JSON.stringify({
     cold: m.cold && {korvCallMs: round(m.cold.korvCallMs), nodeMs: round(m.cold.nodeMs), runs: m.cold.runs, sshMs: round(m.cold.sshMs)},
     load: m.load.map((r) => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps), transport: r.transport})),
+    pipe: m.pipe && pipeSummary(m.pipe),
     ratios: Object.fromEntries(Object.entries(ratios).map(([key, value]) => [key, round(value)])),
     settings,
     targets: verdicts.map((v) => ({...v, value: round(v.value)})),

@@ -6,6 +6,9 @@ import KeysCert from './commands/keys/cert.js'
 import KeysGen from './commands/keys/gen.js'
 import KorvCall from './commands/korv/call.js'
 import KorvServe from './commands/korv/serve.js'
+import PipeCall from './commands/pipe/call.js'
+import PipeConnect from './commands/pipe/connect.js'
+import PipeServe from './commands/pipe/serve.js'
 import RelayCheck from './commands/relay/check.js'
 import RelaySend from './commands/relay/send.js'
 import RelayStart from './commands/relay/start.js'
@@ -23,6 +26,9 @@ export const COMMANDS = {
   'keys:gen': KeysGen,
   'korv:call': KorvCall,
   'korv:serve': KorvServe,
+  'pipe:call': PipeCall,
+  'pipe:connect': PipeConnect,
+  'pipe:serve': PipeServe,
   'relay:check': RelayCheck,
   'relay:send': RelaySend,
   'relay:start': RelayStart,

@@ -1,0 +1,122 @@
+// `pipe call` glue: one event through a running local gateway (hub or node) with undici; the reply
+// body goes to stdout as it arrives (binary-safe), and the HTTP status and event code become the exit code.
+import {constants, createReadStream, createWriteStream} from 'node:fs'
+import {access} from 'node:fs/promises'
+import type {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import type {Dispatcher} from 'undici'
+import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import type {PayloadSource} from './flags.js'
+import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
+
+export const DEFAULT_PIPE_GATEWAY_URL = 'http://127.0.0.1:8090'
+
+export interface PipeCallOptions {
+  verb: string
+  path: string
+  data?: PayloadSource
+  contentType?: string
+  output?: string
+  gateway: string
+  timeoutMs: number
+  json: boolean
+}
+
+export interface PipeCallResult {
+  status: number
+  code: number | null
+  contentType: string
+  body: unknown
+  timing: {totalMs: number}
+}
+
+export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
+  const started = performance.now()
+  const verb = options.verb.toUpperCase()
+  if (!/^[A-Z][A-Z0-9_-]*$/.test(verb)) throw new RestwireError('RW_ERR_USAGE', `VERB must be a word like GET or POST, got "${options.verb}"`)
+  if (!options.path.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, e.g. /client/NODE/time or /server/time, got "${options.path}"`)
+  const {body, contentType} = await requestBody(options)
+  const {request} = await import('undici')
+  let response: Dispatcher.ResponseData
+  try {
+    response = await request(options.gateway + options.path, {
+      body,
+      bodyTimeout: 0,
+      headers: contentType ? {'content-type': contentType} : {},
+      headersTimeout: options.timeoutMs + 1000,
+      method: verb as Dispatcher.HttpMethod,
+    })
+  } catch (error) {
+    throw requestError(error, options.gateway, options.timeoutMs)
+  }
+
+  const header = response.headers['x-event-return-code']
+  const code = header === undefined ? null : Number(header)
+  const replyType = String(response.headers['content-type'] ?? 'application/octet-stream')
+  process.exitCode = exitCodeFor(response.statusCode, code)
+  if (options.json) {
+    const text = await response.body.text()
+    return {body: decode(text, replyType), code, contentType: replyType, status: response.statusCode, timing: {totalMs: Math.round((performance.now() - started) * 100) / 100}}
+  }
+
+  if (options.output) {
+    await pipeline(response.body, createWriteStream(options.output))
+  } else if (stdoutIsTty() && /\bjson\b/.test(replyType)) {
+    process.stdout.write(formatJson(decode(await response.body.text(), replyType)) + '\n')
+  } else {
+    await pipeline(response.body, process.stdout, {end: false})
+  }
+
+  if (response.statusCode !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${response.statusCode}\n`))
+  else if (code !== 0) process.stderr.write(c.yellow(`${verb} ${options.path}: event return code ${code}\n`))
+  return undefined
+}
+
+/** Inline --data is JSON; @FILE and @- are sent as they are (binary-safe, streamed). */
+async function requestBody(options: PipeCallOptions): Promise<{body?: string | Readable; contentType?: string}> {
+  const {data} = options
+  if (!data) return {}
+  if (data.kind === 'inline') return {body: JSON.stringify(data.value), contentType: options.contentType ?? 'application/json'}
+  const type = options.contentType ?? (data.kind === 'file' && data.path.endsWith('.json') ? 'application/json' : 'application/octet-stream')
+  if (data.kind === 'stdin') return {body: process.stdin, contentType: type}
+  try {
+    await access(data.path, constants.R_OK)
+  } catch (error) {
+    const reason = errnoCode(error) === 'ENOENT' ? 'no such file' : (error as Error).message
+    throw new RestwireError('RW_ERR_USAGE', `cannot read the request body from ${data.path}: ${reason}`, {cause: error})
+  }
+
+  return {body: createReadStream(data.path), contentType: type}
+}
+
+/** 0 when answered with code 0; 8 for 404 or a handler's "no" (255, other codes); 9 for 5xx or 251 (raised). */
+export function exitCodeFor(status: number, code: number | null): number {
+  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
+  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
+  if (code === null || code === 0) return 0
+  if (code === 251 || (code >= 500 && code <= 599)) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
+  return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
+}
+
+function decode(text: string, contentType: string): unknown {
+  if (text === '') return null
+  if (/\bjson\b/.test(contentType)) {
+    try {
+      return JSON.parse(text)
+    } catch {
+      return text
+    }
+  }
+
+  return text
+}
+
+function requestError(error: unknown, gateway: string, timeoutMs: number): RestwireError {
+  const code = errnoCode(error) ?? (error as {code?: string}).code
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
+  const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
+  return new RestwireError('RW_ERR_CONNECT', `cannot reach the pipe gateway at ${gateway}: ${reason}`, {
+    cause: error,
+    hint: 'Is `restwire pipe serve` or `pipe connect` running, and is --gateway its --http address?',
+  })
+}

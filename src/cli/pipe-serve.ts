@@ -1,0 +1,116 @@
+// `pipe serve` and `pipe connect` glue: identity, handlers, the hub or node and its local gateway; log
+// state changes on stderr; drain and stop on SIGINT/SIGTERM.
+import {startPipeGateway} from '../core/pipe/gateway.js'
+import {type PipeHandlerSetupOptions, setUpPipeHandler} from '../core/pipe/handler-setup.js'
+import {startPipeHub} from '../core/pipe/hub.js'
+import {connectPipeNode} from '../core/pipe/node.js'
+import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-identity.js'
+import {stderrColors as c} from './output.js'
+import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
+import type {LogFormat} from './request-log.js'
+
+interface PipeCommonOptions {
+  identity: PipeIdentityOptions
+  handlers: Omit<PipeHandlerSetupOptions, 'side'>
+  http: {host: string; port: number}
+  heartbeatMs: number
+  timeoutMs: number
+  logFormat: LogFormat
+  json: boolean
+}
+
+export interface PipeServeOptions extends PipeCommonOptions {
+  host: string
+  port: number
+}
+
+export interface PipeConnectOptions extends PipeCommonOptions {
+  to: {host: string; port: number}
+  hubName?: string
+  maxBackoffMs: number
+}
+
+export interface PipeServeResult {
+  port: number
+  http: string
+}
+
+/** Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that. */
+function signalled(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', resolve)
+    process.once('SIGTERM', resolve)
+  })
+}
+
+async function untilSignal(signal: Promise<NodeJS.Signals>, what: string, close: () => Promise<void>): Promise<void> {
+  const received = await signal
+  process.stderr.write(c.dim(`${received}: stopping the ${what}\n`))
+  // A second signal while closing stops at once.
+  process.once('SIGINT', () => process.exit(130))
+  process.once('SIGTERM', () => process.exit(130))
+  await close().catch(() => {})
+  process.stderr.write(c.dim(`pipe ${what} stopped\n`))
+}
+
+export async function runPipeServe(options: PipeServeOptions): Promise<PipeServeResult | undefined> {
+  const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  const signal = signalled()
+  const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
+  const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
+  const hub = await startPipeHub({
+    handler: setup.handler,
+    heartbeatMs: options.heartbeatMs,
+    host: options.host,
+    identity,
+    onEvent: (event) => logHubEvent(event, logFormat),
+    port: options.port,
+  })
+  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+    await hub.close()
+    throw error
+  })
+  const {address, port} = hub.address
+  writeStartLine(
+    {event: 'listening', host: address, http: gateway.url, port, sources: setup.sources},
+    `${c.green('pipe hub')} listening for nodes on ${c.bold(`${address}:${port}`)} (mutual TLS), gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    logFormat,
+  )
+  await untilSignal(signal, 'hub', async () => {
+    await gateway.close()
+    await hub.close()
+    await setup.close()
+  })
+  return options.json ? {http: gateway.url, port} : undefined
+}
+
+export async function runPipeConnect(options: PipeConnectOptions): Promise<{http: string} | undefined> {
+  const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  const signal = signalled()
+  const identity = await loadPipeIdentity(options.identity)
+  const setup = await setUpPipeHandler({...options.handlers, side: 'node'})
+  const node = connectPipeNode({
+    backoff: {maxMs: options.maxBackoffMs},
+    handler: setup.handler,
+    heartbeatMs: options.heartbeatMs,
+    hubName: options.hubName,
+    identity,
+    onEvent: (event) => logNodeEvent(event, logFormat),
+    to: options.to,
+  })
+  const gateway = await startPipeGateway({kind: 'node', node}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+    await node.close()
+    throw error
+  })
+  writeStartLine(
+    {event: 'started', http: gateway.url, sources: setup.sources, to: `${options.to.host}:${options.to.port}`},
+    `${c.green('pipe node')} dialling ${c.bold(`${options.to.host}:${options.to.port}`)}, gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    logFormat,
+  )
+  await untilSignal(signal, 'node', async () => {
+    await gateway.close()
+    await node.close()
+    await setup.close()
+  })
+  return options.json ? {http: gateway.url} : undefined
+}

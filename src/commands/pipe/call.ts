@@ -1,0 +1,49 @@
+import * as Args from '@oclif/core/args'
+import * as Flags from '@oclif/core/flags'
+import {BaseCommand} from '../../cli/base-command.js'
+import {dataFlag, durationFlag} from '../../cli/flags.js'
+import type {PipeCallResult} from '../../cli/pipe-call.js'
+import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
+
+export default class PipeCall extends BaseCommand<typeof PipeCall> {
+  static override summary = 'Send one event through a running pipe gateway (hub or node), for scripts and CI.'
+  static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal), or to --output FILE. --json prints the envelope (HTTP status, event code, content type, body, timing).
+
+--data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type.
+
+Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a handler's refusal (255 no handler, or another non-zero code); 9 for 503 (not connected), 504 (no reply in time) or 251 (handler raised); 2 usage, 3 gateway unreachable, 7 timeout. See docs/errors.md.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time', description: 'Against `restwire pipe serve` on this machine (gateway http://127.0.0.1:8090)'},
+    {command: '<%= config.bin %> <%= command.id %> GET /client/fileserver/file//reports/q3.pdf --output q3.pdf', description: 'Fetch a file through the pipe'},
+    {command: '<%= config.bin %> <%= command.id %> POST /server/upload//q3.pdf --data @q3.pdf --gateway http://127.0.0.1:8091', description: 'From a node to the hub, a file as the body'},
+  ]
+
+  static override args = {
+    verb: Args.string({description: 'The event verb: GET, POST, PUT, DELETE...', ignoreStdin: true, required: true}),
+    path: Args.string({description: 'Gateway path: /client/<node>/<noun>[//args] (hub) or /server/<noun>[//args] (node).', ignoreStdin: true, required: true}),
+  }
+
+  static override flags = {
+    'content-type': Flags.string({description: 'Content type of the body (default: application/json for inline --data, else application/octet-stream).'}),
+    data: dataFlag({char: 'd', description: 'Event body: JSON text, @FILE (sent as is) or @- (stdin).'}),
+    gateway: gatewayUrlFlag({default: 'http://127.0.0.1:8090', description: 'The local pipe gateway (hub 8090, node 8091 by default).'}),
+    output: Flags.string({char: 'o', description: 'Write the reply body to this file instead of stdout.'}),
+    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the reply to start.'}),
+  }
+
+  async run(): Promise<PipeCallResult | undefined> {
+    const {args, flags} = this
+    const {runPipeCall} = await import('../../cli/pipe-call.js')
+    return runPipeCall({
+      contentType: flags['content-type'],
+      data: flags.data,
+      gateway: flags.gateway,
+      json: this.jsonEnabled(),
+      output: flags.output,
+      path: args.path,
+      timeoutMs: flags.timeout,
+      verb: args.verb,
+    })
+  }
+}

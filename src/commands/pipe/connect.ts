@@ -1,0 +1,50 @@
+import * as Flags from '@oclif/core/flags'
+import {BaseCommand} from '../../cli/base-command.js'
+import {durationFlag} from '../../cli/flags.js'
+import {handlerFlags, httpAddressFlag, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {gatewayAddressFlag} from '../../cli/tunnel-flags.js'
+
+export default class PipeConnect extends BaseCommand<typeof PipeConnect> {
+  static override summary = 'Run a pipe node: dial the hub over mutual TLS and stay connected.'
+  static override description = `Dials the hub at --to with this node's client certificate, verifies the hub's certificate against the CA and its name (--hub-name, default: the host of --to), and keeps the connection up forever: heartbeats both ways, a hub silent for 3 heartbeats is dropped, and the node redials with exponential backoff and jitter (from 0.5s up to --max-backoff). Every state change is logged on stderr.
+
+The identity comes from an identity directory (--ca DIR with ca.pem, NAME.pem, NAME-key.pem and --name NAME), or from --cert, --key and --ca-file. The hub knows the node by the name in its certificate.
+
+The local HTTP gateway (--http, loopback by default): METHOD /server/<noun>[//arg/arg] sends an event to the hub and streams the reply back, with the event's return code in X-Event-Return-Code (0 ok, 251 handler raised, 255 no handler). While the hub is away an event waits up to 5s for it, then 503; no reply within --timeout 504.
+
+Events sent by the hub are answered by --handlers, --serve-dir (GET file//PATH, read-only; no path leaves DIR), the built-in examples (GET time, GET cat//a/b) and --upstream, tried in that order. SIGINT or SIGTERM closes the node and exits 0.`
+
+  static override examples = [
+    {command: '<%= config.bin %> <%= command.id %> --to hub.example.com:7443 --ca ./pki --name fileserver --serve-dir /srv/files', description: 'The file server of the quick start: the hub fetches GET file//PATH'},
+    {command: '<%= config.bin %> <%= command.id %> --to 10.0.0.5:7443 --hub-name hub --ca ./pki --name worker-1 --upstream http://127.0.0.1:3000', description: 'Dial by IP address, check the hub\'s certificate name "hub", forward events to a local service'},
+    {command: 'curl http://127.0.0.1:8091/server/time', description: 'Call the hub from this node'},
+  ]
+
+  static override flags = {
+    ...identityFlags,
+    ...handlerFlags,
+    ...timingFlags,
+    http: httpAddressFlag({default: {host: '127.0.0.1', port: 8091}, defaultHelp: async () => '127.0.0.1:8091', description: 'HOST:PORT of the local HTTP gateway (port 0 picks a free one).'}),
+    'hub-name': Flags.string({description: 'The name the hub\'s certificate must carry (default: the host of --to).'}),
+    'max-backoff': durationFlag({default: 30_000, description: 'Longest wait between redials.'}),
+    name: Flags.string({description: 'This node\'s name in the identity directory (NAME.pem, NAME-key.pem).', helpGroup: 'IDENTITY'}),
+    to: gatewayAddressFlag({description: 'The hub to dial, HOST:PORT.', required: true}),
+  }
+
+  async run(): Promise<{http: string} | undefined> {
+    const {flags} = this
+    const {runPipeConnect} = await import('../../cli/pipe-serve.js')
+    return runPipeConnect({
+      handlers: {builtins: flags.builtins, handlersFile: flags.handlers, serveDir: flags['serve-dir'], upstream: flags.upstream},
+      heartbeatMs: flags.heartbeat,
+      http: flags.http,
+      hubName: flags['hub-name'],
+      identity: {caFile: flags['ca-file'], certFile: flags.cert, dir: flags.ca, keyFile: flags.key, name: flags.name},
+      json: this.jsonEnabled(),
+      logFormat: flags['log-format'],
+      maxBackoffMs: flags['max-backoff'],
+      timeoutMs: flags.timeout,
+      to: flags.to,
+    })
+  }
+}

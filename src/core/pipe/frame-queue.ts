@@ -1,0 +1,123 @@
+// Outgoing frames of one connection: the frames queued in one event-loop turn go out together, in
+// writes of about 64 KiB (both peers are restwire, so coalescing is always safe). Small frames are built in one buffer;
+// large payloads are queued by reference and copied once, into the write.
+import type {Duplex} from 'node:stream'
+import {FLAG_END, FLAG_INLINE, FRAME_HEADER_BYTES, type FrameTypeCode} from './frames.js'
+
+/** Payloads up to this size are copied next to their header (one small allocation instead of two). */
+const COPY_PAYLOAD_BYTES = 1024
+/** Frames are written in groups of about this many bytes (one DATA frame, or many small frames). */
+const SEGMENT_BYTES = 64 * 1024
+
+export class FrameQueue {
+  private queue: Buffer[] = []
+  private queuedBytes = 0
+  private scheduled = false
+  private closed = false
+  private drainWaiters: Array<() => void> = []
+
+  constructor(private readonly socket: Duplex) {
+    socket.on('drain', () => this.wakeDrain())
+  }
+
+  get bytes(): number {
+    return this.queuedBytes
+  }
+
+  frame(type: FrameTypeCode, flags: number, streamId: number, payload?: Buffer): void {
+    if (this.closed) return
+    const length = payload?.length ?? 0
+    if (length > COPY_PAYLOAD_BYTES) {
+      this.queue.push(header(Buffer.allocUnsafe(FRAME_HEADER_BYTES), type, flags, streamId, length), payload!)
+    } else {
+      const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
+      if (length > 0) payload!.copy(frame, FRAME_HEADER_BYTES)
+      this.queue.push(frame)
+    }
+
+    this.queued(FRAME_HEADER_BYTES + length)
+  }
+
+  json(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
+    if (this.closed) return
+    const text = JSON.stringify(value)
+    const length = Buffer.byteLength(text)
+    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
+    frame.write(text, FRAME_HEADER_BYTES, 'utf8')
+    this.queue.push(frame)
+    this.queued(FRAME_HEADER_BYTES + length)
+  }
+
+  /** EVENT or REPLY with its whole (small) body: [u16 metadata length][metadata JSON][body]. */
+  inline(type: FrameTypeCode, streamId: number, metaJson: string, metaBytes: number, body: Buffer): void {
+    if (this.closed) return
+    const length = 2 + metaBytes + body.length
+    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, FLAG_INLINE | FLAG_END, streamId, length)
+    frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
+    frame.write(metaJson, FRAME_HEADER_BYTES + 2, 'utf8')
+    body.copy(frame, FRAME_HEADER_BYTES + 2 + metaBytes)
+    this.queue.push(frame)
+    this.queued(FRAME_HEADER_BYTES + length)
+  }
+
+  flush(): void {
+    this.scheduled = false
+    if (this.queue.length === 0 || this.closed || this.socket.destroyed) return
+    // Writes of about one frame's size: one big concatenation per turn would allocate (and page in)
+    // megabytes each time a body streams, which costs more than the encryption.
+    let ok = true
+    let segment: Buffer[] = []
+    let segmentBytes = 0
+    for (const buffer of this.queue) {
+      segment.push(buffer)
+      segmentBytes += buffer.length
+      if (segmentBytes >= SEGMENT_BYTES) {
+        ok = this.socket.write(segment.length === 1 ? segment[0]! : Buffer.concat(segment, segmentBytes))
+        segment = []
+        segmentBytes = 0
+      }
+    }
+
+    if (segment.length > 0) ok = this.socket.write(segment.length === 1 ? segment[0]! : Buffer.concat(segment, segmentBytes))
+    this.queue = []
+    this.queuedBytes = 0
+    if (ok) this.wakeDrain()
+  }
+
+  /** Resolves once the queue is written and the socket has room (or the queue is closed). */
+  drained(): Promise<void> {
+    if (this.closed) return Promise.resolve()
+    return new Promise((resolve) => this.drainWaiters.push(resolve))
+  }
+
+  /** Drops what is queued; later frames are ignored; waiters are released. */
+  close(): void {
+    this.closed = true
+    this.queue = []
+    this.queuedBytes = 0
+    this.wakeDrain()
+  }
+
+  private queued(bytes: number): void {
+    this.queuedBytes += bytes
+    if (!this.scheduled) {
+      this.scheduled = true
+      setImmediate(() => this.flush())
+    }
+  }
+
+  private wakeDrain(): void {
+    if (this.socket.writableNeedDrain && !this.closed) return
+    for (const waiter of this.drainWaiters.splice(0)) waiter()
+  }
+}
+
+function header(buffer: Buffer, type: FrameTypeCode, flags: number, streamId: number, length: number): Buffer {
+  buffer[0] = type
+  buffer[1] = flags
+  buffer[2] = 0
+  buffer[3] = 0
+  buffer.writeUInt32BE(streamId, 4)
+  buffer.writeUInt32BE(length, 8)
+  return buffer
+}

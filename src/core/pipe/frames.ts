@@ -1,0 +1,217 @@
+// The pipe's binary frame codec: a fixed 12-byte header and a bounded payload. Pure: encode to
+// Buffers, decode with push(chunk) and callbacks. docs/pipe.md has the same layout with examples.
+//
+//   0        1        2                 4                                 8                                 12
+//   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
+//   | type   | flags  | reserved (0)    | stream id (u32, big endian)     | payload length (u32, big endian)| payload
+//   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
+//
+// Stream 0 carries connection frames (HELLO, PING, PONG, GOAWAY). Hub-opened streams are odd,
+// node-opened streams even. EVENT, REPLY, RESET and GOAWAY payloads are UTF-8 JSON; DATA is raw body
+// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes. Flags: 0x01 END (the
+// sender's body is complete), 0x02 INLINE (with END, on EVENT/REPLY: [u16 JSON length][JSON][body]).
+import {RestwireError} from '../errors.js'
+
+export const FRAME_HEADER_BYTES = 12
+/** Largest payload a frame may carry; a body is split into DATA frames of at most this size. */
+export const MAX_FRAME_PAYLOAD_BYTES = 64 * 1024
+
+export const FrameType = {
+  HELLO: 1,
+  EVENT: 2,
+  DATA: 3,
+  REPLY: 4,
+  RESET: 5,
+  WINDOW: 6,
+  PING: 7,
+  PONG: 8,
+  GOAWAY: 9,
+} as const
+
+export type FrameTypeName = keyof typeof FrameType
+export type FrameTypeCode = (typeof FrameType)[FrameTypeName]
+
+/** Set on EVENT, REPLY or DATA: the sender's body on this stream is complete. */
+export const FLAG_END = 0x01
+/** Set (with END) on EVENT or REPLY that carries its whole body: [u16 metadata length][metadata][body]. */
+export const FLAG_INLINE = 0x02
+const KNOWN_FLAGS = FLAG_END | FLAG_INLINE
+
+const TYPE_NAMES: Record<number, FrameTypeName> = Object.fromEntries(Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]))
+const CONNECTION_TYPES = new Set<number>([FrameType.HELLO, FrameType.PING, FrameType.PONG, FrameType.GOAWAY])
+
+export interface Frame {
+  type: FrameTypeCode
+  flags: number
+  streamId: number
+  payload: Buffer
+  /**
+   * DATA only: more of this frame's payload follows in further Frame objects (END, if set, comes on
+   * the last). A DATA payload is handed on as it arrives, in the pieces the socket delivered, so large
+   * bodies are never copied to reassemble frames.
+   */
+  more?: boolean
+}
+
+export function frameTypeName(type: number): string {
+  return TYPE_NAMES[type] ?? `0x${type.toString(16)}`
+}
+
+/** The 12-byte header alone, so that a large payload can be written after it without a copy. */
+export function encodeFrameHeader(type: FrameTypeCode, flags: number, streamId: number, payloadBytes: number): Buffer {
+  const header = Buffer.allocUnsafe(FRAME_HEADER_BYTES)
+  header[0] = type
+  header[1] = flags
+  header.writeUInt16BE(0, 2)
+  header.writeUInt32BE(streamId, 4)
+  header.writeUInt32BE(payloadBytes, 8)
+  return header
+}
+
+export function encodeFrame(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer = Buffer.alloc(0)): Buffer {
+  return Buffer.concat([encodeFrameHeader(type, flags, streamId, payload.length), payload])
+}
+
+export function encodeJsonFrame(type: FrameTypeCode, flags: number, streamId: number, value: unknown): Buffer {
+  return encodeFrame(type, flags, streamId, Buffer.from(JSON.stringify(value), 'utf8'))
+}
+
+export function encodeWindowFrame(streamId: number, incrementBytes: number): Buffer {
+  const payload = Buffer.allocUnsafe(4)
+  payload.writeUInt32BE(incrementBytes, 0)
+  return encodeFrame(FrameType.WINDOW, 0, streamId, payload)
+}
+
+export interface FrameDecoderOptions {
+  maxPayloadBytes?: number
+  onFrame: (frame: Frame) => void
+  /** Called once, for bytes that cannot be framed (unknown type, bad header, over-limit); later input is ignored. */
+  onError: (error: RestwireError) => void
+}
+
+export class FrameDecoder {
+  private readonly maxPayloadBytes: number
+  /** Unread input as received: frames are cut out with at most one copy, even when split across many chunks. */
+  private chunks: Buffer[] = []
+  private buffered = 0
+  private failed = false
+  /** The DATA frame whose payload is being handed on. */
+  private data: {flags: number; remaining: number; streamId: number} | undefined
+
+  constructor(private readonly options: FrameDecoderOptions) {
+    this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES
+  }
+
+  get bufferedBytes(): number {
+    return this.buffered
+  }
+
+  push(chunk: Buffer): void {
+    if (this.failed || chunk.length === 0) return
+    this.chunks.push(chunk)
+    this.buffered += chunk.length
+    for (;;) {
+      if (this.data) {
+        if (!this.deliverData(this.data)) return
+        continue
+      }
+
+      if (this.buffered < FRAME_HEADER_BYTES) return
+      const head = this.peekHeader()
+      const type = head[0]!
+      const flags = head[1]!
+      const reserved = head.readUInt16BE(2)
+      const streamId = head.readUInt32BE(4)
+      const length = head.readUInt32BE(8)
+      const problem = this.checkHeader(type, flags, reserved, streamId, length)
+      if (problem) {
+        this.fail(problem)
+        return
+      }
+
+      if (type === FrameType.DATA && length > 0) {
+        this.take(FRAME_HEADER_BYTES)
+        this.data = {flags, remaining: length, streamId}
+        continue
+      }
+
+      if (this.buffered < FRAME_HEADER_BYTES + length) return
+      const frame = this.take(FRAME_HEADER_BYTES + length)
+      this.options.onFrame({flags, payload: frame.subarray(FRAME_HEADER_BYTES), streamId, type: type as FrameTypeCode})
+      if (this.failed) return
+    }
+  }
+
+  /** Hands on the DATA payload bytes buffered so far, as views; false when more input is needed. */
+  private deliverData(data: {flags: number; remaining: number; streamId: number}): boolean {
+    if (this.buffered === 0) return false
+    const size = Math.min(data.remaining, this.chunks[0]!.length)
+    const piece = this.take(size)
+    data.remaining -= size
+    const more = data.remaining > 0
+    if (!more) this.data = undefined
+    this.options.onFrame({flags: more ? data.flags & ~FLAG_END : data.flags, more, payload: piece, streamId: data.streamId, type: FrameType.DATA})
+    return !this.failed
+  }
+
+  /** The first 12 bytes, joining the first chunks when a header is split. */
+  private peekHeader(): Buffer {
+    if (this.chunks[0]!.length < FRAME_HEADER_BYTES) {
+      const joined = Buffer.concat(this.chunks, this.buffered)
+      this.chunks = [joined]
+    }
+
+    return this.chunks[0]!
+  }
+
+  /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */
+  private take(n: number): Buffer {
+    this.buffered -= n
+    const first = this.chunks[0]!
+    if (first.length >= n) {
+      if (first.length === n) this.chunks.shift()
+      else this.chunks[0] = first.subarray(n)
+      return first.subarray(0, n)
+    }
+
+    const out = Buffer.allocUnsafe(n)
+    let offset = 0
+    while (offset < n) {
+      const chunk = this.chunks[0]!
+      const size = Math.min(chunk.length, n - offset)
+      chunk.copy(out, offset, 0, size)
+      offset += size
+      if (size === chunk.length) this.chunks.shift()
+      else this.chunks[0] = chunk.subarray(size)
+    }
+
+    return out
+  }
+
+  private checkHeader(type: number, flags: number, reserved: number, streamId: number, length: number): RestwireError | undefined {
+    if (!(type in TYPE_NAMES)) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown frame type 0x${type.toString(16)}`)
+    if ((flags & ~KNOWN_FLAGS) !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown flags 0x${flags.toString(16)} on a ${frameTypeName(type)} frame`)
+    if (reserved !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `reserved header bits set on a ${frameTypeName(type)} frame`)
+    if (flags & FLAG_INLINE && ((type !== FrameType.EVENT && type !== FrameType.REPLY) || !(flags & FLAG_END) || length < 2)) {
+      return new RestwireError('RW_ERR_FRAME_CORRUPT', `INLINE on a ${frameTypeName(type)} frame that cannot carry it`)
+    }
+    const connectionFrame = CONNECTION_TYPES.has(type)
+    if (connectionFrame !== (streamId === 0)) {
+      return new RestwireError('RW_ERR_FRAME_CORRUPT', `a ${frameTypeName(type)} frame on stream ${streamId}`)
+    }
+
+    if (length > this.maxPayloadBytes) {
+      return new RestwireError('RW_ERR_FRAME_TOO_LARGE', `a ${frameTypeName(type)} frame of ${length} bytes exceeds the ${this.maxPayloadBytes} byte limit`)
+    }
+
+    return undefined
+  }
+
+  private fail(error: RestwireError): void {
+    this.failed = true
+    this.chunks = []
+    this.buffered = 0
+    this.data = undefined
+    this.options.onError(error)
+  }
+}

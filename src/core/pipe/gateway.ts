@@ -1,0 +1,143 @@
+// The local HTTP gateway of a hub or a node: turns `METHOD /client/<node>/<noun>[//args]` (hub) or
+// `METHOD /server/<noun>[//args]` (node) into one event, streams the request body into it and the reply
+// body back, with the reply's code in X-Event-Return-Code. node:http, because it is the fast path.
+import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
+import type {AddressInfo} from 'node:net'
+import {pipeline} from 'node:stream/promises'
+import {RestwireError, errnoCode} from '../errors.js'
+import type {PipeHubHandle} from './hub.js'
+import type {PipeNodeHandle} from './node.js'
+import type {PipeEvent, PipeReply, SendOptions} from './session.js'
+
+export const DEFAULT_HUB_HTTP_PORT = 8090
+export const DEFAULT_NODE_HTTP_PORT = 8091
+export const DEFAULT_EVENT_TIMEOUT_MS = 30_000
+const DRAIN_MS = 5000
+
+export type PipeGatewayTarget = {kind: 'hub'; hub: PipeHubHandle} | {kind: 'node'; node: PipeNodeHandle}
+
+export interface PipeGatewayOptions {
+  /** Default 127.0.0.1: the gateway has no authentication of its own, so it stays on loopback unless told. */
+  host?: string
+  port?: number
+  /** Bound on the time until a reply starts; then 504. */
+  timeoutMs?: number
+}
+
+export interface PipeGatewayHandle {
+  address: AddressInfo
+  url: string
+  /** Stops listening; lets exchanges in flight finish for a few seconds. Safe twice. */
+  close(): Promise<void>
+}
+
+export async function startPipeGateway(target: PipeGatewayTarget, options: PipeGatewayOptions = {}): Promise<PipeGatewayHandle> {
+  const host = options.host ?? '127.0.0.1'
+  const port = options.port ?? (target.kind === 'hub' ? DEFAULT_HUB_HTTP_PORT : DEFAULT_NODE_HTTP_PORT)
+  const timeoutMs = options.timeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS
+  const active = new Set<Promise<void>>()
+  const server: Server = createServer((req, res) => {
+    const done = handle(target, req, res, timeoutMs).catch((error: unknown) => sendError(res, error))
+    active.add(done)
+    void done.finally(() => active.delete(done))
+  })
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => {
+      const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
+      reject(new RestwireError('RW_ERR_CONNECT', `cannot listen for HTTP on ${host}:${port}: ${reason}`, {cause: error}))
+    })
+    server.listen(port, host, () => resolve())
+  })
+
+  const address = server.address() as AddressInfo
+  let closing: Promise<void> | undefined
+  const shutdown = async (): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+    let timer: NodeJS.Timeout | undefined
+    await Promise.race([Promise.allSettled([...active]), new Promise<void>((resolve) => (timer = setTimeout(resolve, DRAIN_MS)))])
+    clearTimeout(timer)
+    server.closeAllConnections()
+    await stopped
+  }
+
+  return {
+    address,
+    close: () => (closing ??= shutdown()),
+    url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
+  }
+}
+
+async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<void> {
+  // The raw path, not new URL(): URL parsing would resolve `..` before the handler could refuse it.
+  const raw = req.url ?? '/'
+  const path = raw.includes('?') ? raw.slice(0, raw.indexOf('?')) : raw
+  if (target.kind === 'hub' && (path === '/nodes' || path === '/nodes/')) {
+    if (req.method !== 'GET') return sendJson(res, 405, {error: 'use GET /nodes'}, {allow: 'GET'})
+    return sendJson(res, 200, target.hub.nodes())
+  }
+
+  const prefix = target.kind === 'hub' ? /^\/client\/([^/]+)\/(.+)$/ : /^\/server\/(.+)$/
+  const match = prefix.exec(path)
+  if (!match) {
+    const usage = target.kind === 'hub' ? 'GET /nodes or METHOD /client/<node>/<noun>[//args]' : 'METHOD /server/<noun>[//args]'
+    return sendJson(res, 404, {error: `no such endpoint: ${path}; use ${usage}`})
+  }
+
+  const node = target.kind === 'hub' ? decode(match[1]!) : undefined
+  const {args, noun} = parseNounPath(match[target.kind === 'hub' ? 2 : 1]!)
+  const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
+  const event: PipeEvent = {args, body: hasBody ? req : undefined, contentType: req.headers['content-type'], noun, verb: req.method ?? 'GET'}
+  // The HTTP client going away ends the event on the peer too.
+  const controller = new AbortController()
+  res.once('close', () => {
+    if (!res.writableFinished) controller.abort()
+  })
+  const sendOptions: SendOptions = {signal: controller.signal, timeoutMs}
+  const reply: PipeReply = target.kind === 'hub' ? await target.hub.request(node!, event, sendOptions) : await target.node.request(event, sendOptions)
+  res.writeHead(200, {'content-type': reply.contentType, 'x-event-return-code': String(reply.code)})
+  try {
+    await pipeline(reply.body, res)
+  } catch {
+    // Headers are out: the only way to say "broken" is to cut the response short.
+    res.destroy()
+  }
+}
+
+/** `time/utc//a/b%20c` → noun `time/utc`, args `a`, `b c`. Percent-decoding happens per segment. */
+export function parseNounPath(rest: string): {noun: string; args: string[]} {
+  const split = rest.indexOf('//')
+  const nounPart = split === -1 ? rest : rest.slice(0, split)
+  const argsPart = split === -1 ? undefined : rest.slice(split + 2)
+  const noun = nounPart.split('/').filter((segment) => segment !== '').map(decode).join('/')
+  if (noun === '') throw new RestwireError('RW_ERR_USAGE', 'the path names no noun', {details: {status: 400}})
+  return {args: argsPart === undefined ? [] : argsPart.split('/').map(decode), noun}
+}
+
+function decode(segment: string): string {
+  try {
+    return decodeURIComponent(segment)
+  } catch (error) {
+    throw new RestwireError('RW_ERR_USAGE', `bad percent-encoding in "${segment}"`, {cause: error, details: {status: 400}})
+  }
+}
+
+function sendJson(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
+  if (res.headersSent) {
+    res.destroy()
+    return
+  }
+
+  const text = JSON.stringify(body)
+  res.writeHead(status, {...headers, 'content-length': Buffer.byteLength(text), 'content-type': 'application/json'})
+  res.end(text)
+}
+
+/** 404 unknown node, 503 not connected (or connection lost), 504 no reply in time, 400 bad path. */
+function sendError(res: ServerResponse, error: unknown): void {
+  if (!(error instanceof RestwireError)) return sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: (error as Error)?.message ?? String(error)})
+  const status = typeof error.details?.status === 'number' && error.details.status >= 400 && error.details.status <= 599 ? error.details.status : 502
+  // A client that went away gets nothing; the body may not have been read to the end: do not reuse.
+  if (status === 499) return void res.destroy()
+  res.setHeader('connection', 'close')
+  sendJson(res, status, {code: error.code, error: error.message})
+}

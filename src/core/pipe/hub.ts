@@ -1,0 +1,232 @@
+// The pipe hub: a TLS listener that requires client certificates from the pipe CA, one PipeSession per
+// node keyed by the name in its certificate (the newest connection wins), and requests to a node by
+// name, waiting a bounded time for a known node that is away.
+import type {AddressInfo} from 'node:net'
+import {type TLSSocket, createServer} from 'node:tls'
+import {RestwireError, errnoCode} from '../errors.js'
+import {FrameType, encodeJsonFrame} from './frames.js'
+import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
+import {type PipeIdentity, certificateName} from './tls-identity.js'
+
+export const DEFAULT_PIPE_PORT = 7443
+/** How long a request to a known node that is away waits for it to reconnect before 503. */
+export const DEFAULT_AWAIT_PEER_MS = 5000
+const HANDSHAKE_TIMEOUT_MS = 10_000
+
+export interface PipeTuning {
+  heartbeatMs?: number
+  heartbeatTimeoutMs?: number
+  windowBytes?: number
+  maxInFlight?: number
+}
+
+export interface PipeHubOptions extends PipeTuning {
+  identity: PipeIdentity
+  /** Default 127.0.0.1. */
+  host?: string
+  /** Default 7443; 0 picks a free port. */
+  port?: number
+  handler: EventHandler
+  awaitNodeMs?: number
+  onEvent?: (event: PipeHubEvent) => void
+}
+
+export type PipeHubEvent =
+  | {type: 'node-connected'; node: string; address: string}
+  | {type: 'node-replaced'; node: string; address: string}
+  | {type: 'node-disconnected'; node: string; reason: string; error?: RestwireError}
+  | {type: 'node-rejected'; address: string; reason: string}
+
+export interface PipeNodeInfo {
+  name: string
+  address: string
+  since: string
+  inFlight: number
+}
+
+export interface PipeHubHandle {
+  address: AddressInfo
+  nodes(): PipeNodeInfo[]
+  /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
+  request(node: string, event: PipeEvent, options: SendOptions): Promise<PipeReply>
+  /** Resolves when a node of this name is connected. */
+  waitForNode(node: string): Promise<void>
+  /** Stops listening and closes every node connection (events in flight fail with 503). Safe twice. */
+  close(): Promise<void>
+}
+
+interface Connected {
+  session: PipeSession
+  address: string
+}
+
+export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHandle> {
+  const host = options.host ?? '127.0.0.1'
+  const port = options.port ?? DEFAULT_PIPE_PORT
+  const registry = new Map<string, Connected>()
+  const known = new Set<string>()
+  const waiters = new Map<string, Array<() => void>>()
+  const sockets = new Set<TLSSocket>()
+  const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
+
+  const server = createServer({
+    ca: options.identity.ca,
+    cert: options.identity.cert,
+    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    key: options.identity.key,
+    minVersion: 'TLSv1.2',
+    // On the accepted TCP socket: TLSSocket.setNoDelay() alone does not reach it on the server side.
+    noDelay: true,
+    rejectUnauthorized: false,
+    requestCert: true,
+  })
+  server.on('tlsClientError', (error, socket) => {
+    emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), type: 'node-rejected'})
+  })
+  server.on('secureConnection', (socket) => {
+    const address = formatAddress(socket.remoteAddress, socket.remotePort)
+    // Checked here rather than by rejectUnauthorized, so that the log (and the node) learn why.
+    const cert = socket.getPeerCertificate()
+    const hasCert = cert !== null && typeof cert === 'object' && Object.keys(cert).length > 0
+    const refusal = !hasCert ? 'no client certificate' : socket.authorized ? undefined : certificateProblem(socket.authorizationError)
+    const name = certificateName(cert)
+    if (refusal || !name) {
+      const reason = refusal ?? 'the client certificate names no node (no CN, no DNS name)'
+      emit({address, reason, type: 'node-rejected'})
+      // Nothing from this peer is read; it is told why in a GOAWAY, then cut off.
+      socket.end(encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`}))
+      setTimeout(() => socket.destroy(), 1000).unref()
+      return
+    }
+
+    socket.setNoDelay(true)
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    const session: PipeSession = new PipeSession({
+      ...tuning(options),
+      handler: options.handler,
+      onClose(reason, error) {
+        if (registry.get(name)?.session !== session) return
+        registry.delete(name)
+        emit({error, node: name, reason, type: 'node-disconnected'})
+      },
+      peer: name,
+      role: 'hub',
+      socket,
+    })
+    const previous = registry.get(name)
+    registry.set(name, {address, session})
+    known.add(name)
+    if (previous) {
+      emit({address, node: name, type: 'node-replaced'})
+      previous.session.close(`replaced by a newer connection of ${name} from ${address}`)
+    } else {
+      emit({address, node: name, type: 'node-connected'})
+    }
+
+    for (const wake of waiters.get(name)?.splice(0) ?? []) wake()
+  })
+
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', (error) => {
+      const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
+      reject(new RestwireError('RW_ERR_CONNECT', `cannot listen on ${host}:${port}: ${reason}`, {cause: error}))
+    })
+    server.listen(port, host, () => resolve())
+  })
+
+  const waitForNode = (node: string, timeoutMs?: number): Promise<boolean> => {
+    if (registry.has(node)) return Promise.resolve(true)
+    return new Promise((resolve) => {
+      const list = waiters.get(node) ?? []
+      waiters.set(node, list)
+      let timer: NodeJS.Timeout | undefined
+      const wake = (): void => {
+        clearTimeout(timer)
+        resolve(true)
+      }
+
+      list.push(wake)
+      if (timeoutMs !== undefined) {
+        timer = setTimeout(() => {
+          list.splice(list.indexOf(wake), 1)
+          resolve(false)
+        }, timeoutMs)
+      }
+    })
+  }
+
+  let closing: Promise<void> | undefined
+  const shutdown = async (): Promise<void> => {
+    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+    for (const {session} of registry.values()) session.close('the hub is shutting down')
+    registry.clear()
+    for (const socket of sockets) socket.destroySoon()
+    setTimeout(() => {
+      for (const socket of sockets) socket.destroy()
+    }, 1000).unref()
+    await stopped
+  }
+
+  return {
+    address: server.address() as AddressInfo,
+    close: () => (closing ??= shutdown()),
+    nodes: () =>
+      [...registry.entries()].map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
+    async request(node, event, sendOptions) {
+      let connected = registry.get(node)
+      if (!connected && closing === undefined) {
+        if (!known.has(node)) {
+          throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
+            details: {status: 404},
+            hint: 'Check the name against GET /nodes; a node is named by its certificate.',
+          })
+        }
+
+        const awaitMs = Math.min(options.awaitNodeMs ?? DEFAULT_AWAIT_PEER_MS, sendOptions.timeoutMs)
+        if (await waitForNode(node, awaitMs)) connected = registry.get(node)
+      }
+
+      if (!connected) {
+        throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
+      }
+
+      return connected.session.request(event, sendOptions)
+    },
+    async waitForNode(node) {
+      await waitForNode(node)
+    },
+  }
+}
+
+export function tuning(options: PipeTuning): PipeTuning {
+  return {
+    heartbeatMs: options.heartbeatMs,
+    heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    maxInFlight: options.maxInFlight,
+    windowBytes: options.windowBytes,
+  }
+}
+
+export function formatAddress(address: string | undefined, port: number | undefined): string {
+  if (!address) return 'unknown'
+  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`
+}
+
+/** Short reasons for TLS failures, in the words of the certificate problem. */
+export function tlsReason(error: Error): string {
+  const code = errnoCode(error) ?? ''
+  if (/PEER_DID_NOT_RETURN_A_CERTIFICATE|CERTIFICATE_REQUIRED/.test(code) || /did not return a certificate/i.test(error.message)) return 'no client certificate'
+  if (/CERT_HAS_EXPIRED|CERTIFICATE_EXPIRED/.test(code) || /certificate has expired|certificate expired/i.test(error.message)) return `certificate expired (${error.message})`
+  if (/UNKNOWN_CA|UNABLE_TO_GET_ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY/.test(code) || /unknown ca|unable to (get|verify)/i.test(error.message)) return `certificate not signed by the pipe CA (${error.message})`
+  return error.message
+}
+
+/** Why a client certificate was refused, from the TLS verification error. */
+function certificateProblem(error: Error | string | null | undefined): string {
+  const code = typeof error === 'string' ? error : (errnoCode(error) ?? error?.message ?? '')
+  if (code === 'CERT_HAS_EXPIRED') return 'certificate expired (CERT_HAS_EXPIRED)'
+  if (code === 'CERT_NOT_YET_VALID') return 'certificate not yet valid (CERT_NOT_YET_VALID)'
+  if (/ISSUER|SELF_SIGNED|UNABLE_TO_VERIFY|UNTRUSTED/.test(code)) return `certificate not signed by the pipe CA (${code})`
+  return `certificate refused (${code})`
+}

@@ -1,0 +1,127 @@
+// A body arriving on a pipe stream, held as plain chunks until someone asks for it: read() collects it
+// with no stream machinery (most events are small and read whole), stream() turns it into a
+// flow-controlled Readable for large or streamed bodies. Credit (WINDOW) is granted only for bytes
+// handed to a reader, so an unread body holds at most one window.
+import type {Readable} from 'node:stream'
+import {BodyReadable} from './body-stream.js'
+
+export class IncomingBody {
+  private chunks: Buffer[] = []
+  private bufferedBytes = 0
+  private received = 0
+  private granted = 0
+  private ended = false
+  private failure: Error | undefined
+  private discarded = false
+  private readable: BodyReadable | undefined
+  private reader: {resolve: (body: Buffer) => void; reject: (error: Error) => void; maxBytes: number} | undefined
+  /** Called when a Readable handed out is closed before the body ended (its reader gave up). */
+  onAbandon: (() => void) | undefined
+
+  constructor(
+    private readonly windowBytes: number,
+    private readonly grant: (bytes: number) => void,
+  ) {}
+
+  get complete(): boolean {
+    return this.readable ? this.readable.readableEnded : this.ended
+  }
+
+  /** Returns false when the sender overran its credit (a protocol violation). */
+  deliver(chunk: Buffer): boolean {
+    if (this.readable) return this.readable.deliver(chunk)
+    if (chunk.length > this.windowBytes - (this.received - this.granted)) return false
+    this.received += chunk.length
+    if (this.discarded || chunk.length === 0) return true
+    this.chunks.push(chunk)
+    this.bufferedBytes += chunk.length
+    if (this.reader) {
+      if (this.bufferedBytes > this.reader.maxBytes) this.failReader(new RangeError(`the body is larger than ${this.reader.maxBytes} bytes`))
+      else this.grantBuffered()
+    }
+
+    return true
+  }
+
+  finish(): void {
+    if (this.readable) return void this.readable.finish()
+    this.ended = true
+    if (this.reader) this.settle()
+  }
+
+  /** The body will not complete (reset, connection lost). */
+  fail(error: Error): void {
+    if (this.readable) {
+      // An error with no one listening would be an uncaught exception: a body nobody reads just closes.
+      if (!this.readable.readableEnded) this.readable.destroy(this.readable.listenerCount('error') > 0 ? error : undefined)
+      return
+    }
+
+    if (this.ended) return
+    this.failure = error
+    if (this.reader) this.failReader(error)
+  }
+
+  /** Nobody will read the rest: drop what is buffered and whatever still arrives. */
+  discard(): void {
+    if (this.readable) {
+      if (!this.readable.readableEnded) this.readable.destroy()
+      return
+    }
+
+    this.discarded = true
+    this.chunks = []
+    this.bufferedBytes = 0
+  }
+
+  /** The whole body, refusing more than maxBytes. */
+  read(maxBytes: number): Promise<Buffer> {
+    if (this.readable) return this.readable.readAll(maxBytes)
+    if (this.reader) return Promise.reject(new Error('the body is already being read'))
+    return new Promise((resolve, reject) => {
+      this.reader = {maxBytes, reject, resolve}
+      if (this.failure) return this.failReader(this.failure)
+      if (this.bufferedBytes > maxBytes) return this.failReader(new RangeError(`the body is larger than ${maxBytes} bytes`))
+      if (this.ended) return this.settle()
+      this.grantBuffered()
+    })
+  }
+
+  /** The body as a flow-controlled Readable (made on first use; what is buffered comes first). */
+  stream(): Readable {
+    if (this.readable) return this.readable
+    const readable = new BodyReadable(this.windowBytes, this.grant, {granted: this.granted, received: this.received})
+    for (const chunk of this.chunks) readable.push(chunk)
+    this.chunks = []
+    this.readable = readable
+    if (this.failure) readable.destroy()
+    else if (this.ended) readable.push(null)
+    readable.once('close', () => {
+      if (!readable.readableEnded) this.onAbandon?.()
+    })
+    return readable
+  }
+
+  private grantBuffered(): void {
+    const owed = this.received - this.granted
+    if (owed === 0) return
+    this.granted += owed
+    this.grant(owed)
+  }
+
+  private settle(): void {
+    const {resolve} = this.reader!
+    this.reader = undefined
+    const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bufferedBytes)
+    this.chunks = []
+    this.bufferedBytes = 0
+    resolve(body)
+  }
+
+  private failReader(error: Error): void {
+    const {reject} = this.reader!
+    this.reader = undefined
+    this.discard()
+    reject(error)
+  }
+}

@@ -1,0 +1,182 @@
+// A pipe node: dials the hub over TLS with its client certificate, checks the hub's certificate and
+// name against the CA, and keeps one PipeSession up forever: redial with exponential backoff and
+// jitter, reset after a stable connection. Every state change is reported through onEvent.
+import {isIP} from 'node:net'
+import {type ConnectionOptions, type TLSSocket, checkServerIdentity, connect as tlsConnect} from 'node:tls'
+import {RestwireError, errnoCode} from '../errors.js'
+import {nextBackoffMs} from './backoff.js'
+import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.js'
+import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
+import type {PipeIdentity} from './tls-identity.js'
+
+export const DEFAULT_BACKOFF_INITIAL_MS = 500
+export const DEFAULT_BACKOFF_MAX_MS = 30_000
+/** A connection that stayed up this long resets the backoff. */
+export const STABLE_CONNECTION_MS = 10_000
+const CONNECT_TIMEOUT_MS = 10_000
+
+export interface PipeNodeOptions extends PipeTuning {
+  identity: PipeIdentity
+  to: {host: string; port: number}
+  /** The name the hub's certificate must carry. Default: the host of `to`. */
+  hubName?: string
+  handler: EventHandler
+  backoff?: {initialMs?: number; maxMs?: number}
+  /** How long a request waits for the hub when the node is between connections, before 503. */
+  awaitHubMs?: number
+  /** The transport (tests pass one that goes through a proxy). Default: node:tls connect. */
+  connect?: (options: ConnectionOptions) => TLSSocket
+  onEvent?: (event: PipeNodeEvent) => void
+}
+
+export type PipeNodeEvent =
+  | {type: 'connecting'; host: string; port: number; attempt: number}
+  | {type: 'connected'; host: string; port: number}
+  | {type: 'disconnected'; reason: string}
+  | {type: 'retrying'; delayMs: number; attempt: number}
+
+export interface PipeNodeHandle {
+  /** Resolves on the next successful handshake with the hub (at once when connected). */
+  connected(): Promise<void>
+  isConnected(): boolean
+  /** Current connection's events in flight. */
+  inFlight(): number
+  request(event: PipeEvent, options: SendOptions): Promise<PipeReply>
+  /** Stops redialling and closes the connection. Safe to call twice. */
+  close(): Promise<void>
+}
+
+export function connectPipeNode(options: PipeNodeOptions): PipeNodeHandle {
+  return new PipeNode(options).handle
+}
+
+class PipeNode {
+  readonly handle: PipeNodeHandle
+  private session: PipeSession | undefined
+  private stopped = false
+  private waiters: Array<() => void> = []
+  private retryTimer: NodeJS.Timeout | undefined
+  private wakeRetry: (() => void) | undefined
+
+  constructor(private readonly options: PipeNodeOptions) {
+    const done = this.loop()
+    let closing: Promise<void> | undefined
+    this.handle = {
+      close: () => (closing ??= this.stop(done)),
+      connected: () => (this.session ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve))),
+      inFlight: () => this.session?.inFlight ?? 0,
+      isConnected: () => this.session !== undefined,
+      request: (event, sendOptions) => this.request(event, sendOptions),
+    }
+  }
+
+  private emit(event: PipeNodeEvent): void {
+    this.options.onEvent?.(event)
+  }
+
+  private async request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+    if (!this.session && !this.stopped) {
+      const awaitMs = Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs)
+      await new Promise<void>((resolve) => {
+        const wake = (): void => {
+          clearTimeout(timer)
+          resolve()
+        }
+
+        const timer = setTimeout(() => {
+          this.waiters.splice(this.waiters.indexOf(wake), 1)
+          resolve()
+        }, awaitMs)
+        this.waiters.push(wake)
+      })
+    }
+
+    if (!this.session) throw new RestwireError('RW_ERR_CLOSED', `not connected to the hub at ${this.options.to.host}:${this.options.to.port}`, {details: {status: 503}})
+    return this.session.request(event, options)
+  }
+
+  private async loop(): Promise<void> {
+    const backoff = {initialMs: this.options.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS, maxMs: this.options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS}
+    let attempt = 0
+    while (!this.stopped) {
+      attempt++
+      const started = Date.now()
+      const reason = await this.connectOnce(attempt)
+      this.emit({reason, type: 'disconnected'})
+      if (this.stopped) break
+      if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
+      const delayMs = nextBackoffMs(attempt, backoff)
+      this.emit({attempt, delayMs, type: 'retrying'})
+      await new Promise<void>((resolve) => {
+        this.wakeRetry = resolve
+        this.retryTimer = setTimeout(resolve, delayMs)
+      })
+    }
+  }
+
+  /** One connection from dial to close; resolves with why it ended. */
+  private connectOnce(attempt: number): Promise<string> {
+    const {host, port} = this.options.to
+    const hubName = this.options.hubName ?? host
+    this.emit({attempt, host, port, type: 'connecting'})
+    const {identity} = this.options
+    return new Promise<string>((resolve) => {
+      const socket = (this.options.connect ?? tlsConnect)({
+        ca: identity.ca,
+        cert: identity.cert,
+        checkServerIdentity: (_host, cert) => checkServerIdentity(hubName, cert),
+        host,
+        key: identity.key,
+        minVersion: 'TLSv1.2',
+        port,
+        rejectUnauthorized: true,
+        servername: isIP(hubName) ? undefined : hubName,
+      })
+      let reason: string | undefined
+      const connectTimer = setTimeout(() => {
+        reason = `no TLS handshake with ${host}:${port} within ${CONNECT_TIMEOUT_MS} ms`
+        socket.destroy()
+      }, CONNECT_TIMEOUT_MS)
+      socket.on('error', (error) => {
+        const code = errnoCode(error)
+        reason ??= code === 'ECONNREFUSED' ? `cannot connect to ${host}:${port}: connection refused` : `TLS with ${host}:${port} failed: ${tlsReason(error)}`
+      })
+      socket.once('secureConnect', () => {
+        clearTimeout(connectTimer)
+        socket.setNoDelay(true)
+        if (this.stopped) {
+          socket.destroy()
+          return
+        }
+
+        this.session = new PipeSession({
+          ...tuning(this.options),
+          handler: this.options.handler,
+          onClose: (why) => {
+            reason ??= why
+            this.session = undefined
+          },
+          peer: hubName,
+          role: 'node',
+          socket,
+        })
+        this.emit({host, port, type: 'connected'})
+        for (const wake of this.waiters.splice(0)) wake()
+      })
+      socket.once('close', () => {
+        clearTimeout(connectTimer)
+        this.session = undefined
+        resolve(reason ?? (this.stopped ? 'node closed' : 'the hub closed the connection'))
+      })
+    })
+  }
+
+  private async stop(done: Promise<void>): Promise<void> {
+    this.stopped = true
+    clearTimeout(this.retryTimer)
+    this.wakeRetry?.()
+    for (const wake of this.waiters.splice(0)) wake()
+    this.session?.close('the node is shutting down')
+    await done
+  }
+}

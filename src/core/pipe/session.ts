@@ -1,0 +1,380 @@
+// One pipe connection, hub or node side: HELLO, heartbeats and dead-peer detection, and any number of
+// events in flight both ways, each a stream with its own flow-controlled bodies. The socket is a
+// parameter (a TLS socket in use, any Duplex in tests); the session never dials or listens.
+import {RestwireError} from '../errors.js'
+import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
+import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
+import {FrameQueue} from './frame-queue.js'
+import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
+import {IncomingBody} from './incoming-body.js'
+import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
+
+export const DEFAULT_HEARTBEAT_MS = 5000
+export const DEFAULT_MAX_IN_FLIGHT = 1024
+export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+/** Bodies up to this size travel inside their EVENT or REPLY frame (INLINE). */
+const INLINE_BODY_BYTES = 16 * 1024
+/** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
+const FLUSH_BYTES = 512 * 1024
+
+export type {EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
+
+export class PipeSession {
+  readonly since = new Date()
+  private readonly decoder: FrameDecoder
+  private readonly streams = new Map<number, Stream>()
+  private readonly windowBytes: number
+  private readonly heartbeatMs: number
+  private nextStreamId: number
+  private readonly out: FrameQueue
+  private helloSeen = false
+  private closedReason: string | undefined
+  private readonly pingTimer: NodeJS.Timeout
+  private readonly silenceTimer: NodeJS.Timeout
+
+  constructor(private readonly options: PipeSessionOptions) {
+    this.windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES
+    this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
+    this.nextStreamId = options.role === 'hub' ? 1 : 2
+    this.out = new FrameQueue(options.socket)
+    this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame)})
+    const {socket} = options
+    socket.on('data', (chunk: Buffer) => {
+      this.silenceTimer.refresh()
+      this.decoder.push(chunk)
+    })
+    socket.on('error', (error) => this.teardown(`connection error: ${error.message}`))
+    socket.on('close', () => this.teardown('the peer closed the connection'))
+    socket.on('end', () => socket.end())
+    const timeoutMs = options.heartbeatTimeoutMs ?? this.heartbeatMs * 3
+    this.silenceTimer = setTimeout(() => this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT'), timeoutMs)
+    this.pingTimer = setInterval(() => this.send(FrameType.PING, 0, 0, Buffer.alloc(8)), this.heartbeatMs)
+    this.sendJson(FrameType.HELLO, 0, 0, {heartbeatMs: this.heartbeatMs, role: options.role, version: PIPE_PROTOCOL_VERSION})
+  }
+
+  get peer(): string {
+    return this.options.peer
+  }
+
+  get closed(): boolean {
+    return this.closedReason !== undefined
+  }
+
+  get inFlight(): number {
+    return this.streams.size
+  }
+
+  /** Sends one event; resolves when the reply starts (its body streams on). Fails with 503 if the connection drops. */
+  request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+    if (this.closedReason !== undefined) return Promise.reject(this.closedError())
+    const id = this.nextStreamId
+    this.nextStreamId += 2
+    const stream: Stream = {id, outgoing: true, window: new SendWindow(this.windowBytes)}
+    this.streams.set(id, stream)
+    const {body} = event
+    const meta: EventMeta = {args: event.args, contentType: event.contentType, noun: event.noun, verb: event.verb}
+    const empty = isEmptyBody(body)
+    const promise = new Promise<PipeReply>((resolve, reject) => {
+      stream.reply = {reject, resolve}
+      stream.reply.timer = setTimeout(() => this.resetStream(stream, 504, `no reply within ${options.timeoutMs} ms`), options.timeoutMs)
+    })
+    const {signal} = options
+    if (signal) {
+      const onAbort = (): void => this.resetStream(stream, 499, 'the caller went away')
+      if (signal.aborted) onAbort()
+      else {
+        signal.addEventListener('abort', onAbort, {once: true})
+        stream.cleanup = () => signal.removeEventListener('abort', onAbort)
+      }
+    }
+
+    if (empty) this.sendJson(FrameType.EVENT, FLAG_END, id, meta)
+    else if (!this.sendInline(FrameType.EVENT, stream, meta, body!)) {
+      this.sendJson(FrameType.EVENT, 0, id, meta)
+      this.sendBody(stream, body!)
+    }
+
+    return promise
+  }
+
+  /** Says why (GOAWAY) and closes; every event in flight fails at once. Safe to call twice. */
+  close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED'): void {
+    if (this.closedReason !== undefined) return
+    this.sendJson(FrameType.GOAWAY, 0, 0, {reason})
+    this.out.flush()
+    // end(), not destroy(): the GOAWAY must still reach the peer.
+    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason), false)
+    this.options.socket.end()
+    // A peer that never finishes the close must not keep the socket.
+    setTimeout(() => this.options.socket.destroy(), 1000).unref()
+  }
+
+  private fail(error: RestwireError): void {
+    this.close(`${error.message}`, 'RW_ERR_PROTOCOL')
+  }
+
+  private closedError(): RestwireError {
+    return new RestwireError('RW_ERR_CLOSED', `the connection to ${this.options.peer} is closed: ${this.closedReason}`, {details: {status: 503}})
+  }
+
+  private teardown(reason: string, error?: RestwireError, destroy = true): void {
+    if (this.closedReason !== undefined) return
+    this.closedReason = reason
+    clearInterval(this.pingTimer)
+    clearTimeout(this.silenceTimer)
+    const failure = this.closedError()
+    for (const stream of this.streams.values()) this.endStream(stream, failure)
+    this.streams.clear()
+    this.out.close()
+    if (destroy) this.options.socket.destroy()
+    this.options.onClose?.(reason, error)
+  }
+
+  private onFrame(frame: Frame): void {
+    if (!this.helloSeen && frame.type !== FrameType.GOAWAY) {
+      if (frame.type !== FrameType.HELLO) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `expected HELLO, got ${frameTypeName(frame.type)}`))
+      const hello = parseHello(frame.payload)
+      if (hello instanceof RestwireError) return this.fail(hello)
+      this.helloSeen = true
+      return
+    }
+
+    switch (frame.type) {
+      case FrameType.PING: {
+        this.send(FrameType.PONG, 0, 0, frame.payload)
+        return
+      }
+
+      case FrameType.PONG: {
+        return
+      }
+
+      case FrameType.GOAWAY: {
+        const goaway = parseJsonPayload(frame.payload) as {reason?: unknown} | undefined
+        this.teardown(`the peer closed the connection: ${typeof goaway?.reason === 'string' ? goaway.reason : 'no reason given'}`)
+        return
+      }
+
+      case FrameType.EVENT: {
+        this.onEvent(frame)
+        return
+      }
+
+      case FrameType.HELLO: {
+        this.fail(new RestwireError('RW_ERR_PROTOCOL', 'a second HELLO'))
+        return
+      }
+
+      default: {
+        this.onStreamFrame(frame)
+      }
+    }
+  }
+
+  private onEvent(frame: Frame): void {
+    const peerParity = this.options.role === 'hub' ? 0 : 1
+    if (frame.streamId % 2 !== peerParity || this.streams.has(frame.streamId)) {
+      return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an EVENT on stream ${frame.streamId}, which the peer may not open`))
+    }
+
+    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
+    const meta = metaBytes ? parseEventMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    if (meta instanceof RestwireError) return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 400, reason: meta.message} satisfies ResetMeta)
+    if (this.streams.size >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
+      return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
+    }
+
+    const stream: Stream = {id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
+    const body = this.bodyFor(stream)
+    stream.body = body
+    if (inlineBody) body.deliver(inlineBody)
+    if (frame.flags & FLAG_END) body.finish()
+    this.streams.set(stream.id, stream)
+    void this.answer(stream, meta)
+  }
+
+  private async answer(stream: Stream, meta: EventMeta): Promise<void> {
+    let reply: ReplySpec
+    try {
+      reply = await this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
+    } catch (error) {
+      reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+    }
+
+    const {body} = reply
+    const replyMeta: ReplyMeta = {code: reply.code, contentType: reply.contentType}
+    if (this.streams.get(stream.id) !== stream) {
+      // Reset or disconnected while the handler ran: release what it opened.
+      ;(body as {destroy?: () => void} | undefined)?.destroy?.()
+      return
+    }
+
+    if (isEmptyBody(body)) {
+      this.sendJson(FrameType.REPLY, FLAG_END, stream.id, replyMeta satisfies ReplyMeta)
+      this.finishIncoming(stream)
+    } else if (this.sendInline(FrameType.REPLY, stream, replyMeta, body!)) {
+      this.finishIncoming(stream)
+    } else {
+      this.sendJson(FrameType.REPLY, 0, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendBody(stream, body!)
+    }
+  }
+
+  /** EVENT or REPLY and a small body in one frame, when they fit one frame and the window. */
+  private sendInline(type: FrameTypeCode, stream: Stream, meta: object, body: BodySource): boolean {
+    if (this.closedReason !== undefined || !(typeof body === 'string' || body instanceof Uint8Array)) return false
+    const bytes = toBuffer(body)
+    if (bytes.length > INLINE_BODY_BYTES) return false
+    const json = JSON.stringify(meta)
+    const jsonBytes = Buffer.byteLength(json)
+    if (2 + jsonBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
+    this.out.inline(type, stream.id, json, jsonBytes, bytes)
+    return true
+  }
+
+  /** A body that fits one frame and the window goes out at once as DATA+END; others are pumped. */
+  private sendBody(stream: Stream, body: BodySource): void {
+    if (typeof body === 'string' || body instanceof Uint8Array) {
+      const bytes = toBuffer(body)
+      if (bytes.length <= MAX_FRAME_PAYLOAD_BYTES && stream.window.takeNow(bytes.length)) {
+        this.send(FrameType.DATA, FLAG_END, stream.id, bytes)
+        if (!stream.outgoing) this.finishIncoming(stream)
+        return
+      }
+    }
+
+    void this.pump(stream, body)
+  }
+
+  private onStreamFrame(frame: Frame): void {
+    const stream = this.streams.get(frame.streamId)
+    // Frames for a stream that already ended (reset, timed out) are expected in a race: drop them.
+    if (!stream) return
+    if (frame.type === FrameType.WINDOW) {
+      if (frame.payload.length !== 4) return this.fail(new RestwireError('RW_ERR_PROTOCOL', 'a WINDOW frame without a 4-byte increment'))
+      stream.window.add(frame.payload.readUInt32BE(0))
+    } else if (frame.type === FrameType.RESET) {
+      const reset = parseResetMeta(frame.payload)
+      const status = reset.code >= 400 && reset.code <= 599 ? reset.code : 502
+      this.endStream(stream, new RestwireError('RW_ERR_CLOSED', `${this.options.peer} reset the event: ${reset.reason}`, {details: {status}}))
+      this.streams.delete(stream.id)
+    } else if (frame.type === FrameType.REPLY) {
+      this.onReply(stream, frame)
+    } else if (frame.type === FrameType.DATA) {
+      if (!stream.body) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} before its REPLY`))
+      if (!stream.body.deliver(frame.payload)) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} beyond the flow-control window`))
+      if (frame.flags & FLAG_END) this.onBodyEnd(stream)
+    }
+  }
+
+  private onReply(stream: Stream, frame: Frame): void {
+    if (!stream.outgoing || !stream.reply || stream.body) {
+      return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
+    }
+
+    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
+    const meta = metaBytes ? parseReplyMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    if (meta instanceof RestwireError) return this.fail(meta)
+    const {reply} = stream
+    clearTimeout(reply.timer)
+    stream.reply = undefined
+    const body = this.bodyFor(stream)
+    stream.body = body
+    // The caller may abandon the body: then the stream must not live on.
+    body.onAbandon = () => this.resetStream(stream, 499, 'the reply body was abandoned')
+    if (inlineBody) body.deliver(inlineBody)
+    reply.resolve(new Reply(meta, body))
+    if (frame.flags & FLAG_END) this.onBodyEnd(stream)
+  }
+
+  private onBodyEnd(stream: Stream): void {
+    stream.body!.finish()
+    // An outgoing event is complete once its reply has ended; stop sending the rest of our body, if any.
+    if (stream.outgoing) {
+      stream.window.stop()
+      this.streams.delete(stream.id)
+      stream.cleanup?.()
+    }
+  }
+
+  private bodyFor(stream: Stream): IncomingBody {
+    return new IncomingBody(this.windowBytes, (bytes) => {
+      if (this.streams.get(stream.id) !== stream) return
+      const increment = Buffer.allocUnsafe(4)
+      increment.writeUInt32BE(bytes, 0)
+      this.send(FrameType.WINDOW, 0, stream.id, increment)
+    })
+  }
+
+  private finishIncoming(stream: Stream): void {
+    this.streams.delete(stream.id)
+    stream.window.stop()
+    // The event body is no longer wanted: free what is buffered (the sender stops when it sees the reply end).
+    if (stream.body && !stream.body.complete) stream.body.discard()
+  }
+
+  /** Sends a body as DATA frames within the stream's credit, ending with END. */
+  private async pump(stream: Stream, source: BodySource): Promise<void> {
+    const chunks: AsyncIterable<Buffer | Uint8Array | string> | Array<Buffer | Uint8Array | string> =
+      typeof source === 'string' || source instanceof Uint8Array ? [source] : source
+    try {
+      for await (const raw of chunks) {
+        const chunk = toBuffer(raw)
+        let offset = 0
+        while (offset < chunk.length) {
+          const size = await stream.window.take(Math.min(chunk.length - offset, MAX_FRAME_PAYLOAD_BYTES))
+          if (size === 0) return
+          this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
+          // While the event body is still moving, the peer is not late: the reply timeout counts from the last progress.
+          stream.reply?.timer?.refresh()
+          offset += size
+        }
+
+        if (this.out.bytes >= FLUSH_BYTES || this.options.socket.writableNeedDrain) await this.out.drained()
+        if (stream.window.stopped) return
+      }
+    } catch (error) {
+      if (stream.window.stopped) return
+      this.resetStream(stream, 502, `the body source failed: ${(error as Error).message}`)
+      return
+    }
+
+    if (stream.window.stopped) return
+    this.send(FrameType.DATA, FLAG_END, stream.id)
+    if (!stream.outgoing) this.finishIncoming(stream)
+  }
+
+  /** Ends one event on our side and tells the peer (RESET). */
+  private resetStream(stream: Stream, code: number, reason: string): void {
+    if (this.streams.get(stream.id) !== stream) return
+    this.streams.delete(stream.id)
+    this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
+    const error = code === 504
+      ? new RestwireError('RW_ERR_TIMEOUT', `${this.options.peer}: ${reason}`, {details: {status: 504}})
+      : new RestwireError('RW_ERR_CLOSED', `${this.options.peer}: ${reason}`, {details: {status: code}})
+    this.endStream(stream, error)
+  }
+
+  private endStream(stream: Stream, error: RestwireError): void {
+    stream.window.stop()
+    stream.aborted = error
+    stream.abort?.abort(error)
+    if (stream.reply) {
+      clearTimeout(stream.reply.timer)
+      stream.reply.reject(error)
+      stream.reply = undefined
+    }
+
+    stream.body?.fail(error)
+    stream.cleanup?.()
+  }
+
+  private sendJson(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
+    if (this.closedReason === undefined) this.out.json(type, flags, streamId, value)
+  }
+
+  private send(type: FrameTypeCode, flags: number, streamId: number, payload?: Buffer): void {
+    if (this.closedReason === undefined) this.out.frame(type, flags, streamId, payload)
+  }
+}

@@ -1,0 +1,96 @@
+// One stream (one event) of a pipe session: its state, the event as a handler sees it, the reply as
+// the caller sees it, and the parsing of an INLINE frame.
+import type {Readable} from 'node:stream'
+import type {RestwireError} from '../errors.js'
+import type {BodySource, SendWindow} from './body-stream.js'
+import {FLAG_INLINE, type Frame} from './frames.js'
+import type {IncomingBody} from './incoming-body.js'
+import type {EventMeta, ReplyMeta} from './messages.js'
+import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './session.js'
+
+/** An event as a handler sees it; a class, so that the lazy `body` and `signal` stay cheap. */
+export class IncomingEvent implements IncomingPipeEvent {
+  readonly verb: string
+  readonly noun: string
+  readonly args: string[]
+  readonly contentType: string | undefined
+
+  constructor(
+    meta: EventMeta,
+    private readonly stream: Stream,
+    readonly peer: string,
+  ) {
+    this.verb = meta.verb
+    this.noun = meta.noun
+    this.args = meta.args
+    this.contentType = meta.contentType
+  }
+
+  get body(): Readable {
+    return this.stream.body!.stream()
+  }
+
+  get signal(): AbortSignal {
+    const {stream} = this
+    if (!stream.abort) {
+      stream.abort = new AbortController()
+      if (stream.aborted) stream.abort.abort(stream.aborted)
+    }
+
+    return stream.abort.signal
+  }
+
+  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
+    return this.stream.body!.read(maxBytes)
+  }
+}
+
+export class Reply implements PipeReply {
+  readonly code: number
+  readonly contentType: string
+
+  constructor(
+    meta: ReplyMeta,
+    private readonly incoming: IncomingBody,
+  ) {
+    this.code = meta.code
+    this.contentType = meta.contentType
+  }
+
+  get body(): Readable {
+    return this.incoming.stream()
+  }
+
+  read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
+    return this.incoming.read(maxBytes)
+  }
+}
+
+export interface Stream {
+  id: number
+  outgoing: boolean
+  window: SendWindow
+  /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
+  body?: IncomingBody
+  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
+  /** Created on first use of the handler's signal: most handlers never look. */
+  abort?: AbortController
+  /** Why the stream ended early, for a signal asked for afterwards. */
+  aborted?: RestwireError
+  /** Runs once when the stream is gone (unhooks the caller's abort signal). */
+  cleanup?: () => void
+}
+
+/** The metadata and body of an EVENT or REPLY frame; meta undefined when an INLINE length is wrong. */
+export function splitInline(frame: Frame): {meta: Buffer | undefined; body: Buffer | undefined} {
+  if (!(frame.flags & FLAG_INLINE)) return {body: undefined, meta: frame.payload}
+  const metaBytes = frame.payload.readUInt16BE(0)
+  if (2 + metaBytes > frame.payload.length) return {body: undefined, meta: undefined}
+  return {body: frame.payload.subarray(2 + metaBytes), meta: frame.payload.subarray(2, 2 + metaBytes)}
+}
+
+export function isEmptyBody(body: BodySource | undefined): boolean {
+  if (body === undefined) return true
+  if (typeof body === 'string' || body instanceof Uint8Array) return body.length === 0
+  return false
+}

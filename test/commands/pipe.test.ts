@@ -1,0 +1,128 @@
+import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
+import {mkdir, readFile, writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {restwire} from '../helpers/cli.js'
+import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
+import {makePipePki} from '../helpers/pipe-pki.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+
+function curl(url: string): Promise<string> {
+  return new Promise((resolve, reject) => {
+    execFile('curl', ['-sf', '--max-time', '20', url], {encoding: 'utf8'}, (error, stdout) => (error ? reject(error) : resolve(stdout)))
+  })
+}
+
+describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 120_000}, () => {
+  const dir = useTempDir('restwire-pipe-cli-')
+  let pkiDir: string
+  let files: string
+  let hub: PipeProcess
+  let node: PipeProcess
+  let hubPort: number
+  let hubHttp: string
+  let nodeHttp: string
+
+  const startHub = async (port: number): Promise<PipeProcess> => {
+    const started = await startPipeProcess(['serve', '--ca', pkiDir, '--port', String(port), '--http', '127.0.0.1:0', '--heartbeat', '500ms'], /"event":"listening"/)
+    const listening = await started.waitForLog(/"event":"listening"/)
+    hubPort = listening.port as number
+    hubHttp = listening.http as string
+    return started
+  }
+
+  before(async () => {
+    const pki = await makePipePki(dir())
+    pkiDir = pki.dir
+    files = join(dir(), 'files')
+    await mkdir(join(files, 'reports'), {recursive: true})
+    await writeFile(join(files, 'reports', 'q3.pdf'), 'the q3 report')
+    hub = await startHub(0)
+    node = await startPipeProcess(
+      ['connect', '--to', `127.0.0.1:${hubPort}`, '--hub-name', 'hub', '--ca', pkiDir, '--name', 'node-a', '--serve-dir', files, '--http', '127.0.0.1:0', '--heartbeat', '500ms', '--max-backoff', '1s'],
+      /"event":"started"/,
+    )
+    nodeHttp = (await node.waitForLog(/"event":"started"/)).http as string
+    await node.waitForLog(/"event":"connected"/)
+    await hub.waitForLog(/"event":"node connected"/)
+  })
+  after(async () => {
+    await node?.stop('SIGKILL')
+    await hub?.stop('SIGKILL')
+  })
+
+  it('fetches a file from the node through the hub gateway with curl', async () => {
+    assert.equal(await curl(`${hubHttp}/client/node-a/file//reports/q3.pdf`), 'the q3 report')
+    const nodes = JSON.parse(await curl(`${hubHttp}/nodes`)) as Array<{name: string; inFlight: number}>
+    assert.deepEqual(nodes.map(({inFlight, name}) => ({inFlight, name})), [{inFlight: 0, name: 'node-a'}])
+  })
+
+  it('pipe call: body to stdout or a file, and exit codes 0, 8 (255, 404), 9 (251), 3 (no gateway)', async () => {
+    const ok = await restwire(['pipe', 'call', 'GET', '/server/cat//a/b', '--gateway', nodeHttp], {})
+    assert.equal(ok.code, 0)
+    assert.deepEqual(JSON.parse(ok.stdout), {result_from_server: 'ab'})
+    const output = join(dir(), 'q3-copy.pdf')
+    const saved = await restwire(['pipe', 'call', 'GET', '/client/node-a/file//reports/q3.pdf', '--gateway', hubHttp, '--output', output], {})
+    assert.equal(saved.code, 0)
+    assert.equal(await readFile(output, 'utf8'), 'the q3 report')
+    const missing = await restwire(['pipe', 'call', 'GET', '/client/node-a/no-such', '--gateway', hubHttp], {})
+    assert.equal(missing.code, 8)
+    assert.match(missing.stderr, /event return code 255/)
+    const unknown = await restwire(['pipe', 'call', 'GET', '/client/nobody/time', '--gateway', hubHttp, '--json'], {})
+    assert.equal(unknown.code, 8)
+    assert.equal((JSON.parse(unknown.stdout) as {status: number}).status, 404)
+    const raised = await restwire(['pipe', 'call', 'GET', '/client/node-a/cat//only-one', '--gateway', hubHttp], {})
+    assert.equal(raised.code, 9)
+    assert.match(raised.stdout, /cat takes two arguments/)
+    const posted = await restwire(['pipe', 'call', 'POST', '/server/cat//x/y', '--gateway', nodeHttp, '--data', '{"a":1}', '--json'], {})
+    // The built-in cat answers GET only: POST is 255, which --json reports next to the HTTP status.
+    assert.equal(posted.code, 8)
+    assert.deepEqual({...JSON.parse(posted.stdout), timing: undefined}, {
+      body: {error: 'no handler for POST cat (post_cat)'},
+      code: 255,
+      contentType: 'application/json',
+      status: 200,
+      timing: undefined,
+    })
+    const nowhere = await restwire(['pipe', 'call', 'GET', '/server/time', '--gateway', 'http://127.0.0.1:1'], {})
+    assert.equal(nowhere.code, 3)
+    assert.match(nowhere.stderr, /cannot reach the pipe gateway/)
+    const usage = await restwire(['pipe', 'call', 'GET', 'no-slash'], {})
+    assert.equal(usage.code, 2)
+  })
+
+  it('hub killed (SIGKILL) and restarted: the node logs it, reconnects, and events flow again', async () => {
+    const from = node.lines.length
+    await hub.stop('SIGKILL')
+    await node.waitForLog(/"event":"disconnected"/, from)
+    await node.waitForLog(/"event":"retrying"/, from)
+    hub = await startHub(hubPort)
+    await node.waitForLog(/"event":"connected"/, from)
+    await hub.waitForLog(/"event":"node connected"/)
+    assert.equal(await curl(`${hubHttp}/client/node-a/file//reports/q3.pdf`), 'the q3 report')
+    assert.deepEqual(Object.keys(JSON.parse(await curl(`${nodeHttp}/server/time`)) as object), ['time_from_server'])
+  })
+
+  it('stops on SIGTERM with exit 0, and the hub logs the node leaving', async () => {
+    const from = hub.lines.length
+    assert.equal(await node.stop('SIGTERM'), 0)
+    const gone = await hub.waitForLog(/"event":"node disconnected"/, from)
+    assert.match(String(gone.reason), /the node is shutting down/)
+    assert.equal(await hub.stop('SIGTERM'), 0)
+  })
+
+  it('names the missing identity file, and shows examples in --help', async () => {
+    const missing = await restwire(['pipe', 'serve', '--ca', join(dir(), 'nowhere'), '--port', '0', '--http', '127.0.0.1:0'], {})
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /cannot read the (CA certificate|certificate|private key) .*nowhere\/(ca|hub|hub-key)\.pem: no such file/)
+    const noName = await restwire(['pipe', 'connect', '--to', '127.0.0.1:1', '--ca', pkiDir, '--http', '127.0.0.1:0'], {})
+    assert.equal(noName.code, 2)
+    assert.match(noName.stderr, /no certificate: pass --name NAME/)
+    assert.doesNotMatch(noName.stderr, /at |Unhandled/)
+    const help = await restwire(['pipe', 'connect', '--help'], {})
+    assert.equal(help.code, 0)
+    assert.match(help.stdout, /--max-backoff/)
+    assert.match(help.stdout, /EXAMPLES/)
+  })
+})
