@@ -90,26 +90,6 @@ export async function readCertificateAuthority(dir: string): Promise<TlsPemPair>
   }
 }
 
-export interface TlsIdentityFiles {
-  /** PEM of ca.pem: the CA that peers' certificates must chain to. */
-  ca: string
-  certificate: string
-  privateKey: string
-  paths: TlsPairPaths & {ca: string}
-}
-
-/** Reads what a TLS peer named NAME needs from DIR: ca.pem, NAME.pem and NAME-key.pem. */
-export async function readTlsIdentity(dir: string, name: string): Promise<TlsIdentityFiles> {
-  const paths = {...tlsIdentityPaths(dir, name), ca: join(dir, CA_CERTIFICATE_FILE)}
-  const hint = `Make it with: restwire keys cert --ca ${dir} --name ${name}`
-  return {
-    ca: await readTlsFile(paths.ca, 'the CA certificate', `Make a CA with: restwire keys ca --out ${dir}`),
-    certificate: await readTlsFile(paths.certificate, `the certificate of ${name}`, hint),
-    privateKey: await readTlsFile(paths.privateKey, `the private key of ${name}`, hint),
-    paths,
-  }
-}
-
 async function readTlsFile(path: string, what: string, hint: string): Promise<string> {
   try {
     return await readFile(path, 'utf8')

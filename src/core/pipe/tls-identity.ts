@@ -1,9 +1,9 @@
 // Loads a pipe TLS identity from an identity directory (ca.pem, NAME.pem, NAME-key.pem, as written by
 // `restwire keys ca` / `keys cert`), with per-file overrides, and names the peer in a certificate.
 import {readFile} from 'node:fs/promises'
-import {join} from 'node:path'
 import type {PeerCertificate} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
+import {tlsCaPaths, tlsIdentityPaths} from '../keys/tls-identity-files.js'
 
 export interface PipeIdentityOptions {
   /** The identity directory. */
@@ -27,16 +27,25 @@ export async function loadPipeIdentity(options: PipeIdentityOptions): Promise<Pi
     if (file) return file
     if (!options.dir) throw new RestwireError('RW_ERR_USAGE', `no ${what}: pass --ca DIR (an identity directory) or --${flag} FILE`)
     if (!options.name && what !== 'CA certificate') throw new RestwireError('RW_ERR_USAGE', `no ${what}: pass --name NAME (NAME.pem in ${options.dir}) or --${flag} FILE`)
-    return join(options.dir, what === 'CA certificate' ? 'ca.pem' : what === 'certificate' ? `${options.name}.pem` : `${options.name}-key.pem`)
+    if (what === 'CA certificate') return tlsCaPaths(options.dir).certificate
+    const paths = tlsIdentityPaths(options.dir, options.name!)
+    return what === 'certificate' ? paths.certificate : paths.privateKey
   }
 
   // All paths first: a missing flag must fail before any read is under way.
   const paths = [inDir(options.caFile, 'CA certificate', 'ca-file'), inDir(options.certFile, 'certificate', 'cert'), inDir(options.keyFile, 'private key', 'key')]
-  const [ca, cert, key] = await Promise.all([readPem(paths[0]!, 'CA certificate'), readPem(paths[1]!, 'certificate'), readPem(paths[2]!, 'private key')])
+  const {dir, name} = options
+  const caHint = dir && !options.caFile ? `Make a CA there with: restwire keys ca --out ${dir}` : undefined
+  const hint = dir && name ? `Make it with: restwire keys cert --ca ${dir} --name ${name}` : undefined
+  const [ca, cert, key] = await Promise.all([
+    readPem(paths[0]!, 'CA certificate', caHint),
+    readPem(paths[1]!, 'certificate', options.certFile ? undefined : hint),
+    readPem(paths[2]!, 'private key', options.keyFile ? undefined : hint),
+  ])
   return {ca, cert, key}
 }
 
-async function readPem(path: string, what: string): Promise<Buffer> {
+async function readPem(path: string, what: string, hint: string | undefined): Promise<Buffer> {
   let content: Buffer
   try {
     content = await readFile(path)
@@ -44,7 +53,7 @@ async function readPem(path: string, what: string): Promise<Buffer> {
     const reason = errnoCode(error) === 'ENOENT' ? 'no such file' : (error as Error).message
     throw new RestwireError('RW_ERR_CONFIG', `cannot read the ${what} ${path}: ${reason}`, {
       cause: error,
-      hint: 'Make the identity directory with `restwire keys ca --out DIR` and `restwire keys cert --ca DIR --name NAME`.',
+      hint: hint ?? 'Make an identity directory with `restwire keys ca --out DIR --quickstart`, or `keys cert --ca DIR --name NAME`.',
     })
   }
 
