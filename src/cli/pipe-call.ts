@@ -8,12 +8,18 @@ import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
+import {promptRequest} from './request-prompts.js'
 
 export const DEFAULT_PIPE_GATEWAY_URL = 'http://127.0.0.1:8090'
 
+/** The verbs offered at the prompt; any word is accepted as an argument. */
+const PROMPT_VERBS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
+
 export interface PipeCallOptions {
-  verb: string
-  path: string
+  verb?: string
+  path?: string
+  /** Prompt for verb, path and (for verbs with a body, unless --data gave one) a JSON body. Terminal only. */
+  interactive?: boolean
   data?: PayloadSource
   contentType?: string
   output?: string
@@ -32,9 +38,10 @@ export interface PipeCallResult {
 
 export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
   const started = performance.now()
-  const verb = options.verb.toUpperCase()
+  if (options.interactive || options.verb === undefined || options.path === undefined) options = await promptEvent(options)
+  const verb = options.verb!.toUpperCase()
   if (!/^[A-Z][A-Z0-9_-]*$/.test(verb)) throw new RestwireError('RW_ERR_USAGE', `VERB must be a word like GET or POST, got "${options.verb}"`)
-  if (!options.path.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, e.g. /client/NODE/time or /server/time, got "${options.path}"`)
+  if (!options.path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, e.g. /client/NODE/time or /server/time, got "${options.path}"`)
   const {body, contentType} = await requestBody(options)
   const {request} = await import('undici')
   let response: Dispatcher.ResponseData
@@ -70,6 +77,16 @@ export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallRes
   if (response.statusCode !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${response.statusCode}\n`))
   else if (code !== 0) process.stderr.write(c.yellow(`${verb} ${options.path}: event return code ${code}\n`))
   return undefined
+}
+
+/** Verb, path and body from the terminal (a usage error naming the arguments when stdin is not one). */
+async function promptEvent(options: PipeCallOptions): Promise<PipeCallOptions> {
+  const {data} = options
+  // A body from @FILE or @- is kept as it is; only an inline or missing body is asked for.
+  const given = data?.kind === 'inline' ? data.value : data ? null : undefined
+  const prompted = await promptRequest(PROMPT_VERBS, {body: given, path: options.path, verb: options.verb?.toUpperCase()})
+  const body = data && data.kind !== 'inline' ? data : prompted.body === null || prompted.body === undefined ? undefined : {kind: 'inline' as const, value: prompted.body}
+  return {...options, data: body, path: prompted.path, verb: prompted.verb}
 }
 
 /** Inline --data is JSON; @FILE and @- are sent as they are (binary-safe, streamed). */

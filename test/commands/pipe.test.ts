@@ -3,7 +3,7 @@ import {execFile} from 'node:child_process'
 import {mkdir, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {restwire} from '../helpers/cli.js'
+import {restwire, root} from '../helpers/cli.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -18,6 +18,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
   const dir = useTempDir('restwire-pipe-cli-')
   let pkiDir: string
   let files: string
+  let handlersFile: string
   let hub: PipeProcess
   let node: PipeProcess
   let hubPort: number
@@ -25,7 +26,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
   let nodeHttp: string
 
   const startHub = async (port: number): Promise<PipeProcess> => {
-    const started = await startPipeProcess(['serve', '--ca', pkiDir, '--port', String(port), '--http', '127.0.0.1:0', '--heartbeat', '500ms'], /"event":"listening"/)
+    const started = await startPipeProcess(['serve', '--ca', pkiDir, '--port', String(port), '--http', '127.0.0.1:0', '--heartbeat', '500ms', '--handlers', handlersFile], /"event":"listening"/)
     const listening = await started.waitForLog(/"event":"listening"/)
     hubPort = listening.port as number
     hubHttp = listening.http as string
@@ -38,6 +39,8 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     files = join(dir(), 'files')
     await mkdir(join(files, 'reports'), {recursive: true})
     await writeFile(join(files, 'reports', 'q3.pdf'), 'the q3 report')
+    handlersFile = join(dir(), 'hub-handlers.mjs')
+    await writeFile(handlersFile, 'export async function post_echo(ctx) { return {echoed: JSON.parse((await ctx.read(65536)).toString())} }\n')
     hub = await startHub(0)
     node = await startPipeProcess(
       ['connect', '--to', `127.0.0.1:${hubPort}`, '--hub-name', 'hub', '--ca', pkiDir, '--name', 'node-a', '--serve-dir', files, '--http', '127.0.0.1:0', '--heartbeat', '500ms', '--max-backoff', '1s'],
@@ -90,6 +93,27 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     assert.match(nowhere.stderr, /cannot reach the pipe gateway/)
     const usage = await restwire(['pipe', 'call', 'GET', 'no-slash'], {})
     assert.equal(usage.code, 2)
+  })
+
+  it('pipe call on a terminal prompts for verb, path and body; without one, a missing PATH is a usage error', async () => {
+    const steps = [
+      ['Verb', '\u001B[B\r'],
+      ['Path', '/server/echo\r'],
+      ['JSON body', '{"typed":true}\r'],
+    ]
+    const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
+    const output = await new Promise<string>((resolve, reject) => {
+      execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), 'pipe', 'call', '--gateway', nodeHttp], {timeout: 90_000}, (error, stdout) =>
+        error ? reject(new Error(`${error.message}\n${stdout}`)) : resolve(stdout),
+      )
+    })
+    // Exit 0 (else execFile fails): event code 0; the reply printed as JSON (colours and line breaks removed).
+    // eslint-disable-next-line no-control-regex
+    const plain = output.replaceAll(/\u001B\[[0-9;]*m/g, '').replaceAll(/\s+/g, '')
+    assert.match(plain, /\{"echoed":\{"typed":true\}\}/)
+    const noTerminal = await restwire(['pipe', 'call', 'GET', '--gateway', hubHttp], {})
+    assert.equal(noTerminal.code, 2)
+    assert.match(noTerminal.stderr, /stdin is not a terminal/)
   })
 
   it('hub killed (SIGKILL) and restarted: the node logs it, reconnects, and events flow again', async () => {

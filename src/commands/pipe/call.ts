@@ -9,7 +9,7 @@ export default class PipeCall extends BaseCommand<typeof PipeCall> {
   static override summary = 'Send one event through a running pipe gateway (hub or node), for scripts and CI.'
   static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal), or to --output FILE. --json prints the envelope (HTTP status, event code, content type, body, timing).
 
---data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type.
+--data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type. With no VERB and PATH on a terminal, or with --interactive, it prompts for them and for a JSON body (never when stdin is not a terminal).
 
 Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a handler's refusal (255 no handler, or another non-zero code); 9 for 503 (not connected), 504 (no reply in time) or 251 (handler raised); 2 usage, 3 gateway unreachable, 7 timeout. See docs/errors.md.`
 
@@ -20,13 +20,14 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
   ]
 
   static override args = {
-    verb: Args.string({description: 'The event verb: GET, POST, PUT, DELETE...', ignoreStdin: true, required: true}),
-    path: Args.string({description: 'Gateway path: /client/<node>/<noun>[//args] (hub) or /server/<noun>[//args] (node).', ignoreStdin: true, required: true}),
+    verb: Args.string({description: 'The event verb: GET, POST, PUT, DELETE...', ignoreStdin: true}),
+    path: Args.string({description: 'Gateway path: /client/<node>/<noun>[//args] (hub) or /server/<noun>[//args] (node).', ignoreStdin: true}),
   }
 
   static override flags = {
     'content-type': Flags.string({description: 'Content type of the body (default: application/json for inline --data, else application/octet-stream).'}),
     data: dataFlag({char: 'd', description: 'Event body: JSON text, @FILE (sent as is) or @- (stdin).'}),
+    interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     gateway: gatewayUrlFlag({default: 'http://127.0.0.1:8090', description: 'The local pipe gateway (hub 8090, node 8091 by default).'}),
     output: Flags.string({char: 'o', description: 'Write the reply body to this file instead of stdout.'}),
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the reply to start.'}),
@@ -39,6 +40,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
       contentType: flags['content-type'],
       data: flags.data,
       gateway: flags.gateway,
+      interactive: flags.interactive,
       json: this.jsonEnabled(),
       output: flags.output,
       path: args.path,
