@@ -257,8 +257,10 @@ describe('restwire keys ca / keys cert', () => {
 function onTerminal(args: string[]): Promise<string> {
   const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
   const env: NodeJS.ProcessEnv = {...process.env, TERM: 'xterm-256color'}
+  // A plain terminal: no colour overrides, and no CI variable (chalk turns colour off under CI=...).
   delete env.FORCE_COLOR
   delete env.NO_COLOR
+  delete env.CI
   return new Promise((resolve, reject) => {
     execFile('python3', [driver, '[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env, timeout: 60_000}, (error, stdout) => {
       if (error) reject(new Error(`${args.join(' ')} failed on a terminal: ${String(error)}\n${stdout}`))
