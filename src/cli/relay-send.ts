@@ -10,6 +10,7 @@ import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
 import type {ParamsSource} from './relay-flags.js'
+import {askJsonBody} from './request-prompts.js'
 
 export interface RelaySendOptions {
   name?: string
@@ -123,19 +124,7 @@ async function ask(config: RelayConfig, given: Given): Promise<Given> {
 
   let {data} = given
   if (data === undefined && template.method !== 'GET' && template.method !== 'HEAD') {
-    const text = await input({
-      message: `Body (${template.encoding === 'form' ? 'a JSON object, sent as a form' : 'JSON'}; empty for none)`,
-      validate(value) {
-        if (value.trim() === '') return true
-        try {
-          JSON.parse(value)
-          return true
-        } catch (error) {
-          return `Not valid JSON: ${(error as Error).message}`
-        }
-      },
-    })
-    data = text.trim() === '' ? undefined : JSON.parse(text)
+    data = await askJsonBody(`Body (${template.encoding === 'form' ? 'a JSON object, sent as a form' : 'JSON'}; empty for none)`)
   }
 
   return {data, name, params}

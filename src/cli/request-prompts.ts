@@ -30,20 +30,26 @@ async function ask(verbs: readonly string[], given: {verb?: string; path?: strin
   const path = given.path ?? (await input({message: 'Path', required: true, validate: (value) => value.startsWith('/') || 'Start the path with /'}))
   let body = given.body
   if (body === undefined && verb !== 'GET' && verb !== 'DELETE' && verb !== 'STREAM') {
-    const text = await input({
-      message: 'JSON body (empty for null)',
-      validate(value) {
-        if (value.trim() === '') return true
-        try {
-          JSON.parse(value)
-          return true
-        } catch (error) {
-          return `Not valid JSON: ${(error as Error).message}`
-        }
-      },
-    })
-    body = text.trim() === '' ? null : JSON.parse(text)
+    body = (await askJsonBody('JSON body (empty for null)')) ?? null
   }
 
   return {body: body ?? null, path, verb}
+}
+
+/** Asks for a JSON value, re-asking until it parses; undefined for an empty answer. */
+export async function askJsonBody(message: string): Promise<unknown> {
+  const {input} = await import('@inquirer/prompts')
+  const text = await input({
+    message,
+    validate(value) {
+      if (value.trim() === '') return true
+      try {
+        JSON.parse(value)
+        return true
+      } catch (error) {
+        return `Not valid JSON: ${(error as Error).message}`
+      }
+    },
+  })
+  return text.trim() === '' ? undefined : (JSON.parse(text) as unknown)
 }

@@ -2,7 +2,8 @@
 // and whose `korv` session subsystem carries the same messages as NDJSON, for plain OpenSSH clients.
 import type {AddressInfo, Server as NetServer, Socket} from 'node:net'
 import ssh2 from 'ssh2'
-import {RestwireError, errnoCode} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {listenOn} from '../listen.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../message/invoke.js'
 import type {Handler, RequestHandler} from '../message/request.js'
@@ -81,23 +82,8 @@ export class KorvServer {
   /** Binds and resolves once listening. Port 0 picks a free port. */
   async start(): Promise<KorvServerHandle> {
     const server = this.ssh as unknown as NetServer
-    await new Promise<void>((resolve, reject) => {
-      const onError = (error: Error): void => {
-        const code = errnoCode(error)
-        const message =
-          code === 'EADDRINUSE'
-            ? `port ${this.options.port ?? DEFAULT_KORV_PORT} is already in use`
-            : `cannot listen on ${this.options.host ?? '127.0.0.1'}:${this.options.port ?? DEFAULT_KORV_PORT}: ${error.message}`
-        reject(new RestwireError('RW_ERR_CONNECT', message, {cause: error, hint: 'Pick another --port, or stop the other server.'}))
-      }
-
-      server.once('error', onError)
-      server.listen(this.options.port ?? DEFAULT_KORV_PORT, this.options.host ?? '127.0.0.1', () => {
-        server.off('error', onError)
-        this.listening = true
-        resolve()
-      })
-    })
+    await listenOn(server, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT, 'korv clients')
+    this.listening = true
     return {address: server.address() as AddressInfo, close: (options) => this.close(options)}
   }
 

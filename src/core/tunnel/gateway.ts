@@ -2,7 +2,8 @@
 // identifies the node, keeps a registry of connected nodes and sends them requests and STREAMs.
 import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
 import ssh2 from 'ssh2'
-import {RestwireError, errnoCode} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {listenOn} from '../listen.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
 import {parseQuery} from '../message/request.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
@@ -88,13 +89,7 @@ class TunnelGateway {
   async listen(): Promise<void> {
     const host = this.options.host ?? '127.0.0.1'
     const port = this.options.port ?? DEFAULT_GATEWAY_PORT
-    await new Promise<void>((resolve, reject) => {
-      this.server.once('error', (error) => {
-        const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
-        reject(new RestwireError('RW_ERR_CONNECT', `cannot listen on ${host}:${port}: ${reason}`, {cause: error}))
-      })
-      this.server.listen(port, host, () => resolve())
-    })
+    await listenOn(this.server, host, port, 'tunnel nodes')
   }
 
   handle(): TunnelGatewayHandle {

@@ -2,7 +2,8 @@
 // STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes.
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {RestwireError, errnoCode} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
@@ -44,13 +45,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     active.add(done)
     void done.finally(() => active.delete(done))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => {
-      const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
-      reject(new RestwireError('RW_ERR_CONNECT', `cannot listen for HTTP on ${host}:${port}: ${reason}`, {cause: error}))
-    })
-    server.listen(port, host, () => resolve())
-  })
+  await listenOn(server, host, port, 'HTTP')
 
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {
