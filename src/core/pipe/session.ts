@@ -7,6 +7,7 @@ import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} f
 import {FrameQueue} from './frame-queue.js'
 import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
 import {IncomingBody} from './incoming-body.js'
+import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
 import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
 
@@ -32,6 +33,7 @@ export class PipeSession {
   private closedReason: string | undefined
   private readonly pingTimer: NodeJS.Timeout
   private readonly silenceTimer: NodeJS.Timeout
+  private readonly deadlines = new ReplyDeadlines<Stream>((stream) => this.resetStream(stream, 504, `no reply within ${stream.timeoutMs} ms`))
 
   constructor(private readonly options: PipeSessionOptions) {
     this.windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES
@@ -70,15 +72,15 @@ export class PipeSession {
     if (this.closedReason !== undefined) return Promise.reject(this.closedError())
     const id = this.nextStreamId
     this.nextStreamId += 2
-    const stream: Stream = {id, outgoing: true, window: new SendWindow(this.windowBytes)}
+    const stream: Stream = {deadline: 0, id, outgoing: true, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     this.streams.set(id, stream)
     const {body} = event
     const meta: EventMeta = {args: event.args, contentType: event.contentType, noun: event.noun, verb: event.verb}
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
       stream.reply = {reject, resolve}
-      stream.reply.timer = setTimeout(() => this.resetStream(stream, 504, `no reply within ${options.timeoutMs} ms`), options.timeoutMs)
     })
+    this.deadlines.add(stream, options.timeoutMs)
     const {signal} = options
     if (signal) {
       const onAbort = (): void => this.resetStream(stream, 499, 'the caller went away')
@@ -123,6 +125,7 @@ export class PipeSession {
     this.closedReason = reason
     clearInterval(this.pingTimer)
     clearTimeout(this.silenceTimer)
+    this.deadlines.stop()
     const failure = this.closedError()
     for (const stream of this.streams.values()) this.endStream(stream, failure)
     this.streams.clear()
@@ -185,7 +188,7 @@ export class PipeSession {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
     }
 
-    const stream: Stream = {id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
+    const stream: Stream = {deadline: 0, id: frame.streamId, outgoing: false, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     const body = this.bodyFor(stream)
     stream.body = body
     if (inlineBody) body.deliver(inlineBody)
@@ -277,7 +280,7 @@ export class PipeSession {
     const meta = metaBytes ? parseReplyMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
     if (meta instanceof RestwireError) return this.fail(meta)
     const {reply} = stream
-    clearTimeout(reply.timer)
+    this.deadlines.delete(stream)
     stream.reply = undefined
     const body = this.bodyFor(stream)
     stream.body = body
@@ -327,7 +330,7 @@ export class PipeSession {
           if (size === 0) return
           this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
           // While the event body is still moving, the peer is not late: the reply timeout counts from the last progress.
-          stream.reply?.timer?.refresh()
+          if (stream.reply) this.deadlines.refresh(stream)
           offset += size
         }
 
@@ -361,7 +364,7 @@ export class PipeSession {
     stream.aborted = error
     stream.abort?.abort(error)
     if (stream.reply) {
-      clearTimeout(stream.reply.timer)
+      this.deadlines.delete(stream)
       stream.reply.reject(error)
       stream.reply = undefined
     }

@@ -72,7 +72,10 @@ export interface Stream {
   window: SendWindow
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
   body?: IncomingBody
-  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
+  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void}
+  /** Outgoing: when the reply is late (performance.now()), and the timeout it was counted with (ReplyDeadlines). */
+  deadline: number
+  timeoutMs: number
   /** Created on first use of the handler's signal: most handlers never look. */
   abort?: AbortController
   /** Why the stream ended early, for a signal asked for afterwards. */
