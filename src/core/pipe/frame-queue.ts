@@ -2,7 +2,8 @@
 // writes of about 64 KiB (both peers are restwire, so coalescing is always safe). Small frames are built in one buffer;
 // large payloads are queued by reference and copied once, into the write.
 import type {Duplex} from 'node:stream'
-import {FLAG_END, FLAG_INLINE, FRAME_HEADER_BYTES, type FrameTypeCode} from './frames.js'
+import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode} from './frames.js'
+import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta} from './messages.js'
 
 /** Payloads up to this size are copied next to their header (one small allocation instead of two). */
 const COPY_PAYLOAD_BYTES = 1024
@@ -48,14 +49,21 @@ export class FrameQueue {
     this.queued(FRAME_HEADER_BYTES + length)
   }
 
-  /** EVENT or REPLY with its whole (small) body: [u16 metadata length][metadata JSON][body]. */
-  inline(type: FrameTypeCode, streamId: number, metaJson: string, metaBytes: number, body: Buffer): void {
+  /**
+   * EVENT or REPLY, its binary metadata (metaBytes long, as measured by eventMetaLength/replyMetaLength)
+   * written straight into the frame. With an inline body (a small whole body, flags INLINE|END):
+   * [u16 metadata length][metadata][body]; without, the payload is the metadata alone.
+   */
+  meta(type: typeof FrameType.EVENT | typeof FrameType.REPLY, flags: number, streamId: number, meta: EventMeta | ReplyMeta, metaBytes: number, inlineBody?: Buffer): void {
     if (this.closed) return
-    const length = 2 + metaBytes + body.length
-    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, FLAG_INLINE | FLAG_END, streamId, length)
-    frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
-    frame.write(metaJson, FRAME_HEADER_BYTES + 2, 'utf8')
-    body.copy(frame, FRAME_HEADER_BYTES + 2 + metaBytes)
+    const prefix = inlineBody ? 2 : 0
+    const length = prefix + metaBytes + (inlineBody?.length ?? 0)
+    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
+    if (inlineBody) frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
+    const at = FRAME_HEADER_BYTES + prefix
+    if (type === FrameType.EVENT) writeEventMeta(frame, at, meta as EventMeta)
+    else writeReplyMeta(frame, at, meta as ReplyMeta)
+    if (inlineBody) inlineBody.copy(frame, at + metaBytes)
     this.queue.push(frame)
     this.queued(FRAME_HEADER_BYTES + length)
   }

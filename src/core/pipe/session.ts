@@ -5,15 +5,30 @@ import {RestwireError} from '../errors.js'
 import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
 import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 import {FrameQueue} from './frame-queue.js'
-import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
+import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
 import {IncomingBody} from './incoming-body.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
-import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
+import {
+  type EventMeta,
+  PIPE_PROTOCOL_VERSION,
+  type ReplyMeta,
+  type ResetMeta,
+  eventMetaLength,
+  parseEventMeta,
+  parseHello,
+  parseJsonPayload,
+  parseReplyMeta,
+  parseResetMeta,
+  replyMetaLength,
+} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+/** EVENT or REPLY metadata must fit one frame, with room for the INLINE length prefix. */
+const MAX_META_BYTES = MAX_FRAME_PAYLOAD_BYTES - 2
+type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
 /** Bodies up to this size travel inside their EVENT or REPLY frame (INLINE). */
 const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
@@ -70,12 +85,16 @@ export class PipeSession {
   /** Sends one event; resolves when the reply starts (its body streams on). Fails with 503 if the connection drops. */
   request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     if (this.closedReason !== undefined) return Promise.reject(this.closedError())
+    const metaBytes = eventMetaLength(event)
+    if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
+      return Promise.reject(new RestwireError('RW_ERR_USAGE', `the event's verb, noun, arguments or content type are too long for one frame`, {details: {status: 400}}))
+    }
+
     const id = this.nextStreamId
     this.nextStreamId += 2
     const stream: Stream = {deadline: 0, id, outgoing: true, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     this.streams.set(id, stream)
     const {body} = event
-    const meta: EventMeta = {args: event.args, contentType: event.contentType, noun: event.noun, verb: event.verb}
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
       stream.reply = {reject, resolve}
@@ -91,9 +110,9 @@ export class PipeSession {
       }
     }
 
-    if (empty) this.sendJson(FrameType.EVENT, FLAG_END, id, meta)
-    else if (!this.sendInline(FrameType.EVENT, stream, meta, body!)) {
-      this.sendJson(FrameType.EVENT, 0, id, meta)
+    if (empty) this.sendMeta(FrameType.EVENT, FLAG_END, id, event, metaBytes)
+    else if (!this.sendInline(FrameType.EVENT, stream, event, metaBytes, body!)) {
+      this.sendMeta(FrameType.EVENT, 0, id, event, metaBytes)
       this.sendBody(stream, body!)
     }
 
@@ -205,8 +224,14 @@ export class PipeSession {
       reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
 
+    let metaBytes = replyMetaLength(reply)
+    if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
+      ;(reply.body as {destroy?: () => void} | undefined)?.destroy?.()
+      reply = {body: `handler failed: its reply has code ${reply.code} (not a 32-bit integer) or a content type too long for one frame`, code: 251, contentType: 'text/plain; charset=utf-8'}
+      metaBytes = replyMetaLength(reply)
+    }
+
     const {body} = reply
-    const replyMeta: ReplyMeta = {code: reply.code, contentType: reply.contentType}
     if (this.streams.get(stream.id) !== stream) {
       // Reset or disconnected while the handler ran: release what it opened.
       ;(body as {destroy?: () => void} | undefined)?.destroy?.()
@@ -214,26 +239,29 @@ export class PipeSession {
     }
 
     if (isEmptyBody(body)) {
-      this.sendJson(FrameType.REPLY, FLAG_END, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendMeta(FrameType.REPLY, FLAG_END, stream.id, reply, metaBytes)
       this.finishIncoming(stream)
-    } else if (this.sendInline(FrameType.REPLY, stream, replyMeta, body!)) {
+    } else if (this.sendInline(FrameType.REPLY, stream, reply, metaBytes, body!)) {
       this.finishIncoming(stream)
     } else {
-      this.sendJson(FrameType.REPLY, 0, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendMeta(FrameType.REPLY, 0, stream.id, reply, metaBytes)
       this.sendBody(stream, body!)
     }
   }
 
   /** EVENT or REPLY and a small body in one frame, when they fit one frame and the window. */
-  private sendInline(type: FrameTypeCode, stream: Stream, meta: object, body: BodySource): boolean {
+  private sendInline(type: MetaFrameType, stream: Stream, meta: EventMeta | ReplyMeta, metaBytes: number, body: BodySource): boolean {
     if (this.closedReason !== undefined || !(typeof body === 'string' || body instanceof Uint8Array)) return false
     const bytes = toBuffer(body)
     if (bytes.length > INLINE_BODY_BYTES) return false
-    const json = JSON.stringify(meta)
-    const jsonBytes = Buffer.byteLength(json)
-    if (2 + jsonBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
-    this.out.inline(type, stream.id, json, jsonBytes, bytes)
+    if (2 + metaBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
+    this.out.meta(type, FLAG_INLINE | FLAG_END, stream.id, meta, metaBytes, bytes)
     return true
+  }
+
+  /** EVENT or REPLY with its metadata only (the body, if any, follows as DATA). */
+  private sendMeta(type: MetaFrameType, flags: number, streamId: number, meta: EventMeta | ReplyMeta, metaBytes: number): void {
+    if (this.closedReason === undefined) this.out.meta(type, flags, streamId, meta, metaBytes)
   }
 
   /** A body that fits one frame and the window goes out at once as DATA+END; others are pumped. */
