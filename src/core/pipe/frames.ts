@@ -136,8 +136,7 @@ export class FrameDecoder {
       }
 
       if (this.buffered < FRAME_HEADER_BYTES + length) return
-      const frame = this.take(FRAME_HEADER_BYTES + length)
-      this.options.onFrame({flags, payload: frame.subarray(FRAME_HEADER_BYTES), streamId, type: type as FrameTypeCode})
+      this.options.onFrame({flags, payload: this.takePayload(length), streamId, type: type as FrameTypeCode})
       if (this.failed) return
     }
   }
@@ -162,6 +161,17 @@ export class FrameDecoder {
     }
 
     return this.chunks[0]!
+  }
+
+  /** Removes a header and its payload; returns the payload (one view when the frame sits in one chunk). */
+  private takePayload(length: number): Buffer {
+    const total = FRAME_HEADER_BYTES + length
+    const first = this.chunks[0]!
+    if (first.length < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    this.buffered -= total
+    if (first.length === total) this.chunks.shift()
+    else this.chunks[0] = first.subarray(total)
+    return first.subarray(FRAME_HEADER_BYTES, total)
   }
 
   /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */

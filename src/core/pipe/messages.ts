@@ -113,8 +113,9 @@ export function encodeEventMeta(meta: EventMeta): Buffer {
   return target
 }
 
-export function parseEventMeta(payload: Buffer): EventMeta | RestwireError {
-  const reader = new MetaReader(payload)
+/** The EVENT metadata in payload[start, end) (an INLINE frame's sits between its length and the body). */
+export function parseEventMeta(payload: Buffer, start = 0, end = payload.length): EventMeta | RestwireError {
+  const reader = new MetaReader(payload, start, end)
   const verb = reader.string(reader.u8())
   const noun = reader.string(reader.u16())
   const count = reader.u16()
@@ -122,7 +123,7 @@ export function parseEventMeta(payload: Buffer): EventMeta | RestwireError {
   for (let i = 0; i < count && !reader.short; i++) args.push(reader.string(reader.u16()))
   const typeLength = reader.u16()
   const contentType = typeLength === NO_CONTENT_TYPE ? undefined : reader.string(typeLength)
-  if (reader.short || reader.offset !== payload.length) return protocolError('EVENT metadata does not match its layout')
+  if (reader.short || reader.offset !== end) return protocolError('EVENT metadata does not match its layout')
   if (!VERB.test(verb)) return protocolError('EVENT needs a verb made of letters')
   if (noun === '') return protocolError('EVENT needs a non-empty noun')
   return {args, contentType, noun, verb: verb.toUpperCase()}
@@ -148,11 +149,11 @@ export function encodeReplyMeta(meta: ReplyMeta): Buffer {
   return target
 }
 
-export function parseReplyMeta(payload: Buffer): ReplyMeta | RestwireError {
-  const reader = new MetaReader(payload)
+export function parseReplyMeta(payload: Buffer, start = 0, end = payload.length): ReplyMeta | RestwireError {
+  const reader = new MetaReader(payload, start, end)
   const code = reader.i32()
   const contentType = reader.string(reader.u16())
-  if (reader.short || reader.offset !== payload.length) return protocolError('REPLY metadata does not match its layout')
+  if (reader.short || reader.offset !== end) return protocolError('REPLY metadata does not match its layout')
   return {code, contentType}
 }
 
@@ -170,10 +171,13 @@ function writeString16(target: Buffer, offset: number, value: string): number {
 
 /** Reads fields in order; past the end it returns zeros and empty strings and sets `short`. */
 class MetaReader {
-  offset = 0
   short = false
 
-  constructor(private readonly payload: Buffer) {}
+  constructor(
+    private readonly payload: Buffer,
+    public offset: number,
+    private readonly end: number,
+  ) {}
 
   u8(): number {
     if (!this.has(1)) return 0
@@ -202,7 +206,7 @@ class MetaReader {
   }
 
   private has(bytes: number): boolean {
-    if (this.offset + bytes <= this.payload.length) return true
+    if (this.offset + bytes <= this.end) return true
     this.short = true
     return false
   }

@@ -6,9 +6,9 @@ import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './bod
 import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 import {FrameQueue} from './frame-queue.js'
 import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
-import {IncomingBody} from './incoming-body.js'
+import {type BodyOwner, IncomingBody} from './incoming-body.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
-import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
+import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
 import {
   type EventMeta,
   PIPE_PROTOCOL_VERSION,
@@ -200,8 +200,9 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an EVENT on stream ${frame.streamId}, which the peer may not open`))
     }
 
-    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
-    const meta = metaBytes ? parseEventMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    const end = metaEnd(frame)
+    const inline = (frame.flags & FLAG_INLINE) !== 0
+    const meta = end < 0 ? new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame') : parseEventMeta(frame.payload, inline ? 2 : 0, end)
     if (meta instanceof RestwireError) return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 400, reason: meta.message} satisfies ResetMeta)
     if (this.streams.size >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
@@ -210,7 +211,7 @@ export class PipeSession {
     const stream: Stream = {deadline: 0, id: frame.streamId, outgoing: false, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     const body = this.bodyFor(stream)
     stream.body = body
-    if (inlineBody) body.deliver(inlineBody)
+    if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
     void this.answer(stream, meta)
@@ -304,17 +305,16 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
     }
 
-    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
-    const meta = metaBytes ? parseReplyMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    const end = metaEnd(frame)
+    const inline = (frame.flags & FLAG_INLINE) !== 0
+    const meta = end < 0 ? new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame') : parseReplyMeta(frame.payload, inline ? 2 : 0, end)
     if (meta instanceof RestwireError) return this.fail(meta)
     const {reply} = stream
     this.deadlines.delete(stream)
     stream.reply = undefined
     const body = this.bodyFor(stream)
     stream.body = body
-    // The caller may abandon the body: then the stream must not live on.
-    body.onAbandon = () => this.resetStream(stream, 499, 'the reply body was abandoned')
-    if (inlineBody) body.deliver(inlineBody)
+    if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
     reply.resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }
@@ -330,12 +330,22 @@ export class PipeSession {
   }
 
   private bodyFor(stream: Stream): IncomingBody {
-    return new IncomingBody(this.windowBytes, (bytes) => {
-      if (this.streams.get(stream.id) !== stream) return
+    return new IncomingBody(this.windowBytes, this.bodyOwner, stream.id)
+  }
+
+  /** For every body of this session; a body whose stream has ended (or was replaced) is ignored. */
+  private readonly bodyOwner: BodyOwner = {
+    abandoned: (body) => {
+      const stream = this.streams.get(body.streamId)
+      // A caller that drops a reply body: the stream must not live on.
+      if (stream?.body === body && stream.outgoing) this.resetStream(stream, 499, 'the reply body was abandoned')
+    },
+    grant: (body, bytes) => {
+      if (this.streams.get(body.streamId)?.body !== body) return
       const increment = Buffer.allocUnsafe(4)
       increment.writeUInt32BE(bytes, 0)
-      this.send(FrameType.WINDOW, 0, stream.id, increment)
-    })
+      this.send(FrameType.WINDOW, 0, body.streamId, increment)
+    },
   }
 
   private finishIncoming(stream: Stream): void {

@@ -43,6 +43,16 @@ export class IncomingEvent implements IncomingPipeEvent {
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
     return this.stream.body!.read(maxBytes)
   }
+
+  // text() and json() make this a handler context as it is (createPipeHandler needs no wrapper per event).
+  async text(maxBytes?: number): Promise<string> {
+    return (await this.read(maxBytes)).toString('utf8')
+  }
+
+  async json(maxBytes?: number): Promise<unknown> {
+    const text = await this.text(maxBytes)
+    return text.trim() === '' ? null : (JSON.parse(text) as unknown)
+  }
 }
 
 export class Reply implements PipeReply {
@@ -84,12 +94,14 @@ export interface Stream {
   cleanup?: () => void
 }
 
-/** The metadata and body of an EVENT or REPLY frame; meta undefined when an INLINE length is wrong. */
-export function splitInline(frame: Frame): {meta: Buffer | undefined; body: Buffer | undefined} {
-  if (!(frame.flags & FLAG_INLINE)) return {body: undefined, meta: frame.payload}
-  const metaBytes = frame.payload.readUInt16BE(0)
-  if (2 + metaBytes > frame.payload.length) return {body: undefined, meta: undefined}
-  return {body: frame.payload.subarray(2 + metaBytes), meta: frame.payload.subarray(2, 2 + metaBytes)}
+/**
+ * Where the metadata of an EVENT or REPLY frame ends: the whole payload, or for INLINE the u16 length
+ * after its prefix (the body follows). -1 when an INLINE length runs past the frame.
+ */
+export function metaEnd(frame: Frame): number {
+  if (!(frame.flags & FLAG_INLINE)) return frame.payload.length
+  const end = 2 + frame.payload.readUInt16BE(0)
+  return end > frame.payload.length ? -1 : end
 }
 
 export function isEmptyBody(body: BodySource | undefined): boolean {
