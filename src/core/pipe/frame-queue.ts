@@ -1,5 +1,6 @@
-// Outgoing frames of one connection: the frames queued in one event-loop turn go out together, in
-// writes of about 64 KiB (both peers are restwire, so coalescing is always safe). Small frames are built in one buffer;
+// Outgoing frames of one connection: the frames queued in one event-loop turn go out together (or
+// every ~2 KiB, so the peer can start early), in writes of at most about 64 KiB (both peers are
+// restwire, so coalescing is always safe). Small frames are built in one buffer;
 // large payloads are queued by reference and copied once, into the write.
 import type {Duplex} from 'node:stream'
 import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode} from './frames.js'
@@ -9,6 +10,14 @@ import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta} from './
 const COPY_PAYLOAD_BYTES = 1024
 /** Frames are written in groups of about this many bytes (one DATA frame, or many small frames). */
 const SEGMENT_BYTES = 64 * 1024
+/**
+ * Once this much is queued in a turn, it is written at once rather than at the end of the turn: the
+ * peer starts on the first events while this side is still producing the rest, so both processes work
+ * at the same time. Holding a whole turn back (64 small events at concurrency 64) made the two sides
+ * take turns, each idle about half the time; writing every frame at once costs a syscall and a TLS
+ * record per event. 2 KiB (about 30 small events) measured best between 512 B and 16 KiB.
+ */
+const EARLY_WRITE_BYTES = 2 * 1024
 
 export class FrameQueue {
   private queue: Buffer[] = []
@@ -70,6 +79,10 @@ export class FrameQueue {
 
   flush(): void {
     this.scheduled = false
+    this.writeOut()
+  }
+
+  private writeOut(): void {
     if (this.queue.length === 0 || this.closed || this.socket.destroyed) return
     // Writes of about one frame's size: one big concatenation per turn would allocate (and page in)
     // megabytes each time a body streams, which costs more than the encryption.
@@ -108,6 +121,11 @@ export class FrameQueue {
 
   private queued(bytes: number): void {
     this.queuedBytes += bytes
+    if (this.queuedBytes >= EARLY_WRITE_BYTES) {
+      this.writeOut()
+      return
+    }
+
     if (!this.scheduled) {
       this.scheduled = true
       setImmediate(() => this.flush())
