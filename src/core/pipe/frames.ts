@@ -7,9 +7,10 @@
 //   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
 //
 // Stream 0 carries connection frames (HELLO, PING, PONG, GOAWAY). Hub-opened streams are odd,
-// node-opened streams even. EVENT, REPLY, RESET and GOAWAY payloads are UTF-8 JSON; DATA is raw body
-// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes. Flags: 0x01 END (the
-// sender's body is complete), 0x02 INLINE (with END, on EVENT/REPLY: [u16 JSON length][JSON][body]).
+// node-opened streams even. EVENT and REPLY carry binary metadata (messages.ts); HELLO, RESET and
+// GOAWAY payloads are UTF-8 JSON; DATA is raw body bytes; WINDOW is a u32 credit increment; PING/PONG
+// carry 8 opaque bytes. Flags: 0x01 END (the sender's body is complete), 0x02 INLINE (with END, on
+// EVENT/REPLY: [u16 metadata length][metadata][body]).
 import {RestwireError} from '../errors.js'
 
 export const FRAME_HEADER_BYTES = 12
