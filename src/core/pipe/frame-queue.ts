@@ -60,19 +60,29 @@ export class FrameQueue {
 
   /**
    * EVENT or REPLY, its binary metadata (metaBytes long, as measured by eventMetaLength/replyMetaLength)
-   * written straight into the frame. With an inline body (a small whole body, flags INLINE|END):
+   * written straight into the frame. With an inline body (a small whole body, a string written as
+   * UTF-8 without a Buffer first; flags INLINE|END):
    * [u16 metadata length][metadata][body]; without, the payload is the metadata alone.
    */
-  meta(type: typeof FrameType.EVENT | typeof FrameType.REPLY, flags: number, streamId: number, meta: EventMeta | ReplyMeta, metaBytes: number, inlineBody?: Buffer): void {
+  meta(
+    type: typeof FrameType.EVENT | typeof FrameType.REPLY,
+    flags: number,
+    streamId: number,
+    meta: EventMeta | ReplyMeta,
+    metaBytes: number,
+    inlineBody?: Buffer | string,
+    inlineBytes = 0,
+  ): void {
     if (this.closed) return
-    const prefix = inlineBody ? 2 : 0
-    const length = prefix + metaBytes + (inlineBody?.length ?? 0)
+    const prefix = inlineBody === undefined ? 0 : 2
+    const length = prefix + metaBytes + inlineBytes
     const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
-    if (inlineBody) frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
+    if (inlineBody !== undefined) frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
     const at = FRAME_HEADER_BYTES + prefix
     if (type === FrameType.EVENT) writeEventMeta(frame, at, meta as EventMeta)
     else writeReplyMeta(frame, at, meta as ReplyMeta)
-    if (inlineBody) inlineBody.copy(frame, at + metaBytes)
+    if (typeof inlineBody === 'string') frame.write(inlineBody, at + metaBytes, 'utf8')
+    else inlineBody?.copy(frame, at + metaBytes)
     this.queue.push(frame)
     this.queued(FRAME_HEADER_BYTES + length)
   }

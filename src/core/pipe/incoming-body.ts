@@ -13,6 +13,9 @@ export interface BodyOwner {
   abandoned(body: IncomingBody): void
 }
 
+/** For bodies whose stream has already ended: no credit to grant, nothing to reset. */
+const DETACHED: BodyOwner = {abandoned() {}, grant() {}}
+
 export class IncomingBody {
   private chunks: Buffer[] = []
   private bufferedBytes = 0
@@ -29,6 +32,14 @@ export class IncomingBody {
     private readonly owner: BodyOwner,
     readonly streamId: number,
   ) {}
+
+  /** A body that arrived whole (INLINE) on a stream that has already ended. */
+  static whole(chunk: Buffer): IncomingBody {
+    const body = new IncomingBody(chunk.length, DETACHED, 0)
+    body.deliver(chunk)
+    body.finish()
+    return body
+  }
 
   private grant(bytes: number): void {
     this.owner.grant(this, bytes)

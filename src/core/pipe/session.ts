@@ -252,11 +252,15 @@ export class PipeSession {
 
   /** EVENT or REPLY and a small body in one frame, when they fit one frame and the window. */
   private sendInline(type: MetaFrameType, stream: Stream, meta: EventMeta | ReplyMeta, metaBytes: number, body: BodySource): boolean {
-    if (this.closedReason !== undefined || !(typeof body === 'string' || body instanceof Uint8Array)) return false
-    const bytes = toBuffer(body)
-    if (bytes.length > INLINE_BODY_BYTES) return false
-    if (2 + metaBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
-    this.out.meta(type, FLAG_INLINE | FLAG_END, stream.id, meta, metaBytes, bytes)
+    if (this.closedReason !== undefined) return false
+    // A string is measured and written straight into the frame (no Buffer made for it first).
+    let size: number
+    if (typeof body === 'string') size = body.length > INLINE_BODY_BYTES ? INLINE_BODY_BYTES + 1 : Buffer.byteLength(body)
+    else if (body instanceof Uint8Array) size = body.byteLength
+    else return false
+    if (size > INLINE_BODY_BYTES) return false
+    if (2 + metaBytes + size > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(size)) return false
+    this.out.meta(type, FLAG_INLINE | FLAG_END, stream.id, meta, metaBytes, typeof body === 'string' ? body : toBuffer(body), size)
     return true
   }
 
@@ -312,9 +316,18 @@ export class PipeSession {
     const {reply} = stream
     this.deadlines.delete(stream)
     stream.reply = undefined
+    if (inline) {
+      // The whole reply in one frame (INLINE implies END): the event is over, and the Reply holds the
+      // bytes without an IncomingBody.
+      stream.window.stop()
+      this.streams.delete(stream.id)
+      stream.cleanup?.()
+      reply.resolve(new Reply(meta, frame.payload.subarray(end)))
+      return
+    }
+
     const body = this.bodyFor(stream)
     stream.body = body
-    if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
     reply.resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }

@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 import type {RestwireError} from '../errors.js'
 import type {BodySource, SendWindow} from './body-stream.js'
 import {FLAG_INLINE, type Frame} from './frames.js'
-import type {IncomingBody} from './incoming-body.js'
+import {IncomingBody} from './incoming-body.js'
 import type {EventMeta, ReplyMeta} from './messages.js'
 import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './session.js'
 
@@ -55,24 +55,40 @@ export class IncomingEvent implements IncomingPipeEvent {
   }
 }
 
+const EMPTY = Buffer.alloc(0)
+
+/** A reply as the caller sees it: a streamed body, or (INLINE, most replies) the whole body at once. */
 export class Reply implements PipeReply {
   readonly code: number
   readonly contentType: string
+  private incoming: IncomingBody | undefined
+  private whole: Buffer
 
-  constructor(
-    meta: ReplyMeta,
-    private readonly incoming: IncomingBody,
-  ) {
+  constructor(meta: ReplyMeta, body: IncomingBody | Buffer) {
     this.code = meta.code
     this.contentType = meta.contentType
+    if (Buffer.isBuffer(body)) this.whole = body
+    else {
+      this.incoming = body
+      this.whole = EMPTY
+    }
   }
 
   get body(): Readable {
-    return this.incoming.stream()
+    return this.holder().stream()
   }
 
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
-    return this.incoming.read(maxBytes)
+    if (this.incoming || this.whole.length > maxBytes) return this.holder().read(maxBytes)
+    // A whole body needs no IncomingBody at all; read again, it is empty, as a consumed body is.
+    const body = this.whole
+    this.whole = EMPTY
+    return Promise.resolve(body)
+  }
+
+  private holder(): IncomingBody {
+    this.incoming ??= IncomingBody.whole(this.whole)
+    return this.incoming
   }
 }
 
