@@ -9,19 +9,7 @@ import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTy
 import {type BodyOwner, IncomingBody} from './incoming-body.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
-import {
-  type EventMeta,
-  PIPE_PROTOCOL_VERSION,
-  type ReplyMeta,
-  type ResetMeta,
-  eventMetaLength,
-  parseEventMeta,
-  parseHello,
-  parseJsonPayload,
-  parseReplyMeta,
-  parseResetMeta,
-  replyMetaLength,
-} from './messages.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
