@@ -7,9 +7,10 @@
 //   +--------+--------+-----------------+---------------------------------+---------------------------------+---------
 //
 // Stream 0 carries connection frames (HELLO, PING, PONG, GOAWAY). Hub-opened streams are odd,
-// node-opened streams even. EVENT, REPLY, RESET and GOAWAY payloads are UTF-8 JSON; DATA is raw body
-// bytes; WINDOW is a u32 credit increment; PING/PONG carry 8 opaque bytes. Flags: 0x01 END (the
-// sender's body is complete), 0x02 INLINE (with END, on EVENT/REPLY: [u16 JSON length][JSON][body]).
+// node-opened streams even. EVENT and REPLY carry binary metadata (messages.ts); HELLO, RESET and
+// GOAWAY payloads are UTF-8 JSON; DATA is raw body bytes; WINDOW is a u32 credit increment; PING/PONG
+// carry 8 opaque bytes. Flags: 0x01 END (the sender's body is complete), 0x02 INLINE (with END, on
+// EVENT/REPLY: [u16 metadata length][metadata][body]).
 import {RestwireError} from '../errors.js'
 
 export const FRAME_HEADER_BYTES = 12
@@ -136,8 +137,7 @@ export class FrameDecoder {
       }
 
       if (this.buffered < FRAME_HEADER_BYTES + length) return
-      const frame = this.take(FRAME_HEADER_BYTES + length)
-      this.options.onFrame({flags, payload: frame.subarray(FRAME_HEADER_BYTES), streamId, type: type as FrameTypeCode})
+      this.options.onFrame({flags, payload: this.takePayload(length), streamId, type: type as FrameTypeCode})
       if (this.failed) return
     }
   }
@@ -162,6 +162,17 @@ export class FrameDecoder {
     }
 
     return this.chunks[0]!
+  }
+
+  /** Removes a header and its payload; returns the payload (one view when the frame sits in one chunk). */
+  private takePayload(length: number): Buffer {
+    const total = FRAME_HEADER_BYTES + length
+    const first = this.chunks[0]!
+    if (first.length < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    this.buffered -= total
+    if (first.length === total) this.chunks.shift()
+    else this.chunks[0] = first.subarray(total)
+    return first.subarray(FRAME_HEADER_BYTES, total)
   }
 
   /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */

@@ -35,16 +35,25 @@ export function handlerName(verb: string, noun: string): string {
 export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
   const functions = options.functions ?? {}
   const sources = options.sources ?? []
-  // Names repeat (a service has a handful of nouns): remember them, up to a bound.
-  const names = new Map<string, string>()
+  // Names repeat (a service has a handful of nouns): remember them, by verb then noun (no key string
+  // built per event), up to a bound.
+  const names = new Map<string, Map<string, string>>()
+  let remembered = 0
   return async (event) => {
     const ctx = contextFor(event)
-    const key = `${event.verb} ${event.noun}`
-    let name = names.get(key)
+    let byNoun = names.get(event.verb)
+    let name = byNoun?.get(event.noun)
     if (name === undefined) {
       name = handlerName(event.verb, event.noun)
-      if (names.size >= 1024) names.clear()
-      names.set(key, name)
+      if (remembered >= 1024) {
+        names.clear()
+        remembered = 0
+        byNoun = undefined
+      }
+
+      if (!byNoun) names.set(event.verb, (byNoun = new Map()))
+      byNoun.set(event.noun, name)
+      remembered++
     }
 
     try {
@@ -140,8 +149,10 @@ class HandlerContext implements PipeHandlerContext {
   }
 }
 
+/** The session's events already are contexts (text, json); other event sources get a wrapper. */
 function contextFor(event: IncomingPipeEvent): PipeHandlerContext {
-  return new HandlerContext(event)
+  const maybe = event as Partial<PipeHandlerContext>
+  return typeof maybe.text === 'function' && typeof maybe.json === 'function' ? (event as PipeHandlerContext) : new HandlerContext(event)
 }
 
 export function jsonReply(code: number, value: unknown): ReplySpec {

@@ -173,29 +173,35 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     close: () => (closing ??= shutdown()),
     nodes: () =>
       [...registry.entries()].map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
-    async request(node, event, sendOptions) {
-      let connected = registry.get(node)
-      if (!connected && closing === undefined) {
-        if (!known.has(node)) {
-          throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
-            details: {status: 404},
-            hint: 'Check the name against GET /nodes; a node is named by its certificate.',
-          })
-        }
-
-        const awaitMs = Math.min(options.awaitNodeMs ?? DEFAULT_AWAIT_PEER_MS, sendOptions.timeoutMs)
-        if (await waitForNode(node, awaitMs)) connected = registry.get(node)
-      }
-
-      if (!connected) {
-        throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
-      }
-
-      return connected.session.request(event, sendOptions)
+    request(node, event, sendOptions) {
+      // Connected: straight to the session, without an async function's extra promise per event.
+      const connected = registry.get(node)
+      return connected ? connected.session.request(event, sendOptions) : requestWhenConnected(node, event, sendOptions)
     },
     async waitForNode(node) {
       await waitForNode(node)
     },
+  }
+
+  async function requestWhenConnected(node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> {
+    let connected = registry.get(node)
+    if (!connected && closing === undefined) {
+      if (!known.has(node)) {
+        throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
+          details: {status: 404},
+          hint: 'Check the name against GET /nodes; a node is named by its certificate.',
+        })
+      }
+
+      const awaitMs = Math.min(options.awaitNodeMs ?? DEFAULT_AWAIT_PEER_MS, sendOptions.timeoutMs)
+      if (await waitForNode(node, awaitMs)) connected = registry.get(node)
+    }
+
+    if (!connected) {
+      throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
+    }
+
+    return connected.session.request(event, sendOptions)
   }
 }
 

@@ -5,6 +5,17 @@
 import type {Readable} from 'node:stream'
 import {BodyReadable} from './body-stream.js'
 
+/** The session's side of its bodies; one object per session, so a body needs no closures of its own. */
+export interface BodyOwner {
+  /** Sends WINDOW credit for the body's stream. */
+  grant(body: IncomingBody, bytes: number): void
+  /** A Readable handed out was closed before the body ended (its reader gave up). */
+  abandoned(body: IncomingBody): void
+}
+
+/** For bodies whose stream has already ended: no credit to grant, nothing to reset. */
+const DETACHED: BodyOwner = {abandoned() {}, grant() {}}
+
 export class IncomingBody {
   private chunks: Buffer[] = []
   private bufferedBytes = 0
@@ -15,13 +26,24 @@ export class IncomingBody {
   private discarded = false
   private readable: BodyReadable | undefined
   private reader: {resolve: (body: Buffer) => void; reject: (error: Error) => void; maxBytes: number} | undefined
-  /** Called when a Readable handed out is closed before the body ended (its reader gave up). */
-  onAbandon: (() => void) | undefined
 
   constructor(
     private readonly windowBytes: number,
-    private readonly grant: (bytes: number) => void,
+    private readonly owner: BodyOwner,
+    readonly streamId: number,
   ) {}
+
+  /** A body that arrived whole (INLINE) on a stream that has already ended. */
+  static whole(chunk: Buffer): IncomingBody {
+    const body = new IncomingBody(chunk.length, DETACHED, 0)
+    body.deliver(chunk)
+    body.finish()
+    return body
+  }
+
+  private grant(bytes: number): void {
+    this.owner.grant(this, bytes)
+  }
 
   get complete(): boolean {
     return this.readable ? this.readable.readableEnded : this.ended
@@ -78,6 +100,8 @@ export class IncomingBody {
   read(maxBytes: number): Promise<Buffer> {
     if (this.readable) return this.readable.readAll(maxBytes)
     if (this.reader) return Promise.reject(new Error('the body is already being read'))
+    // The common case, a small body that came whole (INLINE): no reader state, no executor closure.
+    if (this.ended && this.failure === undefined && this.bufferedBytes <= maxBytes) return Promise.resolve(this.takeAll())
     return new Promise((resolve, reject) => {
       this.reader = {maxBytes, reject, resolve}
       if (this.failure) return this.failReader(this.failure)
@@ -90,14 +114,14 @@ export class IncomingBody {
   /** The body as a flow-controlled Readable (made on first use; what is buffered comes first). */
   stream(): Readable {
     if (this.readable) return this.readable
-    const readable = new BodyReadable(this.windowBytes, this.grant, {granted: this.granted, received: this.received})
+    const readable = new BodyReadable(this.windowBytes, (bytes) => this.grant(bytes), {granted: this.granted, received: this.received})
     for (const chunk of this.chunks) readable.push(chunk)
     this.chunks = []
     this.readable = readable
     if (this.failure) readable.destroy()
     else if (this.ended) readable.push(null)
     readable.once('close', () => {
-      if (!readable.readableEnded) this.onAbandon?.()
+      if (!readable.readableEnded) this.owner.abandoned(this)
     })
     return readable
   }
@@ -112,10 +136,14 @@ export class IncomingBody {
   private settle(): void {
     const {resolve} = this.reader!
     this.reader = undefined
+    resolve(this.takeAll())
+  }
+
+  private takeAll(): Buffer {
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.bufferedBytes)
     this.chunks = []
     this.bufferedBytes = 0
-    resolve(body)
+    return body
   }
 
   private failReader(error: Error): void {

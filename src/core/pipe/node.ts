@@ -74,7 +74,12 @@ class PipeNode {
     this.options.onEvent?.(event)
   }
 
-  private async request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+  private request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+    // Connected: straight to the session, without an async function's extra promise per event.
+    return this.session ? this.session.request(event, options) : this.requestWhenConnected(event, options)
+  }
+
+  private async requestWhenConnected(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     if (!this.session && !this.stopped) {
       const awaitMs = Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs)
       await new Promise<void>((resolve) => {

@@ -5,14 +5,18 @@ import {RestwireError} from '../errors.js'
 import {type BodySource, DEFAULT_WINDOW_BYTES, SendWindow, toBuffer} from './body-stream.js'
 import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 import {FrameQueue} from './frame-queue.js'
-import {FLAG_END, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
-import {IncomingBody} from './incoming-body.js'
-import {IncomingEvent, Reply, type Stream, isEmptyBody, splitInline} from './stream.js'
-import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta} from './messages.js'
+import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
+import {type BodyOwner, IncomingBody} from './incoming-body.js'
+import {ReplyDeadlines} from './reply-deadlines.js'
+import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+/** EVENT or REPLY metadata must fit one frame, with room for the INLINE length prefix. */
+const MAX_META_BYTES = MAX_FRAME_PAYLOAD_BYTES - 2
+type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
 /** Bodies up to this size travel inside their EVENT or REPLY frame (INLINE). */
 const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
@@ -32,6 +36,7 @@ export class PipeSession {
   private closedReason: string | undefined
   private readonly pingTimer: NodeJS.Timeout
   private readonly silenceTimer: NodeJS.Timeout
+  private readonly deadlines = new ReplyDeadlines<Stream>((stream) => this.resetStream(stream, 504, `no reply within ${stream.timeoutMs} ms`))
 
   constructor(private readonly options: PipeSessionOptions) {
     this.windowBytes = options.windowBytes ?? DEFAULT_WINDOW_BYTES
@@ -68,17 +73,21 @@ export class PipeSession {
   /** Sends one event; resolves when the reply starts (its body streams on). Fails with 503 if the connection drops. */
   request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     if (this.closedReason !== undefined) return Promise.reject(this.closedError())
+    const metaBytes = eventMetaLength(event)
+    if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
+      return Promise.reject(new RestwireError('RW_ERR_USAGE', `the event's verb, noun, arguments or content type are too long for one frame`, {details: {status: 400}}))
+    }
+
     const id = this.nextStreamId
     this.nextStreamId += 2
-    const stream: Stream = {id, outgoing: true, window: new SendWindow(this.windowBytes)}
+    const stream: Stream = {deadline: 0, id, outgoing: true, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     this.streams.set(id, stream)
     const {body} = event
-    const meta: EventMeta = {args: event.args, contentType: event.contentType, noun: event.noun, verb: event.verb}
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
       stream.reply = {reject, resolve}
-      stream.reply.timer = setTimeout(() => this.resetStream(stream, 504, `no reply within ${options.timeoutMs} ms`), options.timeoutMs)
     })
+    this.deadlines.add(stream, options.timeoutMs)
     const {signal} = options
     if (signal) {
       const onAbort = (): void => this.resetStream(stream, 499, 'the caller went away')
@@ -89,9 +98,9 @@ export class PipeSession {
       }
     }
 
-    if (empty) this.sendJson(FrameType.EVENT, FLAG_END, id, meta)
-    else if (!this.sendInline(FrameType.EVENT, stream, meta, body!)) {
-      this.sendJson(FrameType.EVENT, 0, id, meta)
+    if (empty) this.sendMeta(FrameType.EVENT, FLAG_END, id, event, metaBytes)
+    else if (!this.sendInline(FrameType.EVENT, stream, event, metaBytes, body!)) {
+      this.sendMeta(FrameType.EVENT, 0, id, event, metaBytes)
       this.sendBody(stream, body!)
     }
 
@@ -123,6 +132,7 @@ export class PipeSession {
     this.closedReason = reason
     clearInterval(this.pingTimer)
     clearTimeout(this.silenceTimer)
+    this.deadlines.stop()
     const failure = this.closedError()
     for (const stream of this.streams.values()) this.endStream(stream, failure)
     this.streams.clear()
@@ -178,17 +188,18 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an EVENT on stream ${frame.streamId}, which the peer may not open`))
     }
 
-    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
-    const meta = metaBytes ? parseEventMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    const end = metaEnd(frame)
+    const inline = (frame.flags & FLAG_INLINE) !== 0
+    const meta = end < 0 ? new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame') : parseEventMeta(frame.payload, inline ? 2 : 0, end)
     if (meta instanceof RestwireError) return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 400, reason: meta.message} satisfies ResetMeta)
     if (this.streams.size >= (this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT)) {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
     }
 
-    const stream: Stream = {id: frame.streamId, outgoing: false, window: new SendWindow(this.windowBytes)}
+    const stream: Stream = {deadline: 0, id: frame.streamId, outgoing: false, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     const body = this.bodyFor(stream)
     stream.body = body
-    if (inlineBody) body.deliver(inlineBody)
+    if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
     void this.answer(stream, meta)
@@ -202,8 +213,14 @@ export class PipeSession {
       reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
 
+    let metaBytes = replyMetaLength(reply)
+    if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
+      ;(reply.body as {destroy?: () => void} | undefined)?.destroy?.()
+      reply = {body: `handler failed: its reply has code ${reply.code} (not a 32-bit integer) or a content type too long for one frame`, code: 251, contentType: 'text/plain; charset=utf-8'}
+      metaBytes = replyMetaLength(reply)
+    }
+
     const {body} = reply
-    const replyMeta: ReplyMeta = {code: reply.code, contentType: reply.contentType}
     if (this.streams.get(stream.id) !== stream) {
       // Reset or disconnected while the handler ran: release what it opened.
       ;(body as {destroy?: () => void} | undefined)?.destroy?.()
@@ -211,26 +228,33 @@ export class PipeSession {
     }
 
     if (isEmptyBody(body)) {
-      this.sendJson(FrameType.REPLY, FLAG_END, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendMeta(FrameType.REPLY, FLAG_END, stream.id, reply, metaBytes)
       this.finishIncoming(stream)
-    } else if (this.sendInline(FrameType.REPLY, stream, replyMeta, body!)) {
+    } else if (this.sendInline(FrameType.REPLY, stream, reply, metaBytes, body!)) {
       this.finishIncoming(stream)
     } else {
-      this.sendJson(FrameType.REPLY, 0, stream.id, replyMeta satisfies ReplyMeta)
+      this.sendMeta(FrameType.REPLY, 0, stream.id, reply, metaBytes)
       this.sendBody(stream, body!)
     }
   }
 
   /** EVENT or REPLY and a small body in one frame, when they fit one frame and the window. */
-  private sendInline(type: FrameTypeCode, stream: Stream, meta: object, body: BodySource): boolean {
-    if (this.closedReason !== undefined || !(typeof body === 'string' || body instanceof Uint8Array)) return false
-    const bytes = toBuffer(body)
-    if (bytes.length > INLINE_BODY_BYTES) return false
-    const json = JSON.stringify(meta)
-    const jsonBytes = Buffer.byteLength(json)
-    if (2 + jsonBytes + bytes.length > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(bytes.length)) return false
-    this.out.inline(type, stream.id, json, jsonBytes, bytes)
+  private sendInline(type: MetaFrameType, stream: Stream, meta: EventMeta | ReplyMeta, metaBytes: number, body: BodySource): boolean {
+    if (this.closedReason !== undefined) return false
+    // A string is measured and written straight into the frame (no Buffer made for it first).
+    let size: number
+    if (typeof body === 'string') size = body.length > INLINE_BODY_BYTES ? INLINE_BODY_BYTES + 1 : Buffer.byteLength(body)
+    else if (body instanceof Uint8Array) size = body.byteLength
+    else return false
+    if (size > INLINE_BODY_BYTES) return false
+    if (2 + metaBytes + size > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(size)) return false
+    this.out.meta(type, FLAG_INLINE | FLAG_END, stream.id, meta, metaBytes, typeof body === 'string' ? body : toBuffer(body), size)
     return true
+  }
+
+  /** EVENT or REPLY with its metadata only (the body, if any, follows as DATA). */
+  private sendMeta(type: MetaFrameType, flags: number, streamId: number, meta: EventMeta | ReplyMeta, metaBytes: number): void {
+    if (this.closedReason === undefined) this.out.meta(type, flags, streamId, meta, metaBytes)
   }
 
   /** A body that fits one frame and the window goes out at once as DATA+END; others are pumped. */
@@ -273,17 +297,25 @@ export class PipeSession {
       return this.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
     }
 
-    const {body: inlineBody, meta: metaBytes} = splitInline(frame)
-    const meta = metaBytes ? parseReplyMeta(metaBytes) : new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame')
+    const end = metaEnd(frame)
+    const inline = (frame.flags & FLAG_INLINE) !== 0
+    const meta = end < 0 ? new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame') : parseReplyMeta(frame.payload, inline ? 2 : 0, end)
     if (meta instanceof RestwireError) return this.fail(meta)
     const {reply} = stream
-    clearTimeout(reply.timer)
+    this.deadlines.delete(stream)
     stream.reply = undefined
+    if (inline) {
+      // The whole reply in one frame (INLINE implies END): the event is over, and the Reply holds the
+      // bytes without an IncomingBody.
+      stream.window.stop()
+      this.streams.delete(stream.id)
+      stream.cleanup?.()
+      reply.resolve(new Reply(meta, frame.payload.subarray(end)))
+      return
+    }
+
     const body = this.bodyFor(stream)
     stream.body = body
-    // The caller may abandon the body: then the stream must not live on.
-    body.onAbandon = () => this.resetStream(stream, 499, 'the reply body was abandoned')
-    if (inlineBody) body.deliver(inlineBody)
     reply.resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }
@@ -299,12 +331,22 @@ export class PipeSession {
   }
 
   private bodyFor(stream: Stream): IncomingBody {
-    return new IncomingBody(this.windowBytes, (bytes) => {
-      if (this.streams.get(stream.id) !== stream) return
+    return new IncomingBody(this.windowBytes, this.bodyOwner, stream.id)
+  }
+
+  /** For every body of this session; a body whose stream has ended (or was replaced) is ignored. */
+  private readonly bodyOwner: BodyOwner = {
+    abandoned: (body) => {
+      const stream = this.streams.get(body.streamId)
+      // A caller that drops a reply body: the stream must not live on.
+      if (stream?.body === body && stream.outgoing) this.resetStream(stream, 499, 'the reply body was abandoned')
+    },
+    grant: (body, bytes) => {
+      if (this.streams.get(body.streamId)?.body !== body) return
       const increment = Buffer.allocUnsafe(4)
       increment.writeUInt32BE(bytes, 0)
-      this.send(FrameType.WINDOW, 0, stream.id, increment)
-    })
+      this.send(FrameType.WINDOW, 0, body.streamId, increment)
+    },
   }
 
   private finishIncoming(stream: Stream): void {
@@ -327,7 +369,7 @@ export class PipeSession {
           if (size === 0) return
           this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
           // While the event body is still moving, the peer is not late: the reply timeout counts from the last progress.
-          stream.reply?.timer?.refresh()
+          if (stream.reply) this.deadlines.refresh(stream)
           offset += size
         }
 
@@ -361,7 +403,7 @@ export class PipeSession {
     stream.aborted = error
     stream.abort?.abort(error)
     if (stream.reply) {
-      clearTimeout(stream.reply.timer)
+      this.deadlines.delete(stream)
       stream.reply.reject(error)
       stream.reply = undefined
     }

@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 import type {RestwireError} from '../errors.js'
 import type {BodySource, SendWindow} from './body-stream.js'
 import {FLAG_INLINE, type Frame} from './frames.js'
-import type {IncomingBody} from './incoming-body.js'
+import {IncomingBody} from './incoming-body.js'
 import type {EventMeta, ReplyMeta} from './messages.js'
 import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './session.js'
 
@@ -43,26 +43,52 @@ export class IncomingEvent implements IncomingPipeEvent {
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
     return this.stream.body!.read(maxBytes)
   }
+
+  // text() and json() make this a handler context as it is (createPipeHandler needs no wrapper per event).
+  async text(maxBytes?: number): Promise<string> {
+    return (await this.read(maxBytes)).toString('utf8')
+  }
+
+  async json(maxBytes?: number): Promise<unknown> {
+    const text = await this.text(maxBytes)
+    return text.trim() === '' ? null : (JSON.parse(text) as unknown)
+  }
 }
 
+const EMPTY = Buffer.alloc(0)
+
+/** A reply as the caller sees it: a streamed body, or (INLINE, most replies) the whole body at once. */
 export class Reply implements PipeReply {
   readonly code: number
   readonly contentType: string
+  private incoming: IncomingBody | undefined
+  private whole: Buffer
 
-  constructor(
-    meta: ReplyMeta,
-    private readonly incoming: IncomingBody,
-  ) {
+  constructor(meta: ReplyMeta, body: IncomingBody | Buffer) {
     this.code = meta.code
     this.contentType = meta.contentType
+    if (Buffer.isBuffer(body)) this.whole = body
+    else {
+      this.incoming = body
+      this.whole = EMPTY
+    }
   }
 
   get body(): Readable {
-    return this.incoming.stream()
+    return this.holder().stream()
   }
 
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
-    return this.incoming.read(maxBytes)
+    if (this.incoming || this.whole.length > maxBytes) return this.holder().read(maxBytes)
+    // A whole body needs no IncomingBody at all; read again, it is empty, as a consumed body is.
+    const body = this.whole
+    this.whole = EMPTY
+    return Promise.resolve(body)
+  }
+
+  private holder(): IncomingBody {
+    this.incoming ??= IncomingBody.whole(this.whole)
+    return this.incoming
   }
 }
 
@@ -72,7 +98,10 @@ export interface Stream {
   window: SendWindow
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
   body?: IncomingBody
-  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void; timer?: NodeJS.Timeout}
+  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void}
+  /** Outgoing: when the reply is late (performance.now()), and the timeout it was counted with (ReplyDeadlines). */
+  deadline: number
+  timeoutMs: number
   /** Created on first use of the handler's signal: most handlers never look. */
   abort?: AbortController
   /** Why the stream ended early, for a signal asked for afterwards. */
@@ -81,12 +110,14 @@ export interface Stream {
   cleanup?: () => void
 }
 
-/** The metadata and body of an EVENT or REPLY frame; meta undefined when an INLINE length is wrong. */
-export function splitInline(frame: Frame): {meta: Buffer | undefined; body: Buffer | undefined} {
-  if (!(frame.flags & FLAG_INLINE)) return {body: undefined, meta: frame.payload}
-  const metaBytes = frame.payload.readUInt16BE(0)
-  if (2 + metaBytes > frame.payload.length) return {body: undefined, meta: undefined}
-  return {body: frame.payload.subarray(2 + metaBytes), meta: frame.payload.subarray(2, 2 + metaBytes)}
+/**
+ * Where the metadata of an EVENT or REPLY frame ends: the whole payload, or for INLINE the u16 length
+ * after its prefix (the body follows). -1 when an INLINE length runs past the frame.
+ */
+export function metaEnd(frame: Frame): number {
+  if (!(frame.flags & FLAG_INLINE)) return frame.payload.length
+  const end = 2 + frame.payload.readUInt16BE(0)
+  return end > frame.payload.length ? -1 : end
 }
 
 export function isEmptyBody(body: BodySource | undefined): boolean {

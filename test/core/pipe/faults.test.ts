@@ -7,6 +7,7 @@ import {readFile} from 'node:fs/promises'
 import {isRestwireError} from '../../../src/core/errors.js'
 import {FrameDecoder, FrameType, encodeFrame, encodeFrameHeader, encodeJsonFrame, type Frame} from '../../../src/core/pipe/frames.js'
 import type {PipeHubEvent, PipeHubHandle} from '../../../src/core/pipe/hub.js'
+import {PIPE_PROTOCOL_VERSION, encodeEventMeta} from '../../../src/core/pipe/messages.js'
 import {type EventLog, replyJson, startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {startCuttableProxy} from '../../helpers/pipe-proxy.js'
@@ -129,7 +130,7 @@ describe('pipe: bad peers and faults', {timeout: 90_000}, () => {
     try {
       const from = hubLog.events.length
       const bad = await rawNode(pki, hub.address.port, 'node-b')
-      bad.write(encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: 1}))
+      bad.write(encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: PIPE_PROTOCOL_VERSION}))
       bad.write(encodeFrameHeader(FrameType.DATA, 0, 2, 10 * 1024 * 1024))
       const gone = await hubLog.next((e) => e.type === 'node-disconnected' && e.node === 'node-b', from)
       assert.match(gone.type === 'node-disconnected' ? gone.reason : '', /10485760 bytes exceeds the 65536 byte limit/)
@@ -142,16 +143,19 @@ describe('pipe: bad peers and faults', {timeout: 90_000}, () => {
 
   it('answers an EVENT with invalid metadata with RESET 400 and keeps the connection', async () => {
     const bad = await rawNode(pki, hub.address.port, 'node-b')
-    bad.write(encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: 1}))
+    bad.write(encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: PIPE_PROTOCOL_VERSION}))
+    // JSON metadata (protocol version 1's) does not match the binary layout.
     bad.write(encodeJsonFrame(FrameType.EVENT, 1, 2, {noun: 'time', verb: 42}))
     // INLINE with a metadata length past the end of the frame: also just this event.
     bad.write(encodeFrame(FrameType.EVENT, 3, 6, Buffer.from([0, 200, 0x7b, 0x7d])))
-    bad.write(encodeJsonFrame(FrameType.EVENT, 1, 4, {args: [], noun: 'time', verb: 'GET'}))
+    bad.write(encodeFrame(FrameType.EVENT, 1, 8, encodeEventMeta({args: [], noun: 'time', verb: '4x'})))
+    bad.write(encodeFrame(FrameType.EVENT, 1, 4, encodeEventMeta({args: [], noun: 'time', verb: 'GET'})))
     while (!bad.frames.some((frame) => frame.type === FrameType.REPLY)) await new Promise((resolve) => setTimeout(resolve, 10))
     const resets = bad.frames.filter((frame) => frame.type === FrameType.RESET)
     assert.deepEqual(resets.map((frame) => [frame.streamId, JSON.parse(frame.payload.toString())]), [
-      [2, {code: 400, reason: 'EVENT needs a "verb" made of letters'}],
+      [2, {code: 400, reason: 'EVENT metadata does not match its layout'}],
       [6, {code: 400, reason: 'INLINE metadata length exceeds the frame'}],
+      [8, {code: 400, reason: 'EVENT needs a verb made of letters'}],
     ])
     assert.equal(bad.frames.find((frame) => frame.type === FrameType.REPLY)?.streamId, 4)
     assert.ok(hub.nodes().some((info) => info.name === 'node-b'))

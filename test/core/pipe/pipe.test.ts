@@ -56,6 +56,13 @@ describe('pipe: events both ways over mutual TLS', {timeout: 60_000}, () => {
     assert.deepEqual(await replyJson(await node.request({args: [], noun: 'whoami', verb: 'GET'}, T)), {peer: 'node-a'})
   })
 
+  it('refuses an event whose metadata does not fit its binary layout before sending it (400)', async () => {
+    const refused = await hub.request('node-a', {args: [], noun: 'time', verb: 'G'.repeat(256)}, T).then(() => undefined, (error: unknown) => error)
+    assert.ok(isRestwireError(refused, 'RW_ERR_USAGE'), String(refused))
+    assert.equal(refused.details?.status, 400)
+    assert.equal((await hub.request('node-a', {args: [], noun: 'time', verb: 'GET'}, T)).code, 0)
+  })
+
   it('answers 251 when the handler throws and 255 when there is none, and keeps serving', async () => {
     const failed = await hub.request('node-a', {args: [], noun: 'fail', verb: 'GET'}, T)
     assert.equal(failed.code, 251)

@@ -1,0 +1,55 @@
+// The binary EVENT and REPLY metadata (docs/pipe.md, "Wire format"): round trips, the exact bytes of
+// one example, and truncated or trailing input refused.
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+import {RestwireError} from '../../../src/core/errors.js'
+import {encodeEventMeta, encodeReplyMeta, eventMetaLength, parseEventMeta, parseReplyMeta, replyMetaLength} from '../../../src/core/pipe/messages.js'
+
+describe('pipe metadata codec', () => {
+  it('round-trips EVENT metadata, with and without a content type, with UTF-8 arguments', () => {
+    for (const meta of [
+      {args: ['hello ', 'wörld', ''], contentType: 'application/json', noun: 'cat', verb: 'GET'},
+      {args: [], contentType: undefined, noun: 'time/utc', verb: 'POST'},
+      {args: [], contentType: '', noun: 'x', verb: 'PUT'},
+    ]) {
+      const bytes = encodeEventMeta(meta)
+      assert.equal(bytes.length, eventMetaLength(meta))
+      assert.deepEqual(parseEventMeta(bytes), meta)
+    }
+
+    assert.equal((parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'get'})) as {verb: string}).verb, 'GET')
+  })
+
+  it('lays EVENT metadata out as documented', () => {
+    const bytes = encodeEventMeta({args: ['a'], contentType: 't/p', noun: 'cat', verb: 'GET'})
+    assert.equal(bytes.toString('hex'), '03' + '474554' + '0003' + '636174' + '0001' + '0001' + '61' + '0003' + '742f70')
+    assert.equal(encodeEventMeta({args: [], noun: 'n', verb: 'GET'}).subarray(-2).toString('hex'), 'ffff')
+  })
+
+  it('round-trips REPLY metadata, negative and large codes included', () => {
+    for (const meta of [{code: 0, contentType: 'application/json'}, {code: -1, contentType: ''}, {code: 2 ** 31 - 1, contentType: 'text/plain; charset=utf-8'}]) {
+      assert.deepEqual(parseReplyMeta(encodeReplyMeta(meta)), meta)
+    }
+
+    assert.equal(encodeReplyMeta({code: 251, contentType: 'a/b'}).toString('hex'), '000000fb' + '0003' + '612f62')
+    assert.equal(replyMetaLength({code: 2 ** 31, contentType: ''}), -1)
+    assert.equal(replyMetaLength({code: 1.5, contentType: ''}), -1)
+  })
+
+  it('refuses truncated, trailing and invalid metadata', () => {
+    const event = encodeEventMeta({args: ['a'], contentType: 'x/y', noun: 'cat', verb: 'GET'})
+    for (let cut = 0; cut < event.length; cut++) assert.ok(parseEventMeta(event.subarray(0, cut)) instanceof RestwireError, `cut at ${cut}`)
+    assert.ok(parseEventMeta(Buffer.concat([event, Buffer.from([0])])) instanceof RestwireError)
+    assert.match((parseEventMeta(encodeEventMeta({args: [], noun: '', verb: 'GET'})) as RestwireError).message, /non-empty noun/)
+    assert.match((parseEventMeta(encodeEventMeta({args: [], noun: 'x', verb: 'G T'})) as RestwireError).message, /verb made of letters/)
+    const reply = encodeReplyMeta({code: 0, contentType: 'a/b'})
+    for (let cut = 0; cut < reply.length; cut++) assert.ok(parseReplyMeta(reply.subarray(0, cut)) instanceof RestwireError, `cut at ${cut}`)
+    assert.ok(parseReplyMeta(Buffer.from('{"code":0,"contentType":"a/b"}')) instanceof RestwireError)
+  })
+
+  it('measures -1 for fields longer than their length prefix', () => {
+    assert.equal(eventMetaLength({args: [], noun: 'x', verb: 'G'.repeat(256)}), -1)
+    assert.equal(eventMetaLength({args: ['a'.repeat(65_536)], noun: 'x', verb: 'GET'}), -1)
+    assert.equal(eventMetaLength({args: [], contentType: 'a'.repeat(65_535), noun: 'x', verb: 'GET'}), -1)
+  })
+})
