@@ -75,3 +75,27 @@ export function median(values: number[]): number {
   const middle = sorted.length >> 1
   return sorted.length % 2 === 1 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2
 }
+
+export interface RoundsSettings {
+  concurrency: number[]
+  warmupSeconds: number
+  measureSeconds: number
+  rounds: number
+}
+
+/** Before every round but the first, this much warm-up again (the JIT and the connections are warm already). */
+const REWARM_MS = 200
+
+/** One case at each concurrency, in `rounds` windows that take turns through the concurrencies. */
+export async function measureInRounds(send: SendEcho, settings: RoundsSettings): Promise<LoadResult[]> {
+  const windows = new Map<number, WindowSamples[]>()
+  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const concurrency of settings.concurrency) {
+      const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+      windows.set(concurrency, [...(windows.get(concurrency) ?? []), await runWindow(send, {concurrency, measureMs, warmupMs})])
+    }
+  }
+
+  return settings.concurrency.map((c) => summarize(c, windows.get(c)!))
+}

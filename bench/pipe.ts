@@ -14,12 +14,11 @@ import {connect as tlsConnect} from 'node:tls'
 import type {PipeHubHandle, PipeNodeHandle, PipeReply} from '../src/core/pipe/index.js'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
+import {type LoadResult, type SendEcho, measureInRounds} from './load.js'
 import {loadNdjson, loadPipe} from './pipe-dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE = 'bench-node'
-const REWARM_MS = 200
 const T = {timeoutMs: 30_000}
 
 export interface PipeSettings {
@@ -72,19 +71,6 @@ async function startChild(args: string[]): Promise<Child> {
       clearTimeout(timer)
     },
   }
-}
-
-async function measure(send: SendEcho, settings: PipeSettings): Promise<LoadResult[]> {
-  const windows = new Map<number, WindowSamples[]>()
-  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const concurrency of settings.concurrency) {
-      const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
-      windows.set(concurrency, [...(windows.get(concurrency) ?? []), await runWindow(send, {concurrency, measureMs, warmupMs})])
-    }
-  }
-
-  return settings.concurrency.map((c) => summarize(c, windows.get(c)!))
 }
 
 const echoEvent = (body: unknown) => ({args: [], body: JSON.stringify(body), contentType: 'application/json', noun: 'echo', verb: 'POST'})
@@ -175,7 +161,7 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
   let bulk: BulkResult
   try {
     await hub.waitForNode(NODE)
-    hubToNode = await measure(async (body) => readJson(await hub.request(NODE, echoEvent(body), T)), settings)
+    hubToNode = await measureInRounds(async (body) => readJson(await hub.request(NODE, echoEvent(body), T)), settings)
     await pipeBulk(hub, Math.min(settings.bulkBytes, 32 * 1024 * 1024)) // warm-up
     bulk = await medianBulk(settings.rounds, () => pipeBulk(hub, settings.bulkBytes))
   } finally {
@@ -193,7 +179,7 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
     node = connectPipeNode({handler: createPipeHandler({}), hubName: 'hub', identity: await identity(NODE), to: {host: '127.0.0.1', port}})
     await node.connected()
     const client = node
-    nodeToHub = await measure(async (body) => readJson(await client.request(echoEvent(body), T)), settings)
+    nodeToHub = await measureInRounds(async (body) => readJson(await client.request(echoEvent(body), T)), settings)
     await hubChild.kill()
     hubChild = await startChild(['hub', pki.dir, String(port)])
     const listening = performance.now()
@@ -216,7 +202,7 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
   let rawBulkResult: BulkResult
   try {
     const client = await rawEchoClient(pki.dir, echoChild.info.port!)
-    rawTls = await measure(client.send, settings)
+    rawTls = await measureInRounds(client.send, settings)
     client.close()
     await rawBulk(pki.dir, bulkChild.info.port!, Math.min(settings.bulkBytes, 32 * 1024 * 1024))
     rawBulkResult = await medianBulk(settings.rounds, () => rawBulk(pki.dir, bulkChild.info.port!, settings.bulkBytes))

@@ -18,11 +18,10 @@ import {Pool} from 'undici'
 import {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} from '../src/core/tunnel/index.js'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {type LoadResult, type WindowSamples, runWindow, summarize} from './load.js'
+import {type LoadResult, measureInRounds, runWindow, summarize} from './load.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'
-const REWARM_MS = 200
 
 export interface TunnelSettings {
   concurrency: number[]
@@ -91,16 +90,7 @@ async function measureHttp(pool: Pool, settings: TunnelSettings): Promise<LoadRe
     return response.body.json()
   }
 
-  const windows = new Map<number, WindowSamples[]>()
-  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
-  for (let round = 0; round < settings.rounds; round++) {
-    for (const concurrency of settings.concurrency) {
-      const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
-      windows.set(concurrency, [...(windows.get(concurrency) ?? []), await runWindow(send, {concurrency, measureMs, warmupMs})])
-    }
-  }
-
-  return settings.concurrency.map((c) => summarize(c, windows.get(c)!))
+  return measureInRounds(send, settings)
 }
 
 /** Reads N NDJSON items from GET /nodes/<id>/items?n=N (or stops after the time limit). */

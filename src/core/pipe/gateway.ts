@@ -4,7 +4,8 @@
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {pipeline} from 'node:stream/promises'
-import {RestwireError, errnoCode} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {listenOn} from '../listen.js'
 import type {PipeHubHandle} from './hub.js'
 import type {PipeNodeHandle} from './node.js'
 import type {PipeEvent, PipeReply, SendOptions} from './session.js'
@@ -41,13 +42,7 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
     active.add(done)
     void done.finally(() => active.delete(done))
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => {
-      const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
-      reject(new RestwireError('RW_ERR_CONNECT', `cannot listen for HTTP on ${host}:${port}: ${reason}`, {cause: error}))
-    })
-    server.listen(port, host, () => resolve())
-  })
+  await listenOn(server, host, port, 'HTTP')
 
   const address = server.address() as AddressInfo
   let closing: Promise<void> | undefined

@@ -4,6 +4,7 @@
 import type {AddressInfo} from 'node:net'
 import {type TLSSocket, createServer} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
+import {listenOn} from '../listen.js'
 import {FrameType, encodeJsonFrame} from './frames.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import {type PipeIdentity, certificateName} from './tls-identity.js'
@@ -127,13 +128,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     for (const wake of waiters.get(name)?.splice(0) ?? []) wake()
   })
 
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', (error) => {
-      const reason = errnoCode(error) === 'EADDRINUSE' ? `port ${port} is already in use` : error.message
-      reject(new RestwireError('RW_ERR_CONNECT', `cannot listen on ${host}:${port}: ${reason}`, {cause: error}))
-    })
-    server.listen(port, host, () => resolve())
-  })
+  await listenOn(server, host, port, 'pipe nodes')
 
   const waitForNode = (node: string, timeoutMs?: number): Promise<boolean> => {
     if (registry.has(node)) return Promise.resolve(true)
