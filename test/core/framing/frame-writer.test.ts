@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+import {FrameWriter} from '../../../src/core/framing/frame-writer.js'
+
+const nextTurn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve))
+
+function sink(): {writes: Buffer[]; write: (chunk: Buffer) => boolean} {
+  const writes: Buffer[] = []
+  return {write: (chunk) => writes.push(chunk) > 0, writes}
+}
+
+describe('FrameWriter', () => {
+  it('without coalescing, writes every frame at once', () => {
+    const out = sink()
+    const writer = new FrameWriter(out, false)
+    writer.write(Buffer.from('a'))
+    writer.write(Buffer.from('b'))
+    assert.deepEqual(out.writes.map(String), ['a', 'b'])
+  })
+
+  it('coalesces the small frames of one turn into one write at the end of the turn', async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true)
+    for (const text of ['a', 'b', 'c']) writer.write(Buffer.from(text))
+    assert.equal(out.writes.length, 0)
+    await nextTurn()
+    assert.deepEqual(out.writes.map(String), ['abc'])
+  })
+
+  it('writes early once about 2 KiB wait, in order, and the rest at the end of the turn', async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true)
+    const frames = Array.from({length: 100}, (_, i) => Buffer.alloc(100, i))
+    for (const frame of frames) writer.write(frame)
+    assert.ok(out.writes.length >= 4, `written early: ${out.writes.length} writes in the turn`)
+    assert.ok(out.writes.every((chunk) => chunk.length <= 2100))
+    await nextTurn()
+    assert.deepEqual(Buffer.concat(out.writes), Buffer.concat(frames))
+  })
+
+  it('drops what is queued on close and ignores later writes', async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true)
+    writer.write(Buffer.from('lost'))
+    writer.close()
+    writer.write(Buffer.from('ignored'))
+    await nextTurn()
+    assert.deepEqual(out.writes, [])
+  })
+})
