@@ -4,15 +4,11 @@
 import {isIP} from 'node:net'
 import {type ConnectionOptions, type TLSSocket, checkServerIdentity, connect as tlsConnect} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
-import {nextBackoffMs} from './backoff.js'
+import {STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
 import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import type {PipeIdentity} from './tls-identity.js'
 
-export const DEFAULT_BACKOFF_INITIAL_MS = 500
-export const DEFAULT_BACKOFF_MAX_MS = 30_000
-/** A connection that stayed up this long resets the backoff. */
-export const STABLE_CONNECTION_MS = 10_000
 const CONNECT_TIMEOUT_MS = 10_000
 
 export interface PipeNodeOptions extends PipeTuning {
@@ -101,7 +97,6 @@ class PipeNode {
   }
 
   private async loop(): Promise<void> {
-    const backoff = {initialMs: this.options.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS, maxMs: this.options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS}
     let attempt = 0
     while (!this.stopped) {
       attempt++
@@ -110,7 +105,7 @@ class PipeNode {
       this.emit({reason, type: 'disconnected'})
       if (this.stopped) break
       if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
-      const delayMs = nextBackoffMs(attempt, backoff)
+      const delayMs = nextBackoffMs(attempt, this.options.backoff)
       this.emit({attempt, delayMs, type: 'retrying'})
       await new Promise<void>((resolve) => {
         this.wakeRetry = resolve

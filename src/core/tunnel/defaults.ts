@@ -4,9 +4,6 @@ export {DEFAULT_MAX_IN_FLIGHT, LOGIN_GRACE_MS, RESTWIRE_IDENT} from '../korv/def
 export const DEFAULT_GATEWAY_PORT = 8022
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000
 export const DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS = 10_000
-export const DEFAULT_BACKOFF_INITIAL_MS = 500
-export const DEFAULT_BACKOFF_MAX_MS = 30_000
-/** A node connection that stayed up this long resets the redial backoff. */
-export const STABLE_CONNECTION_MS = 10_000
+export {DEFAULT_BACKOFF_MAX_MS} from '../backoff.js'
 /** The SSH user name the gateway sends; nodes accept any. */
 export const GATEWAY_USER = 'gateway'

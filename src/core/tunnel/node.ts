@@ -10,7 +10,8 @@ import type {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {acceptPublicKeys} from '../ssh/server-auth.js'
-import {DEFAULT_BACKOFF_INITIAL_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_BACKOFF_MAX_MS, LOGIN_GRACE_MS, RESTWIRE_IDENT, STABLE_CONNECTION_MS} from './defaults.js'
+import {STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
+import {DEFAULT_MAX_IN_FLIGHT, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
 export interface ExposeNodeOptions {
@@ -102,8 +103,6 @@ class TunnelNode {
   }
 
   private async loop(): Promise<void> {
-    const initialMs = this.options.backoff?.initialMs ?? DEFAULT_BACKOFF_INITIAL_MS
-    const maxMs = this.options.backoff?.maxMs ?? DEFAULT_BACKOFF_MAX_MS
     let attempt = 0
     while (!this.stopped) {
       attempt++
@@ -113,8 +112,7 @@ class TunnelNode {
       if (this.stopped || this.options.once) break
       // A connection that stayed up a while was healthy: start the backoff over.
       if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
-      const ceiling = Math.min(maxMs, initialMs * 2 ** Math.min(attempt - 1, 30))
-      const delayMs = Math.round(ceiling / 2 + (Math.random() * ceiling) / 2)
+      const delayMs = nextBackoffMs(attempt, this.options.backoff)
       this.emit({attempt, delayMs, type: 'retrying'})
       await new Promise<void>((resolve) => {
         this.wakeRetry = resolve
