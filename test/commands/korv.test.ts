@@ -30,7 +30,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.equal(result.stdout, '{"msg":"Hello World!"}\n')
     const known = await readFile(join(env.RESTWIRE_HOME!, 'known_hosts'), 'utf8')
     assert.match(known, new RegExp(`^\\[127\\.0\\.0\\.1\\]:${port} ssh-ed25519 `, 'm'), 'the local server is trusted on first use')
-    const log = JSON.parse(await serve.waitForLog(/"path":"\/hello"/)) as Record<string, unknown>
+    const log = JSON.parse(await serve.waitForLine(/"path":"\/hello"/)) as Record<string, unknown>
     assert.equal(log.verb, 'GET')
     assert.equal(log.code, 200)
     assert.match(String(log.fingerprint), /^SHA256:/)

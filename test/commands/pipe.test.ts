@@ -117,7 +117,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
   })
 
   it('hub killed (SIGKILL) and restarted: the node logs it, reconnects, and events flow again', async () => {
-    const from = node.lines.length
+    const from = node.stderr.length
     await hub.stop('SIGKILL')
     await node.waitForLog(/"event":"disconnected"/, from)
     await node.waitForLog(/"event":"retrying"/, from)
@@ -129,7 +129,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
   })
 
   it('stops on SIGTERM with exit 0, and the hub logs the node leaving', async () => {
-    const from = hub.lines.length
+    const from = hub.stderr.length
     assert.equal(await node.stop('SIGTERM'), 0)
     const gone = await hub.waitForLog(/"event":"node disconnected"/, from)
     assert.match(String(gone.reason), /the node is shutting down/)

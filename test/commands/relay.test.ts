@@ -50,7 +50,7 @@ describe('relay commands', {timeout: 120_000}, () => {
     assert.deepEqual((reply.response as {id: string}).id, '7')
     assert.equal(reply.http_status, 200)
     assert.equal(upstream.seen.at(-1)!.headers.authorization, `Bearer ${SECRET}`)
-    const log = JSON.parse(await relay.waitForLog(/"request":"user"/)) as Record<string, unknown>
+    const log = JSON.parse(await relay.waitForLine(/"request":"user"/)) as Record<string, unknown>
     assert.equal(log.status, 'ok')
     assert.equal(log.httpStatus, 200)
     assert.equal(typeof log.timeMs, 'number')
@@ -127,13 +127,13 @@ describe('relay commands', {timeout: 120_000}, () => {
       writeConfig(configPath, {...baseRequests(), whoami: {method: 'GET', url: `${upstream.origin}/user/me`}})
       let mark = relay.stderr.length
       relay.child.kill('SIGHUP')
-      assert.match(await relay.waitForLog(/config reloaded/, mark), /"requests":6/)
+      assert.match(await relay.waitForLine(/config reloaded/, mark), /"requests":6/)
       client.send({id: 2, request: 'whoami'})
       assert.deepEqual(((await client.final(2)).response as {id: string}).id, 'me')
       writeFileSync(configPath, '{"requests": {"broken": {"method": "GET"}}}')
       mark = relay.stderr.length
       relay.child.kill('SIGHUP')
-      assert.match(await relay.waitForLog(/reload failed/, mark), /requests\.broken\.url/)
+      assert.match(await relay.waitForLine(/reload failed/, mark), /requests\.broken\.url/)
       client.send({id: 3, request: 'whoami'})
       assert.equal((await client.final(3)).status, 'ok')
       assert.equal(client.closed, false)

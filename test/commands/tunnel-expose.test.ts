@@ -9,14 +9,15 @@ import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
 import {generateSshKeyPair} from '../../src/core/keys/ssh-key-pair.js'
 import {loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {type TunnelGatewayHandle, startTunnelGateway} from '../../src/core/tunnel/index.js'
-import {type ExposeProcess, startExpose} from '../helpers/tunnel-expose.js'
+import {startExpose} from '../helpers/tunnel-expose.js'
+import type {CliProcess} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
 describe('restwire tunnel expose --demo (zero configuration)', () => {
   const dir = useTempDir()
   let env: Record<string, string>
   let gateway: TunnelGatewayHandle
-  let node: ExposeProcess
+  let node: CliProcess
   let nodeId: string
 
   before(async () => {

@@ -1,13 +1,12 @@
 // `restwire tunnel gateway` end to end: the built CLI in a child process, its HTTP API called with curl.
 import assert from 'node:assert/strict'
-import {execFile, spawn} from 'node:child_process'
+import {execFile} from 'node:child_process'
 import {join} from 'node:path'
-import {createInterface} from 'node:readline'
 import {after, describe, it} from 'node:test'
 import {Router} from '../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
 import {exposeNode} from '../../src/core/tunnel/index.js'
-import {restwire, root} from '../helpers/cli.js'
+import {restwire, spawnCli} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {makeNodeHostKey} from '../helpers/tunnel-fixture.js'
 
@@ -27,27 +26,9 @@ describe('restwire tunnel gateway', {timeout: 60_000}, () => {
   it('listens, serves GET /nodes, calls a node that dials in, logs it, and exits 0 on SIGTERM', async () => {
     const home = join(dir(), 'home')
     const args = ['tunnel', 'gateway', '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new']
-    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), ...args], {
-      cwd: root,
-      env: {...process.env, RESTWIRE_HOME: home},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    children.push(() => child.kill('SIGKILL'))
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-    const lines: string[] = []
-    const waiters: Array<() => void> = []
-    createInterface({input: child.stderr}).on('line', (line) => {
-      lines.push(line)
-      for (const waiter of waiters.splice(0)) waiter()
-    })
-    const waitForLog = async (pattern: RegExp): Promise<string> => {
-      for (;;) {
-        const line = lines.find((entry) => pattern.test(entry))
-        if (line) return line
-        await Promise.race([new Promise<void>((resolve) => waiters.push(resolve)), exited.then((code) => Promise.reject(new Error(`exited ${code}:\n${lines.join('\n')}`)))])
-      }
-    }
-
+    const gateway = spawnCli(args, {RESTWIRE_HOME: home})
+    children.push(() => gateway.child.kill('SIGKILL'))
+    const waitForLog = gateway.waitForLine
     const listening = await waitForLog(/"event":"listening"/)
     const event = JSON.parse(listening) as {event: string; port: number; http: string; knownNodes: string}
     assert.equal(event.event, 'listening')
@@ -75,8 +56,7 @@ describe('restwire tunnel gateway', {timeout: 60_000}, () => {
     await node.close()
     assert.equal(JSON.parse(await waitForLog(/"event":"node disconnected"/)).node, 'cli-node')
 
-    child.kill('SIGTERM')
-    assert.equal(await exited, 0, lines.join('\n'))
+    assert.equal(await gateway.stop('SIGTERM'), 0, gateway.stderr.join('\n'))
   })
 
   it('shows the HTTP API and examples in --help, and rejects a bad --http', async () => {

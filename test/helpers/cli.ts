@@ -22,53 +22,68 @@ export function restwire(args: string[], env: Record<string, string>, input?: st
   })
 }
 
-export interface ServeProcess {
+export interface CliProcess {
   child: ChildProcess
-  port: number
-  /** Every stderr line so far (the request log). */
+  /** Every stderr line so far (the JSON log). */
   stderr: string[]
-  /** Sends a signal and resolves with the exit code. */
+  /** Resolves with the exit code. */
+  exited: Promise<number | null>
+  /** The first stderr line from index `from` on that matches; rejects if the process exits first. */
+  waitForLine(pattern: RegExp, from?: number): Promise<string>
+  /** The same line, parsed as JSON. */
+  waitForLog(pattern: RegExp, from?: number): Promise<Record<string, unknown>>
+  /** Sends a signal (unless it has exited) and resolves with the exit code. */
   stop(signal?: NodeJS.Signals): Promise<number | null>
-  waitForLog(pattern: RegExp): Promise<string>
 }
 
-/** Starts `restwire korv serve --log-format json --port 0 ...args` and waits until it listens. */
-export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [bin, 'korv', 'serve', '--port', '0', '--log-format', 'json', ...args], {
-    cwd: root,
-    env: {...process.env, ...env},
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
+/** Starts `restwire ...args` (a long-running command with `--log-format json`) and follows its stderr. */
+export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
+  const child = spawn(process.execPath, [bin, ...args], {cwd: root, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
   const stderr: string[] = []
   const waiters: Array<() => void> = []
+  const wake = (): void => {
+    for (const waiter of waiters.splice(0)) waiter()
+  }
+
   createInterface({input: child.stderr!}).on('line', (line) => {
     stderr.push(line)
-    for (const waiter of waiters.splice(0)) waiter()
+    wake()
   })
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   let done = false
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   void exited.then(() => {
     done = true
-    for (const waiter of waiters.splice(0)) waiter()
+    wake()
   })
-  const waitForLog = async (pattern: RegExp): Promise<string> => {
+  const waitForLine = async (pattern: RegExp, from = 0): Promise<string> => {
     for (;;) {
-      const line = stderr.find((entry) => pattern.test(entry))
+      const line = stderr.slice(from).find((entry) => pattern.test(entry))
       if (line) return line
-      if (done) throw new Error(`korv serve exited before logging ${pattern}:\n${stderr.join('\n')}`)
+      if (done) throw new Error(`restwire ${args.slice(0, 2).join(' ')} exited before logging ${pattern}:\n${stderr.join('\n')}`)
       await new Promise<void>((resolve) => waiters.push(resolve))
     }
   }
 
-  const listening = JSON.parse(await waitForLog(/"event":"listening"/)) as {port: number}
   return {
     child,
-    port: listening.port,
+    exited,
     stderr,
     async stop(signal = 'SIGTERM') {
       if (!done) child.kill(signal)
       return exited
     },
-    waitForLog,
+    waitForLine,
+    waitForLog: async (pattern, from) => JSON.parse(await waitForLine(pattern, from)) as Record<string, unknown>,
   }
+}
+
+export interface ServeProcess extends CliProcess {
+  port: number
+}
+
+/** Starts `restwire korv serve --log-format json --port 0 ...args` and waits until it listens. */
+export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
+  const cli = spawnCli(['korv', 'serve', '--port', '0', '--log-format', 'json', ...args], env)
+  const listening = await cli.waitForLog(/"event":"listening"/)
+  return {...cli, port: listening.port as number}
 }
