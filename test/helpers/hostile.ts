@@ -1,0 +1,200 @@
+// Hostile peers for the adversarial suite, shared by every protocol: raw TCP that resets, sends
+// garbage, stays silent or trickles; floods of connections; payloads no server should choke on; a
+// healthy client run beside each attack; and memory probes of a server process.
+import {readFileSync} from 'node:fs'
+import {type Socket, connect} from 'node:net'
+import {setTimeout as sleep} from 'node:timers/promises'
+
+export interface Target {
+  host?: string
+  port: number
+}
+
+/** Opens a TCP connection; resolves once connected. Every socket gets an `error` listener. */
+export function openSocket(target: Target): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const socket = connect({host: target.host ?? '127.0.0.1', port: target.port})
+    socket.on('error', () => {})
+    socket.once('connect', () => resolve(socket))
+    socket.once('close', () => reject(new Error('closed before connecting')))
+  })
+}
+
+/** Resolves true once the peer closes `socket`, false if it is still open after `ms`. */
+export function closedWithin(socket: Socket, ms: number): Promise<boolean> {
+  if (socket.destroyed || socket.readableEnded) return Promise.resolve(true)
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    const done = (): void => {
+      clearTimeout(timer)
+      resolve(true)
+    }
+    socket.once('close', done)
+    socket.once('end', done)
+    socket.resume()
+  })
+}
+
+export type HostileTcpKind = 'reset' | 'garbage' | 'silence' | 'trickle' | 'half-ssh'
+
+/**
+ * One hostile TCP peer:
+ * - `reset`: connects and sends a RST at once;
+ * - `garbage`: sends text of no protocol and closes;
+ * - `silence`: connects and says nothing (returned open, for grace-time checks);
+ * - `trickle`: sends `bytes` one byte every `intervalMs` (returned open);
+ * - `half-ssh`: sends an SSH identification line, then nothing (returned open).
+ */
+export async function hostileTcp(
+  target: Target,
+  kind: HostileTcpKind,
+  options: {bytes?: Buffer; intervalMs?: number} = {},
+): Promise<Socket> {
+  const socket = await openSocket(target)
+  switch (kind) {
+    case 'reset':
+      socket.resetAndDestroy()
+      break
+    case 'garbage':
+      socket.end('GET / HTTP/1.1\r\nHost: x\r\n\r\n\u0000\u00ff not a protocol at all \r\n'.repeat(4))
+      break
+    case 'silence':
+      break
+    case 'half-ssh':
+      socket.write('SSH-2.0-hostile_0.1\r\n')
+      break
+    case 'trickle': {
+      const bytes = options.bytes ?? Buffer.from('SSH-2.0-trickle\r\n')
+      const interval = options.intervalMs ?? 50
+      void (async () => {
+        for (const byte of bytes) {
+          if (socket.destroyed) return
+          socket.write(Buffer.from([byte]))
+          await sleep(interval)
+        }
+      })()
+      break
+    }
+  }
+  return socket
+}
+
+/** Runs every kind of hostile TCP peer against `target` once, `rounds` times; closes what stays open. */
+export async function hostileTcpRound(target: Target, rounds = 1): Promise<number> {
+  let tried = 0
+  for (let round = 0; round < rounds; round++) {
+    const sockets = await Promise.all(
+      (['reset', 'garbage', 'silence', 'trickle', 'half-ssh'] as const).map((kind) => hostileTcp(target, kind).catch(() => undefined)),
+    )
+    tried += sockets.length
+    await sleep(20)
+    for (const socket of sockets) socket?.destroy()
+  }
+  return tried
+}
+
+/** Opens `count` connections that say nothing; the caller destroys them (or the server closes them). */
+export async function floodConnections(target: Target, count: number): Promise<Socket[]> {
+  const sockets: Socket[] = []
+  for (let index = 0; index < count; index++) {
+    try {
+      sockets.push(await openSocket(target))
+    } catch {
+      // refused or reset at once: what a capped server may do
+    }
+  }
+  return sockets
+}
+
+/** JSON text nested `depth` levels deep, as an array (`[[[...]]]`) or an object (`{"a":{"a":...}}`). */
+export function deepJsonText(depth = 100_000, shape: 'array' | 'object' = 'array'): string {
+  return shape === 'array' ? '['.repeat(depth) + ']'.repeat(depth) : '{"a":'.repeat(depth) + '1' + '}'.repeat(depth)
+}
+
+/** A value nested `depth` levels deep (parsing `deepJsonText` would throw in most parsers). */
+export function deepValue(depth = 100_000): unknown {
+  let value: unknown = 1
+  for (let index = 0; index < depth; index++) value = [value]
+  return value
+}
+
+export interface HealthyReport {
+  answered: number
+  failed: Array<{at: number; error: string}>
+  /** The slowest answer in ms (reported, never asserted as a performance figure). */
+  slowestMs: number
+  /** Answers slower than `lateMs`. */
+  late: number
+}
+
+/**
+ * Runs `call` back to back until `stop()` resolves, as a healthy client beside an attack. A call that
+ * throws, or takes longer than `lateMs` (a liveness bound, not a speed figure), is recorded.
+ */
+export function healthyClient(call: () => Promise<void>, lateMs = 5_000): {stop(): Promise<HealthyReport>} {
+  const report: HealthyReport = {answered: 0, failed: [], late: 0, slowestMs: 0}
+  let running = true
+  const loop = (async () => {
+    while (running) {
+      const started = performance.now()
+      try {
+        await Promise.race([
+          call(),
+          sleep(lateMs * 4, undefined, {ref: false}).then(() => {
+            throw new Error(`no answer in ${lateMs * 4} ms`)
+          }),
+        ])
+        report.answered++
+      } catch (error) {
+        report.failed.push({at: Date.now(), error: String((error as Error)?.message ?? error)})
+      }
+      const took = performance.now() - started
+      report.slowestMs = Math.max(report.slowestMs, took)
+      if (took > lateMs) report.late++
+      await sleep(10)
+    }
+  })()
+  return {
+    async stop() {
+      running = false
+      await loop
+      return report
+    },
+  }
+}
+
+/** Resident set size of a process in bytes, from /proc (Linux). */
+export function rssOf(pid: number): number {
+  const status = readFileSync(`/proc/${pid}/status`, 'utf8')
+  const match = /^VmRSS:\s+(\d+) kB/m.exec(status)
+  if (!match) throw new Error(`no VmRSS for pid ${pid}`)
+  return Number(match[1]) * 1024
+}
+
+/** Samples a process's RSS every `everyMs` until stopped; reports the baseline and the peak. */
+export function watchRss(pid: number, everyMs = 50): {stop(): {baseline: number; peak: number}} {
+  const baseline = rssOf(pid)
+  let peak = baseline
+  const timer = setInterval(() => {
+    try {
+      peak = Math.max(peak, rssOf(pid))
+    } catch {
+      // the process is gone; the caller sees that elsewhere
+    }
+  }, everyMs)
+  return {
+    stop() {
+      clearInterval(timer)
+      try {
+        peak = Math.max(peak, rssOf(pid))
+      } catch {
+        // gone
+      }
+      return {baseline, peak}
+    },
+  }
+}
+
+export const MIB = 1024 * 1024
+/** What a client that never reads may grow a server by (the issue's "about 100 MB"). */
+export const GROWTH_LIMIT_BYTES = 100 * MIB
