@@ -4,6 +4,16 @@ import {stderrColors as c} from './output.js'
 
 export type LogFormat = 'text' | 'json'
 
+// C0 controls, DEL and C1 controls: a peer-controlled path or name holding CR/LF or an escape
+// sequence must not forge log lines or drive the terminal.
+// eslint-disable-next-line no-control-regex
+const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
+
+/** Text for a text log line: control characters become `\xNN` (the JSON log escapes by itself). */
+export function escapeControl(text: string): string {
+  return text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
+}
+
 export function writeRequestLog(entry: KorvRequestLog, format: LogFormat): void {
   const time = new Date().toISOString()
   const durationMs = Math.round(entry.durationMs * 100) / 100
@@ -13,7 +23,7 @@ export function writeRequestLog(entry: KorvRequestLog, format: LogFormat): void 
   }
 
   const code = entry.code >= 500 ? c.red(String(entry.code)) : entry.code >= 400 ? c.yellow(String(entry.code)) : c.green(String(entry.code))
-  process.stderr.write(`${c.dim(time)} ${entry.verb} ${entry.path} ${code} ${durationMs}ms ${entry.fingerprint ?? '-'} ${entry.address ?? '-'}\n`)
+  process.stderr.write(`${c.dim(time)} ${escapeControl(entry.verb)} ${escapeControl(entry.path)} ${code} ${durationMs}ms ${entry.fingerprint ?? '-'} ${entry.address ?? '-'}\n`)
 }
 
 /** A server-side event (auth rejected, protocol error) as one stderr line. */
@@ -25,8 +35,8 @@ export function writeEventLog(fields: Record<string, unknown>, format: LogFormat
   }
 
   const {event, ...rest} = fields
-  const text = [String(event), ...Object.entries(rest)
+  const text = [escapeControl(String(event)), ...Object.entries(rest)
     .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => `${key}=${typeof value === 'string' ? value : JSON.stringify(value)}`)].join(' ')
+    .map(([key, value]) => `${key}=${escapeControl(typeof value === 'string' ? value : String(JSON.stringify(value)))}`)].join(' ')
   process.stderr.write(`${c.dim(time)} ${c.yellow(text)}\n`)
 }

@@ -22,6 +22,7 @@ export const ERROR_CATALOGUE = {
   RW_ERR_PROTOCOL: {exitCode: 11, hint: 'The peer sent something that is not valid for this protocol.'},
   RW_ERR_FRAME_CORRUPT: {exitCode: 11},
   RW_ERR_FRAME_TOO_LARGE: {exitCode: 11, hint: 'Raise the message size limit on both sides, or send less.'},
+  RW_ERR_JSON: {exitCode: 11, hint: 'The value is nested too deeply, circular, or holds a BigInt or a function; JSON cannot carry it.'},
   RW_ERR_CLOSED: {exitCode: 3, hint: 'The connection closed before the answer arrived.'},
   RW_ERR_NODE_UNKNOWN: {exitCode: 12, hint: 'No tunnel node with that id is connected to the gateway; check the id against the list of nodes.'},
   RW_ERR_RELAY_REQUEST: {exitCode: 2, hint: 'Check the request name and its params against `restwire relay check --config FILE`.'},
