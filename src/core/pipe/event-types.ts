@@ -47,6 +47,8 @@ export interface PipeSessionOptions {
   heartbeatTimeoutMs?: number
   windowBytes?: number
   maxInFlight?: number
+  /** The peer's HELLO arrived (the connection is fully set up). */
+  onHello?: () => void
   onClose?: (reason: string, error?: RestwireError) => void
 }
 

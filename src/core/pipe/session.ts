@@ -9,7 +9,7 @@ import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTy
 import {type BodyOwner, IncomingBody} from './incoming-body.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
-import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
@@ -21,6 +21,14 @@ type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
 const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
+/**
+ * Reading from the peer stops while this much of our output waits for it (resumed on 'drain'): every
+ * frame the peer sends may cause a reply (PONG, RESET, REPLY, WINDOW), so a peer that sends and never
+ * reads would otherwise queue replies without bound. Body pumps already stop at the socket's own mark.
+ */
+export const OUTPUT_HIGH_WATER_BYTES = 1024 * 1024
+/** PINGs are not answered while this much output waits: a peer that reads nothing needs no PONG. */
+const PONG_SKIP_BYTES = 64 * 1024
 
 export type {EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 
@@ -33,6 +41,7 @@ export class PipeSession {
   private nextStreamId: number
   private readonly out: FrameQueue
   private helloSeen = false
+  private readPaused = false
   private closedReason: string | undefined
   private readonly pingTimer: NodeJS.Timeout
   private readonly silenceTimer: NodeJS.Timeout
@@ -47,7 +56,26 @@ export class PipeSession {
     const {socket} = options
     socket.on('data', (chunk: Buffer) => {
       this.silenceTimer.refresh()
-      this.decoder.push(chunk)
+      try {
+        this.decoder.push(chunk)
+      } catch (error) {
+        // A peer's frame must never reach the process as an uncaught exception: only this connection ends.
+        this.fail(new RestwireError('RW_ERR_PROTOCOL', `a frame could not be handled: ${errorText(error)}`, {cause: error}))
+        return
+      }
+
+      // One check per chunk (not per frame): the replies one chunk can cause are bounded by its size.
+      if (socket.writableLength + this.out.bytes > OUTPUT_HIGH_WATER_BYTES && !this.readPaused) {
+        this.readPaused = true
+        socket.pause()
+      }
+    })
+    socket.on('drain', () => {
+      // The peer reads what we send: it is alive even while we are not reading its frames.
+      this.silenceTimer.refresh()
+      if (!this.readPaused || this.closedReason !== undefined) return
+      this.readPaused = false
+      socket.resume()
     })
     socket.on('error', (error) => this.teardown(`connection error: ${error.message}`))
     socket.on('close', () => this.teardown('the peer closed the connection'))
@@ -147,12 +175,13 @@ export class PipeSession {
       const hello = parseHello(frame.payload)
       if (hello instanceof RestwireError) return this.fail(hello)
       this.helloSeen = true
+      this.options.onHello?.()
       return
     }
 
     switch (frame.type) {
       case FrameType.PING: {
-        this.send(FrameType.PONG, 0, 0, frame.payload)
+        if (this.options.socket.writableLength < PONG_SKIP_BYTES) this.send(FrameType.PONG, 0, 0, frame.payload)
         return
       }
 
@@ -202,7 +231,7 @@ export class PipeSession {
     if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
-    void this.answer(stream, meta)
+    this.answer(stream, meta).catch((error: unknown) => this.resetStream(stream, 500, `the reply could not be sent: ${errorText(error)}`))
   }
 
   private async answer(stream: Stream, meta: EventMeta): Promise<void> {
@@ -210,7 +239,7 @@ export class PipeSession {
     try {
       reply = await this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
     } catch (error) {
-      reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+      reply = {body: `handler failed: ${errorText(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
 
     let metaBytes = replyMetaLength(reply)
