@@ -74,6 +74,7 @@ const HUB_HANDLERS = `
 export function get_deep() { let value = 1; for (let i = 0; i < 100000; i++) value = [value]; return value }
 export function get_bigint() { return {n: 10n} }
 export function get_circular() { const value = {}; value.self = value; return value }
+export function get_kib() { return 'x'.repeat(16000) }
 export function get_deepthrow() { let value = 1; for (let i = 0; i < 100000; i++) value = [value]; throw value }
 `
 
@@ -133,10 +134,10 @@ describe('pipe: adversarial peers against a real pipe serve', {timeout: 120_000}
     socket.write(HELLO)
     const rss = watchRss(hub.child.pid!)
     const side = beside()
-    // The same stream id over and over: the first is answered (or refused past maxInFlight), the rest
-    // reuse an open id (a protocol error) or are answered in turn; either way no reply may pile up.
+    // Each 20-byte EVENT asks for a 16 KB reply: without backpressure the replies pile up 800 times faster
+    // than the flood arrives.
     let id = 0
-    const batch = (): Buffer => Buffer.concat(Array.from({length: 256}, () => encodeFrame(FrameType.EVENT, 1, (id += 2), encodeEventMeta({args: ['a', 'b'], noun: 'cat', verb: 'GET'}))))
+    const batch = (): Buffer => Buffer.concat(Array.from({length: 256}, () => encodeFrame(FrameType.EVENT, 1, (id += 2), encodeEventMeta({args: [], noun: 'kib', verb: 'GET'}))))
     const until = Date.now() + 4000
     while (Date.now() < until && !socket.destroyed) {
       if (!socket.write(batch())) await Promise.race([new Promise((resolve) => socket.once('drain', resolve)), sleep(100)])
