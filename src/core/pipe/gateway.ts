@@ -46,6 +46,8 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
   const timeoutMs = options.timeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS
   const active = new Set<Promise<void>>()
   const server: Server = createServer({
+    // Node checks the two timeouts below only this often (30 s by default).
+    connectionsCheckingInterval: 1000,
     headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
     requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
   }, (req, res) => {

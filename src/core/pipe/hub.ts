@@ -19,6 +19,7 @@ export interface PipeTuning {
   heartbeatTimeoutMs?: number
   windowBytes?: number
   maxInFlight?: number
+  maxBufferedBytes?: number
 }
 
 export interface PipeHubOptions extends PipeTuning {
@@ -233,6 +234,7 @@ export function tuning(options: PipeTuning): PipeTuning {
   return {
     heartbeatMs: options.heartbeatMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    maxBufferedBytes: options.maxBufferedBytes,
     maxInFlight: options.maxInFlight,
     windowBytes: options.windowBytes,
   }
