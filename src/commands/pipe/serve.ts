@@ -14,6 +14,8 @@ The local HTTP gateway (--http, loopback by default; it has no authentication of
 
 Events sent by nodes are answered by --handlers (functions named verb_noun, RestPipe style), --serve-dir (GET file//PATH, read-only), the built-in examples (GET time, GET cat//a/b) and --upstream, tried in that order.
 
+A connection must finish TLS and send its HELLO within --login-grace of the TCP accept, else it is closed; at most --max-startups connections may be at that stage at once (more are refused at once; connected nodes never count).
+
 Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and the node connections and exits 0.`
 
   static override examples = [
