@@ -30,6 +30,11 @@ export class ReadThrottle {
     return this.held
   }
 
+  /** Paused for our own readers (bodies unconsumed), not for a peer that does not read our output. */
+  get waitingForReaders(): boolean {
+    return this.paused && this.held > this.maxBufferedBytes / 2 && this.socket.writableLength + this.out.bytes <= OUTPUT_HIGH_WATER_BYTES
+  }
+
   /** After each chunk is decoded. */
   check(): void {
     if (this.paused) return

@@ -72,7 +72,11 @@ export class PipeSession {
     socket.on('close', () => this.teardown('the peer closed the connection'))
     socket.on('end', () => socket.end())
     const timeoutMs = options.heartbeatTimeoutMs ?? this.heartbeatMs * 3
-    this.silenceTimer = setTimeout(() => this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT'), timeoutMs)
+    this.silenceTimer = setTimeout(() => {
+      // Not reading because our own readers are slow says nothing about the peer: wait for them.
+      if (this.throttle.waitingForReaders) return void this.silenceTimer.refresh()
+      this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT')
+    }, timeoutMs)
     this.pingTimer = setInterval(() => this.send(FrameType.PING, 0, 0, Buffer.alloc(8)), this.heartbeatMs)
     this.sendJson(FrameType.HELLO, 0, 0, {heartbeatMs: this.heartbeatMs, role: options.role, version: PIPE_PROTOCOL_VERSION})
   }
