@@ -52,6 +52,8 @@ async function flood(socket: Socket, frame: Buffer, ms: number): Promise<number>
 function assertHealthy(report: HealthyReport, what: string): void {
   assert.deepEqual(report.failed, [], `${what}: the healthy node saw failures`)
   assert.ok(report.answered > 0, `${what}: the healthy node got no answer`)
+  // A liveness bound (5 s, healthyClient's default), not a speed figure.
+  assert.equal(report.late, 0, `${what}: ${report.late} answers took longer than 5 s (slowest ${Math.round(report.slowestMs)} ms)`)
 }
 
 /** An HTTP request to a gateway that sends `body` (if any) and never reads the reply. */
