@@ -88,8 +88,8 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   const server = createServer({
     ca: options.identity.ca,
     cert: options.identity.cert,
-    // The gate closes a slow handshake; this only makes Node report it first.
-    handshakeTimeout: options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS,
+    // The gate closes a slow handshake (and logs it once); Node's own timeout is only a backstop.
+    handshakeTimeout: (options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS) + 5000,
     key: options.identity.key,
     minVersion: 'TLSv1.2',
     // On the accepted TCP socket: TLSSocket.setNoDelay() alone does not reach it on the server side.
@@ -106,6 +106,9 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     raw.once('close', () => tickets.delete(address))
   })
   server.on('tlsClientError', (error, socket) => {
+    // A hang-up of a socket already gone (the gate closed it, and said so; or the peer left mid-handshake):
+    // nothing to add, and no address to name.
+    if (socket.remoteAddress === undefined && errnoCode(error) === 'ECONNRESET') return void socket.destroy()
     emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), type: 'node-rejected'})
     // With a tlsClientError listener Node leaves the socket open (a handshake timeout included).
     socket.destroy()
