@@ -6,6 +6,7 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {stringifyJson} from '../core/json.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
@@ -93,7 +94,7 @@ async function promptEvent(options: PipeCallOptions): Promise<PipeCallOptions> {
 async function requestBody(options: PipeCallOptions): Promise<{body?: string | Readable; contentType?: string}> {
   const {data} = options
   if (!data) return {}
-  if (data.kind === 'inline') return {body: JSON.stringify(data.value), contentType: options.contentType ?? 'application/json'}
+  if (data.kind === 'inline') return {body: stringifyJson(data.value, '--data'), contentType: options.contentType ?? 'application/json'}
   const type = options.contentType ?? (data.kind === 'file' && data.path.endsWith('.json') ? 'application/json' : 'application/octet-stream')
   if (data.kind === 'stdin') return {body: process.stdin, contentType: type}
   try {

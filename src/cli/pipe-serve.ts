@@ -22,6 +22,8 @@ interface PipeCommonOptions {
 export interface PipeServeOptions extends PipeCommonOptions {
   host: string
   port: number
+  loginGraceMs: number
+  maxStartups: number
 }
 
 export interface PipeConnectOptions extends PipeCommonOptions {
@@ -63,6 +65,8 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     heartbeatMs: options.heartbeatMs,
     host: options.host,
     identity,
+    loginGraceMs: options.loginGraceMs,
+    maxStartups: options.maxStartups,
     onEvent: (event) => logHubEvent(event, logFormat),
     port: options.port,
   })

@@ -34,6 +34,11 @@ export class BodyReadable extends Readable {
     return this.windowBytes - (this.received - this.granted)
   }
 
+  /** Bytes received and not yet consumed (credit not yet granted back). */
+  get unconsumedBytes(): number {
+    return this.received - this.granted
+  }
+
   /** Returns false when the sender overran its credit (a protocol violation). */
   deliver(chunk: Buffer): boolean {
     if (chunk.length > this.outstandingBytes) return false

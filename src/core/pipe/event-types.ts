@@ -47,6 +47,10 @@ export interface PipeSessionOptions {
   heartbeatTimeoutMs?: number
   windowBytes?: number
   maxInFlight?: number
+  /** Body bytes the peer may have sent and this side not yet consumed, over all streams; then reading pauses. */
+  maxBufferedBytes?: number
+  /** The peer's HELLO arrived (the connection is fully set up). */
+  onHello?: () => void
   onClose?: (reason: string, error?: RestwireError) => void
 }
 

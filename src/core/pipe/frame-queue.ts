@@ -3,7 +3,8 @@
 // restwire, so coalescing is always safe). Small frames are built in one buffer;
 // large payloads are queued by reference and copied once, into the write.
 import type {Duplex} from 'node:stream'
-import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode} from './frames.js'
+import {stringifyJson} from '../json.js'
+import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode, frameTypeName} from './frames.js'
 import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta} from './messages.js'
 
 /** Payloads up to this size are copied next to their header (one small allocation instead of two). */
@@ -50,7 +51,7 @@ export class FrameQueue {
 
   json(type: FrameTypeCode, flags: number, streamId: number, value: unknown): void {
     if (this.closed) return
-    const text = JSON.stringify(value)
+    const text = stringifyJson(value, `a ${frameTypeName(type)} frame`)
     const length = Buffer.byteLength(text)
     const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
     frame.write(text, FRAME_HEADER_BYTES, 'utf8')

@@ -12,6 +12,7 @@
 // carry 8 opaque bytes. Flags: 0x01 END (the sender's body is complete), 0x02 INLINE (with END, on
 // EVENT/REPLY: [u16 metadata length][metadata][body]).
 import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 
 export const FRAME_HEADER_BYTES = 12
 /** Largest payload a frame may carry; a body is split into DATA frames of at most this size. */
@@ -74,7 +75,7 @@ export function encodeFrame(type: FrameTypeCode, flags: number, streamId: number
 }
 
 export function encodeJsonFrame(type: FrameTypeCode, flags: number, streamId: number, value: unknown): Buffer {
-  return encodeFrame(type, flags, streamId, Buffer.from(JSON.stringify(value), 'utf8'))
+  return encodeFrame(type, flags, streamId, Buffer.from(stringifyJson(value, `a ${frameTypeName(type)} frame`), 'utf8'))
 }
 
 export function encodeWindowFrame(streamId: number, incrementBytes: number): Buffer {

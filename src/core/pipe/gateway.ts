@@ -5,8 +5,10 @@ import {type IncomingMessage, type Server, type ServerResponse, createServer} fr
 import type {AddressInfo} from 'node:net'
 import {pipeline} from 'node:stream/promises'
 import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import type {PipeHubHandle} from './hub.js'
+import {errorText} from './messages.js'
 import type {PipeNodeHandle} from './node.js'
 import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
@@ -14,6 +16,9 @@ export const DEFAULT_HUB_HTTP_PORT = 8090
 export const DEFAULT_NODE_HTTP_PORT = 8091
 export const DEFAULT_EVENT_TIMEOUT_MS = 30_000
 const DRAIN_MS = 5000
+/** A client must send its request headers within this time (slowloris), and the whole request within the next. */
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 300_000
 
 export type PipeGatewayTarget = {kind: 'hub'; hub: PipeHubHandle} | {kind: 'node'; node: PipeNodeHandle}
 
@@ -23,6 +28,9 @@ export interface PipeGatewayOptions {
   port?: number
   /** Bound on the time until a reply starts; then 504. */
   timeoutMs?: number
+  /** Bound on receiving a request's headers (default 10 s), then on the whole request (default 300 s). */
+  headersTimeoutMs?: number
+  requestTimeoutMs?: number
 }
 
 export interface PipeGatewayHandle {
@@ -37,8 +45,18 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
   const port = options.port ?? (target.kind === 'hub' ? DEFAULT_HUB_HTTP_PORT : DEFAULT_NODE_HTTP_PORT)
   const timeoutMs = options.timeoutMs ?? DEFAULT_EVENT_TIMEOUT_MS
   const active = new Set<Promise<void>>()
-  const server: Server = createServer((req, res) => {
-    const done = handle(target, req, res, timeoutMs).catch((error: unknown) => sendError(res, error))
+  const server: Server = createServer({
+    // Node checks the two timeouts below only this often (30 s by default).
+    connectionsCheckingInterval: 1000,
+    headersTimeout: options.headersTimeoutMs ?? DEFAULT_HEADERS_TIMEOUT_MS,
+    requestTimeout: options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS,
+  }, (req, res) => {
+    // For their whole life: a client that resets mid-body or mid-reply must not crash the process.
+    req.on('error', () => {})
+    res.on('error', () => {})
+    const done = handle(target, req, res, timeoutMs)
+      .catch((error: unknown) => sendError(res, error))
+      .catch(() => void res.destroy())
     active.add(done)
     void done.finally(() => active.delete(done))
   })
@@ -122,14 +140,22 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
     return
   }
 
-  const text = JSON.stringify(body)
-  res.writeHead(status, {...headers, 'content-length': Buffer.byteLength(text), 'content-type': 'application/json'})
+  let text: string
+  let code = status
+  try {
+    text = stringifyJson(body, 'the answer')
+  } catch (error) {
+    code = 500
+    text = stringifyJson({code: 'RW_ERR_JSON', error: (error as Error).message})
+  }
+
+  res.writeHead(code, {...headers, 'content-length': Buffer.byteLength(text), 'content-type': 'application/json'})
   res.end(text)
 }
 
 /** 404 unknown node, 503 not connected (or connection lost), 504 no reply in time, 400 bad path. */
 function sendError(res: ServerResponse, error: unknown): void {
-  if (!(error instanceof RestwireError)) return sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: (error as Error)?.message ?? String(error)})
+  if (!(error instanceof RestwireError)) return sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: errorText(error)})
   const status = typeof error.details?.status === 'number' && error.details.status >= 400 && error.details.status <= 599 ? error.details.status : 502
   // A client that went away gets nothing; the body may not have been read to the end: do not reuse.
   if (status === 499) return void res.destroy()

@@ -2,8 +2,9 @@
 // ...args)`. Sources are tried in order: a --handlers module, --serve-dir (GET file), the built-in
 // examples, then --upstream; nothing found is code 255, a handler that throws is 251.
 import type {Readable} from 'node:stream'
+import {stringifyJson} from '../json.js'
 import type {BodySource} from './body-stream.js'
-import {RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js'
+import {errorText, RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js'
 import {DEFAULT_MAX_READ_BYTES, type EventHandler, type IncomingPipeEvent, type ReplySpec} from './session.js'
 
 
@@ -64,7 +65,7 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
         if (reply) return reply
       }
     } catch (error) {
-      return jsonReply(RETURN_HANDLER_RAISED, {error: `${name} raised: ${(error as Error)?.message ?? String(error)}`})
+      return jsonReply(RETURN_HANDLER_RAISED, {error: `${name} raised: ${errorText(error)}`})
     }
 
     return jsonReply(RETURN_NO_HANDLER, {error: `no handler for ${event.verb} ${event.noun} (${name})`})
@@ -155,8 +156,9 @@ function contextFor(event: IncomingPipeEvent): PipeHandlerContext {
   return typeof maybe.text === 'function' && typeof maybe.json === 'function' ? (event as PipeHandlerContext) : new HandlerContext(event)
 }
 
+/** A JSON reply; a value that cannot be JSON (too deep, BigInt, a cycle) is RW_ERR_JSON, thrown. */
 export function jsonReply(code: number, value: unknown): ReplySpec {
-  return {body: JSON.stringify(value), code, contentType: 'application/json'}
+  return {body: stringifyJson(value, 'the reply'), code, contentType: 'application/json'}
 }
 
 /** A handler's return value as a reply: `[mimetype, code, data]`, or data with code 0. */
@@ -164,7 +166,7 @@ export function toReplySpec(value: unknown): ReplySpec {
   if (Array.isArray(value) && value.length === 3 && typeof value[0] === 'string' && value[0].includes('/') && Number.isInteger(value[1])) {
     const [contentType, code, data] = value as [string, number, unknown]
     const body = asBody(data)
-    return {body: body ?? JSON.stringify(data ?? null), code, contentType}
+    return {body: body ?? stringifyJson(data ?? null, 'the reply'), code, contentType}
   }
 
   if (value === undefined) return {code: RETURN_OK, contentType: 'application/json'}

@@ -1,10 +1,11 @@
 // The pipe hub: a TLS listener that requires client certificates from the pipe CA, one PipeSession per
 // node keyed by the name in its certificate (the newest connection wins), and requests to a node by
 // name, waiting a bounded time for a known node that is away.
-import type {AddressInfo} from 'node:net'
+import type {AddressInfo, Socket} from 'node:net'
 import {type TLSSocket, createServer} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
 import {listenOn} from '../listen.js'
+import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS, StartupGate, type StartupTicket} from '../startup-gate.js'
 import {FrameType, encodeJsonFrame} from './frames.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import {type PipeIdentity, certificateName} from './tls-identity.js'
@@ -12,13 +13,13 @@ import {type PipeIdentity, certificateName} from './tls-identity.js'
 export const DEFAULT_PIPE_PORT = 7443
 /** How long a request to a known node that is away waits for it to reconnect before 503. */
 export const DEFAULT_AWAIT_PEER_MS = 5000
-const HANDSHAKE_TIMEOUT_MS = 10_000
 
 export interface PipeTuning {
   heartbeatMs?: number
   heartbeatTimeoutMs?: number
   windowBytes?: number
   maxInFlight?: number
+  maxBufferedBytes?: number
 }
 
 export interface PipeHubOptions extends PipeTuning {
@@ -29,6 +30,10 @@ export interface PipeHubOptions extends PipeTuning {
   port?: number
   handler: EventHandler
   awaitNodeMs?: number
+  /** Time from the TCP accept to TLS and the node's HELLO; then the connection is closed. Default 30 s. */
+  loginGraceMs?: number
+  /** Connections that may be between accept and HELLO at once; more are refused at once. Default 100. */
+  maxStartups?: number
   onEvent?: (event: PipeHubEvent) => void
 }
 
@@ -69,11 +74,22 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   const waiters = new Map<string, Array<() => void>>()
   const sockets = new Set<TLSSocket>()
   const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
+  const gate = new StartupGate({
+    graceMs: options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS,
+    maxStartups: options.maxStartups ?? DEFAULT_MAX_STARTUPS,
+    onRefused(why, socket) {
+      const reason = why === 'cap' ? `more than ${gate.maxStartups} connections without a HELLO yet` : `no TLS handshake and HELLO within ${gate.graceMs} ms`
+      emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, type: 'node-rejected'})
+    },
+  })
+  // Each accepted TCP connection's place in the gate, by its address (the TLS socket reports the same one).
+  const tickets = new Map<string, StartupTicket>()
 
   const server = createServer({
     ca: options.identity.ca,
     cert: options.identity.cert,
-    handshakeTimeout: HANDSHAKE_TIMEOUT_MS,
+    // The gate closes a slow handshake (and logs it once); Node's own timeout is only a backstop.
+    handshakeTimeout: (options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS) + 5000,
     key: options.identity.key,
     minVersion: 'TLSv1.2',
     // On the accepted TCP socket: TLSSocket.setNoDelay() alone does not reach it on the server side.
@@ -81,10 +97,25 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     rejectUnauthorized: false,
     requestCert: true,
   })
+  // The raw TCP connection, before TLS: the grace time counts from here (MaxStartups, LoginGraceTime).
+  server.on('connection', (raw: Socket) => {
+    const address = formatAddress(raw.remoteAddress, raw.remotePort)
+    const ticket = gate.admit(raw)
+    if (!ticket) return
+    tickets.set(address, ticket)
+    raw.once('close', () => tickets.delete(address))
+  })
   server.on('tlsClientError', (error, socket) => {
+    // A hang-up of a socket already gone (the gate closed it, and said so; or the peer left mid-handshake):
+    // nothing to add, and no address to name.
+    if (socket.remoteAddress === undefined && errnoCode(error) === 'ECONNRESET') return void socket.destroy()
     emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), type: 'node-rejected'})
+    // With a tlsClientError listener Node leaves the socket open (a handshake timeout included).
+    socket.destroy()
   })
   server.on('secureConnection', (socket) => {
+    // For the socket's whole life: a peer that resets must not crash the hub.
+    socket.on('error', () => {})
     const address = formatAddress(socket.remoteAddress, socket.remotePort)
     // Checked here rather than by rejectUnauthorized, so that the log (and the node) learn why.
     const cert = socket.getPeerCertificate()
@@ -106,6 +137,8 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     const session: PipeSession = new PipeSession({
       ...tuning(options),
       handler: options.handler,
+      // TLS and HELLO done: this node no longer counts against the startup cap or its grace time.
+      onHello: () => tickets.get(address)?.authenticated(),
       onClose(reason, error) {
         if (registry.get(name)?.session !== session) return
         registry.delete(name)
@@ -204,6 +237,7 @@ export function tuning(options: PipeTuning): PipeTuning {
   return {
     heartbeatMs: options.heartbeatMs,
     heartbeatTimeoutMs: options.heartbeatTimeoutMs,
+    maxBufferedBytes: options.maxBufferedBytes,
     maxInFlight: options.maxInFlight,
     windowBytes: options.windowBytes,
   }

@@ -45,12 +45,20 @@ export class IncomingBody {
     this.owner.grant(this, bytes)
   }
 
+  /** Bytes received and not yet handed to a reader (no credit granted back for them yet). */
+  get unconsumed(): number {
+    return this.readable ? this.readable.unconsumedBytes : this.received - this.granted
+  }
+
   get complete(): boolean {
     return this.readable ? this.readable.readableEnded : this.ended
   }
 
   /** Returns false when the sender overran its credit (a protocol violation). */
-  deliver(chunk: Buffer): boolean {
+  deliver(slice: Buffer): boolean {
+    // A small slice is copied out of the socket chunk it arrived in: held by a slow reader, a 1-byte
+    // slice would keep its whole chunk (up to 64 KiB) alive. Large slices share their chunk.
+    const chunk = slice.length < 4096 && slice.buffer.byteLength > 4 * slice.length ? Buffer.from(slice) : slice
     if (this.readable) return this.readable.deliver(chunk)
     if (chunk.length > this.windowBytes - (this.received - this.granted)) return false
     this.received += chunk.length

@@ -53,6 +53,19 @@ export function parseJsonPayload(payload: Buffer): unknown {
   }
 }
 
+/**
+ * What went wrong, as text, for any thrown value: a handler may throw anything, and String() of a
+ * deeply nested array (or a throwing getter) would itself throw.
+ */
+export function errorText(error: unknown): string {
+  try {
+    const message = (error as Error | undefined)?.message
+    return typeof message === 'string' ? message : String(error)
+  } catch {
+    return `an unprintable ${typeof error}`
+  }
+}
+
 function protocolError(message: string): RestwireError {
   return new RestwireError('RW_ERR_PROTOCOL', message)
 }
@@ -60,7 +73,9 @@ function protocolError(message: string): RestwireError {
 export function parseHello(payload: Buffer): HelloMeta | RestwireError {
   const value = parseJsonPayload(payload) as Partial<HelloMeta> | undefined
   if (!value || typeof value !== 'object') return protocolError('HELLO is not a JSON object')
-  if (value.version !== PIPE_PROTOCOL_VERSION) return protocolError(`the peer speaks pipe protocol version ${String(value.version)}, this side ${PIPE_PROTOCOL_VERSION}`)
+  // Named by its type unless a number: String() of a deeply nested array recurses (a RangeError).
+  const version = typeof value.version === 'number' ? value.version : `of type ${typeof value.version}`
+  if (value.version !== PIPE_PROTOCOL_VERSION) return protocolError(`the peer speaks pipe protocol version ${version}, this side ${PIPE_PROTOCOL_VERSION}`)
   return value as HelloMeta
 }
 

@@ -9,7 +9,8 @@ import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.j
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import type {PipeIdentity} from './tls-identity.js'
 
-const CONNECT_TIMEOUT_MS = 10_000
+/** Bound on TCP connect, TLS and the hub's HELLO; then the node gives up on this attempt and redials. */
+export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 
 export interface PipeNodeOptions extends PipeTuning {
   identity: PipeIdentity
@@ -18,6 +19,8 @@ export interface PipeNodeOptions extends PipeTuning {
   hubName?: string
   handler: EventHandler
   backoff?: {initialMs?: number; maxMs?: number}
+  /** Bound on connect, TLS and the hub's HELLO (default 10 s); a hub that stays silent is redialled. */
+  handshakeTimeoutMs?: number
   /** How long a request waits for the hub when the node is between connections, before 503. */
   awaitHubMs?: number
   /** The transport (tests pass one that goes through a proxy). Default: node:tls connect. */
@@ -133,16 +136,16 @@ class PipeNode {
         servername: isIP(hubName) ? undefined : hubName,
       })
       let reason: string | undefined
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
       const connectTimer = setTimeout(() => {
-        reason = `no TLS handshake with ${host}:${port} within ${CONNECT_TIMEOUT_MS} ms`
+        reason = `no TLS handshake and HELLO from ${host}:${port} within ${timeoutMs} ms`
         socket.destroy()
-      }, CONNECT_TIMEOUT_MS)
+      }, timeoutMs)
       socket.on('error', (error) => {
         const code = errnoCode(error)
         reason ??= code === 'ECONNREFUSED' ? `cannot connect to ${host}:${port}: connection refused` : `TLS with ${host}:${port} failed: ${tlsReason(error)}`
       })
       socket.once('secureConnect', () => {
-        clearTimeout(connectTimer)
         socket.setNoDelay(true)
         if (this.stopped) {
           socket.destroy()
@@ -152,6 +155,7 @@ class PipeNode {
         this.session = new PipeSession({
           ...tuning(this.options),
           handler: this.options.handler,
+          onHello: () => clearTimeout(connectTimer),
           onClose: (why) => {
             reason ??= why
             this.session = undefined

@@ -7,9 +7,10 @@ import type {PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} f
 import {FrameQueue} from './frame-queue.js'
 import {FLAG_END, FLAG_INLINE, type Frame, FrameDecoder, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES, frameTypeName} from './frames.js'
 import {type BodyOwner, IncomingBody} from './incoming-body.js'
+import {DEFAULT_MAX_BUFFERED_BYTES, ReadThrottle} from './read-throttle.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
-import {type EventMeta, PIPE_PROTOCOL_VERSION, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
+import {type EventMeta, PIPE_PROTOCOL_VERSION, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
 
 export const DEFAULT_HEARTBEAT_MS = 5000
 export const DEFAULT_MAX_IN_FLIGHT = 1024
@@ -21,6 +22,8 @@ type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
 const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
+/** PINGs are not answered while this much output waits: a peer that reads nothing needs no PONG. */
+const PONG_SKIP_BYTES = 64 * 1024
 
 export type {EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 
@@ -33,6 +36,7 @@ export class PipeSession {
   private nextStreamId: number
   private readonly out: FrameQueue
   private helloSeen = false
+  private readonly throttle: ReadThrottle
   private closedReason: string | undefined
   private readonly pingTimer: NodeJS.Timeout
   private readonly silenceTimer: NodeJS.Timeout
@@ -43,17 +47,36 @@ export class PipeSession {
     this.heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
     this.nextStreamId = options.role === 'hub' ? 1 : 2
     this.out = new FrameQueue(options.socket)
+    this.throttle = new ReadThrottle(options.socket, this.out, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES)
     this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame)})
     const {socket} = options
     socket.on('data', (chunk: Buffer) => {
       this.silenceTimer.refresh()
-      this.decoder.push(chunk)
+      try {
+        this.decoder.push(chunk)
+      } catch (error) {
+        // A peer's frame must never reach the process as an uncaught exception: only this connection ends.
+        this.fail(new RestwireError('RW_ERR_PROTOCOL', `a frame could not be handled: ${errorText(error)}`, {cause: error}))
+        return
+      }
+
+      // One check per chunk (not per frame): the replies one chunk can cause are bounded by its size.
+      this.throttle.check()
+    })
+    socket.on('drain', () => {
+      // The peer reads what we send: it is alive even while we are not reading its frames.
+      this.silenceTimer.refresh()
+      this.throttle.drained()
     })
     socket.on('error', (error) => this.teardown(`connection error: ${error.message}`))
     socket.on('close', () => this.teardown('the peer closed the connection'))
     socket.on('end', () => socket.end())
     const timeoutMs = options.heartbeatTimeoutMs ?? this.heartbeatMs * 3
-    this.silenceTimer = setTimeout(() => this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT'), timeoutMs)
+    this.silenceTimer = setTimeout(() => {
+      // Not reading because our own readers are slow says nothing about the peer: wait for them.
+      if (this.throttle.waitingForReaders) return void this.silenceTimer.refresh()
+      this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT')
+    }, timeoutMs)
     this.pingTimer = setInterval(() => this.send(FrameType.PING, 0, 0, Buffer.alloc(8)), this.heartbeatMs)
     this.sendJson(FrameType.HELLO, 0, 0, {heartbeatMs: this.heartbeatMs, role: options.role, version: PIPE_PROTOCOL_VERSION})
   }
@@ -147,12 +170,13 @@ export class PipeSession {
       const hello = parseHello(frame.payload)
       if (hello instanceof RestwireError) return this.fail(hello)
       this.helloSeen = true
+      this.options.onHello?.()
       return
     }
 
     switch (frame.type) {
       case FrameType.PING: {
-        this.send(FrameType.PONG, 0, 0, frame.payload)
+        if (this.options.socket.writableLength < PONG_SKIP_BYTES) this.send(FrameType.PONG, 0, 0, frame.payload)
         return
       }
 
@@ -199,10 +223,14 @@ export class PipeSession {
     const stream: Stream = {deadline: 0, id: frame.streamId, outgoing: false, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
     const body = this.bodyFor(stream)
     stream.body = body
-    if (inline && end < frame.payload.length) body.deliver(frame.payload.subarray(end))
+    if (inline && end < frame.payload.length) {
+      body.deliver(frame.payload.subarray(end))
+      this.throttle.received(frame.payload.length - end)
+    }
+
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
-    void this.answer(stream, meta)
+    this.answer(stream, meta).catch((error: unknown) => this.resetStream(stream, 500, `the reply could not be sent: ${errorText(error)}`))
   }
 
   private async answer(stream: Stream, meta: EventMeta): Promise<void> {
@@ -210,7 +238,7 @@ export class PipeSession {
     try {
       reply = await this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
     } catch (error) {
-      reply = {body: `handler failed: ${(error as Error)?.message ?? String(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+      reply = {body: `handler failed: ${errorText(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
     }
 
     let metaBytes = replyMetaLength(reply)
@@ -281,13 +309,14 @@ export class PipeSession {
     } else if (frame.type === FrameType.RESET) {
       const reset = parseResetMeta(frame.payload)
       const status = reset.code >= 400 && reset.code <= 599 ? reset.code : 502
+      this.forget(stream)
       this.endStream(stream, new RestwireError('RW_ERR_CLOSED', `${this.options.peer} reset the event: ${reset.reason}`, {details: {status}}))
-      this.streams.delete(stream.id)
     } else if (frame.type === FrameType.REPLY) {
       this.onReply(stream, frame)
     } else if (frame.type === FrameType.DATA) {
       if (!stream.body) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} before its REPLY`))
       if (!stream.body.deliver(frame.payload)) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} beyond the flow-control window`))
+      this.throttle.received(frame.payload.length)
       if (frame.flags & FLAG_END) this.onBodyEnd(stream)
     }
   }
@@ -308,7 +337,7 @@ export class PipeSession {
       // The whole reply in one frame (INLINE implies END): the event is over, and the Reply holds the
       // bytes without an IncomingBody.
       stream.window.stop()
-      this.streams.delete(stream.id)
+      this.forget(stream)
       stream.cleanup?.()
       reply.resolve(new Reply(meta, frame.payload.subarray(end)))
       return
@@ -325,9 +354,16 @@ export class PipeSession {
     // An outgoing event is complete once its reply has ended; stop sending the rest of our body, if any.
     if (stream.outgoing) {
       stream.window.stop()
-      this.streams.delete(stream.id)
+      this.forget(stream)
       stream.cleanup?.()
     }
+  }
+
+  /** The stream is over for this session; what its body still holds no longer counts against the connection. */
+  private forget(stream: Stream): void {
+    if (this.streams.get(stream.id) !== stream) return
+    this.streams.delete(stream.id)
+    if (stream.body) this.throttle.released(stream.body.unconsumed)
   }
 
   private bodyFor(stream: Stream): IncomingBody {
@@ -343,6 +379,7 @@ export class PipeSession {
     },
     grant: (body, bytes) => {
       if (this.streams.get(body.streamId)?.body !== body) return
+      this.throttle.released(bytes)
       const increment = Buffer.allocUnsafe(4)
       increment.writeUInt32BE(bytes, 0)
       this.send(FrameType.WINDOW, 0, body.streamId, increment)
@@ -350,7 +387,7 @@ export class PipeSession {
   }
 
   private finishIncoming(stream: Stream): void {
-    this.streams.delete(stream.id)
+    this.forget(stream)
     stream.window.stop()
     // The event body is no longer wanted: free what is buffered (the sender stops when it sees the reply end).
     if (stream.body && !stream.body.complete) stream.body.discard()
@@ -390,7 +427,7 @@ export class PipeSession {
   /** Ends one event on our side and tells the peer (RESET). */
   private resetStream(stream: Stream, code: number, reason: string): void {
     if (this.streams.get(stream.id) !== stream) return
-    this.streams.delete(stream.id)
+    this.forget(stream)
     this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
     const error = code === 504
       ? new RestwireError('RW_ERR_TIMEOUT', `${this.options.peer}: ${reason}`, {details: {status: 504}})

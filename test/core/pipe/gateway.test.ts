@@ -14,6 +14,7 @@ import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
 import {startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {closedWithin, openSocket} from '../../helpers/hostile.js'
 
 /** curl, a real HTTP client; --path-as-is keeps `..` in the path so that the pipe gets to judge it. */
 function curl(args: string[]): Promise<{status: number; code: string | undefined; body: string}> {
@@ -170,5 +171,22 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
     const nodes = await curl([`${hubGateway.url}/nodes`])
     assert.deepEqual((JSON.parse(nodes.body) as Array<{name: string}>).map((n) => n.name), ['node-a'])
     assert.equal((await curl(['-X', 'POST', `${hubGateway.url}/nodes`])).status, 405)
+  })
+
+  it('closes a client that trickles its headers (slowloris) after headersTimeoutMs', async () => {
+    const strict = await startPipeGateway({hub, kind: 'hub'}, {headersTimeoutMs: 1000, port: 0})
+    try {
+      const socket = await openSocket({port: strict.address.port})
+      socket.write('GET /nodes HTTP/1.1\r\nHost: x\r\n')
+      const drip = setInterval(() => socket.writable && socket.write('X-Slow: 1\r\n'), 100)
+      const started = Date.now()
+      const closed = await closedWithin(socket, 5000)
+      clearInterval(drip)
+      socket.destroy()
+      assert.ok(closed, 'a client trickling headers was not closed')
+      assert.ok(Date.now() - started >= 900)
+    } finally {
+      await strict.close()
+    }
   })
 })

@@ -3,7 +3,8 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {RestwireError} from '../../../src/core/errors.js'
-import {encodeEventMeta, encodeReplyMeta, eventMetaLength, parseEventMeta, parseReplyMeta, replyMetaLength} from '../../../src/core/pipe/messages.js'
+import {encodeEventMeta, encodeReplyMeta, errorText, eventMetaLength, parseEventMeta, parseHello, parseReplyMeta, parseResetMeta, replyMetaLength} from '../../../src/core/pipe/messages.js'
+import {deepJsonText, deepValue} from '../../helpers/hostile.js'
 
 describe('pipe metadata codec', () => {
   it('round-trips EVENT metadata, with and without a content type, with UTF-8 arguments', () => {
@@ -51,5 +52,14 @@ describe('pipe metadata codec', () => {
     assert.equal(eventMetaLength({args: [], noun: 'x', verb: 'G'.repeat(256)}), -1)
     assert.equal(eventMetaLength({args: ['a'.repeat(65_536)], noun: 'x', verb: 'GET'}), -1)
     assert.equal(eventMetaLength({args: [], contentType: 'a'.repeat(65_535), noun: 'x', verb: 'GET'}), -1)
+  })
+
+  it("names a peer's deep JSON values by their type: String() of a 32,000-deep array would throw", () => {
+    const hello = parseHello(Buffer.from(`{"version":${deepJsonText(32_000)}}`))
+    assert.ok(hello instanceof RestwireError)
+    assert.match(hello.message, /protocol version of type object/)
+    assert.deepEqual(parseResetMeta(Buffer.from(`{"code":${deepJsonText(32_000)},"reason":${deepJsonText(32_000, 'object')}}`)), {code: 502, reason: 'no reason given'})
+    assert.equal(errorText(deepValue()), 'an unprintable object')
+    assert.equal(errorText(new Error('plain')), 'plain')
   })
 })
