@@ -74,6 +74,32 @@ class Problems {
   }
 }
 
+/**
+ * A URL with the password written in it (`https://user:pass@host/`) shown as `https://user:***@host/`:
+ * for every output that prints a configured URL (relay check, messages). The userinfo ends at the last
+ * "@" before the path, since a raw "@" in a password is common.
+ */
+export function maskUrlPassword(url: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)
+  if (!scheme) return url
+  const start = scheme[0].length
+  const authorityLength = url.slice(start).search(/[/?#]/)
+  const end = authorityLength === -1 ? url.length : start + authorityLength
+  const at = url.lastIndexOf('@', end - 1)
+  const colon = url.indexOf(':', start)
+  if (at < start || colon === -1 || colon > at) return url
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`
+}
+
+/** A config value quoted in a message; a YAML value nested too deeply to print is described, not thrown. */
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return 'a value nested too deeply to show'
+  }
+}
+
 const isObject = (value: unknown): value is Raw => typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Validates a parsed config file; throws RW_ERR_CONFIG listing every problem. `source` names the file in messages. */
@@ -130,7 +156,7 @@ function validateTemplate(name: string, raw: unknown, context: TemplateContext):
 
   for (const key of Object.keys(raw)) if (!REQUEST_FIELDS.has(key)) problems.add(at(key), `unknown field (expected one of ${[...REQUEST_FIELDS].join(', ')})`)
   const method = typeof raw.method === 'string' ? raw.method.toUpperCase() : undefined
-  if (!method || !(RELAY_METHODS as readonly string[]).includes(method)) problems.add(at('method'), `must be one of ${RELAY_METHODS.join(', ')}, got ${JSON.stringify(raw.method)}`)
+  if (!method || !(RELAY_METHODS as readonly string[]).includes(method)) problems.add(at('method'), `must be one of ${RELAY_METHODS.join(', ')}, got ${show(raw.method)}`)
   const url = splitUrl(raw.url, at('url'), problems)
   const query: Array<readonly [string, CompiledTemplate]> = []
   if (raw.query !== undefined) {
@@ -156,7 +182,7 @@ function validateTemplate(name: string, raw: unknown, context: TemplateContext):
   const auth = validateAuth(raw.auth, at('auth'), context)
   if (auth) headers.authorization = auth.header
   const encoding = raw.body === undefined ? 'json' : raw.body
-  if (encoding !== 'json' && encoding !== 'form') problems.add(at('body'), `must be "json" or "form", got ${JSON.stringify(raw.body)}`)
+  if (encoding !== 'json' && encoding !== 'form') problems.add(at('body'), `must be "json" or "form", got ${show(raw.body)}`)
   const retries = raw.retries === undefined ? 0 : nonNegativeInt(raw.retries, at('retries'), problems)
   if (retries > 0 && method && !IDEMPOTENT_METHODS.has(method)) problems.add(at('retries'), `only idempotent methods (${[...IDEMPOTENT_METHODS].join(', ')}) may be retried, not ${method}`)
   const template: RelayTemplate = {
@@ -190,7 +216,7 @@ function splitUrl(raw: unknown, where: string, problems: Problems): {origin: str
 
   const match = /^(https?:\/\/[^/?#]*)(.*)$/i.exec(raw)
   if (!match) {
-    problems.add(where, `must start with http:// or https://, got "${raw}"`)
+    problems.add(where, `must start with http:// or https://, got "${maskUrlPassword(raw)}"`)
     return undefined
   }
 
@@ -203,7 +229,7 @@ function splitUrl(raw: unknown, where: string, problems: Problems): {origin: str
   try {
     origin = new URL(match[1]!).origin
   } catch {
-    problems.add(where, `"${match[1]}" is not a valid origin`)
+    problems.add(where, `"${maskUrlPassword(match[1]!)}" is not a valid origin`)
     return undefined
   }
 
@@ -272,7 +298,7 @@ function expectedStatuses(raw: unknown, where: string, problems: Problems): numb
   if (raw === undefined) return [200]
   const list = Array.isArray(raw) ? raw : [raw]
   const valid = list.length > 0 && list.every((status) => Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599)
-  if (!valid) problems.add(where, `must be an HTTP status (100-599) or a list of them, got ${JSON.stringify(raw)}`)
+  if (!valid) problems.add(where, `must be an HTTP status (100-599) or a list of them, got ${show(raw)}`)
   return valid ? (list as number[]) : []
 }
 
@@ -292,7 +318,7 @@ function duration(raw: unknown, where: string, problems: Problems): number {
   const match = typeof raw === 'number' ? [String(raw), String(raw), 's'] : typeof raw === 'string' ? DURATION.exec(raw.trim()) : null
   const ms = match ? Number(match[1]) * DURATION_UNIT_MS[match[2] ?? 's']! : Number.NaN
   if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DURATION_MS) {
-    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${JSON.stringify(raw)}`)
+    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${show(raw)}`)
     return 0
   }
 
@@ -302,12 +328,12 @@ function duration(raw: unknown, where: string, problems: Problems): number {
 function positiveInt(raw: unknown, where: string, fallback: number, problems: Problems): number {
   if (raw === undefined) return fallback
   if (Number.isInteger(raw) && (raw as number) > 0) return raw as number
-  problems.add(where, `must be a positive integer, got ${JSON.stringify(raw)}`)
+  problems.add(where, `must be a positive integer, got ${show(raw)}`)
   return fallback
 }
 
 function nonNegativeInt(raw: unknown, where: string, problems: Problems): number {
   if (Number.isInteger(raw) && (raw as number) >= 0) return raw as number
-  problems.add(where, `must be a whole number of 0 or more, got ${JSON.stringify(raw)}`)
+  problems.add(where, `must be a whole number of 0 or more, got ${show(raw)}`)
   return 0
 }
