@@ -110,7 +110,8 @@ export class RelayConnection {
       if (error instanceof RelayInputError) return this.reject(request, id, error.message, 'RW_ERR_RELAY_REQUEST', received, parsed.value.id)
       // A body nested too deeply to serialise (RW_ERR_JSON): this request fails, nothing else does.
       if (error instanceof RestwireError) return this.reject(request, id, error.message, error.code, received, parsed.value.id)
-      throw error
+      // A bug must cost this line its answer, not every client its relay.
+      return this.reject(request, id, `internal error preparing the request: ${(error as Error)?.message}`, 'RW_ERR_INTERNAL', received, parsed.value.id)
     }
 
     this.write(dispatchedLine(id))

@@ -146,11 +146,16 @@ function encodeForm(data: unknown): string {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new RelayInputError('"data" for a form-encoded request must be an object')
   const form = new URLSearchParams()
   for (const [key, value] of Object.entries(data)) {
-    if (Array.isArray(value)) for (const item of value) form.append(key, String(item))
-    else if (value !== undefined && value !== null) form.append(key, typeof value === 'object' ? stringifyJson(value, 'a "data" field') : String(value))
+    if (Array.isArray(value)) for (const item of value) form.append(key, formValue(item))
+    else if (value !== undefined && value !== null) form.append(key, formValue(value))
   }
 
   return form.toString()
+}
+
+/** Objects (and arrays inside arrays) as JSON: String() of a deeply nested array recurses like JSON.stringify. */
+function formValue(value: unknown): string {
+  return typeof value === 'object' && value !== null ? stringifyJson(value, 'a "data" field') : String(value)
 }
 
 function decodeBody(bytes: Buffer, contentType: string | string[] | undefined): unknown {
