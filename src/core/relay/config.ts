@@ -12,6 +12,8 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', '
 
 export const DEFAULT_RELAY_TIMEOUT_MS = 30_000
 export const DEFAULT_RELAY_MAX_CONCURRENCY = 256
+/** Upstream requests of one connection at once: bounds the replies in flight toward a client that stops reading. */
+export const DEFAULT_RELAY_MAX_CONCURRENCY_PER_CONNECTION = 64
 export const DEFAULT_RELAY_MAX_RESPONSE_BYTES = 1024 * 1024
 export const DEFAULT_RELAY_MAX_LINE_BYTES = 1024 * 1024
 export const DEFAULT_RETRY_BACKOFF_MS = 100
@@ -44,6 +46,8 @@ export interface RelayTemplate {
 export interface RelayConfig {
   readonly requests: ReadonlyMap<string, RelayTemplate>
   readonly maxConcurrency: number
+  /** At most maxConcurrency. */
+  readonly maxConcurrencyPerConnection: number
   readonly maxLineBytes: number
   readonly ca?: {path: string; pem: string}
 }
@@ -58,7 +62,7 @@ export interface RelayConfigDeps {
 }
 
 type Raw = Record<string, unknown>
-const TOP_FIELDS = new Set(['requests', 'timeout', 'ca', 'max_concurrency', 'max_response_bytes', 'max_line_bytes'])
+const TOP_FIELDS = new Set(['requests', 'timeout', 'ca', 'max_concurrency', 'max_concurrency_per_connection', 'max_response_bytes', 'max_line_bytes'])
 const REQUEST_FIELDS = new Set(['method', 'url', 'expect', 'body', 'headers', 'auth', 'timeout', 'retries', 'retry_backoff', 'query', 'ca', 'redirects', 'max_response_bytes'])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/
@@ -122,9 +126,12 @@ export function validateRelayConfig(raw: unknown, source: string, deps: RelayCon
     }
   }
 
+  const maxConcurrency = positiveInt(raw.max_concurrency, 'max_concurrency', DEFAULT_RELAY_MAX_CONCURRENCY, problems)
+  const perConnection = positiveInt(raw.max_concurrency_per_connection, 'max_concurrency_per_connection', DEFAULT_RELAY_MAX_CONCURRENCY_PER_CONNECTION, problems)
   const config: RelayConfig = {
     ca,
-    maxConcurrency: positiveInt(raw.max_concurrency, 'max_concurrency', DEFAULT_RELAY_MAX_CONCURRENCY, problems),
+    maxConcurrency,
+    maxConcurrencyPerConnection: Math.min(perConnection, maxConcurrency),
     maxLineBytes: positiveInt(raw.max_line_bytes, 'max_line_bytes', DEFAULT_RELAY_MAX_LINE_BYTES, problems),
     requests,
   }

@@ -130,7 +130,7 @@ export class RelayConnection {
     let result: RelayCallResult
     if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
     else result = await route.call(prepared, call)
-    scheduler.release()
+    scheduler.release(this.slots)
     runtime.release()
     this.inFlight.delete(call)
     this.pendingBytes -= size

@@ -48,7 +48,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const host: RelayHost = {
     idleTimeoutMs: Math.min(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, MAX_TIMER_MS),
     onRequest: options.onRequest,
-    scheduler: new FairScheduler(options.config.maxConcurrency),
+    scheduler: new FairScheduler(options.config.maxConcurrency, options.config.maxConcurrencyPerConnection),
     get runtime() {
       return runtime
     },
@@ -111,7 +111,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       const next = await buildRelayRuntime(config, options.dispatcher)
       const previous = runtime
       runtime = next
-      host.scheduler.setLimit(config.maxConcurrency)
+      host.scheduler.setLimit(config.maxConcurrency, config.maxConcurrencyPerConnection)
       previous.retire()
     },
   }

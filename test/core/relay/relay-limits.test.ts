@@ -28,20 +28,35 @@ describe('FairScheduler and the paused line decoder', () => {
       ...[1, 2, 3].map((n) => scheduler.acquire(greedy)!.then(() => order.push(`g${n}`))),
       scheduler.acquire(polite)!.then(() => order.push('p1')),
     ]
-    for (let i = 0; i < 4; i++) {
-      scheduler.release()
+    // The greedy connection had its turn (the free slot): the polite one goes next, then greedy's in order.
+    for (const holder of [greedy, polite, greedy, greedy]) {
+      scheduler.release(holder)
       await Promise.resolve()
     }
 
     await Promise.all(waits)
-    assert.deepEqual(order, ['g1', 'p1', 'g2', 'g3'])
-    scheduler.release()
+    assert.deepEqual(order, ['p1', 'g1', 'g2', 'g3'])
+    scheduler.release(greedy)
     scheduler.setBlocked(greedy, true)
     assert.ok(scheduler.acquire(greedy), 'a blocked connection waits even with a free slot')
     assert.equal(scheduler.acquire(polite), undefined)
-    scheduler.release()
+    scheduler.release(polite)
     scheduler.setBlocked(greedy, false)
     assert.equal(scheduler.running, 1)
+  })
+
+  it('one connection runs at most its share at once; the rest of the slots stay for others', () => {
+    const scheduler = new FairScheduler(4, 2)
+    const greedy = new SlotQueue()
+    const other = new SlotQueue()
+    assert.equal(scheduler.acquire(greedy), undefined)
+    assert.equal(scheduler.acquire(greedy), undefined)
+    assert.ok(scheduler.acquire(greedy), 'the third waits')
+    assert.equal(scheduler.acquire(other), undefined)
+    assert.equal(scheduler.running, 3)
+    scheduler.release(greedy)
+    assert.equal(scheduler.running, 3, 'the waiting one took the freed place')
+    assert.equal(greedy.active, 2)
   })
 
   it('pause() inside onLine holds the rest of the chunk; resume() decodes it in order', () => {
