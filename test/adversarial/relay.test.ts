@@ -175,6 +175,8 @@ describe('adversarial: relay start', {timeout: 90_000}, () => {
       for (const socket of open) assert.ok(await closedWithin(socket, 5000))
     }, (text) => t.diagnostic(text))
     for (const socket of flood) socket.destroy()
+    const refused = await relay.waitForLog(/"event":"connections refused"/)
+    assert.ok(Number(refused.refused) >= 1)
     const {baseline, peak} = rss.stop()
     t.diagnostic(`${flood.length} flood connections; RSS ${Math.round(baseline / MIB)} → ${Math.round(peak / MIB)} MiB`)
     assert.ok(peak - baseline < GROWTH_LIMIT_BYTES, `RSS grew ${Math.round((peak - baseline) / MIB)} MiB`)

@@ -14,7 +14,10 @@ import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
 /** Something worth a log line that is not a request: the connection cap reached, a server socket error. */
-export type RelayServerEvent = {event: 'connection refused'; reason: string; connections: number} | {event: 'server error'; reason: string}
+export type RelayServerEvent = {event: 'connections refused'; reason: string; refused: number} | {event: 'server error'; reason: string}
+
+/** Refused connections are logged at most this often (a flood must not flood the log too). */
+const REFUSED_LOG_EVERY_MS = 10_000
 
 export interface RelayServerOptions {
   config: RelayConfig
@@ -56,18 +59,23 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const connections = new Set<RelayConnection>()
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
-  let refusing = false
+  let refused = 0
+  let refusedLoggedAt = -Infinity
   const server = createServer((socket: Socket) => {
     socket.on('error', () => {})
     if (connections.size >= maxConnections) {
-      // Refused at once, and logged once per burst (a flood must not flood the log too).
+      // Refused at once; counted, and logged at most every REFUSED_LOG_EVERY_MS.
       socket.destroy()
-      if (!refusing) options.onEvent?.({connections: connections.size, event: 'connection refused', reason: `${maxConnections} connections open (--max-connections)`})
-      refusing = true
+      refused++
+      if (performance.now() - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
+        refusedLoggedAt = performance.now()
+        options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused})
+        refused = 0
+      }
+
       return
     }
 
-    refusing = false
     const connection = new RelayConnection(socket, host)
     connections.add(connection)
     socket.once('close', () => connections.delete(connection))
