@@ -10,6 +10,6 @@ export const WRITE_HIGH_WATER_BYTES = 1024 * 1024
 /** Requests of one connection accepted and not yet answered (waiting for a slot or in flight). */
 export const MAX_PENDING_REQUESTS = 1024
 /** Bytes of the request lines of those requests (their bodies wait in memory with them). */
-export const MAX_PENDING_BYTES = 8 * 1024 * 1024
+export const MAX_PENDING_BYTES = 4 * 1024 * 1024
 /** The longest delay a Node.js timer takes (about 24.8 days); a longer idle timeout means this. */
 export const MAX_TIMER_MS = 2_147_483_647
