@@ -1,6 +1,6 @@
 // `relay check` glue: validate a relay config and list its requests (a table on a terminal, JSON lines
 // when piped, one document with --json). Secrets are checked for presence, never shown.
-import type {RelayTemplate} from '../core/relay/config.js'
+import {type RelayTemplate, maskUrlPassword} from '../core/relay/config.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
 import chalk from 'chalk'
 import {stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
@@ -57,7 +57,8 @@ function summarize(template: RelayTemplate): RelayRequestSummary {
     redirects: template.redirects,
     retries: template.retries,
     timeoutMs: template.timeoutMs,
-    url: template.url,
+    // A password written in the URL is never shown (table, JSON lines, --json alike).
+    url: maskUrlPassword(template.url),
   }
 }
 

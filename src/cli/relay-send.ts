@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import {ERROR_CATALOGUE, type ErrorCode, RestwireError} from '../core/errors.js'
 import type {RelayAddress} from '../core/relay/address.js'
 import {type RelayFinalReply, sendRelayRequest} from '../core/relay/client.js'
-import type {RelayConfig} from '../core/relay/config.js'
+import {type RelayConfig, maskUrlPassword} from '../core/relay/config.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
@@ -113,7 +113,7 @@ async function promptRequest(options: RelaySendOptions, given: Given): Promise<G
 
 async function ask(config: RelayConfig, given: Given): Promise<Given> {
   const {input, select} = await import('@inquirer/prompts')
-  const choices = [...config.requests.values()].map((t) => ({description: `${t.method} ${t.url}`, name: t.name, value: t.name}))
+  const choices = [...config.requests.values()].map((t) => ({description: `${t.method} ${maskUrlPassword(t.url)}`, name: t.name, value: t.name}))
   const name = given.name ?? (await select({choices, message: 'Request'}))
   const template = config.requests.get(name)
   if (!template) throw new RestwireError('RW_ERR_USAGE', `"${name}" is not a request in ${[...config.requests.keys()].join(', ')}`)

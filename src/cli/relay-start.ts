@@ -3,9 +3,9 @@
 import type {RelayAddress} from '../core/relay/address.js'
 import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
-import {startRelayServer} from '../core/relay/server.js'
+import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
 import {stderrColors as c} from './output.js'
-import {type LogFormat, writeEventLog} from './request-log.js'
+import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
 
 export interface RelayStartOptions {
   configPath: string
@@ -13,10 +13,15 @@ export interface RelayStartOptions {
   socketMode?: number
   logFormat: LogFormat
   json: boolean
+  /** 0: never close idle connections. */
+  idleTimeoutMs?: number
+  maxConnections?: number
 }
 
 const DRAIN_MS = 10_000
 const MAX_LOGGED_ID_CHARS = 80
+/** A client's request name is logged (an unknown one too): cut like the id, so a 1 MiB name is not a 1 MiB log line. */
+const MAX_LOGGED_NAME_CHARS = 80
 
 export async function runRelayStart(options: RelayStartOptions): Promise<{address: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
@@ -46,7 +51,10 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
   const config = await loadRelayConfig(options.configPath)
   const relay = await startRelayServer({
     config,
+    idleTimeoutMs: options.idleTimeoutMs,
     listen: options.listen,
+    maxConnections: options.maxConnections,
+    onEvent: (event: RelayServerEvent) => writeEventLog({...event}, logFormat),
     onRequest: (entry) => writeRelayLog(entry, logFormat),
     socketMode: options.socketMode,
   })
@@ -54,7 +62,7 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
-    process.stderr.write(`${c.green('relay')} listening on ${c.bold(relay.address)} (${config.requests.size} requests from ${options.configPath}; SIGHUP reloads it)\n`)
+    process.stderr.write(`${c.green('relay')} listening on ${c.bold(escapeControl(relay.address))} (${config.requests.size} requests from ${escapeControl(options.configPath)}; SIGHUP reloads it)\n`)
   }
 
   const signal = await signalled
@@ -68,18 +76,33 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
   return options.json ? {address: relay.address} : undefined
 }
 
-/** One line per request: name, id, outcome, HTTP status, time. Never params, bodies or headers. */
+/**
+ * One line per request: name, id, outcome, HTTP status, time. Never params, bodies or headers. The name
+ * and id come from the client: cut to a bound, and in text form with control characters escaped (a name
+ * holding CR/LF or an escape sequence must not forge log lines or drive the terminal).
+ */
 function writeRelayLog(entry: RelayRequestLog, format: LogFormat): void {
   const time = new Date().toISOString()
   const timeMs = Math.round(entry.timeMs * 100) / 100
-  let id = JSON.stringify(entry.id) ?? 'null'
-  if (id.length > MAX_LOGGED_ID_CHARS) id = id.slice(0, MAX_LOGGED_ID_CHARS) + '...'
+  const id = cut(idText(entry.id), MAX_LOGGED_ID_CHARS)
+  const request = entry.request === null ? null : cut(entry.request, MAX_LOGGED_NAME_CHARS)
   if (format === 'json') {
-    process.stderr.write(JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request: entry.request, status: entry.status, time, timeMs}) + '\n')
+    process.stderr.write(JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs}) + '\n')
     return
   }
 
   const outcome = entry.status === 'ok' ? c.green('ok') : c.red('error')
   const detail = [entry.httpStatus === undefined ? '-' : String(entry.httpStatus), entry.code ?? ''].join(' ').trimEnd()
-  process.stderr.write(`${c.dim(time)} ${entry.request ?? '-'} id=${id} ${outcome} ${detail} ${timeMs}ms\n`)
+  process.stderr.write(`${c.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${outcome} ${detail} ${timeMs}ms\n`)
 }
+
+function idText(id: unknown): string {
+  try {
+    return JSON.stringify(id) ?? 'null'
+  } catch {
+    // Refused by the relay already (RW_ERR_JSON); the log must not throw on it either.
+    return '(nested too deeply)'
+  }
+}
+
+const cut = (text: string, max: number): string => (text.length > max ? text.slice(0, max) + '...' : text)

@@ -1,13 +1,15 @@
 // The built CLI end to end: `relay start` in a child process, `relay send`, `relay check`, socat as a raw
 // peer, SIGHUP reload, exit codes, and prompts on a pseudo-terminal.
 import assert from 'node:assert/strict'
-import {execFile, spawn} from 'node:child_process'
-import {statSync, writeFileSync} from 'node:fs'
+import {execFile, execFileSync, spawn} from 'node:child_process'
+import {renameSync, statSync, unlinkSync, writeFileSync} from 'node:fs'
+import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {after, before, describe, it} from 'node:test'
 import {parseRelayAddress} from '../../src/core/relay/address.js'
-import {restwire, root} from '../helpers/cli.js'
+import {restwire, root, spawnCli} from '../helpers/cli.js'
+import {deepJsonText} from '../helpers/hostile.js'
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {LineClient, type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -190,6 +192,111 @@ describe('relay commands', {timeout: 120_000}, () => {
     const taken = await restwire(['relay', 'start', '--config', configPath, '--listen', relay.address], {RELAY_TEST_TOKEN: SECRET})
     assert.equal(taken.code, 3)
     assert.match(taken.stderr, /cannot listen on tcp:\/\/127\.0\.0\.1:\d+: address in use/)
+  })
+
+  it('text log: a request name holding CR/LF and ESC stays one escaped line', async () => {
+    const text = spawnCli(['relay', 'start', '--log-format', 'text', '--config', configPath, '--listen', 'tcp://127.0.0.1:0'], {RELAY_TEST_TOKEN: SECRET})
+    try {
+      const address = /tcp:\/\/127\.0\.0\.1:\d+/.exec(await text.waitForLine(/listening on/))![0]
+      const client = await LineClient.connect(parseRelayAddress(address, 'listen'))
+      client.send(JSON.stringify({id: 'e\u001b[2J', request: 'evil\r\n2026-01-01T00:00:00.000Z forged ok 200\u001b[31m'}) + '\n')
+      await client.waitFor((r) => r.status === 'error')
+      client.close()
+      const line = await text.waitForLine(/evil/)
+      assert.match(line, /evil\\x0d\\x0a2026-01-01T00:00:00\.000Z forged ok 200\\x1b\[31m id="e\\u001b\[2J" error - RW_ERR_RELAY_REQUEST/)
+      assert.ok(!text.stderr.some((entry) => entry.startsWith('2026-01-01T00:00:00.000Z forged')), 'no forged line')
+      assert.ok(!text.stderr.join('\n').includes('\u001b'), 'no raw escape')
+    } finally {
+      assert.equal(await text.stop('SIGTERM'), 0)
+    }
+  })
+
+  it('a password written in a URL is masked by relay check (table, JSON lines, --json) and never logged by relay start', async () => {
+    const path = join(dir(), 'userinfo.json')
+    const url = `${upstream.origin.replace('//', '//bot:hunter2-pw@')}/user/{user_id}`
+    writeConfig(path, {user: {method: 'GET', url}})
+    const masked = `${upstream.origin.replace('//', '//bot:***@')}/user/{user_id}`
+    const json = await restwire(['relay', 'check', '--config', path, '--json'], {})
+    assert.equal(json.code, 0, json.stderr)
+    assert.equal((JSON.parse(json.stdout) as {requests: Array<{url: string}>}).requests[0]!.url, masked)
+    const piped = await restwire(['relay', 'check', '--config', path], {})
+    assert.equal((JSON.parse(piped.stdout) as {url: string}).url, masked)
+    const table = await onTerminal([], ['relay', 'check', '--config', path], {})
+    assert.ok(table.output.includes(masked), table.output)
+    for (const output of [json.stdout, json.stderr, piped.stdout, piped.stderr, table.output]) assert.ok(!output.includes('hunter2'), output)
+    const started = await startRelayCli(['--config', path, '--listen', 'tcp://127.0.0.1:0'], {})
+    try {
+      const client = await LineClient.connect(parseRelayAddress(started.address, 'listen'))
+      client.send({id: 1, params: {user_id: 1}, request: 'user'})
+      await client.final(1)
+      client.close()
+      // A reload that fails on this URL names the field, not the password.
+      writeConfig(path, {user: {method: 'GET', url: 'ftp://bot:hunter2-pw@host/x'}})
+      const mark = started.stderr.length
+      started.child.kill('SIGHUP')
+      assert.match(await started.waitForLine(/reload failed/, mark), /bot:\*\*\*@host/)
+      assert.ok(!started.stderr.join('\n').includes('hunter2'), started.stderr.join('\n'))
+    } finally {
+      await started.stop()
+    }
+  })
+
+  it('a config path that is a FIFO: refused at start (exit 2) and on SIGHUP (old config kept, reason logged), never blocking', async () => {
+    const fifo = join(dir(), 'fifo.json')
+    execFileSync('mkfifo', [fifo])
+    const refused = await restwire(['relay', 'start', '--config', fifo, '--listen', 'tcp://127.0.0.1:0'], {})
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /is not a regular file/)
+    const path = join(dir(), 'swapped.json')
+    writeConfig(path, baseRequests())
+    const started = await startRelayCli(['--config', path, '--listen', 'tcp://127.0.0.1:0'], {RELAY_TEST_TOKEN: SECRET})
+    try {
+      renameSync(path, join(dir(), 'aside.json'))
+      execFileSync('mkfifo', [path])
+      let mark = started.stderr.length
+      started.child.kill('SIGHUP')
+      const failed = await started.waitForLog(/reload failed/, mark)
+      assert.match(String(failed.reason), /not a regular file/)
+      const client = await LineClient.connect(parseRelayAddress(started.address, 'listen'))
+      client.send({id: 1, params: {user_id: 1}, request: 'user'})
+      assert.equal((await client.final(1)).status, 'ok', 'the old config still serves')
+      unlinkSync(path)
+      writeConfig(path, {...baseRequests(), whoami: {method: 'GET', url: `${upstream.origin}/user/me`}})
+      mark = started.stderr.length
+      started.child.kill('SIGHUP')
+      await started.waitForLine(/config reloaded/, mark)
+      client.send({id: 2, request: 'whoami'})
+      assert.equal((await client.final(2)).status, 'ok', 'a later reload works')
+      client.close()
+    } finally {
+      assert.equal(await started.stop(), 0)
+    }
+  })
+
+  it('relay send against a hostile relay: silence (exit 7), reset (exit 3), a reply nested 100,000 deep (exit 11); never a stack trace', async () => {
+    const behaviours: Record<string, (socket: import('node:net').Socket) => void> = {
+      deep: (socket) => socket.once('data', () => socket.write(`{"status":"ok","id":1,"response":${deepJsonText(100_000)}}\n`)),
+      reset: (socket) => socket.once('data', () => socket.resetAndDestroy()),
+      silent: () => {},
+    }
+    for (const [name, expected] of [['silent', 7], ['reset', 3], ['deep', 11]] as const) {
+      const sockets = new Set<import('node:net').Socket>()
+      const server = createServer((socket) => {
+        sockets.add(socket)
+        socket.on('error', () => {})
+        behaviours[name]!(socket)
+      })
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+      try {
+        const {port} = server.address() as {port: number}
+        const result = await restwire(['relay', 'send', 'user', '--connect', `tcp://127.0.0.1:${port}`, '--timeout', '1s'], {})
+        assert.equal(result.code, expected, `${name}: ${result.stderr}`)
+        assert.doesNotMatch(result.stderr, /\n\s+at /, `${name}: no stack trace`)
+      } finally {
+        for (const socket of sockets) socket.destroy()
+        await new Promise((resolve) => server.close(resolve))
+      }
+    }
   })
 
   it('relay start: an invalid config exits 2 before listening; --help has examples', async () => {

@@ -28,7 +28,10 @@ export interface Upstream {
   close(): Promise<void>
 }
 
-/** Test routes: /user/:id, /echo, /status/:n, /blob/:kib, /hang, /huge, /declared-huge, /flaky/:key (503 twice), /redirect, /text, /slow/:ms. */
+/**
+ * Test routes: /user/:id, /echo, /status/:n, /blob/:kib, /hang, /huge, /declared-huge, /flaky/:key (503 twice), /redirect,
+ * /text, /slow/:ms, /deep (JSON nested 100,000 deep), /goto?to=URL (302 to URL: another origin).
+ */
 function handle(seen: SeenRequest[], state: {abandoned: number; hangWaiters: Array<() => void>; flaky: Map<string, number>}) {
   return (request: IncomingMessage, response: ServerResponse): void => {
     const chunks: Buffer[] = []
@@ -50,6 +53,12 @@ function handle(seen: SeenRequest[], state: {abandoned: number; hangWaiters: Arr
       if (first === 'text') return send(200, 'plain words', 'text/plain')
       if (first === 'blob') return send(200, {blob: 'b'.repeat(Number(second) * 1024)})
       if (first === 'slow') return void setTimeout(() => send(200, {slow: true}), Number(second))
+      if (first === 'deep') return send(200, '['.repeat(100_000) + ']'.repeat(100_000), 'application/json; charset=utf-8')
+      if (first === 'goto') {
+        response.writeHead(302, {location: url.searchParams.get('to') ?? '/'})
+        return void response.end()
+      }
+
       if (first === 'redirect') {
         response.writeHead(302, {location: '/user/redirected'})
         return void response.end()

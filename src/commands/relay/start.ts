@@ -1,7 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {durationFlag} from '../../cli/flags.js'
 import {relayAddressFlag, socketModeFlag} from '../../cli/relay-flags.js'
 import {DEFAULT_RELAY_ADDRESS, parseRelayAddress} from '../../core/relay/address.js'
+import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS} from '../../core/relay/limits.js'
 
 export default class RelayStart extends BaseCommand<typeof RelayStart> {
   static override summary = 'Serve named HTTP requests to local clients over a line-JSON socket.'
@@ -11,24 +13,37 @@ HTTPS certificates are verified (system roots, or "ca" from the config). A clien
 
 One log line per request on stderr (name, id, outcome, HTTP status, time; never params, bodies or secrets). SIGHUP reloads the config without dropping connections (an invalid file is logged and the old config kept). SIGINT or SIGTERM lets requests in flight finish (up to 10 s) and exits 0.
 
+Limits: a connection with no request in flight is closed after --idle-timeout without a complete line; past --max-connections new connections are closed at once; a client that does not read its replies is not read from until it does.
+
 Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml', description: 'Listen on tcp://127.0.0.1:9876'},
     {command: '<%= config.bin %> <%= command.id %> --config relay.json --listen unix:/run/restwire/relay.sock --socket-mode 0660', description: 'A UNIX socket that a group may use'},
+    {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --idle-timeout 30s --max-connections 64', description: 'Close idle clients after 30 s; at most 64 connections'},
     {command: 'kill -HUP <pid>', description: 'Reload the config'},
   ]
 
   static override flags = {
     config: Flags.string({char: 'c', description: 'Relay config file (JSON, or YAML for .yaml/.yml).', required: true}),
     listen: relayAddressFlag({default: parseRelayAddress(DEFAULT_RELAY_ADDRESS, 'listen'), defaultHelp: async () => DEFAULT_RELAY_ADDRESS, description: 'tcp://HOST:PORT (port 0 picks a free one) or unix:/path/to.sock.'}),
+    'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection with no request in flight after this long without a complete request line (0: never).'}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    'max-connections': Flags.integer({default: DEFAULT_MAX_CONNECTIONS, description: 'Connections open at once; more are closed at once (the relay has no authentication: this is its MaxStartups).', min: 1}),
     'socket-mode': socketModeFlag({defaultHelp: async () => '0600', description: 'File mode of a UNIX socket (octal).'}),
   }
 
   async run(): Promise<{address: string} | undefined> {
     const {flags} = this
     const {runRelayStart} = await import('../../cli/relay-start.js')
-    return runRelayStart({configPath: flags.config, json: this.jsonEnabled(), listen: flags.listen, logFormat: flags['log-format'], socketMode: flags['socket-mode']})
+    return runRelayStart({
+      configPath: flags.config,
+      idleTimeoutMs: flags['idle-timeout'],
+      json: this.jsonEnabled(),
+      listen: flags.listen,
+      logFormat: flags['log-format'],
+      maxConnections: flags['max-connections'],
+      socketMode: flags['socket-mode'],
+    })
   }
 }

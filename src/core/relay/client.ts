@@ -3,6 +3,7 @@
 import {type Socket, connect} from 'node:net'
 import {RestwireError, errnoCode} from '../errors.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
+import {stringifyJson} from '../json.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
 import type {RelayRequestLine} from './messages.js'
 
@@ -33,8 +34,11 @@ const defaultConnect = (address: RelayAddress): Socket => (address.kind === 'uni
 
 export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendResult> {
   const where = formatRelayAddress(options.address)
+  // Before connecting: a body too deep to serialise is the caller's RW_ERR_JSON, not a crash.
+  const line = stringifyJson(options.request, 'the request') + '\n'
   return new Promise<RelaySendResult>((resolve, reject) => {
     const socket = (options.connect ?? defaultConnect)(options.address)
+    let connected = false
     let dispatched = false
     let settled = false
     const finish = (error: RestwireError | undefined, result?: RelaySendResult): void => {
@@ -49,27 +53,43 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
     const timer = setTimeout(() => finish(new RestwireError('RW_ERR_TIMEOUT', `no final reply from the relay at ${where} within ${options.timeoutMs} ms`, {details: {dispatched}})), options.timeoutMs)
     const decoder = new NdjsonDecoder({
       onError: (error) => finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a reply line over the size limit`, {cause: error})),
-      onLine(line) {
+      onLine(text) {
         let reply: RelayFinalReply | {status: 'dispatched'}
         try {
-          reply = JSON.parse(line.toString('utf8')) as RelayFinalReply | {status: 'dispatched'}
+          reply = JSON.parse(text.toString('utf8')) as RelayFinalReply | {status: 'dispatched'}
         } catch (error) {
           return finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a line that is not JSON`, {cause: error}))
         }
 
+        if (typeof reply !== 'object' || reply === null) return finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a line that is not a JSON object`))
         if (reply.status === 'dispatched') dispatched = true
-        else if (reply.status === 'ok' || reply.status === 'error') finish(undefined, {dispatched, reply})
-        else finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent an unknown status ${JSON.stringify((reply as {status: unknown}).status)}`))
+        else if (reply.status === 'ok' || reply.status === 'error') finish(...checkedReply(reply, dispatched, where))
+        else finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent an unknown status`))
       },
     })
+    // Listeners for the socket's whole life: a second error (or one after the close) must find one too.
     socket.on('data', (chunk: Buffer) => decoder.push(chunk))
-    socket.once('connect', () => socket.write(JSON.stringify(options.request) + '\n'))
-    socket.once('error', (error) => {
-      if (dispatched) return finish(new RestwireError('RW_ERR_CLOSED', `the connection to the relay at ${where} failed after the request was dispatched: ${error.message}`, {cause: error}))
+    socket.once('connect', () => {
+      connected = true
+      socket.write(line)
+    })
+    socket.on('error', (error) => {
+      if (connected) return finish(new RestwireError('RW_ERR_CLOSED', `the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
       const code = errnoCode(error)
       const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no such socket' : error.message
       finish(new RestwireError('RW_ERR_CONNECT', `cannot connect to the relay at ${where}: ${reason}`, {cause: error, hint: 'Is `restwire relay start` running, and is --connect its --listen address?'}))
     })
-    socket.once('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
+    socket.on('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
   })
+}
+
+/** A final reply is printed and returned as --json: one too deep to write back out is refused here (RW_ERR_JSON). */
+function checkedReply(reply: RelayFinalReply, dispatched: boolean, where: string): [RestwireError | undefined, RelaySendResult?] {
+  try {
+    stringifyJson(reply, `the reply of the relay at ${where}`)
+  } catch (error) {
+    return [error as RestwireError]
+  }
+
+  return [undefined, {dispatched, reply}]
 }

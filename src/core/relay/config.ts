@@ -12,6 +12,8 @@ export const IDEMPOTENT_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD', '
 
 export const DEFAULT_RELAY_TIMEOUT_MS = 30_000
 export const DEFAULT_RELAY_MAX_CONCURRENCY = 256
+/** Upstream requests of one connection at once: bounds the replies in flight toward a client that stops reading. */
+export const DEFAULT_RELAY_MAX_CONCURRENCY_PER_CONNECTION = 64
 export const DEFAULT_RELAY_MAX_RESPONSE_BYTES = 1024 * 1024
 export const DEFAULT_RELAY_MAX_LINE_BYTES = 1024 * 1024
 export const DEFAULT_RETRY_BACKOFF_MS = 100
@@ -44,6 +46,8 @@ export interface RelayTemplate {
 export interface RelayConfig {
   readonly requests: ReadonlyMap<string, RelayTemplate>
   readonly maxConcurrency: number
+  /** At most maxConcurrency. */
+  readonly maxConcurrencyPerConnection: number
   readonly maxLineBytes: number
   readonly ca?: {path: string; pem: string}
 }
@@ -58,7 +62,7 @@ export interface RelayConfigDeps {
 }
 
 type Raw = Record<string, unknown>
-const TOP_FIELDS = new Set(['requests', 'timeout', 'ca', 'max_concurrency', 'max_response_bytes', 'max_line_bytes'])
+const TOP_FIELDS = new Set(['requests', 'timeout', 'ca', 'max_concurrency', 'max_concurrency_per_connection', 'max_response_bytes', 'max_line_bytes'])
 const REQUEST_FIELDS = new Set(['method', 'url', 'expect', 'body', 'headers', 'auth', 'timeout', 'retries', 'retry_backoff', 'query', 'ca', 'redirects', 'max_response_bytes'])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
 const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/
@@ -71,6 +75,32 @@ class Problems {
   readonly list: string[] = []
   add(where: string, message: string): void {
     this.list.push(`${where}: ${message}`)
+  }
+}
+
+/**
+ * A URL with the password written in it (`https://user:pass@host/`) shown as `https://user:***@host/`:
+ * for every output that prints a configured URL (relay check, messages). The userinfo ends at the last
+ * "@" before the path, since a raw "@" in a password is common.
+ */
+export function maskUrlPassword(url: string): string {
+  const scheme = /^[a-z][a-z0-9+.-]*:\/\//i.exec(url)
+  if (!scheme) return url
+  const start = scheme[0].length
+  const authorityLength = url.slice(start).search(/[/?#]/)
+  const end = authorityLength === -1 ? url.length : start + authorityLength
+  const at = url.lastIndexOf('@', end - 1)
+  const colon = url.indexOf(':', start)
+  if (at < start || colon === -1 || colon > at) return url
+  return `${url.slice(0, colon + 1)}***${url.slice(at)}`
+}
+
+/** A config value quoted in a message; a YAML value nested too deeply to print is described, not thrown. */
+function show(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value)
+  } catch {
+    return 'a value nested too deeply to show'
   }
 }
 
@@ -96,9 +126,12 @@ export function validateRelayConfig(raw: unknown, source: string, deps: RelayCon
     }
   }
 
+  const maxConcurrency = positiveInt(raw.max_concurrency, 'max_concurrency', DEFAULT_RELAY_MAX_CONCURRENCY, problems)
+  const perConnection = positiveInt(raw.max_concurrency_per_connection, 'max_concurrency_per_connection', DEFAULT_RELAY_MAX_CONCURRENCY_PER_CONNECTION, problems)
   const config: RelayConfig = {
     ca,
-    maxConcurrency: positiveInt(raw.max_concurrency, 'max_concurrency', DEFAULT_RELAY_MAX_CONCURRENCY, problems),
+    maxConcurrency,
+    maxConcurrencyPerConnection: Math.min(perConnection, maxConcurrency),
     maxLineBytes: positiveInt(raw.max_line_bytes, 'max_line_bytes', DEFAULT_RELAY_MAX_LINE_BYTES, problems),
     requests,
   }
@@ -130,7 +163,7 @@ function validateTemplate(name: string, raw: unknown, context: TemplateContext):
 
   for (const key of Object.keys(raw)) if (!REQUEST_FIELDS.has(key)) problems.add(at(key), `unknown field (expected one of ${[...REQUEST_FIELDS].join(', ')})`)
   const method = typeof raw.method === 'string' ? raw.method.toUpperCase() : undefined
-  if (!method || !(RELAY_METHODS as readonly string[]).includes(method)) problems.add(at('method'), `must be one of ${RELAY_METHODS.join(', ')}, got ${JSON.stringify(raw.method)}`)
+  if (!method || !(RELAY_METHODS as readonly string[]).includes(method)) problems.add(at('method'), `must be one of ${RELAY_METHODS.join(', ')}, got ${show(raw.method)}`)
   const url = splitUrl(raw.url, at('url'), problems)
   const query: Array<readonly [string, CompiledTemplate]> = []
   if (raw.query !== undefined) {
@@ -156,7 +189,7 @@ function validateTemplate(name: string, raw: unknown, context: TemplateContext):
   const auth = validateAuth(raw.auth, at('auth'), context)
   if (auth) headers.authorization = auth.header
   const encoding = raw.body === undefined ? 'json' : raw.body
-  if (encoding !== 'json' && encoding !== 'form') problems.add(at('body'), `must be "json" or "form", got ${JSON.stringify(raw.body)}`)
+  if (encoding !== 'json' && encoding !== 'form') problems.add(at('body'), `must be "json" or "form", got ${show(raw.body)}`)
   const retries = raw.retries === undefined ? 0 : nonNegativeInt(raw.retries, at('retries'), problems)
   if (retries > 0 && method && !IDEMPOTENT_METHODS.has(method)) problems.add(at('retries'), `only idempotent methods (${[...IDEMPOTENT_METHODS].join(', ')}) may be retried, not ${method}`)
   const template: RelayTemplate = {
@@ -190,7 +223,7 @@ function splitUrl(raw: unknown, where: string, problems: Problems): {origin: str
 
   const match = /^(https?:\/\/[^/?#]*)(.*)$/i.exec(raw)
   if (!match) {
-    problems.add(where, `must start with http:// or https://, got "${raw}"`)
+    problems.add(where, `must start with http:// or https://, got "${maskUrlPassword(raw)}"`)
     return undefined
   }
 
@@ -203,7 +236,7 @@ function splitUrl(raw: unknown, where: string, problems: Problems): {origin: str
   try {
     origin = new URL(match[1]!).origin
   } catch {
-    problems.add(where, `"${match[1]}" is not a valid origin`)
+    problems.add(where, `"${maskUrlPassword(match[1]!)}" is not a valid origin`)
     return undefined
   }
 
@@ -272,7 +305,7 @@ function expectedStatuses(raw: unknown, where: string, problems: Problems): numb
   if (raw === undefined) return [200]
   const list = Array.isArray(raw) ? raw : [raw]
   const valid = list.length > 0 && list.every((status) => Number.isInteger(status) && (status as number) >= 100 && (status as number) <= 599)
-  if (!valid) problems.add(where, `must be an HTTP status (100-599) or a list of them, got ${JSON.stringify(raw)}`)
+  if (!valid) problems.add(where, `must be an HTTP status (100-599) or a list of them, got ${show(raw)}`)
   return valid ? (list as number[]) : []
 }
 
@@ -292,7 +325,7 @@ function duration(raw: unknown, where: string, problems: Problems): number {
   const match = typeof raw === 'number' ? [String(raw), String(raw), 's'] : typeof raw === 'string' ? DURATION.exec(raw.trim()) : null
   const ms = match ? Number(match[1]) * DURATION_UNIT_MS[match[2] ?? 's']! : Number.NaN
   if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DURATION_MS) {
-    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${JSON.stringify(raw)}`)
+    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${show(raw)}`)
     return 0
   }
 
@@ -302,12 +335,12 @@ function duration(raw: unknown, where: string, problems: Problems): number {
 function positiveInt(raw: unknown, where: string, fallback: number, problems: Problems): number {
   if (raw === undefined) return fallback
   if (Number.isInteger(raw) && (raw as number) > 0) return raw as number
-  problems.add(where, `must be a positive integer, got ${JSON.stringify(raw)}`)
+  problems.add(where, `must be a positive integer, got ${show(raw)}`)
   return fallback
 }
 
 function nonNegativeInt(raw: unknown, where: string, problems: Problems): number {
   if (Number.isInteger(raw) && (raw as number) >= 0) return raw as number
-  problems.add(where, `must be a whole number of 0 or more, got ${JSON.stringify(raw)}`)
+  problems.add(where, `must be a whole number of 0 or more, got ${show(raw)}`)
   return 0
 }

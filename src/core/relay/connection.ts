@@ -2,11 +2,19 @@
 // are answered and forgotten; the connection stays open. Replies of one event-loop turn share one socket
 // write (cork, then uncork in setImmediate). The client's EOF ends the connection (as in txhttprelay):
 // its in-flight requests are aborted, which cancels the upstream requests.
+//
+// What one connection may hold is bounded: reading stops while it has MAX_PENDING_REQUESTS (or
+// MAX_PENDING_BYTES of request lines) unanswered, or while its unsent replies are above
+// WRITE_HIGH_WATER_BYTES (then its waiting requests do not start either); reading resumes when the
+// client catches up. A connection with nothing in flight that sends no complete line for the idle
+// timeout is closed (a partial line trickled byte by byte does not count as activity).
 import type {Socket} from 'node:net'
-import type {ErrorCode} from '../errors.js'
-import {RelayLineDecoder} from './line-decoder.js'
-import {dispatchedLine, finalLine, parseRelayLine, rejectionLine} from './messages.js'
+import {type ErrorCode, RestwireError} from '../errors.js'
 import {RelayCall} from './exchange.js'
+import {type FairScheduler, SlotQueue} from './fair-scheduler.js'
+import {MAX_PENDING_BYTES, MAX_PENDING_REQUESTS, WRITE_HIGH_WATER_BYTES} from './limits.js'
+import {RelayLineDecoder} from './line-decoder.js'
+import {dispatchedLine, finalLine, idJson, parseRelayLine, rejectionLine} from './messages.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
 
@@ -24,16 +32,20 @@ export interface RelayRequestLog {
 /** What connections share: the current runtime, the global concurrency limit, logging. */
 export interface RelayHost {
   readonly runtime: RelayRuntime
-  readonly limiter: ConcurrencyLimiter
+  readonly scheduler: FairScheduler
+  /** Close a connection with nothing in flight after this long without a complete line; 0: never. */
+  readonly idleTimeoutMs: number
   onRequest?: (entry: RelayRequestLog) => void
 }
-
-/** Bytes of unsent replies above which we stop reading the client's requests until it reads ours. */
-const WRITE_HIGH_WATER_BYTES = 1024 * 1024
 
 export class RelayConnection {
   private readonly decoder: RelayLineDecoder
   private readonly inFlight = new Set<RelayCall>()
+  private readonly slots = new SlotQueue()
+  private readonly idleTimer: NodeJS.Timeout | undefined
+  private pendingBytes = 0
+  private reading = true
+  private waitingForDrain = false
   private corked = false
   private closed = false
   /** The server is draining: end once the last reply is written. */
@@ -47,18 +59,23 @@ export class RelayConnection {
     this.decoder = new RelayLineDecoder({
       maxLineBytes: host.runtime.config.maxLineBytes,
       onLine: (line) => this.handleLine(line),
-      onOverlong: (limit) => this.reject(null, null, `line over the ${limit} byte limit (max_line_bytes); it was skipped`, 'RW_ERR_FRAME_TOO_LARGE', performance.now()),
+      onOverlong: (limit) => this.reject(null, 'null', `line over the ${limit} byte limit (max_line_bytes); it was skipped`, 'RW_ERR_FRAME_TOO_LARGE', performance.now()),
     })
     socket.setNoDelay(true)
     socket.on('data', (chunk: Buffer) => this.decoder.push(chunk))
     socket.on('error', () => socket.destroy())
     socket.on('close', () => this.onClose())
+    if (host.idleTimeoutMs > 0) {
+      this.idleTimer = setTimeout(this.idleTimeout, host.idleTimeoutMs)
+      this.idleTimer.unref()
+    }
   }
 
   /** Stops reading, lets in-flight requests answer, then ends; resolves once idle. */
   drain(): Promise<void> {
+    this.ending = true
     this.decoder.stop()
-    this.socket.pause()
+    this.updateFlow()
     return new Promise((resolve) => {
       this.onIdle = resolve
       this.endWhenIdle()
@@ -72,46 +89,73 @@ export class RelayConnection {
 
   private handleLine(line: Buffer): void {
     const received = performance.now()
+    this.idleTimer?.refresh()
     const parsed = parseRelayLine(line)
-    if (!parsed.ok) return this.reject(null, parsed.id, parsed.error, 'RW_ERR_RELAY_REQUEST', received)
-    const {data, id, params, request} = parsed.value
+    let id: string
+    try {
+      id = idJson(parsed.ok ? parsed.value.id : parsed.id)
+    } catch (error) {
+      return this.reject(parsed.ok ? parsed.value.request : null, 'null', (error as Error).message, 'RW_ERR_JSON', received)
+    }
+
+    if (!parsed.ok) return this.reject(null, id, parsed.error, 'RW_ERR_RELAY_REQUEST', received, parsed.id)
+    const {data, params, request} = parsed.value
     const {runtime} = this.host
     const route = runtime.routes.get(request)
-    if (!route) return this.reject(request, id, `unknown request "${request}"`, 'RW_ERR_RELAY_REQUEST', received)
+    if (!route) return this.reject(request, id, `unknown request "${request}"`, 'RW_ERR_RELAY_REQUEST', received, parsed.value.id)
     let prepared
     try {
       prepared = route.prepare(params, data)
     } catch (error) {
-      if (!(error instanceof RelayInputError)) throw error
-      return this.reject(request, id, error.message, 'RW_ERR_RELAY_REQUEST', received)
+      if (error instanceof RelayInputError) return this.reject(request, id, error.message, 'RW_ERR_RELAY_REQUEST', received, parsed.value.id)
+      // A body nested too deeply to serialise (RW_ERR_JSON): this request fails, nothing else does.
+      if (error instanceof RestwireError) return this.reject(request, id, error.message, error.code, received, parsed.value.id)
+      // A bug must cost this line its answer, not every client its relay.
+      return this.reject(request, id, `internal error preparing the request: ${(error as Error)?.message}`, 'RW_ERR_INTERNAL', received, parsed.value.id)
     }
 
     this.write(dispatchedLine(id))
     runtime.retain()
-    void this.run(runtime, route, prepared, id, received)
+    this.pendingBytes += line.length
+    void this.run(runtime, route, prepared, id, parsed.value.id, received, line.length)
+    this.updateFlow()
   }
 
-  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: unknown, received: number): Promise<void> {
+  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number): Promise<void> {
     const call = new RelayCall()
     this.inFlight.add(call)
-    const {limiter} = this.host
-    const slot = limiter.acquire()
+    const {scheduler} = this.host
+    const slot = scheduler.acquire(this.slots)
     if (slot) await slot
     let result: RelayCallResult
     if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
     else result = await route.call(prepared, call)
-    limiter.release()
+    scheduler.release(this.slots)
     runtime.release()
     this.inFlight.delete(call)
+    this.pendingBytes -= size
     const timeMs = performance.now() - received
-    this.write(finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers))
-    this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
+    let line: string
+    try {
+      line = finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers)
+    } catch (error) {
+      // An upstream body too deep to write as JSON: an error reply for this request alone.
+      const {code, message} = error as RestwireError
+      result = {...result, code, ok: false, response: {code, error: message}}
+      line = finalLine(false, timeMs / 1000, id, result.response, result.httpStatus, result.headers)
+    }
+
+    this.write(line)
+    this.idleTimer?.refresh()
+    this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id: rawId, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
     if (this.ending) this.endWhenIdle()
+    else this.updateFlow()
   }
 
-  private reject(request: string | null, id: unknown, error: string, code: ErrorCode, received: number): void {
+  private reject(request: string | null, id: string, error: string, code: ErrorCode, received: number, rawId: unknown = null): void {
     this.write(rejectionLine(id, error, code))
-    this.host.onRequest?.({code, id, request, status: 'error', timeMs: performance.now() - received})
+    this.host.onRequest?.({code, id: rawId, request, status: 'error', timeMs: performance.now() - received})
+    this.updateFlow()
   }
 
   private write(text: string): void {
@@ -124,18 +168,48 @@ export class RelayConnection {
     }
 
     socket.write(text)
-    if (socket.writableLength > WRITE_HIGH_WATER_BYTES && !socket.isPaused()) {
-      // A client that does not read its replies gets no more requests served until it does.
-      socket.pause()
-      socket.once('drain', () => {
-        if (!this.ending) socket.resume()
-      })
+  }
+
+  /**
+   * Reads from the client only while it holds less than its share and reads its replies; starts its
+   * waiting requests only while its unsent replies are under the high-water mark. A few comparisons.
+   */
+  private updateFlow(): void {
+    if (this.closed) return
+    const backlogged = this.socket.writableLength > WRITE_HIGH_WATER_BYTES
+    if (backlogged && !this.waitingForDrain) {
+      this.waitingForDrain = true
+      this.socket.once('drain', this.drained)
     }
+
+    this.host.scheduler.setBlocked(this.slots, backlogged)
+    const read = !this.ending && !backlogged && this.inFlight.size < MAX_PENDING_REQUESTS && this.pendingBytes < MAX_PENDING_BYTES
+    if (read === this.reading) return
+    this.reading = read
+    if (read) {
+      this.socket.resume()
+      this.decoder.resume()
+    } else {
+      this.socket.pause()
+      this.decoder.pause()
+    }
+  }
+
+  private readonly drained = (): void => {
+    this.waitingForDrain = false
+    this.idleTimer?.refresh()
+    this.updateFlow()
   }
 
   private readonly uncork = (): void => {
     this.corked = false
     this.socket.uncork()
+  }
+
+  /** Nothing in flight and no complete line for the idle timeout: close (a request still running keeps it open). */
+  private readonly idleTimeout = (): void => {
+    if (this.inFlight.size > 0) this.idleTimer!.refresh()
+    else this.socket.destroy()
   }
 
   private endWhenIdle(): void {
@@ -153,46 +227,12 @@ export class RelayConnection {
 
   private onClose(): void {
     this.closed = true
+    clearTimeout(this.idleTimer)
     this.decoder.stop()
     for (const call of this.inFlight) call.cancel('client-gone')
+    // Its requests still waiting for a slot take one only to answer "cancelled" at once.
+    this.host.scheduler.setBlocked(this.slots, false)
     this.onIdle?.()
     this.onIdle = undefined
-  }
-}
-
-/** The global limit on upstream requests in flight; waiting requests get a slot in arrival order. */
-export class ConcurrencyLimiter {
-  private active = 0
-  private readonly waiting: Array<() => void> = []
-
-  constructor(private limit: number) {}
-
-  /** A reload may change the limit; a higher one lets waiting requests start now. */
-  setLimit(limit: number): void {
-    this.limit = limit
-    while (this.active < this.limit && this.waiting.length > 0) {
-      this.active++
-      this.waiting.shift()!()
-    }
-  }
-
-  /** undefined when a slot is free now (no promise on the fast path). */
-  acquire(): Promise<void> | undefined {
-    if (this.active < this.limit) {
-      this.active++
-      return undefined
-    }
-
-    return new Promise((resolve) => this.waiting.push(resolve))
-  }
-
-  release(): void {
-    // After a reload lowered the limit, finished slots are not handed on until under it.
-    if (this.active > this.limit || this.waiting.length === 0) {
-      this.active--
-      return
-    }
-
-    this.waiting.shift()!()
   }
 }

@@ -1,6 +1,8 @@
 // Request lines from a relay client's byte stream: each line ends in "\n" (a "\r" before it is dropped).
 // Unlike NdjsonDecoder, a line over the limit does not end the stream: its bytes are skipped up to the
 // next newline, reported once, and decoding goes on, so the relay can answer it and keep the connection.
+// `pause()` (called from onLine when a connection holds as many requests as it may) keeps the rest of
+// the chunk undecoded until `resume()`: one chunk at most, since the socket is paused with it.
 const NEWLINE = 0x0a
 const CR = 0x0d
 
@@ -17,13 +19,26 @@ export class RelayLineDecoder {
   /** Inside an over-long line: drop bytes until the next newline. */
   private skipping = false
   private stopped = false
+  private paused = false
+  /** Bytes received while paused, decoded on resume. */
+  private held: Buffer[] = []
 
   constructor(private readonly options: RelayLineDecoderOptions) {}
 
   push(chunk: Buffer): void {
+    if (this.paused) {
+      if (!this.stopped) this.held.push(chunk)
+      return
+    }
+
     let start = 0
     let end = chunk.indexOf(NEWLINE)
     while (end !== -1 && !this.stopped) {
+      if (this.paused) {
+        this.held.push(chunk.subarray(start))
+        return
+      }
+
       if (this.skipping) {
         this.skipping = false
       } else {
@@ -48,7 +63,28 @@ export class RelayLineDecoder {
   /** Ignores later input (the connection is closing). */
   stop(): void {
     this.stopped = true
+    this.held = []
     this.dropPending()
+  }
+
+  /** Holds input undecoded (from the next line on) until resume(). */
+  pause(): void {
+    this.paused = true
+  }
+
+  /** Decodes what was held, unless a line in it pauses again. */
+  resume(): void {
+    this.paused = false
+    const held = this.held
+    this.held = []
+    for (let index = 0; index < held.length; index++) {
+      if (this.paused) {
+        this.held.push(...held.slice(index))
+        return
+      }
+
+      this.push(held[index]!)
+    }
   }
 
   private emit(tail: Buffer): void {

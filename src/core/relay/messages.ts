@@ -11,6 +11,7 @@
 // restwire adds "http_status" and "headers" (when an HTTP response arrived) and "code" inside an error
 // response (a stable RW_ERR_* code for scripts; `relay send` maps it to its exit code).
 import type {ErrorCode} from '../errors.js'
+import {stringifyJson} from '../json.js'
 
 export interface RelayRequestLine {
   request: string
@@ -46,22 +47,28 @@ export function parseRelayLine(line: Buffer): ParsedRelayLine {
   return {ok: true, value: {data: object.data, id, params: (params ?? undefined) as Record<string, unknown> | undefined, request: object.request}}
 }
 
-export function dispatchedLine(id: unknown): string {
-  return `{"status":"dispatched","id":${stringifyId(id)}}\n`
+/** The id as JSON text, written once per line and reused in every reply; RW_ERR_JSON when it cannot be (too deep). */
+export function idJson(id: unknown): string {
+  return stringifyJson(id, 'the "id"')
 }
 
-/** The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's). */
-export function finalLine(ok: boolean, timeSeconds: number, id: unknown, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
-  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${timeSeconds},"id":${stringifyId(id)},"response":${JSON.stringify(response) ?? 'null'}`
+export function dispatchedLine(id: string): string {
+  return `{"status":"dispatched","id":${id}}\n`
+}
+
+/**
+ * The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's).
+ * Throws RW_ERR_JSON when `response` (an upstream's body) cannot be written as JSON (nested too deeply).
+ */
+export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
+  const body = response === undefined ? 'null' : stringifyJson(response, "the upstream's response body")
+  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${timeSeconds},"id":${id},"response":${body}`
+  // Header values are strings (or arrays of them): they always serialise.
   if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
   return line + '}\n'
 }
 
 /** The error line for input that was not accepted (no "time": nothing was dispatched). */
-export function rejectionLine(id: unknown, error: string, code: ErrorCode): string {
-  return `{"status":"error","id":${stringifyId(id)},"response":${JSON.stringify({code, error} satisfies RelayErrorResponse)}}\n`
-}
-
-function stringifyId(id: unknown): string {
-  return JSON.stringify(id) ?? 'null'
+export function rejectionLine(id: string, error: string, code: ErrorCode): string {
+  return `{"status":"error","id":${id},"response":${JSON.stringify({code, error} satisfies RelayErrorResponse)}}\n`
 }

@@ -3,6 +3,7 @@
 // turns the outcome into a final reply. Never throws: every failure is an error reply with a code.
 import type {Dispatcher} from 'undici'
 import type {ErrorCode} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import type {RelayTemplate} from './config.js'
 import {type CancelReason, type RelayCall, type ResponseHeaders, TOO_LARGE, exchange} from './exchange.js'
 import {type Params, PlaceholderError, fillTemplate, paramValue} from './url-template.js'
@@ -41,7 +42,7 @@ export class RelayRoute {
     this.sendsBody = template.method !== 'GET' && template.method !== 'HEAD'
   }
 
-  /** Throws RelayInputError for input the template cannot take. */
+  /** Throws RelayInputError for input the template cannot take, RW_ERR_JSON for data too deep to serialise. */
   prepare(params: Params, data: unknown): PreparedCall {
     const {template} = this
     try {
@@ -53,7 +54,7 @@ export class RelayRoute {
 
       if (data === undefined || data === null) return {body: undefined, headers: template.headers, path}
       if (!this.sendsBody) throw new RelayInputError(`request "${template.name}" is a ${template.method} and takes no "data"`)
-      return {body: template.encoding === 'form' ? encodeForm(data) : JSON.stringify(data), headers: this.headersWithBody, path}
+      return {body: template.encoding === 'form' ? encodeForm(data) : stringifyJson(data, '"data"'), headers: this.headersWithBody, path}
     } catch (error) {
       if (error instanceof PlaceholderError) throw new RelayInputError(`request "${template.name}": ${error.message}`)
       throw error
@@ -145,11 +146,16 @@ function encodeForm(data: unknown): string {
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw new RelayInputError('"data" for a form-encoded request must be an object')
   const form = new URLSearchParams()
   for (const [key, value] of Object.entries(data)) {
-    if (Array.isArray(value)) for (const item of value) form.append(key, String(item))
-    else if (value !== undefined && value !== null) form.append(key, typeof value === 'object' ? JSON.stringify(value) : String(value))
+    if (Array.isArray(value)) for (const item of value) form.append(key, formValue(item))
+    else if (value !== undefined && value !== null) form.append(key, formValue(value))
   }
 
   return form.toString()
+}
+
+/** Objects (and arrays inside arrays) as JSON: String() of a deeply nested array recurses like JSON.stringify. */
+function formValue(value: unknown): string {
+  return typeof value === 'object' && value !== null ? stringifyJson(value, 'a "data" field') : String(value)
 }
 
 function decodeBody(bytes: Buffer, contentType: string | string[] | undefined): unknown {

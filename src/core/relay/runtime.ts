@@ -2,7 +2,7 @@
 // origin) that this runtime owns: one trusting the global `ca` (or the system roots), one per distinct
 // per-request `ca`. A reload builds a new runtime; the old one closes once its requests have finished.
 import type {Dispatcher} from 'undici'
-import type {RelayConfig} from './config.js'
+import type {RelayConfig, RelayTemplate} from './config.js'
 import {RelayRoute} from './relay-route.js'
 
 const KEEP_ALIVE_MS = 30_000
@@ -39,8 +39,9 @@ export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispat
       byCa.set(template.ca.pem, chosen)
     }
 
-    // undici follows no redirects unless asked to, per dispatcher.
-    if (template.redirects > 0) chosen = chosen.compose(interceptors.redirect({maxRedirections: template.redirects}))
+    // undici follows no redirects unless asked to, per dispatcher. Every hop goes through the credential
+    // filter (inside the redirect interceptor, which re-dispatches through it).
+    if (template.redirects > 0) chosen = chosen.compose(dropCredentialsOffOrigin(template), interceptors.redirect({maxRedirections: template.redirects}))
     routes.set(name, new RelayRoute(template, chosen))
   }
 
@@ -69,4 +70,48 @@ export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispat
     },
     routes,
   }
+}
+
+/** Headers that carry credentials whoever set them (undici drops these three, but not the configured ones). */
+const CREDENTIAL_HEADERS = ['authorization', 'cookie', 'proxy-authorization']
+
+/**
+ * A redirect to another origin must not carry the template's secrets (an API key header from the
+ * environment, the auth header): every configured header and the credential headers are dropped on a
+ * hop whose origin is not the template's; a same-origin hop keeps them.
+ */
+function dropCredentialsOffOrigin(template: RelayTemplate): Dispatcher.DispatcherComposeInterceptor {
+  const dropped = new Set([...CREDENTIAL_HEADERS, ...Object.keys(template.headers)])
+  return (dispatch) => (options, handler) => {
+    if (originOf(options.origin) === template.origin) return dispatch(options, handler)
+    return dispatch({...options, headers: withoutHeaders(options.headers, dropped)}, handler)
+  }
+}
+
+function originOf(origin: string | URL | undefined): string | undefined {
+  if (origin === undefined) return undefined
+  try {
+    return new URL(String(origin)).origin
+  } catch {
+    return undefined
+  }
+}
+
+/** undici passes headers as an object, a flat [name, value, ...] list, or [name, value] pairs. */
+function withoutHeaders(headers: Dispatcher.DispatchOptions['headers'], dropped: ReadonlySet<string>): Record<string, string | string[]> {
+  const kept: Record<string, string | string[]> = {}
+  const keep = (name: string, value: unknown): void => {
+    if (!dropped.has(name.toLowerCase()) && value !== undefined && value !== null) kept[name] = value as string | string[]
+  }
+
+  if (Array.isArray(headers)) {
+    if (headers.length > 0 && Array.isArray(headers[0])) for (const [name, value] of headers as unknown as Array<[string, string]>) keep(name, value)
+    else for (let index = 0; index < headers.length; index += 2) keep(String(headers[index]), headers[index + 1])
+  } else if (headers && typeof (headers as Iterable<unknown>)[Symbol.iterator] === 'function') {
+    for (const [name, value] of headers as Iterable<[string, unknown]>) keep(name, value)
+  } else if (headers && typeof headers === 'object') {
+    for (const [name, value] of Object.entries(headers as Record<string, unknown>)) keep(name, value)
+  }
+
+  return kept
 }

@@ -6,11 +6,18 @@ import type {Dispatcher} from 'undici'
 import {RestwireError, errnoCode} from '../errors.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
 import type {RelayConfig} from './config.js'
-import {ConcurrencyLimiter, RelayConnection, type RelayHost, type RelayRequestLog} from './connection.js'
+import {RelayConnection, type RelayHost, type RelayRequestLog} from './connection.js'
+import {FairScheduler} from './fair-scheduler.js'
+import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
+/** Something worth a log line that is not a request: the connection cap reached, a server socket error. */
+export type RelayServerEvent = {event: 'connections refused'; reason: string; refused: number} | {event: 'server error'; reason: string}
+
+/** Refused connections are logged at most this often (a flood must not flood the log too). */
+const REFUSED_LOG_EVERY_MS = 10_000
 
 export interface RelayServerOptions {
   config: RelayConfig
@@ -20,6 +27,11 @@ export interface RelayServerOptions {
   /** Carries requests whose template has no `ca` of its own; default: an undici Agent per config. */
   dispatcher?: Dispatcher
   onRequest?: (entry: RelayRequestLog) => void
+  onEvent?: (event: RelayServerEvent) => void
+  /** Close a connection with no request in flight after this long without a complete line (default 5 min; 0: never). */
+  idleTimeoutMs?: number
+  /** Connections open at once; more are closed at accept (default 256). */
+  maxConnections?: number
 }
 
 export interface RelayServer {
@@ -35,9 +47,11 @@ export interface RelayServer {
 
 export async function startRelayServer(options: RelayServerOptions): Promise<RelayServer> {
   let runtime: RelayRuntime = await buildRelayRuntime(options.config, options.dispatcher)
+  const maxConnections = options.maxConnections ?? DEFAULT_MAX_CONNECTIONS
   const host: RelayHost = {
-    limiter: new ConcurrencyLimiter(options.config.maxConcurrency),
+    idleTimeoutMs: Math.min(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, MAX_TIMER_MS),
     onRequest: options.onRequest,
+    scheduler: new FairScheduler(options.config.maxConcurrency, options.config.maxConcurrencyPerConnection),
     get runtime() {
       return runtime
     },
@@ -45,7 +59,23 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const connections = new Set<RelayConnection>()
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
+  let refused = 0
+  let refusedLoggedAt = -Infinity
   const server = createServer((socket: Socket) => {
+    socket.on('error', () => {})
+    if (connections.size >= maxConnections) {
+      // Refused at once; counted, and logged at most every REFUSED_LOG_EVERY_MS.
+      socket.destroy()
+      refused++
+      if (performance.now() - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
+        refusedLoggedAt = performance.now()
+        options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused})
+        refused = 0
+      }
+
+      return
+    }
+
     const connection = new RelayConnection(socket, host)
     connections.add(connection)
     socket.once('close', () => connections.delete(connection))
@@ -58,6 +88,8 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     throw error
   }
 
+  // For its whole life: an accept error (EMFILE...) must not take the relay down.
+  server.on('error', (error) => options.onEvent?.({event: 'server error', reason: error.message}))
   const info = server.address()
   const address = options.listen.kind === 'unix' ? options.listen : {...options.listen, port: (info as AddressInfo).port}
   let closing: Promise<void> | undefined
@@ -87,7 +119,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       const next = await buildRelayRuntime(config, options.dispatcher)
       const previous = runtime
       runtime = next
-      host.limiter.setLimit(config.maxConcurrency)
+      host.scheduler.setLimit(config.maxConcurrency, config.maxConcurrencyPerConnection)
       previous.retire()
     },
   }

@@ -1,11 +1,12 @@
 // Relay config validation (every problem named by request and field), YAML and JSON files, and the line
 // decoder fed with bytes.
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {writeFileSync} from 'node:fs'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {RestwireError, isRestwireError} from '../../../src/core/errors.js'
-import {validateRelayConfig} from '../../../src/core/relay/config.js'
+import {maskUrlPassword, validateRelayConfig} from '../../../src/core/relay/config.js'
 import {RelayLineDecoder} from '../../../src/core/relay/line-decoder.js'
 import {loadRelayConfig} from '../../../src/core/relay/load-config.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
@@ -100,6 +101,33 @@ describe('relay config files', () => {
     await assert.rejects(loadRelayConfig(join(dir(), 'bad.json')), (e) => isRestwireError(e, 'RW_ERR_CONFIG') && /not valid JSON/.test(e.message))
     writeFileSync(join(dir(), 'bad.yml'), 'requests: [unclosed\n')
     await assert.rejects(loadRelayConfig(join(dir(), 'bad.yml')), (e) => isRestwireError(e, 'RW_ERR_CONFIG') && /not valid YAML/.test(e.message))
+  })
+})
+
+describe('relay config: hostile files and values', () => {
+  const dir = useTempDir('restwire-relay-config-hostile-')
+
+  it('a FIFO as the config or as a "ca" file is refused at once (RW_ERR_CONFIG), never read', async () => {
+    const fifo = join(dir(), 'relay.fifo')
+    execFileSync('mkfifo', [fifo])
+    await assert.rejects(loadRelayConfig(fifo), (e) => isRestwireError(e, 'RW_ERR_CONFIG') && /not a regular file/.test(e.message))
+    writeFileSync(join(dir(), 'relay.json'), JSON.stringify({ca: 'relay.fifo', requests: {ping: {method: 'GET', url: 'http://127.0.0.1:1/'}}}))
+    await assert.rejects(loadRelayConfig(join(dir(), 'relay.json')), (e) => isRestwireError(e, 'RW_ERR_CONFIG') && /ca: cannot read relay\.fifo: not a regular file/.test(e.message))
+    await assert.rejects(loadRelayConfig(dir()), (e) => isRestwireError(e, 'RW_ERR_CONFIG') && /not a regular file/.test(e.message))
+  })
+
+  it('masks a password written in a URL (the last "@" of the authority ends it); names without one are unchanged', () => {
+    assert.equal(maskUrlPassword('https://user:pass@host/x'), 'https://user:***@host/x')
+    assert.equal(maskUrlPassword('https://user:p@ss:w@host:8443/a@b?c=@'), 'https://user:***@host:8443/a@b?c=@')
+    assert.equal(maskUrlPassword('https://user@host/x'), 'https://user@host/x')
+    assert.equal(maskUrlPassword('https://host:8443/a:b@c'), 'https://host:8443/a:b@c')
+    assert.deepEqual(problemsOf({requests: {x: {method: 'GET', url: 'ftp://u:secret@h/'}}}), ['requests.x.url: must start with http:// or https://, got "ftp://u:***@h/"'])
+  })
+
+  it('a YAML value nested too deeply to print is described in the message, not thrown', () => {
+    let deep: unknown = 1
+    for (let i = 0; i < 100_000; i++) deep = [deep]
+    assert.match(problemsOf({requests: {x: {method: deep, url: 'http://h/'}}})[0]!, /requests\.x\.method: .*a value nested too deeply to show/)
   })
 })
 
