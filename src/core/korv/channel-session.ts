@@ -124,8 +124,16 @@ export class ChannelSession {
 
   private readonly onDrain = (): void => {
     this.paused = false
-    while (this.waiting.length > 0 && !this.paused && !this.closed) this.onMessage(this.waiting.shift()!)
-    if (!this.paused && !this.closed) this.options.stream.resume()
+    this.pump()
+  }
+
+  /** Starts the requests that waited during backpressure, no more than the in-flight cap at a time, then reads again. */
+  private pump(): void {
+    const {gauge} = this.options
+    while (this.waiting.length > 0 && !this.paused && !this.closed && gauge.count < gauge.max) this.start(this.waiting.shift()!)
+    if (this.paused || this.closed) return
+    if (this.waiting.length > 0) setImmediate(() => this.pump())
+    else this.options.stream.resume()
   }
 
   /** Charges what the decoder now holds to the connection's budget; over it, the channel is refused. */
@@ -144,12 +152,16 @@ export class ChannelSession {
 
   private onMessage(payload: Buffer): void {
     if (this.framingFailed || this.closed) return
-    if (this.paused) {
-      // At most what one chunk decodes to: the stream is paused, so no further chunk arrives.
+    if (this.paused || this.waiting.length > 0) {
+      // At most what the chunks already received decode to: the stream is paused, so no more arrive.
       this.waiting.push(payload)
       return
     }
 
+    this.start(payload)
+  }
+
+  private start(payload: Buffer): void {
     const parsed = parseKorvRequest(payload)
     if (!parsed.ok) {
       this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now())
