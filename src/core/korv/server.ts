@@ -69,6 +69,8 @@ export class KorvServer {
   private readonly tcp: NetServer
   private readonly gate: StartupGate
   private readonly tickets = new WeakMap<Socket, StartupTicket>()
+  /** Sockets admitted and not yet authenticated: shutdown destroys them rather than wait out their grace time. */
+  private readonly unauthenticated = new Set<Socket>()
   private readonly decodeBudget: DecodeBudget
   private readonly handler: RequestHandler
   private readonly limits: KorvLimits
@@ -124,6 +126,8 @@ export class KorvServer {
     const ticket = this.gate.admit(socket)
     if (!ticket) return
     this.tickets.set(socket, ticket)
+    this.unauthenticated.add(socket)
+    socket.once('close', () => this.unauthenticated.delete(socket))
     this.ssh.injectSocket(socket)
   }
 
@@ -146,6 +150,7 @@ export class KorvServer {
     }
 
     for (const connection of this.connections) connection.end()
+    for (const socket of this.unauthenticated) socket.destroy()
     await stopped
   }
 
@@ -157,7 +162,8 @@ export class KorvServer {
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
     this.connections.add(client)
     // The startup gate has timed this connection since its TCP accept (LoginGraceTime, MaxStartups).
-    const ticket = this.tickets.get((client as unknown as {_sock: Socket})._sock)
+    const socket = (client as unknown as {_sock: Socket})._sock
+    const ticket = this.tickets.get(socket)
     client.on('close', () => {
       ticket?.authenticated()
       this.connections.delete(client)
@@ -168,6 +174,7 @@ export class KorvServer {
     )
     client.on('ready', () => {
       ticket?.authenticated()
+      this.unauthenticated.delete(socket)
       const gauge: InFlightGauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
       const budget = new ConnectionDecodeBudget(this.decodeBudget, this.options.maxPartialBytesPerConnection ?? DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION)
       const maxChannels = this.options.maxChannels ?? DEFAULT_MAX_CHANNELS

@@ -46,6 +46,17 @@ describe('korv server hardening', () => {
     assert.ok(events.some((event) => event.type === 'startup-refused' && event.reason === 'grace'))
   })
 
+  it('closes connections still authenticating on shutdown instead of waiting out their grace time', async () => {
+    const korv = await startKorv(keys, {loginGraceMs: 60_000})
+    const silent = await hostileTcp({port: korv.port}, 'silence')
+    const half = await hostileTcp({port: korv.port}, 'half-ssh')
+    await sleep(50)
+    const closing = korv.handle.close({drainMs: 0}).then(() => 'closed')
+    assert.equal(await Promise.race([closing, sleep(5000).then(() => 'still waiting')]), 'closed')
+    assert.equal(await closedWithin(silent, 1000), true)
+    assert.equal(await closedWithin(half, 1000), true)
+  })
+
   it('refuses connections beyond --max-startups at once and keeps serving authenticated clients', async () => {
     const korv = await start({loginGraceMs: 10_000, maxStartups: 3}, (server) => server.route('GET', '/hello', () => 'hi'))
     const client = await korv.connect()
