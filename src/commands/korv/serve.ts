@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {RestwireError} from '../../core/errors.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {
   DEFAULT_DRAIN_MS,
@@ -54,6 +55,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
 
   async run(): Promise<{address: string; port: number} | undefined> {
     const {flags} = this
+    if (flags['login-grace'] <= 0) throw new RestwireError('RW_ERR_USAGE', '--login-grace must be more than 0: every connection would be closed at once')
     const {runKorvServe} = await import('../../cli/korv-serve.js')
     return runKorvServe({
       authorizedKeysPath: flags['authorized-keys'],
