@@ -45,7 +45,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests in flight per connection; beyond it requests get 503.'}),
     'max-message-size': sizeFlag({default: DEFAULT_MAX_MESSAGE_BYTES, description: 'Largest decompressed request (e.g. 16MiB).'}),
     'max-partial-size': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, description: 'Unfinished (partly received) requests one connection may hold across its channels; beyond it the channel gets 413.'}),
-    'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the channel gets 503.'}),
+    'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the connection holding the most loses its largest channel (503).'}),
     'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections still authenticating at once; more are refused at once.'}),
     port: portFlag({char: 'p', default: DEFAULT_KORV_PORT}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/korv.md).', exclusive: ['upstream', 'demo']}),

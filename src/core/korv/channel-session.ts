@@ -8,7 +8,7 @@ import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
-import type {ConnectionDecodeBudget} from './decode-budget.js'
+import type {BudgetHolder, BudgetRefusal, ConnectionDecodeBudget} from './decode-budget.js'
 import {type KorvId, type KorvResponseMessage, parseKorvRequest} from './messages.js'
 
 export type KorvFraming = 'gzip' | 'ndjson'
@@ -56,8 +56,15 @@ export interface ChannelSessionOptions {
   onActivity?: () => void
 }
 
+interface Decoder {
+  push(chunk: Buffer): void
+  readonly heldBytes: number
+}
+
+const STOPPED: Decoder = {heldBytes: 0, push() {}}
+
 /** The NDJSON decoder with the gzip decoder's `heldBytes`, so the budget treats both framings alike. */
-function ndjsonDecoder(maxLineBytes: number, onLine: (line: Buffer) => void, onError: (error: RestwireError) => void): {push(chunk: Buffer): void; readonly heldBytes: number} {
+function ndjsonDecoder(maxLineBytes: number, onLine: (line: Buffer) => void, onError: (error: RestwireError) => void): Decoder {
   const decoder = new NdjsonDecoder({maxLineBytes, onError, onLine})
   return {
     get heldBytes() {
@@ -70,9 +77,9 @@ function ndjsonDecoder(maxLineBytes: number, onLine: (line: Buffer) => void, onE
 export class ChannelSession {
   private readonly writer: FrameWriter
   private readonly active = new Set<LazyAbort>()
-  private readonly decoder: {push(chunk: Buffer): void; readonly heldBytes: number}
-  /** Bytes the decoder held after the last chunk, as charged to the budget. */
-  private charged = 0
+  private decoder: Decoder
+  /** Bytes the decoder held after the last chunk, as charged to the budget; the budget may evict us. */
+  private readonly holder = {charged: 0, evict: (): void => this.refuse('server')} satisfies BudgetHolder
   /** Output is above the stream's high-water mark: input is paused, and decoded requests wait here. */
   private paused = false
   private waiting: Buffer[] = []
@@ -93,7 +100,7 @@ export class ChannelSession {
         ? new GzipMemberDecoder({maxMessageBytes: limits.maxMessageBytes, onError, onMessage})
         : ndjsonDecoder(limits.maxMessageBytes, onMessage, onError)
     stream.on('data', (chunk: Buffer) => {
-      if (this.closed) return
+      if (this.closed || this.framingFailed) return
       options.onActivity?.()
       this.decoder.push(chunk)
       this.chargeBudget()
@@ -139,9 +146,13 @@ export class ChannelSession {
   /** Charges what the decoder now holds to the connection's budget; over it, the channel is refused. */
   private chargeBudget(): void {
     const held = this.decoder.heldBytes
-    const refusal = this.options.budget.charge(held - this.charged)
-    this.charged = held
-    if (refusal === undefined || this.framingFailed) return
+    const refusal = this.options.budget.charge(this.holder, held - this.holder.charged)
+    this.holder.charged = held
+    if (refusal !== undefined) this.refuse(refusal)
+  }
+
+  private refuse(refusal: BudgetRefusal): void {
+    if (this.framingFailed) return
     const {budget} = this.options
     const error =
       refusal === 'connection'
@@ -266,14 +277,16 @@ export class ChannelSession {
     this.options.onProtocolError(error, this.options.framing)
     this.framingFailed = true
     this.waiting = []
+    // Whatever the decoder held is dropped with it (the budget may have refused it from outside).
+    this.decoder = STOPPED
     this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now())
     this.releaseBudget()
     this.endIfDone()
   }
 
   private releaseBudget(): void {
-    this.options.budget.charge(-this.charged)
-    this.charged = 0
+    this.options.budget.charge(this.holder, -this.holder.charged)
+    this.holder.charged = 0
   }
 
   /** Aborts handlers still running; their responses are dropped. */

@@ -134,26 +134,41 @@ describe('korv server hardening', () => {
     ssh.end()
   })
 
-  it('shares a server-wide budget: over it the channel gets 503 and closes, others keep working', async () => {
+  it('shares a server-wide budget fairly: over it, the connection holding the most loses a channel (503); others keep working', async () => {
     const korv = await start({maxPartialBytesPerConnection: 1024 * 1024, maxPartialBytesTotal: 1024 * 1024}, (server) =>
       server.route('STORE', '/len', (req) => (req.body as string).length).route('GET', '/hello', () => 'hi'),
     )
-    const a = await openRawChannel(korv.port, keys.clientKey, 'gzip')
+    const greedy = await connectRaw(korv.port, keys.clientKey)
+    const a1 = await openRawChannel(korv.port, keys.clientKey, 'gzip', greedy)
+    const a2 = await openRawChannel(korv.port, keys.clientKey, 'gzip', greedy)
     const b = await openRawChannel(korv.port, keys.clientKey, 'ndjson')
     const c = await openRawChannel(korv.port, keys.clientKey, 'gzip')
-    a.channel.write(partialMember(1, 500_000).head)
+    a1.channel.write(partialMember(1, 300_000).head)
+    a2.channel.write(partialMember(2, 300_000).head)
     // An NDJSON line that has not ended yet is held too.
-    b.channel.write(`{"id":2,"verb":"STORE","resource":"/len","body":"${'y'.repeat(400_000)}`)
+    b.channel.write(`{"id":3,"verb":"STORE","resource":"/len","body":"${'y'.repeat(300_000)}`)
     await sleep(100)
-    c.channel.write(partialMember(3, 400_000).head)
-    await c.closed
-    assert.equal(c.responses[0]?.code, 503)
+    const modest = partialMember(4, 300_000)
+    c.channel.write(modest.head)
+    await a1.closed
+    assert.equal(a1.responses[0]?.code, 503, 'the greedy connection gives way')
+    assert.match(String((a1.responses[0]?.body as {error: string}).error), /retry later/)
+    c.channel.write(modest.trailer)
+    assert.equal((await c.waitFor(1))[0]?.body, 300_000, 'the modest connection is served')
     b.channel.write('"}\n')
-    assert.equal((await b.waitFor(1))[0]?.body, 400_000)
+    assert.equal((await b.waitFor(1))[0]?.body, 300_000)
+
+    // Now the newcomer is the one holding the most: it is refused itself.
+    const d = await openRawChannel(korv.port, keys.clientKey, 'gzip')
+    d.channel.write(partialMember(5, 900_000).head)
+    await d.closed
+    assert.equal(d.responses[0]?.code, 503)
+    assert.equal(a2.responses.length, 0, 'the others keep what they hold')
     const client = await korv.connect()
     assert.equal((await client.request('GET', '/hello')).body, 'hi')
     await client.close()
-    for (const raw of [a, b, c]) raw.end()
+    for (const raw of [b, c, d]) raw.end()
+    greedy.end()
   })
 
   it('refuses channels beyond --max-channels on one connection', async () => {
