@@ -24,6 +24,10 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
       if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
       else if (event.type === 'protocol-error') writeEventLog({address: event.address, error: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
       else if (event.type === 'idle-timeout') writeEventLog({address: event.address, event: 'idle connection closed'}, logFormat)
+      else if (event.type === 'startup-refused') {
+        const why = event.reason === 'cap' ? 'too many connections authenticating (--max-startups)' : 'not authenticated within --login-grace'
+        writeEventLog({address: event.address, event: 'connection refused', reason: why}, logFormat)
+      } else if (event.type === 'channel-refused') writeEventLog({address: event.address, event: 'channel refused', reason: event.reason}, logFormat)
       else writeEventLog({address: event.address, event: 'connection error', reason: event.error.message}, logFormat)
     },
     onRequest: (entry) => writeRequestLog(entry, logFormat),

@@ -24,6 +24,7 @@ export type ParamsSource = {kind: 'pair'; key: string; value: string} | {kind: '
 export const paramsFlag = Flags.custom<ParamsSource>({
   description: 'Placeholder values: KEY=VALUE (repeatable), or @FILE with a JSON object.',
   multiple: true,
+  multipleNonGreedy: true,
   async parse(input, _context, options) {
     if (input.startsWith('@') && input.length > 1) return {kind: 'file', path: input.slice(1)}
     const equals = input.indexOf('=')

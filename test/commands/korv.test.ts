@@ -189,8 +189,8 @@ describe('restwire korv serve with --routes and --upstream', () => {
   })
   after(() => upstream?.close())
 
-  it('serves a TypeScript routes module: params, 201, 500 with traceback, 504 on a slow handler', async () => {
-    const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts'), '--handler-timeout', '300ms'], env())
+  it('serves a TypeScript routes module: params, 201, 500 with traceback (--tracebacks), 504 on a slow handler', async () => {
+    const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts'), '--handler-timeout', '300ms', '--tracebacks'], env())
     const port = String(serve.port)
     try {
       assert.equal((await restwire(['korv', 'call', 'GET', '/items/7', '--port', port], env())).stdout, '{"id":"7"}\n')
@@ -207,8 +207,8 @@ describe('restwire korv serve with --routes and --upstream', () => {
     }
   })
 
-  it('hides tracebacks with --no-tracebacks; a client --timeout gives exit 7', async () => {
-    const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts'), '--no-tracebacks'], env())
+  it('hides tracebacks by default; a client --timeout gives exit 7', async () => {
+    const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts')], env())
     const port = String(serve.port)
     try {
       const boom = await restwire(['korv', 'call', 'GET', '/boom', '--port', port], env())

@@ -77,17 +77,31 @@ export interface RawChannel {
   end(): void
 }
 
-export async function openRawChannel(port: number, key: LoadedPrivateKey, kind: 'gzip' | 'ndjson' = 'gzip'): Promise<RawChannel> {
+/** An authenticated ssh2 client (with an error listener for its whole life), for opening raw channels. */
+export async function connectRaw(port: number, key: LoadedPrivateKey): Promise<ssh2.Client> {
   const client = new ssh2.Client()
+  let settle: ((error?: Error) => void) | undefined
+  client.on('error', (error) => settle?.(error))
   await new Promise<void>((resolve, reject) => {
-    client.once('ready', resolve).once('error', reject)
+    settle = (error) => {
+      settle = undefined
+      if (error) reject(error)
+      else resolve()
+    }
+    client.once('ready', () => settle?.())
     client.connect({host: '127.0.0.1', port, privateKey: key.privateKey, username: 'raw'})
   })
+  return client
+}
+
+export async function openRawChannel(port: number, key: LoadedPrivateKey, kind: 'gzip' | 'ndjson' = 'gzip', on?: ssh2.Client): Promise<RawChannel> {
+  const client = on ?? (await connectRaw(port, key))
   const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
     const done = (error: Error | undefined, stream: ssh2.ClientChannel): void => (error ? reject(error) : resolve(stream))
     if (kind === 'gzip') client.forwardOut('127.0.0.1', 0, '127.0.0.1', port, done)
     else client.subsys('korv', done)
   })
+  channel.on('error', () => {})
   const responses: KorvResponseMessage[] = []
   const waiters: Array<() => void> = []
   const onPayload = (payload: Buffer): void => {

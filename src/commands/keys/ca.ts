@@ -29,10 +29,10 @@ Exit codes: 0 done, 1 internal error, 2 usage (bad name, --san, --days, --bits),
     force: Flags.boolean({description: 'Overwrite existing files.'}),
     hub: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: the hub identity name (default hub).', helpValue: 'NAME'}),
     name: Flags.string({default: DEFAULT_CA_COMMON_NAME, description: "The CA's common name (its subject CN)."}),
-    node: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: a node identity name (repeatable; default node1).', helpValue: 'NAME', multiple: true}),
+    node: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: a node identity name (repeatable; default node1).', helpValue: 'NAME', multiple: true, multipleNonGreedy: true}),
     out: Flags.string({char: 'o', description: 'The directory for ca.pem and ca-key.pem.', helpValue: 'DIR', required: true}),
     quickstart: Flags.boolean({description: 'Also make a hub and node identities signed by the new CA.'}),
-    san: Flags.string({delimiter: ',', dependsOn: ['quickstart'], description: 'With --quickstart: another name for the hub, DNS name or IP address (repeatable).', helpValue: 'NAME-OR-IP', multiple: true}),
+    san: Flags.string({delimiter: ',', dependsOn: ['quickstart'], description: 'With --quickstart: another name for the hub, DNS name or IP address (repeatable).', helpValue: 'NAME-OR-IP', multiple: true, multipleNonGreedy: true}),
     type: Flags.option({default: 'ecdsa' as const, description: 'Key type (of every key made).', options: TLS_KEY_TYPE_NAMES})(),
   }
 

@@ -32,7 +32,7 @@ Exit codes: 0 done, 1 internal error, 2 usage (bad NAME, --san, --days, --bits),
     force: Flags.boolean({description: 'Overwrite NAME.pem and NAME-key.pem.'}),
     name: Flags.string({description: 'The identity name: subject CN, first subject alternative name and file name.', helpValue: 'NAME', required: true}),
     out: Flags.string({char: 'o', description: 'Where to write NAME.pem and NAME-key.pem (default: the CA directory).', helpValue: 'DIR'}),
-    san: Flags.string({delimiter: ',', description: 'Another name the certificate is valid for: DNS name or IP address (repeatable).', helpValue: 'NAME-OR-IP', multiple: true}),
+    san: Flags.string({delimiter: ',', description: 'Another name the certificate is valid for: DNS name or IP address (repeatable).', helpValue: 'NAME-OR-IP', multiple: true, multipleNonGreedy: true}),
     server: Flags.boolean({description: 'A server certificate (extendedKeyUsage serverAuth).'}),
     type: Flags.option({default: 'ecdsa' as const, description: 'Key type.', options: TLS_KEY_TYPE_NAMES})(),
   }

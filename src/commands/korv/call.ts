@@ -32,7 +32,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     'connect-timeout': durationFlag({default: 10_000, description: 'Time allowed for the TCP connection and SSH handshake.'}),
     data: dataFlag({char: 'd'}),
     host: hostFlag({char: 'H', default: '127.0.0.1'}),
-    identity: Flags.string({char: 'i', description: 'Private key file (repeatable); default: the restwire home client key.', multiple: true}),
+    identity: Flags.string({char: 'i', description: 'Private key file (repeatable); default: the restwire home client key.', multiple: true, multipleNonGreedy: true}),
     insecure: Flags.boolean({description: 'Do not verify the host key at all (unsafe; for throwaway test servers).', exclusive: ['accept-new']}),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     'known-hosts': Flags.string({description: 'OpenSSH known_hosts file to verify the server against.'}),

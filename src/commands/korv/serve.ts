@@ -1,8 +1,19 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {RestwireError} from '../../core/errors.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_MAX_MESSAGE_BYTES} from '../../core/korv/defaults.js'
+import {
+  DEFAULT_DRAIN_MS,
+  DEFAULT_IDLE_TIMEOUT_MS,
+  DEFAULT_KORV_PORT,
+  DEFAULT_LOGIN_GRACE_MS,
+  DEFAULT_MAX_CHANNELS,
+  DEFAULT_MAX_IN_FLIGHT,
+  DEFAULT_MAX_MESSAGE_BYTES,
+  DEFAULT_MAX_STARTUPS,
+} from '../../core/korv/defaults.js'
+import {DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, DEFAULT_MAX_PARTIAL_BYTES_TOTAL} from '../../core/korv/decode-budget.js'
 
 export default class KorvServe extends BaseCommand<typeof KorvServe> {
   static override summary = 'Serve a JSON API over SSH (korv).'
@@ -16,6 +27,8 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     {command: '<%= config.bin %> <%= command.id %> --demo', description: 'Zero configuration: demo routes on 127.0.0.1:8022'},
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --port 2222', description: 'Your handlers'},
     {command: '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --host 0.0.0.0 --host-key /etc/restwire/host_key --authorized-keys ~/.ssh/authorized_keys', description: 'Put an SSH front on a local HTTP service'},
+    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --host 0.0.0.0 --login-grace 10s --max-startups 50 --max-channels 4', description: 'Facing the internet: tighter limits on unauthenticated connections and channels'},
+    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --tracebacks', description: 'While developing: send stack traces in 500 bodies'},
   ]
 
   static override flags = {
@@ -24,19 +37,25 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'drain-timeout': durationFlag({default: DEFAULT_DRAIN_MS, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.'}),
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
     host: hostFlag({default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).'}),
-    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true}),
+    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection that sends nothing this long with nothing in flight (0 = never).'}),
+    'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must authenticate this soon after the TCP accept, or is closed.'}),
     'log-format': Flags.option({default: 'text', description: 'Request log format on stderr.', options: ['text', 'json'] as const})(),
+    'max-channels': positiveIntFlag({default: DEFAULT_MAX_CHANNELS, description: 'korv channels open at once on one connection; more are refused.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests in flight per connection; beyond it requests get 503.'}),
     'max-message-size': sizeFlag({default: DEFAULT_MAX_MESSAGE_BYTES, description: 'Largest decompressed request (e.g. 16MiB).'}),
+    'max-partial-size': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, description: 'Unfinished (partly received) requests one connection may hold across its channels; beyond it the channel gets 413.'}),
+    'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the connection holding the most loses its largest channel (503).'}),
+    'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections still authenticating at once; more are refused at once.'}),
     port: portFlag({char: 'p', default: DEFAULT_KORV_PORT}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/korv.md).', exclusive: ['upstream', 'demo']}),
-    tracebacks: Flags.boolean({allowNo: true, default: true, description: 'Include the traceback in 500 bodies (--no-tracebacks hides it).'}),
+    tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows clients your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (GET→GET, STORE→POST, UPDATE→PUT, DELETE→DELETE).', exclusive: ['routes', 'demo']}),
   }
 
   async run(): Promise<{address: string; port: number} | undefined> {
     const {flags} = this
+    if (flags['login-grace'] <= 0) throw new RestwireError('RW_ERR_USAGE', '--login-grace must be more than 0: every connection would be closed at once')
     const {runKorvServe} = await import('../../cli/korv-serve.js')
     return runKorvServe({
       authorizedKeysPath: flags['authorized-keys'],
@@ -48,11 +67,16 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       idleTimeoutMs: flags['idle-timeout'],
       json: this.jsonEnabled(),
       logFormat: flags['log-format'],
+      loginGraceMs: flags['login-grace'],
+      maxChannels: flags['max-channels'],
       maxInFlight: flags['max-in-flight'],
       maxMessageBytes: flags['max-message-size'],
+      maxPartialBytesPerConnection: flags['max-partial-size'],
+      maxPartialBytesTotal: flags['max-partial-total'],
+      maxStartups: flags['max-startups'],
       port: flags.port,
       routesPath: flags.routes,
-      tracebacks: flags.tracebacks,
+      tracebacks: flags.tracebacks ?? flags.demo,
       upstreamUrl: flags.upstream,
     })
   }

@@ -26,7 +26,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'authorized-keys': Flags.string({description: 'OpenSSH authorized_keys file of the gateway keys allowed to call (re-read when it changes).'}),
     demo: Flags.boolean({description: 'Serve the demo routes: GET /home, POST /create, STREAM /stream.', exclusive: ['routes', 'upstream']}),
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
-    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true}),
+    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams in flight per gateway connection; beyond it they get 503.'}),

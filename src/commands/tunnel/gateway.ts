@@ -34,7 +34,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     'accept-new': Flags.boolean({description: 'Trust and record the host key of a node id that --known-nodes does not list yet.'}),
     host: hostFlag({default: '127.0.0.1', description: 'Address to listen on for nodes (0.0.0.0 for every interface).'}),
     http: httpAddressFlag({default: {host: '127.0.0.1', port: 8080}, defaultHelp: async () => '127.0.0.1:8080', description: 'HOST:PORT of the local HTTP API (port 0 picks a free one).'}),
-    identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true}),
+    identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
     'known-nodes': Flags.string({description: 'known_hosts-style file of trusted node keys, patterns matching node ids (default: <restwire home>/known_nodes).'}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
     port: portFlag({char: 'p', default: DEFAULT_GATEWAY_PORT, description: 'TCP port nodes dial.'}),

@@ -83,9 +83,7 @@ interface PakoInflate {
   onData: (chunk: Uint8Array) => void
   onEnd: (status: number) => void
   ended: boolean
-  err: number
-  msg: string
-  strm: {avail_in: number}
+  strm: {avail_in: number; msg?: string}
 }
 
 type PakoModule = {Inflate: new (options: {raw: boolean; chunkSize: number}) => PakoInflate}
@@ -110,7 +108,7 @@ export class GzipMemberDecoder {
   private buffered = 0
   /** Do not look at the buffer again until this many bytes are there. */
   private needBytes = 1
-  private inflate: {engine: PakoInflate; output: Buffer[]; outputBytes: number} | undefined
+  private inflate: {engine: PakoInflate; failure: string | undefined; output: Buffer[]; outputBytes: number} | undefined
   private failed = false
 
   constructor(options: GzipMemberDecoderOptions) {
@@ -124,6 +122,11 @@ export class GzipMemberDecoder {
   /** Bytes held while waiting for the rest of a member. */
   get bufferedBytes(): number {
     return this.buffered
+  }
+
+  /** Memory held for a member not yet complete: raw bytes waiting plus what was inflated so far. */
+  get heldBytes(): number {
+    return this.buffered + (this.inflate ? this.inflate.outputBytes : 0)
   }
 
   push(chunk: Buffer): void {
@@ -231,14 +234,18 @@ export class GzipMemberDecoder {
   private startInflate(buf: Buffer, bodyAt: number): number {
     const {Inflate} = loadPako()
     const engine = new Inflate({raw: true, chunkSize: 64 * 1024})
-    const state = {engine, output: [] as Buffer[], outputBytes: 0}
+    const state = {engine, failure: undefined as string | undefined, output: [] as Buffer[], outputBytes: 0}
     engine.onData = (chunk) => {
       state.outputBytes += chunk.length
       if (state.outputBytes > this.maxMessageBytes) throw new TooLarge()
       state.output.push(Buffer.from(chunk.buffer, chunk.byteOffset, chunk.length))
     }
 
-    engine.onEnd = () => {}
+    // pako reports a corrupt stream (a reserved block type, a bad distance...) only through onEnd: a
+    // handler that drops the status makes the member look complete and empty.
+    engine.onEnd = (status) => {
+      if (status !== 0) state.failure = engine.strm.msg || `inflate status ${status}`
+    }
     this.inflate = state
     this.feedInflate(buf.subarray(bodyAt))
     return buf.length
@@ -257,13 +264,14 @@ export class GzipMemberDecoder {
     try {
       state.engine.push(chunk, false)
     } catch (error) {
+      // Anything else pako throws is still the peer's bytes: never let it escape into a socket handler.
       if (error instanceof TooLarge) this.fail('RW_ERR_FRAME_TOO_LARGE', `message exceeds the ${this.maxMessageBytes} byte limit`)
-      else throw error
+      else this.fail('RW_ERR_FRAME_CORRUPT', `corrupt deflate data: ${(error as Error)?.message ?? String(error)}`)
       return
     }
 
-    if (state.engine.err) {
-      this.fail('RW_ERR_FRAME_CORRUPT', `corrupt deflate data: ${state.engine.msg || state.engine.err}`)
+    if (state.failure !== undefined) {
+      this.fail('RW_ERR_FRAME_CORRUPT', `corrupt deflate data: ${state.failure}`)
       return
     }
 

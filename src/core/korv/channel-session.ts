@@ -1,20 +1,24 @@
 // One korv channel on the server side: decodes requests (gzip members or NDJSON lines), runs each one
 // concurrently through the handler and writes exactly one response per request.
 import type {Duplex} from 'node:stream'
-import {type RestwireError} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
+import type {BudgetHolder, BudgetRefusal, ConnectionDecodeBudget} from './decode-budget.js'
 import {type KorvId, type KorvResponseMessage, parseKorvRequest} from './messages.js'
 
 export type KorvFraming = 'gzip' | 'ndjson'
 
 export interface KorvRequestLog {
+  /** `-` when the message could not be read as a request. */
   verb: string
-  /** Path only: query strings may carry secrets and are not logged. */
+  /** Path only: query strings may carry secrets and are not logged. `-` when unreadable. */
   path: string
+  /** The status that went out (a reply the handler meant as 200 but that could not be serialised is 500). */
   code: number
   durationMs: number
   fingerprint?: string
@@ -41,6 +45,8 @@ export interface ChannelSessionOptions {
   handler: RequestHandler
   limits: KorvLimits
   gauge: InFlightGauge
+  /** This connection's share of the partially-decoded-bytes budget. */
+  budget: ConnectionDecodeBudget
   nextMessageId: () => number
   onRequest: (entry: KorvRequestLog) => void
   onProtocolError: (error: RestwireError, framing: KorvFraming) => void
@@ -50,10 +56,33 @@ export interface ChannelSessionOptions {
   onActivity?: () => void
 }
 
+interface Decoder {
+  push(chunk: Buffer): void
+  readonly heldBytes: number
+}
+
+const STOPPED: Decoder = {heldBytes: 0, push() {}}
+
+/** The NDJSON decoder with the gzip decoder's `heldBytes`, so the budget treats both framings alike. */
+function ndjsonDecoder(maxLineBytes: number, onLine: (line: Buffer) => void, onError: (error: RestwireError) => void): Decoder {
+  const decoder = new NdjsonDecoder({maxLineBytes, onError, onLine})
+  return {
+    get heldBytes() {
+      return decoder.bufferedBytes
+    },
+    push: (chunk) => decoder.push(chunk),
+  }
+}
+
 export class ChannelSession {
   private readonly writer: FrameWriter
   private readonly active = new Set<LazyAbort>()
-  private readonly decoder: {push(chunk: Buffer): void}
+  private decoder: Decoder
+  /** Bytes the decoder held after the last chunk, as charged to the budget; the budget may evict us. */
+  private readonly holder = {charged: 0, evict: (): void => this.refuse('server')} satisfies BudgetHolder
+  /** Output is above the stream's high-water mark: input is paused, and decoded requests wait here. */
+  private paused = false
+  private waiting: Buffer[] = []
   private closed = false
   /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
   private peerEnded = false
@@ -61,16 +90,20 @@ export class ChannelSession {
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
-    this.writer = new FrameWriter(stream, options.coalesce)
+    // Backpressure: a peer that does not read its replies stops being read (and its requests stop
+    // being started) until the channel drains, so unread replies cannot pile up without bound.
+    this.writer = new FrameWriter({write: this.writeOut}, options.coalesce)
     const onMessage = (payload: Buffer): void => this.onMessage(payload)
     const onError = (error: RestwireError): void => this.onFramingError(error)
     this.decoder =
       framing === 'gzip'
         ? new GzipMemberDecoder({maxMessageBytes: limits.maxMessageBytes, onError, onMessage})
-        : new NdjsonDecoder({maxLineBytes: limits.maxMessageBytes, onError, onLine: onMessage})
+        : ndjsonDecoder(limits.maxMessageBytes, onMessage, onError)
     stream.on('data', (chunk: Buffer) => {
+      if (this.closed || this.framingFailed) return
       options.onActivity?.()
       this.decoder.push(chunk)
+      this.chargeBudget()
     })
     stream.on('end', () => {
       this.peerEnded = true
@@ -84,21 +117,88 @@ export class ChannelSession {
     return this.active.size
   }
 
+  private readonly writeOut = (chunk: Buffer): boolean => {
+    const stream = this.options.stream
+    const ok = stream.write(chunk)
+    if (!ok && !this.paused && !this.closed) {
+      this.paused = true
+      stream.pause()
+      stream.once('drain', this.onDrain)
+    }
+
+    return ok
+  }
+
+  private readonly onDrain = (): void => {
+    this.paused = false
+    this.pump()
+  }
+
+  /** Starts the requests that waited during backpressure, no more than the in-flight cap at a time, then reads again. */
+  private pump(): void {
+    const {gauge} = this.options
+    while (this.waiting.length > 0 && !this.paused && !this.closed && gauge.count < gauge.max) this.start(this.waiting.shift()!)
+    if (this.paused || this.closed) return
+    if (this.waiting.length > 0) setImmediate(() => this.pump())
+    else this.options.stream.resume()
+  }
+
+  /** Charges what the decoder now holds to the connection's budget; over it, the channel is refused. */
+  private chargeBudget(): void {
+    const held = this.decoder.heldBytes
+    const refusal = this.options.budget.charge(this.holder, held - this.holder.charged)
+    this.holder.charged = held
+    if (refusal !== undefined) this.refuse(refusal)
+  }
+
+  private refuse(refusal: BudgetRefusal): void {
+    if (this.framingFailed) return
+    const {budget} = this.options
+    const error =
+      refusal === 'connection'
+        ? new RestwireError('RW_ERR_FRAME_TOO_LARGE', `this connection holds more than ${budget.max} bytes of unfinished messages across its channels`)
+        : new RestwireError('RW_ERR_FRAME_TOO_LARGE', 'the server holds too many unfinished messages from all its clients; retry later')
+    this.failFraming(error, refusal === 'connection' ? 413 : 503)
+  }
+
   private onMessage(payload: Buffer): void {
+    if (this.framingFailed || this.closed) return
+    if (this.paused || this.waiting.length > 0) {
+      // At most what the chunks already received decode to: the stream is paused, so no more arrive.
+      this.waiting.push(payload)
+      return
+    }
+
+    this.start(payload)
+  }
+
+  private start(payload: Buffer): void {
     const parsed = parseKorvRequest(payload)
     if (!parsed.ok) {
-      this.send(parsed.requestId, {body: {error: parsed.error}, status: 400})
+      this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now())
       return
     }
 
     const {gauge} = this.options
     const {id, resource, verb, body} = parsed.request
     if (gauge.count >= gauge.max) {
-      this.send(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503})
+      const started = performance.now()
+      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started)
       return
     }
 
     void this.run(id, verb, resource, body)
+  }
+
+  /** Sends a reply the server makes itself and logs it. */
+  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number): void {
+    const code = this.send(requestId, response)
+    this.log(verb, path, code, started)
+  }
+
+  private log(verb: string, path: string, code: number, started: number): void {
+    const {client} = this.options
+    this.options.onRequest({address: client.address, code, durationMs: performance.now() - started, fingerprint: client.fingerprint, path, verb})
   }
 
   private async run(id: KorvId, verb: string, resource: string, body: unknown): Promise<void> {
@@ -122,15 +222,7 @@ export class ChannelSession {
     gauge.count++
     try {
       const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
-      if (!this.closed) this.send(id, response)
-      this.options.onRequest({
-        address: this.options.client.address,
-        code: this.closed ? 499 : response.status,
-        durationMs: performance.now() - started,
-        fingerprint: this.options.client.fingerprint,
-        path,
-        verb,
-      })
+      this.log(verb, path, this.closed ? 499 : this.send(id, response), started)
     } finally {
       this.active.delete(controller)
       gauge.count--
@@ -154,17 +246,22 @@ export class ChannelSession {
     stream.end(() => stream.destroy())
   }
 
-  private send(requestId: KorvId, response: RwResponse): void {
+  /** Writes one response; returns the status that actually went out. */
+  private send(requestId: KorvId, response: RwResponse): number {
     const message: KorvResponseMessage = {body: response.body, code: response.status, id: this.options.nextMessageId(), request_id: requestId}
     let json: string
     try {
-      json = JSON.stringify(message)
+      json = stringifyJson(message, 'the response body')
     } catch (error) {
-      const failed = errorResponse(new Error(`response body is not JSON-serialisable: ${(error as Error).message}`), this.options.limits)
-      json = JSON.stringify({...message, body: failed.body, code: failed.status})
+      // Too deep, a BigInt, a cycle: this request alone gets a 500.
+      const failed = errorResponse(error, this.options.limits)
+      message.body = failed.body
+      message.code = failed.status
+      json = JSON.stringify(message)
     }
 
     this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n'))
+    return message.code
   }
 
   /**
@@ -172,15 +269,30 @@ export class ChannelSession {
    * answer, then close this channel only.
    */
   private onFramingError(error: RestwireError): void {
+    this.failFraming(error, error.code === 'RW_ERR_FRAME_TOO_LARGE' ? 413 : 400)
+  }
+
+  private failFraming(error: RestwireError, status: number): void {
+    if (this.framingFailed) return
     this.options.onProtocolError(error, this.options.framing)
-    const status = error.code === 'RW_ERR_FRAME_TOO_LARGE' ? 413 : 400
-    this.send(0, {body: {code: error.code, error: error.message}, status})
     this.framingFailed = true
+    this.waiting = []
+    // Whatever the decoder held is dropped with it (the budget may have refused it from outside).
+    this.decoder = STOPPED
+    this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now())
+    this.releaseBudget()
     this.endIfDone()
+  }
+
+  private releaseBudget(): void {
+    this.options.budget.charge(this.holder, -this.holder.charged)
+    this.holder.charged = 0
   }
 
   /** Aborts handlers still running; their responses are dropped. */
   close(): void {
+    this.releaseBudget()
+    this.waiting = []
     if (this.closed && this.active.size === 0) return
     this.closed = true
     this.writer.close()

@@ -5,6 +5,7 @@ import SshClient from 'ssh2/lib/client.js'
 import {RestwireError, errnoCode, isRestwireError} from '../errors.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
+import {stringifyJson} from '../json.js'
 import {blobKeyType} from '../ssh/key-blob.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
@@ -81,6 +82,7 @@ export class KorvClient {
       onMessage: (payload) => this.onResponse(payload),
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
+    channel.on('error', (error: Error) => this.fail(new RestwireError('RW_ERR_CLOSED', `korv channel error: ${error.message}`, {cause: error})))
     channel.on('close', () => {
       // A server that closes after a framing error says why first, in a message with request_id 0.
       const reason = this.lastOrphanError
@@ -101,11 +103,18 @@ export class KorvClient {
     const ssh = new SshClient()
     let hostKeyFailure: RestwireError | undefined
     const sock = options.connect ? await options.connect() : undefined
+    sock?.on('error', () => {}) // ssh2 reports it as a client error
+    // ssh2 can emit several errors for one failure (a handshake timeout, then "connection lost"): a
+    // listener held for the client's whole life, never a once(), or the second one crashes the process.
+    let settle: ((error?: Error & {level?: string}) => void) | undefined
+    ssh.on('error', (error: Error & {level?: string}) => settle?.(error))
     await new Promise<void>((resolve, reject) => {
-      ssh.once('ready', () => resolve())
-      ssh.once('error', (error: Error & {level?: string}) =>
-        reject(hostKeyFailure ?? connectError(error, host, port, options)),
-      )
+      settle = (error) => {
+        settle = undefined
+        if (error) reject(hostKeyFailure ?? connectError(error, host, port, options))
+        else resolve()
+      }
+      ssh.once('ready', () => settle?.())
       ssh.connect({
         authHandler: authMethods(options),
         host,
@@ -127,6 +136,10 @@ export class KorvClient {
       })
       // Small request/response packets must not wait for delayed ACKs (40 ms on Linux).
       ssh.setNoDelay(true)
+    }).catch((error: unknown) => {
+      ssh.end()
+      sock?.destroy()
+      throw error
     })
     const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
       ssh.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
@@ -154,9 +167,15 @@ export class KorvClient {
       return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.request(verb, resource, body, options))
     }
 
+    let payload: string
+    try {
+      payload = stringifyJson({body, id: this.nextId + 1, resource, verb}, 'the request body')
+    } catch (error) {
+      return Promise.reject(error)
+    }
+
     const id = ++this.nextId
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    const payload = JSON.stringify({body, id, resource, verb})
     return new Promise<KorvResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.settle(id)?.reject(new RestwireError('RW_ERR_TIMEOUT', `no response to ${verb} ${resource} within ${timeoutMs} ms`))

@@ -10,5 +10,11 @@ export const DEFAULT_IDLE_TIMEOUT_MS = 10 * 60_000
 export const KORV_SUBSYSTEM = 'korv'
 /** Our SSH software version; peers that see it know we decode coalesced input. */
 export const RESTWIRE_IDENT = 'restwire_0.1'
-/** Time a connection has to finish the SSH handshake and authenticate. */
-export const LOGIN_GRACE_MS = 30_000
+export {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../startup-gate.js'
+/** korv channels (direct-tcpip or subsystem) one connection may have open at once. */
+export const DEFAULT_MAX_CHANNELS = 16
+/**
+ * Kept for the tunnel node, which imports it from here; korv's own grace time is the startup gate's.
+ * @deprecated use DEFAULT_LOGIN_GRACE_MS
+ */
+export {DEFAULT_LOGIN_GRACE_MS as LOGIN_GRACE_MS} from '../startup-gate.js'

@@ -1,6 +1,6 @@
 // The korv server: an SSH server whose direct-tcpip channels carry gzip-member korv messages (Korv 0.2)
 // and whose `korv` session subsystem carries the same messages as NDJSON, for plain OpenSSH clients.
-import type {AddressInfo, Server as NetServer, Socket} from 'node:net'
+import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
 import ssh2 from 'ssh2'
 import {RestwireError} from '../errors.js'
 import {listenOn} from '../listen.js'
@@ -10,7 +10,9 @@ import type {Handler, RequestHandler} from '../message/request.js'
 import {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {acceptPublicKeys} from '../ssh/server-auth.js'
-import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
+import {type StartupRefusal, StartupGate, type StartupTicket} from '../startup-gate.js'
+import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MAX_CHANNELS, DEFAULT_MAX_IN_FLIGHT, KORV_SUBSYSTEM, RESTWIRE_IDENT} from './defaults.js'
+import {ConnectionDecodeBudget, DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, DEFAULT_MAX_PARTIAL_BYTES_TOTAL, DecodeBudget} from './decode-budget.js'
 import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 
@@ -28,8 +30,18 @@ export interface KorvServerOptions {
   handlerTimeoutMs?: number
   /** Close a connection idle (no input, nothing in flight) this long; 0 = never. */
   idleTimeoutMs?: number
-  /** Send the traceback of a failing handler in the 500 body (Korv does). Default true. */
+  /** Send the stack trace of a failing handler in the 500 body (Korv does). Default false: it tells clients about the server's code. */
   tracebacks?: boolean
+  /** Time from the TCP accept to authentication (OpenSSH's LoginGraceTime). Default 30 s. */
+  loginGraceMs?: number
+  /** Connections still authenticating at once; the excess is refused on accept (OpenSSH's MaxStartups). Default 100. */
+  maxStartups?: number
+  /** korv channels one connection may have open at once; more are refused. Default 16. */
+  maxChannels?: number
+  /** Bytes of unfinished messages one connection may hold across its channels. Default 32 MiB. */
+  maxPartialBytesPerConnection?: number
+  /** Bytes of unfinished messages all connections together may hold. Default 256 MiB. */
+  maxPartialBytesTotal?: number
   onRequest?: (entry: KorvRequestLog) => void
   /** Connection-level events for the log: auth failures, protocol errors, disconnects. */
   onEvent?: (event: KorvServerEvent) => void
@@ -40,6 +52,9 @@ export type KorvServerEvent =
   | {type: 'protocol-error'; address?: string; framing: KorvFraming; error: RestwireError}
   | {type: 'connection-error'; address?: string; error: Error}
   | {type: 'idle-timeout'; address?: string}
+  /** The startup gate closed a connection: too many authenticating (`cap`) or not authenticated in time (`grace`). */
+  | {type: 'startup-refused'; address?: string; reason: StartupRefusal}
+  | {type: 'channel-refused'; address?: string; reason: string}
 
 export interface KorvServerHandle {
   address: AddressInfo
@@ -50,6 +65,13 @@ export interface KorvServerHandle {
 export class KorvServer {
   readonly router = new Router()
   private readonly ssh: ssh2.Server
+  /** Accepts TCP itself so that the login grace time runs from the accept, not from the client's SSH ident. */
+  private readonly tcp: NetServer
+  private readonly gate: StartupGate
+  private readonly tickets = new WeakMap<Socket, StartupTicket>()
+  /** Sockets admitted and not yet authenticated: shutdown destroys them rather than wait out their grace time. */
+  private readonly unauthenticated = new Set<Socket>()
+  private readonly decodeBudget: DecodeBudget
   private readonly handler: RequestHandler
   private readonly limits: KorvLimits
   private readonly connections = new Set<ssh2.Connection>()
@@ -64,11 +86,19 @@ export class KorvServer {
     this.limits = {
       handlerTimeoutMs: options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      tracebacks: options.tracebacks ?? true,
+      tracebacks: options.tracebacks ?? false,
     }
+    this.decodeBudget = new DecodeBudget(options.maxPartialBytesTotal ?? DEFAULT_MAX_PARTIAL_BYTES_TOTAL)
     const hostKeys = options.hostKeys.map(({passphrase, privateKey}) => ({key: privateKey, passphrase}))
     this.ssh = new ssh2.Server({hostKeys, ident: RESTWIRE_IDENT}, (client, info) => this.onConnection(client, info))
     this.ssh.on('error', () => {})
+    this.gate = new StartupGate({
+      graceMs: options.loginGraceMs,
+      maxStartups: options.maxStartups,
+      onRefused: (reason, socket) => this.options.onEvent?.({address: socket.remoteAddress, reason, type: 'startup-refused'}),
+    })
+    this.tcp = createServer((socket) => this.injectSocket(socket))
+    this.tcp.on('error', () => {})
   }
 
   /** Adds a route; POST, PUT and PATCH are registered as STORE, UPDATE and UPDATE, as requests arrive. */
@@ -81,14 +111,23 @@ export class KorvServer {
 
   /** Binds and resolves once listening. Port 0 picks a free port. */
   async start(): Promise<KorvServerHandle> {
-    const server = this.ssh as unknown as NetServer
-    await listenOn(server, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT, 'korv clients')
+    await listenOn(this.tcp, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT, 'korv clients')
     this.listening = true
-    return {address: server.address() as AddressInfo, close: (options) => this.close(options)}
+    return {address: this.tcp.address() as AddressInfo, close: (options) => this.close(options)}
   }
 
-  /** Serves an already-connected socket (the tunnel's reversed direction uses this). */
+  /** Serves an already-connected socket, under the same login grace time and startup cap as accepted ones. */
   injectSocket(socket: Socket): void {
+    if (this.closing) {
+      socket.destroy()
+      return
+    }
+
+    const ticket = this.gate.admit(socket)
+    if (!ticket) return
+    this.tickets.set(socket, ticket)
+    this.unauthenticated.add(socket)
+    socket.once('close', () => this.unauthenticated.delete(socket))
     this.ssh.injectSocket(socket)
   }
 
@@ -98,7 +137,7 @@ export class KorvServer {
   }
 
   private async shutdown(drainMs: number): Promise<void> {
-    const stopped = this.listening ? new Promise<void>((resolve) => this.ssh.close(() => resolve())) : Promise.resolve()
+    const stopped = this.listening ? new Promise<void>((resolve) => this.tcp.close(() => resolve())) : Promise.resolve()
     if (this.inFlightCount() > 0) {
       let timer: NodeJS.Timeout | undefined
       await Promise.race([
@@ -111,6 +150,7 @@ export class KorvServer {
     }
 
     for (const connection of this.connections) connection.end()
+    for (const socket of this.unauthenticated) socket.destroy()
     await stopped
   }
 
@@ -121,10 +161,11 @@ export class KorvServer {
     // Small request/response packets must not wait for delayed ACKs (40 ms on Linux).
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
     this.connections.add(client)
-    // Like sshd's LoginGraceTime: a peer that has not authenticated in time is dropped.
-    const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS)
+    // The startup gate has timed this connection since its TCP accept (LoginGraceTime, MaxStartups).
+    const socket = (client as unknown as {_sock: Socket})._sock
+    const ticket = this.tickets.get(socket)
     client.on('close', () => {
-      clearTimeout(grace)
+      ticket?.authenticated()
       this.connections.delete(client)
     })
     client.on('error', (error) => this.options.onEvent?.({address, error, type: 'connection-error'}))
@@ -132,8 +173,12 @@ export class KorvServer {
       this.options.onEvent?.({address, fingerprint, reason, type: 'auth-rejected'}),
     )
     client.on('ready', () => {
-      clearTimeout(grace)
+      ticket?.authenticated()
+      this.unauthenticated.delete(socket)
       const gauge: InFlightGauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
+      const budget = new ConnectionDecodeBudget(this.decodeBudget, this.options.maxPartialBytesPerConnection ?? DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION)
+      const maxChannels = this.options.maxChannels ?? DEFAULT_MAX_CHANNELS
+      let channels = 0
       this.gauges.add(gauge)
       const idle = this.idleTimer(client, gauge, address)
       client.on('close', () => {
@@ -141,7 +186,10 @@ export class KorvServer {
         clearTimeout(idle)
       })
       const open = (stream: ssh2.ServerChannel, framing: KorvFraming): void => {
+        channels++
+        stream.on('close', () => channels--)
         new ChannelSession({
+          budget,
           client: {address, fingerprint: authenticated.fingerprint, user: authenticated.user},
           coalesce: framing === 'ndjson' || coalesce,
           framing,
@@ -157,21 +205,33 @@ export class KorvServer {
         })
       }
 
-      client.on('tcpip', (accept, reject) => {
+      // Each channel holds decoder state and a window of buffered input: their number is capped.
+      const refuseChannel = (reject: () => void): boolean => {
         if (this.closing) {
           reject()
-          return
+          return true
         }
+
+        if (channels < maxChannels) return false
+        this.options.onEvent?.({address, reason: `more than ${maxChannels} korv channels on one connection`, type: 'channel-refused'})
+        reject()
+        return true
+      }
+
+      client.on('tcpip', (accept, reject) => {
+        if (refuseChannel(reject)) return
 
         open(accept(), 'gzip')
       })
       client.on('session', (accept) => {
         const session = accept()
         session.on('subsystem', (acceptSubsystem, reject, subsystem) => {
-          if (subsystem.name !== KORV_SUBSYSTEM || this.closing) {
+          if (subsystem.name !== KORV_SUBSYSTEM) {
             reject()
             return
           }
+
+          if (refuseChannel(reject)) return
 
           open(acceptSubsystem(), 'ndjson')
         })

@@ -17,6 +17,11 @@ export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSource
   handlerTimeoutMs?: number
   idleTimeoutMs?: number
   tracebacks?: boolean
+  loginGraceMs?: number
+  maxStartups?: number
+  maxChannels?: number
+  maxPartialBytesPerConnection?: number
+  maxPartialBytesTotal?: number
   onRequest?: (entry: KorvRequestLog) => void
   onEvent?: (event: KorvServerEvent) => void
 }
@@ -43,6 +48,11 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     handlerTimeoutMs: options.handlerTimeoutMs,
     host: options.host,
     idleTimeoutMs: options.idleTimeoutMs,
+    loginGraceMs: options.loginGraceMs,
+    maxChannels: options.maxChannels,
+    maxPartialBytesPerConnection: options.maxPartialBytesPerConnection,
+    maxPartialBytesTotal: options.maxPartialBytesTotal,
+    maxStartups: options.maxStartups,
     hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})),
     maxInFlight: options.maxInFlight,
     maxMessageBytes: options.maxMessageBytes,

@@ -1,5 +1,5 @@
 // Loading a private key file for SSH client or server use, asking for its passphrase only when needed.
-import {readFile} from 'node:fs/promises'
+import {open} from 'node:fs/promises'
 import {RestwireError} from '../errors.js'
 import {fileErrorReason} from '../fs-errors.js'
 import {sha256Fingerprint} from './fingerprint.js'
@@ -32,7 +32,7 @@ export interface LoadPrivateKeyOptions {
  * encrypted key comes from `options.passphrase`, else $RESTWIRE_KEY_PASSPHRASE, else askPassphrase.
  */
 export async function loadPrivateKey(path: string, options: LoadPrivateKeyOptions = {}): Promise<LoadedPrivateKey> {
-  const data = await readKeyFile(path)
+  const {data, mode, uid} = await readKeyFile(path)
   const text = data.toString('utf8')
   if (PKCS8_PEM.test(text)) {
     throw new RestwireError('RW_ERR_KEY_FILE', `${path} is a PKCS#8 private key, which restwire cannot read`, {
@@ -44,9 +44,11 @@ export async function loadPrivateKey(path: string, options: LoadPrivateKeyOption
   if (!isEncryptedKey(text)) {
     const parsed = await parse(path, data)
     if (parsed instanceof Error) throw notAKey(path, parsed)
+    assertPrivateMode(path, mode, uid)
     return toLoaded(path, data, parsed, undefined)
   }
 
+  assertPrivateMode(path, mode, uid)
   const env = options.env ?? process.env
   const given = options.passphrase ?? (env[KEY_PASSPHRASE_ENV] || undefined)
   if (given !== undefined) {
@@ -107,9 +109,16 @@ function toLoaded(path: string, data: Buffer, parsed: ParsedPrivateKey, passphra
   return loaded
 }
 
-async function readKeyFile(path: string): Promise<Buffer> {
+/** The contents with the mode and owner of the file they were read from (one open: no race between them). */
+async function readKeyFile(path: string): Promise<{data: Buffer; mode: number; uid: number}> {
   try {
-    return await readFile(path)
+    const handle = await open(path, 'r')
+    try {
+      const stats = await handle.stat()
+      return {data: await handle.readFile(), mode: stats.mode, uid: stats.uid}
+    } finally {
+      await handle.close()
+    }
   } catch (error) {
     throw new RestwireError('RW_ERR_KEY_FILE', `Cannot read the private key ${path}: ${fileErrorReason(error)}`, {
       cause: error,
@@ -117,6 +126,20 @@ async function readKeyFile(path: string): Promise<Buffer> {
       details: {path},
     })
   }
+}
+
+/**
+ * Refuses a private key that group or others may read, as OpenSSH does ("UNPROTECTED PRIVATE KEY
+ * FILE!"). Like OpenSSH, only for a file owned by the user running restwire: a key owned by someone
+ * else (root reading a service account's key) is that owner's business. Not checked on Windows.
+ */
+function assertPrivateMode(path: string, mode: number, uid: number): void {
+  if (typeof process.getuid !== 'function' || uid !== process.getuid() || (mode & 0o077) === 0) return
+  const octal = (mode & 0o777).toString(8).padStart(4, '0')
+  throw new RestwireError('RW_ERR_KEY_FILE', `Permissions ${octal} for the private key ${path} are too open: it must not be readable by group or others`, {
+    hint: `chmod 600 ${path}`,
+    details: {mode: octal, path},
+  })
 }
 
 function notAKey(path: string, cause: Error): RestwireError {

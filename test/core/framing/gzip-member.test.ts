@@ -97,6 +97,31 @@ describe('GzipMemberDecoder', () => {
     assert.deepEqual(b.messages, [])
   })
 
+  it('rejects a reserved block type (BTYPE=11) and other inflate errors instead of reading an empty message', () => {
+    const header = Buffer.from([0x1f, 0x8b, 8, 0, 0, 0, 0, 0, 0, 0xff])
+    // An empty payload's trailer (CRC 0, ISIZE 0): what a decoder that hides inflate errors accepts.
+    const emptyTrailer = Buffer.alloc(8)
+    const cases = {
+      // BFINAL=1, BTYPE=11: reserved.
+      reserved: Buffer.from([0x07]),
+      // A stored non-final empty block, then BTYPE=11: the fast path hands it to the inflater.
+      reservedAfterStored: Buffer.from([0x00, 0, 0, 0xff, 0xff, 0x07]),
+      // A fixed-Huffman block with only its end code, then a stored block whose NLEN is wrong.
+      badStoredLength: Buffer.from([0x02, 0x04, 0x05, 0x00, 0x34, 0x12]),
+    }
+    for (const [name, body] of Object.entries(cases)) {
+      for (const split of [false, true]) {
+        const {decoder, errors, messages} = collect()
+        const member = Buffer.concat([header, body, emptyTrailer, encodeGzipMember('{"after":1}')])
+        if (split) for (const byte of member) decoder.push(Buffer.from([byte]))
+        else decoder.push(member)
+        assert.deepEqual(messages, [], `${name} (split: ${split})`)
+        assert.equal(errors.length, 1, `${name} (split: ${split})`)
+        assert.equal(errors[0]!.code, 'RW_ERR_FRAME_CORRUPT', `${name} (split: ${split})`)
+      }
+    }
+  })
+
   it('enforces the decompressed size limit, including for a compression bomb', () => {
     const bomb = zlib.gzipSync(Buffer.alloc(8 * 1024 * 1024))
     const a = collect(1024 * 1024)

@@ -19,7 +19,7 @@ describe('korv server', () => {
 
   before(async () => {
     const keys = await makeKorvKeys(dir())
-    korv = await startKorv(keys, {handlerTimeoutMs: 300, maxMessageBytes: 64 * 1024, onRequest: (entry) => logs.push(entry)}, (server) =>
+    korv = await startKorv(keys, {handlerTimeoutMs: 300, maxMessageBytes: 64 * 1024, tracebacks: true, onRequest: (entry) => logs.push(entry)}, (server) =>
       server
         .route('GET', '/hello', () => ({msg: 'Hello World!'}))
         .route('GET', '/users/:id', (req) => ({id: req.params.id, query: req.query}))

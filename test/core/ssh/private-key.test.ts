@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {writeFile} from 'node:fs/promises'
+import {chmod, copyFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {before, describe, it} from 'node:test'
 import {isRestwireError} from '../../../src/core/errors.js'
@@ -134,12 +134,32 @@ describe('loadPrivateKey', () => {
     await assert.rejects(loadPrivateKey(dir), assertKeyFileError(dir, /directory/))
 
     const junk = join(dir, 'junk')
-    await writeFile(junk, 'hello, not a key\n')
+    await writeFile(junk, 'hello, not a key\n', {mode: 0o600})
     await assert.rejects(loadPrivateKey(junk), assertKeyFileError(junk, /not a private key/))
 
     const pub = `${keys.ed25519}.pub`
     await assert.rejects(loadPrivateKey(pub), assertKeyFileError(pub, /public key/))
     await assert.rejects(loadPrivateKey(keys.pkcs8!), assertKeyFileError(keys.pkcs8!, /PKCS#8/))
+  })
+
+  it('refuses a key file that group or others can read, as ssh does, naming the mode and the chmod', async () => {
+    for (const [name, mode] of [['ed25519', 0o644], ['enc-ed25519', 0o640], ['pem-rsa', 0o604]] as const) {
+      const open = join(dir, `${name}-open`)
+      await copyFile(keys[name]!, open)
+      await chmod(open, mode)
+      await assert.rejects(
+        loadPrivateKey(open, {passphrase: PASSPHRASE}),
+        (error: unknown) => {
+          assertKeyFileError(open, new RegExp(`Permissions 0${mode.toString(8)} .*too open`))(error)
+          assert.equal((error as {hint?: string}).hint, `chmod 600 ${open}`)
+          return true
+        },
+      )
+      await chmod(open, 0o600)
+      assert.ok((await loadPrivateKey(open, {passphrase: PASSPHRASE})).fingerprint.startsWith('SHA256:'))
+      await chmod(open, 0o400)
+      assert.ok((await loadPrivateKey(open, {passphrase: PASSPHRASE})).fingerprint.startsWith('SHA256:'))
+    }
   })
 
   it('tells encrypted keys from plain ones by their own markers', () => {
