@@ -4,7 +4,8 @@ import type ssh2 from 'ssh2'
 import {RestwireError} from '../errors.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
-import {type TunnelRequestMessage, type TunnelRequestType, type TunnelResponseMessage, parseTunnelResponse, tunnelRequest} from './messages.js'
+import {stringifyJson} from '../json.js'
+import {type TunnelRequestMessage, type TunnelRequestType, type TunnelResponseMessage, readTunnelResponse, tunnelRequest} from './messages.js'
 
 /** A STREAM's items as they arrive. Breaking out of `for await` cancels it too. */
 export interface TunnelStream extends AsyncIterable<unknown> {
@@ -14,18 +15,32 @@ export interface TunnelStream extends AsyncIterable<unknown> {
 
 interface Pending {
   /** Returns true when this was the request's last message. */
-  onMessage(message: TunnelResponseMessage): boolean
+  onMessage(message: TunnelResponseMessage, bytes: number): boolean
   fail(error: RestwireError): void
+  stream: boolean
 }
 
-/** Stream items buffered for slow consumers before the channel is paused (the SSH window then closes). */
+/**
+ * Stream items buffered for slow consumers, over all streams of the session, before the channel is
+ * paused (the SSH window then closes and the node's writes wait). Bytes are the decoded JSON sizes.
+ */
 const PAUSE_AT_ITEMS = 4096
 const RESUME_AT_ITEMS = 1024
+const PAUSE_AT_BYTES = 32 * 1024 * 1024
+const RESUME_AT_BYTES = 8 * 1024 * 1024
+/**
+ * What one stream may hold for a consumer that does not read: beyond it the stream is cancelled with
+ * an error, so that one stalled HTTP client never pauses the channel that the node's other callers share.
+ */
+export const MAX_STREAM_BUFFERED_BYTES = 8 * 1024 * 1024
 
 export interface GatewaySessionOptions {
   channel: ssh2.ClientChannel
   coalesce: boolean
+  /** This side's receive limit, and the limit assumed for the node (the wire cannot say it). */
   maxMessageBytes: number
+  /** Requests and streams waiting on this node; beyond it they fail at once with 503. */
+  maxInFlight: number
   /** Called once when the channel is gone, for whatever reason. */
   onClose: (error: RestwireError) => void
 }
@@ -34,8 +49,9 @@ export class GatewaySession {
   private readonly writer: FrameWriter
   private readonly pending = new Map<string | number, Pending>()
   private closedError: RestwireError | undefined
-  /** Stream items received but not yet consumed, over all streams of this session. */
+  /** Stream items (and their bytes) received but not yet consumed, over all streams of this session. */
   private buffered = 0
+  private bufferedBytes = 0
 
   constructor(private readonly options: GatewaySessionOptions) {
     const {channel} = options
@@ -50,6 +66,7 @@ export class GatewaySession {
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
     channel.on('close', () => this.close(new RestwireError('RW_ERR_CLOSED', 'the node closed the tunnel channel')))
+    channel.on('error', (error: Error) => this.close(new RestwireError('RW_ERR_CLOSED', `the tunnel channel failed: ${error.message}`, {cause: error})))
   }
 
   get inFlight(): number {
@@ -64,6 +81,14 @@ export class GatewaySession {
   request(type: TunnelRequestType, router: string | null, data: unknown, params: Record<string, unknown> | null, timeoutMs: number): Promise<TunnelResponseMessage> {
     if (this.closedError) return Promise.reject(this.closedError)
     const message = tunnelRequest(type, router, data, params)
+    let frame: Buffer
+    try {
+      this.checkCapacity(type, router)
+      frame = this.encode(message)
+    } catch (error) {
+      return Promise.reject(error)
+    }
+
     return new Promise<TunnelResponseMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(message.id)
@@ -79,15 +104,17 @@ export class GatewaySession {
           resolve(response)
           return true
         },
+        stream: false,
       })
-      this.send(message)
+      this.writer.write(frame)
     })
   }
 
   /** Starts a STREAM; the first answer must come within timeoutMs, later items may take any time. */
   stream(router: string, params: Record<string, unknown> | null, timeoutMs: number): TunnelStream {
     const message = tunnelRequest('STREAM', router, null, params)
-    const items: unknown[] = []
+    const items: Array<{bytes: number; value: unknown}> = []
+    let itemBytes = 0
     let finished = false
     let failure: RestwireError | undefined
     const waiters: Array<() => void> = []
@@ -110,9 +137,27 @@ export class GatewaySession {
       this.sendCancel(message.id)
     }, timeoutMs)
     let answered = false
+    let frame: Buffer | undefined
+    let refused: RestwireError | undefined
+    try {
+      this.checkCapacity('STREAM', router)
+      frame = this.encode(message)
+    } catch (error) {
+      refused = error as RestwireError
+    }
+
+    const drop = (): void => {
+      this.onBuffered(-items.length, -itemBytes)
+      items.length = 0
+      itemBytes = 0
+    }
+
     this.pending.set(message.id, {
-      fail: (error) => finish(error),
-      onMessage: (response) => {
+      fail: (error) => {
+        finish(error)
+        drop()
+      },
+      onMessage: (response, bytes) => {
         if (!answered) {
           answered = true
           clearTimeout(timer)
@@ -121,22 +166,29 @@ export class GatewaySession {
         const code = response.ssh_response_code
         if (code !== 200) finish(remoteError(`STREAM ${router}`, code, response.response))
         else if (response.response === null) finish()
-        else if (!cancelled) {
-          items.push(response.response)
-          this.onBuffered(1)
+        else if (!cancelled && itemBytes + bytes > MAX_STREAM_BUFFERED_BYTES) {
+          // The consumer is not reading: end this stream alone rather than pause the whole channel.
+          drop()
+          finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader fell more than ${MAX_STREAM_BUFFERED_BYTES} bytes behind`, {details: {status: 502}}))
+          this.sendCancel(message.id)
+        } else if (!cancelled) {
+          items.push({bytes, value: response.response})
+          itemBytes += bytes
+          this.onBuffered(1, bytes)
         }
 
         notify()
         return finished
       },
+      stream: true,
     })
     if (this.closedError) finish(this.closedError)
-    else this.send(message)
+    else if (refused) finish(refused)
+    else this.writer.write(frame!)
 
     const cancel = (): Promise<void> => {
       // Items not yet consumed are dropped, so that an abandoned stream never holds the channel paused.
-      this.onBuffered(-items.length)
-      items.length = 0
+      drop()
       if (finished) return Promise.resolve()
       cancelled ??= new Promise<void>((resolve) => {
         this.sendCancel(message.id)
@@ -156,9 +208,11 @@ export class GatewaySession {
     const iterator: AsyncIterator<unknown> = {
       next: async () => {
         for (;;) {
-          if (items.length > 0) {
-            this.onBuffered(-1)
-            return {done: false, value: items.shift()}
+          const item = items.shift()
+          if (item) {
+            itemBytes -= item.bytes
+            this.onBuffered(-1, -item.bytes)
+            return {done: false, value: item.value}
           }
 
           if (failure) throw failure
@@ -189,34 +243,78 @@ export class GatewaySession {
   }
 
   /** Backpressure toward the node: a paused channel stops the SSH window adjustments, so the node's writes wait. */
-  private onBuffered(delta: number): void {
-    this.buffered += delta
+  private onBuffered(items: number, bytes: number): void {
+    this.buffered += items
+    this.bufferedBytes += bytes
     const {channel} = this.options
-    if (this.buffered >= PAUSE_AT_ITEMS && !channel.isPaused()) channel.pause()
-    else if (this.buffered <= RESUME_AT_ITEMS && channel.isPaused()) channel.resume()
+    if ((this.buffered >= PAUSE_AT_ITEMS || this.bufferedBytes >= PAUSE_AT_BYTES) && !channel.isPaused()) channel.pause()
+    else if (this.buffered <= RESUME_AT_ITEMS && this.bufferedBytes <= RESUME_AT_BYTES && channel.isPaused()) channel.resume()
+  }
+
+  /** Beyond maxInFlight the request fails here with the 503 the node itself would answer. */
+  private checkCapacity(type: TunnelRequestType, router: string | null): void {
+    const {maxInFlight} = this.options
+    if (this.pending.size < maxInFlight) return
+    const body = {error: `too many requests in flight to this node (limit ${maxInFlight})`}
+    throw remoteError(`${type} ${router ?? ''}`, 503, body)
+  }
+
+  /**
+   * The frame for a request, refused here (that request alone) when the node could not take it: over
+   * the message limit (413; the wire cannot say the node's limit, so this side's own is assumed) or
+   * not serialisable as JSON (400).
+   */
+  private encode(message: TunnelRequestMessage): Buffer {
+    let json: string
+    try {
+      json = stringifyJson(message, `the ${message.request_type} request's data`)
+    } catch (error) {
+      const failure = error as RestwireError
+      throw new RestwireError(failure.code, failure.message, {cause: error, details: {status: 400}})
+    }
+
+    const bytes = Buffer.byteLength(json)
+    if (bytes > this.options.maxMessageBytes) {
+      throw new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the ${message.request_type} request is ${bytes} bytes, over the ${this.options.maxMessageBytes} byte message limit`, {details: {status: 413}})
+    }
+
+    return encodeGzipMember(json)
   }
 
   private sendCancel(streamId: string | number): void {
-    if (!this.closedError) this.send(tunnelRequest('CANCEL', String(streamId)))
-  }
-
-  private send(message: TunnelRequestMessage): void {
-    this.writer.write(encodeGzipMember(JSON.stringify(message)))
+    if (!this.closedError) this.writer.write(this.encode(tunnelRequest('CANCEL', String(streamId))))
   }
 
   private onPayload(payload: Buffer): void {
-    const response = parseTunnelResponse(payload)
+    const read = readTunnelResponse(payload)
     // Answers to nothing we sent (request_id 0, a CANCEL's 404 after the stream ended) are ignored.
-    if (!response) return
-    const entry = this.pending.get(response.request_id)
-    if (!entry) return
-    if (entry.onMessage(response)) this.pending.delete(response.request_id)
+    const requestId = read.ok ? read.response.request_id : read.requestId
+    const entry = requestId === undefined ? undefined : this.pending.get(requestId)
+    if (!entry || requestId === undefined) return
+    if (!read.ok) {
+      // A broken answer fails its request at once (502) instead of leaving it to time out; the session stays.
+      this.pending.delete(requestId)
+      entry.fail(new RestwireError('RW_ERR_PROTOCOL', `the node sent an invalid response: ${read.error}`, {details: {status: 502}}))
+      if (entry.stream) this.sendCancel(requestId)
+      return
+    }
+
+    if (entry.onMessage(read.response, payload.length)) this.pending.delete(requestId)
   }
 }
 
 /** A non-200 answer as an error: RW_ERR_REMOTE_4XX or _5XX carrying the status and body. */
 export function remoteError(what: string, status: number, body: unknown): RestwireError {
   const error = (body as {error?: unknown; message?: unknown} | null)?.error ?? (body as {message?: unknown} | null)?.message
-  const text = typeof error === 'string' ? error : JSON.stringify(body)
+  const text = typeof error === 'string' ? error : previewJson(body)
   return new RestwireError(status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', `${what} failed with ${status}: ${text}`, {details: {body, status}})
+}
+
+/** A peer's value as JSON text for a message, or a note saying why it cannot be shown. */
+export function previewJson(value: unknown): string {
+  try {
+    return stringifyJson(value).slice(0, 1000)
+  } catch {
+    return '(a value that cannot be written as JSON)'
+  }
 }

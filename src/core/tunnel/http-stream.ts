@@ -2,6 +2,7 @@
 // backpressure; the first answer decides the status, and a client that goes away cancels the stream.
 import type {ServerResponse} from 'node:http'
 import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import type {TunnelStream} from './gateway-session.js'
 
 export type StreamFormat = 'ndjson' | 'sse'
@@ -45,11 +46,13 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
   res.writeHead(200, {'cache-control': 'no-cache', 'content-type': CONTENT_TYPE[format], trailer: STREAM_ERROR_TRAILER, 'x-accel-buffering': 'no'})
   res.flushHeaders()
   while (!next.done) {
-    if (!res.write(encodeItem(next.value, format))) await drained(res)
-    if (gone) return {ok: true}
     try {
+      if (!res.write(encodeItem(next.value, format))) await drained(res)
+      if (gone) return {ok: true}
       next = await iterator.next()
     } catch (error) {
+      // A broken stream, or an item that cannot be written as JSON (then the node is told to stop).
+      if (error instanceof RestwireError && error.code === 'RW_ERR_JSON') void stream.cancel()
       if (!gone) {
         const record = JSON.stringify(errorRecord(error))
         res.write(format === 'ndjson' ? `${record}\n` : `event: error\ndata: ${record}\n\n`)
@@ -65,7 +68,7 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
 }
 
 function encodeItem(item: unknown, format: StreamFormat): string {
-  const json = JSON.stringify(item) ?? 'null'
+  const json = stringifyJson(item, 'a stream item from the node')
   return format === 'ndjson' ? `${json}\n` : `data: ${json}\n\n`
 }
 
