@@ -136,7 +136,7 @@ export interface HostileNode {
 /**
  * A node that misbehaves on purpose, for gateway tests: dials `port`, is the SSH server there (any
  * gateway key accepted), answers IDENTIFY with `nodeId`, and hands every other request to `answer`,
- * whose `reply` writes one gzip member: a value as JSON, or a string as raw JSON text.
+ * whose `reply` writes one gzip member (a value as JSON, a string as raw JSON text) or a Buffer as is.
  */
 export function startHostileNode(
   port: number,
@@ -153,7 +153,11 @@ export function startHostileNode(
       client.on('tcpip', (accept) => {
         const channel = accept()
         channel.on('error', () => {})
-        const reply = (payload: unknown): void => void channel.write(encodeGzipMember(typeof payload === 'string' ? payload : JSON.stringify(payload)))
+        const reply = (payload: unknown): void => {
+          if (Buffer.isBuffer(payload)) channel.write(payload)
+          else channel.write(encodeGzipMember(typeof payload === 'string' ? payload : JSON.stringify(payload)))
+        }
+
         const decoder = new GzipMemberDecoder({
           onError: () => {},
           onMessage: (payload) => {

@@ -28,11 +28,20 @@ const PAUSE_AT_ITEMS = 4096
 const RESUME_AT_ITEMS = 1024
 const PAUSE_AT_BYTES = 32 * 1024 * 1024
 const RESUME_AT_BYTES = 8 * 1024 * 1024
+
 /**
- * What one stream may hold for a consumer that does not read: beyond it the stream is cancelled with
- * an error, so that one stalled HTTP client never pauses the channel that the node's other callers share.
+ * For streams read by remote clients (the HTTP API): what one may hold for a reader that does not read
+ * before it is cancelled with an error, so that one stalled client never pauses the channel that the
+ * node's other callers share; and what all of them may hold together, beyond which the one furthest
+ * behind is cancelled.
  */
-export const MAX_STREAM_BUFFERED_BYTES = 8 * 1024 * 1024
+export interface StreamBacklogLimits {
+  maxBytes: number
+  maxItems: number
+}
+
+export const DEFAULT_STREAM_BACKLOG: StreamBacklogLimits = {maxBytes: 4 * 1024 * 1024, maxItems: 4096}
+export const MAX_SESSION_BACKLOG_BYTES = 64 * 1024 * 1024
 
 export interface GatewaySessionOptions {
   channel: ssh2.ClientChannel
@@ -52,6 +61,9 @@ export class GatewaySession {
   /** Stream items (and their bytes) received but not yet consumed, over all streams of this session. */
   private buffered = 0
   private bufferedBytes = 0
+  /** Streams with a backlog limit, and the bytes they hold together. */
+  private readonly backlogs = new Set<{bytes: number; evict(): void}>()
+  private backlogBytes = 0
 
   constructor(private readonly options: GatewaySessionOptions) {
     const {channel} = options
@@ -110,11 +122,32 @@ export class GatewaySession {
     })
   }
 
-  /** Starts a STREAM; the first answer must come within timeoutMs, later items may take any time. */
-  stream(router: string, params: Record<string, unknown> | null, timeoutMs: number): TunnelStream {
+  /**
+   * Starts a STREAM; the first answer must come within timeoutMs, later items may take any time. A
+   * consumer that stops reading pauses the channel (flow control back to the node), unless `backlog`
+   * is given: then the stream is cancelled with an error once its reader falls that far behind.
+   */
+  stream(router: string, params: Record<string, unknown> | null, timeoutMs: number, backlog?: StreamBacklogLimits): TunnelStream {
     const message = tunnelRequest('STREAM', router, null, params)
     const items: Array<{bytes: number; value: unknown}> = []
     let itemBytes = 0
+    const account = (count: number, bytes: number): void => {
+      itemBytes += bytes
+      if (!backlog) this.onBuffered(count, bytes)
+      else {
+        tracker.bytes += bytes
+        this.backlogBytes += bytes
+      }
+    }
+
+    const tracker = {
+      bytes: 0,
+      evict: (): void => {
+        drop()
+        finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader fell too far behind (limits: ${backlog?.maxItems} items, ${backlog?.maxBytes} bytes per stream)`, {details: {status: 502}}))
+        this.sendCancel(message.id)
+      },
+    }
     let finished = false
     let failure: RestwireError | undefined
     const waiters: Array<() => void> = []
@@ -129,6 +162,7 @@ export class GatewaySession {
       failure = error
       clearTimeout(timer)
       this.pending.delete(message.id)
+      this.backlogs.delete(tracker)
       notify()
     }
 
@@ -147,9 +181,8 @@ export class GatewaySession {
     }
 
     const drop = (): void => {
-      this.onBuffered(-items.length, -itemBytes)
+      account(-items.length, -itemBytes)
       items.length = 0
-      itemBytes = 0
     }
 
     this.pending.set(message.id, {
@@ -166,15 +199,11 @@ export class GatewaySession {
         const code = response.ssh_response_code
         if (code !== 200) finish(remoteError(`STREAM ${router}`, code, response.response))
         else if (response.response === null) finish()
-        else if (!cancelled && itemBytes + bytes > MAX_STREAM_BUFFERED_BYTES) {
-          // The consumer is not reading: end this stream alone rather than pause the whole channel.
-          drop()
-          finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader fell more than ${MAX_STREAM_BUFFERED_BYTES} bytes behind`, {details: {status: 502}}))
-          this.sendCancel(message.id)
-        } else if (!cancelled) {
+        else if (backlog && (itemBytes + bytes > backlog.maxBytes || items.length >= backlog.maxItems)) tracker.evict()
+        else if (!cancelled) {
           items.push({bytes, value: response.response})
-          itemBytes += bytes
-          this.onBuffered(1, bytes)
+          account(1, bytes)
+          if (backlog && this.backlogBytes > MAX_SESSION_BACKLOG_BYTES) this.evictFurthestBehind()
         }
 
         notify()
@@ -182,6 +211,7 @@ export class GatewaySession {
       },
       stream: true,
     })
+    if (backlog) this.backlogs.add(tracker)
     if (this.closedError) finish(this.closedError)
     else if (refused) finish(refused)
     else this.writer.write(frame!)
@@ -210,8 +240,7 @@ export class GatewaySession {
         for (;;) {
           const item = items.shift()
           if (item) {
-            itemBytes -= item.bytes
-            this.onBuffered(-1, -item.bytes)
+            account(-1, -item.bytes)
             return {done: false, value: item.value}
           }
 
@@ -249,6 +278,13 @@ export class GatewaySession {
     const {channel} = this.options
     if ((this.buffered >= PAUSE_AT_ITEMS || this.bufferedBytes >= PAUSE_AT_BYTES) && !channel.isPaused()) channel.pause()
     else if (this.buffered <= RESUME_AT_ITEMS && this.bufferedBytes <= RESUME_AT_BYTES && channel.isPaused()) channel.resume()
+  }
+
+  /** All backlog-limited streams together hold too much: the one whose reader is furthest behind goes. */
+  private evictFurthestBehind(): void {
+    let furthest: {bytes: number; evict(): void} | undefined
+    for (const tracker of this.backlogs) if (!furthest || tracker.bytes > furthest.bytes) furthest = tracker
+    furthest?.evict()
   }
 
   /** Beyond maxInFlight the request fails here with the 503 the node itself would answer. */

@@ -8,6 +8,7 @@ import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
+import {DEFAULT_STREAM_BACKLOG} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 
 export const DEFAULT_HTTP_API_PORT = 8080
@@ -111,7 +112,8 @@ async function serveStream(
   request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined},
   context: HandleContext,
 ): Promise<void> {
-  const stream = gateway.stream(request.nodeId, request.path, {params: request.params})
+  // A remote reader that stops reading loses its stream rather than pausing the node for every caller.
+  const stream = gateway.stream(request.nodeId, request.path, {backlog: DEFAULT_STREAM_BACKLOG, params: request.params})
   const end = (): void => void stream.cancel()
   context.streams.add(end)
   try {

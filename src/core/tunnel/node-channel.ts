@@ -39,6 +39,7 @@ export class NodeChannel {
   private readonly streams = new Map<string, {cancel: () => void}>()
   private closed = false
   private framingFailed = false
+  private draining: Promise<void> | undefined
 
   constructor(private readonly options: NodeChannelOptions) {
     const {stream} = options
@@ -230,19 +231,21 @@ export class NodeChannel {
     }
   }
 
-  /** Resolves when the channel's window reopens, or when it closes. */
+  /** Resolves when the channel's window reopens, or when it closes; one wait shared by every writer. */
   private drained(): Promise<void> {
     const {stream} = this.options
-    return new Promise<void>((resolve) => {
+    this.draining ??= new Promise<void>((resolve) => {
       const done = (): void => {
         stream.off('drain', done)
         stream.off('close', done)
+        this.draining = undefined
         resolve()
       }
 
       stream.on('drain', done)
       stream.on('close', done)
     })
+    return this.draining
   }
 
   private sendResponse(requestId: TunnelId, response: RwResponse): void {
