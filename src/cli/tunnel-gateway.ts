@@ -18,6 +18,7 @@ export interface TunnelGatewayCliOptions {
   loginGraceMs: number
   maxStartups: number
   maxHttpConnections: number
+  maxInFlight: number
   logFormat: LogFormat
   json: boolean
 }
@@ -44,6 +45,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
       else writeEventLog({address: event.address, error: event.error.code, event: 'node rejected', reason: event.error.message}, logFormat)
     },
     loginGraceMs: options.loginGraceMs,
+    maxInFlight: options.maxInFlight,
     maxStartups: options.maxStartups,
     port: options.port,
     timeoutMs: options.timeoutMs,

@@ -56,6 +56,8 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
   server.on('connection', (socket) => socket.on('error', () => {}))
   await listenOn(server, host, port, 'HTTP')
+  // Accept errors after listening (EMFILE under a flood) must not end the process.
+  server.on('error', () => {})
 
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {

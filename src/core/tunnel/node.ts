@@ -134,7 +134,7 @@ class TunnelNode {
     this.emit({attempt, host, port, type: 'connecting'})
     let socket: Duplex
     try {
-      socket = await (this.options.connect ?? dialTcp)(this.options.to)
+      socket = await (this.options.connect ?? ((to) => dialTcp(to, this.options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS)))(this.options.to)
     } catch (error) {
       const code = errnoCode(error)
       return `cannot connect to ${host}:${port}: ${code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`
@@ -224,14 +224,22 @@ class TunnelNode {
   }
 }
 
-function dialTcp(to: {host: string; port: number}): Promise<Duplex> {
+/** TCP with Nagle off and keepalive; a connect that takes longer than timeoutMs (a black hole) fails. */
+function dialTcp(to: {host: string; port: number}, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     // TCP keepalive notices a gateway that vanished without closing (the SSH server side sends no pings).
     const socket = netConnect({host: to.host, keepAlive: true, keepAliveInitialDelay: 15_000, noDelay: true, port: to.port})
+    const timer = setTimeout(() => socket.destroy(new Error(`TCP connect timed out after ${timeoutMs} ms`)), timeoutMs)
     socket.once('connect', () => {
-      socket.off('error', reject)
+      clearTimeout(timer)
+      socket.off('error', fail)
       resolve(socket)
     })
-    socket.once('error', reject)
+    const fail = (error: Error): void => {
+      clearTimeout(timer)
+      reject(error)
+    }
+
+    socket.once('error', fail)
   })
 }
