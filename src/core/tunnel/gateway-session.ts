@@ -42,6 +42,11 @@ export interface StreamBacklogLimits {
 
 export const DEFAULT_STREAM_BACKLOG: StreamBacklogLimits = {maxBytes: 4 * 1024 * 1024, maxItems: 4096}
 export const MAX_SESSION_BACKLOG_BYTES = 64 * 1024 * 1024
+/**
+ * Request bytes waiting for the node's SSH window: a node that stops reading makes further requests
+ * fail at once (503) instead of piling up here until their timeouts.
+ */
+export const MAX_UNSENT_BYTES = 16 * 1024 * 1024
 
 export interface GatewaySessionOptions {
   channel: ssh2.ClientChannel
@@ -101,12 +106,13 @@ export class GatewaySession {
       return Promise.reject(error)
     }
 
+    const {id} = message
     return new Promise<TunnelResponseMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.pending.delete(message.id)
+        this.pending.delete(id)
         reject(new RestwireError('RW_ERR_TIMEOUT', `no answer to ${type} ${router ?? ''} within ${timeoutMs} ms`, {details: {status: 504}}))
       }, timeoutMs)
-      this.pending.set(message.id, {
+      this.pending.set(id, {
         fail: (error) => {
           clearTimeout(timer)
           reject(error)
@@ -314,7 +320,14 @@ export class GatewaySession {
       throw new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the ${message.request_type} request is ${bytes} bytes, over the ${this.options.maxMessageBytes} byte message limit`, {details: {status: 413}})
     }
 
-    return encodeGzipMember(json)
+    const frame = encodeGzipMember(json)
+    const unsent = this.options.channel.writableLength
+    // Nothing waiting: even a frame as large as the message limit goes.
+    if (message.request_type !== 'CANCEL' && unsent > 0 && unsent + frame.length > MAX_UNSENT_BYTES) {
+      throw remoteError(`${message.request_type} ${message.router ?? ''}`, 503, {error: `the node is not reading its requests: ${unsent} bytes wait to be sent to it`})
+    }
+
+    return frame
   }
 
   private sendCancel(streamId: string | number): void {

@@ -92,13 +92,18 @@ class TunnelGateway {
   private readonly sockets = new Set<Socket>()
   private readonly waiters = new Map<string, Set<() => void>>()
   private readonly gate: StartupGate
+  /** Sockets the gate closed at the end of their grace: already reported as node-refused. */
+  private readonly expired = new WeakSet<Socket>()
   private closing: Promise<void> | undefined
 
   constructor(private readonly options: TunnelGatewayOptions) {
     this.gate = new StartupGate({
       graceMs: options.loginGraceMs,
       maxStartups: options.maxStartups,
-      onRefused: (reason, socket) => options.onEvent?.({address: addressOf(socket), reason, type: 'node-refused'}),
+      onRefused: (reason, socket) => {
+        if (reason === 'grace') this.expired.add(socket)
+        options.onEvent?.({address: addressOf(socket), reason, type: 'node-refused'})
+      },
     })
     this.server = createServer({noDelay: true}, (socket) => this.onSocket(socket))
     this.server.on('error', () => {})
@@ -189,7 +194,7 @@ class TunnelGateway {
     socket.on('close', () => this.sockets.delete(socket))
     void this.identify(socket, address, () => ticket.authenticated()).catch((error: unknown) => {
       const failure = error instanceof RestwireError ? error : new RestwireError('RW_ERR_CONNECT', `node at ${address}: ${(error as Error).message}`, {cause: error})
-      this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
+      if (!this.expired.has(socket)) this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
       socket.destroy()
     })
   }
