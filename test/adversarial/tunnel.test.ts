@@ -6,7 +6,7 @@ import {randomBytes} from 'node:crypto'
 import {writeFile} from 'node:fs/promises'
 import type {Socket} from 'node:net'
 import {join} from 'node:path'
-import {after, before, describe, it} from 'node:test'
+import {after, afterEach, before, describe, it} from 'node:test'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {encodeGzipMember} from '../../src/core/framing/gzip-member.js'
 import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
@@ -61,12 +61,26 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
   let node: TunnelNodeHandle
   let home: string
   const cleanup: Array<() => unknown> = []
-  const healthy = (): ReturnType<typeof healthyClient> =>
-    healthyClient(async () => {
+  /** Healthy clients still running: a failed assertion must not leave one looping for ever. */
+  const running = new Set<() => Promise<HealthyReport>>()
+  const healthy = (): ReturnType<typeof healthyClient> => {
+    const client = healthyClient(async () => {
       const response = await fetch(`${http}/nodes/healthy/hello`)
       assert.equal(response.status, 200)
       assert.deepEqual(await response.json(), {hello: 'healthy'})
     })
+    const stop = (): Promise<HealthyReport> => {
+      running.delete(stop)
+      return client.stop()
+    }
+
+    running.add(stop)
+    return {stop}
+  }
+
+  afterEach(async () => {
+    for (const stop of [...running]) await stop()
+  })
 
   before(async () => {
     home = join(dir(), 'home')
@@ -163,6 +177,48 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
     assert.equal((await fetch(`${http}/nodes/hostile/ok`)).status, 200)
     assertHealthy(await client.stop(), 'hostile nodes')
     assertAlive(gateway, 'hostile nodes')
+  })
+
+  it('a node that never reads its requests: POSTs to it fail with 503 instead of piling up in the gateway', async () => {
+    const hostKey = await makeNodeHostKey(dir(), 'deaf_host_key')
+    const deaf = startHostileNode(port, hostKey.key, 'deaf', () => {}, {neverRead: true})
+    cleanup.push(() => deaf.close())
+    await gateway.waitForLog(/"event":"node connected".*"node":"deaf"/)
+    const client = healthy()
+    const body = JSON.stringify({blob: randomBytes(72 * 1024).toString('base64')})
+    const statuses: number[] = []
+    /** `count` POSTs of 96 KiB of incompressible JSON, ten at a time, each caller giving up after 0.2 s. */
+    const flood = async (count: number): Promise<void> => {
+      let next = 0
+      const worker = async (): Promise<void> => {
+        while (next++ < count) {
+          await fetch(`${http}/nodes/deaf/upload`, {body, method: 'POST', signal: AbortSignal.timeout(200)}).then(
+            async (response) => {
+              statuses.push(response.status)
+              await response.arrayBuffer()
+            },
+            () => {},
+          )
+        }
+      }
+
+      await Promise.all(Array.from({length: 10}, worker))
+    }
+
+    // The first round fills what the gateway may queue for the node (16 MiB) and warms its allocator with
+    // the garbage of request parsing; the second must not add the 80 MiB it sends to what is kept.
+    const total = watchRss(gateway.child.pid!)
+    await flood(600)
+    const second = watchRss(gateway.child.pid!)
+    await flood(1200)
+    const {baseline, peak} = second.stop()
+    const overall = total.stop()
+    const refused = statuses.filter((status) => status === 503).length
+    assert.ok(refused >= 300, `${refused} of ${statuses.length} answers were an immediate 503`)
+    assert.ok(peak - baseline < GROWTH_LIMIT_BYTES / 2, `grew ${peak - baseline} bytes over the second round (${overall.peak - overall.baseline} in all)`)
+    assert.ok(overall.peak - overall.baseline < GROWTH_LIMIT_BYTES * 1.5, `grew ${overall.peak - overall.baseline} bytes in all`)
+    assertHealthy(await client.stop(), 'a node that never reads')
+    assertAlive(gateway, 'a node that never reads')
   })
 
   it('HTTP API: deep JSON bodies, garbage and resets on the HTTP port get clean answers', async () => {

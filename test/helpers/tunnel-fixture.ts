@@ -137,12 +137,14 @@ export interface HostileNode {
  * A node that misbehaves on purpose, for gateway tests: dials `port`, is the SSH server there (any
  * gateway key accepted), answers IDENTIFY with `nodeId`, and hands every other request to `answer`,
  * whose `reply` writes one gzip member (a value as JSON, a string as raw JSON text) or a Buffer as is.
+ * With `neverRead`, it stops reading the channel after IDENTIFY.
  */
 export function startHostileNode(
   port: number,
   hostKey: LoadedPrivateKey,
   nodeId: string,
   answer: (request: {id: string; request_type: string; router: string | null}, reply: (payload: unknown) => void) => void,
+  options: {neverRead?: boolean} = {},
 ): HostileNode {
   let identified!: () => void
   const ready = new Promise<void>((resolve) => (identified = resolve))
@@ -165,6 +167,8 @@ export function startHostileNode(
             if (request.request_type === 'IDENTIFY') {
               reply({id: `hostile-${request.id}`, request_id: request.id, response: {node_id: nodeId}, ssh_response_code: 200})
               identified()
+              // Stops reading the gateway's requests: its SSH window closes once our buffer is full.
+              if (options.neverRead) channel.pause()
             } else answer(request, reply)
           },
         })
