@@ -1,5 +1,5 @@
 // tunnel defaults, in a module of their own so a CLI can show them without loading ssh2.
-export {DEFAULT_MAX_IN_FLIGHT, LOGIN_GRACE_MS, RESTWIRE_IDENT} from '../korv/defaults.js'
+export {DEFAULT_MAX_IN_FLIGHT, RESTWIRE_IDENT} from '../korv/defaults.js'
 
 export const DEFAULT_GATEWAY_PORT = 8022
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000
