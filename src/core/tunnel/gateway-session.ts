@@ -30,18 +30,12 @@ const PAUSE_AT_BYTES = 32 * 1024 * 1024
 const RESUME_AT_BYTES = 8 * 1024 * 1024
 
 /**
- * For streams read by remote clients (the HTTP API): what one may hold for a reader that does not read
- * before it is cancelled with an error, so that one stalled client never pauses the channel that the
- * node's other callers share; and what all of them may hold together, beyond which the one furthest
- * behind is cancelled.
+ * For streams read by remote clients (the HTTP API): while the channel is paused for want of readers,
+ * a stream whose reader has taken nothing for this long is cancelled with an error, so that one
+ * stalled client holds up the node's other callers for about this long at most.
  */
-export interface StreamBacklogLimits {
-  maxBytes: number
-  maxItems: number
-}
+export const DEFAULT_STREAM_STALL_MS = 1000
 
-export const DEFAULT_STREAM_BACKLOG: StreamBacklogLimits = {maxBytes: 4 * 1024 * 1024, maxItems: 4096}
-export const MAX_SESSION_BACKLOG_BYTES = 64 * 1024 * 1024
 /**
  * Request bytes waiting for the node's SSH window: a node that stops reading makes further requests
  * fail at once (503) instead of piling up here until their timeouts.
@@ -66,9 +60,9 @@ export class GatewaySession {
   /** Stream items (and their bytes) received but not yet consumed, over all streams of this session. */
   private buffered = 0
   private bufferedBytes = 0
-  /** Streams with a backlog limit, and the bytes they hold together. */
-  private readonly backlogs = new Set<{bytes: number; evict(): void}>()
-  private backlogBytes = 0
+  /** Streams that are cancelled when their reader stalls while the channel is paused. */
+  private readonly stallable = new Set<{holds(): boolean; stalledSince: number; stallMs: number; evict(): void}>()
+  private stallTimer: NodeJS.Timeout | undefined
 
   constructor(private readonly options: GatewaySessionOptions) {
     const {channel} = options
@@ -130,29 +124,28 @@ export class GatewaySession {
 
   /**
    * Starts a STREAM; the first answer must come within timeoutMs, later items may take any time. A
-   * consumer that stops reading pauses the channel (flow control back to the node), unless `backlog`
-   * is given: then the stream is cancelled with an error once its reader falls that far behind.
+   * consumer that stops reading pauses the channel (flow control back to the node, and so for every
+   * caller of that node). With `stallMs`, a consumer that then takes nothing for that long loses the
+   * stream (cancelled with RW_ERR_PROTOCOL, status 502) and the channel flows again.
    */
-  stream(router: string, params: Record<string, unknown> | null, timeoutMs: number, backlog?: StreamBacklogLimits): TunnelStream {
+  stream(router: string, params: Record<string, unknown> | null, timeoutMs: number, stallMs?: number): TunnelStream {
     const message = tunnelRequest('STREAM', router, null, params)
     const items: Array<{bytes: number; value: unknown}> = []
     let itemBytes = 0
     const account = (count: number, bytes: number): void => {
       itemBytes += bytes
-      if (!backlog) this.onBuffered(count, bytes)
-      else {
-        tracker.bytes += bytes
-        this.backlogBytes += bytes
-      }
+      this.onBuffered(count, bytes)
     }
 
     const tracker = {
-      bytes: 0,
       evict: (): void => {
         drop()
-        finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader fell too far behind (limits: ${backlog?.maxItems} items, ${backlog?.maxBytes} bytes per stream)`, {details: {status: 502}}))
+        finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader took nothing for ${stallMs} ms while the node's channel was full`, {details: {status: 502}}))
         this.sendCancel(message.id)
       },
+      holds: (): boolean => items.length > 0,
+      stallMs: stallMs ?? 0,
+      stalledSince: Date.now(),
     }
     let finished = false
     let failure: RestwireError | undefined
@@ -168,7 +161,7 @@ export class GatewaySession {
       failure = error
       clearTimeout(timer)
       this.pending.delete(message.id)
-      this.backlogs.delete(tracker)
+      this.stallable.delete(tracker)
       notify()
     }
 
@@ -205,11 +198,10 @@ export class GatewaySession {
         const code = response.ssh_response_code
         if (code !== 200) finish(remoteError(`STREAM ${router}`, code, response.response))
         else if (response.response === null) finish()
-        else if (backlog && (itemBytes + bytes > backlog.maxBytes || items.length >= backlog.maxItems)) tracker.evict()
         else if (!cancelled) {
+          if (items.length === 0) tracker.stalledSince = Date.now()
           items.push({bytes, value: response.response})
           account(1, bytes)
-          if (backlog && this.backlogBytes > MAX_SESSION_BACKLOG_BYTES) this.evictFurthestBehind()
         }
 
         notify()
@@ -217,7 +209,7 @@ export class GatewaySession {
       },
       stream: true,
     })
-    if (backlog) this.backlogs.add(tracker)
+    if (stallMs !== undefined) this.stallable.add(tracker)
     if (this.closedError) finish(this.closedError)
     else if (refused) finish(refused)
     else this.writer.write(frame!)
@@ -246,6 +238,7 @@ export class GatewaySession {
         for (;;) {
           const item = items.shift()
           if (item) {
+            tracker.stalledSince = Date.now()
             account(-1, -item.bytes)
             return {done: false, value: item.value}
           }
@@ -267,6 +260,7 @@ export class GatewaySession {
   close(error: RestwireError): void {
     if (this.closedError) return
     this.closedError = error
+    clearTimeout(this.stallTimer)
     this.writer.close()
     for (const [id, entry] of [...this.pending]) {
       this.pending.delete(id)
@@ -282,15 +276,34 @@ export class GatewaySession {
     this.buffered += items
     this.bufferedBytes += bytes
     const {channel} = this.options
-    if ((this.buffered >= PAUSE_AT_ITEMS || this.bufferedBytes >= PAUSE_AT_BYTES) && !channel.isPaused()) channel.pause()
-    else if (this.buffered <= RESUME_AT_ITEMS && this.bufferedBytes <= RESUME_AT_BYTES && channel.isPaused()) channel.resume()
+    if ((this.buffered >= PAUSE_AT_ITEMS || this.bufferedBytes >= PAUSE_AT_BYTES) && !channel.isPaused()) {
+      channel.pause()
+      this.checkStalls()
+    } else if (this.buffered <= RESUME_AT_ITEMS && this.bufferedBytes <= RESUME_AT_BYTES && channel.isPaused()) {
+      channel.resume()
+      clearTimeout(this.stallTimer)
+      this.stallTimer = undefined
+    }
   }
 
-  /** All backlog-limited streams together hold too much: the one whose reader is furthest behind goes. */
-  private evictFurthestBehind(): void {
-    let furthest: {bytes: number; evict(): void} | undefined
-    for (const tracker of this.backlogs) if (!furthest || tracker.bytes > furthest.bytes) furthest = tracker
-    furthest?.evict()
+  /** While paused: cancels the streams whose readers stalled, checking again until the channel flows. */
+  private checkStalls(): void {
+    if (this.stallTimer || this.stallable.size === 0) return
+    let nextCheck = Number.POSITIVE_INFINITY
+    const now = Date.now()
+    for (const tracker of [...this.stallable]) {
+      if (!tracker.holds()) continue
+      const due = tracker.stalledSince + tracker.stallMs
+      if (due <= now) tracker.evict()
+      else nextCheck = Math.min(nextCheck, due - now)
+    }
+
+    if (this.options.channel.isPaused() && nextCheck !== Number.POSITIVE_INFINITY && !this.closedError) {
+      this.stallTimer = setTimeout(() => {
+        this.stallTimer = undefined
+        this.checkStalls()
+      }, nextCheck)
+    }
   }
 
   /** Beyond maxInFlight the request fails here with the 503 the node itself would answer. */

@@ -10,7 +10,7 @@ import {parseQuery} from '../message/request.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
 import {DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_GATEWAY_TIMEOUT_MS, GATEWAY_USER, RESTWIRE_IDENT} from './defaults.js'
-import {GatewaySession, type StreamBacklogLimits, type TunnelStream, previewJson, remoteError} from './gateway-session.js'
+import {GatewaySession, type TunnelStream, previewJson, remoteError} from './gateway-session.js'
 import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
 import {canonicalRequestType} from './messages.js'
 
@@ -68,8 +68,8 @@ export interface TunnelGatewayHandle {
   nodes(): TunnelNodeInfo[]
   /** Resolves with a 2xx answer; rejects with RW_ERR_REMOTE_4XX/5XX (details.status, details.body) otherwise. */
   request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
-  /** With `backlog`, a reader that falls that far behind has its stream cancelled instead of pausing the node's channel. */
-  stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; backlog?: StreamBacklogLimits}): TunnelStream
+  /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
+  stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; stallMs?: number}): TunnelStream
   waitForNode(nodeId: string, timeoutMs: number): Promise<void>
   /** Stops listening, fails what is in flight with RW_ERR_CLOSED and disconnects every node. Safe twice. */
   close(): Promise<void>
@@ -131,7 +131,7 @@ class TunnelGateway {
           return failedStream(error as RestwireError)
         }
 
-        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.backlog)
+        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.stallMs)
       },
       waitForNode: (nodeId, timeoutMs) => this.waitForNode(nodeId, timeoutMs),
     }

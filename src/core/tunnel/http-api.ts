@@ -8,7 +8,7 @@ import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
-import {DEFAULT_STREAM_BACKLOG} from './gateway-session.js'
+import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 
 export const DEFAULT_HTTP_API_PORT = 8080
@@ -25,6 +25,8 @@ export interface TunnelHttpApiOptions {
   maxBodyBytes?: number
   /** HTTP connections open at once; beyond it new ones are closed on accept. Default 1024. */
   maxConnections?: number
+  /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
+  sendTimeoutMs?: number
   drainMs?: number
 }
 
@@ -49,7 +51,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
     req.on('error', () => {})
     res.on('error', () => {})
-    const done = handle(gateway, req, res, {maxBodyBytes, streams}).catch((error: unknown) => sendError(res, error))
+    const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
     active.add(done)
     void done.finally(() => active.delete(done))
   })
@@ -79,6 +81,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
 
 interface HandleContext {
   maxBodyBytes: number
+  sendTimeoutMs: number | undefined
   /** Enders of the streams being served, for close(). */
   streams: Set<() => void>
 }
@@ -114,12 +117,12 @@ async function serveStream(
   request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined},
   context: HandleContext,
 ): Promise<void> {
-  // A remote reader that stops reading loses its stream rather than pausing the node for every caller.
-  const stream = gateway.stream(request.nodeId, request.path, {backlog: DEFAULT_STREAM_BACKLOG, params: request.params})
+  // A remote reader that stops reading loses its stream rather than keep the node paused for every caller.
+  const stream = gateway.stream(request.nodeId, request.path, {params: request.params, stallMs: DEFAULT_STREAM_STALL_MS})
   const end = (): void => void stream.cancel()
   context.streams.add(end)
   try {
-    const opened = await pipeTunnelStream(stream, res, request.format)
+    const opened = await pipeTunnelStream(stream, res, request.format, context.sendTimeoutMs)
     if (!opened.ok) sendError(res, opened.error)
   } finally {
     context.streams.delete(end)

@@ -8,6 +8,9 @@ import type {TunnelStream} from './gateway-session.js'
 export type StreamFormat = 'ndjson' | 'sse'
 
 const CONTENT_TYPE: Record<StreamFormat, string> = {ndjson: 'application/x-ndjson', sse: 'text/event-stream'}
+/** How long a stream's HTTP client may go without taking what was written (like nginx's send_timeout). */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+
 /** HTTP trailer carrying the error record of a stream that broke mid-way (clients that read trailers need not guess from the last line). */
 export const STREAM_ERROR_TRAILER = 'x-restwire-stream-error'
 
@@ -24,7 +27,12 @@ export function streamFormat(accept: string | undefined): StreamFormat | undefin
  * fails before its first item (so the caller can answer 404, 504...); otherwise answers 200 and writes
  * every item, ending with an error record when the stream breaks mid-way.
  */
-export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse, format: StreamFormat): Promise<{ok: true} | {ok: false; error: unknown}> {
+export async function pipeTunnelStream(
+  stream: TunnelStream,
+  res: ServerResponse,
+  format: StreamFormat,
+  sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
+): Promise<{ok: true} | {ok: false; error: unknown}> {
   const iterator = stream[Symbol.asyncIterator]()
   let gone = false
   const onClose = (): void => {
@@ -47,7 +55,8 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
   res.flushHeaders()
   while (!next.done) {
     try {
-      if (!res.write(encodeItem(next.value, format))) await drained(res)
+      // A client that takes nothing for sendTimeoutMs loses the connection (and the stream is cancelled).
+      if (!res.write(encodeItem(next.value, format)) && !(await drained(res, sendTimeoutMs))) res.destroy()
       if (gone) return {ok: true}
       next = await iterator.next()
     } catch (error) {
@@ -82,16 +91,19 @@ function errorRecord(error: unknown): Record<string, unknown> {
   return record
 }
 
-/** Waits for 'drain', or for 'close' when the client went away meanwhile. */
-function drained(res: ServerResponse): Promise<void> {
+/** Waits for 'drain', or for 'close' when the client went away meanwhile; false after timeoutMs. */
+function drained(res: ServerResponse, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done)
-      res.off('close', done)
-      resolve()
+    const done = (drained: boolean): void => {
+      clearTimeout(timer)
+      res.off('drain', onDrain)
+      res.off('close', onDrain)
+      resolve(drained)
     }
 
-    res.on('drain', done)
-    res.on('close', done)
+    const onDrain = (): void => done(true)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    res.on('drain', onDrain)
+    res.on('close', onDrain)
   })
 }

@@ -12,7 +12,7 @@ import {Router} from '../../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {startTunnelHttpApi} from '../../../src/core/tunnel/http-api.js'
 import {type TunnelGatewayEvent, type TunnelGatewayHandle, type TunnelNodeEvent, exposeNode, startTunnelGateway} from '../../../src/core/tunnel/index.js'
-import {closedWithin, deepJsonText, deepValue, floodConnections, hostileServer, hostileTcp} from '../../helpers/hostile.js'
+import {closedWithin, deepJsonText, deepValue, floodConnections, hostileServer, hostileTcp, openSocket} from '../../helpers/hostile.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {type TunnelKeys, makeTunnelKeys, startHostileNode, startRawGateway, trustNode} from '../../helpers/tunnel-fixture.js'
 
@@ -49,6 +49,10 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
         await new Promise((resolve) => setTimeout(resolve, 20))
         yield i
       }
+    })
+    .route('STREAM', '/firehose', async function* () {
+      const chunk = 'z'.repeat(64 * 1024)
+      for (;;) yield chunk
     })
     .route('STREAM', '/big-items', async function* () {
       yield 'small'
@@ -131,6 +135,31 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
     assert.equal(response.status, 400)
     assert.equal(((await response.json()) as {code: string}).code, 'RW_ERR_JSON')
     assert.deepEqual(await (await fetch(`${base}/nodes/hard/home`)).json(), {home: 'router'})
+  })
+
+  it('over HTTP: a STREAM client that takes nothing for the send timeout is disconnected', async () => {
+    const api = await startTunnelHttpApi(gateway, {port: 0, sendTimeoutMs: 500})
+    cleanup.push(() => api.close())
+    const socket = await openSocket({port: api.address.port})
+    socket.pause()
+    socket.write('GET /nodes/hard/firehose HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n\r\n')
+    // The gateway's close waits behind the data in the kernel buffers: read them after the send timeout.
+    await new Promise((resolve) => setTimeout(resolve, 3000))
+    let text = ''
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')))
+    socket.resume()
+    const closed = await new Promise<boolean>((resolve) => {
+      const timer = setTimeout(() => resolve(false), 10_000)
+      socket.once('close', () => {
+        clearTimeout(timer)
+        resolve(true)
+      })
+    })
+    assert.match(text, /^HTTP\/1.1 200/)
+    // Cut off while stalled: no end of stream (no error record, no last chunk) ever reached the client.
+    assert.doesNotMatch(text, /RW_ERR_|\r\n0\r\n/)
+    assert.ok(closed, 'the never-reading client was disconnected')
+    assert.deepEqual((await gateway.request('hard', 'GET', '/home')).body, {home: 'router'})
   })
 
   it('a hostile node: a string status is a 502 at once, deep answers are a 502 over HTTP, its session stays up', async () => {
