@@ -15,6 +15,10 @@ export interface TunnelGatewayCliOptions {
   knownNodesPath?: string
   acceptNew: boolean
   timeoutMs: number
+  loginGraceMs: number
+  maxStartups: number
+  maxHttpConnections: number
+  maxInFlight: number
   logFormat: LogFormat
   json: boolean
 }
@@ -37,12 +41,16 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
       if (event.type === 'node-connected') writeEventLog({address: event.address, event: 'node connected', fingerprint: event.fingerprint, node: event.nodeId}, logFormat)
       else if (event.type === 'node-replaced') writeEventLog({address: event.address, event: 'node replaced', node: event.nodeId}, logFormat)
       else if (event.type === 'node-disconnected') writeEventLog({event: 'node disconnected', node: event.nodeId, reason: event.reason}, logFormat)
+      else if (event.type === 'node-refused') writeEventLog({address: event.address, event: 'node refused', reason: event.reason === 'cap' ? 'too many connections still in the handshake (--max-startups)' : 'not registered within --login-grace'}, logFormat)
       else writeEventLog({address: event.address, error: event.error.code, event: 'node rejected', reason: event.error.message}, logFormat)
     },
+    loginGraceMs: options.loginGraceMs,
+    maxInFlight: options.maxInFlight,
+    maxStartups: options.maxStartups,
     port: options.port,
     timeoutMs: options.timeoutMs,
   })
-  const api = await startTunnelHttpApi(gateway, options.http).catch(async (error: unknown) => {
+  const api = await startTunnelHttpApi(gateway, {...options.http, maxConnections: options.maxHttpConnections}).catch(async (error: unknown) => {
     await gateway.close()
     throw error
   })

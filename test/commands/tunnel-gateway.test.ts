@@ -65,6 +65,7 @@ describe('restwire tunnel gateway', {timeout: 60_000}, () => {
     assert.match(help.stdout, /--http/)
     assert.match(help.stdout, /\/nodes\/<id>\/<path>/)
     assert.match(help.stdout, /application\/x-ndjson/)
+    for (const flag of ['--login-grace', '--max-startups', '--max-in-flight', '--max-http-connections']) assert.match(help.stdout, new RegExp(flag))
     const bad = await restwire(['tunnel', 'gateway', '--http', 'nope'], {RESTWIRE_HOME: join(dir(), 'home2')})
     assert.equal(bad.code, 2, bad.stderr)
     assert.match(bad.stderr, /HOST:PORT/)

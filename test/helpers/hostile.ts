@@ -2,7 +2,7 @@
 // garbage, stays silent or trickles; floods of connections; payloads no server should choke on; a
 // healthy client run beside each attack; and memory probes of a server process.
 import {readFileSync} from 'node:fs'
-import {type Socket, connect} from 'node:net'
+import {type AddressInfo, type Socket, connect, createServer} from 'node:net'
 import {setTimeout as sleep} from 'node:timers/promises'
 
 export interface Target {
@@ -198,3 +198,34 @@ export function watchRss(pid: number, everyMs = 50): {stop(): {baseline: number;
 export const MIB = 1024 * 1024
 /** What a client that never reads may grow a server by (the issue's "about 100 MB"). */
 export const GROWTH_LIMIT_BYTES = 100 * MIB
+
+export type HostileServerKind = 'silence' | 'garbage' | 'reset'
+
+/**
+ * A hostile server, for clients that dial out (durable nodes): on 127.0.0.1:0 it accepts TCP and then
+ * says nothing (`silence`), sends text of no protocol and closes (`garbage`), or resets (`reset`).
+ * `accepted` counts the connections, so a test can see a client redial.
+ */
+export async function hostileServer(kind: HostileServerKind, port = 0): Promise<{port: number; accepted(): number; close(): Promise<void>}> {
+  const sockets = new Set<Socket>()
+  let accepted = 0
+  const server = createServer((socket) => {
+    accepted++
+    socket.on('error', () => {})
+    sockets.add(socket)
+    socket.once('close', () => sockets.delete(socket))
+    if (kind === 'garbage') socket.end('HTTP/1.1 400 Bad Request\r\n\r\n\u0000\u00ff not SSH at all\r\n')
+    else if (kind === 'reset') socket.resetAndDestroy()
+  })
+  server.on('error', () => {})
+  await new Promise<void>((resolve) => server.listen(port, '127.0.0.1', resolve))
+  return {
+    accepted: () => accepted,
+    close: () =>
+      new Promise<void>((resolve) => {
+        for (const socket of sockets) socket.destroy()
+        server.close(() => resolve())
+      }),
+    port: (server.address() as AddressInfo).port,
+  }
+}

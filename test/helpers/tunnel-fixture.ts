@@ -1,10 +1,10 @@
 // Tunnel test helpers: keys for a gateway and nodes, a trusted known_nodes line, and a raw gateway
 // (an ssh2 client on an accepted socket) for sending arbitrary bytes to a node.
 import {readFile, writeFile} from 'node:fs/promises'
-import {type AddressInfo, createServer} from 'node:net'
+import {type AddressInfo, connect, createServer} from 'node:net'
 import {join} from 'node:path'
 import ssh2 from 'ssh2'
-import {GzipMemberDecoder} from '../../src/core/framing/gzip-member.js'
+import {GzipMemberDecoder, encodeGzipMember} from '../../src/core/framing/gzip-member.js'
 import {generateSshKeyPair, writeSshKeyPair} from '../../src/core/keys/ssh-key-pair.js'
 import {type TunnelResponseMessage, parseTunnelResponse} from '../../src/core/tunnel/messages.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
@@ -125,4 +125,60 @@ function rawTunnel(channel: ssh2.ClientChannel, end: () => void, openAnother: ()
       return responses
     },
   }
+}
+
+export interface HostileNode {
+  /** Resolves once the gateway has sent IDENTIFY (the node is registered soon after). */
+  identified: Promise<void>
+  close(): void
+}
+
+/**
+ * A node that misbehaves on purpose, for gateway tests: dials `port`, is the SSH server there (any
+ * gateway key accepted), answers IDENTIFY with `nodeId`, and hands every other request to `answer`,
+ * whose `reply` writes one gzip member (a value as JSON, a string as raw JSON text) or a Buffer as is.
+ * With `neverRead`, it stops reading the channel after IDENTIFY.
+ */
+export function startHostileNode(
+  port: number,
+  hostKey: LoadedPrivateKey,
+  nodeId: string,
+  answer: (request: {id: string; request_type: string; router: string | null}, reply: (payload: unknown) => void) => void,
+  options: {neverRead?: boolean} = {},
+): HostileNode {
+  let identified!: () => void
+  const ready = new Promise<void>((resolve) => (identified = resolve))
+  const server = new ssh2.Server({hostKeys: [hostKey.privateKey], ident: 'restwire_hostile_0.1'}, (client) => {
+    client.on('error', () => {})
+    client.on('authentication', (context) => context.accept())
+    client.on('ready', () =>
+      client.on('tcpip', (accept) => {
+        const channel = accept()
+        channel.on('error', () => {})
+        const reply = (payload: unknown): void => {
+          if (Buffer.isBuffer(payload)) channel.write(payload)
+          else channel.write(encodeGzipMember(typeof payload === 'string' ? payload : JSON.stringify(payload)))
+        }
+
+        const decoder = new GzipMemberDecoder({
+          onError: () => {},
+          onMessage: (payload) => {
+            const request = JSON.parse(payload.toString()) as {id: string; request_type: string; router: string | null}
+            if (request.request_type === 'IDENTIFY') {
+              reply({id: `hostile-${request.id}`, request_id: request.id, response: {node_id: nodeId}, ssh_response_code: 200})
+              identified()
+              // Stops reading the gateway's requests: its SSH window closes once our buffer is full.
+              if (options.neverRead) channel.pause()
+            } else answer(request, reply)
+          },
+        })
+        channel.on('data', (chunk: Buffer) => decoder.push(chunk))
+      }),
+    )
+  })
+  server.on('error', () => {})
+  const socket = connect({host: '127.0.0.1', port})
+  socket.on('error', () => {})
+  socket.once('connect', () => server.injectSocket(socket))
+  return {close: () => socket.destroy(), identified: ready}
 }

@@ -4,7 +4,7 @@ import {durationFlag, positiveIntFlag} from '../../cli/flags.js'
 import {gatewayAddressFlag} from '../../cli/tunnel-flags.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
-import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
+import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
 
 export default class TunnelExpose extends BaseCommand<typeof TunnelExpose> {
   static override summary = 'Expose routes to a tunnel gateway by dialling out to it (the node).'
@@ -14,11 +14,12 @@ With no --host-key and --authorized-keys, the restwire home holds a host key and
 
 Routes come from --routes FILE (a JS or TS module, as for korv serve, plus async-generator handlers for STREAM), --upstream URL (GET/POST/PATCH/DELETE forwarded to an HTTP service; STREAM as a GET whose NDJSON lines or SSE events become items) or --demo (GET /home, POST /create, STREAM /stream).
 
-The node redials forever with exponential backoff and jitter (from 0.5s up to --max-backoff) and logs every state change on stderr. --once stops when the first connection ends: exit 0, or 3 if it never connected. SIGINT or SIGTERM closes the node and exits 0.`
+The node redials forever with exponential backoff and jitter (from 0.5s up to --max-backoff) and logs every state change on stderr. A gateway that accepts TCP but has not finished the SSH handshake and sent IDENTIFY within --handshake-timeout of the connect is dropped, and the node redials. --once stops when the first connection ends: exit 0, or 3 if it never connected. SIGINT or SIGTERM closes the node and exits 0.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --to 127.0.0.1:8022 --demo', description: 'Zero configuration: demo routes to a gateway on this machine'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --routes ./routes.js --node-id api-1', description: 'Your handlers, under a chosen node id'},
+    {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --demo --handshake-timeout 5s', description: 'Give up on a gateway that does not finish the handshake within 5 s, and redial'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --upstream http://127.0.0.1:3000 --host-key /etc/restwire/node_key --authorized-keys ./gateways', description: 'Put a local HTTP service behind the tunnel'},
   ]
 
@@ -26,6 +27,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'authorized-keys': Flags.string({description: 'OpenSSH authorized_keys file of the gateway keys allowed to call (re-read when it changes).'}),
     demo: Flags.boolean({description: 'Serve the demo routes: GET /home, POST /create, STREAM /stream.', exclusive: ['routes', 'upstream']}),
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
+    'handshake-timeout': durationFlag({default: DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, description: 'From the TCP connect to the gateway\'s IDENTIFY; then the node drops the connection and redials.'}),
     'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
@@ -34,7 +36,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
     to: gatewayAddressFlag({description: 'The gateway to dial, HOST:PORT.', required: true}),
-    tracebacks: Flags.boolean({allowNo: true, default: true, description: 'Include the traceback in 500 bodies (--no-tracebacks hides it).'}),
+    tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows callers your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (STREAM: NDJSON or SSE response).', exclusive: ['routes', 'demo']}),
   }
 
@@ -46,6 +48,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       backoff: {maxMs: flags['max-backoff']},
       demo: flags.demo,
       handlerTimeoutMs: flags['handler-timeout'],
+      handshakeTimeoutMs: flags['handshake-timeout'],
       hostKeyPaths: flags['host-key'],
       logFormat: flags['log-format'],
       maxInFlight: flags['max-in-flight'],
@@ -53,7 +56,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       once: flags.once,
       routesPath: flags.routes,
       to: flags.to,
-      tracebacks: flags.tracebacks,
+      tracebacks: flags.tracebacks ?? flags.demo,
       upstreamUrl: flags.upstream,
     })
   }

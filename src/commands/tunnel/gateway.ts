@@ -1,8 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag, hostFlag, portFlag} from '../../cli/flags.js'
+import {durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
 import {RestwireError} from '../../core/errors.js'
-import {DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
+import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
+import {DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
 
 /** `HOST:PORT` for the HTTP API (`[::1]:8080` for IPv6); port 0 picks a free one. */
 const httpAddressFlag = Flags.custom<{host: string; port: number}>({
@@ -18,7 +19,9 @@ export default class TunnelGateway extends BaseCommand<typeof TunnelGateway> {
   static override summary = 'Accept tunnel nodes and call them through a local HTTP API.'
   static override description = `Listens on TCP (--host, --port) for nodes started with \`restwire tunnel expose\`. On each connection the gateway is the SSH client: it authenticates with --identity, verifies the node's host key against --known-nodes (--accept-new trusts a node id seen for the first time) and keeps a registry of connected nodes by id.
 
-A local HTTP API (--http, loopback by default; it has no authentication of its own) calls them: GET /nodes lists the connected nodes; METHOD /nodes/<id>/<path>?query makes one request (GET, POST, PATCH, PUT as PATCH, DELETE; the query becomes params and a JSON body data) and answers with the node's status and JSON body; GET /nodes/<id>/<path> with "Accept: application/x-ndjson" or "Accept: text/event-stream" follows a STREAM item by item, and cancels it when the client goes away. Unknown node 404, node gone 503, no answer within --timeout 504.
+A local HTTP API (--http, loopback by default; it has no authentication of its own) calls them: GET /nodes lists the connected nodes; METHOD /nodes/<id>/<path>?query makes one request (GET, POST, PATCH, PUT as PATCH, DELETE; the query becomes params and a JSON body data) and answers with the node's status and JSON body; GET /nodes/<id>/<path> with "Accept: application/x-ndjson" or "Accept: text/event-stream" follows a STREAM item by item, and cancels it when the client goes away. Unknown node 404, node gone 503, no answer within --timeout 504; a node answer that is invalid or cannot be written as JSON 502; a request over the tunnel's 16 MiB message limit 413.
+
+Limits against hostile peers: a connection must finish the SSH handshake and IDENTIFY within --login-grace of the TCP accept; at most --max-startups connections may be in that state at once (the excess is closed on accept; registered nodes are never counted); at most --max-http-connections HTTP API connections at once; at most --max-in-flight requests and streams waiting on one node (then 503). An HTTP client that stops reading a STREAM while the node's channel is full has it cancelled after 1 s, so it holds up the node's other callers for about a second at most.
 
 With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire); the default --known-nodes is the known_nodes file there. Node connections and rejections are logged on stderr. SIGINT or SIGTERM stops both listeners, ends streams and exits 0.`
 
@@ -28,6 +31,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     {command: 'curl http://127.0.0.1:8080/nodes', description: 'List the connected nodes'},
     {command: 'curl -X POST http://127.0.0.1:8080/nodes/api-node/create -d \'{"name":"ada"}\'', description: 'Call a route on a node'},
     {command: 'curl -N -H "Accept: application/x-ndjson" http://127.0.0.1:8080/nodes/api-node/stream', description: 'Follow a STREAM as NDJSON'},
+    {command: '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --login-grace 10s --max-startups 20', description: 'On an exposed port: drop connections that do not register within 10 s, at most 20 handshakes at once'},
   ]
 
   static override flags = {
@@ -37,6 +41,10 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
     'known-nodes': Flags.string({description: 'known_hosts-style file of trusted node keys, patterns matching node ids (default: <restwire home>/known_nodes).'}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'Time from the TCP accept for a node to finish the SSH handshake and IDENTIFY; then the connection is closed.'}),
+    'max-http-connections': positiveIntFlag({default: DEFAULT_HTTP_MAX_CONNECTIONS, description: 'HTTP API connections open at once; beyond it new ones are closed.'}),
+    'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams waiting on one node; beyond it they are answered 503 by the gateway.'}),
+    'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Node connections still in the handshake at once; the excess is closed on accept.'}),
     port: portFlag({char: 'p', default: DEFAULT_GATEWAY_PORT, description: 'TCP port nodes dial.'}),
     timeout: durationFlag({char: 't', default: DEFAULT_GATEWAY_TIMEOUT_MS, description: 'Bound on every request (and the first answer of a stream); then 504.'}),
   }
@@ -52,6 +60,10 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
       json: this.jsonEnabled(),
       knownNodesPath: flags['known-nodes'],
       logFormat: flags['log-format'],
+      loginGraceMs: flags['login-grace'],
+      maxHttpConnections: flags['max-http-connections'],
+      maxInFlight: flags['max-in-flight'],
+      maxStartups: flags['max-startups'],
       port: flags.port,
       timeoutMs: flags.timeout,
     })

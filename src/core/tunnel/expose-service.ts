@@ -12,7 +12,7 @@ import {createUpstreamStreamHandler} from './upstream-stream.js'
 
 /** authorized_keys lists the gateways allowed in. */
 export interface ExposeServiceOptions
-  extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'maxInFlight' | 'tracebacks' | 'onEvent'>,
+  extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'handshakeTimeoutMs' | 'maxInFlight' | 'tracebacks' | 'onEvent'>,
     ServerIdentityOptions,
     HandlerSourceOptions {}
 

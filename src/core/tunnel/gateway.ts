@@ -4,12 +4,13 @@ import {type AddressInfo, type Server as NetServer, type Socket, createServer} f
 import ssh2 from 'ssh2'
 import {RestwireError} from '../errors.js'
 import {listenOn} from '../listen.js'
+import {type StartupRefusal, StartupGate} from '../startup-gate.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
 import {parseQuery} from '../message/request.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
-import {DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, GATEWAY_USER, RESTWIRE_IDENT} from './defaults.js'
-import {GatewaySession, type TunnelStream, remoteError} from './gateway-session.js'
+import {DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_IN_FLIGHT, DEFAULT_GATEWAY_TIMEOUT_MS, GATEWAY_USER, RESTWIRE_IDENT} from './defaults.js'
+import {GatewaySession, type TunnelStream, previewJson, remoteError} from './gateway-session.js'
 import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
 import {canonicalRequestType} from './messages.js'
 
@@ -25,9 +26,16 @@ export interface TunnelGatewayOptions {
   acceptNew?: boolean
   /** Bound on every request (and on the first answer of a STREAM). Default 30 s. */
   timeoutMs?: number
-  /** Bound on the SSH handshake plus IDENTIFY. Default 10 s. */
+  /** Bound on the SSH handshake, and on IDENTIFY. Default 10 s. */
   connectTimeoutMs?: number
+  /** Time from the TCP accept to a registered node (handshake + IDENTIFY); then the socket is closed. Default 30 s. */
+  loginGraceMs?: number
+  /** Connections still in the handshake at once; the excess is closed on accept. Default 100. */
+  maxStartups?: number
+  /** Largest message either side may send, both ways (the wire cannot say the peer's limit). Default 16 MiB. */
   maxMessageBytes?: number
+  /** Requests and streams waiting on one node; beyond it they fail at the gateway with 503. Default 1024. */
+  maxInFlight?: number
   onEvent?: (event: TunnelGatewayEvent) => void
 }
 
@@ -36,6 +44,8 @@ export type TunnelGatewayEvent =
   | {type: 'node-replaced'; nodeId: string; address: string}
   | {type: 'node-disconnected'; nodeId: string; reason: string}
   | {type: 'node-rejected'; address: string; error: RestwireError}
+  /** Closed by the startup gate: over --max-startups on accept, or not registered within the login grace. */
+  | {type: 'node-refused'; address: string; reason: StartupRefusal}
 
 export interface TunnelNodeInfo {
   id: string
@@ -58,7 +68,8 @@ export interface TunnelGatewayHandle {
   nodes(): TunnelNodeInfo[]
   /** Resolves with a 2xx answer; rejects with RW_ERR_REMOTE_4XX/5XX (details.status, details.body) otherwise. */
   request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
-  stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number}): TunnelStream
+  /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
+  stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; stallMs?: number}): TunnelStream
   waitForNode(nodeId: string, timeoutMs: number): Promise<void>
   /** Stops listening, fails what is in flight with RW_ERR_CLOSED and disconnects every node. Safe twice. */
   close(): Promise<void>
@@ -80,10 +91,22 @@ class TunnelGateway {
   private readonly registry = new Map<string, NodeEntry>()
   private readonly sockets = new Set<Socket>()
   private readonly waiters = new Map<string, Set<() => void>>()
+  private readonly gate: StartupGate
+  /** Sockets the gate closed at the end of their grace: already reported as node-refused. */
+  private readonly expired = new WeakSet<Socket>()
   private closing: Promise<void> | undefined
 
   constructor(private readonly options: TunnelGatewayOptions) {
+    this.gate = new StartupGate({
+      graceMs: options.loginGraceMs,
+      maxStartups: options.maxStartups,
+      onRefused: (reason, socket) => {
+        if (reason === 'grace') this.expired.add(socket)
+        options.onEvent?.({address: addressOf(socket), reason, type: 'node-refused'})
+      },
+    })
     this.server = createServer({noDelay: true}, (socket) => this.onSocket(socket))
+    this.server.on('error', () => {})
   }
 
   async listen(): Promise<void> {
@@ -108,7 +131,7 @@ class TunnelGateway {
           return failedStream(error as RestwireError)
         }
 
-        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs)
+        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.stallMs)
       },
       waitForNode: (nodeId, timeoutMs) => this.waitForNode(nodeId, timeoutMs),
     }
@@ -157,38 +180,45 @@ class TunnelGateway {
   }
 
   private onSocket(socket: Socket): void {
+    // Any peer may reset at once: the socket has an error listener before anything else can happen.
+    socket.on('error', () => {})
     if (this.closing) {
       socket.destroy()
       return
     }
 
-    const address = `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
+    const ticket = this.gate.admit(socket)
+    if (!ticket) return
+    const address = addressOf(socket)
     this.sockets.add(socket)
     socket.on('close', () => this.sockets.delete(socket))
-    socket.on('error', () => {})
-    void this.identify(socket, address).catch((error: unknown) => {
+    void this.identify(socket, address, () => ticket.authenticated()).catch((error: unknown) => {
       const failure = error instanceof RestwireError ? error : new RestwireError('RW_ERR_CONNECT', `node at ${address}: ${(error as Error).message}`, {cause: error})
-      this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
+      if (!this.expired.has(socket)) this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
       socket.destroy()
     })
   }
 
   /** SSH handshake as the client, one direct-tcpip channel, IDENTIFY, host key check, registration. */
-  private async identify(socket: Socket, address: string): Promise<void> {
+  private async identify(socket: Socket, address: string, registered: () => void): Promise<void> {
     const {knownNodesPath} = this.options
     const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS
     const ssh = new ssh2.Client()
     let hostKey: Buffer | undefined
     let refused: RestwireError | undefined
+    let handshakeError: ((error: Error & {level?: string}) => void) | undefined
+    // One listener for the client's whole life: ssh2 may emit 'error' more than once (a reset after a
+    // timeout), and an 'error' with no listener would end the process.
+    ssh.on('error', (error: Error & {level?: string}) => handshakeError?.(error))
     await new Promise<void>((resolve, reject) => {
       ssh.once('ready', () => resolve())
       // A socket that closes before the handshake finished may end without an 'error'.
       ssh.once('close', () => reject(refused ?? new RestwireError('RW_ERR_CLOSED', `the node at ${address} disconnected during the SSH handshake`)))
-      ssh.once('error', (error: Error & {level?: string}) => {
+      handshakeError = (error) => {
         if (refused) reject(refused)
         else if (error.level === 'client-authentication') reject(new RestwireError('RW_ERR_AUTH', `node at ${address} rejected every gateway key`, {cause: error}))
         else reject(new RestwireError('RW_ERR_CONNECT', `SSH handshake with the node at ${address} failed: ${error.message}`, {cause: error}))
-      })
+      }
       ssh.connect({
         authHandler: this.options.identities.map((identity) => ({key: identity.privateKey, passphrase: identity.passphrase, type: 'publickey' as const, username: GATEWAY_USER})),
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
@@ -209,7 +239,7 @@ class TunnelGateway {
         username: GATEWAY_USER,
       })
     })
-    ssh.on('error', () => {})
+    handshakeError = undefined
     try {
       const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
         ssh.forwardOut('', 0, '', this.server.address() ? (this.server.address() as AddressInfo).port : 0, (error, stream) => (error ? reject(new RestwireError('RW_ERR_PROTOCOL', `the node at ${address} refused the tunnel channel: ${error.message}`, {cause: error})) : resolve(stream)))
@@ -220,6 +250,7 @@ class TunnelGateway {
       const session = new GatewaySession({
         channel,
         coalesce,
+        maxInFlight: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
         maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
         onClose: (error) => this.onSessionClosed(identified.nodeId, session, error),
       })
@@ -227,12 +258,13 @@ class TunnelGateway {
       const answer = await session.request('IDENTIFY', null, null, null, connectTimeoutMs)
       const claimed = (answer.response as {node_id?: unknown} | null)?.node_id
       if (answer.ssh_response_code !== 200 || typeof claimed !== 'string' || !isValidNodeId(claimed)) {
-        throw new RestwireError('RW_ERR_PROTOCOL', `the node at ${address} answered IDENTIFY with ${answer.ssh_response_code} ${JSON.stringify(answer.response)}, not a valid node id`)
+        throw new RestwireError('RW_ERR_PROTOCOL', `the node at ${address} answered IDENTIFY with ${answer.ssh_response_code} ${previewJson(answer.response)}, not a valid node id`)
       }
 
       await verifyNodeKey(knownNodesPath, claimed, hostKey!, this.options.acceptNew ?? false)
       if (session.closed || this.closing) throw new RestwireError('RW_ERR_CLOSED', `the node at ${address} went away during IDENTIFY`)
       identified.nodeId = claimed
+      registered()
       this.register({address, connectedSince: new Date(), fingerprint: sha256Fingerprint(hostKey!), id: claimed, session, ssh})
     } catch (error) {
       ssh.end()
@@ -269,6 +301,10 @@ class TunnelGateway {
     for (const socket of this.sockets) socket.destroy()
     await stopped
   }
+}
+
+function addressOf(socket: Socket): string {
+  return `${socket.remoteAddress ?? '?'}:${socket.remotePort ?? 0}`
 }
 
 /** `/path?a=1` plus explicit params → router `/path` and params {a: '1', ...params}. */

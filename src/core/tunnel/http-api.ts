@@ -3,9 +3,12 @@
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
+import {DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
+import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 
 export const DEFAULT_HTTP_API_PORT = 8080
@@ -20,6 +23,10 @@ export interface TunnelHttpApiOptions {
   port?: number
   /** Largest request body; larger is 413. Default 16 MiB. */
   maxBodyBytes?: number
+  /** HTTP connections open at once; beyond it new ones are closed on accept. Default 1024. */
+  maxConnections?: number
+  /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
+  sendTimeoutMs?: number
   drainMs?: number
 }
 
@@ -41,11 +48,18 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   const active = new Set<Promise<void>>()
   const streams = new Set<() => void>()
   const server: Server = createServer((req, res) => {
-    const done = handle(gateway, req, res, {maxBodyBytes, streams}).catch((error: unknown) => sendError(res, error))
+    // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
+    req.on('error', () => {})
+    res.on('error', () => {})
+    const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
     active.add(done)
     void done.finally(() => active.delete(done))
   })
+  server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
+  server.on('connection', (socket) => socket.on('error', () => {}))
   await listenOn(server, host, port, 'HTTP')
+  // Accept errors after listening (EMFILE under a flood) must not end the process.
+  server.on('error', () => {})
 
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {
@@ -67,6 +81,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
 
 interface HandleContext {
   maxBodyBytes: number
+  sendTimeoutMs: number | undefined
   /** Enders of the streams being served, for close(). */
   streams: Set<() => void>
 }
@@ -102,11 +117,12 @@ async function serveStream(
   request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined},
   context: HandleContext,
 ): Promise<void> {
-  const stream = gateway.stream(request.nodeId, request.path, {params: request.params})
+  // A remote reader that stops reading loses its stream rather than keep the node paused for every caller.
+  const stream = gateway.stream(request.nodeId, request.path, {params: request.params, stallMs: DEFAULT_STREAM_STALL_MS})
   const end = (): void => void stream.cancel()
   context.streams.add(end)
   try {
-    const opened = await pipeTunnelStream(stream, res, request.format)
+    const opened = await pipeTunnelStream(stream, res, request.format, context.sendTimeoutMs)
     if (!opened.ok) sendError(res, opened.error)
   } finally {
     context.streams.delete(end)
@@ -150,13 +166,21 @@ function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
   sendJson(res, 405, {error: `method not allowed; use ${allow}`})
 }
 
+/** Never throws: a body that cannot be written as JSON (a node's 100,000-deep answer) becomes a 502. */
 function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent) {
+  if (res.headersSent || res.destroyed) {
     res.end()
     return
   }
 
-  const text = JSON.stringify(body === undefined ? null : body)
+  let text: string
+  try {
+    text = stringifyJson(body === undefined ? null : body, "the node's answer")
+  } catch (error) {
+    status = 502
+    text = JSON.stringify({code: (error as RestwireError).code, error: (error as Error).message})
+  }
+
   res.writeHead(status, {'content-length': Buffer.byteLength(text), 'content-type': 'application/json'})
   res.end(text)
 }
@@ -164,7 +188,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown): void {
 /** A node's 4xx/5xx keeps its status and body; other failures become `{"error", "code"}` with a fitting status. */
 export function sendError(res: ServerResponse, error: unknown): void {
   if (!(error instanceof RestwireError)) {
-    sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: (error as Error)?.message ?? String(error)})
+    sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: String((error as Error)?.message ?? error)})
     return
   }
 

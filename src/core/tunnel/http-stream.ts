@@ -2,11 +2,15 @@
 // backpressure; the first answer decides the status, and a client that goes away cancels the stream.
 import type {ServerResponse} from 'node:http'
 import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import type {TunnelStream} from './gateway-session.js'
 
 export type StreamFormat = 'ndjson' | 'sse'
 
 const CONTENT_TYPE: Record<StreamFormat, string> = {ndjson: 'application/x-ndjson', sse: 'text/event-stream'}
+/** How long a stream's HTTP client may go without taking what was written (like nginx's send_timeout). */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000
+
 /** HTTP trailer carrying the error record of a stream that broke mid-way (clients that read trailers need not guess from the last line). */
 export const STREAM_ERROR_TRAILER = 'x-restwire-stream-error'
 
@@ -23,7 +27,12 @@ export function streamFormat(accept: string | undefined): StreamFormat | undefin
  * fails before its first item (so the caller can answer 404, 504...); otherwise answers 200 and writes
  * every item, ending with an error record when the stream breaks mid-way.
  */
-export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse, format: StreamFormat): Promise<{ok: true} | {ok: false; error: unknown}> {
+export async function pipeTunnelStream(
+  stream: TunnelStream,
+  res: ServerResponse,
+  format: StreamFormat,
+  sendTimeoutMs = DEFAULT_SEND_TIMEOUT_MS,
+): Promise<{ok: true} | {ok: false; error: unknown}> {
   const iterator = stream[Symbol.asyncIterator]()
   let gone = false
   const onClose = (): void => {
@@ -45,11 +54,14 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
   res.writeHead(200, {'cache-control': 'no-cache', 'content-type': CONTENT_TYPE[format], trailer: STREAM_ERROR_TRAILER, 'x-accel-buffering': 'no'})
   res.flushHeaders()
   while (!next.done) {
-    if (!res.write(encodeItem(next.value, format))) await drained(res)
-    if (gone) return {ok: true}
     try {
+      // A client that takes nothing for sendTimeoutMs loses the connection (and the stream is cancelled).
+      if (!res.write(encodeItem(next.value, format)) && !(await drained(res, sendTimeoutMs))) res.destroy()
+      if (gone) return {ok: true}
       next = await iterator.next()
     } catch (error) {
+      // A broken stream, or an item that cannot be written as JSON (then the node is told to stop).
+      if (error instanceof RestwireError && error.code === 'RW_ERR_JSON') void stream.cancel()
       if (!gone) {
         const record = JSON.stringify(errorRecord(error))
         res.write(format === 'ndjson' ? `${record}\n` : `event: error\ndata: ${record}\n\n`)
@@ -65,7 +77,7 @@ export async function pipeTunnelStream(stream: TunnelStream, res: ServerResponse
 }
 
 function encodeItem(item: unknown, format: StreamFormat): string {
-  const json = JSON.stringify(item) ?? 'null'
+  const json = stringifyJson(item, 'a stream item from the node')
   return format === 'ndjson' ? `${json}\n` : `data: ${json}\n\n`
 }
 
@@ -79,16 +91,19 @@ function errorRecord(error: unknown): Record<string, unknown> {
   return record
 }
 
-/** Waits for 'drain', or for 'close' when the client went away meanwhile. */
-function drained(res: ServerResponse): Promise<void> {
+/** Waits for 'drain', or for 'close' when the client went away meanwhile; false after timeoutMs. */
+function drained(res: ServerResponse, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
-    const done = (): void => {
-      res.off('drain', done)
-      res.off('close', done)
-      resolve()
+    const done = (drained: boolean): void => {
+      clearTimeout(timer)
+      res.off('drain', onDrain)
+      res.off('close', onDrain)
+      resolve(drained)
     }
 
-    res.on('drain', done)
-    res.on('close', done)
+    const onDrain = (): void => done(true)
+    const timer = setTimeout(() => done(false), timeoutMs)
+    res.on('drain', onDrain)
+    res.on('close', onDrain)
   })
 }

@@ -9,7 +9,7 @@ export {
   type TunnelRequestOptions,
   type TunnelVerb,
 } from './gateway.js'
-export type {TunnelStream} from './gateway-session.js'
+export {DEFAULT_STREAM_STALL_MS, type TunnelStream} from './gateway-session.js'
 export {startTunnelHttpApi, type TunnelHttpApiHandle, type TunnelHttpApiOptions} from './http-api.js'
 export {DEFAULT_GATEWAY_PORT} from './defaults.js'
 export type {TunnelRequestMessage, TunnelResponseMessage} from './messages.js'

@@ -80,18 +80,32 @@ export function parseTunnelRequest(payload: Buffer | string): ParsedTunnelReques
 
 /** Reads a response; undefined when the payload is not one (receivers ignore such messages). */
 export function parseTunnelResponse(payload: Buffer | string): TunnelResponseMessage | undefined {
+  const read = readTunnelResponse(payload)
+  return read.ok ? read.response : undefined
+}
+
+export type ReadTunnelResponse = {ok: true; response: TunnelResponseMessage} | {ok: false; error: string; requestId?: TunnelId}
+
+/**
+ * Reads a response; a failure carries the request_id when it could be read, so that the request it
+ * answers fails at once instead of waiting for its timeout. A status must be an integer 100-599.
+ */
+export function readTunnelResponse(payload: Buffer | string): ReadTunnelResponse {
   let message: unknown
   try {
     message = JSON.parse(payload.toString())
-  } catch {
-    return undefined
+  } catch (error) {
+    return {error: `not valid JSON: ${(error as Error).message}`, ok: false}
   }
 
-  if (!isPlainObject(message)) return undefined
+  if (!isPlainObject(message)) return {error: 'not a JSON object', ok: false}
   const {id, request_id: requestId, response, ssh_response_code: code} = message
-  if (typeof requestId !== 'string' && typeof requestId !== 'number') return undefined
-  if (typeof code !== 'number' || !Number.isInteger(code)) return undefined
-  return {id: typeof id === 'string' || typeof id === 'number' ? id : 0, request_id: requestId, response: response ?? null, ssh_response_code: code}
+  if (typeof requestId !== 'string' && typeof requestId !== 'number') return {error: 'missing or invalid "request_id"', ok: false}
+  if (typeof code !== 'number' || !Number.isInteger(code) || code < 100 || code > 599) {
+    return {error: `"ssh_response_code" must be an integer from 100 to 599, got ${typeof code === 'string' ? JSON.stringify(code.slice(0, 100)) : typeof code === 'number' ? String(code) : typeof code}`, ok: false, requestId}
+  }
+
+  return {ok: true, response: {id: typeof id === 'string' || typeof id === 'number' ? id : 0, request_id: requestId, response: response ?? null, ssh_response_code: code}}
 }
 
 /** Builds a request with all six keys. */

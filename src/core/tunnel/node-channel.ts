@@ -1,7 +1,8 @@
 // One tunnel channel on the node side: decodes the gateway's requests, answers IDENTIFY, runs routes
 // through the router (exactly one answer each) and pumps STREAM generators with backpressure.
 import type {Duplex} from 'node:stream'
-import type {RestwireError} from '../errors.js'
+import {RestwireError} from '../errors.js'
+import {stringifyJson} from '../json.js'
 import type {InFlightGauge} from '../korv/channel-session.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
@@ -19,8 +20,11 @@ export interface NodeChannelOptions {
   handlerTimeoutMs: number
   /** Requests and streams running on this SSH connection (all its channels); beyond `max` they get 503. */
   gauge: InFlightGauge
+  /** This side's receive limit, and the limit assumed for the gateway (the wire cannot say it). */
   maxMessageBytes: number
   tracebacks: boolean
+  /** The gateway sent IDENTIFY: the connection is registered (ends the node's handshake timer). */
+  onIdentified?: () => void
   onProtocolError: (error: RestwireError) => void
 }
 
@@ -35,6 +39,7 @@ export class NodeChannel {
   private readonly streams = new Map<string, {cancel: () => void}>()
   private closed = false
   private framingFailed = false
+  private draining: Promise<void> | undefined
 
   constructor(private readonly options: NodeChannelOptions) {
     const {stream} = options
@@ -44,7 +49,15 @@ export class NodeChannel {
       onError: (error) => this.onFramingError(error),
       onMessage: (payload) => this.onMessage(payload),
     })
-    stream.on('data', (chunk: Buffer) => this.decoder.push(chunk))
+    stream.on('data', (chunk: Buffer) => {
+      this.decoder.push(chunk)
+      // A gateway that does not read our answers: stop reading its requests until it does (the SSH
+      // window then closes on its side), so answers cannot pile up here without bound.
+      if (stream.writableNeedDrain && !stream.isPaused()) {
+        stream.pause()
+        void this.drained().then(() => stream.resume())
+      }
+    })
     stream.on('close', () => this.close())
     stream.on('error', () => this.close())
   }
@@ -60,6 +73,7 @@ export class NodeChannel {
     switch (request.request_type) {
       case 'IDENTIFY':
         this.send(request.id, 200, {node_id: this.options.nodeId})
+        this.options.onIdentified?.()
         return
       case 'CANCEL': {
         // CANCEL names the stream in `router`, a string; stream ids may be any scalar.
@@ -106,8 +120,19 @@ export class NodeChannel {
     this.active.add(controller)
     try {
       const {handlerTimeoutMs: timeoutMs, router, tracebacks} = this.options
-      const response = await invokeHandler(router.handle, this.rwRequest(message, controller), controller, {timeoutMs, tracebacks})
+      let request: RwRequest
+      try {
+        request = this.rwRequest(message, controller)
+      } catch (error) {
+        this.send(message.id, 400, {error: (error as Error).message})
+        return
+      }
+
+      const response = await invokeHandler(router.handle, request, controller, {timeoutMs, tracebacks})
       this.sendResponse(message.id, response)
+      // The request keeps its in-flight place until its answer has left: what a gateway that does not
+      // read can make this node hold is bounded by maxInFlight answers.
+      if (this.options.stream.writableNeedDrain && !this.closed) await this.drained()
     } finally {
       this.active.delete(controller)
       this.endIfFailed()
@@ -115,53 +140,81 @@ export class NodeChannel {
   }
 
   private async runStream(message: TunnelRequestMessage): Promise<void> {
-    const {router, stream} = this.options
+    const {router} = this.options
     const controller = new LazyAbort()
-    const request = this.rwRequest(message, controller)
-    const found = router.match('STREAM', request.path)
-    if (found.kind === 'not-found') {
-      // A single 404 and no terminator: the gateway reports it as an error, never as an empty stream.
-      this.send(message.id, 404, {error: 'no such stream', resource: request.path})
-      return
-    }
-
-    if (found.kind === 'method-not-allowed') {
-      this.send(message.id, 405, {allowed: found.allowed, error: `STREAM is not allowed on ${request.path}`})
-      return
-    }
-
-    request.params = found.params
-    let iterator: AsyncIterator<unknown>
-    try {
-      const result: unknown = await found.handler(request)
-      iterator = toAsyncIterator(result)
-    } catch (error) {
-      this.sendResponse(message.id, errorResponse(error, this.options))
-      return
-    }
-
+    let iterator: AsyncIterator<unknown> | undefined
     let cancelled = false
     let wake = (): void => {}
     const woken = new Promise<void>((resolve) => (wake = resolve))
+    const stopIterator = (): void => {
+      // return() on a generator suspended at a yield runs its finally blocks now.
+      if (iterator) void Promise.resolve(iterator.return?.()).catch(() => {})
+    }
+
     const cancel = (): void => {
       cancelled = true
       wake()
       controller.abort(new Error('stream cancelled'))
-      // return() on a generator suspended at a yield runs its finally blocks now.
-      void Promise.resolve(iterator.return?.()).catch(() => {})
+      stopIterator()
     }
 
+    // Registered before the first await: a CANCEL decoded from the same read as this STREAM finds it.
     this.streams.set(String(message.id), {cancel})
     this.active.add(controller)
     try {
+      let request: RwRequest
+      try {
+        request = this.rwRequest(message, controller)
+      } catch (error) {
+        this.send(message.id, 400, {error: (error as Error).message})
+        return
+      }
+
+      const found = router.match('STREAM', request.path)
+      if (found.kind === 'not-found') {
+        // A single 404 and no terminator: the gateway reports it as an error, never as an empty stream.
+        this.send(message.id, 404, {error: 'no such stream', resource: request.path})
+        return
+      }
+
+      if (found.kind === 'method-not-allowed') {
+        this.send(message.id, 405, {allowed: found.allowed, error: `STREAM is not allowed on ${request.path}`})
+        return
+      }
+
+      request.params = found.params
+      try {
+        const result: unknown = await found.handler(request)
+        iterator = toAsyncIterator(result)
+      } catch (error) {
+        if (cancelled) this.send(message.id, 200, null)
+        else this.sendResponse(message.id, errorResponse(error, this.options))
+        return
+      }
+
+      if (cancelled) stopIterator()
+      await this.pump(message, iterator, woken, () => cancelled)
+    } finally {
+      if (this.closed && !cancelled) cancel()
+      this.streams.delete(String(message.id))
+      this.active.delete(controller)
+      this.endIfFailed()
+    }
+  }
+
+  /** Writes a stream's items until it ends, is cancelled or the channel closes; then its terminator (or error). */
+  private async pump(message: TunnelRequestMessage, iterator: AsyncIterator<unknown>, woken: Promise<void>, cancelled: () => boolean): Promise<void> {
+    const {stream} = this.options
+    try {
       let sinceCheck = 0
       for (;;) {
+        if (cancelled() || this.closed) break
         // A CANCEL must not wait for the generator's next item: race it.
         const next = await Promise.race([iterator.next(), woken.then(() => undefined)])
-        if (!next || next.done || cancelled || this.closed) break
+        if (!next || next.done || cancelled() || this.closed) break
         // null is the terminator on the wire; an item that is null would end the stream for the caller.
         if (next.value === null || next.value === undefined) throw new Error('a stream item may not be null or undefined (null ends a stream)')
-        this.send(message.id, 200, next.value)
+        this.writer.write(this.encode(message.id, 200, next.value))
         if (++sinceCheck >= STREAM_BATCH_ITEMS || stream.writableNeedDrain) {
           sinceCheck = 0
           this.writer.flush()
@@ -171,48 +224,60 @@ export class NodeChannel {
 
       if (!this.closed) this.send(message.id, 200, null)
     } catch (error) {
-      // Ends the stream: one error answer in place of the terminator.
-      if (!cancelled && !this.closed) this.sendResponse(message.id, errorResponse(error, this.options))
+      // Ends the stream: one error answer in place of the terminator, and the generator is stopped.
+      void Promise.resolve(iterator.return?.()).catch(() => {})
+      if (!cancelled() && !this.closed) this.sendResponse(message.id, errorResponse(error, this.options))
       else if (!this.closed) this.send(message.id, 200, null)
-    } finally {
-      if (this.closed && !cancelled) cancel()
-      this.streams.delete(String(message.id))
-      this.active.delete(controller)
-      this.endIfFailed()
     }
   }
 
-  /** Resolves when the channel's window reopens, or when it closes. */
+  /** Resolves when the channel's window reopens, or when it closes; one wait shared by every writer. */
   private drained(): Promise<void> {
     const {stream} = this.options
-    return new Promise<void>((resolve) => {
+    this.draining ??= new Promise<void>((resolve) => {
       const done = (): void => {
         stream.off('drain', done)
         stream.off('close', done)
+        this.draining = undefined
         resolve()
       }
 
       stream.on('drain', done)
       stream.on('close', done)
     })
+    return this.draining
   }
 
   private sendResponse(requestId: TunnelId, response: RwResponse): void {
     this.send(requestId, response.status, response.body)
   }
 
+  /** Sends one answer; one that cannot go (too large, not JSON) is replaced by a 500 saying why. */
   private send(requestId: TunnelId, code: number, body: unknown): void {
     if (this.closed) return
-    const message: TunnelResponseMessage = {id: newMessageId(), request_id: requestId, response: body, ssh_response_code: code}
-    let json: string
+    let frame: Buffer
     try {
-      json = JSON.stringify(message)
+      frame = this.encode(requestId, code, body)
     } catch (error) {
-      const failed = errorResponse(new Error(`response body is not JSON-serialisable: ${(error as Error).message}`), this.options)
-      json = JSON.stringify({...message, response: failed.body, ssh_response_code: failed.status})
+      const failed = errorResponse(error, this.options)
+      frame = this.encode(requestId, failed.status, failed.body)
     }
 
-    this.writer.write(encodeGzipMember(json))
+    this.writer.write(frame)
+  }
+
+  /**
+   * One response frame. Throws RW_ERR_JSON for a body JSON cannot carry (100,000 deep, BigInt, cycle)
+   * and RW_ERR_FRAME_TOO_LARGE over the message limit, which is assumed to be the gateway's too: a
+   * message the gateway cannot read would make it drop the whole connection.
+   */
+  private encode(requestId: TunnelId, code: number, body: unknown): Buffer {
+    const message: TunnelResponseMessage = {id: newMessageId(), request_id: requestId, response: body, ssh_response_code: code}
+    const json = stringifyJson(message, 'the response body')
+    const bytes = Buffer.byteLength(json)
+    const limit = this.options.maxMessageBytes
+    if (bytes > limit) throw new RestwireError('RW_ERR_FRAME_TOO_LARGE', `response too large: ${bytes} bytes, over the tunnel's ${limit} byte message limit`)
+    return encodeGzipMember(json)
   }
 
   /** Unreadable input: say why (request_id 0), let running requests answer, then close this channel only. */
@@ -253,7 +318,7 @@ function toQuery(params: Record<string, unknown> | null): Query {
   return query
 }
 
-const scalarText = (value: unknown): string => (typeof value === 'string' ? value : JSON.stringify(value))
+const scalarText = (value: unknown): string => (typeof value === 'string' ? value : stringifyJson(value, 'a params value'))
 
 function toAsyncIterator(result: unknown): AsyncIterator<unknown> {
   if (result && typeof result === 'object') {

@@ -11,7 +11,7 @@ import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {acceptPublicKeys} from '../ssh/server-auth.js'
 import {STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
-import {DEFAULT_MAX_IN_FLIGHT, LOGIN_GRACE_MS, RESTWIRE_IDENT} from './defaults.js'
+import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
 export interface ExposeNodeOptions {
@@ -28,6 +28,11 @@ export interface ExposeNodeOptions {
   once?: boolean
   backoff?: {initialMs?: number; maxMs?: number}
   handlerTimeoutMs?: number
+  /**
+   * Time from the TCP connect until the gateway has authenticated and sent IDENTIFY; then the node
+   * drops the connection and redials (a "gateway" that accepts TCP and never speaks SSH). Default 10 s.
+   */
+  handshakeTimeoutMs?: number
   /** Requests and streams in flight per gateway connection; beyond it they are answered 503. Default 1024. */
   maxInFlight?: number
   maxMessageBytes?: number
@@ -77,7 +82,7 @@ class TunnelNode {
   private readonly ssh: ssh2.Server
   private readonly connectedWaiters: Array<() => void> = []
   private stopped = false
-  private current: {socket: Duplex; client?: ssh2.Connection} | undefined
+  private current: {socket: Duplex; client?: ssh2.Connection; identified(): void} | undefined
   private retryTimer: NodeJS.Timeout | undefined
   private wakeRetry: (() => void) | undefined
   private closing: Promise<void> | undefined
@@ -129,7 +134,7 @@ class TunnelNode {
     this.emit({attempt, host, port, type: 'connecting'})
     let socket: Duplex
     try {
-      socket = await (this.options.connect ?? dialTcp)(this.options.to)
+      socket = await (this.options.connect ?? ((to) => dialTcp(to, this.options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS)))(this.options.to)
     } catch (error) {
       const code = errnoCode(error)
       return `cannot connect to ${host}:${port}: ${code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`
@@ -142,10 +147,17 @@ class TunnelNode {
 
     return new Promise<string>((resolve) => {
       let reason: string | undefined
-      this.current = {socket}
+      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS
+      const handshake = setTimeout(() => {
+        reason ??= `the gateway did not finish the SSH handshake and IDENTIFY within ${timeoutMs} ms`
+        socket.destroy()
+      }, timeoutMs)
+      const current = {identified: () => clearTimeout(handshake), socket}
+      this.current = current
       socket.on('error', (error) => (reason ??= `connection error: ${error.message}`))
       socket.on('close', () => {
-        this.current = undefined
+        clearTimeout(handshake)
+        if (this.current === current) this.current = undefined
         resolve(reason ?? (this.stopped ? 'node closed' : 'the gateway closed the connection'))
       })
       this.ssh.injectSocket(socket as never)
@@ -156,22 +168,20 @@ class TunnelNode {
     const address = info.ip
     // restwire gateways decode coalesced input; rrssh's Python gateway needs one message per packet.
     const coalesce = info.header.versions.software.startsWith('restwire')
-    if (this.current) this.current.client = client
+    // The handshake timer of connectOnce (from the TCP connect) bounds the authentication too.
+    const current = this.current
+    if (current) current.client = client
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
-    // Like sshd's LoginGraceTime: a gateway that has not authenticated in time is dropped.
-    const grace = setTimeout(() => client.end(), LOGIN_GRACE_MS)
     const channels = new Set<NodeChannel>()
     const gauge = {count: 0, max: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT}
+    client.on('error', () => {})
     client.on('close', () => {
-      clearTimeout(grace)
       for (const channel of channels) channel.close()
     })
-    client.on('error', () => {})
     const authenticated = acceptPublicKeys(client, this.options.authorizedKeys, address, ({fingerprint, reason}) =>
       this.emit({fingerprint, reason, type: 'auth-rejected'}),
     )
     client.on('ready', () => {
-      clearTimeout(grace)
       this.emit({host: this.options.to.host, port: this.options.to.port, type: 'connected'})
       for (const waiter of this.connectedWaiters.splice(0)) waiter()
       client.on('tcpip', (accept, reject) => {
@@ -187,10 +197,11 @@ class TunnelNode {
           handlerTimeoutMs: this.options.handlerTimeoutMs ?? DEFAULT_HANDLER_TIMEOUT_MS,
           maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
           nodeId: this.nodeId,
+          onIdentified: () => current?.identified(),
           onProtocolError: (error) => this.emit({error, type: 'protocol-error'}),
           router: this.options.router,
           stream: accept(),
-          tracebacks: this.options.tracebacks ?? true,
+          tracebacks: this.options.tracebacks ?? false,
         })
         channels.add(channel)
       })
@@ -213,14 +224,22 @@ class TunnelNode {
   }
 }
 
-function dialTcp(to: {host: string; port: number}): Promise<Duplex> {
+/** TCP with Nagle off and keepalive; a connect that takes longer than timeoutMs (a black hole) fails. */
+function dialTcp(to: {host: string; port: number}, timeoutMs: number): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     // TCP keepalive notices a gateway that vanished without closing (the SSH server side sends no pings).
     const socket = netConnect({host: to.host, keepAlive: true, keepAliveInitialDelay: 15_000, noDelay: true, port: to.port})
+    const timer = setTimeout(() => socket.destroy(new Error(`TCP connect timed out after ${timeoutMs} ms`)), timeoutMs)
     socket.once('connect', () => {
-      socket.off('error', reject)
+      clearTimeout(timer)
+      socket.off('error', fail)
       resolve(socket)
     })
-    socket.once('error', reject)
+    const fail = (error: Error): void => {
+      clearTimeout(timer)
+      reject(error)
+    }
+
+    socket.once('error', fail)
   })
 }

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {canonicalRequestType, parseTunnelRequest, parseTunnelResponse, tunnelRequest} from '../../../src/core/tunnel/messages.js'
+import {canonicalRequestType, parseTunnelRequest, parseTunnelResponse, readTunnelResponse, tunnelRequest} from '../../../src/core/tunnel/messages.js'
 
 const full = {data: null, id: 'u1', kwargs: {}, params: null, request_type: 'GET', router: '/home'}
 
@@ -38,5 +38,17 @@ describe('tunnel messages', () => {
     assert.deepEqual(parseTunnelResponse('{"id":"a","request_id":"b","ssh_response_code":200,"response":{"x":1}}'), {id: 'a', request_id: 'b', response: {x: 1}, ssh_response_code: 200})
     assert.equal(parseTunnelResponse('{"request_id":"b"}'), undefined)
     assert.equal(parseTunnelResponse('garbage'), undefined)
+  })
+
+  it('an invalid status is refused with the request id, so that its request fails at once', () => {
+    for (const code of ['"200"', '200.5', '99', '600', 'null']) {
+      const read = readTunnelResponse(`{"id":"a","request_id":"b","ssh_response_code":${code},"response":1}`)
+      assert.equal(read.ok, false, code)
+      assert.equal(!read.ok && read.requestId, 'b', code)
+      assert.match(!read.ok ? read.error : '', /ssh_response_code/)
+    }
+
+    assert.deepEqual(readTunnelResponse('{"ssh_response_code":200}'), {error: 'missing or invalid "request_id"', ok: false})
+    assert.equal(parseTunnelResponse('{"id":"a","request_id":"b","ssh_response_code":"200","response":1}'), undefined)
   })
 })
