@@ -25,6 +25,7 @@ import {openRawChannel} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 
 const seconds = Number(process.env.SOAK_SECONDS ?? 60)
+const only = new Set((process.env.SOAK_ONLY ?? 'korv,tunnel,pipe,relay').split(','))
 const lateMs = Number(process.env.SOAK_LATE_MS ?? 1000)
 if (!(seconds > 0) || !(lateMs > 0)) throw new Error('SOAK_SECONDS and SOAK_LATE_MS must be positive numbers')
 
@@ -293,7 +294,8 @@ function printRow(row: SoakRow): void {
 
 async function main(): Promise<void> {
   process.stderr.write(`soak: four servers, ${seconds} s, healthy answers over ${lateMs} ms count as late\n`)
-  const targets = await Promise.all([korvTarget(), tunnelTarget(), pipeTarget(), relayTarget()])
+  const starters = {korv: korvTarget, pipe: pipeTarget, relay: relayTarget, tunnel: tunnelTarget}
+  const targets = await Promise.all(Object.entries(starters).filter(([name]) => only.has(name)).map(([, start]) => start()))
   const until = Date.now() + seconds * 1000
   const rows = await Promise.all(targets.map((target) => soak(target, until)))
   for (const row of rows) printRow(row)

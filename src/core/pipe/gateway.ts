@@ -99,7 +99,10 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   const node = target.kind === 'hub' ? decode(match[1]!) : undefined
   const {args, noun} = parseNounPath(match[target.kind === 'hub' ? 2 : 1]!)
   const hasBody = req.headers['content-length'] !== undefined ? req.headers['content-length'] !== '0' : req.headers['transfer-encoding'] !== undefined
-  const event: PipeEvent = {args, body: hasBody ? req : undefined, contentType: req.headers['content-type'], noun, verb: req.method ?? 'GET'}
+  // A body the peer stops reading (it answered early) must not destroy the request: that would reset
+  // the socket under the answer. The connection is closed after the answer instead (see below).
+  const body = hasBody ? {[Symbol.asyncIterator]: () => req.iterator({destroyOnReturn: false}) as AsyncIterator<Buffer>} : undefined
+  const event: PipeEvent = {args, body, contentType: req.headers['content-type'], noun, verb: req.method ?? 'GET'}
   // The HTTP client going away ends the event on the peer too.
   const controller = new AbortController()
   res.once('close', () => {
@@ -107,6 +110,8 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   })
   const sendOptions: SendOptions = {signal: controller.signal, timeoutMs}
   const reply: PipeReply = target.kind === 'hub' ? await target.hub.request(node!, event, sendOptions) : await target.node.request(event, sendOptions)
+  // An unread rest of the request body would stall the next request on a kept-alive connection.
+  if (hasBody && !req.complete) res.setHeader('connection', 'close')
   res.writeHead(200, {'content-type': reply.contentType, 'x-event-return-code': String(reply.code)})
   try {
     await pipeline(reply.body, res)

@@ -6,7 +6,7 @@ import {createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {request} from 'undici'
+import {Client, request} from 'undici'
 import {type PipeGatewayHandle, startPipeGateway} from '../../../src/core/pipe/gateway.js'
 import {setUpPipeHandler} from '../../../src/core/pipe/handler-setup.js'
 import type {PipeHubHandle} from '../../../src/core/pipe/hub.js'
@@ -164,6 +164,25 @@ describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
       while (hub.nodes()[0]!.inFlight > 0 || node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
     } finally {
       await patient.close()
+    }
+  })
+
+  it('a peer that answers before reading the body: the answer arrives whole, and the kept-alive client goes on', async () => {
+    // 8 MiB is past the stream's 4 MiB window: the node answers "no handler" with most of it unsent.
+    const client = new Client(hubGateway.url, {bodyTimeout: 20_000, headersTimeout: 20_000})
+    try {
+      for (let round = 0; round < 3; round++) {
+        const early = await client.request({body: Buffer.alloc(8 * 1024 * 1024, 0x61), method: 'POST', path: '/client/node-a/nothing-here'})
+        assert.equal(early.statusCode, 200)
+        assert.equal(early.headers['x-event-return-code'], '255')
+        assert.equal(early.headers.connection, 'close')
+        assert.match(await early.body.text(), /no handler/)
+        const next = await client.request({method: 'GET', path: '/nodes'})
+        assert.equal(next.statusCode, 200)
+        assert.equal((JSON.parse(await next.body.text()) as unknown[]).length, 1)
+      }
+    } finally {
+      await client.close()
     }
   })
 
