@@ -293,7 +293,7 @@ function printRow(row: SoakRow): void {
 }
 
 async function main(): Promise<void> {
-  process.stderr.write(`soak: four servers, ${seconds} s, healthy answers over ${lateMs} ms count as late\n`)
+  process.stderr.write(`soak: ${[...only].join(", ")}, ${seconds} s, healthy answers over ${lateMs} ms count as late\n`)
   const starters = {korv: korvTarget, pipe: pipeTarget, relay: relayTarget, tunnel: tunnelTarget}
   const targets = await Promise.all(Object.entries(starters).filter(([name]) => only.has(name)).map(([, start]) => start()))
   const until = Date.now() + seconds * 1000
