@@ -67,6 +67,15 @@ async function sendAndDrop(port: number, data: string | Buffer, ms = 200): Promi
   return 1
 }
 
+/** POSTs a 100,000-deep JSON body to an HTTP gateway; whatever the answer, one hostile input. */
+async function postDeepJson(url: string): Promise<number> {
+  await request(url, {body: deepJsonText(100_000), headers: {'content-type': 'application/json'}, method: 'POST'}).then(
+    ({body}) => body.dump(),
+    () => {},
+  )
+  return 1
+}
+
 async function flood(port: number): Promise<number> {
   const sockets = await floodConnections({port}, 100)
   await sleep(300)
@@ -131,14 +140,7 @@ async function tunnelTarget(): Promise<SoakTarget> {
       () => hostileTcpRound({port}),
       () => hostileTcpRound({port: httpPort}),
       () => flood(port),
-      async () => {
-        const body = deepJsonText(100_000)
-        await request(`${http}/nodes/soak-node/create`, {body, headers: {'content-type': 'application/json'}, method: 'POST'}).then(
-          ({body}) => body.dump(),
-          () => {},
-        )
-        return 1
-      },
+      () => postDeepJson(`${http}/nodes/soak-node/create`),
       // A STREAM whose HTTP client never reads.
       () => sendAndDrop(httpPort, 'GET /nodes/soak-node/stream?n=100000&interval_ms=0 HTTP/1.1\r\nHost: x\r\n\r\n', 1000),
     ],
@@ -164,13 +166,7 @@ async function pipeTarget(): Promise<SoakTarget> {
       () => hostileTcpRound({port}),
       () => hostileTcpRound({port: httpPort}),
       () => flood(port),
-      async () => {
-        await request(`${http}/client/node-a/cat//a/b`, {body: deepJsonText(100_000), method: 'POST'}).then(
-          ({body}) => body.dump(),
-          () => {},
-        )
-        return 1
-      },
+      () => postDeepJson(`${http}/client/node-a/cat//a/b`),
       // An HTTP client that sends a request and never reads, and one that trickles its headers.
       () => sendAndDrop(httpPort, 'GET /client/node-a/time HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200), 1000),
       () => sendAndDrop(httpPort, 'GET /nodes HTTP/1.1\r\nX-Slow: ', 1000),
