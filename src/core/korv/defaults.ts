@@ -13,8 +13,3 @@ export const RESTWIRE_IDENT = 'restwire_0.1'
 export {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../startup-gate.js'
 /** korv channels (direct-tcpip or subsystem) one connection may have open at once. */
 export const DEFAULT_MAX_CHANNELS = 16
-/**
- * Kept for the tunnel node, which imports it from here; korv's own grace time is the startup gate's.
- * @deprecated use DEFAULT_LOGIN_GRACE_MS
- */
-export {DEFAULT_LOGIN_GRACE_MS as LOGIN_GRACE_MS} from '../startup-gate.js'
