@@ -2,6 +2,8 @@
 import type {RwRequest} from '../message/request.js'
 import type {Router} from '../message/router.js'
 
+/** The node id of `tunnel expose --demo` without --node-id: one a person can type. */
+export const DEMO_NODE_ID = 'demo'
 const DEMO_STREAM_INTERVAL_MS = 1000
 const DEMO_STREAM_ITEMS = 10
 

@@ -5,7 +5,7 @@ import type {Handler} from '../message/request.js'
 import {Router} from '../message/router.js'
 import {loadRoutesModule} from '../message/routes-module.js'
 import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
-import {addTunnelDemoRoutes} from './demo-routes.js'
+import {DEMO_NODE_ID, addTunnelDemoRoutes} from './demo-routes.js'
 import {TUNNEL_ROUTE_VERBS, canonicalRequestType} from './messages.js'
 import {type ExposeNodeOptions, type TunnelNodeHandle, exposeNode} from './node.js'
 import {createUpstreamStreamHandler} from './upstream-stream.js'
@@ -52,7 +52,7 @@ export async function startExposeService(options: ExposeServiceOptions): Promise
 
   let node: TunnelNodeHandle
   try {
-    node = exposeNode({...options, authorizedKeys, hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})), router})
+    node = exposeNode({...options, authorizedKeys, nodeId: options.nodeId ?? (options.demo ? DEMO_NODE_ID : undefined), hostKeys: hostKeys.map(({passphrase, privateKey}) => ({passphrase, privateKey})), router})
   } catch (error) {
     authorizedKeys.close()
     await pool?.close()

@@ -14,6 +14,9 @@ import {GatewaySession, type TunnelStream, previewJson, remoteError} from './gat
 import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
 import {canonicalRequestType} from './messages.js'
 
+/** How many connected node ids an unknown-node error names. */
+const MAX_NODES_NAMED = 20
+
 export interface TunnelGatewayOptions {
   host?: string
   /** Default 8022; 0 picks a free port. */
@@ -143,7 +146,12 @@ class TunnelGateway {
 
   private session(nodeId: string): GatewaySession {
     const entry = this.registry.get(nodeId)
-    if (!entry) throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway`, {details: {nodeId, status: 404}})
+    if (!entry) {
+      const connected = [...this.registry.keys()].slice(0, MAX_NODES_NAMED)
+      const known = connected.length === 0 ? 'no node is connected' : `connected: ${connected.join(', ')}${this.registry.size > connected.length ? ', …' : ''}`
+      throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway (${known})`, {details: {connected, nodeId, status: 404}})
+    }
+
     return entry.session
   }
 

@@ -199,7 +199,8 @@ export function sendError(res: ServerResponse, error: unknown): void {
 
   // The body was not read to the end: do not keep the connection for a next request.
   if (status === 413) res.setHeader('connection', 'close')
-  sendJson(res, status, {code: error.code, error: error.message})
+  const connected = error.code === 'RW_ERR_NODE_UNKNOWN' ? error.details?.connected : undefined
+  sendJson(res, status, connected === undefined ? {code: error.code, error: error.message} : {code: error.code, connected, error: error.message})
 }
 
 export function errorStatus(error: RestwireError): number {

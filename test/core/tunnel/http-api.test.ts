@@ -149,11 +149,14 @@ describe('tunnel HTTP API: curl and fetch through a real gateway', {timeout: 60_
     assert.equal(typeof json(missing.body), 'object')
   })
 
-  it('an unknown node is 404 with an error body', async () => {
+  it('an unknown node is 404 with an error body that lists the connected nodes', async () => {
     const {body, status} = await curl([`${base}/nodes/ghost/home`])
     assert.equal(status, 404)
-    assert.match(String((json(body) as {error: string}).error), /ghost/)
-    assert.equal((json(body) as {code: string}).code, 'RW_ERR_NODE_UNKNOWN')
+    const answer = json(body) as {code: string; connected: string[]; error: string}
+    assert.match(answer.error, /ghost/)
+    assert.match(answer.error, new RegExp(`connected: .*${NODE_ID}`))
+    assert.ok(answer.connected.includes(NODE_ID), body)
+    assert.equal(answer.code, 'RW_ERR_NODE_UNKNOWN')
   })
 
   it('a body that is not JSON is 400; one over the size limit is 413', async () => {
