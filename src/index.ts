@@ -1,6 +1,7 @@
 // The CLI's entry: every command, for oclif's explicit command discovery, and oclif's execute().
 // The build bundles this file (with its dependencies) into dist/index.js so that a cold start reads one
 // file instead of resolving hundreds of modules; each command loads its heavy parts lazily in run().
+import Completion from './commands/completion.js'
 import KeysCa from './commands/keys/ca.js'
 import KeysCert from './commands/keys/cert.js'
 import KeysGen from './commands/keys/gen.js'
@@ -21,6 +22,7 @@ import TunnelGateway from './commands/tunnel/gateway.js'
 export {execute} from '@oclif/core/execute'
 
 export const COMMANDS = {
+  completion: Completion,
   'keys:ca': KeysCa,
   'keys:cert': KeysCert,
   'keys:gen': KeysGen,

@@ -1,0 +1,72 @@
+// `restwire completion bash|zsh`: the generated script, loaded into a real bash (and zsh when it is
+// installed), completes topics, commands, flags and option values.
+import assert from 'node:assert/strict'
+import {execFile, execFileSync} from 'node:child_process'
+import {writeFile} from 'node:fs/promises'
+import {join} from 'node:path'
+import {before, describe, it} from 'node:test'
+import {restwire} from '../helpers/cli.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+
+function hasShell(shell: string): boolean {
+  try {
+    execFileSync(shell, ['-c', 'true'], {stdio: 'ignore'})
+    return true
+  } catch {
+    return false
+  }
+}
+
+/** What the script offers for `words` (the last one being completed), as bash itself computes it. */
+function complete(shell: 'bash' | 'zsh', script: string, words: string[]): Promise<string[]> {
+  const setup = shell === 'zsh' ? 'autoload -U compinit && compinit -u; ' : ''
+  const array = words.map((word) => `'${word}'`).join(' ')
+  const program = `${setup}source '${script}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _restwire_complete; print_reply() { printf '%s\\n' "\${COMPREPLY[@]}"; }; print_reply`
+  return new Promise((resolve, reject) => {
+    execFile(shell, ['-c', program], {timeout: 20_000}, (error, stdout, stderr) => {
+      if (error) return reject(new Error(`${shell}: ${stderr || error.message}`))
+      // zsh's compgen leaves the prefix match to compadd, as completion does when it shows the list.
+      resolve(stdout.split('\n').filter((word) => word !== '' && word.startsWith(words.at(-1)!)).sort())
+    })
+  })
+}
+
+describe('restwire completion', {timeout: 60_000}, () => {
+  const dir = useTempDir('restwire-completion-')
+  const scripts: Record<string, string> = {}
+
+  before(async () => {
+    for (const shell of ['bash', 'zsh']) {
+      const result = await restwire(['completion', shell], {})
+      assert.equal(result.code, 0, result.stderr)
+      scripts[shell] = join(dir(), `completion.${shell}`)
+      await writeFile(scripts[shell]!, result.stdout)
+    }
+  })
+
+  it('bash: topics, commands, flags with short forms, option values, files after that', async () => {
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'ko']), ['korv'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'tunnel', '']), ['call', 'expose', 'gateway', 'nodes'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'serve', '--max-s']), ['--max-startups'])
+    assert.ok((await complete('bash', scripts.bash!, ['restwire', 'korv', 'call', '-'])).includes('-i'))
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'keys', 'gen', '--type', '']), ['ecdsa', 'ed25519', 'rsa'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'serve', '--log-format', 'j']), ['json'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'serve', '--tracebacks', '--no-t']), ['--no-tracebacks'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'completion', '--verb']), ['--verbose'])
+  })
+
+  it('zsh: the same script through bashcompinit', async (t) => {
+    if (!hasShell('zsh')) {
+      t.skip('zsh is not installed (apt-get install zsh): the zsh completion script was generated but not loaded')
+      return
+    }
+
+    assert.deepEqual(await complete('zsh', scripts.zsh!, ['restwire', 'pipe', 's']), ['serve'])
+    assert.deepEqual(await complete('zsh', scripts.zsh!, ['restwire', 'relay', 'start', '--idle']), ['--idle-timeout'])
+  })
+
+  it('refuses a shell it does not know, with the usage exit code', async () => {
+    const result = await restwire(['completion', 'fish'], {})
+    assert.equal(result.code, 2, result.stderr)
+  })
+})
