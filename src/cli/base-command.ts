@@ -3,7 +3,7 @@ import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {RestwireError, isRestwireError} from '../core/errors.js'
-import {renderError} from './output.js'
+import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -11,6 +11,12 @@ export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override enableJsonFlag = true
   static override baseFlags = {
+    color: Flags.option({
+      default: 'auto' as const,
+      description: 'Colour: auto (on a terminal, unless NO_COLOR is set), always (also when piped) or never. Pretty-printing does not depend on it.',
+      helpGroup: 'GLOBAL',
+      options: COLOR_MODES,
+    })(),
     verbose: Flags.boolean({char: 'v', description: 'Show the causes of an error on stderr.', helpGroup: 'GLOBAL'}),
   }
 
@@ -29,11 +35,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     })
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
+    configureColor(this.flags.color)
   }
 
   override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {
     // this.exit() and oclif's own exits keep their meaning.
     if (error.code === 'EEXIT') throw error
+    // A parse error comes before init() applied --color.
+    if (!this.flags) configureColor(colorModeInArgv(this.argv))
     const rwError = toRestwireError(error)
     process.exitCode = rwError.exitCode
     if (this.jsonEnabled()) {

@@ -1,14 +1,62 @@
-// Terminal rendering: JSON results on stdout (coloured only on a terminal), logs and errors on stderr.
+// Terminal rendering: JSON results on stdout (pretty on a terminal, coloured by the colour rules),
+// logs and errors on stderr; the colour rules themselves (--color, NO_COLOR).
 import chalk, {chalkStderr} from 'chalk'
 import type {RestwireError} from '../core/errors.js'
 
 export const stdoutIsTty = (): boolean => Boolean(process.stdout.isTTY)
 
-/** Pretty, coloured JSON on a terminal; compact JSON (one line) when piped. */
+export const COLOR_MODES = ['auto', 'always', 'never'] as const
+export type ColorMode = (typeof COLOR_MODES)[number]
+
+type ColorLevel = 0 | 1 | 2 | 3
+
+/**
+ * Sets the colour of stdout and stderr: `--color always|never` wins; under `auto`, a non-empty NO_COLOR
+ * (or FORCE_COLOR=0) turns colour off, else each stream is coloured when it is a terminal.
+ * Chalk's own detection is overridden because it reads `--color` from argv (so `--color never` would
+ * force colour) and ignores NO_COLOR.
+ */
+export function configureColor(mode: ColorMode = 'auto'): void {
+  chalk.level = colorLevel(mode, process.stdout)
+  chalkStderr.level = colorLevel(mode, process.stderr)
+  // @inquirer/prompts, loaded later, colours through Node's hasColors(), which reads NO_COLOR.
+  if (mode === 'never') process.env.NO_COLOR = '1'
+}
+
+/** The --color value in raw arguments (for errors raised before the flags are parsed). */
+export function colorModeInArgv(argv: readonly string[]): ColorMode {
+  for (let i = argv.length - 1; i >= 0; i--) {
+    const value = argv[i] === '--color' ? argv[i + 1] : argv[i].startsWith('--color=') ? argv[i].slice('--color='.length) : undefined
+    if (value !== undefined && (COLOR_MODES as readonly string[]).includes(value)) return value as ColorMode
+  }
+
+  return 'auto'
+}
+
+function colorLevel(mode: ColorMode, stream: NodeJS.WriteStream): ColorLevel {
+  if (mode === 'never') return 0
+  const depth = terminalDepth()
+  if (mode === 'always') return depth
+  const {FORCE_COLOR, NO_COLOR, TERM} = process.env
+  // FORCE_COLOR=0 is chalk's "off"; a FORCE_COLOR that turns colour on is not read, since CI systems set it
+  // globally and piped JSON must stay parseable: colour when piped is asked for with --color always.
+  if (NO_COLOR || FORCE_COLOR === '0' || FORCE_COLOR === 'false') return 0
+  return stream.isTTY && TERM !== 'dumb' ? depth : 0
+}
+
+function terminalDepth(): 1 | 2 | 3 {
+  const {COLORTERM, TERM = ''} = process.env
+  if (COLORTERM === 'truecolor' || COLORTERM === '24bit') return 3
+  return /256/.test(TERM) ? 2 : 1
+}
+
+configureColor()
+
+/** Pretty JSON on a terminal, compact (one line) when piped; coloured when stdout's colour is on. */
 export function formatJson(value: unknown, tty = stdoutIsTty()): string {
-  if (!tty || chalk.level === 0) return JSON.stringify(value) ?? 'null'
-  const pretty = JSON.stringify(value, null, 2) ?? 'null'
-  return pretty.replace(
+  const text = (tty ? JSON.stringify(value, null, 2) : JSON.stringify(value)) ?? 'null'
+  if (chalk.level === 0) return text
+  return text.replace(
     /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g,
     (match, str: string | undefined, colon: string | undefined, literal: string | undefined, num: string | undefined) => {
       if (str !== undefined) return colon ? chalk.blue(str) + colon : chalk.green(str)

@@ -1,8 +1,9 @@
 // `pipe call` glue: one event through a running local gateway (hub or node) with undici; the reply
 // body goes to stdout as it arrives (binary-safe), and the HTTP status and event code become the exit code.
 import {constants, createReadStream, createWriteStream} from 'node:fs'
-import {access} from 'node:fs/promises'
-import type {Readable} from 'node:stream'
+import {access, stat} from 'node:fs/promises'
+import {basename} from 'node:path'
+import {type Readable, pipeline as pipeStreams} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
@@ -10,6 +11,7 @@ import {stringifyJson} from '../core/json.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
+import {type TransferProgress, startTransferProgress, tapBytes} from './transfer-progress.js'
 
 export const DEFAULT_PIPE_GATEWAY_URL = 'http://127.0.0.1:8090'
 
@@ -43,7 +45,7 @@ export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallRes
   const verb = options.verb!.toUpperCase()
   if (!/^[A-Z][A-Z0-9_-]*$/.test(verb)) throw new RestwireError('RW_ERR_USAGE', `VERB must be a word like GET or POST, got "${options.verb}"`)
   if (!options.path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, e.g. /client/NODE/time or /server/time, got "${options.path}"`)
-  const {body, contentType} = await requestBody(options)
+  const {body, contentType, upload} = await requestBody(options)
   const {request} = await import('undici')
   let response: Dispatcher.ResponseData
   try {
@@ -56,6 +58,9 @@ export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallRes
     })
   } catch (error) {
     throw requestError(error, options.gateway, options.timeoutMs)
+  } finally {
+    // The reply starts once the handler has the body: the upload line must not share stderr with it.
+    upload?.done()
   }
 
   const header = response.headers['x-event-return-code']
@@ -68,9 +73,20 @@ export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallRes
   }
 
   if (options.output) {
-    await pipeline(response.body, createWriteStream(options.output))
+    const length = Number(response.headers['content-length'])
+    const progress = startTransferProgress(`↓ ${basename(options.output)}`, Number.isSafeInteger(length) ? length : undefined)
+    try {
+      await pipeline(response.body, tapBytes((chunk) => progress.add(chunk.length)), createWriteStream(options.output))
+    } finally {
+      progress.done()
+    }
   } else if (stdoutIsTty() && /\bjson\b/.test(replyType)) {
     process.stdout.write(formatJson(decode(await response.body.text(), replyType)) + '\n')
+  } else if (stdoutIsTty()) {
+    // On a terminal, the shell prompt must start on a line of its own; piped bytes stay exact.
+    let last: number | undefined
+    await pipeline(response.body, tapBytes((chunk) => (last = chunk.at(-1) ?? last)), process.stdout, {end: false})
+    if (last !== undefined && last !== 0x0a) process.stdout.write('\n')
   } else {
     await pipeline(response.body, process.stdout, {end: false})
   }
@@ -90,21 +106,26 @@ async function promptEvent(options: PipeCallOptions): Promise<PipeCallOptions> {
   return {...options, data: body, path: prompted.path, verb: prompted.verb}
 }
 
-/** Inline --data is JSON; @FILE and @- are sent as they are (binary-safe, streamed). */
-async function requestBody(options: PipeCallOptions): Promise<{body?: string | Readable; contentType?: string}> {
+/** Inline --data is JSON; @FILE and @- are sent as they are (binary-safe, streamed; a file with a progress line). */
+async function requestBody(options: PipeCallOptions): Promise<{body?: string | Readable; contentType?: string; upload?: TransferProgress}> {
   const {data} = options
   if (!data) return {}
   if (data.kind === 'inline') return {body: stringifyJson(data.value, '--data'), contentType: options.contentType ?? 'application/json'}
   const type = options.contentType ?? (data.kind === 'file' && data.path.endsWith('.json') ? 'application/json' : 'application/octet-stream')
   if (data.kind === 'stdin') return {body: process.stdin, contentType: type}
+  let size: number
   try {
     await access(data.path, constants.R_OK)
+    size = (await stat(data.path)).size
   } catch (error) {
     const reason = errnoCode(error) === 'ENOENT' ? 'no such file' : (error as Error).message
     throw new RestwireError('RW_ERR_USAGE', `cannot read the request body from ${data.path}: ${reason}`, {cause: error})
   }
 
-  return {body: createReadStream(data.path), contentType: type}
+  const upload = startTransferProgress(`↑ ${basename(data.path)}`, size || undefined)
+  // A read error destroys the tap too, which undici then reports as the request's failure.
+  const body = pipeStreams(createReadStream(data.path), tapBytes((chunk) => upload.add(chunk.length)), () => upload.done())
+  return {body, contentType: type, upload}
 }
 
 /** 0 when answered with code 0; 8 for 404 or a handler's "no" (255, other codes); 9 for 5xx or 251 (raised). */

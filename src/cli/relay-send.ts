@@ -29,12 +29,9 @@ export async function runRelaySend(options: RelaySendOptions): Promise<RelayFina
   let name = options.name
   let params = await readParams(options.params ?? [])
   let data = options.data ? await readPayload(options.data) : undefined
-  if (options.interactive) ({data, name, params} = await promptRequest(options, {data, name, params}))
-  if (!name) {
-    throw new RestwireError('RW_ERR_USAGE', 'missing NAME: the name of a request in the relay config', {
-      hint: 'Pass it (`restwire relay send user --params user_id=7`), or use --interactive --config FILE on a terminal.',
-    })
-  }
+  // Like the other call commands: a missing NAME is asked for on a terminal.
+  if (options.interactive || !name) ({data, name, params} = await promptRequest(options, {data, name, params}))
+  if (!name) throw await missingName(options)
 
   const {reply} = await sendRelayRequest({
     address: options.connect,
@@ -45,9 +42,12 @@ export async function runRelaySend(options: RelaySendOptions): Promise<RelayFina
   if (options.json) return reply
   writeStdout(formatJson(reply))
   if (reply.status === 'error') {
-    const message = (reply.response as {error?: unknown} | null)?.error
+    const {code, error: message} = (reply.response as {code?: unknown; error?: unknown} | null) ?? {}
     const why = typeof message === 'string' ? message : `HTTP status ${reply.http_status ?? '?'}`
     process.stderr.write(c.yellow(`relay: ${name} failed: ${why}\n`))
+    if (code === 'RW_ERR_RELAY_REQUEST') {
+      process.stderr.write(`${c.dim('Hint:')} \`restwire relay check --config FILE\` lists the requests and their placeholders; on a terminal, \`relay send\` without NAME lets you pick one.\n`)
+    }
   }
 
   return undefined
@@ -95,16 +95,30 @@ interface Given {
   data?: unknown
 }
 
-/** Picks the request from the config and asks for every placeholder not given (terminal only). */
+/** A usage error naming NAME; with --config, the hint lists the requests to choose from. */
+async function missingName(options: RelaySendOptions): Promise<RestwireError> {
+  const names = options.configPath ? [...(await loadRelayConfig(options.configPath, {skipSecrets: true})).requests.keys()] : []
+  const hint = names.length > 0 ? `Pass one of ${names.join(', ')}, e.g. \`restwire relay send ${names[0]}\`.` : 'Pass it (`restwire relay send user --params user_id=7`), or run on a terminal to pick one from --config FILE.'
+  return new RestwireError('RW_ERR_USAGE', 'missing NAME: the name of a request in the relay config, and stdin is not a terminal to ask on', {hint})
+}
+
+/**
+ * On a terminal: NAME picked from --config's requests (typed in without one), then, with a config, every
+ * placeholder and the body not given. Without a terminal: a missing NAME is a usage error.
+ */
 async function promptRequest(options: RelaySendOptions, given: Given): Promise<Given> {
-  if (!options.configPath) throw new RestwireError('RW_ERR_USAGE', '--interactive needs --config FILE, to list the requests and their placeholders')
   if (!process.stdin.isTTY) {
+    if (!options.interactive) throw await missingName(options)
     throw new RestwireError('RW_ERR_USAGE', '--interactive needs a terminal, and stdin is not one', {hint: 'Pass NAME, --params and --data instead.'})
   }
 
-  const config = await loadRelayConfig(options.configPath, {skipSecrets: true})
+  if (!options.configPath && options.interactive) throw new RestwireError('RW_ERR_USAGE', '--interactive needs --config FILE, to list the requests and their placeholders')
+  const config = options.configPath ? await loadRelayConfig(options.configPath, {skipSecrets: true}) : undefined
   try {
-    return await ask(config, given)
+    if (config) return await ask(config, given)
+    // No config to list the names from: type it; the relay's answer to an unknown name lists its names.
+    const {input} = await import('@inquirer/prompts')
+    return {...given, name: await input({message: 'Request name (--config FILE lists them)', required: true})}
   } catch (error) {
     if ((error as Error | undefined)?.name === 'ExitPromptError') throw new RestwireError('RW_ERR_INTERRUPTED', 'Cancelled at the prompt', {cause: error})
     throw error

@@ -7,15 +7,15 @@ import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
 
 export default class PipeCall extends BaseCommand<typeof PipeCall> {
   static override summary = 'Send one event through a running pipe gateway (hub or node), for scripts and CI.'
-  static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal), or to --output FILE. --json prints the envelope (HTTP status, event code, content type, body, timing).
+  static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal; on a terminal a final newline is added when the body has none), or to --output FILE. --json prints the envelope (HTTP status, event code, content type, body, timing).
 
---data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type. With no VERB and PATH on a terminal, or with --interactive, it prompts for them and for a JSON body (never when stdin is not a terminal).
+--data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type. When stderr is a terminal, --output FILE and --data @FILE transfers show a progress line (bytes, rate, and for an upload its size and ETA); never when stderr is not a terminal. With no VERB and PATH on a terminal, or with --interactive, it prompts for them and for a JSON body (never when stdin is not a terminal).
 
 Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a handler's refusal (255 no handler, or another non-zero code); 9 for 503 (not connected), 504 (no reply in time) or 251 (handler raised); 2 usage, 3 gateway unreachable, 7 timeout. See docs/errors.md.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time', description: 'Against `restwire pipe serve` on this machine (gateway http://127.0.0.1:8090)'},
-    {command: '<%= config.bin %> <%= command.id %> GET /client/fileserver/file//reports/q3.pdf --output q3.pdf', description: 'Fetch a file through the pipe'},
+    {command: '<%= config.bin %> <%= command.id %> GET /client/fileserver/file//reports/q3.pdf --output q3.pdf', description: 'Fetch a file through the pipe (a progress line on a terminal)'},
     {command: '<%= config.bin %> <%= command.id %> POST /server/upload//q3.pdf --data @q3.pdf --gateway http://127.0.0.1:8091', description: 'From a node to the hub, a file as the body'},
   ]
 

@@ -10,7 +10,7 @@ export default class RelaySend extends BaseCommand<typeof RelaySend> {
   static override summary = 'Send one named request to a running relay and print its final reply.'
   static override description = `Connects to a relay started with \`restwire relay start\` (--connect), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints it as the result document.
 
---interactive (terminal only) picks NAME from --config and asks for each placeholder and the body that were not given.
+Without NAME on a terminal it asks for it: a list of --config's requests (then each placeholder and the body not given, as --interactive does), or typed in without --config. Without a terminal a missing NAME is a usage error. An unknown NAME is answered with the names the relay knows.
 
 Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing placeholder); 3 relay unreachable or the connection closed; 7 timeout (here or the request's own on the relay); 8 unexpected HTTP status below 500; 9 HTTP status 500 or more; 11 line too long; 13 upstream unreachable, certificate not trusted or response too large; 130 interrupted. See docs/relay.md.`
 
@@ -19,6 +19,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     {command: `<%= config.bin %> <%= command.id %> create_user --data '{"name":"ada"}' --connect unix:/run/restwire/relay.sock`, description: 'A body, over a UNIX socket'},
     {command: '<%= config.bin %> <%= command.id %> user --params @params.json', description: 'Params from a JSON file'},
     {command: '<%= config.bin %> <%= command.id %> --interactive --config relay.yaml', description: 'Pick the request and fill in its placeholders'},
+    {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 --color never', description: 'Pretty-printed on a terminal, without colour (as with NO_COLOR=1)'},
   ]
 
   static override args = {
@@ -26,7 +27,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
   }
 
   static override flags = {
-    config: Flags.string({char: 'c', description: 'Relay config file, for --interactive (secrets need not be set).'}),
+    config: Flags.string({char: 'c', description: 'Relay config file, for --interactive and the NAME prompt (secrets need not be set).'}),
     connect: relayAddressFlag({default: parseRelayAddress(DEFAULT_RELAY_ADDRESS, 'connect'), defaultHelp: async () => DEFAULT_RELAY_ADDRESS, description: 'The relay: tcp://HOST:PORT or unix:/path/to.sock.'}),
     data: dataFlag({char: 'd'}),
     interactive: Flags.boolean({description: 'Pick the request and fill its placeholders from --config (terminal only).'}),

@@ -14,7 +14,7 @@ import {RelayCall} from './exchange.js'
 import {type FairScheduler, SlotQueue} from './fair-scheduler.js'
 import {MAX_PENDING_BYTES, MAX_PENDING_REQUESTS, WRITE_HIGH_WATER_BYTES} from './limits.js'
 import {RelayLineDecoder} from './line-decoder.js'
-import {dispatchedLine, finalLine, idJson, parseRelayLine, rejectionLine} from './messages.js'
+import {dispatchedLine, finalLine, idJson, parseRelayLine, rejectionLine, unknownRequestMessage} from './messages.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
 
@@ -102,7 +102,7 @@ export class RelayConnection {
     const {data, params, request} = parsed.value
     const {runtime} = this.host
     const route = runtime.routes.get(request)
-    if (!route) return this.reject(request, id, `unknown request "${request}"`, 'RW_ERR_RELAY_REQUEST', received, parsed.value.id)
+    if (!route) return this.reject(request, id, unknownRequestMessage(request, runtime.routes.keys()), 'RW_ERR_RELAY_REQUEST', received, parsed.value.id)
     let prepared
     try {
       prepared = route.prepare(params, data)

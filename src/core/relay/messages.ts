@@ -58,14 +58,31 @@ export function dispatchedLine(id: string): string {
 
 /**
  * The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's).
+ * `time` stays a JSON number of seconds (what txhttprelay clients parse), rounded to 0.1 ms: 4 decimals.
  * Throws RW_ERR_JSON when `response` (an upstream's body) cannot be written as JSON (nested too deeply).
  */
 export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
   const body = response === undefined ? 'null' : stringifyJson(response, "the upstream's response body")
-  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${timeSeconds},"id":${id},"response":${body}`
+  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${roundSeconds(timeSeconds)},"id":${id},"response":${body}`
   // Header values are strings (or arrays of them): they always serialise.
   if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
   return line + '}\n'
+}
+
+/** Seconds to 4 decimals (0.1 ms), as docs/relay.md shows them; never written in exponent form. */
+export function roundSeconds(seconds: number): number {
+  return Math.round(seconds * 10_000) / 10_000
+}
+
+/** Names listed in the answer to an unknown name; a config with more says how many it left out. */
+const LISTED_NAMES = 50
+
+/** `unknown request "nope"; the requests are: user, create_user`: the client learns what it may ask for. */
+export function unknownRequestMessage(name: string, known: Iterable<string>): string {
+  const names = [...known]
+  const listed = names.slice(0, LISTED_NAMES).join(', ')
+  const more = names.length > LISTED_NAMES ? ` and ${names.length - LISTED_NAMES} more` : ''
+  return `unknown request ${JSON.stringify(name)}; the requests are: ${listed}${more}`
 }
 
 /** The error line for input that was not accepted (no "time": nothing was dispatched). */

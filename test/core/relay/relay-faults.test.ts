@@ -107,9 +107,13 @@ describe('relay: bad input and faults', {timeout: 60_000}, () => {
     await assertStillServing()
   })
 
-  it('an unknown request name: error with the id', async () => {
+  it('an unknown request name: error with the id, listing the names the relay knows', async () => {
     const reply = await rejectedLine('{"request": "nope", "id": "u1"}\n', 'u1')
-    assert.equal((reply.response as {error: string}).error, 'unknown request "nope"')
+    assert.equal(
+      (reply.response as {error: string}).error,
+      'unknown request "nope"; the requests are: declared_huge, echo, hang, hang_long, huge, refused, status, tls_default, tls_trusted, user',
+    )
+    assert.equal((reply.response as {code: string}).code, 'RW_ERR_RELAY_REQUEST')
     await assertStillServing()
   })
 
