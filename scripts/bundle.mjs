@@ -6,7 +6,8 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {build} from 'esbuild'
 
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
-// from the ssh2 package instead (it is absent when ssh2's install script did not run: ssh2 then uses JS).
+// from the ssh2 package instead (absent when ssh2's install script did not build it: ssh2 then runs its
+// ciphers on node:crypto, more slowly; docs/architecture.md, "The published package").
 const ssh2NativeBinding = {
   name: 'ssh2-native-binding',
   setup(build) {

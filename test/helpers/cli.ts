@@ -6,6 +6,8 @@ import {fileURLToPath} from 'node:url'
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
 const bin = join(root, 'bin', 'run.js')
+/** How to start the CLI: argv before the command's own arguments. Default: this clone's bin/run.js under this Node. */
+const cloneCli = [process.execPath, bin]
 
 export interface RunResult {
   code: number
@@ -13,9 +15,9 @@ export interface RunResult {
   stderr: string
 }
 
-export function restwire(args: string[], env: Record<string, string>, input?: string): Promise<RunResult> {
+export function restwire(args: string[], env: Record<string, string>, input?: string, cli = cloneCli): Promise<RunResult> {
   return new Promise((resolve) => {
-    const child = execFile(process.execPath, [bin, ...args], {cwd: root, env: {...process.env, ...env}, timeout: 60_000}, (error, stdout, stderr) => {
+    const child = execFile(cli[0]!, [...cli.slice(1), ...args], {cwd: root, env: {...process.env, ...env}, timeout: 60_000}, (error, stdout, stderr) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stderr, stdout})
     })
     child.stdin?.end(input ?? '')
@@ -37,8 +39,8 @@ export interface CliProcess {
 }
 
 /** Starts `restwire ...args` (a long-running command with `--log-format json`) and follows its stderr. */
-export function spawnCli(args: string[], env: Record<string, string> = {}): CliProcess {
-  const child = spawn(process.execPath, [bin, ...args], {cwd: root, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
+export function spawnCli(args: string[], env: Record<string, string> = {}, cli = cloneCli): CliProcess {
+  const child = spawn(cli[0]!, [...cli.slice(1), ...args], {cwd: root, env: {...process.env, ...env}, stdio: ['ignore', 'pipe', 'pipe']})
   const stderr: string[] = []
   const waiters: Array<() => void> = []
   const wake = (): void => {
@@ -82,8 +84,8 @@ export interface ServeProcess extends CliProcess {
 }
 
 /** Starts `restwire korv serve --log-format json --port 0 ...args` and waits until it listens. */
-export async function startServe(args: string[], env: Record<string, string>): Promise<ServeProcess> {
-  const cli = spawnCli(['korv', 'serve', '--port', '0', '--log-format', 'json', ...args], env)
-  const listening = await cli.waitForLog(/"event":"listening"/)
-  return {...cli, port: listening.port as number}
+export async function startServe(args: string[], env: Record<string, string>, cli = cloneCli): Promise<ServeProcess> {
+  const serve = spawnCli(['korv', 'serve', '--port', '0', '--log-format', 'json', ...args], env, cli)
+  const listening = await serve.waitForLog(/"event":"listening"/)
+  return {...serve, port: listening.port as number}
 }
