@@ -1,11 +1,11 @@
 // Every parse error comes out in restwire's format (message, hint, code, exit code; one JSON document
 // with --json), never in oclif's words; mistyped commands and flags get a suggestion.
 import assert from 'node:assert/strict'
-import {mkdtempSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
-import {restwire} from '../helpers/cli.js'
+import {restwire, root} from '../helpers/cli.js'
 
 const home = mkdtempSync(join(tmpdir(), 'rw-errors-'))
 after(() => rmSync(home, {force: true, recursive: true}))
@@ -64,3 +64,80 @@ describe('parse errors', () => {
     })
   }
 })
+
+describe('mistyped commands', () => {
+  it('suggests the nearest command, keeping the rest of the line', async () => {
+    const result = await restwire(['korv', 'cal', 'GET', '/hello'], env)
+    assert.equal(result.code, 2)
+    assert.equal(
+      result.stderr,
+      'Error: unknown command `korv cal`\nHint: Did you mean `restwire korv call GET /hello`? Run `restwire help` for every command.\n  (RW_ERR_USAGE, exit 2)\n',
+    )
+  })
+
+  it('as one JSON document with --json', async () => {
+    const result = await restwire(['kovr', 'call', 'GET', '/x y', '--json'], env)
+    assert.equal(result.code, 2)
+    assert.equal(result.stderr, '')
+    const {error} = JSON.parse(result.stdout) as {error: Record<string, unknown>}
+    assert.deepEqual(error, {
+      code: 'RW_ERR_USAGE',
+      command: 'kovr call',
+      exitCode: 2,
+      hint: "Did you mean `restwire korv call GET '/x y' --json`? Run `restwire help` for every command.",
+      message: 'unknown command `kovr call`',
+      suggestion: 'korv call',
+    })
+  })
+
+  it('lists the commands of a known topic when nothing is near', async () => {
+    const result = await restwire(['tunnel', 'launch'], env)
+    assert.equal(result.code, 2)
+    assert.match(result.stderr, /^Error: unknown command `tunnel launch`\nHint: The tunnel commands are tunnel call, tunnel expose, tunnel gateway, tunnel nodes\./)
+  })
+
+  it('gives no suggestion for a word that is nothing like a command', async () => {
+    const result = await restwire(['xyzzy'], env)
+    assert.equal(result.code, 2)
+    assert.equal(result.stderr, 'Error: unknown command `xyzzy`\nHint: Run `restwire help` for every command.\n  (RW_ERR_USAGE, exit 2)\n')
+  })
+})
+
+describe('help and version', () => {
+  it('`restwire help` lists every command with its summary, and where the docs are', async () => {
+    const manifest = JSON.parse(readFileSync(join(root, 'oclif.manifest.json'), 'utf8')) as {commands: Record<string, {summary?: string}>}
+    const result = await restwire(['help'], {...env, OCLIF_COLUMNS: '400'})
+    assert.equal(result.code, 0, result.stderr)
+    assert.ok(Object.keys(manifest.commands).length >= 17)
+    for (const [id, command] of Object.entries(manifest.commands)) {
+      assert.ok(command.summary, `${id} has a summary`)
+      assert.match(result.stdout, new RegExp(`^  ${id.replaceAll(':', ' ')} +${escape(command.summary!)}$`, 'm'))
+    }
+
+    assert.match(result.stdout, /^DOCS\n {2}restwire COMMAND --help +flags, arguments, examples and exit codes of one command$/m)
+    assert.ok(result.stdout.includes(join(root, 'README.md')))
+    assert.ok(result.stdout.includes(join(root, 'docs') + '/'))
+    assert.equal((await restwire(['--help'], {...env, OCLIF_COLUMNS: '400'})).stdout, result.stdout)
+  })
+
+  it('`restwire help korv call` is `restwire korv call --help`', async () => {
+    const viaHelp = await restwire(['help', 'korv', 'call'], env)
+    assert.equal(viaHelp.code, 0, viaHelp.stderr)
+    assert.match(viaHelp.stdout, /^Call a korv server/)
+    assert.equal(viaHelp.stdout, (await restwire(['korv', 'call', '--help'], env)).stdout)
+  })
+
+  it('`restwire version` is `restwire --version`; --json gives the parts', async () => {
+    const {version} = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {version: string}
+    const result = await restwire(['version'], env)
+    assert.equal(result.code, 0, result.stderr)
+    assert.equal(result.stdout, `restwire/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
+    assert.equal((await restwire(['--version'], env)).stdout, result.stdout)
+    const json = JSON.parse((await restwire(['version', '--json'], env)).stdout) as Record<string, string>
+    assert.deepEqual(json, {arch: process.arch, node: process.version, platform: process.platform, version})
+  })
+})
+
+function escape(text: string): string {
+  return text.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')
+}
