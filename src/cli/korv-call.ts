@@ -71,7 +71,7 @@ async function resolveRequest(options: KorvCallOptions): Promise<{verb: string; 
   let {path, verb} = options
   let body = options.data ? await readPayload(options.data) : undefined
   if (options.interactive || verb === undefined || path === undefined) {
-    const prompted = await promptRequest(KORV_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined})
+    const prompted = await promptRequest(KORV_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined}, 'restwire korv call GET /hello')
     ;({body, path, verb} = prompted)
   }
 

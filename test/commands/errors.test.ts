@@ -141,3 +141,23 @@ describe('help and version', () => {
 function escape(text: string): string {
   return text.replaceAll(/[.*+?^${}()|[\]\\]/g, '\\$&')
 }
+
+describe('usage hints name the command that failed', () => {
+  const hintCases: Array<{args: string[]; message: string; hint: string}> = [
+    {args: ['korv', 'call'], hint: 'Pass them as arguments, e.g. restwire korv call GET /hello, and the body with --data.', message: 'missing VERB and PATH, and stdin is not a terminal to ask on'},
+    {args: ['korv', 'call', 'GET'], hint: 'Pass it as an argument, e.g. restwire korv call GET /hello, and the body with --data.', message: 'missing PATH, and stdin is not a terminal to ask on'},
+    {args: ['pipe', 'call'], hint: 'Pass them as arguments, e.g. restwire pipe call GET /client/fileserver/time, and the body with --data.', message: 'missing VERB and PATH, and stdin is not a terminal to ask on'},
+    {args: ['pipe', 'call', 'GET'], hint: 'Pass it as an argument, e.g. restwire pipe call GET /client/fileserver/time, and the body with --data.', message: 'missing PATH, and stdin is not a terminal to ask on'},
+    {args: ['tunnel', 'call'], hint: 'Pass it first, e.g. restwire tunnel call demo GET /home.', message: 'missing NODE: the id of a node connected to the gateway (see `restwire tunnel nodes`)'},
+    {args: ['tunnel', 'call', 'api-1'], hint: 'Pass them as arguments, e.g. restwire tunnel call api-1 GET /home, and the body with --data.', message: 'missing VERB and PATH, and stdin is not a terminal to ask on'},
+    {args: ['korv', 'call', '--interactive', 'GET', '/x'], hint: 'Leave out --interactive and pass the request as arguments, e.g. restwire korv call GET /hello.', message: '--interactive needs a terminal, and stdin is not a terminal to ask on'},
+  ]
+  for (const {args, hint, message} of hintCases) {
+    it(`restwire ${args.join(' ')}`, async () => {
+      const result = await restwire([...args, '--json'], env)
+      assert.equal(result.code, 2, result.stderr)
+      const {error} = JSON.parse(result.stdout) as {error: {code: string; hint: string; message: string}}
+      assert.deepEqual({code: error.code, hint: error.hint, message: error.message}, {code: 'RW_ERR_USAGE', hint, message})
+    })
+  }
+})
