@@ -161,3 +161,23 @@ describe('usage hints name the command that failed', () => {
     })
   }
 })
+
+describe('keys ca on an existing CA', () => {
+  it('points at keys cert to add identities, and says --force replaces the CA', async () => {
+    const dir = join(home, 'pki')
+    assert.equal((await restwire(['keys', 'ca', '--out', dir, '--quickstart'], env)).code, 0)
+    for (const args of [['keys', 'ca', '--out', dir, '--quickstart'], ['keys', 'ca', '--out', dir]]) {
+      const result = await restwire(args, env)
+      assert.equal(result.code, 10, result.stderr)
+      assert.equal(
+        result.stderr,
+        `Error: ${join(dir, 'ca.pem')} already exists: ${dir} already holds a CA\n` +
+          `Hint: To add identities to this CA, run: restwire keys cert --ca ${dir} --name NAME. --force would replace the CA, and peers holding the new ca.pem then refuse every identity the old one signed.\n` +
+          '  (RW_ERR_FILE_EXISTS, exit 10)\n',
+      )
+    }
+
+    const added = await restwire(['keys', 'cert', '--ca', dir, '--name', 'node2'], env)
+    assert.equal(added.code, 0, added.stderr)
+  })
+})
