@@ -1,7 +1,7 @@
 // Every parse error comes out in restwire's format (message, hint, code, exit code; one JSON document
 // with --json), never in oclif's words; mistyped commands and flags get a suggestion.
 import assert from 'node:assert/strict'
-import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
@@ -179,5 +179,21 @@ describe('keys ca on an existing CA', () => {
 
     const added = await restwire(['keys', 'cert', '--ca', dir, '--name', 'node2'], env)
     assert.equal(added.code, 0, added.stderr)
+  })
+})
+
+describe('relay start on a UNIX socket in a missing directory', () => {
+  it('says the directory does not exist, not "permission denied"', async () => {
+    const config = join(home, 'relay.json')
+    writeFileSync(config, JSON.stringify({requests: {ping: {method: 'GET', url: 'http://127.0.0.1:1/'}}}))
+    const dir = join(home, 'missing', 'dir')
+    const result = await restwire(['relay', 'start', '--config', config, '--listen', `unix:${join(dir, 's.sock')}`], env)
+    assert.equal(result.code, 3, result.stderr)
+    assert.equal(
+      result.stderr,
+      `Error: cannot listen on unix:${join(dir, 's.sock')}: the directory ${dir} does not exist\n` +
+        `Hint: Create the directory (mkdir -p ${dir}), or choose another --listen path.\n` +
+        '  (RW_ERR_CONNECT, exit 3)\n',
+    )
   })
 })
