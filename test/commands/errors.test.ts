@@ -5,7 +5,7 @@ import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
-import {restwire, root} from '../helpers/cli.js'
+import {restwire, root, spawnCli} from '../helpers/cli.js'
 
 const home = mkdtempSync(join(tmpdir(), 'rw-errors-'))
 after(() => rmSync(home, {force: true, recursive: true}))
@@ -195,5 +195,25 @@ describe('relay start on a UNIX socket in a missing directory', () => {
         `Hint: Create the directory (mkdir -p ${dir}), or choose another --listen path.\n` +
         '  (RW_ERR_CONNECT, exit 3)\n',
     )
+  })
+})
+
+describe('pipe connect to a name that does not resolve', () => {
+  it('says so in each retry line and keeps redialling', async () => {
+    const pki = join(home, 'pipe-pki')
+    assert.equal((await restwire(['keys', 'ca', '--out', pki, '--quickstart'], env)).code, 0)
+    const node = spawnCli(['pipe', 'connect', '--ca', pki, '--name', 'node1', '--to', 'no-such-hub.invalid:9443', '--http', '127.0.0.1:0', '--serve-dir', home, '--log-format', 'json'], env)
+    try {
+      const first = await node.waitForLog(/"event":"retrying"/)
+      assert.equal(first.hint, "the hub's name does not resolve: check --to (still redialling)")
+      const disconnected = await node.waitForLog(/"event":"disconnected"/)
+      assert.match(String(disconnected.reason), /^cannot resolve no-such-hub\.invalid: (no such host|the name server did not answer)$/)
+      const index = node.stderr.findIndex((line) => line.includes('"retrying"'))
+      const second = await node.waitForLog(/"event":"retrying"/, index + 1)
+      assert.equal(second.attempt, 2)
+      assert.equal(second.hint, first.hint)
+    } finally {
+      assert.equal(await node.stop(), 0)
+    }
   })
 })
