@@ -50,7 +50,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const flags = {...ctor.baseFlags, ...ctor.flags}
     return {
       args: Object.keys(ctor.args ?? {}).map((name) => name.toUpperCase()),
-      flags: [...Object.keys(flags), 'json', 'help'],
+      flags: [...Object.keys(flags), ...(ctor.enableJsonFlag ? ['json'] : []), 'help'],
       usage: [this.config.bin, ...(this.id ?? '').split(':')].join(' ').trim(),
     }
   }

@@ -27,7 +27,8 @@ export async function commandNotFound({argv = [], config, id}: CommandNotFoundOp
   process.stderr.write(renderError(error, false))
 }
 
-export function unknownCommandError(words: string[], argv: string[], config: Config): RestwireError {
+/** `prefix`: words the suggested command line starts with after the bin (`help` for `restwire help korv cal`). */
+export function unknownCommandError(words: string[], argv: string[], config: Config, prefix?: string): RestwireError {
   const {bin} = config
   const ids = config.commands.filter((command) => !command.hidden).map((command) => command.id)
   const topics = new Set(ids.filter((commandId) => commandId.includes(':')).map((commandId) => commandId.split(':')[0]!))
@@ -48,7 +49,7 @@ export function unknownCommandError(words: string[], argv: string[], config: Con
   let hint = help
   if (best) {
     const length = best.split(':').length
-    const line = [bin, ...best.split(':'), ...words.slice(length), ...argv].map(shellQuote).join(' ')
+    const line = [bin, ...(prefix ? [prefix] : []), ...best.split(':'), ...words.slice(length), ...argv].map(shellQuote).join(' ')
     hint = `Did you mean \`${line}\`? ${help}`
   } else if (topics.has(words[0]!)) {
     const inTopic = ids.filter((commandId) => commandId.startsWith(words[0] + ':')).map((commandId) => commandId.replaceAll(':', ' '))

@@ -16,8 +16,15 @@ export default class HelpCommand extends BaseCommand<typeof HelpCommand> {
   }
 
   async run(): Promise<void> {
+    const words = this.argv.filter((word) => !word.startsWith('-'))
+    const id = words.join(':')
+    if (id && !this.config.findCommand(id) && !this.config.findTopic(id)) {
+      const {unknownCommandError} = await import('../cli/command-not-found.js')
+      throw unknownCommandError(words, [], this.config, 'help')
+    }
+
     const {loadHelpClass} = await import('@oclif/core/help')
     const Help = await loadHelpClass(this.config)
-    await new Help(this.config, this.config.pjson.oclif.helpOptions ?? {}).showHelp(this.argv.filter((word) => !word.startsWith('-')))
+    await new Help(this.config, this.config.pjson.oclif.helpOptions ?? {}).showHelp(words)
   }
 }

@@ -127,6 +127,13 @@ describe('help and version', () => {
     assert.equal(viaHelp.stdout, (await restwire(['korv', 'call', '--help'], env)).stdout)
   })
 
+  it('`restwire help` with a mistyped command suggests the help of the nearest one', async () => {
+    const result = await restwire(['help', 'korv', 'cal'], env)
+    assert.equal(result.code, 2)
+    assert.equal(result.stdout, '')
+    assert.equal(result.stderr, 'Error: unknown command `korv cal`\nHint: Did you mean `restwire help korv call`? Run `restwire help` for every command.\n  (RW_ERR_USAGE, exit 2)\n')
+  })
+
   it('`restwire version` is `restwire --version`; --json gives the parts', async () => {
     const {version} = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {version: string}
     const result = await restwire(['version'], env)
