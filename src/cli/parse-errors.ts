@@ -3,7 +3,7 @@
 // the user. oclif's error classes are told apart by their fields and message shapes, which are stable
 // within @oclif/core 4 (test/commands/errors.test.ts covers every kind).
 import {stripVTControlCharacters} from 'node:util'
-import {RestwireError, isRestwireError} from '../core/errors.js'
+import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {nearest} from './suggest.js'
 
 /** What the rewrite needs to know about the command being parsed. */
@@ -29,13 +29,13 @@ export function toRestwireError(error: OclifError, command?: ParsedCommand): Res
     const [, name, inner] = flagParse
     if (isRestwireError(error)) {
       error.message = inner!
-      return error
+      return nameTheCommand(error, command)
     }
 
     return new RestwireError('RW_ERR_USAGE', `--${name}: ${lowerFirst(inner!)}`, {cause: error, hint: seeHelp})
   }
 
-  if (isRestwireError(error)) return error
+  if (isRestwireError(error)) return nameTheCommand(error, command)
   if (error.oclif?.exit === undefined) return new RestwireError('RW_ERR_INTERNAL', error.message || String(error), {cause: error})
   const message = stripVTControlCharacters(error.message).replace(SEE_HELP, '')
   const usage = (text: string, hint = seeHelp) => new RestwireError('RW_ERR_USAGE', text, {cause: error, hint})
@@ -68,6 +68,12 @@ export function toRestwireError(error: OclifError, command?: ParsedCommand): Res
   if (match) return usage(`an argument must be one of ${match[2]}, got "${match[1]}"`)
   if (/^The following errors? occurred:/.test(message)) return validationError(message, usage)
   return usage(lowerFirst(message))
+}
+
+/** A usage error with the catalogue's generic hint ("See --help for the command.") names the command. */
+function nameTheCommand(error: RestwireError, command: ParsedCommand | undefined): RestwireError {
+  if (!command || error.code !== 'RW_ERR_USAGE' || error.hint !== ERROR_CATALOGUE.RW_ERR_USAGE.hint) return error
+  return new RestwireError('RW_ERR_USAGE', error.message, {cause: error.cause, details: error.details, hint: `See \`${command.usage} --help\`.`})
 }
 
 function inputOf(message: string): string {

@@ -23,6 +23,7 @@ const cases: ParseCase[] = [
   {args: ['korv', 'call', 'GET', '/', '--timeout'], hint: /^Pass it as --timeout VALUE or --timeout=VALUE\./, kind: 'missing value', message: '--timeout needs a value'},
   {args: ['relay', 'check'], hint: /^See `restwire relay check --help`\.$/, kind: 'missing required flag', message: 'missing required flag --config'},
   {args: ['korv', 'call', '--data', '{x', 'GET', '/'], hint: /--data @file\.json/, kind: 'custom flag parser (restwire error)', message: /^--data is not valid JSON: /},
+  {args: ['korv', 'call', '--port', '99999', 'GET', '/'], hint: /^See `restwire korv call --help`\.$/, kind: 'custom flag parser (generic hint)', message: '--port must be 0-65535, got "99999"'},
   {args: ['relay', 'start', '--config', 'x', '--max-connections', 'abc'], hint: /restwire relay start --help/, kind: 'built-in flag parser', message: '--max-connections: expected an integer but received: abc'},
   {args: ['korv', 'call', 'GET', '/a', 'b'], hint: /^`restwire korv call` takes VERB PATH; quote a value that has spaces\./, kind: 'unexpected argument', message: 'unexpected argument "b"'},
   {args: ['korv', 'serve', '--demo', '--routes', 'x.js'], hint: /^Pass only one of them\.$/, kind: 'exclusive flags', message: '--demo and --routes cannot be used together'},
