@@ -17,9 +17,19 @@ import TunnelCall from './commands/tunnel/call.js'
 import TunnelExpose from './commands/tunnel/expose.js'
 import TunnelNodes from './commands/tunnel/nodes.js'
 import TunnelGateway from './commands/tunnel/gateway.js'
+import HelpCommand from './commands/help.js'
+import VersionCommand from './commands/version.js'
+import type {CommandNotFoundOptions} from './cli/command-not-found.js'
 
 // Subpath imports keep the rest of @oclif/core (its index loads every module) out of the bundle.
 export {execute} from '@oclif/core/execute'
+// oclif loads these through package.json (oclif.helpClass, oclif.hooks) from this bundle, only when needed.
+export {RestwireHelp} from './cli/help.js'
+
+export async function COMMAND_NOT_FOUND(options: CommandNotFoundOptions): Promise<void> {
+  const {commandNotFound} = await import('./cli/command-not-found.js')
+  await commandNotFound(options)
+}
 
 export const COMMANDS = {
   completion: Completion,
@@ -38,4 +48,6 @@ export const COMMANDS = {
   'tunnel:expose': TunnelExpose,
   'tunnel:nodes': TunnelNodes,
   'tunnel:gateway': TunnelGateway,
+  help: HelpCommand,
+  version: VersionCommand,
 }

@@ -2,8 +2,8 @@
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
-import {RestwireError, isRestwireError} from '../core/errors.js'
 import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
+import {type ParsedCommand, toRestwireError} from './parse-errors.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -43,7 +43,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (error.code === 'EEXIT') throw error
     // A parse error comes before init() applied --color.
     if (!this.flags) configureColor(colorModeInArgv(this.argv))
-    const rwError = toRestwireError(error)
+    const rwError = toRestwireError(error, this.describeForErrors())
     process.exitCode = rwError.exitCode
     if (this.jsonEnabled()) {
       this.logJson({error: rwError.toJSON()})
@@ -52,11 +52,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
     process.stderr.write(renderError(rwError, Boolean(this.flags?.verbose) || process.argv.includes('--verbose')))
   }
-}
 
-function toRestwireError(error: Error & {oclif?: {exit?: number}}): RestwireError {
-  if (isRestwireError(error)) return error
-  // oclif parse and validation errors carry their exit code (2) under `oclif.exit`.
-  if (error.oclif?.exit !== undefined) return new RestwireError('RW_ERR_USAGE', error.message, {cause: error})
-  return new RestwireError('RW_ERR_INTERNAL', error.message || String(error), {cause: error})
+  /** The command's name, flags and arguments, for usage errors that name them. */
+  private describeForErrors(): ParsedCommand {
+    const ctor = this.ctor as unknown as typeof BaseCommand
+    const flags = {...ctor.baseFlags, ...ctor.flags}
+    return {
+      args: Object.keys(ctor.args ?? {}).map((name) => name.toUpperCase()),
+      flags: [...Object.keys(flags), ...(ctor.enableJsonFlag ? ['json'] : []), 'help'],
+      usage: [this.config.bin, ...(this.id ?? '').split(':')].join(' ').trim(),
+    }
+  }
 }

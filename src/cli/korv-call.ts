@@ -1,5 +1,6 @@
 // `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
+import {localPaths} from '../core/home.js'
 import {type HostKeyPolicy, KorvClient} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import type {PayloadSource} from './flags.js'
@@ -71,7 +72,7 @@ async function resolveRequest(options: KorvCallOptions): Promise<{verb: string; 
   let {path, verb} = options
   let body = options.data ? await readPayload(options.data) : undefined
   if (options.interactive || verb === undefined || path === undefined) {
-    const prompted = await promptRequest(KORV_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined})
+    const prompted = await promptRequest(KORV_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined}, 'restwire korv call GET /hello')
     ;({body, path, verb} = prompted)
   }
 
@@ -103,6 +104,7 @@ async function connect(options: KorvCallOptions, retry: string): Promise<KorvCli
     hostKeyPolicy: policy,
     identities: identity.identities,
     knownHostsPath: identity.knownHostsPath,
+    localAuthorizedKeysPath: LOOPBACK.has(options.host) ? localPaths().authorizedKeys : undefined,
     maxInFlight: options.concurrency,
     port: options.port,
     requestTimeoutMs: options.timeoutMs,

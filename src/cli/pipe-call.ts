@@ -101,7 +101,7 @@ async function promptEvent(options: PipeCallOptions): Promise<PipeCallOptions> {
   const {data} = options
   // A body from @FILE or @- is kept as it is; only an inline or missing body is asked for.
   const given = data?.kind === 'inline' ? data.value : data ? null : undefined
-  const prompted = await promptRequest(PROMPT_VERBS, {body: given, path: options.path, verb: options.verb?.toUpperCase()})
+  const prompted = await promptRequest(PROMPT_VERBS, {body: given, path: options.path, verb: options.verb?.toUpperCase()}, 'restwire pipe call GET /client/fileserver/time')
   const body = data && data.kind !== 'inline' ? data : prompted.body === null || prompted.body === undefined ? undefined : {kind: 'inline' as const, value: prompted.body}
   return {...options, data: body, path: prompted.path, verb: prompted.verb}
 }

@@ -15,7 +15,13 @@ export function logNodeEvent(event: PipeNodeEvent, format: LogFormat): void {
   if (event.type === 'connecting') writeEventLog({attempt: event.attempt, event: 'connecting', to: `${event.host}:${event.port}`}, format)
   else if (event.type === 'connected') writeEventLog({event: 'connected', to: `${event.host}:${event.port}`}, format)
   else if (event.type === 'disconnected') writeEventLog({event: 'disconnected', reason: event.reason}, format)
-  else writeEventLog({attempt: event.attempt, delayMs: event.delayMs, event: 'retrying'}, format)
+  else writeEventLog({attempt: event.attempt, delayMs: event.delayMs, event: 'retrying', hint: retryHint(event)}, format)
+}
+
+/** A dial that cannot succeed as typed gets a hint; the node keeps redialling (the name may appear later). */
+function retryHint(event: Extract<PipeNodeEvent, {type: 'retrying'}>): string | undefined {
+  if (event.code !== 'ENOTFOUND' && event.code !== 'EAI_AGAIN') return undefined
+  return "the hub's name does not resolve: check --to (still redialling)"
 }
 
 export function writeStartLine(fields: Record<string, unknown>, text: string, format: LogFormat): void {

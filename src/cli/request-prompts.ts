@@ -7,12 +7,22 @@ export interface PromptedRequest {
   body: unknown
 }
 
-export async function promptRequest(verbs: readonly string[], given: {verb?: string; path?: string; body?: unknown}): Promise<PromptedRequest> {
+/**
+ * Asks for what is missing of a request on a terminal. `example` is a whole command line of the calling
+ * command (`restwire pipe call GET /client/fileserver/time`), for the hint when there is no terminal.
+ */
+export async function promptRequest(
+  verbs: readonly string[],
+  given: {verb?: string; path?: string; body?: unknown},
+  example: string,
+): Promise<PromptedRequest> {
   if (!process.stdin.isTTY) {
-    const what = given.verb && given.path ? '--interactive needs a terminal' : 'missing VERB and PATH'
-    throw new RestwireError('RW_ERR_USAGE', `${what}, and stdin is not a terminal to ask on`, {
-      hint: 'Pass them as arguments, e.g. restwire korv call GET /hello, and the body with --data.',
-    })
+    const missing = [given.verb ? undefined : 'VERB', given.path ? undefined : 'PATH'].filter(Boolean)
+    const what = missing.length === 0 ? '--interactive needs a terminal' : `missing ${missing.join(' and ')}`
+    const hint = missing.length === 0
+      ? `Leave out --interactive and pass the request as arguments, e.g. ${example}.`
+      : `Pass ${missing.length === 1 ? 'it as an argument' : 'them as arguments'}, e.g. ${example}, and the body with --data.`
+    throw new RestwireError('RW_ERR_USAGE', `${what}, and stdin is not a terminal to ask on`, {hint})
   }
 
   try {

@@ -146,10 +146,14 @@ function streamErrorExitCode(trailer: string | string[] | undefined, target: str
 async function resolveRequest(options: TunnelCallOptions): Promise<{node: string; verb: string; path: string; body: unknown}> {
   const {node} = options
   let {path, verb} = options
-  if (!node) throw new RestwireError('RW_ERR_USAGE', 'missing NODE: the id of a node connected to the gateway (see `restwire tunnel nodes`)')
+  if (!node) {
+    throw new RestwireError('RW_ERR_USAGE', 'missing NODE: the id of a node connected to the gateway (see `restwire tunnel nodes`)', {
+      hint: 'Pass it first, e.g. restwire tunnel call demo GET /home.',
+    })
+  }
   let body = options.data ? await readPayload(options.data) : undefined
   if (options.interactive || verb === undefined || path === undefined) {
-    const prompted = await promptRequest(CALL_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined})
+    const prompted = await promptRequest(CALL_VERBS, {body, path, verb: verb ? checkVerb(verb) : undefined}, `restwire tunnel call ${node} GET /home`)
     ;({body, path, verb} = prompted)
   }
 

@@ -11,7 +11,7 @@ export const ERROR_CATALOGUE = {
   RW_ERR_USAGE: {exitCode: 2, hint: 'See --help for the command.'},
   RW_ERR_CONFIG: {exitCode: 2, hint: 'Fix the file or flag named in the message.'},
   RW_ERR_CONNECT: {exitCode: 3, hint: 'Is the server running, and are --host and --port right?'},
-  RW_ERR_AUTH: {exitCode: 4, hint: "Add your public key to the server's authorized_keys file."},
+  RW_ERR_AUTH: {exitCode: 4, hint: "Add your public key to the server's authorized_keys file, or make a key it trusts: restwire keys gen -f KEY --authorize AUTHORIZED_KEYS."},
   RW_ERR_HOST_KEY_UNKNOWN: {exitCode: 5},
   RW_ERR_HOST_KEY_CHANGED: {exitCode: 6},
   RW_ERR_TIMEOUT: {exitCode: 7, hint: 'Raise --timeout, or check that the peer is responsive.'},

@@ -7,6 +7,7 @@ import {createFileExclusive, replaceFile} from './atomic-file.js'
 import {errnoCode, RestwireError} from './errors.js'
 import {fileErrorReason} from './fs-errors.js'
 import {appendAuthorizedKey, generateSshKeyPair} from './keys/ssh-key-pair.js'
+import {parseAuthorizedKeys} from './ssh/authorized-keys.js'
 
 export function restwireHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RESTWIRE_HOME) return env.RESTWIRE_HOME
@@ -71,6 +72,21 @@ async function authorize(paths: LocalPaths, created: string[]): Promise<void> {
   if (publicKey === undefined) throw new RestwireError('RW_ERR_KEY_FILE', `The key ${paths.clientKey} vanished while being created`)
   const authorized = await appendAuthorizedKey(paths.authorizedKeys, publicKey)
   if (authorized.created) created.push(paths.authorizedKeys)
+}
+
+/**
+ * Whether the authorized_keys file lists the public half of the unencrypted key at `keyPath`; false
+ * when either file is missing or unreadable (nothing to keep authorized then).
+ */
+export async function isKeyAuthorized(keyPath: string, authorizedKeysPath: string): Promise<boolean> {
+  try {
+    const line = await readKeyPublicLine(keyPath)
+    const [key] = line === undefined ? [] : parseAuthorizedKeys(line).keys
+    if (!key) return false
+    return parseAuthorizedKeys(await readFile(authorizedKeysPath, 'utf8')).keys.some((entry) => entry.blob.equals(key.blob))
+  } catch {
+    return false
+  }
 }
 
 async function exists(path: string): Promise<boolean> {

@@ -224,7 +224,7 @@ describe('restwire keys ca / keys cert', () => {
 
     const missingName = await restwire(['keys', 'cert', '--ca', dir], {})
     assert.equal(missingName.code, 2)
-    assert.match(missingName.stderr, /Missing required flag name/)
+    assert.match(missingName.stderr, /missing required flag --name/)
 
     const hubWithoutQuickstart = await restwire(['keys', 'ca', '--out', join(tempDir(), 'nq'), '--hub', 'x'], {})
     assert.equal(hubWithoutQuickstart.code, 2)

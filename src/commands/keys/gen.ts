@@ -8,7 +8,7 @@ export default class KeysGen extends BaseCommand<typeof KeysGen> {
   static override summary = 'Generate an SSH key pair (OpenSSH format, like ssh-keygen).'
   static override description = `Writes the private key to --out (mode 0600) and the public key to --out.pub (0644), creating missing directories 0700. Both files are in OpenSSH format: ssh-keygen, ssh and sshd read them, and restwire reads keys made by ssh-keygen.
 
-Without --out the key goes to the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) as id_ed25519, id_rsa or id_ecdsa. An existing file is never replaced without --force.
+Without --out the key goes to the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) as id_ed25519, id_rsa or id_ecdsa. An existing file is never replaced without --force. Replacing the home's client key (id_ed25519) keeps it authorized for local servers: when the home's authorized_keys authorized the old key, the new one is added there too.
 
 The private key is unencrypted unless --passphrase (asks twice on a terminal) or --passphrase-env NAME (reads the environment variable NAME) gives a passphrase. --authorize FILE also adds the public key to an authorized_keys file, once.`
 

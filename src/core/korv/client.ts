@@ -32,6 +32,11 @@ export interface KorvClientOptions {
   hostKeyPolicy?: HostKeyPolicy
   /** The command that would trust this host, for the unknown-host error. */
   trustCommand?: string
+  /**
+   * The authorized_keys file a server on this machine reads by default (the restwire home's), named in
+   * the authentication error's hint; set it only for a server on this machine.
+   */
+  localAuthorizedKeysPath?: string
   connectTimeoutMs?: number
   requestTimeoutMs?: number
   maxMessageBytes?: number
@@ -270,7 +275,7 @@ function connectError(error: Error & {level?: string}, host: string, port: numbe
   if (error.level === 'client-authentication') {
     const tried = (options.identities ?? []).map((identity) => `${identity.path} (${identity.fingerprint})`)
     if (options.agent) tried.push('ssh-agent')
-    return new RestwireError('RW_ERR_AUTH', `${where} rejected every key offered: ${tried.join(', ') || 'none'}`, {cause: error})
+    return new RestwireError('RW_ERR_AUTH', `${where} rejected every key offered: ${tried.join(', ') || 'none'}`, {cause: error, hint: authHint(options)})
   }
 
   if (error.level === 'client-timeout') {
@@ -281,4 +286,14 @@ function connectError(error: Error & {level?: string}, host: string, port: numbe
   const code = errnoCode(error)
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOTFOUND' ? 'host not found' : error.message
   return new RestwireError('RW_ERR_CONNECT', `cannot connect to ${where}: ${reason}`, {cause: error})
+}
+
+/** Names the public key to add and where, and the command that makes a key already authorized. */
+function authHint(options: KorvClientOptions): string {
+  const key = options.identities?.[0]?.path
+  const publicKey = key ? `${key}.pub` : 'your public key'
+  const file = options.localAuthorizedKeysPath
+    ? `the server's authorized_keys (a korv serve on this machine without --authorized-keys reads ${options.localAuthorizedKeysPath})`
+    : "the server's authorized_keys file"
+  return `Add ${publicKey} to ${file}, or make a key it trusts: restwire keys gen -f KEY --authorize AUTHORIZED_KEYS, then pass -i KEY.`
 }

@@ -32,7 +32,8 @@ export type PipeNodeEvent =
   | {type: 'connecting'; host: string; port: number; attempt: number}
   | {type: 'connected'; host: string; port: number}
   | {type: 'disconnected'; reason: string}
-  | {type: 'retrying'; delayMs: number; attempt: number}
+  /** `code`: the errno of the dial that failed (`ENOTFOUND`, `EAI_AGAIN`: the hub's name does not resolve). */
+  | {type: 'retrying'; delayMs: number; attempt: number; code?: string}
 
 export interface PipeNodeHandle {
   /** Resolves on the next successful handshake with the hub (at once when connected). */
@@ -104,12 +105,12 @@ class PipeNode {
     while (!this.stopped) {
       attempt++
       const started = Date.now()
-      const reason = await this.connectOnce(attempt)
+      const {code, reason} = await this.connectOnce(attempt)
       this.emit({reason, type: 'disconnected'})
       if (this.stopped) break
       if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
       const delayMs = nextBackoffMs(attempt, this.options.backoff)
-      this.emit({attempt, delayMs, type: 'retrying'})
+      this.emit({attempt, code, delayMs, type: 'retrying'})
       await new Promise<void>((resolve) => {
         this.wakeRetry = resolve
         this.retryTimer = setTimeout(resolve, delayMs)
@@ -117,13 +118,13 @@ class PipeNode {
     }
   }
 
-  /** One connection from dial to close; resolves with why it ended. */
-  private connectOnce(attempt: number): Promise<string> {
+  /** One connection from dial to close; resolves with why it ended (and the errno of a failed dial). */
+  private connectOnce(attempt: number): Promise<{reason: string; code?: string}> {
     const {host, port} = this.options.to
     const hubName = this.options.hubName ?? host
     this.emit({attempt, host, port, type: 'connecting'})
     const {identity} = this.options
-    return new Promise<string>((resolve) => {
+    return new Promise<{reason: string; code?: string}>((resolve) => {
       const socket = (this.options.connect ?? tlsConnect)({
         ca: identity.ca,
         cert: identity.cert,
@@ -136,14 +137,15 @@ class PipeNode {
         servername: isIP(hubName) ? undefined : hubName,
       })
       let reason: string | undefined
+      let code: string | undefined
       const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
       const connectTimer = setTimeout(() => {
         reason = `no TLS handshake and HELLO from ${host}:${port} within ${timeoutMs} ms`
         socket.destroy()
       }, timeoutMs)
       socket.on('error', (error) => {
-        const code = errnoCode(error)
-        reason ??= code === 'ECONNREFUSED' ? `cannot connect to ${host}:${port}: connection refused` : `TLS with ${host}:${port} failed: ${tlsReason(error)}`
+        code ??= errnoCode(error)
+        reason ??= dialFailure(host, port, error)
       })
       socket.once('secureConnect', () => {
         socket.setNoDelay(true)
@@ -170,7 +172,7 @@ class PipeNode {
       socket.once('close', () => {
         clearTimeout(connectTimer)
         this.session = undefined
-        resolve(reason ?? (this.stopped ? 'node closed' : 'the hub closed the connection'))
+        resolve({code, reason: reason ?? (this.stopped ? 'node closed' : 'the hub closed the connection')})
       })
     })
   }
@@ -183,4 +185,12 @@ class PipeNode {
     this.session?.close('the node is shutting down')
     await done
   }
+}
+
+function dialFailure(host: string, port: number, error: Error): string {
+  const code = errnoCode(error)
+  if (code === 'ECONNREFUSED') return `cannot connect to ${host}:${port}: connection refused`
+  if (code === 'ENOTFOUND') return `cannot resolve ${host}: no such host`
+  if (code === 'EAI_AGAIN') return `cannot resolve ${host}: the name server did not answer`
+  return `TLS with ${host}:${port} failed: ${tlsReason(error)}`
 }

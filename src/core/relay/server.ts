@@ -1,7 +1,8 @@
 // `startRelayServer`: listens on TCP or a UNIX socket, serves relay connections with the current config,
 // swaps configs on reload without touching open connections, and drains on close.
-import {chmodSync, lstatSync, unlinkSync} from 'node:fs'
+import {chmodSync, lstatSync, statSync, unlinkSync} from 'node:fs'
 import {type AddressInfo, type Server, type Socket, connect, createServer} from 'node:net'
+import {dirname} from 'node:path'
 import type {Dispatcher} from 'undici'
 import {RestwireError, errnoCode} from '../errors.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
@@ -175,5 +176,26 @@ async function clearStaleSocket(path: string): Promise<void> {
 function listenError(error: Error, address: RelayAddress): RestwireError {
   const where = formatRelayAddress(address)
   if (errnoCode(error) === 'EADDRINUSE') return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: address in use`, {cause: error, hint: 'Pick another --listen address, or stop the other server.'})
+  if (address.kind === 'unix') {
+    // The kernel reports a missing directory as EACCES or ENOENT; say which it is.
+    const dir = dirname(address.path)
+    const problem = directoryProblem(dir)
+    if (problem) return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: ${problem}`, {cause: error, hint: `Create the directory (mkdir -p ${dir}), or choose another --listen path.`})
+    if (errnoCode(error) === 'EACCES') {
+      return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: permission denied to create a socket in ${dir}`, {cause: error, hint: 'Choose a --listen path in a directory you can write to.'})
+    }
+  }
+
   return new RestwireError('RW_ERR_CONNECT', `cannot listen on ${where}: ${error.message}`, {cause: error, hint: 'Check the --listen address.'})
+}
+
+function directoryProblem(dir: string): string | undefined {
+  try {
+    return statSync(dir).isDirectory() ? undefined : `${dir} is not a directory`
+  } catch (error) {
+    const code = errnoCode(error)
+    if (code === 'ENOENT') return `the directory ${dir} does not exist`
+    if (code === 'ENOTDIR') return `a parent of ${dir} is not a directory`
+    return undefined
+  }
 }

@@ -22,8 +22,11 @@ export interface LoadedPrivateKey {
 
 export interface LoadPrivateKeyOptions {
   passphrase?: string
-  /** Asked for the passphrase when neither the option nor the environment gives one (a terminal prompt). */
-  askPassphrase?: (path: string) => Promise<string>
+  /**
+   * Asked for the passphrase when neither the option nor the environment gives one (a terminal prompt),
+   * up to 3 times; `retry` says how the previous answer failed, so the prompt can say so.
+   */
+  askPassphrase?: (path: string, retry?: {attempt: number; attempts: number}) => Promise<string>
   env?: NodeJS.ProcessEnv
 }
 
@@ -67,13 +70,13 @@ export async function loadPrivateKey(path: string, options: LoadPrivateKeyOption
 
   let lastError: Error | undefined
   for (let attempt = 0; attempt < PROMPT_ATTEMPTS; attempt++) {
-    const passphrase = await options.askPassphrase(path)
+    const passphrase = await options.askPassphrase(path, attempt === 0 ? undefined : {attempt: attempt + 1, attempts: PROMPT_ATTEMPTS})
     const parsed = await parse(path, data, passphrase)
     if (!(parsed instanceof Error)) return toLoaded(path, data, parsed, passphrase)
     lastError = parsed
   }
 
-  throw wrongPassphrase(path, lastError, '')
+  throw wrongPassphrase(path, lastError, ` (${PROMPT_ATTEMPTS} tries)`)
 }
 
 interface ParsedPrivateKey {
