@@ -46,6 +46,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
       path: args.path,
       timeoutMs: flags.timeout,
       verb: args.verb,
+      verbose: flags.verbose,
     })
   }
 }

@@ -47,6 +47,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
       name: args.name,
       params: flags.params,
       timeoutMs: flags.timeout,
+      verbose: flags.verbose,
     })
   }
 }

@@ -44,6 +44,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
       path: args.path,
       timeoutMs: flags.timeout,
       verb: args.verb,
+      verbose: flags.verbose,
     })
   }
 }
