@@ -2,7 +2,7 @@
 // relay (line JSON). The trace names the address, the host key, the key accepted, the exchange and the
 // timings, on stderr only; it never shows a credential, a private key or a body; without -v there is none.
 import assert from 'node:assert/strict'
-import {readFile} from 'node:fs/promises'
+import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import {type Server, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
@@ -17,7 +17,7 @@ import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {type Upstream, startUpstream} from '../helpers/relay-fixture.js'
-import {useTempDir} from '../helpers/ssh-tools.js'
+import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
 
 /** Every trace line starts with `* `, `> ` or `< ` (curl -v's prefixes). */
 const traceLines = (stderr: string): string[] => stderr.split('\n').filter((line) => /^[*<>] /.test(line))
@@ -72,6 +72,36 @@ describe('-v traces', {timeout: 120_000}, () => {
       const quiet = await call()
       assert.equal(quiet.code, 0)
       assert.equal(quiet.stderr, '', 'no trace without -v')
+    })
+
+    it('an encrypted -i key: its path and fingerprint, never its passphrase; a refused host key is traced before the error', async () => {
+      const passphrase = 'correct-horse-verbose'
+      const keyPath = await makeKeyWithSshKeygen(dir(), 'id_verbose', 'ed25519', {passphrase})
+      await appendFile(join(env.RESTWIRE_HOME!, 'authorized_keys'), await readFile(`${keyPath}.pub`, 'utf8'))
+      const fingerprint = (await sshKeygen('-l', '-E', 'sha256', '-f', `${keyPath}.pub`)).split(' ')[1]!
+      const port = String(serve.port)
+      const withKey = {...env, RESTWIRE_KEY_PASSPHRASE: passphrase}
+      const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '-v'], withKey)
+      assert.equal(result.code, 0, result.stderr)
+      assert.ok(result.stderr.includes(`* Authenticated using publickey ${keyPath} ssh-ed25519 ${fingerprint}`), result.stderr)
+      assert.ok(!result.stderr.includes(passphrase), 'no passphrase in the trace')
+
+      const emptyKnownHosts = join(dir(), 'empty_known_hosts')
+      await writeFile(emptyKnownHosts, '')
+      const refused = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '--known-hosts', emptyKnownHosts, '-v'], withKey)
+      assert.equal(refused.code, 5, refused.stderr)
+      assert.match(refused.stderr, /^\* Host key check failed: unknown \(.*empty_known_hosts\)$/m)
+      assert.match(refused.stderr, /RW_ERR_HOST_KEY_UNKNOWN/)
+    })
+
+    it('--batch -v: one > and one < line per request, with its batch id', async () => {
+      const input = '{"id":"a","verb":"GET","path":"/hello"}\n{"id":"b","verb":"GET","path":"/missing"}\n'
+      const result = await restwire(['korv', 'call', '--batch', '-', '--port', String(serve.port), '-v'], env, input)
+      assert.equal(result.code, 8, result.stderr)
+      assert.equal(result.stdout.trim().split('\n').length, 2)
+      assert.match(result.stderr, /^> GET \/hello \(batch id "a"\) \[body: 4 bytes of JSON\]$/m)
+      assert.match(result.stderr, /^> GET \/missing \(batch id "b"\)/m)
+      assert.match(result.stderr, /^< 404 \(request_id \d\)/m)
     })
 
     it('--insecure: the trace says the key was not verified', async () => {
