@@ -2,6 +2,7 @@
 // relay (line JSON). The trace names the address, the host key, the key accepted, the exchange and the
 // timings, on stderr only; it never shows a credential, a private key or a body; without -v there is none.
 import assert from 'node:assert/strict'
+import {execFile} from 'node:child_process'
 import {appendFile, readFile, writeFile} from 'node:fs/promises'
 import {type Server, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
@@ -12,12 +13,23 @@ import {loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {addTunnelDemoRoutes} from '../../src/core/tunnel/demo-routes.js'
 import {startTunnelHttpApi} from '../../src/core/tunnel/http-api.js'
 import {AuthorizedKeysFile, Router, exposeNode, startTunnelGateway} from '../../src/core/tunnel/index.js'
-import {type ServeProcess, restwire, startServe} from '../helpers/cli.js'
+import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+
+/** Runs the CLI on a pseudo-terminal (stdout and stderr both): what it wrote. */
+function onTerminal(args: string[], env: Record<string, string>): Promise<string> {
+  const terminalEnv: NodeJS.ProcessEnv = {...process.env, ...env, TERM: 'xterm'}
+  delete terminalEnv.NO_COLOR
+  delete terminalEnv.FORCE_COLOR
+  const command = ['[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args]
+  return new Promise((resolve) => {
+    execFile('python3', [join(root, 'test', 'fixtures', 'tty-driver.py'), ...command], {env: terminalEnv, timeout: 60_000}, (_error, stdout) => resolve(stdout))
+  })
+}
 
 /** Every trace line starts with `* `, `> ` or `< ` (curl -v's prefixes). */
 const traceLines = (stderr: string): string[] => stderr.split('\n').filter((line) => /^[*<>] /.test(line))
@@ -102,6 +114,15 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.match(result.stderr, /^> GET \/hello \(batch id "a"\) \[body: 4 bytes of JSON\]$/m)
       assert.match(result.stderr, /^> GET \/missing \(batch id "b"\)/m)
       assert.match(result.stderr, /^< 404 \(request_id \d\)/m)
+    })
+
+    it('dim on a terminal; plain when piped (the assertions above) or with --color never', async () => {
+      const args = ['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '-v']
+      const coloured = await onTerminal(args, env)
+      assert.match(coloured, /\u001B\[2m\* Trying 127\.0\.0\.1/)
+      const plain = await onTerminal([...args, '--color', 'never'], env)
+      assert.match(plain, /^\* Trying 127\.0\.0\.1/m)
+      assert.doesNotMatch(plain, /\u001B\[2m/)
     })
 
     it('--insecure: the trace says the key was not verified', async () => {
