@@ -119,10 +119,10 @@ describe('-v traces', {timeout: 120_000}, () => {
     it('dim on a terminal; plain when piped (the assertions above) or with --color never', async () => {
       const args = ['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '-v']
       const coloured = await onTerminal(args, env)
-      assert.match(coloured, /\u001B\[2m\* Trying 127\.0\.0\.1/)
+      assert.ok(coloured.includes('\u001B[2m* Trying 127.0.0.1'), coloured)
       const plain = await onTerminal([...args, '--color', 'never'], env)
       assert.match(plain, /^\* Trying 127\.0\.0\.1/m)
-      assert.doesNotMatch(plain, /\u001B\[2m/)
+      assert.ok(!plain.includes('\u001B['), plain)
     })
 
     it('--insecure: the trace says the key was not verified', async () => {
