@@ -17,7 +17,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       helpGroup: 'GLOBAL',
       options: COLOR_MODES,
     })(),
-    verbose: Flags.boolean({char: 'v', description: 'Show the causes of an error on stderr.', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({char: 'v', description: 'Show the causes of an error on stderr. On korv/tunnel/pipe call, tunnel nodes and relay send, also trace the call there, like curl -v: address, handshake, host key, authentication, what is sent and received (bodies as sizes, credentials masked), timings.', helpGroup: 'GLOBAL'}),
   }
 
   protected flags!: BaseFlags<T>

@@ -1,8 +1,9 @@
 // `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
-import {type HostKeyPolicy, KorvClient} from '../core/korv/client.js'
+import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
+import {type OnTrace, jsonByteLength} from '../core/trace.js'
 import type {PayloadSource} from './flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
@@ -27,6 +28,8 @@ export interface KorvCallOptions {
   timeoutMs: number
   connectTimeoutMs: number
   json: boolean
+  /** -v: trace the connection and the exchange on stderr. */
+  verbose?: boolean
 }
 
 export interface KorvCallResult {
@@ -42,17 +45,25 @@ const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallResult | undefined> {
   const started = performance.now()
+  // Loaded only with -v: a plain call's start-up does not pay for it.
+  const trace = options.verbose ? (await import('./trace.js')).createTraceWriter() : undefined
   const request = options.batch ? undefined : await resolveRequest(options)
-  const client = await connect(options, request ? `${request.verb} ${request.path}` : 'GET /')
+  const client = await connect(options, request ? `${request.verb} ${request.path}` : 'GET /', trace)
   const connectMs = performance.now() - started
   try {
     if (options.batch) {
-      process.exitCode = await runBatch(client, options)
+      process.exitCode = await runBatch(client, options, trace)
       return undefined
     }
 
     const {body, path, verb} = request!
+    traceRequest(trace, verb, path, body)
     const response = await withProgress(`waiting for ${verb} ${path}`, client.request(verb, path, body, {timeoutMs: options.timeoutMs}))
+    if (trace) {
+      traceResponse(trace, response)
+      trace('info', `Total ${round(performance.now() - started)} ms (connect and handshake ${round(connectMs)} ms)`)
+    }
+
     process.exitCode = exitCodeForStatus(response.status)
     const totalMs = performance.now() - started
     if (options.json) {
@@ -87,7 +98,7 @@ function checkVerb(verb: string): string {
 }
 
 /** `retry` is the request to repeat in the command that trusts an unknown host key. */
-async function connect(options: KorvCallOptions, retry: string): Promise<KorvClient> {
+async function connect(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvClient> {
   const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
   // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
   const policy: HostKeyPolicy = options.insecure
@@ -106,12 +117,23 @@ async function connect(options: KorvCallOptions, retry: string): Promise<KorvCli
     knownHostsPath: identity.knownHostsPath,
     localAuthorizedKeysPath: LOOPBACK.has(options.host) ? localPaths().authorizedKeys : undefined,
     maxInFlight: options.concurrency,
+    onTrace: trace,
     port: options.port,
     requestTimeoutMs: options.timeoutMs,
     trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} ${retry}`,
     user: options.user,
   })
   return withProgress(`connecting to ${options.host}:${options.port}`, connecting)
+}
+
+/** The korv envelope, its body as a size only (it may hold secrets). */
+function traceRequest(trace: OnTrace | undefined, verb: string, path: string, body: unknown, id?: unknown): void {
+  trace?.('send', `${verb} ${path}${id === undefined ? '' : ` (batch id ${JSON.stringify(id)})`} [body: ${jsonByteLength(body)} bytes of JSON]`)
+}
+
+function traceResponse(trace: OnTrace | undefined, response: KorvResponse): void {
+  trace?.('recv', `${response.status} (request_id ${response.requestId}) [body: ${jsonByteLength(response.body)} bytes of JSON]`)
+  trace?.('info', `Response after ${round(response.durationMs)} ms`)
 }
 
 function exitCodeForStatus(status: number): number {
@@ -125,7 +147,7 @@ function exitCodeForStatus(status: number): number {
  * NDJSON line per answer as it completes. Returns the exit code: 0 when every answer was 2xx, else the
  * highest exit code among the lines (2 bad line, 7 timeout, 8 4xx, 9 5xx...).
  */
-async function runBatch(client: KorvClient, options: KorvCallOptions): Promise<number> {
+async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnTrace | undefined): Promise<number> {
   // Loaded here, not at start-up: a single call does not need them.
   const [{createReadStream}, {createInterface}] = await Promise.all([import('node:fs'), import('node:readline')])
   const input = options.batch === '-' ? process.stdin : createReadStream(options.batch!)
@@ -148,8 +170,10 @@ async function runBatch(client: KorvClient, options: KorvCallOptions): Promise<n
         continue
       }
 
+      traceRequest(trace, parsed.verb, parsed.path, parsed.body, parsed.id)
       const task = client.request(parsed.verb, parsed.path, parsed.body, {timeoutMs: options.timeoutMs}).then(
         (response) => {
+          traceResponse(trace, response)
           note(exitCodeForStatus(response.status))
           writeStdout(JSON.stringify({body: response.body, durationMs: round(response.durationMs), id: parsed.id, status: response.status}))
         },

@@ -29,6 +29,8 @@ export interface PipeCallOptions {
   gateway: string
   timeoutMs: number
   json: boolean
+  /** -v: trace the HTTP exchange with the gateway on stderr. */
+  verbose?: boolean
 }
 
 export interface PipeCallResult {
@@ -40,6 +42,16 @@ export interface PipeCallResult {
 }
 
 export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
+  // Loaded only with -v; the trace sees only undici's HTTP exchange, and ends once the reply is read.
+  const trace = options.verbose ? await import('./trace.js').then(({createTraceWriter, startHttpTrace}) => startHttpTrace(createTraceWriter())) : undefined
+  try {
+    return await callGateway(options)
+  } finally {
+    trace?.end()
+  }
+}
+
+async function callGateway(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
   const started = performance.now()
   if (options.interactive || options.verb === undefined || options.path === undefined) options = await promptEvent(options)
   const verb = options.verb!.toUpperCase()

@@ -21,6 +21,8 @@ export interface RelaySendOptions {
   interactive: boolean
   configPath?: string
   json: boolean
+  /** -v: trace the exchange with the relay on stderr. */
+  verbose?: boolean
 }
 
 const REQUEST_ID = 1
@@ -36,6 +38,8 @@ export async function runRelaySend(options: RelaySendOptions): Promise<RelayFina
   const {reply} = await sendRelayRequest({
     address: options.connect,
     request: {data: data ?? undefined, id: REQUEST_ID, params, request: name},
+    // Loaded only with -v.
+    onTrace: options.verbose ? (await import('./trace.js')).createTraceWriter() : undefined,
     timeoutMs: options.timeoutMs,
   })
   process.exitCode = exitCodeFor(reply)

@@ -6,6 +6,7 @@ import {canonicalRequestType} from '../core/tunnel/messages.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
+import type {HttpTrace} from './trace.js'
 import {promptRequest} from './request-prompts.js'
 
 const CALL_VERBS = ['GET', 'POST', 'PATCH', 'DELETE', 'STREAM'] as const
@@ -14,6 +15,8 @@ export interface TunnelNodesOptions {
   gateway: string
   json: boolean
   timeoutMs: number
+  /** -v: trace the HTTP exchange with the gateway on stderr. */
+  verbose?: boolean
 }
 
 export interface GatewayNode {
@@ -25,7 +28,7 @@ export interface GatewayNode {
 }
 
 export async function runTunnelNodes(options: TunnelNodesOptions): Promise<GatewayNode[] | undefined> {
-  const response = await gatewayRequest(options.gateway, 'GET', '/nodes', {signal: AbortSignal.timeout(options.timeoutMs), timeoutMs: options.timeoutMs})
+  const response = await gatewayRequest(options.gateway, 'GET', '/nodes', {signal: AbortSignal.timeout(options.timeoutMs), timeoutMs: options.timeoutMs, verbose: options.verbose})
   const body = await readJson(response)
   if (response.statusCode !== 200 || !Array.isArray(body)) {
     throw new RestwireError('RW_ERR_PROTOCOL', `GET ${options.gateway}/nodes answered ${response.statusCode}: ${JSON.stringify(body)}`)
@@ -54,6 +57,8 @@ export interface TunnelCallOptions {
   gateway: string
   timeoutMs: number
   json: boolean
+  /** -v: trace the HTTP exchange with the gateway on stderr. */
+  verbose?: boolean
 }
 
 export interface TunnelCallResult {
@@ -75,6 +80,7 @@ export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelC
     body: verb === 'GET' || body === null ? undefined : JSON.stringify(body),
     signal: AbortSignal.timeout(options.timeoutMs),
     timeoutMs: options.timeoutMs,
+    verbose: options.verbose,
   })
   const answer = await readJson(response)
   process.exitCode = exitCodeForStatus(response.statusCode)
@@ -96,7 +102,7 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
   process.once('SIGINT', onSigint)
   try {
     // The timeout bounds the first answer only; a stream may then run for ever.
-    const response = await gatewayRequest(options.gateway, 'GET', target, {accept: 'application/x-ndjson', signal: controller.signal, streaming: true, timeoutMs: options.timeoutMs})
+    const response = await gatewayRequest(options.gateway, 'GET', target, {accept: 'application/x-ndjson', signal: controller.signal, streaming: true, timeoutMs: options.timeoutMs, verbose: options.verbose})
     if (response.statusCode !== 200) {
       const answer = await readJson(response)
       writeStdout(formatJson(answer))
@@ -115,6 +121,8 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
       }
     } catch (error) {
       if (!interrupted) throw new RestwireError('RW_ERR_CLOSED', `the stream from the gateway broke off: ${(error as Error).message}`, {cause: error})
+    } finally {
+      response.trace?.end()
     }
 
     if (pending.trim() !== '') writeStdout(pending)
@@ -182,16 +190,27 @@ interface GatewayRequestOptions {
   timeoutMs: number
   /** Leave the body unbounded in time (streams). */
   streaming?: boolean
+  verbose?: boolean
 }
 
+/** A response whose body is read through readJson() or the stream loop, which end the trace. */
+type GatewayResponse = Dispatcher.ResponseData & {trace?: HttpTrace}
+
 /** One HTTP request to the gateway API; connection failures and timeouts become typed errors. */
-async function gatewayRequest(gateway: string, method: string, path: string, options: GatewayRequestOptions): Promise<Dispatcher.ResponseData> {
+async function gatewayRequest(gateway: string, method: string, path: string, options: GatewayRequestOptions): Promise<GatewayResponse> {
   const {request} = await import('undici')
   const url = gateway + path
   const headers: Record<string, string> = {accept: options.accept ?? 'application/json'}
   if (options.body !== undefined) headers['content-type'] = 'application/json'
+  // Loaded only with -v.
+  let trace: HttpTrace | undefined
+  if (options.verbose) {
+    const {createTraceWriter, startHttpTrace} = await import('./trace.js')
+    trace = startHttpTrace(createTraceWriter())
+  }
+
   try {
-    return await request(url, {
+    const response: GatewayResponse = await request(url, {
       body: options.body,
       bodyTimeout: options.streaming ? 0 : options.timeoutMs,
       headers,
@@ -199,7 +218,10 @@ async function gatewayRequest(gateway: string, method: string, path: string, opt
       method: method as Dispatcher.HttpMethod,
       signal: options.signal,
     })
+    response.trace = trace
+    return response
   } catch (error) {
+    trace?.end()
     throw requestError(error, gateway, options.timeoutMs)
   }
 }
@@ -218,8 +240,8 @@ function requestError(error: unknown, gateway: string, timeoutMs: number): Restw
   })
 }
 
-async function readJson(response: Dispatcher.ResponseData): Promise<unknown> {
-  const text = await response.body.text()
+async function readJson(response: GatewayResponse): Promise<unknown> {
+  const text = await response.body.text().finally(() => response.trace?.end())
   if (text === '') return null
   try {
     return JSON.parse(text)

@@ -17,6 +17,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
     {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time', description: 'Against `restwire pipe serve` on this machine (gateway http://127.0.0.1:8090)'},
     {command: '<%= config.bin %> <%= command.id %> GET /client/fileserver/file//reports/q3.pdf --output q3.pdf', description: 'Fetch a file through the pipe (a progress line on a terminal)'},
     {command: '<%= config.bin %> <%= command.id %> POST /server/upload//q3.pdf --data @q3.pdf --gateway http://127.0.0.1:8091', description: 'From a node to the hub, a file as the body'},
+    {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time -v', description: 'Trace the HTTP exchange on stderr, like curl -v (bodies as sizes, credentials masked)'},
   ]
 
   static override args = {
@@ -46,6 +47,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
       path: args.path,
       timeoutMs: flags.timeout,
       verb: args.verb,
+      verbose: flags.verbose,
     })
   }
 }

@@ -20,6 +20,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     {command: '<%= config.bin %> <%= command.id %> user --params @params.json', description: 'Params from a JSON file'},
     {command: '<%= config.bin %> <%= command.id %> --interactive --config relay.yaml', description: 'Pick the request and fill in its placeholders'},
     {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 --color never', description: 'Pretty-printed on a terminal, without colour (as with NO_COLOR=1)'},
+    {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 -v', description: 'Trace the exchange on stderr: address, the line sent (params as sizes), dispatched and final lines, timings'},
   ]
 
   static override args = {
@@ -47,6 +48,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
       name: args.name,
       params: flags.params,
       timeoutMs: flags.timeout,
+      verbose: flags.verbose,
     })
   }
 }

@@ -17,6 +17,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
     {command: '<%= config.bin %> <%= command.id %> node-AbC123 GET /home', description: 'Against `restwire tunnel gateway` on this machine'},
     {command: `<%= config.bin %> <%= command.id %> api-1 POST /create --data '{"name":"ada"}'`, description: 'A body inline (@file reads a file, @- stdin)'},
     {command: '<%= config.bin %> <%= command.id %> api-1 STREAM /stream', description: 'Items as NDJSON lines as they arrive'},
+    {command: '<%= config.bin %> <%= command.id %> api-1 GET /home -v', description: 'Trace the HTTP exchange with the gateway on stderr, like curl -v'},
   ]
 
   static override args = {
@@ -44,6 +45,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
       path: args.path,
       timeoutMs: flags.timeout,
       verb: args.verb,
+      verbose: flags.verbose,
     })
   }
 }

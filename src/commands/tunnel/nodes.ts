@@ -22,6 +22,6 @@ Exit codes: 0, 3 when the gateway cannot be reached, 7 on timeout.`
   async run(): Promise<GatewayNode[] | undefined> {
     const {flags} = this
     const {runTunnelNodes} = await import('../../cli/tunnel-client.js')
-    return runTunnelNodes({gateway: flags.gateway, json: this.jsonEnabled(), timeoutMs: flags.timeout})
+    return runTunnelNodes({gateway: flags.gateway, json: this.jsonEnabled(), timeoutMs: flags.timeout, verbose: flags.verbose})
   }
 }

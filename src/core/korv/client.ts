@@ -10,6 +10,7 @@ import {blobKeyType} from '../ssh/key-blob.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
+import {type OnTrace, elapsedMs} from '../trace.js'
 import {parseKorvResponse} from './messages.js'
 import {DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './defaults.js'
 
@@ -44,6 +45,8 @@ export interface KorvClientOptions {
   maxInFlight?: number
   /** The transport: returns a connected byte stream. Default: TCP to host:port. */
   connect?: () => Promise<Duplex>
+  /** Connection steps for `-v`: address, handshake, host key check, authentication (never key material). */
+  onTrace?: OnTrace
 }
 
 export interface KorvResponse {
@@ -106,6 +109,9 @@ export class KorvClient {
     const host = options.host ?? '127.0.0.1'
     const port = options.port ?? DEFAULT_KORV_PORT
     const ssh = new SshClient()
+    const trace = options.onTrace
+    const offered: AuthOffer = {}
+    if (trace) traceConnection(ssh, trace, host, port, Boolean(options.connect), offered)
     let hostKeyFailure: RestwireError | undefined
     const sock = options.connect ? await options.connect() : undefined
     sock?.on('error', () => {}) // ssh2 reports it as a client error
@@ -121,7 +127,7 @@ export class KorvClient {
       }
       ssh.once('ready', () => settle?.())
       ssh.connect({
-        authHandler: authMethods(options),
+        authHandler: authHandler(authMethods(options), options, offered),
         host,
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           verifyHostKey(key, host, port, options).then(
@@ -237,6 +243,54 @@ export class KorvClient {
   }
 }
 
+/** Reports the TCP connection, the negotiated algorithms and the accepted method, each with its time. */
+function traceConnection(ssh: ssh2.Client, trace: OnTrace, host: string, port: number, customTransport: boolean, offered: AuthOffer): void {
+  const started = performance.now()
+  let phase = started
+  trace('info', customTransport ? `Connecting to ${host} port ${port} through the given transport` : `Trying ${host} port ${port}...`)
+  ssh.once('connect', () => {
+    trace('info', `Connected to ${host} port ${port} (connect ${elapsedMs(phase)})`)
+    phase = performance.now()
+  })
+  ssh.once('handshake', (negotiated) => {
+    const remote = (ssh as unknown as {_remoteVer?: string})._remoteVer
+    if (remote) trace('info', `Remote software version ${remote}`)
+    trace('info', `kex: ${negotiated.kex}, host key algorithm: ${negotiated.serverHostKey}`)
+    // An AEAD cipher (…-gcm, chacha20-poly1305) has no separate MAC: ssh2 reports an empty one.
+    for (const [direction, algorithms] of [['client->server', negotiated.cs], ['server->client', negotiated.sc]] as const) {
+      trace('info', `cipher ${direction}: ${algorithms.cipher} MAC: ${algorithms.mac || '<implicit>'} compression: ${algorithms.compress}`)
+    }
+    trace('info', `SSH handshake done (handshake ${elapsedMs(phase)})`)
+    phase = performance.now()
+  })
+  ssh.once('ready', () => trace('info', `Authenticated using ${offered.last ?? 'none'} (authentication ${elapsedMs(phase)}, total ${elapsedMs(started)})`))
+}
+
+/** The method last offered: the one the server accepted when it says "ready". */
+interface AuthOffer {
+  last?: string
+}
+
+/** ssh2's simple handler (each method once, in order) that also says which one it offers. */
+function authHandler(methods: ssh2.AnyAuthMethod[], options: KorvClientOptions, offered: AuthOffer): ssh2.AuthHandlerMiddleware | ssh2.AnyAuthMethod[] {
+  const trace = options.onTrace
+  if (!trace) return methods
+  const identities = options.identities ?? []
+  let next = 0
+  return (methodsLeft) => {
+    const method = methods[next]
+    if (method === undefined) {
+      trace('info', `No more authentication methods to try (server allows: ${methodsLeft?.join(',') ?? 'unknown'})`)
+      return false
+    }
+
+    const identity = identities[next++]
+    offered.last = method.type === 'publickey' && identity ? `publickey ${identity.path} ${identity.type} ${identity.fingerprint}` : `the keys of ssh-agent (${options.agent})`
+    trace('info', `Offering ${offered.last}`)
+    return method
+  }
+}
+
 function authMethods(options: KorvClientOptions): ssh2.AnyAuthMethod[] {
   const username = options.user ?? 'korv'
   const methods: ssh2.AnyAuthMethod[] = (options.identities ?? []).map(
@@ -248,16 +302,29 @@ function authMethods(options: KorvClientOptions): ssh2.AnyAuthMethod[] {
 
 async function verifyHostKey(blob: Buffer, host: string, port: number, options: KorvClientOptions): Promise<void> {
   const policy = options.hostKeyPolicy ?? 'strict'
-  if (policy === 'off') return
-  if (!options.knownHostsPath) throw new RestwireError('RW_ERR_USAGE', 'no known_hosts file to verify the server against')
-  const knownHosts = await KnownHosts.load(options.knownHostsPath)
   const keyType = blobKeyType(blob) ?? 'unknown'
-  const status = knownHosts.check(host, port, keyType, blob)
-  if (status === 'match') return
-  if (status === 'unknown' && policy === 'accept-new') {
-    await knownHosts.add(host, port, keyType, blob)
+  const trace = options.onTrace
+  trace?.('info', `Server host key: ${keyType} ${sha256Fingerprint(blob)}`)
+  if (policy === 'off') {
+    trace?.('info', 'Host key not verified (--insecure)')
     return
   }
+
+  if (!options.knownHostsPath) throw new RestwireError('RW_ERR_USAGE', 'no known_hosts file to verify the server against')
+  const knownHosts = await KnownHosts.load(options.knownHostsPath)
+  const status = knownHosts.check(host, port, keyType, blob)
+  if (status === 'match') {
+    trace?.('info', `Host key matches ${options.knownHostsPath}:${knownHosts.matchingLine(host, port, blob) ?? '?'}`)
+    return
+  }
+
+  if (status === 'unknown' && policy === 'accept-new') {
+    await knownHosts.add(host, port, keyType, blob)
+    trace?.('info', `Host key unknown; added to ${options.knownHostsPath} (accept-new)`)
+    return
+  }
+
+  trace?.('info', `Host key check failed: ${status} (${options.knownHostsPath})`)
 
   throw hostKeyError(status, {
     fingerprint: sha256Fingerprint(blob),

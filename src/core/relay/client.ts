@@ -4,6 +4,7 @@ import {type Socket, connect} from 'node:net'
 import {RestwireError, errnoCode} from '../errors.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import {stringifyJson} from '../json.js'
+import {type OnTrace, elapsedMs, jsonByteLength, maskHeaderValue} from '../trace.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
 import type {RelayRequestLine} from './messages.js'
 
@@ -13,6 +14,8 @@ export interface RelaySendOptions {
   timeoutMs: number
   /** Makes the connection (default node:net connect); tests and embedders may pass their own. */
   connect?: (address: RelayAddress) => Socket
+  /** For `-v`: the address, the line sent and the lines received, params and data as sizes only. */
+  onTrace?: OnTrace
 }
 
 export interface RelayFinalReply {
@@ -36,7 +39,10 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
   const where = formatRelayAddress(options.address)
   // Before connecting: a body too deep to serialise is the caller's RW_ERR_JSON, not a crash.
   const line = stringifyJson(options.request, 'the request') + '\n'
+  const trace = options.onTrace
+  const started = performance.now()
   return new Promise<RelaySendResult>((resolve, reject) => {
+    trace?.('info', `Trying ${where}...`)
     const socket = (options.connect ?? defaultConnect)(options.address)
     let connected = false
     let dispatched = false
@@ -62,6 +68,7 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
         }
 
         if (typeof reply !== 'object' || reply === null) return finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a line that is not a JSON object`))
+        if (trace) traceReply(trace, reply, started)
         if (reply.status === 'dispatched') dispatched = true
         else if (reply.status === 'ok' || reply.status === 'error') finish(...checkedReply(reply, dispatched, where))
         else finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent an unknown status`))
@@ -71,6 +78,11 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
     socket.on('data', (chunk: Buffer) => decoder.push(chunk))
     socket.once('connect', () => {
       connected = true
+      if (trace) {
+        trace('info', `Connected to ${where} (connect ${elapsedMs(started)})`)
+        trace('send', `${describeRequest(options.request)} [line: ${Buffer.byteLength(line)} bytes]`)
+      }
+
       socket.write(line)
     })
     socket.on('error', (error) => {
@@ -81,6 +93,25 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
     })
     socket.on('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
   })
+}
+
+/** The request line with its values as sizes: params and data may hold credentials. */
+function describeRequest(request: RelayRequestLine): string {
+  const params = Object.entries(request.params ?? {}).map(([name, value]) => `${name} (${jsonByteLength(value)} bytes)`)
+  const parts = [`request ${JSON.stringify(request.request)}`, `id ${JSON.stringify(request.id)}`]
+  if (params.length > 0) parts.push(`params: ${params.join(', ')}`)
+  if (request.data !== undefined) parts.push(`data: ${jsonByteLength(request.data)} bytes of JSON`)
+  return parts.join(', ')
+}
+
+function traceReply(trace: OnTrace, reply: RelayFinalReply | {status: 'dispatched'}, started: number): void {
+  const after = `after ${elapsedMs(started)}`
+  if (reply.status === 'dispatched') return trace('recv', `dispatched (${after})`)
+  const {headers, http_status: httpStatus, response, status, time} = reply as RelayFinalReply
+  const fields = [status, httpStatus === undefined ? undefined : `http_status ${httpStatus}`, time === undefined ? undefined : `time ${time}`]
+  trace('recv', `${fields.filter(Boolean).join(', ')} [response: ${jsonByteLength(response)} bytes of JSON]`)
+  for (const [name, value] of Object.entries(headers ?? {})) trace('recv', `${name}: ${maskHeaderValue(name, String(value))}`)
+  trace('info', `Total ${elapsedMs(started)}`)
 }
 
 /** A final reply is printed and returned as --json: one too deep to write back out is refused here (RW_ERR_JSON). */

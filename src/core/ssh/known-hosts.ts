@@ -79,6 +79,12 @@ export class KnownHosts {
     return 'changed'
   }
 
+  /** The line of the entry that trusts this key (0 for one added by this process), for traces. */
+  matchingLine(host: string, port: number, blob: Buffer): number | undefined {
+    const name = knownHostsName(host, port)
+    return this.#entries.find((entry) => entry.marker === undefined && entry.blob.equals(blob) && entryMatches(entry, name))?.line
+  }
+
   /** Appends a plain (not hashed) line trusting this key, creating the file 0600 and its directory 0700. */
   async add(host: string, port: number, keyType: string, blob: Buffer): Promise<void> {
     const type = blobKeyType(blob) ?? normalizeKeyType(keyType)
