@@ -4,6 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {RestwireError, isRestwireError} from '../core/errors.js'
 import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
+import {type AppliedTarget, TARGET_FLAGS, applyTarget} from './targets.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -22,11 +23,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: BaseFlags<T>
   protected args!: BaseArgs<T>
+  /** The named target applied to the flags of a client command (see cli/targets.ts), if any. */
+  protected appliedTarget?: AppliedTarget
 
   override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as unknown as T & typeof BaseCommand
-    const {args, flags} = await this.parse({
+    const {args, flags, metadata} = await this.parse({
       args: ctor.args,
       baseFlags: ctor.baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
@@ -36,6 +39,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
     configureColor(this.flags.color)
+    const targetMap = TARGET_FLAGS[this.id ?? '']
+    if (targetMap) {
+      const fromDefault = new Set(Object.entries(metadata.flags).filter(([, meta]) => meta?.setFromDefault).map(([name]) => name))
+      this.appliedTarget = await applyTarget({flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
+    }
   }
 
   override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {

@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import {paramsFlag, relayAddressFlag} from '../../cli/relay-flags.js'
 import type {RelayFinalReply} from '../../core/relay/client.js'
@@ -32,6 +33,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     data: dataFlag({char: 'd'}),
     interactive: Flags.boolean({description: 'Pick the request and fill its placeholders from --config (terminal only).'}),
     params: paramsFlag({char: 'p'}),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 60_000, description: 'Time allowed for the final reply.'}),
   }
 

@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {durationFlag} from '../../cli/flags.js'
 import type {GatewayNode} from '../../cli/tunnel-client.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
@@ -16,6 +17,7 @@ Exit codes: 0, 3 when the gateway cannot be reached, 7 on timeout.`
 
   static override flags = {
     gateway: gatewayUrlFlag(),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 10_000, description: 'Time allowed for the answer.'}),
   }
 
