@@ -6,7 +6,7 @@ import {type IncomingMessage, createServer} from 'node:http'
 import {type AddressInfo, createServer as createTcpServer} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {type ServeProcess, restwire, startServe} from '../helpers/cli.js'
+import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
 describe('restwire --target (named targets in <restwire home>/config.yaml)', () => {
@@ -136,6 +136,21 @@ describe('restwire --target (named targets in <restwire home>/config.yaml)', () 
     assert.deepEqual(find('korv call', '--host'), {command: 'korv call', flag: '--host', setting: 'address', source: {kind: 'config', line: 9, path: configPath}, value: '127.0.0.1'})
     assert.deepEqual(find('korv call', '--connect-timeout')?.source, {kind: 'config', line: 10, path: configPath})
     assert.deepEqual(find('pipe call', '--gateway'), {command: 'pipe call', flag: '--gateway', setting: 'gateway', source: {kind: 'default'}, value: 'http://127.0.0.1:8090'})
+  })
+
+  it('loads the YAML parser only when there is a config file or a target is named', async () => {
+    const probe = {NODE_OPTIONS: `--require ${join(root, 'test', 'fixtures', 'yaml-load-probe.cjs')}`}
+    const bare = join(dir(), 'bare-home')
+    const {mkdir} = await import('node:fs/promises')
+    await mkdir(bare)
+    // The zero-config client key comes from the serving home; only the config file's absence matters here.
+    const keys = ['-i', join(env.RESTWIRE_HOME!, 'id_ed25519'), '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts'), '--accept-new']
+    const without = await restwire(['korv', 'call', 'GET', '/hello', '--port', String(serve.port), ...keys], {...env, ...probe, RESTWIRE_HOME: bare})
+    assert.equal(without.code, 0, without.stderr)
+    assert.doesNotMatch(without.stderr, /yaml loaded/)
+    const withFile = await restwire(['korv', 'call', 'GET', '/hello', '--port', String(serve.port)], {...env, ...probe})
+    assert.equal(withFile.code, 0, withFile.stderr)
+    assert.match(withFile.stderr, /yaml loaded/)
   })
 
   it('an invalid file is refused by every client command, naming targets.NAME.FIELD', async () => {

@@ -19,6 +19,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     {command: '<%= config.bin %> <%= command.id %> UPDATE /users/7 --data @user.json', description: 'A body from a file (@- reads stdin)'},
     {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, answers as NDJSON lines'},
     {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
+    {command: '<%= config.bin %> <%= command.id %> GET /users --target prod', description: 'Address, user, key and timeouts from the named target "prod" of config.yaml (see `restwire config show`)'},
   ]
 
   static override args = {
