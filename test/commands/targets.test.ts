@@ -139,7 +139,7 @@ describe('restwire --target (named targets in <restwire home>/config.yaml)', () 
   })
 
   it('loads the YAML parser only when there is a config file or a target is named', async () => {
-    const probe = {NODE_OPTIONS: `--require ${join(root, 'test', 'fixtures', 'yaml-load-probe.cjs')}`}
+    const probe = {NODE_OPTIONS: `--import ${join(root, 'test', 'fixtures', 'yaml-load-probe.mjs')}`}
     const bare = join(dir(), 'bare-home')
     const {mkdir} = await import('node:fs/promises')
     await mkdir(bare)
