@@ -73,6 +73,8 @@ export async function loadTargetsConfig(path: string, env: NodeJS.ProcessEnv = p
   const {readFile} = await import('node:fs/promises')
   let text: string
   try {
+    // A FIFO would block the command forever, a directory fails later with a worse message.
+    if (!(await stat(path)).isFile()) throw new Error('not a regular file (a FIFO, device or directory)')
     text = await readFile(path, 'utf8')
   } catch (error) {
     throw new RestwireError('RW_ERR_CONFIG', `cannot read ${path}: ${fileErrorReason(error)}`, {cause: error, details: {path}})

@@ -1,6 +1,7 @@
 // Named targets end to end: the built CLI with a config.yaml in a fresh restwire home, against a real
 // `korv serve`, a local HTTP server standing in for a tunnel/pipe gateway and a TCP server for a relay.
 import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
 import {writeFile} from 'node:fs/promises'
 import {type IncomingMessage, createServer} from 'node:http'
 import {type AddressInfo, createServer as createTcpServer} from 'node:net'
@@ -163,6 +164,13 @@ describe('restwire --target (named targets in <restwire home>/config.yaml)', () 
     assert.match(result.stderr, /targets\.local\.adress: unknown field/)
     const shown = await restwire(['config', 'show'], {...env, RESTWIRE_HOME: home})
     assert.equal(shown.code, 2)
+    // A FIFO in its place is refused at once instead of blocking the command.
+    const fifoHome = join(dir(), 'fifo-home')
+    await mkdir(fifoHome)
+    execFileSync('mkfifo', [join(fifoHome, 'config.yaml')])
+    const fifo = await restwire(['tunnel', 'nodes'], {...env, RESTWIRE_HOME: fifoHome})
+    assert.equal(fifo.code, 2)
+    assert.match(fifo.stderr, /cannot read .*config\.yaml: not a regular file/)
   })
 })
 
