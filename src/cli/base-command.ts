@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {RestwireError, isRestwireError} from '../core/errors.js'
 import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
-import {type AppliedTarget, TARGET_FLAGS, applyTarget} from './targets.js'
+import {TARGET_FLAGS, applyTarget} from './targets.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -23,8 +23,6 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
 
   protected flags!: BaseFlags<T>
   protected args!: BaseArgs<T>
-  /** The named target applied to the flags of a client command (see cli/targets.ts), if any. */
-  protected appliedTarget?: AppliedTarget
 
   override async init(): Promise<void> {
     await super.init()
@@ -39,10 +37,11 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
     configureColor(this.flags.color)
+    // A client command: the named target (--target, RESTWIRE_TARGET, default_target) fills the flags not typed.
     const targetMap = TARGET_FLAGS[this.id ?? '']
     if (targetMap) {
       const fromDefault = new Set(Object.entries(metadata.flags).filter(([, meta]) => meta?.setFromDefault).map(([name]) => name))
-      this.appliedTarget = await applyTarget({flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
+      await applyTarget({flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
     }
   }
 
