@@ -21,7 +21,7 @@ import {
 import {RestwireError} from '../core/errors.js'
 
 export const targetFlag = Flags.custom<string>({
-  description: `A named target of the restwire home's config.yaml (address, user, identity, gateway, timeouts...); explicit flags win over it. Default: $${TARGET_ENV_VARIABLE}.`,
+  description: `A named target of the restwire home's config.yaml (address, user, identity, gateway, timeouts...); explicit flags win over it. Default: $${TARGET_ENV_VARIABLE}, else the default_target of the file.`,
   helpGroup: 'TARGET',
   async parse(input) {
     if (!TARGET_NAME.test(input)) throw new RestwireError('RW_ERR_USAGE', `--target takes a target name (letters, digits, ".", "_", "-"), got "${input}"`)
