@@ -2,6 +2,7 @@
 // The build bundles this file (with its dependencies) into dist/index.js so that a cold start reads one
 // file instead of resolving hundreds of modules; each command loads its heavy parts lazily in run().
 import Completion from './commands/completion.js'
+import ConfigShow from './commands/config/show.js'
 import KeysCa from './commands/keys/ca.js'
 import KeysCert from './commands/keys/cert.js'
 import KeysGen from './commands/keys/gen.js'
@@ -33,6 +34,7 @@ export async function COMMAND_NOT_FOUND(options: CommandNotFoundOptions): Promis
 
 export const COMMANDS = {
   completion: Completion,
+  'config:show': ConfigShow,
   'keys:ca': KeysCa,
   'keys:cert': KeysCert,
   'keys:gen': KeysGen,

@@ -4,6 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
 import {type ParsedCommand, toRestwireError} from './parse-errors.js'
+import {TARGET_FLAGS, applyTarget} from './targets.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -26,7 +27,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   override async init(): Promise<void> {
     await super.init()
     const ctor = this.ctor as unknown as T & typeof BaseCommand
-    const {args, flags} = await this.parse({
+    const {args, flags, metadata} = await this.parse({
       args: ctor.args,
       baseFlags: ctor.baseFlags,
       enableJsonFlag: ctor.enableJsonFlag,
@@ -36,6 +37,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     this.flags = flags as BaseFlags<T>
     this.args = args as BaseArgs<T>
     configureColor(this.flags.color)
+    // A client command: the named target (--target, RESTWIRE_TARGET, default_target) fills the flags not typed.
+    const targetMap = TARGET_FLAGS[this.id ?? '']
+    if (targetMap) {
+      const fromDefault = new Set(Object.entries(metadata.flags).filter(([, meta]) => meta?.setFromDefault).map(([name]) => name))
+      await applyTarget({flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
+    }
   }
 
   override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}; code?: string}): Promise<void> {

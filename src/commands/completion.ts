@@ -3,7 +3,7 @@ import {BaseCommand} from '../cli/base-command.js'
 
 export default class Completion extends BaseCommand<typeof Completion> {
   static override summary = 'Print a shell completion script (bash or zsh) for commands, flags and flag values.'
-  static override description = `The script is generated from the installed commands, so a TAB starts no process. Load it in your shell's start-up file, or save it where your shell looks for completions.`
+  static override description = `The script is generated from the installed commands, so a TAB starts no process; after --target it offers the target names of the restwire home's config.yaml (read by awk). Load it in your shell's start-up file, or save it where your shell looks for completions.`
 
   static override examples = [
     {command: 'eval "$(<%= config.bin %> <%= command.id %> bash)"', description: 'bash: add this line to ~/.bashrc'},

@@ -18,8 +18,8 @@ function hasShell(shell: string): boolean {
 }
 
 /** What the script offers for `words` (the last one being completed), as bash itself computes it. */
-function complete(shell: 'bash' | 'zsh', script: string, words: string[]): Promise<string[]> {
-  const setup = shell === 'zsh' ? 'autoload -U compinit && compinit -u; ' : ''
+function complete(shell: 'bash' | 'zsh', script: string, words: string[], home?: string): Promise<string[]> {
+  const setup = `${home ? `export RESTWIRE_HOME='${home}'; ` : ''}${shell === 'zsh' ? 'autoload -U compinit && compinit -u; ' : ''}`
   const array = words.map((word) => `'${word}'`).join(' ')
   const program = `${setup}source '${script}'; COMP_WORDS=(${array}); COMP_CWORD=${words.length - 1}; _restwire_complete; print_reply() { printf '%s\\n' "\${COMPREPLY[@]}"; }; print_reply`
   return new Promise((resolve, reject) => {
@@ -63,6 +63,20 @@ describe('restwire completion', {timeout: 60_000}, () => {
 
     assert.deepEqual(await complete('zsh', scripts.zsh!, ['restwire', 'pipe', 's']), ['serve'])
     assert.deepEqual(await complete('zsh', scripts.zsh!, ['restwire', 'relay', 'start', '--idle']), ['--idle-timeout'])
+  })
+
+  it('--target completes the target names of the restwire home config.yaml (bash, and zsh when installed)', async () => {
+    const home = join(dir(), 'home')
+    const {mkdir} = await import('node:fs/promises')
+    await mkdir(home)
+    await writeFile(
+      join(home, 'config.yaml'),
+      '# targets\ndefault_target: prod\ntargets:\n  prod:\n    address: api.example.com:8022\n    user: deploy\n  "stag.ing":\n    user: y\n  # a comment\n  dev-1: {user: z}\nother: 1\n',
+    )
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'call', '--target', ''], home), ['dev-1', 'prod', 'stag.ing'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'config', 'show', '--target', 'st'], home), ['stag.ing'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'call', '--target', ''], join(dir(), 'no-home')), [])
+    if (hasShell('zsh')) assert.deepEqual(await complete('zsh', scripts.zsh!, ['restwire', 'relay', 'send', '--target', 'p'], home), ['prod'])
   })
 
   it('refuses a shell it does not know, with the usage exit code', async () => {

@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
 import type {KorvCallResult} from '../../cli/korv-call.js'
 
@@ -19,6 +20,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, answers as NDJSON lines'},
     {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
     {command: '<%= config.bin %> <%= command.id %> GET /hello -v', description: 'Trace the connection on stderr (address, cipher, host key fingerprint, key accepted, timings)'},
+    {command: '<%= config.bin %> <%= command.id %> GET /users --target prod', description: 'Address, user, key and timeouts from the named target "prod" of config.yaml (see `restwire config show`)'},
   ]
 
   static override args = {
@@ -38,6 +40,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     'known-hosts': Flags.string({description: 'OpenSSH known_hosts file to verify the server against.'}),
     port: portFlag({char: 'p', default: 8022}),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for each response (30s, 500ms...).'}),
     user: Flags.string({char: 'u', default: 'korv', description: 'SSH user name (korv servers accept any).'}),
   }

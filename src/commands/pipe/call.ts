@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import type {PipeCallResult} from '../../cli/pipe-call.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
@@ -31,6 +32,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     gateway: gatewayUrlFlag({default: 'http://127.0.0.1:8090', description: 'The local pipe gateway (hub 8090, node 8091 by default).'}),
     output: Flags.string({char: 'o', description: 'Write the reply body to this file instead of stdout.'}),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the reply to start.'}),
   }
 

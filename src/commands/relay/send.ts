@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import {paramsFlag, relayAddressFlag} from '../../cli/relay-flags.js'
 import type {RelayFinalReply} from '../../core/relay/client.js'
@@ -18,6 +19,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     {command: '<%= config.bin %> <%= command.id %> user --params user_id=7', description: 'GET the "user" request of the relay on tcp://127.0.0.1:9876'},
     {command: `<%= config.bin %> <%= command.id %> create_user --data '{"name":"ada"}' --connect unix:/run/restwire/relay.sock`, description: 'A body, over a UNIX socket'},
     {command: '<%= config.bin %> <%= command.id %> user --params @params.json', description: 'Params from a JSON file'},
+    {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 --target prod', description: 'The relay address and timeout of the named target "prod" of config.yaml'},
     {command: '<%= config.bin %> <%= command.id %> --interactive --config relay.yaml', description: 'Pick the request and fill in its placeholders'},
     {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 --color never', description: 'Pretty-printed on a terminal, without colour (as with NO_COLOR=1)'},
     {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 -v', description: 'Trace the exchange on stderr: address, the line sent (params as sizes), dispatched and final lines, timings'},
@@ -33,6 +35,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     data: dataFlag({char: 'd'}),
     interactive: Flags.boolean({description: 'Pick the request and fill its placeholders from --config (terminal only).'}),
     params: paramsFlag({char: 'p'}),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 60_000, description: 'Time allowed for the final reply.'}),
   }
 

@@ -1,6 +1,7 @@
 import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import type {TunnelCallResult} from '../../cli/tunnel-client.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
@@ -30,6 +31,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
     data: dataFlag({char: 'd'}),
     gateway: gatewayUrlFlag(),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the response (for STREAM: for its start).'}),
   }
 

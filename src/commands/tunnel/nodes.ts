@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
+import {targetFlag} from '../../cli/targets.js'
 import {durationFlag} from '../../cli/flags.js'
 import type {GatewayNode} from '../../cli/tunnel-client.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
@@ -12,10 +13,12 @@ Exit codes: 0, 3 when the gateway cannot be reached, 7 on timeout.`
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %>', description: 'Against `restwire tunnel gateway` on this machine'},
     {command: '<%= config.bin %> <%= command.id %> --gateway http://127.0.0.1:9090 --json', description: 'Another API address, as JSON'},
+    {command: 'RESTWIRE_TARGET=edge <%= config.bin %> <%= command.id %>', description: 'The gateway of the named target "edge" of config.yaml'},
   ]
 
   static override flags = {
     gateway: gatewayUrlFlag(),
+    target: targetFlag(),
     timeout: durationFlag({char: 't', default: 10_000, description: 'Time allowed for the answer.'}),
   }
 

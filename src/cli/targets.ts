@@ -1,0 +1,94 @@
+// Named targets in the CLI: the `--target` flag, which flags of which client command a target fills, and
+// the merge run once the flags are parsed (an explicit flag wins, then the target, then the default).
+// Without --target and RESTWIRE_TARGET, a command only stats the config file: no YAML parser is loaded
+// when there is none.
+import * as Flags from '@oclif/core/flags'
+import {restwireHome} from '../core/home.js'
+import {parseRelayAddress} from '../core/relay/address.js'
+import {
+  type SettingSource,
+  type Target,
+  type TargetField,
+  type TargetNameSource,
+  TARGET_ENV_VARIABLE,
+  TARGET_NAME,
+  loadTargetsConfig,
+  mergeSetting,
+  selectTarget,
+  targetsConfigExists,
+  targetsConfigPath,
+} from '../core/targets.js'
+import {RestwireError} from '../core/errors.js'
+
+export const targetFlag = Flags.custom<string>({
+  description: `A named target of the restwire home's config.yaml (address, user, identity, gateway, timeouts...); explicit flags win over it. Default: $${TARGET_ENV_VARIABLE}, else the default_target of the file.`,
+  helpGroup: 'TARGET',
+  async parse(input) {
+    if (!TARGET_NAME.test(input)) throw new RestwireError('RW_ERR_USAGE', `--target takes a target name (letters, digits, ".", "_", "-"), got "${input}"`)
+    return input
+  },
+})
+
+/** Per client command: flag name → the target setting that fills it. */
+export const TARGET_FLAGS: Readonly<Record<string, Readonly<Record<string, TargetField>>>> = {
+  'korv:call': {
+    'connect-timeout': 'connect_timeout',
+    host: 'host',
+    identity: 'identity',
+    'known-hosts': 'known_hosts',
+    port: 'port',
+    timeout: 'timeout',
+    user: 'user',
+  },
+  'pipe:call': {gateway: 'gateway', timeout: 'timeout'},
+  'relay:send': {connect: 'relay', timeout: 'timeout'},
+  'tunnel:call': {gateway: 'gateway', timeout: 'timeout'},
+  'tunnel:nodes': {gateway: 'gateway', timeout: 'timeout'},
+}
+
+/** The setting's value in the shape its flag parses to. */
+function asFlagValue(field: TargetField, value: unknown, flag: string): unknown {
+  return field === 'relay' ? parseRelayAddress(value as string, flag) : value
+}
+
+export interface AppliedTarget {
+  path: string
+  target?: {name: string; source: TargetNameSource}
+  /** Each mapped flag: its value and where it came from. */
+  settings: Record<string, {value: unknown; source: SettingSource}>
+}
+
+export interface ApplyTargetOptions {
+  flags: Record<string, unknown>
+  /** Flags oclif filled from their default (not typed by the user). */
+  fromDefault: ReadonlySet<string>
+  map: Readonly<Record<string, TargetField>>
+  env?: NodeJS.ProcessEnv
+}
+
+/** Fills the mapped flags from the selected target, in place. Undefined when no config file applies. */
+export async function applyTarget(options: ApplyTargetOptions): Promise<AppliedTarget | undefined> {
+  const env = options.env ?? process.env
+  const flagName = options.flags.target as string | undefined
+  const path = targetsConfigPath(restwireHome(env))
+  // The cheap path of every client command with no targets in use: one stat.
+  if (!flagName && !env[TARGET_ENV_VARIABLE] && !(await targetsConfigExists(path))) return undefined
+  const config = await loadTargetsConfig(path, env)
+  const selected = selectTarget(config, path, flagName, env)
+  const applied = resolveSettings(options, selected?.target, path)
+  if (selected) applied.target = {name: selected.target.name, source: selected.source}
+  return applied
+}
+
+export function resolveSettings(options: ApplyTargetOptions, target: Target | undefined, path: string): AppliedTarget {
+  const settings: AppliedTarget['settings'] = {}
+  for (const [flag, field] of Object.entries(options.map)) {
+    const current = options.flags[flag]
+    const explicit = current !== undefined && !options.fromDefault.has(flag)
+    const merged = mergeSetting({explicit, value: current}, target, field, path)
+    if (merged.source.kind === 'config') options.flags[flag] = asFlagValue(field, merged.value, flag)
+    settings[flag] = {source: merged.source, value: options.flags[flag]}
+  }
+
+  return {path, settings}
+}
