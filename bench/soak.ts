@@ -127,26 +127,37 @@ async function korvTarget(): Promise<SoakTarget> {
   }
 }
 
-async function tunnelTarget(): Promise<SoakTarget> {
-  const gateway = spawnCli(['tunnel', 'gateway', '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new'], env)
-  const listening = await gateway.waitForLog(/"event":"listening"/)
+/** A server with an HTTP gateway (tunnel gateway, pipe serve) and one node dialled into it. */
+async function startWithNode(server: string[], node: (port: number) => string[]): Promise<{port: number; http: string; httpPort: number; processes: CliProcess[]}> {
+  const serverProcess = spawnCli([...server, '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
+  const listening = await serverProcess.waitForLog(/"event":"listening"/)
   const port = listening.port as number
+  const nodeProcess = spawnCli([...node(port), '--log-format', 'json'], env)
+  await serverProcess.waitForLog(/"event":"node connected"/)
   const http = listening.http as string
-  const expose = spawnCli(['tunnel', 'expose', '--demo', '--node-id', 'soak-node', '--to', `127.0.0.1:${port}`, '--log-format', 'json'], env)
-  await gateway.waitForLog(/"event":"node connected"/)
-  const httpPort = Number(new URL(http).port)
+  return {http, httpPort: Number(new URL(http).port), port, processes: [serverProcess, nodeProcess]}
+}
+
+/** Hostile TCP on the node port and on the HTTP gateway, and a flood of the node port. */
+function gatewayAttacks(port: number, httpPort: number): Attack[] {
+  return [() => hostileTcpRound({port}), () => hostileTcpRound({port: httpPort}), () => flood(port)]
+}
+
+async function tunnelTarget(): Promise<SoakTarget> {
+  const {http, httpPort, port, processes} = await startWithNode(
+    ['tunnel', 'gateway', '--accept-new'],
+    (port) => ['tunnel', 'expose', '--demo', '--node-id', 'soak-node', '--to', `127.0.0.1:${port}`],
+  )
   return {
     attacks: [
-      () => hostileTcpRound({port}),
-      () => hostileTcpRound({port: httpPort}),
-      () => flood(port),
+      ...gatewayAttacks(port, httpPort),
       () => postDeepJson(`${http}/nodes/soak-node/create`),
       // A STREAM whose HTTP client never reads.
       () => sendAndDrop(httpPort, 'GET /nodes/soak-node/stream?n=100000&interval_ms=0 HTTP/1.1\r\nHost: x\r\n\r\n', 1000),
     ],
     healthy: () => expectOk(request(`${http}/nodes/soak-node/home`), 'tunnel'),
     name: 'tunnel gateway',
-    processes: [gateway, expose],
+    processes,
   }
 }
 
@@ -154,18 +165,13 @@ async function pipeTarget(): Promise<SoakTarget> {
   const pki = join(dir, 'pki')
   const made = await restwire(['keys', 'ca', '--out', pki, '--quickstart', '--node', 'node-a'], env)
   if (made.code !== 0) throw new Error(`keys ca: ${made.stderr}`)
-  const hub = spawnCli(['pipe', 'serve', '--ca', pki, '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
-  const listening = await hub.waitForLog(/"event":"listening"/)
-  const port = listening.port as number
-  const http = listening.http as string
-  const node = spawnCli(['pipe', 'connect', '--to', `127.0.0.1:${port}`, '--ca', pki, '--name', 'node-a', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
-  await hub.waitForLog(/"event":"node connected"/)
-  const httpPort = Number(new URL(http).port)
+  const {http, httpPort, port, processes} = await startWithNode(
+    ['pipe', 'serve', '--ca', pki],
+    (port) => ['pipe', 'connect', '--to', `127.0.0.1:${port}`, '--ca', pki, '--name', 'node-a', '--http', '127.0.0.1:0'],
+  )
   return {
     attacks: [
-      () => hostileTcpRound({port}),
-      () => hostileTcpRound({port: httpPort}),
-      () => flood(port),
+      ...gatewayAttacks(port, httpPort),
       () => postDeepJson(`${http}/client/node-a/cat//a/b`),
       // An HTTP client that sends a request and never reads, and one that trickles its headers.
       () => sendAndDrop(httpPort, 'GET /client/node-a/time HTTP/1.1\r\nHost: x\r\n\r\n'.repeat(200), 1000),
@@ -173,7 +179,7 @@ async function pipeTarget(): Promise<SoakTarget> {
     ],
     healthy: () => expectOk(request(`${http}/client/node-a/cat//a/b`), 'pipe'),
     name: 'pipe serve',
-    processes: [hub, node],
+    processes,
   }
 }
 
