@@ -1,7 +1,8 @@
 // Loads the bundled CLI (dist/cli.cjs, one CommonJS file) through a V8 code cache kept beside it, so
 // that a cold start does not parse and compile oclif and restwire again. Node 20 has no built-in
-// compile cache (module.enableCompileCache arrived in Node 22). The cache is written at exit when
-// missing or rejected (another Node version, a rebuilt bundle); failing to write it costs nothing.
+// compile cache (module.enableCompileCache arrived in Node 22). The cache is written at the exit of a
+// successful run when missing or rejected (another Node version, a rebuilt bundle); failing to write
+// it costs nothing.
 // A cache holds the functions its first run compiled, so each command gets its own file: a cache made
 // by `korv serve` would leave most of `korv call` to be compiled on every run.
 import {readFileSync, realpathSync, renameSync, writeFileSync} from 'node:fs'
@@ -45,7 +46,14 @@ export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): 
   const exports = module.exports as Record<string, unknown>
   // Never leave a file named after something that is not a command (a typo, a topic's help).
   const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
-  if (readFrom !== target || script.cachedDataRejected) process.once('exit', () => writeCache(script, target))
+  // Only a run that succeeded, and was not --help, compiled the command's usual path: a cache made by
+  // a failing first run (a refused connection, a usage error) would leave that path uncompiled for good.
+  const usual = !process.argv.some((arg) => arg === '--help' || arg === '-h')
+  if (readFrom !== target || script.cachedDataRejected) {
+    process.once('exit', (code) => {
+      if (code === 0 && usual) writeCache(script, target)
+    })
+  }
   return exports
 }
 

@@ -123,6 +123,10 @@ describe('the npm package, installed from its tarball', () => {
     assert.match(result.stdout, new RegExp(`^restwire/\\d+\\.\\d+\\.\\d+ ${process.platform}-${process.arch} node-${process.version}\n$`))
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
     assert.match((await restwire(['korv', 'call', '--help'], isolated(join(dir(), 'home')), undefined, installed)).stdout, /USAGE\n {2}\$ restwire korv call/)
+    // Neither --help nor a failing run makes korv call's own cache: it would miss the usual path.
+    const refused = await restwire(['korv', 'call', '--port', '1', '--connect-timeout', '2s', 'GET', '/hello'], isolated(join(dir(), 'home')), undefined, installed)
+    assert.equal(refused.code, 3, refused.stderr)
+    assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
   })
 
   it('keys gen writes a 0600 key that ssh-keygen reads', async (t) => {
