@@ -7,35 +7,22 @@ import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {after, before, describe, it} from 'node:test'
-import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
-import {loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {addTunnelDemoRoutes} from '../../src/core/tunnel/demo-routes.js'
-import {startTunnelHttpApi} from '../../src/core/tunnel/http-api.js'
-import {AuthorizedKeysFile, Router, exposeNode, startTunnelGateway} from '../../src/core/tunnel/index.js'
+import {Router} from '../../src/core/tunnel/index.js'
 import {restwire, root} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {type HomeTunnel, startHomeTunnel} from '../helpers/tunnel-fixture.js'
 
 describe('restwire tunnel call + nodes', () => {
   const dir = useTempDir()
-  const env: Record<string, string> = {}
+  let env: Record<string, string>
   let api: string
   let stopped: Promise<void>
   const nodeId = 'api-1'
-  // Teardown in reverse order of setup (after() inside before() would run when the hook ends).
-  const teardown: Array<() => unknown> = []
-  after(async () => {
-    for (const step of teardown.reverse()) await step()
-  })
+  let tunnel: HomeTunnel | undefined
+  after(() => tunnel?.close())
 
   before(async () => {
-    const paths = localPaths(join(dir(), 'home'))
-    env.RESTWIRE_HOME = paths.home
-    await ensureServerIdentity(paths)
-    const gateway = await startTunnelGateway({acceptNew: true, identities: [await loadPrivateKey(paths.clientKey)], knownNodesPath: join(dir(), 'known_nodes'), port: 0})
-    teardown.push(() => gateway.close())
-    const http = await startTunnelHttpApi(gateway, {port: 0})
-    teardown.push(() => http.close())
-    api = `http://127.0.0.1:${http.address.port}`
     let markStopped = (): void => {}
     stopped = new Promise((resolve) => (markStopped = resolve))
     const router = addTunnelDemoRoutes(new Router())
@@ -56,11 +43,8 @@ describe('restwire tunnel call + nodes', () => {
           markStopped()
         }
       })
-    const authorizedKeys = await AuthorizedKeysFile.open(paths.authorizedKeys)
-    teardown.push(() => authorizedKeys.close())
-    const node = exposeNode({authorizedKeys, hostKeys: [await loadPrivateKey(paths.hostKey)], nodeId, router, to: {host: '127.0.0.1', port: gateway.address.port}})
-    teardown.push(() => node.close())
-    await gateway.waitForNode(nodeId, 20_000)
+    tunnel = await startHomeTunnel(dir(), nodeId, router)
+    ;({api, env} = tunnel)
   })
 
   const call = (args: string[], input?: string) => restwire(['tunnel', 'call', ...args, '--gateway', api], env, input)

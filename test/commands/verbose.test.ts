@@ -8,17 +8,16 @@ import {type Server, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
 import {loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {addTunnelDemoRoutes} from '../../src/core/tunnel/demo-routes.js'
-import {startTunnelHttpApi} from '../../src/core/tunnel/http-api.js'
-import {AuthorizedKeysFile, Router, exposeNode, startTunnelGateway} from '../../src/core/tunnel/index.js'
+import {Router} from '../../src/core/tunnel/index.js'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {type HomeTunnel, startHomeTunnel} from '../helpers/tunnel-fixture.js'
 
 /** Runs the CLI on a pseudo-terminal (stdout and stderr both): what it wrote. */
 function onTerminal(args: string[], env: Record<string, string>): Promise<string> {
@@ -133,27 +132,14 @@ describe('-v traces', {timeout: 120_000}, () => {
   })
 
   describe('tunnel call and nodes', () => {
-    const env: Record<string, string> = {}
+    let env: Record<string, string>
     let api: string
-    const teardown: Array<() => unknown> = []
-    after(async () => {
-      for (const step of teardown.reverse()) await step()
-    })
+    let tunnel: HomeTunnel | undefined
+    after(() => tunnel?.close())
 
     before(async () => {
-      const paths = localPaths(join(dir(), 'tunnel-home'))
-      env.RESTWIRE_HOME = paths.home
-      await ensureServerIdentity(paths)
-      const gateway = await startTunnelGateway({acceptNew: true, identities: [await loadPrivateKey(paths.clientKey)], knownNodesPath: join(dir(), 'known_nodes'), port: 0})
-      teardown.push(() => gateway.close())
-      const http = await startTunnelHttpApi(gateway, {port: 0})
-      teardown.push(() => http.close())
-      api = `http://127.0.0.1:${http.address.port}`
-      const authorizedKeys = await AuthorizedKeysFile.open(paths.authorizedKeys)
-      teardown.push(() => authorizedKeys.close())
-      const node = exposeNode({authorizedKeys, hostKeys: [await loadPrivateKey(paths.hostKey)], nodeId: 'api-1', router: addTunnelDemoRoutes(new Router()), to: {host: '127.0.0.1', port: gateway.address.port}})
-      teardown.push(() => node.close())
-      await gateway.waitForNode('api-1', 20_000)
+      tunnel = await startHomeTunnel(join(dir(), 'tunnel'), 'api-1', addTunnelDemoRoutes(new Router()))
+      ;({api, env} = tunnel)
     })
 
     it('tunnel call -v: the HTTP request and response lines and headers, body sizes, timings', async () => {

@@ -1,13 +1,17 @@
 // Tunnel test helpers: keys for a gateway and nodes, a trusted known_nodes line, and a raw gateway
-// (an ssh2 client on an accepted socket) for sending arbitrary bytes to a node.
+// (an ssh2 client on an accepted socket) for sending arbitrary bytes to a node, and a zero-config
+// gateway with its HTTP API and one node, as the CLI's call commands see it.
 import {readFile, writeFile} from 'node:fs/promises'
 import {type AddressInfo, connect, createServer} from 'node:net'
 import {join} from 'node:path'
 import ssh2 from 'ssh2'
 import {GzipMemberDecoder, encodeGzipMember} from '../../src/core/framing/gzip-member.js'
+import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
 import {generateSshKeyPair, writeSshKeyPair} from '../../src/core/keys/ssh-key-pair.js'
 import {type TunnelResponseMessage, parseTunnelResponse} from '../../src/core/tunnel/messages.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
+import {startTunnelHttpApi} from '../../src/core/tunnel/http-api.js'
+import {AuthorizedKeysFile, type Router, exposeNode, startTunnelGateway} from '../../src/core/tunnel/index.js'
 import {makeKorvKeys} from './korv-fixture.js'
 
 export interface TunnelKeys {
@@ -181,4 +185,41 @@ export function startHostileNode(
   socket.on('error', () => {})
   socket.once('connect', () => server.injectSocket(socket))
   return {close: () => socket.destroy(), identified: ready}
+}
+
+export interface HomeTunnel {
+  /** RESTWIRE_HOME for CLI children: its client key is the gateway's and is authorized on the node. */
+  env: Record<string, string>
+  /** The gateway's HTTP API, http://127.0.0.1:PORT. */
+  api: string
+  close(): Promise<void>
+}
+
+/**
+ * A zero-config set-up as the CLI sees it: a restwire home, a gateway with its HTTP API on port 0, and
+ * one node `nodeId` serving `router`, dialled in and registered.
+ */
+export async function startHomeTunnel(dir: string, nodeId: string, router: Router): Promise<HomeTunnel> {
+  const paths = localPaths(join(dir, 'home'))
+  await ensureServerIdentity(paths)
+  const teardown: Array<() => unknown> = []
+  const close = async (): Promise<void> => {
+    for (const step of teardown.reverse()) await step()
+  }
+
+  try {
+    const gateway = await startTunnelGateway({acceptNew: true, identities: [await loadPrivateKey(paths.clientKey)], knownNodesPath: join(dir, 'known_nodes'), port: 0})
+    teardown.push(() => gateway.close())
+    const http = await startTunnelHttpApi(gateway, {port: 0})
+    teardown.push(() => http.close())
+    const authorizedKeys = await AuthorizedKeysFile.open(paths.authorizedKeys)
+    teardown.push(() => authorizedKeys.close())
+    const node = exposeNode({authorizedKeys, hostKeys: [await loadPrivateKey(paths.hostKey)], nodeId, router, to: {host: '127.0.0.1', port: gateway.address.port}})
+    teardown.push(() => node.close())
+    await gateway.waitForNode(nodeId, 20_000)
+    return {api: `http://127.0.0.1:${http.address.port}`, close, env: {RESTWIRE_HOME: paths.home}}
+  } catch (error) {
+    await close()
+    throw error
+  }
 }
