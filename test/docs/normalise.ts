@@ -31,8 +31,8 @@ const RULES: Array<[RegExp, string]> = [
   [/\b\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d+)?(?:Z|[+-]\d{2}:?\d{2})?/g, '<time>'],
   [/\b\d{4}-\d{2}-\d{2}\b/g, '<date>'],
   [/(?<![:\w])\d{2}:\d{2}:\d{2}(?:\.\d+)?(?![:\w])/g, '<time>'],
-  // JSON fields that hold a duration: "connectMs": 58.55, "durationMs":3.1, "time":0.1312, "delayMs": 1000
-  [/("(?:\w*Ms|\w*_ms|time|elapsed)"\s*:\s*)-?\d+(?:\.\d+)?(?:e-?\d+)?/g, '$1<n>'],
+  // JSON fields that hold a duration or a clock: "connectMs": 58.55, "time":0.1312, "time_from_server":1796288111.069
+  [/("(?:\w*Ms|\w*_ms|time\w*|\w*_time|elapsed)"\s*:\s*)-?\d+(?:\.\d+)?(?:e-?\d+)?/g, '$1<n>'],
   // Durations in text: 58.55 ms, 3ms, 1.2s, 250 µs
   [/\b\d+(?:\.\d+)?\s?(?:ms|µs|us|ns)\b/g, '<duration>'],
   [/\b\d+\.\d+\s?s\b/g, '<duration>'],

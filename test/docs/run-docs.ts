@@ -8,13 +8,15 @@
 // variables, functions and the directory carry over from one command to the next. Servers run in the
 // background until the page ends.
 //
-// As a script: node --import tsx test/docs/run-docs.ts [--json] FILE.md...
+// As a script: node --import tsx test/docs/run-docs.ts [--json] FILE.md... (it re-runs itself inside a
+// private namespace when the machine allows one: test/docs/namespace.ts).
 import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {hostname, tmpdir, userInfo} from 'node:os'
 import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type DocCommand, parseDocSteps} from './doc-blocks.js'
+import {inNamespace, ISOLATED_ENV, namespaceUnavailable} from './namespace.js'
 import {compareOutput, type NormaliseContext, normaliseLine} from './normalise.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -25,6 +27,8 @@ const STOP_TIMEOUT_MS = 5_000
 const READY_LINE = /\b(?:listening|connected)\b/i
 // Tools the docs call besides restwire; a block using one that is missing is skipped, loudly.
 const TOOLS = ['curl', 'openssl', 'socat', 'ssh-keygen', 'ssh', 'gzip', 'gunzip', 'python3', 'npx']
+// What only the private namespace provides (the quick starts' other machines).
+const NAMESPACE_ONLY = /\b(?:hub|web)\.example\.com\b|\/srv\/files\b/
 
 export interface DocFailure {
   file: string
@@ -40,6 +44,8 @@ export interface DocSkip {
 
 export interface DocFileResult {
   file: string
+  /** Whether it ran in a private namespace (else on the machine's own ports). */
+  isolated: boolean
   commands: number
   failures: DocFailure[]
   skipped: DocSkip[]
@@ -197,7 +203,8 @@ function describe(file: string, command: DocCommand, mismatch: ReturnType<typeof
 
 /** Runs one page. `label` names it in messages (default: the path relative to the checkout). */
 export async function runDocFile(path: string, label = relative(root, resolve(path))): Promise<DocFileResult> {
-  const result: DocFileResult = {file: label, commands: 0, failures: [], skipped: []}
+  const isolated = process.env[ISOLATED_ENV] === '1'
+  const result: DocFileResult = {file: label, isolated, commands: 0, failures: [], skipped: []}
   const steps = parseDocSteps(readFileSync(path, 'utf8'), label)
   if (!steps.some((step) => step.kind !== 'write')) return result
   const sandbox = makeSandbox()
@@ -213,10 +220,11 @@ export async function runDocFile(path: string, label = relative(root, resolve(pa
       }
       const text = step.commands.map((command) => command.command).join('\n')
       const missing = TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text)).filter((tool) => !hasTool(tool))
-      if (missing.length > 0) {
-        const reason = `MISSING TOOL ${missing.join(', ')}: install it to test this block`
-        process.stderr.write(`docs-test: ${label}:${step.line}: skipped, ${reason}\n`)
-        result.skipped.push({file: label, line: step.line, reason})
+      const reason = missing.length > 0 ? `MISSING TOOL ${missing.join(', ')}: install it to test this block` : undefined
+      const needsNamespace = !isolated && NAMESPACE_ONLY.test(text) ? 'NO PRIVATE NAMESPACE: this block needs hub.example.com, web.example.com or /srv/files' : undefined
+      if (reason || needsNamespace) {
+        process.stderr.write(`docs-test: ${label}:${step.line}: skipped, ${reason ?? needsNamespace}\n`)
+        result.skipped.push({file: label, line: step.line, reason: (reason ?? needsNamespace)!})
         continue
       }
       for (const command of step.commands) {
@@ -249,6 +257,16 @@ export async function runDocFile(path: string, label = relative(root, resolve(pa
 }
 
 async function main(argv: string[]): Promise<void> {
+  if (process.env[ISOLATED_ENV] !== '1') {
+    const why = namespaceUnavailable()
+    if (!why) {
+      const [command, ...args] = inNamespace([process.execPath, '--import', 'tsx', fileURLToPath(import.meta.url), ...argv])
+      const inside = spawnSync(command!, args, {stdio: 'inherit'})
+      process.exitCode = inside.status ?? 1
+      return
+    }
+    process.stderr.write(`*** docs-test: no private namespace (${why}): servers bind the documented ports on this machine ***\n`)
+  }
   const json = argv.includes('--json')
   const files = argv.filter((arg) => arg !== '--json')
   const results: DocFileResult[] = []
