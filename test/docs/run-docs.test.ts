@@ -1,7 +1,7 @@
 // The docs runner itself: a drifted example fails and names its line, and the normaliser forgives only
 // what differs from run to run (fingerprints, times, ids, paths), never a word, field or status.
 import assert from 'node:assert/strict'
-import {writeFile} from 'node:fs/promises'
+import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -81,6 +81,29 @@ describe('docs runner', () => {
     assert.deepEqual(result.failures, [])
     assert.equal(result.commands, 4)
     assert.deepEqual(result.skipped, [{file: 'page.md', line: 19, reason: 'needs a host that is not here'}])
+  })
+
+  it('runs a background command until the page ends, then stops it', async () => {
+    const pidFile = join(dir(), 'server.pid')
+    const result = await run([
+      '```console',
+      `$ sh -c 'echo $$ > ${pidFile}; echo "server listening"; exec sleep 600' &`,
+      'server listening',
+      '$ echo next',
+      'next',
+      '```',
+    ])
+    assert.deepEqual(result.failures, [])
+    const pid = Number(await readFile(pidFile, 'utf8'))
+    assert.throws(() => process.kill(pid, 0), {code: 'ESRCH'})
+  })
+
+  it('stops the page at a server that exits before it is ready, naming its line', async () => {
+    const result = await run(['```console', '$ restwire korv serve --demo --upstream http://127.0.0.1:1', '$ echo never run', 'never run', '```'])
+    assert.equal(result.commands, 1)
+    assert.equal(result.failures.length, 1)
+    assert.match(result.failures[0]!.message, /^page\.md:2: `restwire korv serve --demo --upstream http:\/\/127\.0\.0\.1:1` exited before it was ready/)
+    assert.match(result.failures[0]!.message, /RW_ERR_USAGE/)
   })
 
   it('refuses an unknown marker and a console block without a command', () => {

@@ -17,7 +17,7 @@ import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type DocCommand, parseDocSteps} from './doc-blocks.js'
 import {inNamespace, ISOLATED_ENV, namespaceUnavailable} from './namespace.js'
-import {compareOutput, type NormaliseContext, normaliseLine} from './normalise.js'
+import {compareOutput, type Mismatch, type NormaliseContext, normaliseLine} from './normalise.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
 const COMMAND_TIMEOUT_MS = 30_000
@@ -190,15 +190,48 @@ async function stopServers(sandbox: Sandbox): Promise<void> {
   )
 }
 
-function describe(file: string, command: DocCommand, mismatch: ReturnType<typeof compareOutput>, output: string, context: NormaliseContext): string {
+function describeMismatch(file: string, command: DocCommand, mismatch: Mismatch, output: string, context: NormaliseContext): string {
   const shown = (text: string | undefined): string => (text === undefined ? '(nothing)' : JSON.stringify(text))
   return [
-    `${file}:${mismatch!.line}: output of \`${command.command.split('\n')[0]}\` (line ${command.line}) differs`,
-    `  doc:    ${shown(mismatch!.expected)}`,
-    `  actual: ${shown(mismatch!.actual)}`,
+    `${file}:${mismatch.line}: output of \`${command.command.split('\n')[0]}\` (line ${command.line}) differs`,
+    `  doc:    ${shown(mismatch.expected)}`,
+    `  actual: ${shown(mismatch.actual)}`,
     '  whole output (normalised):',
     ...output.replace(/\r/g, '').split('\n').map((line) => `    | ${normaliseLine(line, context)}`),
   ].join('\n')
+}
+
+/** Why a block cannot run on this machine (a tool it calls is missing, a host it names does not exist), or undefined. */
+function cannotRun(commands: DocCommand[], isolated: boolean): string | undefined {
+  const text = commands.map((command) => command.command).join('\n')
+  const missing = TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text)).filter((tool) => !hasTool(tool))
+  if (missing.length > 0) return `MISSING TOOL ${missing.join(', ')}: install it to test this block`
+  if (!isolated && NAMESPACE_ONLY.test(text)) return 'NO PRIVATE NAMESPACE: this block needs hub.example.com, web.example.com or /srv/files'
+  return undefined
+}
+
+/** Runs one command; a failure that leaves the rest of the page meaningless (a server that never started, a hung command) is fatal. */
+async function runCommand(sandbox: Sandbox, command: DocCommand, label: string): Promise<{failure?: DocFailure; fatal?: boolean}> {
+  const endLine = (command.expected.at(-1)?.line ?? command.line) + 1
+  const fatal = (problem: string, output: string): {failure: DocFailure; fatal: true} => ({
+    failure: {file: label, line: command.line, message: `${label}:${command.line}: \`${command.command}\` ${problem} (the rest of the page was not run)\n${output}`},
+    fatal: true,
+  })
+  let output: string
+  let exit = ''
+  if (command.background) {
+    const started = await startBackground(sandbox, command)
+    if (started.error) return fatal(started.error, started.output)
+    output = started.output
+  } else {
+    const run = await runForeground(sandbox, command)
+    if (run.timedOut) return fatal(`did not finish within ${COMMAND_TIMEOUT_MS / 1000} s`, run.output)
+    output = run.output
+    exit = `\n  (exit code ${run.code})`
+  }
+  const mismatch = compareOutput(command.expected, output, sandbox.context, endLine)
+  if (!mismatch) return {}
+  return {failure: {file: label, line: mismatch.line, message: describeMismatch(label, command, mismatch, output, sandbox.context) + exit}}
 }
 
 /** Runs one page. `label` names it in messages (default: the path relative to the checkout). */
@@ -210,43 +243,21 @@ export async function runDocFile(path: string, label = relative(root, resolve(pa
   const sandbox = makeSandbox()
   try {
     for (const step of steps) {
-      if (step.kind === 'skip') {
-        result.skipped.push({file: label, line: step.line, reason: step.reason})
-        continue
-      }
       if (step.kind === 'write') {
         writeFileSync(join(readFileSync(join(sandbox.state, 'cwd'), 'utf8').trim(), step.name), step.content)
         continue
       }
-      const text = step.commands.map((command) => command.command).join('\n')
-      const missing = TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text)).filter((tool) => !hasTool(tool))
-      const reason = missing.length > 0 ? `MISSING TOOL ${missing.join(', ')}: install it to test this block` : undefined
-      const needsNamespace = !isolated && NAMESPACE_ONLY.test(text) ? 'NO PRIVATE NAMESPACE: this block needs hub.example.com, web.example.com or /srv/files' : undefined
-      if (reason || needsNamespace) {
-        process.stderr.write(`docs-test: ${label}:${step.line}: skipped, ${reason ?? needsNamespace}\n`)
-        result.skipped.push({file: label, line: step.line, reason: (reason ?? needsNamespace)!})
+      const reason = step.kind === 'skip' ? step.reason : cannotRun(step.commands, isolated)
+      if (reason || step.kind === 'skip') {
+        if (step.kind !== 'skip') process.stderr.write(`docs-test: ${label}:${step.line}: skipped, ${reason}\n`)
+        result.skipped.push({file: label, line: step.line, reason: reason!})
         continue
       }
       for (const command of step.commands) {
         result.commands++
-        const endLine = (command.expected.at(-1)?.line ?? command.line) + 1
-        if (command.background) {
-          const started = await startBackground(sandbox, command)
-          if (started.error) {
-            result.failures.push({file: label, line: command.line, message: `${label}:${command.line}: \`${command.command}\` ${started.error}\n${started.output}`})
-            return result
-          }
-          const mismatch = compareOutput(command.expected, started.output, sandbox.context, endLine)
-          if (mismatch) result.failures.push({file: label, line: mismatch.line, message: describe(label, command, mismatch, started.output, sandbox.context)})
-          continue
-        }
-        const run = await runForeground(sandbox, command)
-        if (run.timedOut) {
-          result.failures.push({file: label, line: command.line, message: `${label}:${command.line}: \`${command.command}\` did not finish within ${COMMAND_TIMEOUT_MS / 1000} s\n${run.output}`})
-          return result
-        }
-        const mismatch = compareOutput(command.expected, run.output, sandbox.context, endLine)
-        if (mismatch) result.failures.push({file: label, line: mismatch.line, message: describe(label, command, mismatch, run.output, sandbox.context) + `\n  (exit code ${run.code})`})
+        const {failure, fatal} = await runCommand(sandbox, command, label)
+        if (failure) result.failures.push(failure)
+        if (fatal) return result
       }
     }
     return result
