@@ -204,7 +204,9 @@ function describeMismatch(file: string, command: DocCommand, mismatch: Mismatch,
 /** Why a block cannot run on this machine (a tool it calls is missing, a host it names does not exist), or undefined. */
 function cannotRun(commands: DocCommand[], isolated: boolean): string | undefined {
   const text = commands.map((command) => command.command).join('\n')
-  const missing = TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text)).filter((tool) => !hasTool(tool))
+  // script(1) (util-linux) gives every command its pseudo-terminal.
+  const used = ['script', ...TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text))]
+  const missing = used.filter((tool) => !hasTool(tool))
   if (missing.length > 0) return `MISSING TOOL ${missing.join(', ')}: install it to test this block`
   if (!isolated && NAMESPACE_ONLY.test(text)) return 'NO PRIVATE NAMESPACE: this block needs hub.example.com, web.example.com or /srv/files'
   return undefined
