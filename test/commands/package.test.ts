@@ -14,6 +14,7 @@ import {type TestContext, after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
 
 const execFileAsync = promisify(execFile)
 // node:test gives the whole file 120 s (scripts/test.mjs): the install gets most of it, with quick retries.
@@ -129,7 +130,7 @@ describe('the npm package, installed from its tarball', () => {
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
   })
 
-  it('keys gen writes a 0600 key that ssh-keygen reads', async (t) => {
+  it('keys gen writes a 0600 key that ssh-keygen reads', {skip: skipWithout('ssh-keygen')}, async (t) => {
     if (skipped(t)) return
     const home = join(dir(), 'keys-home')
     const result = await restwire(['keys', 'gen', '-C', 'package@test'], isolated(home), undefined, installed)
