@@ -11,6 +11,7 @@ import {delimiter, join} from 'node:path'
  * found executable must accept with exit 0 (a Python module), trying each one on PATH in turn.
  */
 export const TOOLS = {
+  awk: {pkg: 'mawk', uses: 'the bash completion script reading target names'},
   bash: {pkg: 'bash', uses: 'the bash completion script'},
   chromium: {pkg: 'chromium', uses: 'a real browser against the HTTP gateways'},
   curl: {pkg: 'curl', uses: 'an HTTP client against the tunnel and pipe gateways'},
@@ -19,7 +20,7 @@ export const TOOLS = {
   python3: {pkg: 'python3', uses: 'the pseudo-terminal driver test/fixtures/tty-driver.py'},
   'python3-asyncssh': {
     pkg: 'python3-asyncssh',
-    uses: 'the Korv 0.2 and rrssh Python peers (test/fixtures/)',
+    uses: 'the Korv 0.2 and rrssh Python peers in test/fixtures/',
     command: 'python3',
     probe: ['-c', 'import asyncssh'],
   },
