@@ -29,6 +29,7 @@ export const TOOLS = {
   'ssh-add': {pkg: 'openssh-client', uses: 'loading keys into ssh-agent'},
   'ssh-agent': {pkg: 'openssh-client', uses: 'signing with an agent-held key'},
   'ssh-keygen': {pkg: 'openssh-client', uses: 'keys made and read by OpenSSH'},
+  setpriv: {pkg: 'util-linux', uses: 'running the installed package as nobody when the tests run as root'},
   sshd: {pkg: 'openssh-server', uses: 'the OpenSSH server', dirs: ['/usr/sbin', '/sbin']},
   zsh: {pkg: 'zsh', uses: 'the zsh completion script'},
 }
