@@ -19,6 +19,7 @@ import {GROWTH_LIMIT_BYTES, type HealthyReport, MIB, closedWithin, deepJsonText,
 import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {request as httpRequest} from 'node:http'
+import {skipWithout} from '../helpers/tools.js'
 
 const T = {timeoutMs: 10_000}
 const HELLO = encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: PIPE_PROTOCOL_VERSION})
@@ -80,7 +81,7 @@ export function get_kib() { return 'x'.repeat(16000) }
 export function get_deepthrow() { let value = 1; for (let i = 0; i < 100000; i++) value = [value]; throw value }
 `
 
-describe('pipe: adversarial peers against a real pipe serve', {timeout: 120_000}, () => {
+describe('pipe: adversarial peers against a real pipe serve', {skip: skipWithout('openssl'), timeout: 120_000}, () => {
   const dir = useTempDir('restwire-pipe-adversarial-')
   let pki: PipePki
   let hub: PipeProcess
@@ -254,7 +255,7 @@ describe('pipe: adversarial peers against a real pipe serve', {timeout: 120_000}
   })
 })
 
-describe('pipe: a hostile hub against a node', {timeout: 60_000}, () => {
+describe('pipe: a hostile hub against a node', {skip: skipWithout('openssl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-pipe-hostile-hub-')
   let pki: PipePki
   const servers: Server[] = []

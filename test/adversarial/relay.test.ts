@@ -17,6 +17,7 @@ import {GROWTH_LIMIT_BYTES, MIB, type Target, closedWithin, deepJsonText, floodC
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {LineClient, type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 /** A healthy request slower than this counts as late; the defects this suite guards against cost 14 s and more. */
 const LATE_MS = 2500
@@ -186,11 +187,11 @@ describe('adversarial: relay start', {timeout: 90_000}, () => {
     after.close()
   })
 
-  it('a client killed with SIGKILL mid-request: its upstream request is cancelled', async () => {
+  it('a client killed with SIGKILL mid-request: its upstream request is cancelled', {skip: skipWithout('socat')}, async () => {
     await beside(async () => {
       const abandoned = upstream.abandoned()
       const arrived = upstream.nextHang()
-      const socat = spawn('socat', ['-', `TCP:127.0.0.1:${target.port}`], {stdio: ['pipe', 'ignore', 'ignore']})
+      const socat = spawn(tool('socat'), ['-', `TCP:127.0.0.1:${target.port}`], {stdio: ['pipe', 'ignore', 'ignore']})
       socat.stdin!.on('error', () => {})
       socat.stdin!.write('{"request": "hang_long", "id": 1}\n')
       await arrived

@@ -6,6 +6,7 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {restwire} from '../helpers/cli.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777
 
@@ -13,7 +14,7 @@ describe('restwire keys gen', () => {
   const tempDir = useTempDir()
   const home = (): string => join(tempDir(), 'home')
 
-  it('writes an ed25519 key to the restwire home and reports it like ssh-keygen', async () => {
+  it('writes an ed25519 key to the restwire home and reports it like ssh-keygen', {skip: skipWithout('ssh-keygen')}, async () => {
     const result = await restwire(['keys', 'gen', '-C', 'me@test'], {RESTWIRE_HOME: home()})
     assert.equal(result.code, 0, result.stderr)
     const key = join(home(), 'id_ed25519')
@@ -44,7 +45,7 @@ describe('restwire keys gen', () => {
     assert.notEqual(await readFile(key, 'utf8'), before)
   })
 
-  it('prints the result as JSON and authorizes the key with --authorize', async () => {
+  it('prints the result as JSON and authorizes the key with --authorize', {skip: skipWithout('ssh-keygen')}, async () => {
     const out = join(tempDir(), 'json', 'deploy_key')
     const authorizedKeys = join(tempDir(), 'json', 'authorized_keys')
     const args = ['keys', 'gen', '-t', 'rsa', '-b', '2048', '-f', out, '-C', 'deploy bot', '--authorize', authorizedKeys, '--json']
@@ -61,7 +62,7 @@ describe('restwire keys gen', () => {
     assert.equal(await mode(authorizedKeys), 0o600)
   })
 
-  it('encrypts with the passphrase from --passphrase-env', async () => {
+  it('encrypts with the passphrase from --passphrase-env', {skip: skipWithout('ssh-keygen')}, async () => {
     const out = join(tempDir(), 'encrypted', 'id_ecdsa')
     const env = {RESTWIRE_HOME: home(), TEST_KEY_PASS: 'open sesame'}
     const result = await restwire(['keys', 'gen', '-t', 'ecdsa', '-b', '384', '-f', out, '--passphrase-env', 'TEST_KEY_PASS'], env)

@@ -8,6 +8,7 @@ import {describe, it} from 'node:test'
 import {restwire, root} from '../helpers/cli.js'
 import {extensionValue, openssl, opensslText} from '../helpers/openssl.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777
 
@@ -34,7 +35,7 @@ async function opensslFingerprint(path: string): Promise<string> {
 describe('restwire keys ca / keys cert', () => {
   const tempDir = useTempDir('restwire-keys-tls-')
 
-  it('keys ca writes ca.pem 0644 and ca-key.pem 0600 in a new 0700 directory and prints a summary', async () => {
+  it('keys ca writes ca.pem 0644 and ca-key.pem 0600 in a new 0700 directory and prints a summary', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'plain', 'pki')
     const result = await restwire(['keys', 'ca', '--out', dir], {})
     assert.equal(result.code, 0, result.stderr)
@@ -51,7 +52,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.match((await readFile(join(dir, 'ca-key.pem'), 'utf8')), /^-----BEGIN PRIVATE KEY-----/)
   })
 
-  it('keys cert adds NAME.pem and NAME-key.pem that openssl verifies, with the names and usage asked for (--json)', async () => {
+  it('keys cert adds NAME.pem and NAME-key.pem that openssl verifies, with the names and usage asked for (--json)', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'cert')
     const ca = await restwire(['keys', 'ca', '--out', dir, '--name', 'Acme pipe CA', '--days', '30', '--json'], {})
     assert.equal(ca.code, 0, ca.stderr)
@@ -126,7 +127,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.notEqual(await readFile(join(dir, 'ca.pem'), 'utf8'), caBefore)
   })
 
-  it('--quickstart makes a CA, a hub (server and client, local names) and nodes (client) in one directory', async () => {
+  it('--quickstart makes a CA, a hub (server and client, local names) and nodes (client) in one directory', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'quick')
     const result = await restwire(['keys', 'ca', '--out', dir, '--quickstart', '--san', 'web.example.com', '--node', 'fileserver', '--node', 'backup', '--json'], {})
     assert.equal(result.code, 0, result.stderr)
@@ -167,7 +168,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal(await readFile(join(dir, 'node1.pem'), 'utf8'), 'mine\n')
   })
 
-  it('--out elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', async () => {
+  it('--out elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', {skip: skipWithout('openssl')}, async () => {
     const caDir = join(tempDir(), 'split', 'ca')
     const nodeDir = join(tempDir(), 'split', 'fileserver')
     assert.equal((await restwire(['keys', 'ca', '--out', caDir], {})).code, 0)
@@ -187,7 +188,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.match(clash.stderr, /holds a different CA certificate/)
   })
 
-  it('colours the summary on a terminal, and shows examples in --help', async () => {
+  it('colours the summary on a terminal, and shows examples in --help', {skip: skipWithout('python3')}, async () => {
     const dir = join(tempDir(), 'tty')
     const output = await onTerminal(['keys', 'ca', '--out', dir, '--quickstart'])
     assert.ok(output.includes('\u001B[1mhub\u001B[22m'), output)
@@ -262,7 +263,7 @@ function onTerminal(args: string[]): Promise<string> {
   delete env.NO_COLOR
   delete env.CI
   return new Promise((resolve, reject) => {
-    execFile('python3', [driver, '[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env, timeout: 60_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, '[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env, timeout: 60_000}, (error, stdout) => {
       if (error) reject(new Error(`${args.join(' ')} failed on a terminal: ${String(error)}\n${stdout}`))
       else resolve(stdout)
     })

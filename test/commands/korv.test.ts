@@ -8,6 +8,7 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 describe('restwire korv serve + call (zero configuration)', () => {
   const dir = useTempDir()
@@ -77,7 +78,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.equal(result.code, 8, 'worst status class: 4xx')
   })
 
-  it('on a terminal: prompts for verb, path and body, and prints pretty coloured JSON', async () => {
+  it('on a terminal: prompts for verb, path and body, and prints pretty coloured JSON', {skip: skipWithout('python3')}, async () => {
     const steps = [
       ['Verb', '\u001B[B\r'],
       ['Path', '/echo\r'],
@@ -89,7 +90,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.match(result.output, /\{\r?\n {2}/, 'pretty-printed over several lines')
   })
 
-  it('asks for the passphrase of an encrypted -i key on a terminal, or takes RESTWIRE_KEY_PASSPHRASE', async () => {
+  it('asks for the passphrase of an encrypted -i key on a terminal, or takes RESTWIRE_KEY_PASSPHRASE', {skip: skipWithout('python3')}, async () => {
     const keyPath = join(dir(), 'locked')
     const authorizedKeys = join(env.RESTWIRE_HOME!, 'authorized_keys')
     const made = await restwire(['keys', 'gen', '-f', keyPath, '--passphrase-env', 'PW', '--authorize', authorizedKeys], {...env, PW: 'open sesame'})
@@ -207,7 +208,7 @@ describe('restwire korv serve with --routes and --upstream', () => {
     }
   })
 
-  it('hides tracebacks by default; a client --timeout gives exit 7', async () => {
+  it('hides tracebacks by default; a client --timeout gives exit 7', {skip: skipWithout('python3')}, async () => {
     const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts')], env())
     const port = String(serve.port)
     try {
@@ -257,7 +258,7 @@ describe('restwire korv serve with --routes and --upstream', () => {
 function onTerminal(steps: string[][], args: string[], env: Record<string, string>): Promise<{code: number; output: string}> {
   const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
   return new Promise((resolve) => {
-    execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env, FORCE_COLOR: '1'}, timeout: 90_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env, FORCE_COLOR: '1'}, timeout: 90_000}, (error, stdout) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
     })
   })

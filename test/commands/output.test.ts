@@ -10,6 +10,7 @@ import {type RelayServer, startRelayServer} from '../../src/core/relay/server.js
 import {root} from '../helpers/cli.js'
 import {type Upstream, relayConfig, startUpstream} from '../helpers/relay-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 // eslint-disable-next-line no-control-regex
 const ANSI = /\u001B\[[\d;]*m/
@@ -42,7 +43,7 @@ function piped(args: string[], env: Record<string, string> = {}): Promise<Run> {
 function onTerminal(steps: string[][], args: string[], env: Record<string, string> = {}): Promise<{code: number; output: string}> {
   const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
   return new Promise((resolve) => {
-    execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, bin, ...args], {env: cleanEnv(env), timeout: 90_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, bin, ...args], {env: cleanEnv(env), timeout: 90_000}, (error, stdout) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
     })
   })
@@ -71,7 +72,7 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
     await upstream?.close()
   })
 
-  it('on a terminal: pretty and coloured; NO_COLOR or --color never: still pretty, no colour; --color always beats NO_COLOR', async () => {
+  it('on a terminal: pretty and coloured; NO_COLOR or --color never: still pretty, no colour; --color always beats NO_COLOR', {skip: skipWithout('python3')}, async () => {
     // eslint-disable-next-line no-control-regex
     const pretty = /\{\r?\n {2}(\u001B\[\d+m)?"status"/
     const auto = await onTerminal([], send('user', '-p', 'user_id=7'))
@@ -113,7 +114,7 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
     assert.match(bad.stderr, /auto, always, never/)
   })
 
-  it('relay send without NAME on a terminal: a list of the config\'s requests to pick from, then its placeholders', async () => {
+  it('relay send without NAME on a terminal: a list of the config\'s requests to pick from, then its placeholders', {skip: skipWithout('python3')}, async () => {
     const steps = [['Request', '\u001B[B\r'], ['user_id', 'picked\r']]
     const {code, output} = await onTerminal(steps, send('--config', configPath))
     assert.equal(code, 0, output)
@@ -121,7 +122,7 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
     assert.match(output, /"picked"/)
   })
 
-  it('relay send without NAME or --config on a terminal: typed in; an unknown one lists the relay\'s names', async () => {
+  it('relay send without NAME or --config on a terminal: typed in; an unknown one lists the relay\'s names', {skip: skipWithout('python3')}, async () => {
     const {code, output} = await onTerminal([['Request name', 'usr\r']], send())
     assert.equal(code, 2, output)
     assert.match(output, /unknown request "usr"; the requests are: create, user/)

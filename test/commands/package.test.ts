@@ -14,6 +14,7 @@ import {type TestContext, after, before, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipTestWithout, skipWithout, tool} from '../helpers/tools.js'
 
 const execFileAsync = promisify(execFile)
 // node:test gives the whole file 120 s (scripts/test.mjs): the install gets most of it, with quick retries.
@@ -100,10 +101,10 @@ describe('the npm package, installed from its tarball', () => {
     const dist = join(packageDir, 'dist')
     const home = join(dir(), 'read-only-home')
     await mkdir(home, {mode: 0o755})
-    // root writes anywhere: run as nobody instead, the way a root-owned global install is used.
+    // root writes anywhere: run as nobody instead (with setpriv), the way a root-owned global install is used.
     const asRoot = process.getuid?.() === 0
-    if (asRoot && !existsSync('/usr/bin/setpriv')) return t.skip('running as root without setpriv: cannot run as another user')
-    const cli = asRoot ? ['/usr/bin/setpriv', '--reuid=65534', '--regid=65534', '--clear-groups', ...installed] : installed
+    if (asRoot && skipTestWithout(t, 'setpriv')) return
+    const cli = asRoot ? [tool('setpriv'), '--reuid=65534', '--regid=65534', '--clear-groups', ...installed] : installed
     if (!asRoot) await chmod(dist, 0o555)
     try {
       const result = await restwire(['--version'], {...isolated(home), HOME: home}, undefined, cli)
@@ -129,7 +130,7 @@ describe('the npm package, installed from its tarball', () => {
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
   })
 
-  it('keys gen writes a 0600 key that ssh-keygen reads', async (t) => {
+  it('keys gen writes a 0600 key that ssh-keygen reads', {skip: skipWithout('ssh-keygen')}, async (t) => {
     if (skipped(t)) return
     const home = join(dir(), 'keys-home')
     const result = await restwire(['keys', 'gen', '-C', 'package@test'], isolated(home), undefined, installed)

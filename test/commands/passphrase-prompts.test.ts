@@ -6,12 +6,13 @@ import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 /** Runs the CLI on a pseudo-terminal (test/fixtures/tty-driver.py), typing answers to its prompts. */
 function onTerminal(steps: string[][], args: string[], env: Record<string, string>): Promise<{code: number; output: string}> {
   const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
   return new Promise((resolve) => {
-    execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env}, timeout: 90_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env}, timeout: 90_000}, (error, stdout) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
     })
   })
@@ -20,7 +21,7 @@ function onTerminal(steps: string[][], args: string[], env: Record<string, strin
 // eslint-disable-next-line no-control-regex
 const plain = (text: string): string => text.replaceAll(/\u001B\[[0-9;]*m/g, '')
 
-describe('the passphrase of an encrypted key, on a terminal', () => {
+describe('the passphrase of an encrypted key, on a terminal', {skip: skipWithout('python3')}, () => {
   const dir = useTempDir()
   let env: Record<string, string>
   let serve: ServeProcess
@@ -64,7 +65,7 @@ describe('the passphrase of an encrypted key, on a terminal', () => {
   })
 })
 
-describe('keys gen --passphrase, on a terminal', () => {
+describe('keys gen --passphrase, on a terminal', {skip: skipWithout('python3', 'ssh-keygen')}, () => {
   const dir = useTempDir()
 
   it('asks again when the confirmation does not match', async () => {

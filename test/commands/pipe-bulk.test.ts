@@ -9,6 +9,7 @@ import {after, before, describe, it} from 'node:test'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 const SIZE_BYTES = process.env.PIPE_BIG_TRANSFER === '0' ? 64 * 2 ** 20 : 2 ** 30
 const MIB = 2 ** 20
@@ -23,11 +24,11 @@ async function memory(pid: number): Promise<{rss: number; peak: number}> {
 
 function curl(args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sS', '--max-time', '300', ...args], {encoding: 'utf8'}, (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)))
+    execFile(tool('curl'), ['-sS', '--max-time', '300', ...args], {encoding: 'utf8'}, (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)))
   })
 }
 
-describe(`pipe: a ${SIZE_BYTES / MIB} MiB body through real processes, with flat memory`, {timeout: 300_000}, () => {
+describe(`pipe: a ${SIZE_BYTES / MIB} MiB body through real processes, with flat memory`, {skip: skipWithout('openssl', 'curl'), timeout: 300_000}, () => {
   const dir = useTempDir('restwire-pipe-bulk-')
   let hub: PipeProcess
   let node: PipeProcess

@@ -9,6 +9,7 @@ import {root} from '../helpers/cli.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 const bin = join(root, 'bin', 'run.js')
 const CHUNK = 64 * 1024
@@ -57,13 +58,13 @@ function onTerminal(args: string[]): Promise<{code: number; output: string}> {
   delete env.NO_COLOR
   delete env.FORCE_COLOR
   return new Promise((resolve) => {
-    execFile('python3', [driver, '[]', '--', process.execPath, bin, ...args], {env, timeout: 90_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, '[]', '--', process.execPath, bin, ...args], {env, timeout: 90_000}, (error, stdout) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
     })
   })
 }
 
-describe('pipe call output: trailing newline and progress (real processes)', {timeout: 120_000}, () => {
+describe('pipe call output: trailing newline and progress (real processes)', {skip: skipWithout('openssl', 'python3'), timeout: 120_000}, () => {
   const dir = useTempDir('restwire-pipe-output-')
   let hub: PipeProcess
   let node: PipeProcess

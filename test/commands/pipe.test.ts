@@ -7,14 +7,15 @@ import {restwire, root} from '../helpers/cli.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 function curl(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-sf', '--max-time', '20', url], {encoding: 'utf8'}, (error, stdout) => (error ? reject(error) : resolve(stdout)))
+    execFile(tool('curl'), ['-sf', '--max-time', '20', url], {encoding: 'utf8'}, (error, stdout) => (error ? reject(error) : resolve(stdout)))
   })
 }
 
-describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 120_000}, () => {
+describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipWithout('openssl'), timeout: 120_000}, () => {
   const dir = useTempDir('restwire-pipe-cli-')
   let pkiDir: string
   let files: string
@@ -55,7 +56,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     await hub?.stop('SIGKILL')
   })
 
-  it('fetches a file from the node through the hub gateway with curl', async () => {
+  it('fetches a file from the node through the hub gateway with curl', {skip: skipWithout('curl')}, async () => {
     assert.equal(await curl(`${hubHttp}/client/node-a/file//reports/q3.pdf`), 'the q3 report')
     const nodes = JSON.parse(await curl(`${hubHttp}/nodes`)) as Array<{name: string; inFlight: number}>
     assert.deepEqual(nodes.map(({inFlight, name}) => ({inFlight, name})), [{inFlight: 0, name: 'node-a'}])
@@ -95,7 +96,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     assert.equal(usage.code, 2)
   })
 
-  it('pipe call on a terminal prompts for verb, path and body; without one, a missing PATH is a usage error', async () => {
+  it('pipe call on a terminal prompts for verb, path and body; without one, a missing PATH is a usage error', {skip: skipWithout('python3')}, async () => {
     const steps = [
       ['Verb', '\u001B[B\r'],
       ['Path', '/server/echo\r'],
@@ -103,7 +104,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     ]
     const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), 'pipe', 'call', '--gateway', nodeHttp], {timeout: 90_000}, (error, stdout) =>
+      execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), 'pipe', 'call', '--gateway', nodeHttp], {timeout: 90_000}, (error, stdout) =>
         error ? reject(new Error(`${error.message}\n${stdout}`)) : resolve(stdout),
       )
     })
@@ -116,7 +117,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {timeout: 12
     assert.match(noTerminal.stderr, /stdin is not a terminal/)
   })
 
-  it('hub killed (SIGKILL) and restarted: the node logs it, reconnects, and events flow again', async () => {
+  it('hub killed (SIGKILL) and restarted: the node logs it, reconnects, and events flow again', {skip: skipWithout('curl')}, async () => {
     const from = node.stderr.length
     await hub.stop('SIGKILL')
     await node.waitForLog(/"event":"disconnected"/, from)

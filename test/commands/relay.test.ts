@@ -13,6 +13,7 @@ import {deepJsonText} from '../helpers/hostile.js'
 import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {LineClient, type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 const SECRET = 'tok-very-secret-123'
 
@@ -99,9 +100,9 @@ describe('relay commands', {timeout: 120_000}, () => {
     assert.match(interactive.stderr, /--interactive needs a terminal/)
   })
 
-  it('socat as a raw peer: \\r\\n lines in, dispatched and ok lines out, over TCP', async () => {
+  it('socat as a raw peer: \\r\\n lines in, dispatched and ok lines out, over TCP', {skip: skipWithout('socat')}, async () => {
     const {port} = parseRelayAddress(relay.address, 'listen') as {port: number}
-    const socat = spawn('socat', ['-', `TCP:127.0.0.1:${port}`], {stdio: ['pipe', 'pipe', 'inherit']})
+    const socat = spawn(tool('socat'), ['-', `TCP:127.0.0.1:${port}`], {stdio: ['pipe', 'pipe', 'inherit']})
     const lines: string[] = []
     const finals = new Promise<void>((resolve) => {
       createInterface({input: socat.stdout!}).on('line', (line) => {
@@ -159,14 +160,14 @@ describe('relay commands', {timeout: 120_000}, () => {
     assert.match(unset.stderr, /requests\.user\.auth\.token_env: environment variable RELAY_TEST_TOKEN is not set/)
   })
 
-  it('relay check on a terminal: a table', async () => {
+  it('relay check on a terminal: a table', {skip: skipWithout('python3')}, async () => {
     const {code, output} = await onTerminal([], ['relay', 'check', '--config', configPath], {RELAY_TEST_TOKEN: 'x'})
     assert.equal(code, 0, output)
     assert.match(output, /NAME\s+METHOD\s+URL\s+EXPECT/)
     assert.match(output, /user\s+GET\s+http:\/\/127\.0\.0\.1:\d+\/user\/\{user_id\}\s+200\s+bearer/)
   })
 
-  it('relay send --interactive on a terminal: pick the request, fill its placeholder', async () => {
+  it('relay send --interactive on a terminal: pick the request, fill its placeholder', {skip: skipWithout('python3')}, async () => {
     const steps = [['Request', '\u001b[B\u001b[B\u001b[B\u001b[B\r'], ['user_id', 'picked\r']]
     const {code, output} = await onTerminal(steps, ['relay', 'send', '--interactive', '--config', configPath, '--connect', relay.address], {})
     assert.equal(code, 0, output)
@@ -211,7 +212,7 @@ describe('relay commands', {timeout: 120_000}, () => {
     }
   })
 
-  it('a password written in a URL is masked by relay check (table, JSON lines, --json) and never logged by relay start', async () => {
+  it('a password written in a URL is masked by relay check (table, JSON lines, --json) and never logged by relay start', {skip: skipWithout('python3')}, async () => {
     const path = join(dir(), 'userinfo.json')
     const url = `${upstream.origin.replace('//', '//bot:hunter2-pw@')}/user/{user_id}`
     writeConfig(path, {user: {method: 'GET', url}})
@@ -312,7 +313,7 @@ describe('relay commands', {timeout: 120_000}, () => {
 function onTerminal(steps: string[][], args: string[], env: Record<string, string>): Promise<{code: number; output: string}> {
   const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
   return new Promise((resolve) => {
-    execFile('python3', [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env}, timeout: 90_000}, (error, stdout) => {
+    execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), ...args], {env: {...process.env, ...env}, timeout: 90_000}, (error, stdout) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, output: stdout})
     })
   })

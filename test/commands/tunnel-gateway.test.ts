@@ -9,10 +9,11 @@ import {exposeNode} from '../../src/core/tunnel/index.js'
 import {restwire, spawnCli} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {makeNodeHostKey} from '../helpers/tunnel-fixture.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 function curl(url: string): Promise<string> {
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/curl', ['-sS', '--fail', url], {timeout: 30_000}, (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)))
+    execFile(tool('curl'), ['-sS', '--fail', url], {timeout: 30_000}, (error, stdout, stderr) => (error ? reject(new Error(stderr || error.message)) : resolve(stdout)))
   })
 }
 
@@ -23,7 +24,7 @@ describe('restwire tunnel gateway', {timeout: 60_000}, () => {
     for (const kill of children) kill()
   })
 
-  it('listens, serves GET /nodes, calls a node that dials in, logs it, and exits 0 on SIGTERM', async () => {
+  it('listens, serves GET /nodes, calls a node that dials in, logs it, and exits 0 on SIGTERM', {skip: skipWithout('curl')}, async () => {
     const home = join(dir(), 'home')
     const args = ['tunnel', 'gateway', '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new']
     const gateway = spawnCli(args, {RESTWIRE_HOME: home})

@@ -18,6 +18,7 @@ import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
 import {type HomeTunnel, startHomeTunnel} from '../helpers/tunnel-fixture.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 /** Runs the CLI on a pseudo-terminal (stdout and stderr both): what it wrote. */
 function onTerminal(args: string[], env: Record<string, string>): Promise<string> {
@@ -26,7 +27,7 @@ function onTerminal(args: string[], env: Record<string, string>): Promise<string
   delete terminalEnv.FORCE_COLOR
   const command = ['[]', '--', process.execPath, join(root, 'bin', 'run.js'), ...args]
   return new Promise((resolve) => {
-    execFile('python3', [join(root, 'test', 'fixtures', 'tty-driver.py'), ...command], {env: terminalEnv, timeout: 60_000}, (_error, stdout) => resolve(stdout))
+    execFile(tool('python3'), [join(root, 'test', 'fixtures', 'tty-driver.py'), ...command], {env: terminalEnv, timeout: 60_000}, (_error, stdout) => resolve(stdout))
   })
 }
 
@@ -85,7 +86,7 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.equal(quiet.stderr, '', 'no trace without -v')
     })
 
-    it('an encrypted -i key: its path and fingerprint, never its passphrase; a refused host key is traced before the error', async () => {
+    it('an encrypted -i key: its path and fingerprint, never its passphrase; a refused host key is traced before the error', {skip: skipWithout('ssh-keygen')}, async () => {
       const passphrase = 'correct-horse-verbose'
       const keyPath = await makeKeyWithSshKeygen(dir(), 'id_verbose', 'ed25519', {passphrase})
       await appendFile(join(env.RESTWIRE_HOME!, 'authorized_keys'), await readFile(`${keyPath}.pub`, 'utf8'))
@@ -115,7 +116,7 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.match(result.stderr, /^< 404 \(request_id \d\)/m)
     })
 
-    it('dim on a terminal; plain when piped (the assertions above) or with --color never', async () => {
+    it('dim on a terminal; plain when piped (the assertions above) or with --color never', {skip: skipWithout('python3')}, async () => {
       const args = ['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '-v']
       const coloured = await onTerminal(args, env)
       assert.ok(coloured.includes('\u001B[2m* Trying 127.0.0.1'), coloured)
@@ -172,7 +173,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
   })
 
-  describe('pipe call', () => {
+  describe('pipe call', {skip: skipWithout('openssl')}, () => {
     let hub: PipeProcess
     let node: PipeProcess
     let hubHttp: string

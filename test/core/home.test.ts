@@ -11,6 +11,7 @@ import {ensureClientIdentity, ensureServerIdentity, localPaths, restwireHome} fr
 import {parseAuthorizedKeys} from '../../src/core/ssh/authorized-keys.js'
 import {loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
 
 const execFileAsync = promisify(execFile)
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777
@@ -57,7 +58,7 @@ describe('ensureServerIdentity and ensureClientIdentity', () => {
     assert.equal(await mode(paths.authorizedKeys), 0o600)
   }
 
-  it('creates the home, host key, client key and authorized_keys once, then nothing', async () => {
+  it('creates the home, host key, client key and authorized_keys once, then nothing', {skip: skipWithout('ssh-keygen')}, async () => {
     const home = join(tempDir(), 'fresh', 'restwire')
     const paths = localPaths(home)
     const first = await ensureServerIdentity(paths)
@@ -101,7 +102,7 @@ describe('ensureServerIdentity and ensureClientIdentity', () => {
     assert.deepEqual(keys.map((key) => key.comment.split('@')[0]), ['someone else', 'restwire'])
   })
 
-  it('leaves one consistent identity when many callers start at once in one process', async () => {
+  it('leaves one consistent identity when many callers start at once in one process', {skip: skipWithout('ssh-keygen')}, async () => {
     const home = join(tempDir(), 'raced-in-process')
     const paths = localPaths(home)
     const results = await Promise.all([
@@ -117,7 +118,7 @@ describe('ensureServerIdentity and ensureClientIdentity', () => {
     await assertConsistentHome(home)
   })
 
-  it('leaves one consistent identity when several processes start at once', async () => {
+  it('leaves one consistent identity when several processes start at once', {skip: skipWithout('ssh-keygen')}, async () => {
     const home = join(tempDir(), 'raced-across-processes')
     const fixture = new URL('../fixtures/ensure-identity.ts', import.meta.url).pathname
     const roles = ['server', 'client', 'server', 'client']

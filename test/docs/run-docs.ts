@@ -17,6 +17,7 @@ import {join, relative, resolve} from 'node:path'
 import {fileURLToPath} from 'node:url'
 import {type DocCommand, parseDocSteps} from './doc-blocks.js'
 import {inNamespace, ISOLATED_ENV, namespaceUnavailable} from './namespace.js'
+import {toolPath} from '../helpers/tools.js'
 import {compareOutput, type Mismatch, type NormaliseContext, normaliseLine} from './normalise.js'
 
 const root = fileURLToPath(new URL('../..', import.meta.url))
@@ -26,7 +27,7 @@ const STOP_TIMEOUT_MS = 5_000
 // A background command is ready once it logs one of these words.
 const READY_LINE = /\b(?:listening|connected)\b/i
 // Tools the docs call besides restwire; a block using one that is missing is skipped, loudly.
-const TOOLS = ['curl', 'openssl', 'socat', 'ssh-keygen', 'ssh', 'gzip', 'gunzip', 'python3', 'npx']
+const TOOLS = ['curl', 'openssl', 'socat', 'ssh-keygen', 'ssh', 'gzip', 'gunzip', 'python3']
 // What only the private namespace provides (the quick starts' other machines).
 const NAMESPACE_ONLY = /\b(?:hub|web)\.example\.com\b|\/srv\/files\b/
 
@@ -60,10 +61,6 @@ interface Sandbox {
   counter: number
 }
 
-function hasTool(tool: string): boolean {
-  return spawnSync('sh', ['-c', `command -v ${tool}`], {stdio: 'ignore'}).status === 0
-}
-
 function makeSandbox(): Sandbox {
   const base = mkdtempSync(join(tmpdir(), 'rw-docs-'))
   const home = join(base, 'home')
@@ -73,7 +70,7 @@ function makeSandbox(): Sandbox {
   writeFileSync(join(bin, 'restwire'), `#!/bin/sh\nexec '${process.execPath}' '${join(root, 'bin', 'run.js')}' "$@"\n`, {mode: 0o755})
   // ssh reads ~/.ssh from the password database, not $HOME: point it at this HOME instead, and answer
   // its first-connection host-key question with yes (the docs say to expect it).
-  const ssh = spawnSync('sh', ['-c', 'command -v ssh'], {encoding: 'utf8'}).stdout.trim()
+  const ssh = toolPath('ssh')
   if (ssh) {
     writeFileSync(
       join(bin, 'ssh_config'),
@@ -206,7 +203,7 @@ function cannotRun(commands: DocCommand[], isolated: boolean): string | undefine
   const text = commands.map((command) => command.command).join('\n')
   // script(1) (util-linux) gives every command its pseudo-terminal.
   const used = ['script', ...TOOLS.filter((tool) => new RegExp(`(?:^|[\\s|;&(])${tool}(?=\\s|$)`, 'm').test(text))]
-  const missing = used.filter((tool) => !hasTool(tool))
+  const missing = used.filter((tool) => !toolPath(tool))
   if (missing.length > 0) return `MISSING TOOL ${missing.join(', ')}: install it to test this block`
   if (!isolated && NAMESPACE_ONLY.test(text)) return 'NO PRIVATE NAMESPACE: this block needs hub.example.com, web.example.com or /srv/files'
   return undefined

@@ -1,5 +1,6 @@
 // Runs the real openssl command line tool (a peer that reads what restwire writes), never interactively.
 import {execFile} from 'node:child_process'
+import {tool} from './tools.js'
 
 export interface OpensslResult {
   code: number
@@ -7,10 +8,10 @@ export interface OpensslResult {
   stderr: string
 }
 
-/** `openssl ...args`; resolves with the exit code and output instead of throwing. */
+/** `openssl ...args`; resolves with the exit code and output instead of throwing. Guard with skipWithout('openssl'). */
 export function openssl(...args: string[]): Promise<OpensslResult> {
   return new Promise((resolve) => {
-    const child = execFile('openssl', args, {timeout: 30_000}, (error, stdout, stderr) => {
+    const child = execFile(tool('openssl'), args, {timeout: 30_000}, (error, stdout, stderr) => {
       resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stdout, stderr})
     })
     child.stdin?.end()

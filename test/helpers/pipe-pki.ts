@@ -7,6 +7,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {promisify} from 'node:util'
 import {type PipeIdentity, loadPipeIdentity} from '../../src/core/pipe/tls-identity.js'
+import {tool} from './tools.js'
 
 const run = promisify(execFile)
 
@@ -21,7 +22,7 @@ export interface PipePki {
 }
 
 async function openssl(cwd: string, args: string[]): Promise<void> {
-  await run('openssl', args, {cwd})
+  await run(tool('openssl'), args, {cwd})
 }
 
 async function makeCa(dir: string, cn: string): Promise<void> {
@@ -66,6 +67,7 @@ async function makeLeaf(dir: string, name: string, options: LeafOptions): Promis
   ])
 }
 
+/** Needs openssl: guard the suite with skipWithout('openssl'). */
 export async function makePipePki(root: string): Promise<PipePki> {
   const dir = join(root, 'pki')
   const otherDir = join(root, 'other-pki')

@@ -1,24 +1,11 @@
-// Python protocol peers (test/fixtures/*/) run on Debian's asyncssh under the system Python: start one,
-// read its stdout as events, and know whether the peers can run at all.
-import {type ChildProcess, spawn, spawnSync} from 'node:child_process'
+// Python protocol peers (test/fixtures/*/) run on Debian's asyncssh: start one and read its stdout as
+// events. Suites guard with skipWithout('python3-asyncssh') (test/helpers/tools.ts).
+import {type ChildProcess, spawn} from 'node:child_process'
 import {join} from 'node:path'
+import {tool} from './tools.js'
 
-/** The system Python, where Debian's python3-asyncssh lives (not a pyenv or venv python3 on PATH). */
-const PYTHON = '/usr/bin/python3'
 /** Upper bound for one Python peer run; needing it is a failure (a hang), never a timing check. */
 export const PEER_TIMEOUT_MS = 60_000
-
-/** Why the Python peers cannot run here, or undefined when they can. */
-export function asyncsshMissing(): string | undefined {
-  const probe = spawnSync(PYTHON, ['-c', 'import asyncssh'], {encoding: 'utf8', timeout: 30_000})
-  if (probe.error) return `${PYTHON} cannot run (${probe.error.message}); install python3 and python3-asyncssh`
-  if (probe.status !== 0) {
-    const why = probe.stderr.trim().split('\n').at(-1) ?? `exit ${probe.status}`
-    return `python3-asyncssh is not importable with ${PYTHON} (${why}): run apt-get install -y python3-asyncssh (.ci/run does)`
-  }
-
-  return undefined
-}
 
 export type PeerEvent = {event: string} & Record<string, unknown>
 
@@ -44,7 +31,8 @@ export function killPythonPeers(): void {
  */
 export function runPythonPeer(dir: string, script: string, args: string[]): PeerRun {
   // PYTHONWARNINGS: Debian's asyncssh imports ciphers that newer cryptography flags as deprecated.
-  const child = spawn(PYTHON, [join(dir, script), ...args], {env: {...process.env, PYTHONWARNINGS: 'ignore'}, stdio: ['ignore', 'pipe', 'pipe']})
+  // The first python3 on PATH that imports asyncssh (the system one, not a pyenv or venv python3 without it).
+  const child = spawn(tool('python3-asyncssh'), [join(dir, script), ...args], {env: {...process.env, PYTHONWARNINGS: 'ignore'}, stdio: ['ignore', 'pipe', 'pipe']})
   running.add(child)
   const events: PeerEvent[] = []
   const watchers = new Set<() => void>()

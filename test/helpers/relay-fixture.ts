@@ -8,6 +8,7 @@ import {type AddressInfo, type Socket, connect} from 'node:net'
 import {join} from 'node:path'
 import type {RelayAddress} from '../../src/core/relay/address.js'
 import {type RelayConfig, validateRelayConfig} from '../../src/core/relay/config.js'
+import {tool} from './tools.js'
 
 export interface SeenRequest {
   method: string
@@ -127,11 +128,11 @@ export async function startUpstream(tls?: {key: string; cert: string}): Promise<
 
 function openssl(args: string[], cwd: string): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('openssl', args, {cwd, timeout: 30_000}, (error, _stdout, stderr) => (error ? reject(new Error(`openssl ${args[0]} failed: ${stderr}`)) : resolve()))
+    execFile(tool('openssl'), args, {cwd, timeout: 30_000}, (error, _stdout, stderr) => (error ? reject(new Error(`openssl ${args[0]} failed: ${stderr}`)) : resolve()))
   })
 }
 
-/** A CA and a server certificate for 127.0.0.1, made by the openssl CLI in `dir`. */
+/** A CA and a server certificate for 127.0.0.1, made by the openssl CLI in `dir` (guard with skipWithout('openssl')). */
 export async function makeTestCa(dir: string): Promise<{caPath: string; key: string; cert: string}> {
   await openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'ca.key', '-out', 'ca.pem', '-days', '2', '-subj', '/CN=restwire relay test CA'], dir)
   await openssl(['req', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=127.0.0.1'], dir)

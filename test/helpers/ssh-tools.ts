@@ -5,6 +5,7 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {after, before} from 'node:test'
 import {promisify} from 'node:util'
+import {tool} from './tools.js'
 
 const execFileAsync = promisify(execFile)
 
@@ -26,9 +27,9 @@ export function useTempDir(prefix = 'restwire-test-'): () => string {
   }
 }
 
-/** Runs ssh-keygen (never interactive: stdin is closed) and returns its stdout. */
+/** Runs ssh-keygen (never interactive: stdin is closed) and returns its stdout; guard with skipWithout('ssh-keygen'). */
 export async function sshKeygen(...args: string[]): Promise<string> {
-  const {stdout} = await execFileAsync('ssh-keygen', args, {timeout: 60_000})
+  const {stdout} = await execFileAsync(tool('ssh-keygen'), args, {timeout: 60_000})
   return stdout
 }
 

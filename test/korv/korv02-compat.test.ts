@@ -13,14 +13,14 @@ import {KorvClient} from '../../src/core/korv/client.js'
 import type {KorvResponseMessage} from '../../src/core/korv/messages.js'
 import {RESTWIRE_IDENT} from '../../src/core/korv/defaults.js'
 import {type KorvKeys, type RunningKorv, makeKorvKeys, startKorv} from '../helpers/korv-fixture.js'
-import {type PeerEvent, type PeerRun, asyncsshMissing, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
+import {type PeerEvent, type PeerRun, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
 
 const PEERS = fileURLToPath(new URL('../fixtures/korv02/', import.meta.url))
 const runPeer = (script: string, args: string[]): PeerRun => runPythonPeer(PEERS, script, args)
 
-const skipReason = asyncsshMissing()
-if (skipReason) console.warn(`\n*** korv02-compat SKIPPED: ${skipReason} ***\n`)
+const skipReason = skipWithout('python3-asyncssh')
 
 /** `[host]:port key` for a known_hosts file, from the host key's .pub file. */
 async function knownHostsLine(keys: KorvKeys, port: number): Promise<string> {
@@ -32,7 +32,7 @@ const ofKind = (events: PeerEvent[], kind: string): PeerEvent[] => events.filter
 const sentIds = (events: PeerEvent[]): number[] => ofKind(events, 'sent').map((event) => (event.request as {id: number}).id)
 const responses = (events: PeerEvent[]): KorvResponseMessage[] => ofKind(events, 'response').map((event) => event.message as KorvResponseMessage)
 
-describe('korv: the Korv 0.2 Python client against restwire\'s server', {skip: skipReason ?? false}, () => {
+describe('korv: the Korv 0.2 Python client against restwire\'s server', {skip: skipReason}, () => {
   const dir = useTempDir('restwire-korv02-client-')
   let korv: RunningKorv
   let knownHosts: string
@@ -145,7 +145,7 @@ describe('korv: the Korv 0.2 Python client against restwire\'s server', {skip: s
   })
 })
 
-describe('korv: restwire\'s client against the Korv 0.2 Python server', {skip: skipReason ?? false}, () => {
+describe('korv: restwire\'s client against the Korv 0.2 Python server', {skip: skipReason}, () => {
   const dir = useTempDir('restwire-korv02-server-')
   let keys: KorvKeys
   let server: PeerRun

@@ -12,6 +12,7 @@ import type {KorvRequestLog} from '../../src/core/korv/channel-session.js'
 import {type KorvResponseMessage, parseKorvResponse} from '../../src/core/korv/messages.js'
 import {type RunningKorv, makeKorvKeys, startKorv} from '../helpers/korv-fixture.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../helpers/tools.js'
 
 /** Upper bound for one ssh run; a run that needs it is a failure (a hang), never a timing check. */
 const SSH_TIMEOUT_MS = 30_000
@@ -35,7 +36,7 @@ interface SshRun {
 const children = new Set<ChildProcess>()
 
 function runSsh(args: string[]): SshRun {
-  const child = spawn('ssh', args, {stdio: ['pipe', 'pipe', 'pipe']})
+  const child = spawn(tool('ssh'), args, {stdio: ['pipe', 'pipe', 'pipe']})
   children.add(child)
   const stdout: Buffer[] = []
   let stderr = ''
@@ -153,7 +154,7 @@ async function keygenFingerprint(publicKeyPath: string): Promise<string> {
   return fingerprint!
 }
 
-describe('korv with the OpenSSH client', () => {
+describe('korv with the OpenSSH client', {skip: skipWithout('ssh', 'ssh-keygen')}, () => {
   const dir = useTempDir('restwire-openssh-')
   let korv: RunningKorv
   let knownHosts: string

@@ -15,8 +15,9 @@ import {Router} from '../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import type {TunnelVerb} from '../../src/core/tunnel/index.js'
-import {type PeerEvent, type PeerRun, asyncsshMissing, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
+import {type PeerEvent, type PeerRun, killPythonPeers, runPythonPeer} from '../helpers/python-peer.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
 
 const PEERS = fileURLToPath(new URL('../fixtures/rrssh/', import.meta.url))
 const runPeer = (script: string, args: string[]): PeerRun => runPythonPeer(PEERS, script, args)
@@ -33,8 +34,8 @@ try {
   importFailure = `src/core/tunnel not built yet (${(error as Error).message.split('\n')[0]})`
 }
 
-const skipReason = asyncsshMissing() ?? importFailure
-if (skipReason) console.warn(`\n*** rrssh-compat SKIPPED: ${skipReason} ***\n`)
+if (importFailure) console.warn(`\n*** rrssh-compat SKIPPED: ${importFailure} ***\n`)
+const skipReason = skipWithout('python3-asyncssh') || importFailure
 
 interface TunnelKeys {
   /** The node's SSH host key (private key file; `.pub` next to it). */
@@ -87,7 +88,7 @@ async function collect(iterable: AsyncIterable<unknown>): Promise<unknown[]> {
   return items
 }
 
-describe('tunnel: the rrssh Python gateway against a restwire node', {skip: skipReason ?? false}, () => {
+describe('tunnel: the rrssh Python gateway against a restwire node', {skip: skipReason}, () => {
   const dir = useTempDir('restwire-rrssh-gateway-')
   let keys: TunnelKeys
   let gateway: PeerRun
@@ -236,7 +237,7 @@ describe('tunnel: the rrssh Python gateway against a restwire node', {skip: skip
   })
 })
 
-describe('tunnel: a restwire gateway against the rrssh Python node', {skip: skipReason ?? false}, () => {
+describe('tunnel: a restwire gateway against the rrssh Python node', {skip: skipReason}, () => {
   const dir = useTempDir('restwire-rrssh-node-')
   let keys: TunnelKeys
   let gateway: Awaited<ReturnType<TunnelModule['startTunnelGateway']>> | undefined

@@ -12,6 +12,7 @@ import {
 import {parseAuthorizedKeys} from '../../../src/core/ssh/authorized-keys.js'
 import {loadPrivateKey} from '../../../src/core/ssh/private-key.js'
 import {sshKeygen, useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const mode = async (path: string): Promise<number> => (await stat(path)).mode & 0o777
 
@@ -27,7 +28,7 @@ describe('generateSshKeyPair + writeSshKeyPair', () => {
   ]
 
   for (const [name, options, keygenListing] of cases) {
-    it(`writes a ${name} key that ssh-keygen reads, with the same fingerprint`, async () => {
+    it(`writes a ${name} key that ssh-keygen reads, with the same fingerprint`, {skip: skipWithout('ssh-keygen')}, async () => {
       const pair = await generateSshKeyPair(options)
       assert.equal(pair.type, options.type)
       assert.match(pair.privateKey, /^-----BEGIN OPENSSH PRIVATE KEY-----\n/)
@@ -69,7 +70,7 @@ describe('generateSshKeyPair + writeSshKeyPair', () => {
     }
   })
 
-  it('defaults RSA to 3072 bits', async () => {
+  it('defaults RSA to 3072 bits', {skip: skipWithout('ssh-keygen')}, async () => {
     const pair = await generateSshKeyPair({type: 'rsa'})
     const path = join(tempDir(), 'rsa-default', 'id_rsa')
     await writeSshKeyPair(path, pair)

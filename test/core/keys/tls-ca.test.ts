@@ -11,10 +11,11 @@ import {
 } from '../../../src/core/keys/tls-ca.js'
 import {extensionValue, openssl, opensslText} from '../../helpers/openssl.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const DAY_MS = 86_400_000
 
-describe('TLS CA and certificates (checked with openssl)', () => {
+describe('TLS CA and certificates (checked with openssl)', {skip: skipWithout('openssl')}, () => {
   const tempDir = useTempDir('restwire-tls-ca-')
   let counter = 0
   /** Writes a certificate and its key to the temp dir; returns their paths. */

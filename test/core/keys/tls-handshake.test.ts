@@ -7,6 +7,7 @@ import {after, before, describe, it} from 'node:test'
 import {createCertificateAuthority, issueCertificate, type TlsCertificateResult} from '../../../src/core/keys/tls-ca.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {startMutualTlsServer, tryTlsClient, type TlsTestServer} from '../../helpers/tls-peers.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const DAY_MS = 86_400_000
 
@@ -98,7 +99,7 @@ describe('mutual TLS with certificates from the local CA', () => {
     }
   })
 
-  it('interoperates with openssl s_client as the client, checking the hub name', async () => {
+  it('interoperates with openssl s_client as the client, checking the hub name', {skip: skipWithout('openssl')}, async () => {
     const dir = tempDir()
     await writeFile(join(dir, 'ca.pem'), ca.certificate)
     await writeFile(join(dir, 'node1.pem'), node.certificate)
@@ -117,7 +118,7 @@ describe('mutual TLS with certificates from the local CA', () => {
 /** openssl s_client with stdin held open until the server closes (s_client quits at stdin EOF otherwise). */
 function sClient(args: string[]): Promise<{code: number | null; stdout: string; stderr: string}> {
   return new Promise((resolve) => {
-    const child = spawn('openssl', args, {stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(tool('openssl'), args, {stdio: ['pipe', 'pipe', 'pipe']})
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => {

@@ -6,6 +6,7 @@ import {after, describe, it} from 'node:test'
 import {promisify} from 'node:util'
 import {makeKorvKeys, startKorv} from '../../helpers/korv-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const run = promisify(execFile)
 
@@ -16,13 +17,13 @@ describe('korv client with ssh-agent', () => {
     if (agentPid) process.kill(agentPid)
   })
 
-  it('authenticates with a key that only the agent holds', async () => {
+  it('authenticates with a key that only the agent holds', {skip: skipWithout('ssh-agent', 'ssh-add')}, async () => {
     const keys = await makeKorvKeys(dir())
     const socket = join(dir(), 'agent.sock')
     // Without -D, ssh-agent returns once it listens, printing its pid.
-    const {stdout} = await run('ssh-agent', ['-s', '-a', socket], {timeout: 10_000})
+    const {stdout} = await run(tool('ssh-agent'), ['-s', '-a', socket], {timeout: 10_000})
     agentPid = Number(/SSH_AGENT_PID=(\d+)/.exec(stdout)?.[1])
-    await run('ssh-add', [keys.clientKeyPath], {env: {...process.env, SSH_AUTH_SOCK: socket}, timeout: 10_000})
+    await run(tool('ssh-add'), [keys.clientKeyPath], {env: {...process.env, SSH_AUTH_SOCK: socket}, timeout: 10_000})
 
     const korv = await startKorv(keys, {}, (server) => server.route('GET', '/whoami', (req) => req.client.fingerprint))
     const client = await korv.connect({agent: socket, identities: []})

@@ -12,10 +12,11 @@ import {PIPE_PROTOCOL_VERSION, encodeEventMeta} from '../../../src/core/pipe/mes
 import {replyJson, startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const MIB = 1024 * 1024
 
-describe('pipe: backpressure on what a peer sends', {timeout: 60_000}, () => {
+describe('pipe: backpressure on what a peer sends', {skip: skipWithout('openssl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-pipe-backpressure-')
   let pki: PipePki
   let hub: PipeHubHandle

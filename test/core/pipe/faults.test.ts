@@ -12,13 +12,14 @@ import {type EventLog, replyJson, startTestHub, startTestNode} from '../../helpe
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {startCuttableProxy} from '../../helpers/pipe-proxy.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const T = {timeoutMs: 10_000}
 
 /** Runs `openssl s_client` against the hub (a real TLS peer) and returns everything it printed. */
 function sClient(port: number, args: string[]): Promise<string> {
   return new Promise((resolve) => {
-    const child = execFile('openssl', ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'hub', '-ign_eof', ...args], {timeout: 15_000}, (_error, stdout, stderr) =>
+    const child = execFile(tool('openssl'), ['s_client', '-connect', `127.0.0.1:${port}`, '-servername', 'hub', '-ign_eof', ...args], {timeout: 15_000}, (_error, stdout, stderr) =>
       resolve(stdout + stderr),
     )
     child.stdin?.end()
@@ -42,7 +43,7 @@ const goawayReason = (frames: Frame[]): string | undefined => {
   return goaway ? (JSON.parse(goaway.payload.toString()) as {reason: string}).reason : undefined
 }
 
-describe('pipe: bad peers and faults', {timeout: 90_000}, () => {
+describe('pipe: bad peers and faults', {skip: skipWithout('openssl'), timeout: 90_000}, () => {
   const dir = useTempDir('restwire-pipe-faults-')
   let pki: PipePki
   let hub: PipeHubHandle

@@ -15,11 +15,12 @@ import {startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {closedWithin, openSocket} from '../../helpers/hostile.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 /** curl, a real HTTP client; --path-as-is keeps `..` in the path so that the pipe gets to judge it. */
 function curl(args: string[]): Promise<{status: number; code: string | undefined; body: string}> {
   return new Promise((resolve, reject) => {
-    execFile('curl', ['-s', '--path-as-is', '-D', '-', '--max-time', '20', ...args], {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024}, (error, stdout) => {
+    execFile(tool('curl'), ['-s', '--path-as-is', '-D', '-', '--max-time', '20', ...args], {encoding: 'utf8', maxBuffer: 64 * 1024 * 1024}, (error, stdout) => {
       if (error) return reject(error)
       const [head = '', ...rest] = stdout.replace(/^HTTP\/1\.1 100 Continue\r\n\r\n/, '').split('\r\n\r\n')
       const status = Number(/^HTTP\/1\.1 (\d+)/.exec(head)?.[1])
@@ -28,7 +29,7 @@ function curl(args: string[]): Promise<{status: number; code: string | undefined
   })
 }
 
-describe('pipe gateways and handler sources', {timeout: 90_000}, () => {
+describe('pipe gateways and handler sources', {skip: skipWithout('openssl', 'curl'), timeout: 90_000}, () => {
   const dir = useTempDir('restwire-pipe-gw-')
   let hub: PipeHubHandle
   let node: PipeNodeHandle

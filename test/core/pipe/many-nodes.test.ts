@@ -5,11 +5,12 @@ import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
 import {replyJson, startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const NODES = 100
 const names = Array.from({length: NODES}, (_, i) => `n${String(i).padStart(3, '0')}`)
 
-describe(`pipe: ${NODES} nodes connected at once`, {timeout: 120_000}, () => {
+describe(`pipe: ${NODES} nodes connected at once`, {skip: skipWithout('openssl'), timeout: 120_000}, () => {
   const dir = useTempDir('restwire-pipe-many-')
   let pki: PipePki
   let hub: PipeHubHandle

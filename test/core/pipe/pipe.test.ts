@@ -8,10 +8,11 @@ import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {type EventLog, replyJson, replyText, startTestHub, startTestNode} from '../../helpers/pipe-fixture.js'
 import type {PipeHubEvent} from '../../../src/core/pipe/hub.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const T = {timeoutMs: 10_000}
 
-describe('pipe: events both ways over mutual TLS', {timeout: 60_000}, () => {
+describe('pipe: events both ways over mutual TLS', {skip: skipWithout('openssl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-pipe-')
   let pki: PipePki
   let hub: PipeHubHandle

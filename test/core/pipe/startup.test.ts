@@ -8,8 +8,9 @@ import {type EventLog, replyJson, startTestHub, startTestNode} from '../../helpe
 import {makePipePki, type PipePki} from '../../helpers/pipe-pki.js'
 import {closedWithin, floodConnections} from '../../helpers/hostile.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
-describe('pipe hub: login grace and max startups', {timeout: 60_000}, () => {
+describe('pipe hub: login grace and max startups', {skip: skipWithout('openssl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-pipe-startup-')
   let pki: PipePki
   let hub: PipeHubHandle

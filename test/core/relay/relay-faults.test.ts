@@ -9,10 +9,11 @@ import type {RelayRequestLog} from '../../../src/core/relay/connection.js'
 import {type RelayServer, startRelayServer} from '../../../src/core/relay/server.js'
 import {LineClient, type Upstream, makeTestCa, relayConfig, startUpstream} from '../../helpers/relay-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const isFinal = (id: unknown) => (reply: Record<string, unknown>) => reply.status !== 'dispatched' && JSON.stringify(reply.id) === JSON.stringify(id)
 
-describe('relay: bad input and faults', {timeout: 60_000}, () => {
+describe('relay: bad input and faults', {skip: skipWithout('openssl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-relay-faults-')
   let upstream: Upstream
   let tlsUpstream: Upstream

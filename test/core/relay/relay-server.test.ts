@@ -11,6 +11,7 @@ import {parseRelayAddress} from '../../../src/core/relay/address.js'
 import {type RelayServer, startRelayServer} from '../../../src/core/relay/server.js'
 import {LineClient, type Upstream, relayConfig, startUpstream} from '../../helpers/relay-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const TCP = parseRelayAddress('tcp://127.0.0.1:0', 'listen')
 const ENV = {API_KEY: 'key-123', API_PASSWORD: 'pa:ss', API_TOKEN: 'tok-456'}
@@ -184,10 +185,10 @@ describe('relay: UNIX sockets, reload, drain', {timeout: 60_000}, () => {
     await groupRelay.close()
   })
 
-  it('replaces a stale socket file; refuses a live socket and a file that is not a socket', async () => {
+  it('replaces a stale socket file; refuses a live socket and a file that is not a socket', {skip: skipWithout('python3')}, async () => {
     const path = join(dir(), 'stale.sock')
     // A socket file whose server is gone: a process that bound it and exited (Python leaves the file).
-    execFileSync('python3', ['-c', 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)', path], {timeout: 10_000})
+    execFileSync(tool('python3'), ['-c', 'import socket, sys; s = socket.socket(socket.AF_UNIX); s.bind(sys.argv[1]); s.listen(1)', path], {timeout: 10_000})
     assert.ok(lstatSync(path).isSocket())
     const relay = await startRelayServer({config: config(), listen: {kind: 'unix', path}})
     try {

@@ -5,6 +5,7 @@ import {before, describe, it} from 'node:test'
 import {isRestwireError} from '../../../src/core/errors.js'
 import {AuthorizedKeysFile, parseAuthorizedKeys} from '../../../src/core/ssh/authorized-keys.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 /** An SSH wire-format blob: each field a uint32 length + bytes. */
 function sshBlob(...fields: (string | Buffer)[]): Buffer {
@@ -18,7 +19,7 @@ function sshBlob(...fields: (string | Buffer)[]): Buffer {
   )
 }
 
-describe('parseAuthorizedKeys', () => {
+describe('parseAuthorizedKeys', {skip: skipWithout('ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   const pub: Record<string, string> = {}
@@ -114,7 +115,7 @@ describe('parseAuthorizedKeys', () => {
   })
 })
 
-describe('AuthorizedKeysFile', () => {
+describe('AuthorizedKeysFile', {skip: skipWithout('ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   let edLine: string

@@ -5,6 +5,7 @@ import {before, describe, it} from 'node:test'
 import {isRestwireError} from '../../../src/core/errors.js'
 import {hostKeyError, KnownHosts, knownHostsName} from '../../../src/core/ssh/known-hosts.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 interface TestKey {
   line: string
@@ -19,7 +20,7 @@ async function readPub(path: string): Promise<TestKey> {
   return {line, type, base64, blob: Buffer.from(base64, 'base64')}
 }
 
-describe('KnownHosts', () => {
+describe('KnownHosts', {skip: skipWithout('ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   let ed: TestKey

@@ -5,6 +5,7 @@ import {before, describe, it} from 'node:test'
 import {isRestwireError} from '../../../src/core/errors.js'
 import {isEncryptedKey, KEY_PASSPHRASE_ENV, loadPrivateKey} from '../../../src/core/ssh/private-key.js'
 import {makeKeyWithSshKeygen, sshKeygen, useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
 
 const PASSPHRASE = 'correct horse battery'
 
@@ -22,7 +23,7 @@ function assertKeyFileError(path: string, pattern: RegExp) {
   }
 }
 
-describe('loadPrivateKey', () => {
+describe('loadPrivateKey', {skip: skipWithout('ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   const keys: Record<string, string> = {}

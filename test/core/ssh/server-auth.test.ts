@@ -9,6 +9,7 @@ import type {AuthContext} from 'ssh2'
 import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {checkPublicKeyAuth} from '../../../src/core/ssh/server-auth.js'
 import {makeKeyWithSshKeygen, useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const {utils} = ssh2
 
@@ -30,7 +31,7 @@ function publicKeyContext(privateKeyPem: Buffer, options: {sign?: boolean; algo?
   return ctx as unknown as AuthContext
 }
 
-describe('checkPublicKeyAuth', () => {
+describe('checkPublicKeyAuth', {skip: skipWithout('ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   let keys: AuthorizedKeysFile
@@ -98,7 +99,7 @@ describe('checkPublicKeyAuth', () => {
   })
 })
 
-describe('checkPublicKeyAuth with real SSH clients', () => {
+describe('checkPublicKeyAuth with real SSH clients', {skip: skipWithout('ssh', 'ssh-keygen')}, () => {
   const tempDir = useTempDir()
   let dir: string
   let server: ssh2.Server
@@ -153,7 +154,7 @@ describe('checkPublicKeyAuth with real SSH clients', () => {
       'true',
     ]
     return new Promise((resolve) => {
-      execFile('ssh', args, {timeout: 30_000}, (error, _stdout, stderr) => {
+      execFile(tool('ssh'), args, {timeout: 30_000}, (error, _stdout, stderr) => {
         resolve({code: error ? Number((error as {code?: number}).code ?? 1) : 0, stderr})
       })
     })

@@ -10,6 +10,7 @@ import {RestwireError} from '../../../src/core/errors.js'
 import {type TunnelHttpApiHandle, errorStatus, startTunnelHttpApi} from '../../../src/core/tunnel/http-api.js'
 import {type TunnelKeys, makeTunnelKeys, trustNode} from '../../helpers/tunnel-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout, tool} from '../../helpers/tools.js'
 
 const NODE_ID = 'api-node'
 const DROP_ID = 'drop-node'
@@ -18,7 +19,7 @@ const NDJSON = 'Accept: application/x-ndjson'
 /** Runs curl; the status comes from `-w`, after a newline that ends the body. */
 function curl(args: string[]): Promise<{status: number; body: string}> {
   return new Promise((resolve, reject) => {
-    execFile('/usr/bin/curl', ['-sS', '-w', '\n%{http_code}', ...args], {timeout: 30_000}, (error, stdout, stderr) => {
+    execFile(tool('curl'), ['-sS', '-w', '\n%{http_code}', ...args], {timeout: 30_000}, (error, stdout, stderr) => {
       if (error) return reject(new Error(`curl failed: ${stderr || error.message}`))
       const cut = stdout.lastIndexOf('\n')
       resolve({body: stdout.slice(0, cut), status: Number(stdout.slice(cut + 1))})
@@ -28,7 +29,7 @@ function curl(args: string[]): Promise<{status: number; body: string}> {
 
 const json = (text: string): unknown => JSON.parse(text)
 
-describe('tunnel HTTP API: curl and fetch through a real gateway', {timeout: 60_000}, () => {
+describe('tunnel HTTP API: curl and fetch through a real gateway', {skip: skipWithout('curl'), timeout: 60_000}, () => {
   const dir = useTempDir('restwire-tunnel-http-')
   let keys: TunnelKeys
   let gateway: TunnelGatewayHandle
@@ -221,7 +222,7 @@ describe('tunnel HTTP API: curl and fetch through a real gateway', {timeout: 60_
     controller.abort()
     await finallyOf('http-gone')
     // curl killed mid-stream does the same.
-    const child = execFile('/usr/bin/curl', ['-sS', '-N', '-H', NDJSON, `${base}/nodes/${NODE_ID}/forever?tag=curl-gone`])
+    const child = execFile(tool('curl'), ['-sS', '-N', '-H', NDJSON, `${base}/nodes/${NODE_ID}/forever?tag=curl-gone`])
     await new Promise<void>((resolve) => child.stdout!.once('data', () => resolve()))
     child.kill('SIGKILL')
     await finallyOf('curl-gone')
