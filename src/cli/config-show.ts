@@ -4,10 +4,9 @@
 import type {Config} from '@oclif/core/config'
 import chalk from 'chalk'
 import {localPaths, restwireHome} from '../core/home.js'
-import {type RelayAddress, formatRelayAddress} from '../core/relay/address.js'
+import {type Address, formatAddress} from '../core/address.js'
 import {
   type SettingSource,
-  type TargetField,
   type TargetNameSource,
   TARGET_ENV_VARIABLE,
   loadTargetsConfig,
@@ -16,7 +15,7 @@ import {
 } from '../core/targets.js'
 import {formatDuration} from './flags.js'
 import {writeStdout} from './output.js'
-import {TARGET_FLAGS, resolveSettings} from './targets.js'
+import {type FlagParsers, TARGET_FLAGS, resolveSettings} from './targets.js'
 
 export interface ConfigShowOptions {
   config: Config
@@ -28,7 +27,7 @@ export interface ConfigShowSetting {
   /** The client command, e.g. "korv call". */
   command: string
   flag: string
-  /** The key of a target that sets it (host and port both come from `address`). */
+  /** The key of a target that sets it. */
   setting: string
   /** As the command would use it, in the flag's syntax (durations as 30s). */
   value: string
@@ -53,10 +52,10 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
     if (!command) continue
     const flags: Record<string, unknown> = {}
     for (const flag of Object.keys(map)) flags[flag] = command.flags[flag]?.default
-    const applied = resolveSettings({flags, fromDefault: new Set(Object.keys(map)), map}, selected?.target, path)
+    const applied = await resolveSettings({definitions: command.flags as FlagParsers, flags, fromDefault: new Set(Object.keys(map)), map}, selected?.target, path)
     for (const [flag, field] of Object.entries(map)) {
       const {source, value} = applied.settings[flag]!
-      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: settingKey(field), source, value: showValue(flag, value)})
+      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: field, source, value: showValue(flag, value)})
     }
   }
 
@@ -72,11 +71,9 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
   return undefined
 }
 
-const settingKey = (field: TargetField): string => (field === 'host' || field === 'port' ? 'address' : field)
-
 function showValue(flag: string, value: unknown): string {
   if (flag === 'timeout' || flag === 'connect-timeout') return formatDuration(value as number)
-  if (flag === 'connect') return formatRelayAddress(value as RelayAddress)
+  if (flag === 'to') return formatAddress(value as Address)
   if (flag === 'identity') return Array.isArray(value) ? value.join(', ') : `${localPaths().clientKey} (restwire home) and ssh-agent`
   if (flag === 'known-hosts') return value === undefined ? localPaths().knownHosts : String(value)
   return String(value)
