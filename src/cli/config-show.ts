@@ -32,6 +32,8 @@ export interface ConfigShowSetting {
   /** As the command would use it, in the flag's syntax (durations as 30s). */
   value: string
   source: SettingSource
+  /** Why the command cannot use the target's value (a `to:` of another kind of server). */
+  problem?: string
 }
 
 export interface ConfigShowResult {
@@ -52,10 +54,11 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
     if (!command) continue
     const flags: Record<string, unknown> = {}
     for (const flag of Object.keys(map)) flags[flag] = command.flags[flag]?.default
-    const applied = await resolveSettings({definitions: command.flags as FlagParsers, flags, fromDefault: new Set(Object.keys(map)), map}, selected?.target, path)
+    const applied = await resolveSettings({definitions: command.flags as FlagParsers, flags, fromDefault: new Set(Object.keys(map)), lenient: true, map}, selected?.target, path)
     for (const [flag, field] of Object.entries(map)) {
-      const {source, value} = applied.settings[flag]!
-      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: field, source, value: showValue(flag, value)})
+      const {problem, source, value} = applied.settings[flag]!
+      const shown = problem === undefined ? showValue(flag, value) : String(value)
+      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: field, source, value: shown, ...(problem === undefined ? {} : {problem})})
     }
   }
 
@@ -96,7 +99,7 @@ function render(result: ConfigShowResult): string {
       : `target   none (pass --target NAME or set ${TARGET_ENV_VARIABLE})`,
     '',
   )
-  const rows = [['COMMAND', 'FLAG', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.command, s.flag, s.value, describeSource(s.source)])]
+  const rows = [['COMMAND', 'FLAG', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.command, s.flag, s.problem ? `${s.value} (not usable here: ${s.problem})` : s.value, describeSource(s.source)])]
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   for (const [index, row] of rows.entries()) {
     const text = row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()

@@ -67,7 +67,7 @@ export interface AppliedTarget {
   path: string
   target?: {name: string; source: TargetNameSource}
   /** Each mapped flag: its value and where it came from. */
-  settings: Record<string, {value: unknown; source: SettingSource}>
+  settings: Record<string, {value: unknown; source: SettingSource; problem?: string}>
 }
 
 export interface ApplyTargetOptions {
@@ -77,6 +77,8 @@ export interface ApplyTargetOptions {
   map: Readonly<Record<string, TargetField>>
   /** The command's flag definitions (for the parser of --to). */
   definitions: FlagParsers
+  /** config show: a `to:` this command does not take is reported in its setting, not thrown. */
+  lenient?: boolean
   env?: NodeJS.ProcessEnv
 }
 
@@ -102,7 +104,13 @@ export async function resolveSettings(options: ApplyTargetOptions, target: Targe
     const merged = mergeSetting({explicit, value: current}, target, field, path)
     if (merged.source.kind === 'config') {
       const where = `${path}:${merged.source.line}: targets.${target!.name}.${field}`
-      options.flags[flag] = await asFlagValue(flag, merged.value, options.definitions, where)
+      try {
+        options.flags[flag] = await asFlagValue(flag, merged.value, options.definitions, where)
+      } catch (error) {
+        if (!options.lenient || !isRestwireError(error)) throw error
+        settings[flag] = {problem: error.message.slice(where.length + 2), source: merged.source, value: merged.value}
+        continue
+      }
     }
 
     settings[flag] = {source: merged.source, value: options.flags[flag]}
