@@ -53,7 +53,7 @@ describe('restwire keys ca / keys cert', () => {
 
   it('keys cert adds NAME.pem and NAME-key.pem that openssl verifies, with the names and usage asked for (--json)', async () => {
     const dir = join(tempDir(), 'cert')
-    const ca = await restwire(['keys', 'ca', '--dir', dir, '--name', 'Acme pipe CA', '--days', '30', '--json'], {})
+    const ca = await restwire(['keys', 'ca', '--dir', dir, '--common-name', 'Acme pipe CA', '--days', '30', '--json'], {})
     assert.equal(ca.code, 0, ca.stderr)
     const caJson = JSON.parse(ca.stdout) as {ca: Written; identities: Written[]}
     assert.deepEqual(caJson.identities, [])
@@ -167,7 +167,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal(await readFile(join(dir, 'node1.pem'), 'utf8'), 'mine\n')
   })
 
-  it('--out elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', async () => {
+  it('--dir elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', async () => {
     const caDir = join(tempDir(), 'split', 'ca')
     const nodeDir = join(tempDir(), 'split', 'fileserver')
     assert.equal((await restwire(['keys', 'ca', '--dir', caDir], {})).code, 0)
@@ -235,7 +235,7 @@ describe('restwire keys ca / keys cert', () => {
     const missingError = JSON.parse(missingCa.stdout).error as {code: string; message: string; hint: string}
     assert.equal(missingError.code, 'RW_ERR_KEY_FILE')
     assert.match(missingError.message, /no-such-dir: no such file or directory/)
-    assert.match(missingError.hint, /restwire keys ca --out/)
+    assert.match(missingError.hint, /restwire keys ca --dir/)
 
     // A directory with a leaf's files where the CA should be: not a CA.
     const notCa = join(tempDir(), 'not-a-ca')
