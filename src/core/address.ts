@@ -110,7 +110,8 @@ function withScheme(address: TcpAddress, spec: AddressSpec, scheme: AddressSchem
 function example(spec: AddressSpec): string {
   if (spec.unix) return `${spec.schemes?.[0] ? `${spec.schemes[0]}://` : ''}127.0.0.1:9876 or unix:/run/app.sock`
   const scheme = spec.schemes?.[0] ? `${spec.schemes[0]}://` : ''
-  return spec.role === 'listen' ? `${scheme}0.0.0.0:8022 or 8022` : `${scheme}api.example.com:8022`
+  const port = spec.schemes?.[0]?.startsWith('http') ? 8080 : 8022
+  return spec.role === 'listen' ? `${scheme}0.0.0.0:${port} or ${port}` : `${scheme}api.example.com:${port}`
 }
 
 /** `HOST:PORT` with IPv6 in brackets, no scheme. */

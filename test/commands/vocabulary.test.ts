@@ -139,6 +139,6 @@ describe('addresses end to end', {timeout: 120_000}, () => {
     const {error} = JSON.parse(result.stdout) as {error: {code: string; message: string; hint: string}}
     assert.equal(error.code, 'RW_ERR_USAGE')
     assert.equal(error.message, '--to takes only http:// or https://, got "ftp://127.0.0.1:1"')
-    assert.match(error.hint, /^--to takes \[http\|https:\/\/\]HOST:PORT, \[http\|https:\/\/\]\[IPv6\]:PORT or PORT, e\.g\. http:\/\/api\.example\.com:8022\.$/)
+    assert.match(error.hint, /^--to takes \[http\|https:\/\/\]HOST:PORT, \[http\|https:\/\/\]\[IPv6\]:PORT or PORT, e\.g\. http:\/\/api\.example\.com:8080\.$/)
   })
 })
