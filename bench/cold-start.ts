@@ -24,13 +24,13 @@ export async function measureColdStart(runs: number): Promise<ColdStartResult> {
   await checkBuild()
   const home = makeTempDir('restwire-bench-home-')
   const env = {...process.env, RESTWIRE_HOME: home}
-  const server = spawnTracked(process.execPath, [RUN_JS, 'korv', 'serve', '--demo', '--port', '0', '--log-format', 'json'], {
+  const server = spawnTracked(process.execPath, [RUN_JS, 'korv', 'serve', '--demo', '--listen', '0', '--log-format', 'json'], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
   })
   try {
     const port = await listeningPort(server.stderr!)
-    const korvCall = (): Promise<number> => timeChild(process.execPath, [RUN_JS, 'korv', 'call', 'GET', '/hello', '--port', String(port)], env, 'Hello World!')
+    const korvCall = (): Promise<number> => timeChild(process.execPath, [RUN_JS, 'korv', 'call', 'GET', '/hello', '--to', String(port)], env, 'Hello World!')
     const bareNode = (): Promise<number> => timeChild(process.execPath, ['-e', '0'], env)
     const sshCall = (): Promise<number> => timeSshCall(home, port)
     // Untimed first round: trusts the host key (zero-config), warms the page cache.

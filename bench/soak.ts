@@ -84,7 +84,7 @@ async function flood(port: number): Promise<number> {
 }
 
 async function korvTarget(): Promise<SoakTarget> {
-  const serve = spawnCli(['korv', 'serve', '--demo', '--port', '0', '--log-format', 'json'], env)
+  const serve = spawnCli(['korv', 'serve', '--demo', '--listen', '0', '--log-format', 'json'], env)
   const port = (await serve.waitForLog(/"event":"listening"/)).port as number
   const key = await loadPrivateKey(join(home, 'id_ed25519'))
   const client = await KorvClient.connect({hostKeyPolicy: 'off', identities: [key], port, requestTimeoutMs: 30_000})
@@ -129,7 +129,7 @@ async function korvTarget(): Promise<SoakTarget> {
 
 /** A server with an HTTP gateway (tunnel gateway, pipe serve) and one node dialled into it. */
 async function startWithNode(server: string[], node: (port: number) => string[]): Promise<{port: number; http: string; httpPort: number; processes: CliProcess[]}> {
-  const serverProcess = spawnCli([...server, '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
+  const serverProcess = spawnCli([...server, '--listen', '0', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
   const listening = await serverProcess.waitForLog(/"event":"listening"/)
   const port = listening.port as number
   const nodeProcess = spawnCli([...node(port), '--log-format', 'json'], env)
@@ -163,7 +163,7 @@ async function tunnelTarget(): Promise<SoakTarget> {
 
 async function pipeTarget(): Promise<SoakTarget> {
   const pki = join(dir, 'pki')
-  const made = await restwire(['keys', 'ca', '--out', pki, '--quickstart', '--node', 'node-a'], env)
+  const made = await restwire(['keys', 'ca', '--dir', pki, '--quickstart', '--node', 'node-a'], env)
   if (made.code !== 0) throw new Error(`keys ca: ${made.stderr}`)
   const {http, httpPort, port, processes} = await startWithNode(
     ['pipe', 'serve', '--ca', pki],

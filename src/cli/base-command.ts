@@ -4,7 +4,7 @@ import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
 import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
 import {type ParsedCommand, toRestwireError} from './parse-errors.js'
-import {TARGET_FLAGS, applyTarget} from './targets.js'
+import {type FlagParsers, TARGET_FLAGS, applyTarget} from './targets.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 export type BaseArgs<T extends typeof Command> = Interfaces.InferredArgs<T['args']>
@@ -41,7 +41,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const targetMap = TARGET_FLAGS[this.id ?? '']
     if (targetMap) {
       const fromDefault = new Set(Object.entries(metadata.flags).filter(([, meta]) => meta?.setFromDefault).map(([name]) => name))
-      await applyTarget({flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
+      await applyTarget({definitions: ctor.flags as FlagParsers, flags: this.flags as Record<string, unknown>, fromDefault, map: targetMap})
     }
   }
 
@@ -66,6 +66,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const flags = {...ctor.baseFlags, ...ctor.flags}
     return {
       args: Object.keys(ctor.args ?? {}).map((name) => name.toUpperCase()),
+      id: this.id,
       flags: [...Object.keys(flags), ...(ctor.enableJsonFlag ? ['json'] : []), 'help'],
       usage: [this.config.bin, ...(this.id ?? '').split(':')].join(' ').trim(),
     }

@@ -4,10 +4,9 @@
 import type {Config} from '@oclif/core/config'
 import chalk from 'chalk'
 import {localPaths, restwireHome} from '../core/home.js'
-import {type RelayAddress, formatRelayAddress} from '../core/relay/address.js'
+import {type Address, formatAddress} from '../core/address.js'
 import {
   type SettingSource,
-  type TargetField,
   type TargetNameSource,
   TARGET_ENV_VARIABLE,
   loadTargetsConfig,
@@ -16,7 +15,7 @@ import {
 } from '../core/targets.js'
 import {formatDuration} from './flags.js'
 import {writeStdout} from './output.js'
-import {TARGET_FLAGS, resolveSettings} from './targets.js'
+import {type FlagParsers, TARGET_FLAGS, resolveSettings} from './targets.js'
 
 export interface ConfigShowOptions {
   config: Config
@@ -28,11 +27,13 @@ export interface ConfigShowSetting {
   /** The client command, e.g. "korv call". */
   command: string
   flag: string
-  /** The key of a target that sets it (host and port both come from `address`). */
+  /** The key of a target that sets it. */
   setting: string
   /** As the command would use it, in the flag's syntax (durations as 30s). */
   value: string
   source: SettingSource
+  /** Why the command cannot use the target's value (a `to:` of another kind of server). */
+  problem?: string
 }
 
 export interface ConfigShowResult {
@@ -53,10 +54,11 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
     if (!command) continue
     const flags: Record<string, unknown> = {}
     for (const flag of Object.keys(map)) flags[flag] = command.flags[flag]?.default
-    const applied = resolveSettings({flags, fromDefault: new Set(Object.keys(map)), map}, selected?.target, path)
+    const applied = await resolveSettings({definitions: command.flags as FlagParsers, flags, fromDefault: new Set(Object.keys(map)), lenient: true, map}, selected?.target, path)
     for (const [flag, field] of Object.entries(map)) {
-      const {source, value} = applied.settings[flag]!
-      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: settingKey(field), source, value: showValue(flag, value)})
+      const {problem, source, value} = applied.settings[flag]!
+      const shown = problem === undefined ? showValue(flag, value) : String(value)
+      settings.push({command: id.replace(':', ' '), flag: `--${flag}`, setting: field, source, value: shown, ...(problem === undefined ? {} : {problem})})
     }
   }
 
@@ -72,11 +74,9 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
   return undefined
 }
 
-const settingKey = (field: TargetField): string => (field === 'host' || field === 'port' ? 'address' : field)
-
 function showValue(flag: string, value: unknown): string {
   if (flag === 'timeout' || flag === 'connect-timeout') return formatDuration(value as number)
-  if (flag === 'connect') return formatRelayAddress(value as RelayAddress)
+  if (flag === 'to') return formatAddress(value as Address)
   if (flag === 'identity') return Array.isArray(value) ? value.join(', ') : `${localPaths().clientKey} (restwire home) and ssh-agent`
   if (flag === 'known-hosts') return value === undefined ? localPaths().knownHosts : String(value)
   return String(value)
@@ -99,7 +99,7 @@ function render(result: ConfigShowResult): string {
       : `target   none (pass --target NAME or set ${TARGET_ENV_VARIABLE})`,
     '',
   )
-  const rows = [['COMMAND', 'FLAG', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.command, s.flag, s.value, describeSource(s.source)])]
+  const rows = [['COMMAND', 'FLAG', 'VALUE', 'SOURCE'], ...result.settings.map((s) => [s.command, s.flag, s.problem ? `${s.value} (not usable here: ${s.problem})` : s.value, describeSource(s.source)])]
   const widths = rows[0]!.map((_, column) => Math.max(...rows.map((row) => row[column]!.length)))
   for (const [index, row] of rows.entries()) {
     const text = row.map((cell, column) => cell.padEnd(widths[column]!)).join('  ').trimEnd()

@@ -1,44 +1,61 @@
 // Shared flags, built once and validated as they are parsed.
 import * as Flags from '@oclif/core/flags'
+import type {OptionFlag} from '@oclif/core/interfaces'
+import {type Address, type AddressSpec, type TcpAddress, addressForms, parseAddress} from '../core/address.js'
+import {DURATION_FORMS, formatDuration, parseDuration} from '../core/duration.js'
 import {RestwireError} from '../core/errors.js'
 
-export const portFlag = Flags.custom<number>({
-  description: 'TCP port.',
-  async parse(input) {
-    const port = Number(input)
-    if (!Number.isInteger(port) || port < 0 || port > 65_535) throw new RestwireError('RW_ERR_USAGE', `--port must be 0-65535, got "${input}"`)
-    return port
-  },
-})
+/** Options of one address flag: its role and grammar (core/address.ts), default and help. */
+export interface AddressFlagOptions extends AddressSpec {
+  description: string
+  /** Written as the user would (`127.0.0.1:8022`); parsed once, shown as is in --help. */
+  default?: string
+  required?: boolean
+  /** Old names kept for a while: they still work, with a warning naming the new one. */
+  deprecatedAliases?: string[]
+  helpGroup?: string
+}
 
-export const hostFlag = Flags.custom<string>({
-  description: 'Host name or IP address.',
-  async parse(input) {
-    if (!input || /\s/.test(input)) throw new RestwireError('RW_ERR_USAGE', `--host must be a host name or address, got "${input}"`)
-    return input
-  },
-})
-
-const DURATION = /^(\d+(?:\.\d+)?)(ms|s|m|h)?$/
-const UNIT_MS: Record<string, number> = {h: 3_600_000, m: 60_000, ms: 1, s: 1000}
+/**
+ * `--listen` (where a server accepts) or `--to` (what a client dials), or `--http`: one grammar for all
+ * (HOST:PORT, [IPv6]:PORT, PORT, and scheme or unix:/path where the spec allows), checked as parsed.
+ * Every address flag has a default or is required, so its value is always set.
+ */
+export function addressFlag(options: AddressFlagOptions & {unix: true}): OptionFlag<Address>
+export function addressFlag(options: AddressFlagOptions): OptionFlag<TcpAddress>
+export function addressFlag(options: AddressFlagOptions): OptionFlag<Address> | OptionFlag<TcpAddress> {
+  const {default: defaultText, deprecatedAliases, description, helpGroup, required, ...spec} = options
+  const helpValue = spec.unix ? 'ADDRESS' : spec.schemes?.some((s) => s.startsWith('http')) ? 'URL' : 'HOST:PORT'
+  const flag = Flags.custom<Address>({
+    aliases: deprecatedAliases,
+    default: defaultText === undefined ? undefined : parseAddress(defaultText, spec),
+    defaultHelp: defaultText === undefined ? undefined : async () => defaultText,
+    deprecateAliases: deprecatedAliases !== undefined,
+    description: `${description} Takes ${addressForms(spec)}.`,
+    helpGroup,
+    helpValue,
+    async parse(input, _context, flagOptions) {
+      return parseAddress(input, spec, `--${flagOptions.name}`)
+    },
+    required,
+  })
+  return flag() as OptionFlag<Address>
+}
 
 /** A duration: `30` or `30s` (seconds), `500ms`, `2m`, `1h`; parsed to milliseconds, shown as `30s`. */
 const durationBase = Flags.custom<number>({
   async parse(input, _context, options) {
-    const match = DURATION.exec(input.trim())
-    if (!match) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration like 30s, 500ms or 2m, got "${input}"`)
-    return Math.round(Number(match[1]) * UNIT_MS[match[2] ?? 's']!)
+    const ms = parseDuration(input, {allowZero: true})
+    if (ms === undefined) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration (${DURATION_FORMS}), got "${input}"`)
+    return ms
   },
 })
 
-export const durationFlag = (options: {default: number; description: string; char?: 't'}) =>
+/** Timeouts have no short flag: -t is the key type (keys gen/ca/cert, as in ssh-keygen). */
+export const durationFlag = (options: {default: number; description: string}) =>
   durationBase({...options, defaultHelp: async () => formatDuration(options.default)})
 
-export function formatDuration(ms: number): string {
-  if (ms === 0) return '0'
-  for (const [unit, size] of [['h', 3_600_000], ['m', 60_000], ['s', 1000]] as const) if (ms % size === 0) return `${ms / size}${unit}`
-  return `${ms}ms`
-}
+export {formatDuration} from '../core/duration.js'
 
 const SIZE = /^(\d+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib)?$/i
 const SIZE_UNIT: Record<string, number> = {b: 1, g: 2 ** 30, gb: 1e9, gib: 2 ** 30, k: 1024, kb: 1000, kib: 1024, m: 2 ** 20, mb: 1e6, mib: 2 ** 20}

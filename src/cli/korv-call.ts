@@ -1,4 +1,5 @@
 // `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
+import {formatHostPort} from '../core/address.js'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
 import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/client.js'
@@ -120,7 +121,7 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
     onTrace: trace,
     port: options.port,
     requestTimeoutMs: options.timeoutMs,
-    trustCommand: `restwire korv call --accept-new --host ${options.host} --port ${options.port}${knownHostsFlag} ${retry}`,
+    trustCommand: `restwire korv call --accept-new --to ${formatHostPort(options.host, options.port)}${knownHostsFlag} ${retry}`,
     user: options.user,
   })
   return withProgress(`connecting to ${options.host}:${options.port}`, connecting)

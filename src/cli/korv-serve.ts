@@ -1,4 +1,5 @@
 // `korv serve` glue: start the service, log what it does on stderr, drain and stop on SIGINT/SIGTERM.
+import {formatHostPort} from '../core/address.js'
 import {type KorvServiceOptions, startKorvService} from '../core/korv/service.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
@@ -45,7 +46,7 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
   if (logFormat === 'json' || options.json) process.stderr.write(JSON.stringify({time: new Date().toISOString(), ...listening}) + '\n')
   else {
     for (const file of service.created) process.stderr.write(c.dim(`created ${file}\n`))
-    process.stderr.write(`${c.green('korv')} listening on ${c.bold(`${address}:${port}`)} (${service.handlerSource}, ${service.routes.length} routes)\n`)
+    process.stderr.write(`${c.green('korv')} listening on ${c.bold(formatHostPort(address, port))} (${service.handlerSource}, ${service.routes.length} routes)\n`)
     for (const key of service.hostKeys) process.stderr.write(c.dim(`host key ${key.fingerprint} ${key.path}\n`))
     process.stderr.write(c.dim(`authorized keys ${service.authorizedKeysPath}\n`))
   }

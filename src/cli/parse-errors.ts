@@ -4,10 +4,13 @@
 // within @oclif/core 4 (test/commands/errors.test.ts covers every kind).
 import {stripVTControlCharacters} from 'node:util'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
+import {replacedFlagMessage} from './replaced-flags.js'
 import {nearest} from './suggest.js'
 
 /** What the rewrite needs to know about the command being parsed. */
 export interface ParsedCommand {
+  /** `korv:call` */
+  id?: string
   /** `restwire korv call` */
   usage: string
   /** Long flag names, without `--`. */
@@ -42,6 +45,8 @@ export function toRestwireError(error: OclifError, command?: ParsedCommand): Res
 
   if (Array.isArray(error.flags) && message.startsWith('Nonexistent flag')) {
     const unknown = (error.flags as string[]).map(String)
+    const replaced = unknown.map((flag) => replacedFlagMessage(command?.id, flag)).filter(Boolean)
+    if (replaced.length > 0) return usage(replaced.join('; '))
     const guess = unknown.length === 1 && command ? nearest(unknown[0]!.replace(/^-+/, '').split('=')[0]!, command.flags) : undefined
     return usage(`unknown flag${unknown.length === 1 ? '' : 's'} ${unknown.join(', ')}`, guess ? `Did you mean --${guess}? ${seeHelp}` : seeHelp)
   }

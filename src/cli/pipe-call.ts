@@ -168,6 +168,6 @@ function requestError(error: unknown, gateway: string, timeoutMs: number): Restw
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
   return new RestwireError('RW_ERR_CONNECT', `cannot reach the pipe gateway at ${gateway}: ${reason}`, {
     cause: error,
-    hint: 'Is `restwire pipe serve` or `pipe connect` running, and is --gateway its --http address?',
+    hint: 'Is `restwire pipe serve` or `pipe connect` running, and is --to its --http address?',
   })
 }

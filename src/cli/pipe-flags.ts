@@ -1,17 +1,7 @@
-// Flags shared by `pipe serve` and `pipe connect`: the TLS identity, handler sources, timing, gateway.
+// Flags shared by `pipe serve` and `pipe connect`: the TLS identity, handler sources, timing.
 import * as Flags from '@oclif/core/flags'
-import {RestwireError} from '../core/errors.js'
+import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS} from '../core/pipe/defaults.js'
 import {durationFlag} from './flags.js'
-
-/** `HOST:PORT` (`[::1]:8090` for IPv6); port 0 picks a free one. */
-export const httpAddressFlag = Flags.custom<{host: string; port: number}>({
-  async parse(input, _context, options) {
-    const match = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d+)$/.exec(input.trim())
-    const port = Number(match?.[3])
-    if (!match || port > 65_535) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes HOST:PORT, e.g. 127.0.0.1:8090, got "${input}"`)
-    return {host: match[1] ?? match[2]!, port}
-  },
-})
 
 export const identityFlags = {
   ca: Flags.string({description: 'Identity directory: ca.pem, NAME.pem and NAME-key.pem (see `restwire keys ca`).', helpGroup: 'IDENTITY'}),
@@ -28,7 +18,7 @@ export const handlerFlags = {
 }
 
 export const timingFlags = {
-  heartbeat: durationFlag({default: 5000, description: 'Interval of heartbeats; a peer silent for 3 intervals is dropped.'}),
+  heartbeat: durationFlag({default: DEFAULT_HEARTBEAT_MS, description: 'Interval of heartbeats; a peer silent for 3 intervals is dropped.'}),
   'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
-  timeout: durationFlag({char: 't', default: 30_000, description: 'Bound on the time until an event sent through the gateway is answered; then 504.'}),
+  timeout: durationFlag({default: DEFAULT_EVENT_TIMEOUT_MS, description: 'Bound on the time until an event sent through the gateway is answered; then 504.'}),
 }

@@ -1,5 +1,6 @@
 // `pipe serve` and `pipe connect` glue: identity, handlers, the hub or node and its local gateway; log
 // state changes on stderr; drain and stop on SIGINT/SIGTERM.
+import {formatHostPort} from '../core/address.js'
 import {startPipeGateway} from '../core/pipe/gateway.js'
 import {type PipeHandlerSetupOptions, setUpPipeHandler} from '../core/pipe/handler-setup.js'
 import {startPipeHub} from '../core/pipe/hub.js'
@@ -77,7 +78,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   const {address, port} = hub.address
   writeStartLine(
     {event: 'listening', host: address, http: gateway.url, port, sources: setup.sources},
-    `${c.green('pipe hub')} listening for nodes on ${c.bold(`${address}:${port}`)} (mutual TLS), gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
     logFormat,
   )
   await untilSignal(signal, 'hub', async () => {
@@ -107,8 +108,8 @@ export async function runPipeConnect(options: PipeConnectOptions): Promise<{http
     throw error
   })
   writeStartLine(
-    {event: 'started', http: gateway.url, sources: setup.sources, to: `${options.to.host}:${options.to.port}`},
-    `${c.green('pipe node')} dialling ${c.bold(`${options.to.host}:${options.to.port}`)}, gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    {event: 'started', http: gateway.url, sources: setup.sources, to: formatHostPort(options.to.host, options.to.port)},
+    `${c.green('pipe node')} dialling ${c.bold(formatHostPort(options.to.host, options.to.port))}, gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
     logFormat,
   )
   await untilSignal(signal, 'node', async () => {

@@ -4,7 +4,6 @@
 // when there is none.
 import * as Flags from '@oclif/core/flags'
 import {restwireHome} from '../core/home.js'
-import {parseRelayAddress} from '../core/relay/address.js'
 import {
   type SettingSource,
   type Target,
@@ -18,10 +17,10 @@ import {
   targetsConfigExists,
   targetsConfigPath,
 } from '../core/targets.js'
-import {RestwireError} from '../core/errors.js'
+import {RestwireError, isRestwireError} from '../core/errors.js'
 
 export const targetFlag = Flags.custom<string>({
-  description: `A named target of the restwire home's config.yaml (address, user, identity, gateway, timeouts...); explicit flags win over it. Default: $${TARGET_ENV_VARIABLE}, else the default_target of the file.`,
+  description: `A named target of the restwire home's config.yaml (to, user, identity, timeouts...); explicit flags win over it. Default: $${TARGET_ENV_VARIABLE}, else the default_target of the file.`,
   helpGroup: 'TARGET',
   async parse(input) {
     if (!TARGET_NAME.test(input)) throw new RestwireError('RW_ERR_USAGE', `--target takes a target name (letters, digits, ".", "_", "-"), got "${input}"`)
@@ -33,29 +32,42 @@ export const targetFlag = Flags.custom<string>({
 export const TARGET_FLAGS: Readonly<Record<string, Readonly<Record<string, TargetField>>>> = {
   'korv:call': {
     'connect-timeout': 'connect_timeout',
-    host: 'host',
     identity: 'identity',
     'known-hosts': 'known_hosts',
-    port: 'port',
     timeout: 'timeout',
+    to: 'to',
     user: 'user',
   },
-  'pipe:call': {gateway: 'gateway', timeout: 'timeout'},
-  'relay:send': {connect: 'relay', timeout: 'timeout'},
-  'tunnel:call': {gateway: 'gateway', timeout: 'timeout'},
-  'tunnel:nodes': {gateway: 'gateway', timeout: 'timeout'},
+  'pipe:call': {timeout: 'timeout', to: 'to'},
+  'relay:send': {timeout: 'timeout', to: 'to'},
+  'tunnel:call': {timeout: 'timeout', to: 'to'},
+  'tunnel:nodes': {timeout: 'timeout', to: 'to'},
 }
 
-/** The setting's value in the shape its flag parses to. */
-function asFlagValue(field: TargetField, value: unknown, flag: string): unknown {
-  return field === 'relay' ? parseRelayAddress(value as string, flag) : value
+/** What resolveSettings needs of a flag's definition: the parser that turns `to:` into its value. */
+export type FlagParsers = Readonly<Record<string, object | undefined>>
+type OptionParser = {parse?: (input: string, context: unknown, options: unknown) => unknown}
+
+/**
+ * The setting's value in the shape its flag parses to: `to:` goes through the command's own --to parser
+ * (korv call takes HOST:PORT, relay send tcp:// or unix:), so the file and the flag accept the same text.
+ */
+async function asFlagValue(flag: string, value: unknown, definitions: FlagParsers, where: string): Promise<unknown> {
+  const definition = definitions[flag] as OptionParser | undefined
+  if (typeof value !== 'string' || !definition?.parse) return value
+  try {
+    return await definition.parse(value, undefined, {...definition, name: flag})
+  } catch (error) {
+    const message = isRestwireError(error) ? error.message.replace(`--${flag} `, '') : String(error)
+    throw new RestwireError('RW_ERR_CONFIG', `${where}: ${message} (as --${flag})`, {cause: error, hint: isRestwireError(error) ? error.hint : undefined})
+  }
 }
 
 export interface AppliedTarget {
   path: string
   target?: {name: string; source: TargetNameSource}
   /** Each mapped flag: its value and where it came from. */
-  settings: Record<string, {value: unknown; source: SettingSource}>
+  settings: Record<string, {value: unknown; source: SettingSource; problem?: string}>
 }
 
 export interface ApplyTargetOptions {
@@ -63,6 +75,10 @@ export interface ApplyTargetOptions {
   /** Flags oclif filled from their default (not typed by the user). */
   fromDefault: ReadonlySet<string>
   map: Readonly<Record<string, TargetField>>
+  /** The command's flag definitions (for the parser of --to). */
+  definitions: FlagParsers
+  /** config show: a `to:` this command does not take is reported in its setting, not thrown. */
+  lenient?: boolean
   env?: NodeJS.ProcessEnv
 }
 
@@ -75,18 +91,28 @@ export async function applyTarget(options: ApplyTargetOptions): Promise<AppliedT
   if (!flagName && !env[TARGET_ENV_VARIABLE] && !(await targetsConfigExists(path))) return undefined
   const config = await loadTargetsConfig(path, env)
   const selected = selectTarget(config, path, flagName, env)
-  const applied = resolveSettings(options, selected?.target, path)
+  const applied = await resolveSettings(options, selected?.target, path)
   if (selected) applied.target = {name: selected.target.name, source: selected.source}
   return applied
 }
 
-export function resolveSettings(options: ApplyTargetOptions, target: Target | undefined, path: string): AppliedTarget {
+export async function resolveSettings(options: ApplyTargetOptions, target: Target | undefined, path: string): Promise<AppliedTarget> {
   const settings: AppliedTarget['settings'] = {}
   for (const [flag, field] of Object.entries(options.map)) {
     const current = options.flags[flag]
     const explicit = current !== undefined && !options.fromDefault.has(flag)
     const merged = mergeSetting({explicit, value: current}, target, field, path)
-    if (merged.source.kind === 'config') options.flags[flag] = asFlagValue(field, merged.value, flag)
+    if (merged.source.kind === 'config') {
+      const where = `${path}:${merged.source.line}: targets.${target!.name}.${field}`
+      try {
+        options.flags[flag] = await asFlagValue(flag, merged.value, options.definitions, where)
+      } catch (error) {
+        if (!options.lenient || !isRestwireError(error)) throw error
+        settings[flag] = {problem: error.message.slice(where.length + 2), source: merged.source, value: merged.value}
+        continue
+      }
+    }
+
     settings[flag] = {source: merged.source, value: options.flags[flag]}
   }
 

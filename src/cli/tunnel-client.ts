@@ -236,7 +236,7 @@ function requestError(error: unknown, gateway: string, timeoutMs: number): Restw
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
   return new RestwireError('RW_ERR_CONNECT', `cannot reach the gateway's HTTP API at ${gateway}: ${reason}`, {
     cause: error,
-    hint: 'Is `restwire tunnel gateway` running, and is --gateway its --http address?',
+    hint: 'Is `restwire tunnel gateway` running, and is --to its --http address?',
   })
 }
 

@@ -1,5 +1,6 @@
 // `tunnel gateway` glue: start the gateway and its HTTP API, log node events on stderr, stop on SIGINT/SIGTERM.
 import {join} from 'node:path'
+import {formatHostPort} from '../core/address.js'
 import {localPaths} from '../core/home.js'
 import {startTunnelGateway} from '../core/tunnel/gateway.js'
 import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
@@ -61,7 +62,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath}) + '\n')
   } else {
-    process.stderr.write(`${c.green('tunnel gateway')} listening for nodes on ${c.bold(`${gateway.address.address}:${port}`)}, HTTP API on ${c.bold(http)}\n`)
+    process.stderr.write(`${c.green('tunnel gateway')} listening for nodes on ${c.bold(formatHostPort(gateway.address.address, port))}, HTTP API on ${c.bold(http)}\n`)
     process.stderr.write(c.dim(`known nodes ${knownNodesPath}${options.acceptNew ? ' (accepting new nodes)' : ''}\n`))
   }
 

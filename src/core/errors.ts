@@ -10,7 +10,7 @@ export const ERROR_CATALOGUE = {
   RW_ERR_INTERNAL: {exitCode: 1, hint: 'This is a bug in restwire; rerun with --verbose and report it.'},
   RW_ERR_USAGE: {exitCode: 2, hint: 'See --help for the command.'},
   RW_ERR_CONFIG: {exitCode: 2, hint: 'Fix the file or flag named in the message.'},
-  RW_ERR_CONNECT: {exitCode: 3, hint: 'Is the server running, and are --host and --port right?'},
+  RW_ERR_CONNECT: {exitCode: 3, hint: 'Is the server running, and is --to its address?'},
   RW_ERR_AUTH: {exitCode: 4, hint: "Add your public key to the server's authorized_keys file, or make a key it trusts: restwire keys gen -f KEY --authorize AUTHORIZED_KEYS."},
   RW_ERR_HOST_KEY_UNKNOWN: {exitCode: 5},
   RW_ERR_HOST_KEY_CHANGED: {exitCode: 6},

@@ -5,26 +5,27 @@
 import {stat} from 'node:fs/promises'
 import {homedir} from 'node:os'
 import {dirname, join, resolve} from 'node:path'
+import {type AddressSpec, parseAddress} from './address.js'
+import {DURATION_FORMS, parseDuration} from './duration.js'
 import {errnoCode, RestwireError} from './errors.js'
 import {fileErrorReason} from './fs-errors.js'
-import {parseRelayAddress} from './relay/address.js'
 
 export const TARGETS_FILE_NAME = 'config.yaml'
 export const TARGET_ENV_VARIABLE = 'RESTWIRE_TARGET'
 export const TARGET_NAME = /^[A-Za-z0-9][A-Za-z0-9._-]*$/
 
-/** The settings a target can hold, named as in the file. `address` fills `host` and `port`. */
+/** The settings a target can hold, named as in the file (the flags' names, `_` for `-`). */
 export interface TargetSettings {
-  host?: string
-  port?: number
+  /**
+   * What the client dials, as its --to takes it: HOST:PORT for korv call, an http:// address for tunnel
+   * call/nodes and pipe call, tcp:// or unix:/path for relay send. Checked here against the address
+   * grammar, and by the command that uses it against what that command accepts.
+   */
+  to?: string
   user?: string
   /** Absolute paths (relative ones are resolved against the file's directory, `~/` against HOME). */
   identity?: string[]
   known_hosts?: string
-  /** The local HTTP API of a tunnel gateway or pipe hub/node (tunnel call, tunnel nodes, pipe call). */
-  gateway?: string
-  /** A relay address, tcp://HOST:PORT or unix:/path (relay send). */
-  relay?: string
   timeout?: number
   connect_timeout?: number
 }
@@ -46,11 +47,14 @@ export interface TargetsConfig {
 }
 
 const TOP_FIELDS = ['targets', 'default_target']
-const TARGET_FIELDS = ['address', 'user', 'identity', 'known_hosts', 'gateway', 'relay', 'timeout', 'connect_timeout']
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m|h)?$/
-const DURATION_UNIT_MS: Record<string, number> = {h: 3_600_000, m: 60_000, ms: 1, s: 1000}
-/** The longest delay a Node.js timer takes (about 24.8 days). */
-const MAX_DURATION_MS = 2_147_483_647
+const TARGET_FIELDS = ['to', 'user', 'identity', 'known_hosts', 'timeout', 'connect_timeout']
+/** Keys of earlier versions, each now written `to:` like the --to flag that replaced theirs. */
+const RENAMED_FIELDS: Readonly<Record<string, string>> = {address: 'to', gateway: 'to', relay: 'to'}
+/**
+ * Every form some client's --to takes; a bare HOST is valid for a client with a default port (korv call).
+ * The command that uses the target then checks the value against its own --to.
+ */
+const ANY_TO: AddressSpec = {defaultPort: 1, role: 'to', schemes: ['tcp', 'http', 'https'], unix: true}
 
 export function targetsConfigPath(home: string): string {
   return join(home, TARGETS_FILE_NAME)
@@ -128,7 +132,7 @@ export async function parseTargetsConfig(text: string, path: string, env: NodeJS
         const where = `targets.${name}`
         if (!TARGET_NAME.test(name)) add(where, 'a target name is letters, digits, ".", "_" and "-", starting with a letter or digit')
         if (!yaml.isMap(entry.value)) {
-          add(where, 'must be a mapping of settings (address, user, identity...)')
+          add(where, 'must be a mapping of settings (to, user, identity...)')
           continue
         }
 
@@ -169,15 +173,10 @@ interface FieldContext {
 function parseField(field: string, raw: unknown, context: FieldContext, add: (where: string, message: string) => void): TargetSettings {
   const {where} = context
   switch (field) {
-    case 'address': {
-      const match = typeof raw === 'string' ? /^(?:\[([^\]]+)\]|([^:\s[\]/]+))(?::(\d+))?$/.exec(raw.trim()) : null
-      const port = match?.[3] === undefined ? undefined : Number(match[3])
-      if (!match || (port !== undefined && (port < 1 || port > 65_535))) {
-        add(where, `must be HOST:PORT (or HOST), e.g. api.example.com:8022 or [::1]:8022, got ${show(raw)}`)
-        return {}
-      }
-
-      return port === undefined ? {host: match[1] ?? match[2]!} : {host: match[1] ?? match[2]!, port}
+    case 'to': {
+      if (typeof raw === 'string' && isAddress(raw)) return {to: raw.trim()}
+      add(where, `must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path; got ${show(raw)}`)
+      return {}
     }
 
     case 'user': {
@@ -202,55 +201,30 @@ function parseField(field: string, raw: unknown, context: FieldContext, add: (wh
       return {}
     }
 
-    case 'gateway': {
-      const url = typeof raw === 'string' ? parseUrl(raw) : undefined
-      if (url && (url.protocol === 'http:' || url.protocol === 'https:')) return {gateway: url.origin + url.pathname.replace(/\/+$/, '')}
-      add(where, `must be an http:// URL, e.g. http://127.0.0.1:8080, got ${show(raw)}`)
-      return {}
-    }
-
-    case 'relay': {
-      if (typeof raw === 'string' && isRelayAddress(raw)) return {relay: raw.trim()}
-      add(where, `must be tcp://HOST:PORT or unix:/path/to.sock, got ${show(raw)}`)
-      return {}
-    }
-
     case 'timeout':
     case 'connect_timeout': {
       const ms = parseDuration(raw)
       if (ms !== undefined) return {[field]: ms}
-      add(where, `must be a duration: seconds as a number, or a string like "500ms", "30s", "2m"; got ${show(raw)}`)
+      add(where, `must be a duration up to 24 days (${DURATION_FORMS}); got ${show(raw)}`)
       return {}
     }
 
     default: {
-      add(where, `unknown field (expected one of ${TARGET_FIELDS.join(', ')})`)
+      const renamed = RENAMED_FIELDS[field]
+      if (renamed) add(where, `was renamed: write "${renamed}:" (what the command's --${renamed} takes)`)
+      else add(where, `unknown field (expected one of ${TARGET_FIELDS.join(', ')})`)
       return {}
     }
   }
 }
 
-function isRelayAddress(text: string): boolean {
+function isAddress(text: string): boolean {
   try {
-    parseRelayAddress(text, 'relay')
+    parseAddress(text, ANY_TO)
     return true
   } catch {
     return false
   }
-}
-
-function parseUrl(text: string): URL | undefined {
-  try {
-    return new URL(text)
-  } catch {
-    return undefined
-  }
-}
-
-function parseDuration(raw: unknown): number | undefined {
-  const match = typeof raw === 'number' ? [String(raw), String(raw), 's'] : typeof raw === 'string' ? DURATION.exec(raw.trim()) : null
-  const ms = match ? Number(match[1]) * DURATION_UNIT_MS[match[2] ?? 's']! : Number.NaN
-  return Number.isFinite(ms) && ms > 0 && ms <= MAX_DURATION_MS ? Math.round(ms) : undefined
 }
 
 /** `~/x` from HOME; a relative path from the config file's directory, as ssh does with its own files. */

@@ -187,7 +187,7 @@ describe('korv serve under attack', () => {
 
   it('a client killed with SIGKILL mid-request does not disturb the server', async () => {
     await beside(async () => {
-      const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'korv', 'call', 'GET', '/slow', '-p', String(serve.port)], {env: {...process.env, ...env}, stdio: 'ignore'})
+      const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'korv', 'call', 'GET', '/slow', '--to', String(serve.port)], {env: {...process.env, ...env}, stdio: 'ignore'})
       await sleep(600)
       child.kill('SIGKILL')
       await new Promise((resolve) => child.once('exit', resolve))

@@ -95,7 +95,7 @@ describe('pipe: adversarial peers against a real pipe serve', {skip: skipWithout
     const handlers = join(dir(), 'hub-handlers.mjs')
     await writeFile(handlers, HUB_HANDLERS)
     hub = await startPipeProcess(
-      ['serve', '--ca', pki.dir, '--port', '0', '--http', '127.0.0.1:0', '--heartbeat', '1s', '--login-grace', '2s', '--max-startups', '20', '--handlers', handlers],
+      ['serve', '--ca', pki.dir, '--listen', '0', '--http', '127.0.0.1:0', '--heartbeat', '1s', '--login-grace', '2s', '--max-startups', '20', '--handlers', handlers],
       /"event":"listening"/,
     )
     const listening = await hub.waitForLog(/"event":"listening"/)

@@ -85,7 +85,7 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
   before(async () => {
     home = join(dir(), 'home')
     gateway = spawnCli(
-      ['tunnel', 'gateway', '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new', '--login-grace', `${GRACE_MS}ms`, '--max-startups', '20', '--max-http-connections', '400', '--timeout', '10s'],
+      ['tunnel', 'gateway', '--listen', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new', '--login-grace', `${GRACE_MS}ms`, '--max-startups', '20', '--max-http-connections', '400', '--timeout', '10s'],
       {RESTWIRE_HOME: home},
     )
     const listening = await gateway.waitForLog(/"event":"listening"/)

@@ -40,7 +40,7 @@ describe('restwire completion', {timeout: 60_000}, () => {
     await mkdir(home())
     await writeFile(
       join(home(), 'config.yaml'),
-      '# targets\ndefault_target: prod\ntargets:\n  prod:\n    address: api.example.com:8022\n    user: deploy\n  "stag.ing":\n    user: y\n  # a comment\n  dev-1: {user: z}\nother: 1\n',
+      '# targets\ndefault_target: prod\ntargets:\n  prod:\n    to: api.example.com:8022\n    user: deploy\n  "stag.ing":\n    user: y\n  # a comment\n  dev-1: {user: z}\nother: 1\n',
     )
   })
 
@@ -53,6 +53,10 @@ describe('restwire completion', {timeout: 60_000}, () => {
     assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'serve', '--log-format', 'j']), ['json'])
     assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'korv', 'serve', '--tracebacks', '--no-t']), ['--no-tracebacks'])
     assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'completion', '--verb']), ['--verbose'])
+    // The one vocabulary: --to and --listen are offered, never the deprecated --gateway/--connect.
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'tunnel', 'call', '--t']), ['--target', '--timeout', '--to'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'relay', 'send', '--co']), ['--color', '--config'])
+    assert.deepEqual(await complete('bash', scripts.bash!, ['restwire', 'pipe', 'serve', '--li']), ['--listen'])
   })
 
   it('zsh: the same script through bashcompinit, --target included', {skip: skipWithout('zsh', 'awk')}, async () => {

@@ -23,12 +23,23 @@ const cases: ParseCase[] = [
   {args: ['korv', 'call', 'GET', '/', '--timeout'], hint: /^Pass it as --timeout VALUE or --timeout=VALUE\./, kind: 'missing value', message: '--timeout needs a value'},
   {args: ['relay', 'check'], hint: /^See `restwire relay check --help`\.$/, kind: 'missing required flag', message: 'missing required flag --config'},
   {args: ['korv', 'call', '--data', '{x', 'GET', '/'], hint: /--data @file\.json/, kind: 'custom flag parser (restwire error)', message: /^--data is not valid JSON: /},
-  {args: ['korv', 'call', '--port', '99999', 'GET', '/'], hint: /^See `restwire korv call --help`\.$/, kind: 'custom flag parser (generic hint)', message: '--port must be 0-65535, got "99999"'},
+  {args: ['korv', 'call', '--timeout', 'soon', 'GET', '/'], hint: /^See `restwire korv call --help`\.$/, kind: 'custom flag parser (generic hint)', message: '--timeout takes a duration (500ms, 30s, 2m, 1h, or a number of seconds), got "soon"'},
+  {args: ['korv', 'call', '--to', '99999', 'GET', '/'], hint: /^--to takes HOST:PORT, \[IPv6\]:PORT, PORT or HOST \(port 8022\), e\.g\. /, kind: 'address', message: '--to has port 99999; a port is 1-65535, got "99999"'},
+  {args: ['relay', 'start', '-c', 'x', '--listen', 'http://127.0.0.1:1'], hint: /^--listen takes \[tcp:\/\/\]HOST:PORT, .* or unix:\/path\/to\.sock/, kind: 'address scheme', message: '--listen takes only tcp://, got "http://127.0.0.1:1"'},
+  {args: ['korv', 'call', '-p', '2222', 'GET', '/'], hint: /restwire korv call --help/, kind: 'replaced short flag', message: '-p (--port) was replaced by --to HOST:PORT'},
+  {args: ['korv', 'call', '--host=api.example.com', 'GET', '/'], hint: /restwire korv call --help/, kind: 'replaced flag', message: '--host was replaced by --to HOST:PORT (a bare HOST means port 8022)'},
+  {args: ['korv', 'call', '-t', '5s', 'GET', '/'], hint: /restwire korv call --help/, kind: 'timeout short flag', message: /^-t is no longer a short flag: timeouts are --timeout DURATION/},
+  {args: ['korv', 'serve', '--port', '2222'], hint: /restwire korv serve --help/, kind: 'replaced server flag', message: '--port was replaced by --listen HOST:PORT (a bare PORT means 127.0.0.1:PORT)'},
+  {args: ['tunnel', 'gateway', '--host', '0.0.0.0'], hint: /restwire tunnel gateway --help/, kind: 'replaced gateway flag', message: '--host was replaced by --listen HOST:PORT (a bare PORT means 127.0.0.1:PORT)'},
+  {args: ['pipe', 'serve', '-p', '7443'], hint: /restwire pipe serve --help/, kind: 'replaced pipe flag', message: '-p was replaced by --listen HOST:PORT (a bare PORT means 127.0.0.1:PORT)'},
+  {args: ['keys', 'ca', '--out', 'pki'], hint: /restwire keys ca --help/, kind: 'replaced keys flag', message: '--out was replaced by --dir DIR'},
+  {args: ['keys', 'ca', '--dir', 'pki', '--name', 'Acme'], hint: /restwire keys ca --help/, kind: 'replaced CA name flag', message: '--name was replaced by --common-name NAME (--name is an identity name)'},
+  {args: ['keys', 'gen', '--out', 'k'], hint: /restwire keys gen --help/, kind: 'replaced key file flag', message: '--out was replaced by -f, --file PATH (as ssh-keygen -f)'},
   {args: ['relay', 'start', '--config', 'x', '--max-connections', 'abc'], hint: /restwire relay start --help/, kind: 'built-in flag parser', message: '--max-connections: expected an integer but received: abc'},
   {args: ['korv', 'call', 'GET', '/a', 'b'], hint: /^`restwire korv call` takes VERB PATH; quote a value that has spaces\./, kind: 'unexpected argument', message: 'unexpected argument "b"'},
   {args: ['korv', 'serve', '--demo', '--routes', 'x.js'], hint: /^Pass only one of them\.$/, kind: 'exclusive flags', message: '--demo and --routes cannot be used together'},
   {args: ['keys', 'gen', '--type', 'dsa'], hint: /restwire keys gen --help/, kind: 'value not among the options', message: '--type must be one of ed25519, rsa, ecdsa, got "dsa"'},
-  {args: ['keys', 'ca', '--out', join(home, 'pki'), '--hub', 'web'], hint: /restwire keys ca --help/, kind: 'dependent flag', message: '--hub needs --quickstart'},
+  {args: ['keys', 'ca', '--dir', join(home, 'pki'), '--hub', 'web'], hint: /restwire keys ca --help/, kind: 'dependent flag', message: '--hub needs --quickstart'},
   {args: ['keys', 'gen', '--comment', 'a', '--comment', 'b'], hint: /^Pass --comment once\./, kind: 'flag given twice', message: '--comment was given more than once'},
 ]
 
@@ -173,8 +184,8 @@ describe('usage hints name the command that failed', () => {
 describe('keys ca on an existing CA', () => {
   it('points at keys cert to add identities, and says --force replaces the CA', async () => {
     const dir = join(home, 'pki')
-    assert.equal((await restwire(['keys', 'ca', '--out', dir, '--quickstart'], env)).code, 0)
-    for (const args of [['keys', 'ca', '--out', dir, '--quickstart'], ['keys', 'ca', '--out', dir]]) {
+    assert.equal((await restwire(['keys', 'ca', '--dir', dir, '--quickstart'], env)).code, 0)
+    for (const args of [['keys', 'ca', '--dir', dir, '--quickstart'], ['keys', 'ca', '--dir', dir]]) {
       const result = await restwire(args, env)
       assert.equal(result.code, 10, result.stderr)
       assert.equal(
@@ -209,7 +220,7 @@ describe('relay start on a UNIX socket in a missing directory', () => {
 describe('pipe connect to a name that does not resolve', () => {
   it('says so in each retry line and keeps redialling', async () => {
     const pki = join(home, 'pipe-pki')
-    assert.equal((await restwire(['keys', 'ca', '--out', pki, '--quickstart'], env)).code, 0)
+    assert.equal((await restwire(['keys', 'ca', '--dir', pki, '--quickstart'], env)).code, 0)
     const node = spawnCli(['pipe', 'connect', '--ca', pki, '--name', 'node1', '--to', 'no-such-hub.invalid:9443', '--http', '127.0.0.1:0', '--serve-dir', home, '--log-format', 'json'], env)
     try {
       const first = await node.waitForLog(/"event":"retrying"/)

@@ -12,7 +12,7 @@ describe('keys gen --force on the zero-config client key', () => {
   const dir = useTempDir()
   let env: Record<string, string>
   let serve: ServeProcess
-  const call = () => restwire(['korv', 'call', '--port', String(serve.port), 'GET', '/hello'], env)
+  const call = () => restwire(['korv', 'call', '--to', String(serve.port), 'GET', '/hello'], env)
 
   before(async () => {
     env = {NO_COLOR: '1', RESTWIRE_HOME: join(dir(), 'home')}
@@ -49,7 +49,7 @@ describe('keys gen --force on the zero-config client key', () => {
       `Note: ${authorizedKeys} does not authorize this key, so a korv serve on this machine without --authorized-keys refuses it; add ${key}.pub there to allow it.\n`,
     )
 
-    const refused = await restwire(['korv', 'call', '--port', String(serve.port), 'GET', '/hello', '--json'], env)
+    const refused = await restwire(['korv', 'call', '--to', String(serve.port), 'GET', '/hello', '--json'], env)
     assert.equal(refused.code, 4)
     const {error} = JSON.parse(refused.stdout) as {error: {code: string; hint: string}}
     assert.equal(error.code, 'RW_ERR_AUTH')

@@ -37,7 +37,7 @@ describe('restwire keys ca / keys cert', () => {
 
   it('keys ca writes ca.pem 0644 and ca-key.pem 0600 in a new 0700 directory and prints a summary', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'plain', 'pki')
-    const result = await restwire(['keys', 'ca', '--out', dir], {})
+    const result = await restwire(['keys', 'ca', '--dir', dir], {})
     assert.equal(result.code, 0, result.stderr)
     assert.equal(await mode(join(dir, 'ca.pem')), 0o644)
     assert.equal(await mode(join(dir, 'ca-key.pem')), 0o600)
@@ -54,7 +54,7 @@ describe('restwire keys ca / keys cert', () => {
 
   it('keys cert adds NAME.pem and NAME-key.pem that openssl verifies, with the names and usage asked for (--json)', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'cert')
-    const ca = await restwire(['keys', 'ca', '--out', dir, '--name', 'Acme pipe CA', '--days', '30', '--json'], {})
+    const ca = await restwire(['keys', 'ca', '--dir', dir, '--common-name', 'Acme pipe CA', '--days', '30', '--json'], {})
     assert.equal(ca.code, 0, ca.stderr)
     const caJson = JSON.parse(ca.stdout) as {ca: Written; identities: Written[]}
     assert.deepEqual(caJson.identities, [])
@@ -104,9 +104,9 @@ describe('restwire keys ca / keys cert', () => {
 
   it('refuses to overwrite without --force, naming the file, and replaces with --force', async () => {
     const dir = join(tempDir(), 'overwrite')
-    assert.equal((await restwire(['keys', 'ca', '--out', dir], {})).code, 0)
+    assert.equal((await restwire(['keys', 'ca', '--dir', dir], {})).code, 0)
     const caBefore = await readFile(join(dir, 'ca.pem'), 'utf8')
-    const again = await restwire(['keys', 'ca', '--out', dir], {})
+    const again = await restwire(['keys', 'ca', '--dir', dir], {})
     assert.equal(again.code, 10)
     assert.match(again.stderr, /RW_ERR_FILE_EXISTS/)
     assert.ok(again.stderr.includes(join(dir, 'ca.pem')), again.stderr)
@@ -123,13 +123,13 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal((await restwire(['keys', 'cert', '--ca', dir, '--name', 'hub', '--force'], {})).code, 0)
     assert.notEqual(await readFile(join(dir, 'hub-key.pem'), 'utf8'), hubBefore)
     assert.equal(await mode(join(dir, 'hub-key.pem')), 0o600)
-    assert.equal((await restwire(['keys', 'ca', '--out', dir, '--force'], {})).code, 0)
+    assert.equal((await restwire(['keys', 'ca', '--dir', dir, '--force'], {})).code, 0)
     assert.notEqual(await readFile(join(dir, 'ca.pem'), 'utf8'), caBefore)
   })
 
   it('--quickstart makes a CA, a hub (server and client, local names) and nodes (client) in one directory', {skip: skipWithout('openssl')}, async () => {
     const dir = join(tempDir(), 'quick')
-    const result = await restwire(['keys', 'ca', '--out', dir, '--quickstart', '--san', 'web.example.com', '--node', 'fileserver', '--node', 'backup', '--json'], {})
+    const result = await restwire(['keys', 'ca', '--dir', dir, '--quickstart', '--san', 'web.example.com', '--node', 'fileserver', '--node', 'backup', '--json'], {})
     assert.equal(result.code, 0, result.stderr)
     const json = JSON.parse(result.stdout) as {ca: Written; identities: Written[]}
     assert.equal(json.ca.isCa, true)
@@ -149,7 +149,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal(purpose.code, 0, purpose.stderr)
 
     const defaults = join(tempDir(), 'quick-defaults')
-    const plain = await restwire(['keys', 'ca', '--out', defaults, '--quickstart'], {})
+    const plain = await restwire(['keys', 'ca', '--dir', defaults, '--quickstart'], {})
     assert.equal(plain.code, 0, plain.stderr)
     assert.match(plain.stdout, /^hub /m)
     assert.match(plain.stdout, /^node1 /m)
@@ -160,7 +160,7 @@ describe('restwire keys ca / keys cert', () => {
     const dir = join(tempDir(), 'quick-exists')
     await mkdir(dir, {recursive: true})
     await writeFile(join(dir, 'node1.pem'), 'mine\n')
-    const result = await restwire(['keys', 'ca', '--out', dir, '--quickstart'], {})
+    const result = await restwire(['keys', 'ca', '--dir', dir, '--quickstart'], {})
     assert.equal(result.code, 10)
     assert.ok(result.stderr.includes(join(dir, 'node1.pem')), result.stderr)
     assert.equal(existsSync(join(dir, 'ca.pem')), false)
@@ -168,11 +168,11 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal(await readFile(join(dir, 'node1.pem'), 'utf8'), 'mine\n')
   })
 
-  it('--out elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', {skip: skipWithout('openssl')}, async () => {
+  it('--dir elsewhere gets NAME.pem, NAME-key.pem and a copy of ca.pem, never ca-key.pem', {skip: skipWithout('openssl')}, async () => {
     const caDir = join(tempDir(), 'split', 'ca')
     const nodeDir = join(tempDir(), 'split', 'fileserver')
-    assert.equal((await restwire(['keys', 'ca', '--out', caDir], {})).code, 0)
-    const result = await restwire(['keys', 'cert', '--ca', caDir, '--name', 'fileserver', '--client', '--out', nodeDir, '--json'], {})
+    assert.equal((await restwire(['keys', 'ca', '--dir', caDir], {})).code, 0)
+    const result = await restwire(['keys', 'cert', '--ca', caDir, '--name', 'fileserver', '--client', '--dir', nodeDir, '--json'], {})
     assert.equal(result.code, 0, result.stderr)
     assert.equal((JSON.parse(result.stdout) as Written).caCertificatePath, join(nodeDir, 'ca.pem'))
     assert.equal(await readFile(join(nodeDir, 'ca.pem'), 'utf8'), await readFile(join(caDir, 'ca.pem'), 'utf8'))
@@ -180,17 +180,17 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal((await openssl('verify', '-CAfile', join(nodeDir, 'ca.pem'), join(nodeDir, 'fileserver.pem'))).code, 0)
 
     // A second identity in the same directory leaves the identical ca.pem alone; a different CA's is refused.
-    assert.equal((await restwire(['keys', 'cert', '--ca', caDir, '--name', 'backup', '--out', nodeDir], {})).code, 0)
+    assert.equal((await restwire(['keys', 'cert', '--ca', caDir, '--name', 'backup', '--dir', nodeDir], {})).code, 0)
     const otherCa = join(tempDir(), 'split', 'other-ca')
-    assert.equal((await restwire(['keys', 'ca', '--out', otherCa], {})).code, 0)
-    const clash = await restwire(['keys', 'cert', '--ca', otherCa, '--name', 'third', '--out', nodeDir], {})
+    assert.equal((await restwire(['keys', 'ca', '--dir', otherCa], {})).code, 0)
+    const clash = await restwire(['keys', 'cert', '--ca', otherCa, '--name', 'third', '--dir', nodeDir], {})
     assert.equal(clash.code, 10)
     assert.match(clash.stderr, /holds a different CA certificate/)
   })
 
   it('colours the summary on a terminal, and shows examples in --help', {skip: skipWithout('python3')}, async () => {
     const dir = join(tempDir(), 'tty')
-    const output = await onTerminal(['keys', 'ca', '--out', dir, '--quickstart'])
+    const output = await onTerminal(['keys', 'ca', '--dir', dir, '--quickstart'])
     assert.ok(output.includes('\u001B[1mhub\u001B[22m'), output)
     assert.ok(output.includes('SHA-256 \u001B[36m'), output)
     for (const command of ['ca', 'cert']) {
@@ -202,7 +202,7 @@ describe('restwire keys ca / keys cert', () => {
 
   it('fails with clear errors: bad NAME or --san (exit 2), bad sizes (exit 2), a missing or wrong CA directory (exit 10)', async () => {
     const dir = join(tempDir(), 'errors')
-    assert.equal((await restwire(['keys', 'ca', '--out', dir], {})).code, 0)
+    assert.equal((await restwire(['keys', 'ca', '--dir', dir], {})).code, 0)
 
     const badName = await restwire(['keys', 'cert', '--ca', dir, '--name', '../evil', '--json'], {})
     assert.equal(badName.code, 2)
@@ -227,7 +227,7 @@ describe('restwire keys ca / keys cert', () => {
     assert.equal(missingName.code, 2)
     assert.match(missingName.stderr, /missing required flag --name/)
 
-    const hubWithoutQuickstart = await restwire(['keys', 'ca', '--out', join(tempDir(), 'nq'), '--hub', 'x'], {})
+    const hubWithoutQuickstart = await restwire(['keys', 'ca', '--dir', join(tempDir(), 'nq'), '--hub', 'x'], {})
     assert.equal(hubWithoutQuickstart.code, 2)
     assert.match(hubWithoutQuickstart.stderr, /--quickstart/)
 
@@ -236,7 +236,7 @@ describe('restwire keys ca / keys cert', () => {
     const missingError = JSON.parse(missingCa.stdout).error as {code: string; message: string; hint: string}
     assert.equal(missingError.code, 'RW_ERR_KEY_FILE')
     assert.match(missingError.message, /no-such-dir: no such file or directory/)
-    assert.match(missingError.hint, /restwire keys ca --out/)
+    assert.match(missingError.hint, /restwire keys ca --dir/)
 
     // A directory with a leaf's files where the CA should be: not a CA.
     const notCa = join(tempDir(), 'not-a-ca')

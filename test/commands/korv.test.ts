@@ -26,7 +26,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
   })
 
   it('calls GET /hello with nothing but the port, printing compact JSON when piped', async () => {
-    const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', port], env)
+    const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', port], env)
     assert.equal(result.code, 0, result.stderr)
     assert.equal(result.stdout, '{"msg":"Hello World!"}\n')
     const known = await readFile(join(env.RESTWIRE_HOME!, 'known_hosts'), 'utf8')
@@ -38,7 +38,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
   })
 
   it('prints the whole envelope with --json', async () => {
-    const result = await restwire(['korv', 'call', 'GET', '/echo?x=1', '--port', port, '--json'], env)
+    const result = await restwire(['korv', 'call', 'GET', '/echo?x=1', '--to', port, '--json'], env)
     assert.equal(result.code, 0, result.stderr)
     const envelope = JSON.parse(result.stdout) as {status: number; body: {query: unknown}; timing: {totalMs: number}}
     assert.equal(envelope.status, 200)
@@ -47,29 +47,29 @@ describe('restwire korv serve + call (zero configuration)', () => {
   })
 
   it('exits 8 on 404 and 405, printing the body', async () => {
-    const missing = await restwire(['korv', 'call', 'GET', '/nope', '--port', port], env)
+    const missing = await restwire(['korv', 'call', 'GET', '/nope', '--to', port], env)
     assert.equal(missing.code, 8)
     assert.match(missing.stdout, /no such resource/)
-    const wrongVerb = await restwire(['korv', 'call', 'DELETE', '/hello', '--port', port], env)
+    const wrongVerb = await restwire(['korv', 'call', 'DELETE', '/hello', '--to', port], env)
     assert.equal(wrongVerb.code, 8)
     assert.deepEqual(JSON.parse(wrongVerb.stdout).allowed, ['GET'])
   })
 
   it('reads the body from --data, @file and @- (stdin)', async () => {
-    const inline = await restwire(['korv', 'call', 'STORE', '/echo', '--port', port, '--data', '{"a":1}'], env)
+    const inline = await restwire(['korv', 'call', 'STORE', '/echo', '--to', port, '--data', '{"a":1}'], env)
     assert.equal(inline.stdout, '{"a":1}\n')
     const file = join(dir(), 'body.json')
     await writeFile(file, '{"from":"file"}')
-    assert.equal((await restwire(['korv', 'call', 'POST', '/echo', '--port', port, '-d', `@${file}`], env)).stdout, '{"from":"file"}\n')
-    assert.equal((await restwire(['korv', 'call', 'STORE', '/echo', '--port', port, '--data', '@-'], env, '{"from":"stdin"}')).stdout, '{"from":"stdin"}\n')
-    const bad = await restwire(['korv', 'call', 'STORE', '/echo', '--port', port, '--data', '{nope'], env)
+    assert.equal((await restwire(['korv', 'call', 'POST', '/echo', '--to', port, '-d', `@${file}`], env)).stdout, '{"from":"file"}\n')
+    assert.equal((await restwire(['korv', 'call', 'STORE', '/echo', '--to', port, '--data', '@-'], env, '{"from":"stdin"}')).stdout, '{"from":"stdin"}\n')
+    const bad = await restwire(['korv', 'call', 'STORE', '/echo', '--to', port, '--data', '{nope'], env)
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--data is not valid JSON/)
   })
 
   it('runs a --batch over one connection, one NDJSON line per answer, bad lines reported', async () => {
     const lines = [...Array.from({length: 50}, (_, n) => JSON.stringify({id: n, path: '/echo', verb: 'STORE', body: {n}})), 'not json', '{"verb":"GET","path":"/nope","id":"x"}']
-    const result = await restwire(['korv', 'call', '--batch', '-', '--port', port], env, lines.join('\n') + '\n')
+    const result = await restwire(['korv', 'call', '--batch', '-', '--to', port], env, lines.join('\n') + '\n')
     const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as {id: unknown; status?: number; body?: unknown; error?: unknown})
     assert.equal(out.length, 52)
     for (let n = 0; n < 50; n++) assert.deepEqual(out.find((line) => line.id === n)?.body, {n})
@@ -84,7 +84,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
       ['Path', '/echo\r'],
       ['JSON body', '{"typed":true}\r'],
     ]
-    const result = await onTerminal(steps, ['korv', 'call', '--port', port], env)
+    const result = await onTerminal(steps, ['korv', 'call', '--to', port], env)
     assert.equal(result.code, 0, result.output)
     assert.ok(result.output.includes('\u001B[34m"typed"'), 'keys are coloured (blue)')
     assert.match(result.output, /\{\r?\n {2}/, 'pretty-printed over several lines')
@@ -95,7 +95,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
     const authorizedKeys = join(env.RESTWIRE_HOME!, 'authorized_keys')
     const made = await restwire(['keys', 'gen', '-f', keyPath, '--passphrase-env', 'PW', '--authorize', authorizedKeys], {...env, PW: 'open sesame'})
     assert.equal(made.code, 0, made.stderr)
-    const args = ['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts')]
+    const args = ['korv', 'call', 'GET', '/hello', '--to', port, '-i', keyPath, '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts')]
     const typed = await onTerminal([['Enter passphrase for', 'open sesame\r']], args, env)
     assert.equal(typed.code, 0, typed.output)
     assert.match(typed.output, /Hello World!/)
@@ -107,16 +107,16 @@ describe('restwire korv serve + call (zero configuration)', () => {
   })
 
   it('never prompts without a terminal: missing VERB/PATH is a usage error', async () => {
-    const result = await restwire(['korv', 'call', '--port', port], env)
+    const result = await restwire(['korv', 'call', '--to', port], env)
     assert.equal(result.code, 2)
     assert.match(result.stderr, /missing VERB and PATH/)
   })
 
   it('names a missing key file (exit 10) and a refused connection (exit 3)', async () => {
-    const missingKey = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', join(dir(), 'nope_key')], env)
+    const missingKey = await restwire(['korv', 'call', 'GET', '/hello', '--to', port, '-i', join(dir(), 'nope_key')], env)
     assert.equal(missingKey.code, 10)
     assert.match(missingKey.stderr, /nope_key/)
-    const refused = await restwire(['korv', 'call', 'GET', '/hello', '--port', '1'], env)
+    const refused = await restwire(['korv', 'call', 'GET', '/hello', '--to', '1'], env)
     assert.equal(refused.code, 3)
     assert.match(refused.stderr, /connection refused/)
   })
@@ -124,7 +124,7 @@ describe('restwire korv serve + call (zero configuration)', () => {
   it('rejects a key that is not authorized (exit 4) and logs the attempt', async () => {
     const keyPath = join(dir(), 'stranger')
     assert.equal((await restwire(['keys', 'gen', '-f', keyPath], env)).code, 0)
-    const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts')], env)
+    const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', port, '-i', keyPath, '--known-hosts', join(env.RESTWIRE_HOME!, 'known_hosts')], env)
     assert.equal(result.code, 4, result.stderr)
     assert.match(result.stderr, /rejected every key/)
     await serve.waitForLog(/auth rejected/)
@@ -151,7 +151,7 @@ describe('restwire korv call host key checks', () => {
 
   it('fails on an unknown host key with its fingerprint and the trusting command; --accept-new trusts it', async () => {
     const knownHosts = join(dir(), 'known_hosts')
-    const args = ['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '--known-hosts', knownHosts]
+    const args = ['korv', 'call', 'GET', '/hello', '--to', String(serve.port), '--known-hosts', knownHosts]
     const unknown = await restwire(args, env)
     assert.equal(unknown.code, 5, unknown.stderr)
     assert.match(unknown.stderr, /SHA256:\S+/)
@@ -166,7 +166,7 @@ describe('restwire korv call host key checks', () => {
     const real = await readFile(join(env.RESTWIRE_HOME!, 'host_ed25519_key.pub'), 'utf8')
     // Record the first server's key under the second server's address: the second one now looks changed.
     await writeFile(knownHosts, `[127.0.0.1]:${other.port} ${real.split(' ').slice(0, 2).join(' ')}\n`)
-    const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', String(other.port), '--known-hosts', knownHosts, '--accept-new'], env)
+    const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', String(other.port), '--known-hosts', knownHosts, '--accept-new'], env)
     assert.equal(result.code, 6, result.stderr)
     assert.match(result.stderr, /RW_ERR_HOST_KEY_CHANGED/)
   })
@@ -194,13 +194,13 @@ describe('restwire korv serve with --routes and --upstream', () => {
     const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts'), '--handler-timeout', '300ms', '--tracebacks'], env())
     const port = String(serve.port)
     try {
-      assert.equal((await restwire(['korv', 'call', 'GET', '/items/7', '--port', port], env())).stdout, '{"id":"7"}\n')
-      const created = await restwire(['korv', 'call', 'STORE', '/items', '--port', port, '-d', '{"x":1}', '--json'], env())
+      assert.equal((await restwire(['korv', 'call', 'GET', '/items/7', '--to', port], env())).stdout, '{"id":"7"}\n')
+      const created = await restwire(['korv', 'call', 'STORE', '/items', '--to', port, '-d', '{"x":1}', '--json'], env())
       assert.equal(JSON.parse(created.stdout).status, 201)
-      const boom = await restwire(['korv', 'call', 'GET', '/boom', '--port', port], env())
+      const boom = await restwire(['korv', 'call', 'GET', '/boom', '--to', port], env())
       assert.equal(boom.code, 9)
       assert.match(JSON.parse(boom.stdout).traceback, /route exploded/)
-      const slow = await restwire(['korv', 'call', 'GET', '/slow', '--port', port], env())
+      const slow = await restwire(['korv', 'call', 'GET', '/slow', '--to', port], env())
       assert.equal(slow.code, 9)
       assert.match(slow.stdout, /timed out/)
     } finally {
@@ -212,11 +212,11 @@ describe('restwire korv serve with --routes and --upstream', () => {
     const serve = await startServe(['--routes', join(root, 'test', 'fixtures', 'routes.ts')], env())
     const port = String(serve.port)
     try {
-      const boom = await restwire(['korv', 'call', 'GET', '/boom', '--port', port], env())
+      const boom = await restwire(['korv', 'call', 'GET', '/boom', '--to', port], env())
       assert.deepEqual(JSON.parse(boom.stdout), {message: 'route exploded'})
-      const slow = await restwire(['korv', 'call', 'GET', '/slow', '--port', port, '--timeout', '200ms'], env())
+      const slow = await restwire(['korv', 'call', 'GET', '/slow', '--to', port, '--timeout', '200ms'], env())
       assert.equal(slow.code, 7, slow.stderr)
-      const waited = await onTerminal([], ['korv', 'call', 'GET', '/slow', '--port', port], env())
+      const waited = await onTerminal([], ['korv', 'call', 'GET', '/slow', '--to', port], env())
       assert.equal(waited.code, 0, waited.output)
       assert.match(waited.output, /waiting for GET \/slow \(\d s\)/, 'a long wait shows progress on a terminal')
     } finally {
@@ -228,7 +228,7 @@ describe('restwire korv serve with --routes and --upstream', () => {
     const url = `http://127.0.0.1:${(upstream.address() as AddressInfo).port}/api`
     const serve = await startServe(['--upstream', url], env())
     try {
-      const result = await restwire(['korv', 'call', 'STORE', '/things?tag=a', '--port', String(serve.port), '-d', '{"n":1}', '--json'], env())
+      const result = await restwire(['korv', 'call', 'STORE', '/things?tag=a', '--to', String(serve.port), '-d', '{"n":1}', '--json'], env())
       const envelope = JSON.parse(result.stdout) as {status: number; body: unknown}
       assert.equal(envelope.status, 201)
       assert.deepEqual(envelope.body, {body: {n: 1}, method: 'POST', url: '/api/things?tag=a'})
@@ -240,7 +240,7 @@ describe('restwire korv serve with --routes and --upstream', () => {
   it('drains and exits 0 on SIGTERM; refuses to start without a handler source (exit 2)', async () => {
     const serve = await startServe(['--demo'], env())
     assert.equal(await serve.stop('SIGTERM'), 0, serve.stderr.join('\n'))
-    const none = await restwire(['korv', 'serve', '--port', '0'], env())
+    const none = await restwire(['korv', 'serve', '--listen', '0'], env())
     assert.equal(none.code, 2, none.stderr)
     assert.match(none.stderr, /--routes FILE, --upstream URL or --demo/)
   })

@@ -54,7 +54,7 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
   let upstream: Upstream
   let relay: RelayServer
   let configPath: string
-  const send = (...args: string[]): string[] => ['relay', 'send', '--connect', relay.address, ...args]
+  const send = (...args: string[]): string[] => ['relay', 'send', '--to', relay.address, ...args]
 
   before(async () => {
     upstream = await startUpstream()
@@ -90,8 +90,8 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
     assert.match((await onTerminal([], send('user', '-p', 'user_id=7'), {NO_COLOR: ''})).output, ANSI)
     assert.match((await onTerminal([], send('user', '-p', 'user_id=7', '--color', 'always'), {NO_COLOR: '1'})).output, ANSI)
     // Errors on stderr follow the same rules, also when the flags do not parse.
-    assert.match((await onTerminal([], ['relay', 'send', '--connect', 'nowhere'])).output, ANSI)
-    assert.doesNotMatch((await onTerminal([], ['relay', 'send', '--connect', 'nowhere', '--color', 'never'])).output, ANSI)
+    assert.match((await onTerminal([], ['relay', 'send', '--to', 'nowhere'])).output, ANSI)
+    assert.doesNotMatch((await onTerminal([], ['relay', 'send', '--to', 'nowhere', '--color', 'never'])).output, ANSI)
   })
 
   it('piped: compact and plain; --color always colours even then', async () => {
@@ -105,10 +105,10 @@ describe('output: colour rules and relay send on a terminal', {timeout: 120_000}
     assert.equal(coloured.code, 0, coloured.stderr)
     assert.match(coloured.stdout, ANSI)
     assert.equal(coloured.stdout.trim().split('\n').length, 1)
-    const error = await piped(['relay', 'send', 'user', '--connect', 'tcp://127.0.0.1:1', '--color', 'always'])
+    const error = await piped(['relay', 'send', 'user', '--to', 'tcp://127.0.0.1:1', '--color', 'always'])
     assert.equal(error.code, 3)
     assert.match(error.stderr, ANSI)
-    assert.doesNotMatch((await piped(['relay', 'send', 'user', '--connect', 'tcp://127.0.0.1:1'])).stderr, ANSI)
+    assert.doesNotMatch((await piped(['relay', 'send', 'user', '--to', 'tcp://127.0.0.1:1'])).stderr, ANSI)
     const bad = await piped(['relay', 'send', '--color', 'sometimes'])
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /auto, always, never/)

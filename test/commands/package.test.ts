@@ -125,7 +125,7 @@ describe('the npm package, installed from its tarball', () => {
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
     assert.match((await restwire(['korv', 'call', '--help'], isolated(join(dir(), 'home')), undefined, installed)).stdout, /USAGE\n {2}\$ restwire korv call/)
     // Neither --help nor a failing run makes korv call's own cache: it would miss the usual path.
-    const refused = await restwire(['korv', 'call', '--port', '1', '--connect-timeout', '2s', 'GET', '/hello'], isolated(join(dir(), 'home')), undefined, installed)
+    const refused = await restwire(['korv', 'call', '--to', '1', '--connect-timeout', '2s', 'GET', '/hello'], isolated(join(dir(), 'home')), undefined, installed)
     assert.equal(refused.code, 3, refused.stderr)
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [`cli.cjs.${process.version}.v8cache`])
   })
@@ -150,7 +150,7 @@ describe('the npm package, installed from its tarball', () => {
     const serveAndCall = async (home: string, serveArgs: string[], path: string): Promise<{serve: ServeProcess; stdout: string}> => {
       const serve = await startServe(serveArgs, isolated(home), installed)
       servers.push(serve)
-      const result = await restwire(['korv', 'call', 'GET', path, '--port', String(serve.port)], isolated(home), undefined, installed)
+      const result = await restwire(['korv', 'call', 'GET', path, '--to', String(serve.port)], isolated(home), undefined, installed)
       assert.equal(result.code, 0, result.stderr)
       return {serve, stdout: result.stdout}
     }

@@ -26,7 +26,7 @@ describe('the passphrase of an encrypted key, on a terminal', {skip: skipWithout
   let env: Record<string, string>
   let serve: ServeProcess
   let key: string
-  const callArgs = (): string[] => ['korv', 'call', '--port', String(serve.port), '-i', key, '--accept-new', 'GET', '/hello']
+  const callArgs = (): string[] => ['korv', 'call', '--to', String(serve.port), '-i', key, '--accept-new', 'GET', '/hello']
 
   before(async () => {
     env = {RESTWIRE_HOME: join(dir(), 'home')}

@@ -45,7 +45,7 @@ describe(`pipe: a ${SIZE_BYTES / MIB} MiB body through real processes, with flat
     await handle.close()
     const handlers = join(dir(), 'count.mjs')
     await writeFile(handlers, 'export async function post_count(ctx, [type, body]) { let bytes = 0; for await (const chunk of body) bytes += chunk.length; return {bytes, type} }\n')
-    hub = await startPipeProcess(['serve', '--ca', pki.dir, '--port', '0', '--http', '127.0.0.1:0', '--handlers', handlers], /"event":"listening"/)
+    hub = await startPipeProcess(['serve', '--ca', pki.dir, '--listen', '0', '--http', '127.0.0.1:0', '--handlers', handlers], /"event":"listening"/)
     const listening = await hub.waitForLog(/"event":"listening"/)
     hubHttp = listening.http as string
     node = await startPipeProcess(['connect', '--to', `127.0.0.1:${listening.port as number}`, '--hub-name', 'hub', '--ca', pki.dir, '--name', 'node-a', '--serve-dir', files, '--http', '127.0.0.1:0'], /"event":"started"/)

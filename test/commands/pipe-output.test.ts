@@ -80,7 +80,7 @@ describe('pipe call output: trailing newline and progress (real processes)', {sk
     await writeFile(bigFile, Buffer.alloc(UPLOAD_BYTES, 98))
     const handlers = join(dir(), 'handlers.mjs')
     await writeFile(handlers, HANDLERS)
-    hub = await startPipeProcess(['serve', '--ca', pki.dir, '--port', '0', '--http', '127.0.0.1:0', '--heartbeat', '500ms'], /"event":"listening"/)
+    hub = await startPipeProcess(['serve', '--ca', pki.dir, '--listen', '0', '--http', '127.0.0.1:0', '--heartbeat', '500ms'], /"event":"listening"/)
     const listening = await hub.waitForLog(/"event":"listening"/)
     hubHttp = listening.http as string
     node = await startPipeProcess(
@@ -96,7 +96,7 @@ describe('pipe call output: trailing newline and progress (real processes)', {sk
     await hub?.stop('SIGKILL')
   })
 
-  const call = (...args: string[]): string[] => ['pipe', 'call', ...args, '--gateway', hubHttp]
+  const call = (...args: string[]): string[] => ['pipe', 'call', ...args, '--to', hubHttp]
 
   it('a body without a final newline: one is added on a terminal; piped, the bytes are exact', async () => {
     const tty = await onTerminal(call('GET', '/client/node-a/file//note.txt'))

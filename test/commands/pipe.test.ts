@@ -27,7 +27,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
   let nodeHttp: string
 
   const startHub = async (port: number): Promise<PipeProcess> => {
-    const started = await startPipeProcess(['serve', '--ca', pkiDir, '--port', String(port), '--http', '127.0.0.1:0', '--heartbeat', '500ms', '--handlers', handlersFile], /"event":"listening"/)
+    const started = await startPipeProcess(['serve', '--ca', pkiDir, '--listen', String(port), '--http', '127.0.0.1:0', '--heartbeat', '500ms', '--handlers', handlersFile], /"event":"listening"/)
     const listening = await started.waitForLog(/"event":"listening"/)
     hubPort = listening.port as number
     hubHttp = listening.http as string
@@ -63,23 +63,23 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
   })
 
   it('pipe call: body to stdout or a file, and exit codes 0, 8 (255, 404), 9 (251), 3 (no gateway)', async () => {
-    const ok = await restwire(['pipe', 'call', 'GET', '/server/cat//a/b', '--gateway', nodeHttp], {})
+    const ok = await restwire(['pipe', 'call', 'GET', '/server/cat//a/b', '--to', nodeHttp], {})
     assert.equal(ok.code, 0)
     assert.deepEqual(JSON.parse(ok.stdout), {result_from_server: 'ab'})
     const output = join(dir(), 'q3-copy.pdf')
-    const saved = await restwire(['pipe', 'call', 'GET', '/client/node-a/file//reports/q3.pdf', '--gateway', hubHttp, '--output', output], {})
+    const saved = await restwire(['pipe', 'call', 'GET', '/client/node-a/file//reports/q3.pdf', '--to', hubHttp, '--output', output], {})
     assert.equal(saved.code, 0)
     assert.equal(await readFile(output, 'utf8'), 'the q3 report')
-    const missing = await restwire(['pipe', 'call', 'GET', '/client/node-a/no-such', '--gateway', hubHttp], {})
+    const missing = await restwire(['pipe', 'call', 'GET', '/client/node-a/no-such', '--to', hubHttp], {})
     assert.equal(missing.code, 8)
     assert.match(missing.stderr, /event return code 255/)
-    const unknown = await restwire(['pipe', 'call', 'GET', '/client/nobody/time', '--gateway', hubHttp, '--json'], {})
+    const unknown = await restwire(['pipe', 'call', 'GET', '/client/nobody/time', '--to', hubHttp, '--json'], {})
     assert.equal(unknown.code, 8)
     assert.equal((JSON.parse(unknown.stdout) as {status: number}).status, 404)
-    const raised = await restwire(['pipe', 'call', 'GET', '/client/node-a/cat//only-one', '--gateway', hubHttp], {})
+    const raised = await restwire(['pipe', 'call', 'GET', '/client/node-a/cat//only-one', '--to', hubHttp], {})
     assert.equal(raised.code, 9)
     assert.match(raised.stdout, /cat takes two arguments/)
-    const posted = await restwire(['pipe', 'call', 'POST', '/server/cat//x/y', '--gateway', nodeHttp, '--data', '{"a":1}', '--json'], {})
+    const posted = await restwire(['pipe', 'call', 'POST', '/server/cat//x/y', '--to', nodeHttp, '--data', '{"a":1}', '--json'], {})
     // The built-in cat answers GET only: POST is 255, which --json reports next to the HTTP status.
     assert.equal(posted.code, 8)
     assert.deepEqual({...JSON.parse(posted.stdout), timing: undefined}, {
@@ -89,7 +89,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
       status: 200,
       timing: undefined,
     })
-    const nowhere = await restwire(['pipe', 'call', 'GET', '/server/time', '--gateway', 'http://127.0.0.1:1'], {})
+    const nowhere = await restwire(['pipe', 'call', 'GET', '/server/time', '--to', 'http://127.0.0.1:1'], {})
     assert.equal(nowhere.code, 3)
     assert.match(nowhere.stderr, /cannot reach the pipe gateway/)
     const usage = await restwire(['pipe', 'call', 'GET', 'no-slash'], {})
@@ -104,7 +104,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
     ]
     const driver = join(root, 'test', 'fixtures', 'tty-driver.py')
     const output = await new Promise<string>((resolve, reject) => {
-      execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), 'pipe', 'call', '--gateway', nodeHttp], {timeout: 90_000}, (error, stdout) =>
+      execFile(tool('python3'), [driver, JSON.stringify(steps), '--', process.execPath, join(root, 'bin', 'run.js'), 'pipe', 'call', '--to', nodeHttp], {timeout: 90_000}, (error, stdout) =>
         error ? reject(new Error(`${error.message}\n${stdout}`)) : resolve(stdout),
       )
     })
@@ -112,7 +112,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
     // eslint-disable-next-line no-control-regex
     const plain = output.replaceAll(/\u001B\[[0-9;]*m/g, '').replaceAll(/\s+/g, '')
     assert.match(plain, /\{"echoed":\{"typed":true\}\}/)
-    const noTerminal = await restwire(['pipe', 'call', 'GET', '--gateway', hubHttp], {})
+    const noTerminal = await restwire(['pipe', 'call', 'GET', '--to', hubHttp], {})
     assert.equal(noTerminal.code, 2)
     assert.match(noTerminal.stderr, /stdin is not a terminal/)
   })
@@ -138,7 +138,7 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
   })
 
   it('names the missing identity file, and shows examples in --help', async () => {
-    const missing = await restwire(['pipe', 'serve', '--ca', join(dir(), 'nowhere'), '--port', '0', '--http', '127.0.0.1:0'], {})
+    const missing = await restwire(['pipe', 'serve', '--ca', join(dir(), 'nowhere'), '--listen', '0', '--http', '127.0.0.1:0'], {})
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /cannot read the (CA certificate|certificate|private key) .*nowhere\/(ca|hub|hub-key)\.pem: no such file/)
     const noName = await restwire(['pipe', 'connect', '--to', '127.0.0.1:1', '--ca', pkiDir, '--http', '127.0.0.1:0'], {})

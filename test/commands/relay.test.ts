@@ -31,7 +31,7 @@ describe('relay commands', {timeout: 120_000}, () => {
     status: {method: 'GET', url: `${upstream.origin}/status/{code}`},
     user: {auth: {token_env: 'RELAY_TEST_TOKEN', type: 'bearer'}, method: 'GET', url: `${upstream.origin}/user/{user_id}`},
   })
-  const send = (args: string[]) => restwire(['relay', 'send', '--connect', relay.address, ...args], {})
+  const send = (args: string[]) => restwire(['relay', 'send', '--to', relay.address, ...args], {})
 
   before(async () => {
     upstream = await startUpstream()
@@ -86,16 +86,16 @@ describe('relay commands', {timeout: 120_000}, () => {
     assert.equal((await send(['user'])).code, 2)
     assert.equal((await send(['refused'])).code, 13)
     assert.equal((await send(['hang'])).code, 7)
-    const nobody = await restwire(['relay', 'send', 'user', '-p', 'user_id=1', '--connect', `unix:${join(dir(), 'nobody.sock')}`], {})
+    const nobody = await restwire(['relay', 'send', 'user', '-p', 'user_id=1', '--to', `unix:${join(dir(), 'nobody.sock')}`], {})
     assert.equal(nobody.code, 3)
     assert.match(nobody.stderr, /cannot connect to the relay at unix:.*nobody\.sock/)
   })
 
   it('relay send: without NAME and no terminal, a usage error naming what to pass', async () => {
-    const missing = await restwire(['relay', 'send', '--connect', relay.address], {})
+    const missing = await restwire(['relay', 'send', '--to', relay.address], {})
     assert.equal(missing.code, 2)
     assert.match(missing.stderr, /missing NAME/)
-    const interactive = await restwire(['relay', 'send', '--interactive', '--config', configPath, '--connect', relay.address], {})
+    const interactive = await restwire(['relay', 'send', '--interactive', '--config', configPath, '--to', relay.address], {})
     assert.equal(interactive.code, 2)
     assert.match(interactive.stderr, /--interactive needs a terminal/)
   })
@@ -169,7 +169,7 @@ describe('relay commands', {timeout: 120_000}, () => {
 
   it('relay send --interactive on a terminal: pick the request, fill its placeholder', {skip: skipWithout('python3')}, async () => {
     const steps = [['Request', '\u001b[B\u001b[B\u001b[B\u001b[B\r'], ['user_id', 'picked\r']]
-    const {code, output} = await onTerminal(steps, ['relay', 'send', '--interactive', '--config', configPath, '--connect', relay.address], {})
+    const {code, output} = await onTerminal(steps, ['relay', 'send', '--interactive', '--config', configPath, '--to', relay.address], {})
     assert.equal(code, 0, output)
     assert.match(output, /"picked"/)
   })
@@ -179,7 +179,7 @@ describe('relay commands', {timeout: 120_000}, () => {
     const unix = await startRelayCli(['--config', configPath, '--listen', `unix:${path}`, '--socket-mode', '0660'], {RELAY_TEST_TOKEN: SECRET})
     try {
       assert.equal(statSync(path).mode & 0o777, 0o660)
-      const ok = await restwire(['relay', 'send', 'user', '-p', 'user_id=u', '--connect', `unix:${path}`], {})
+      const ok = await restwire(['relay', 'send', 'user', '-p', 'user_id=u', '--to', `unix:${path}`], {})
       assert.equal(ok.code, 0, ok.stderr)
       const second = await restwire(['relay', 'start', '--config', configPath, '--listen', `unix:${path}`], {RELAY_TEST_TOKEN: SECRET})
       assert.equal(second.code, 3)
@@ -290,7 +290,7 @@ describe('relay commands', {timeout: 120_000}, () => {
       await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
       try {
         const {port} = server.address() as {port: number}
-        const result = await restwire(['relay', 'send', 'user', '--connect', `tcp://127.0.0.1:${port}`, '--timeout', '1s'], {})
+        const result = await restwire(['relay', 'send', 'user', '--to', `tcp://127.0.0.1:${port}`, '--timeout', '1s'], {})
         assert.equal(result.code, expected, `${name}: ${result.stderr}`)
         assert.doesNotMatch(result.stderr, /\n\s+at /, `${name}: no stack trace`)
       } finally {

@@ -47,17 +47,17 @@ describe('restwire tunnel call + nodes', () => {
     ;({api, env} = tunnel)
   })
 
-  const call = (args: string[], input?: string) => restwire(['tunnel', 'call', ...args, '--gateway', api], env, input)
+  const call = (args: string[], input?: string) => restwire(['tunnel', 'call', ...args, '--to', api], env, input)
 
   it('lists the nodes: one JSON line per node when piped, an array with --json', async () => {
-    const piped = await restwire(['tunnel', 'nodes', '--gateway', api], env)
+    const piped = await restwire(['tunnel', 'nodes', '--to', api], env)
     assert.equal(piped.code, 0, piped.stderr)
     const lines = piped.stdout.trim().split('\n').map((line) => JSON.parse(line) as {id: string; fingerprint: string; inFlight: number})
     assert.equal(lines.length, 1)
     assert.equal(lines[0]!.id, nodeId)
     assert.match(lines[0]!.fingerprint, /^SHA256:/)
     assert.equal(lines[0]!.inFlight, 0)
-    const json = await restwire(['tunnel', 'nodes', '--gateway', api, '--json'], env)
+    const json = await restwire(['tunnel', 'nodes', '--to', api, '--json'], env)
     assert.deepEqual((JSON.parse(json.stdout) as Array<{id: string}>).map((n) => n.id), [nodeId])
   })
 
@@ -126,7 +126,7 @@ describe('restwire tunnel call + nodes', () => {
   })
 
   it('Ctrl-C on a STREAM exits 130 and the node stops the stream', async () => {
-    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'tunnel', 'call', nodeId, 'STREAM', '/forever', '--gateway', api], {
+    const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'tunnel', 'call', nodeId, 'STREAM', '/forever', '--to', api], {
       cwd: root,
       env: {...process.env, ...env},
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -165,12 +165,12 @@ describe('restwire tunnel call + nodes without a gateway', () => {
     const {port} = probe.address() as {port: number}
     await new Promise((resolve) => probe.close(resolve))
     const gateway = `http://127.0.0.1:${port}`
-    const nodes = await restwire(['tunnel', 'nodes', '--gateway', gateway], {})
+    const nodes = await restwire(['tunnel', 'nodes', '--to', gateway], {})
     assert.equal(nodes.code, 3)
     assert.match(nodes.stderr, /cannot reach the gateway's HTTP API at .*connection refused/)
-    const called = await restwire(['tunnel', 'call', 'api-1', 'GET', '/home', '--gateway', gateway], {})
+    const called = await restwire(['tunnel', 'call', 'api-1', 'GET', '/home', '--to', gateway], {})
     assert.equal(called.code, 3)
-    const streamed = await restwire(['tunnel', 'call', 'api-1', 'STREAM', '/stream', '--gateway', gateway], {})
+    const streamed = await restwire(['tunnel', 'call', 'api-1', 'STREAM', '/stream', '--to', gateway], {})
     assert.equal(streamed.code, 3)
   })
 })

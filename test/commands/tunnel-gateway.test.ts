@@ -26,7 +26,7 @@ describe('restwire tunnel gateway', {timeout: 60_000}, () => {
 
   it('listens, serves GET /nodes, calls a node that dials in, logs it, and exits 0 on SIGTERM', {skip: skipWithout('curl')}, async () => {
     const home = join(dir(), 'home')
-    const args = ['tunnel', 'gateway', '--port', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new']
+    const args = ['tunnel', 'gateway', '--listen', '0', '--http', '127.0.0.1:0', '--log-format', 'json', '--accept-new']
     const gateway = spawnCli(args, {RESTWIRE_HOME: home})
     children.push(() => gateway.child.kill('SIGKILL'))
     const waitForLog = gateway.waitForLine

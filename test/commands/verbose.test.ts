@@ -51,7 +51,7 @@ describe('-v traces', {timeout: 120_000}, () => {
 
     it('traces address, algorithms, host key and its check, the key accepted, the exchange and timings; never the private key', async () => {
       const port = String(serve.port)
-      const call = (...extra: string[]) => restwire(['korv', 'call', 'STORE', '/echo', '--data', '{"password":"hunter2-body"}', '--port', port, ...extra], env)
+      const call = (...extra: string[]) => restwire(['korv', 'call', 'STORE', '/echo', '--data', '{"password":"hunter2-body"}', '--to', port, ...extra], env)
       const first = await call('-v')
       assert.equal(first.code, 0, first.stderr)
       assert.equal(first.stdout, '{"password":"hunter2-body"}\n', 'stdout is the body, as without -v')
@@ -93,14 +93,14 @@ describe('-v traces', {timeout: 120_000}, () => {
       const fingerprint = (await sshKeygen('-l', '-E', 'sha256', '-f', `${keyPath}.pub`)).split(' ')[1]!
       const port = String(serve.port)
       const withKey = {...env, RESTWIRE_KEY_PASSPHRASE: passphrase}
-      const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '-v'], withKey)
+      const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', port, '-i', keyPath, '-v'], withKey)
       assert.equal(result.code, 0, result.stderr)
       assert.ok(result.stderr.includes(`* Authenticated using publickey ${keyPath} ssh-ed25519 ${fingerprint}`), result.stderr)
       assert.ok(!result.stderr.includes(passphrase), 'no passphrase in the trace')
 
       const emptyKnownHosts = join(dir(), 'empty_known_hosts')
       await writeFile(emptyKnownHosts, '')
-      const refused = await restwire(['korv', 'call', 'GET', '/hello', '--port', port, '-i', keyPath, '--known-hosts', emptyKnownHosts, '-v'], withKey)
+      const refused = await restwire(['korv', 'call', 'GET', '/hello', '--to', port, '-i', keyPath, '--known-hosts', emptyKnownHosts, '-v'], withKey)
       assert.equal(refused.code, 5, refused.stderr)
       assert.match(refused.stderr, /^\* Host key check failed: unknown \(.*empty_known_hosts\)$/m)
       assert.match(refused.stderr, /RW_ERR_HOST_KEY_UNKNOWN/)
@@ -108,7 +108,7 @@ describe('-v traces', {timeout: 120_000}, () => {
 
     it('--batch -v: one > and one < line per request, with its batch id', async () => {
       const input = '{"id":"a","verb":"GET","path":"/hello"}\n{"id":"b","verb":"GET","path":"/missing"}\n'
-      const result = await restwire(['korv', 'call', '--batch', '-', '--port', String(serve.port), '-v'], env, input)
+      const result = await restwire(['korv', 'call', '--batch', '-', '--to', String(serve.port), '-v'], env, input)
       assert.equal(result.code, 8, result.stderr)
       assert.equal(result.stdout.trim().split('\n').length, 2)
       assert.match(result.stderr, /^> GET \/hello \(batch id "a"\) \[body: 4 bytes of JSON\]$/m)
@@ -117,7 +117,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
 
     it('dim on a terminal; plain when piped (the assertions above) or with --color never', {skip: skipWithout('python3')}, async () => {
-      const args = ['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '-v']
+      const args = ['korv', 'call', 'GET', '/hello', '--to', String(serve.port), '-v']
       const coloured = await onTerminal(args, env)
       assert.ok(coloured.includes('\u001B[2m* Trying 127.0.0.1'), coloured)
       const plain = await onTerminal([...args, '--color', 'never'], env)
@@ -126,7 +126,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
 
     it('--insecure: the trace says the key was not verified', async () => {
-      const result = await restwire(['korv', 'call', 'GET', '/hello', '--port', String(serve.port), '--insecure', '--verbose'], env)
+      const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', String(serve.port), '--insecure', '--verbose'], env)
       assert.equal(result.code, 0, result.stderr)
       assert.match(result.stderr, /^\* Host key not verified \(--insecure\)$/m)
     })
@@ -144,7 +144,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
 
     it('tunnel call -v: the HTTP request and response lines and headers, body sizes, timings', async () => {
-      const result = await restwire(['tunnel', 'call', 'api-1', 'POST', '/create', '--data', '{"name":"ada-secret"}', '--gateway', api, '-v'], env)
+      const result = await restwire(['tunnel', 'call', 'api-1', 'POST', '/create', '--data', '{"name":"ada-secret"}', '--to', api, '-v'], env)
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stdout, '{"name":"ada-secret"}\n')
       const trace = result.stderr
@@ -160,12 +160,12 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.match(trace, /^\* First byte after [\d.]+ ms$/m)
       assert.match(trace, /^\* Total [\d.]+ ms$/m)
       assert.ok(!trace.includes('ada-secret'), 'bodies are shown as sizes')
-      const quiet = await restwire(['tunnel', 'call', 'api-1', 'GET', '/home', '--gateway', api], env)
+      const quiet = await restwire(['tunnel', 'call', 'api-1', 'GET', '/home', '--to', api], env)
       assert.equal(quiet.stderr, '')
     })
 
     it('tunnel nodes -v and --json: the trace on stderr, the JSON alone on stdout', async () => {
-      const result = await restwire(['tunnel', 'nodes', '--gateway', api, '-v', '--json'], env)
+      const result = await restwire(['tunnel', 'nodes', '--to', api, '-v', '--json'], env)
       assert.equal(result.code, 0, result.stderr)
       assert.deepEqual((JSON.parse(result.stdout) as Array<{id: string}>).map((node) => node.id), ['api-1'])
       assert.match(result.stderr, /^> GET \/nodes HTTP\/1\.1$/m)
@@ -181,7 +181,7 @@ describe('-v traces', {timeout: 120_000}, () => {
 
     before(async () => {
       const pki = await makePipePki(dir())
-      hub = await startPipeProcess(['serve', '--ca', pki.dir, '--port', '0', '--http', '127.0.0.1:0'], /"event":"listening"/)
+      hub = await startPipeProcess(['serve', '--ca', pki.dir, '--listen', '0', '--http', '127.0.0.1:0'], /"event":"listening"/)
       const listening = await hub.waitForLog(/"event":"listening"/)
       hubHttp = listening.http as string
       node = await startPipeProcess(['connect', '--to', `127.0.0.1:${listening.port as number}`, '--hub-name', 'hub', '--ca', pki.dir, '--name', 'node-a', '--builtins', '--http', '127.0.0.1:0'], /"event":"started"/)
@@ -202,7 +202,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
 
     it('pipe call -v against a hub: request line, status, X-Event-Return-Code, sizes, timings', async () => {
-      const result = await restwire(['pipe', 'call', 'GET', '/client/node-a/time', '--gateway', hubHttp, '-v'], {})
+      const result = await restwire(['pipe', 'call', 'GET', '/client/node-a/time', '--to', hubHttp, '-v'], {})
       assert.equal(result.code, 0, result.stderr)
       assert.ok(result.stdout.length > 0)
       assert.match(result.stderr, /^> GET \/client\/node-a\/time HTTP\/1\.1$/m)
@@ -210,13 +210,13 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.match(result.stderr, /^< x-event-return-code: 0$/im)
       assert.match(result.stderr, /^< \[\d+ bytes of body\]$/m)
       assert.match(result.stderr, /^\* Total [\d.]+ ms$/m)
-      const quiet = await restwire(['pipe', 'call', 'GET', '/client/node-a/time', '--gateway', hubHttp], {})
+      const quiet = await restwire(['pipe', 'call', 'GET', '/client/node-a/time', '--to', hubHttp], {})
       assert.equal(quiet.stderr, '')
     })
 
     it('masks credential headers', async () => {
       const gateway = `http://127.0.0.1:${(cookieServer.address() as AddressInfo).port}`
-      const result = await restwire(['pipe', 'call', 'GET', '/server/anything', '--gateway', gateway, '-v'], {})
+      const result = await restwire(['pipe', 'call', 'GET', '/server/anything', '--to', gateway, '-v'], {})
       assert.equal(result.code, 0, result.stderr)
       assert.equal(result.stdout, 'ok')
       assert.match(result.stderr, /^< set-cookie: <masked, \d+ bytes>$/im)
@@ -243,7 +243,7 @@ describe('-v traces', {timeout: 120_000}, () => {
     })
 
     it('relay send -v: the address, the line sent with params as sizes, dispatched and final lines, timings', async () => {
-      const result = await restwire(['relay', 'send', 'user', '--params', 'user_id=private-id-77', '--connect', relay.address, '-v'], {})
+      const result = await restwire(['relay', 'send', 'user', '--params', 'user_id=private-id-77', '--to', relay.address, '-v'], {})
       assert.equal(result.code, 0, result.stderr)
       assert.equal((JSON.parse(result.stdout) as {status: string}).status, 'ok')
       const trace = result.stderr
@@ -255,7 +255,7 @@ describe('-v traces', {timeout: 120_000}, () => {
       assert.match(trace, /^\* Total [\d.]+ ms$/m)
       assert.ok(!trace.includes('private-id-77'), 'params are shown as sizes')
       assert.ok(!trace.includes(SECRET))
-      const quiet = await restwire(['relay', 'send', 'user', '--params', 'user_id=1', '--connect', relay.address], {})
+      const quiet = await restwire(['relay', 'send', 'user', '--params', 'user_id=1', '--to', relay.address], {})
       assert.equal(quiet.stderr, '')
     })
   })

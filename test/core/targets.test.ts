@@ -2,7 +2,10 @@
 // for `config show`, the choice of target (flag, env, default_target) and the precedence of a setting.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {TARGET_FLAGS, resolveSettings} from '../../src/cli/targets.js'
+import {type FlagParsers, TARGET_FLAGS, resolveSettings} from '../../src/cli/targets.js'
+import KorvCall from '../../src/commands/korv/call.js'
+import RelaySend from '../../src/commands/relay/send.js'
+import TunnelCall from '../../src/commands/tunnel/call.js'
 import {isRestwireError} from '../../src/core/errors.js'
 import {mergeSetting, parseTargetsConfig, selectTarget} from '../../src/core/targets.js'
 
@@ -13,19 +16,21 @@ const FULL = `# restwire targets
 default_target: prod
 targets:
   prod:
-    address: api.example.com:2222
+    to: api.example.com:2222
     user: deploy
     identity: ~/.ssh/id_ed25519
     known_hosts: keys/known_hosts
     timeout: 5s
     connect_timeout: 2
   v6:
-    address: "[::1]:8022"
+    to: "[::1]:8022"
     identity: [a.key, /abs/b.key]
   gw.1:
-    address: gw.example.com
-    gateway: http://127.0.0.1:9090/
-    relay: unix:/run/relay.sock
+    to: http://127.0.0.1:9090/
+  relay:
+    to: unix:/run/relay.sock
+  host:
+    to: gw.example.com
 `
 
 async function problemsOf(text: string): Promise<string[]> {
@@ -43,22 +48,22 @@ async function problemsOf(text: string): Promise<string[]> {
 describe('parseTargetsConfig', () => {
   it('reads every field, with its line; paths from HOME or the file directory', async () => {
     const config = await parseTargetsConfig(FULL, path, env)
-    assert.deepEqual([...config.targets.keys()], ['prod', 'v6', 'gw.1'])
+    assert.deepEqual([...config.targets.keys()], ['prod', 'v6', 'gw.1', 'relay', 'host'])
     assert.deepEqual(config.defaultTarget, {line: 2, name: 'prod'})
     const prod = config.targets.get('prod')!
     assert.deepEqual(prod.settings, {
       connect_timeout: 2000,
-      host: 'api.example.com',
       identity: ['/home/ada/.ssh/id_ed25519'],
       known_hosts: '/etc/rw/keys/known_hosts',
-      port: 2222,
       timeout: 5000,
+      to: 'api.example.com:2222',
       user: 'deploy',
     })
     assert.equal(prod.line, 4)
-    assert.deepEqual(prod.lines, {connect_timeout: 10, host: 5, identity: 7, known_hosts: 8, port: 5, timeout: 9, user: 6})
-    assert.deepEqual(config.targets.get('v6')!.settings, {host: '::1', identity: ['/etc/rw/a.key', '/abs/b.key'], port: 8022})
-    assert.deepEqual(config.targets.get('gw.1')!.settings, {gateway: 'http://127.0.0.1:9090', host: 'gw.example.com', relay: 'unix:/run/relay.sock'})
+    assert.deepEqual(prod.lines, {connect_timeout: 10, identity: 7, known_hosts: 8, timeout: 9, to: 5, user: 6})
+    assert.deepEqual(config.targets.get('v6')!.settings, {identity: ['/etc/rw/a.key', '/abs/b.key'], to: '[::1]:8022'})
+    assert.deepEqual(config.targets.get('gw.1')!.settings, {to: 'http://127.0.0.1:9090/'})
+    assert.deepEqual(config.targets.get('relay')!.settings, {to: 'unix:/run/relay.sock'})
   })
 
   it('takes an empty file or an empty targets mapping', async () => {
@@ -70,11 +75,11 @@ describe('parseTargetsConfig', () => {
     const problems = await problemsOf(`targets:
   a:
     adress: x:1
-    address: "host:99999"
+    to: "host:99999"
     timeout: -1
     connect_timeout: 10 years
-    relay: tcp://nohost
-    gateway: ftp://x
+    relay: tcp://127.0.0.1:9876
+    gateway: http://x
     identity: []
     user: "two words"
   "-bad":
@@ -83,16 +88,16 @@ describe('parseTargetsConfig', () => {
 colour: red
 `)
     assert.deepEqual(problems, [
-      'targets.a.adress: unknown field (expected one of address, user, identity, known_hosts, gateway, relay, timeout, connect_timeout)',
-      'targets.a.address: must be HOST:PORT (or HOST), e.g. api.example.com:8022 or [::1]:8022, got "host:99999"',
-      'targets.a.timeout: must be a duration: seconds as a number, or a string like "500ms", "30s", "2m"; got -1',
-      'targets.a.connect_timeout: must be a duration: seconds as a number, or a string like "500ms", "30s", "2m"; got "10 years"',
-      'targets.a.relay: must be tcp://HOST:PORT or unix:/path/to.sock, got "tcp://nohost"',
-      'targets.a.gateway: must be an http:// URL, e.g. http://127.0.0.1:8080, got "ftp://x"',
+      'targets.a.adress: unknown field (expected one of to, user, identity, known_hosts, timeout, connect_timeout)',
+      'targets.a.to: must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path; got "host:99999"',
+      'targets.a.timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got -1',
+      'targets.a.connect_timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got "10 years"',
+      'targets.a.relay: was renamed: write "to:" (what the command\'s --to takes)',
+      'targets.a.gateway: was renamed: write "to:" (what the command\'s --to takes)',
       'targets.a.identity: must be a key file path or a list of them, got []',
       'targets.a.user: must be a user name, got "two words"',
       'targets.-bad: a target name is letters, digits, ".", "_" and "-", starting with a letter or digit',
-      'targets.c: must be a mapping of settings (address, user, identity...)',
+      'targets.c: must be a mapping of settings (to, user, identity...)',
       'colour: unknown field (expected one of targets, default_target)',
     ])
   })
@@ -123,7 +128,7 @@ describe('selectTarget', () => {
     assert.throws(() => selectTarget(config, path, 'staging', {}), (error: unknown) => {
       assert.ok(isRestwireError(error))
       assert.equal(error.code, 'RW_ERR_CONFIG')
-      assert.match(error.message, /no target "staging" \(--target\) in \/etc\/rw\/config.yaml; known: prod, v6, gw.1/)
+      assert.match(error.message, /no target "staging" \(--target\) in \/etc\/rw\/config.yaml; known: prod, v6, gw.1, relay, host/)
       return true
     })
     assert.throws(() => selectTarget(undefined, path, undefined, {RESTWIRE_TARGET: 'prod'}), /no target "prod" \(RESTWIRE_TARGET\): there is no config file/)
@@ -132,29 +137,53 @@ describe('selectTarget', () => {
 
 describe('precedence', () => {
   it('an explicit flag wins over the target, the target over the default', async () => {
-    const prod = (await parseTargetsConfig(FULL, path, env)).targets.get('prod')!
+    const file = await parseTargetsConfig(FULL, path, env)
+    const prod = file.targets.get('prod')!
     assert.deepEqual(mergeSetting({explicit: true, value: 'other'}, prod, 'user', path), {source: {kind: 'flag'}, value: 'other'})
     assert.deepEqual(mergeSetting({explicit: false, value: 'korv'}, prod, 'user', path), {source: {kind: 'config', line: 6, path}, value: 'deploy'})
-    assert.deepEqual(mergeSetting({explicit: false, value: 30_000}, prod, 'gateway', path), {source: {kind: 'default'}, value: 30_000})
+    assert.deepEqual(mergeSetting({explicit: false, value: 30_000}, file.targets.get('relay'), 'timeout', path), {source: {kind: 'default'}, value: 30_000})
     assert.deepEqual(mergeSetting({explicit: false, value: 'korv'}, undefined, 'user', path), {source: {kind: 'default'}, value: 'korv'})
   })
 
-  it("fills a command's flags in place: defaults replaced, typed flags kept, relay addresses parsed", async () => {
+  it("fills a command's flags in place: defaults replaced, typed flags kept, `to:` parsed by the command's --to", async () => {
     const config = await parseTargetsConfig(FULL, path, env)
-    const korv: Record<string, unknown> = {'connect-timeout': 10_000, host: '127.0.0.1', port: 9000, timeout: 30_000, user: 'korv'}
-    const applied = resolveSettings({flags: korv, fromDefault: new Set(['connect-timeout', 'host', 'timeout', 'user']), map: TARGET_FLAGS['korv:call']!}, config.targets.get('prod'), path)
+    const korv: Record<string, unknown> = {'connect-timeout': 10_000, timeout: 30_000, to: {host: '127.0.0.1', kind: 'tcp', port: 9000}, user: 'korv'}
+    const korvOptions = {definitions: KorvCall.flags as FlagParsers, flags: korv, fromDefault: new Set(['connect-timeout', 'timeout', 'user']), map: TARGET_FLAGS['korv:call']!}
+    const applied = await resolveSettings(korvOptions, config.targets.get('prod'), path)
     assert.deepEqual(korv, {
       'connect-timeout': 2000,
-      host: 'api.example.com',
       identity: ['/home/ada/.ssh/id_ed25519'],
       'known-hosts': '/etc/rw/keys/known_hosts',
-      port: 9000,
       timeout: 5000,
+      to: {host: '127.0.0.1', kind: 'tcp', port: 9000},
       user: 'deploy',
     })
-    assert.deepEqual(applied.settings.port, {source: {kind: 'flag'}, value: 9000})
-    const relay: Record<string, unknown> = {connect: {host: '127.0.0.1', kind: 'tcp', port: 9876}, timeout: 60_000}
-    resolveSettings({flags: relay, fromDefault: new Set(['connect', 'timeout']), map: TARGET_FLAGS['relay:send']!}, config.targets.get('gw.1'), path)
-    assert.deepEqual(relay, {connect: {kind: 'unix', path: '/run/relay.sock'}, timeout: 60_000})
+    assert.deepEqual(applied.settings.to, {source: {kind: 'flag'}, value: {host: '127.0.0.1', kind: 'tcp', port: 9000}})
+    // A bare host gets korv call's default port.
+    const host: Record<string, unknown> = {to: undefined}
+    await resolveSettings({...korvOptions, flags: host, fromDefault: new Set(['to'])}, config.targets.get('host'), path)
+    assert.deepEqual(host.to, {host: 'gw.example.com', kind: 'tcp', port: 8022})
+
+    const relay: Record<string, unknown> = {timeout: 30_000, to: {host: '127.0.0.1', kind: 'tcp', port: 9876, scheme: 'tcp'}}
+    await resolveSettings({definitions: RelaySend.flags as FlagParsers, flags: relay, fromDefault: new Set(['to', 'timeout']), map: TARGET_FLAGS['relay:send']!}, config.targets.get('relay'), path)
+    assert.deepEqual(relay, {timeout: 30_000, to: {kind: 'unix', path: '/run/relay.sock'}})
+
+    const tunnel: Record<string, unknown> = {timeout: 30_000, to: undefined}
+    await resolveSettings({definitions: TunnelCall.flags as FlagParsers, flags: tunnel, fromDefault: new Set(['to', 'timeout']), map: TARGET_FLAGS['tunnel:call']!}, config.targets.get('gw.1'), path)
+    assert.deepEqual(tunnel.to, {host: '127.0.0.1', kind: 'tcp', port: 9090, scheme: 'http'})
+  })
+
+  it('a `to:` that the command does not take is a config error naming the file, line and target', async () => {
+    const config = await parseTargetsConfig(FULL, path, env)
+    const flags: Record<string, unknown> = {timeout: 30_000, to: undefined}
+    await assert.rejects(
+      resolveSettings({definitions: KorvCall.flags as FlagParsers, flags, fromDefault: new Set(['to']), map: TARGET_FLAGS['korv:call']!}, config.targets.get('relay'), path),
+      (error: unknown) => {
+        assert.ok(isRestwireError(error))
+        assert.equal(error.code, 'RW_ERR_CONFIG')
+        assert.equal(error.message, '/etc/rw/config.yaml:17: targets.relay.to: cannot be a UNIX socket here, got "unix:/run/relay.sock" (as --to)')
+        return true
+      },
+    )
   })
 })

@@ -83,9 +83,9 @@ export interface ServeProcess extends CliProcess {
   port: number
 }
 
-/** Starts `restwire korv serve --log-format json --port 0 ...args` and waits until it listens. */
+/** Starts `restwire korv serve --log-format json --listen 0 ...args` and waits until it listens. */
 export async function startServe(args: string[], env: Record<string, string>, cli = cloneCli): Promise<ServeProcess> {
-  const serve = spawnCli(['korv', 'serve', '--port', '0', '--log-format', 'json', ...args], env, cli)
+  const serve = spawnCli(['korv', 'serve', '--listen', '0', '--log-format', 'json', ...args], env, cli)
   const listening = await serve.waitForLog(/"event":"listening"/)
   return {...serve, port: listening.port as number}
 }

@@ -17,23 +17,23 @@ An existing file is never replaced without --force; all files are checked before
 Exit codes: 0 done, 1 internal error, 2 usage (bad name, --san, --days, --bits), 10 a file exists (without --force) or cannot be written.`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> --out ./pki', description: 'A CA in ./pki (ca.pem, ca-key.pem)'},
-    {command: '<%= config.bin %> <%= command.id %> --out ./pki --quickstart', description: 'Quick start: CA, hub and node1 identities in ./pki'},
-    {command: '<%= config.bin %> <%= command.id %> --out ./pki --quickstart --hub web --san web.example.com --node fileserver --node backup', description: 'Quick start with chosen names; the hub also answers as web.example.com'},
-    {command: '<%= config.bin %> <%= command.id %> --out ./pki --type rsa --bits 4096 --name "Acme pipe CA" --days 1825 --json', description: 'An RSA CA with its own name, as JSON'},
+    {command: '<%= config.bin %> <%= command.id %> --dir ./pki', description: 'A CA in ./pki (ca.pem, ca-key.pem)'},
+    {command: '<%= config.bin %> <%= command.id %> --dir ./pki --quickstart', description: 'Quick start: CA, hub and node1 identities in ./pki'},
+    {command: '<%= config.bin %> <%= command.id %> --dir ./pki --quickstart --hub web --san web.example.com --node fileserver --node backup', description: 'Quick start with chosen names; the hub also answers as web.example.com'},
+    {command: '<%= config.bin %> <%= command.id %> --dir ./pki --type rsa --bits 4096 --common-name "Acme pipe CA" --days 1825 --json', description: 'An RSA CA with its own name, as JSON'},
   ]
 
   static override flags = {
-    bits: positiveIntFlag({description: `Key size: ECDSA 256 (default) or 384; RSA ${DEFAULT_TLS_RSA_BITS} (default), 3072 or 4096.`}),
+    bits: positiveIntFlag({char: 'b', description: `Key size: ECDSA 256 (default) or 384; RSA ${DEFAULT_TLS_RSA_BITS} (default), 3072 or 4096.`}),
+    'common-name': Flags.string({default: DEFAULT_CA_COMMON_NAME, description: "The CA's common name (its subject CN)."}),
     days: positiveIntFlag({default: DEFAULT_CA_DAYS, description: 'Days the CA certificate is valid.'}),
     force: Flags.boolean({description: 'Overwrite existing files.'}),
     hub: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: the hub identity name (default hub).', helpValue: 'NAME'}),
-    name: Flags.string({default: DEFAULT_CA_COMMON_NAME, description: "The CA's common name (its subject CN)."}),
     node: Flags.string({dependsOn: ['quickstart'], description: 'With --quickstart: a node identity name (repeatable; default node1).', helpValue: 'NAME', multiple: true, multipleNonGreedy: true}),
-    out: Flags.string({char: 'o', description: 'The directory for ca.pem and ca-key.pem.', helpValue: 'DIR', required: true}),
+    dir: Flags.string({description: 'The directory for ca.pem and ca-key.pem.', helpValue: 'DIR', required: true}),
     quickstart: Flags.boolean({description: 'Also make a hub and node identities signed by the new CA.'}),
     san: Flags.string({delimiter: ',', dependsOn: ['quickstart'], description: 'With --quickstart: another name for the hub, DNS name or IP address (repeatable).', helpValue: 'NAME-OR-IP', multiple: true, multipleNonGreedy: true}),
-    type: Flags.option({default: 'ecdsa' as const, description: 'Key type (of every key made).', options: TLS_KEY_TYPE_NAMES})(),
+    type: Flags.option({char: 't', default: 'ecdsa' as const, description: 'Key type (of every key made).', options: TLS_KEY_TYPE_NAMES})(),
   }
 
   async run(): Promise<KeysCaResult> {
@@ -41,13 +41,13 @@ Exit codes: 0 done, 1 internal error, 2 usage (bad name, --san, --days, --bits),
     const {runKeysCa} = await import('../../cli/keys-ca.js')
     return runKeysCa({
       bits: flags.bits,
-      commonName: flags.name,
+      commonName: flags['common-name'],
       days: flags.days,
       force: flags.force,
       hub: flags.hub,
       json: this.jsonEnabled(),
       nodes: flags.node,
-      out: flags.out,
+      out: flags.dir,
       quickstart: flags.quickstart,
       sans: flags.san,
       type: flags.type,

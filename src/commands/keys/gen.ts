@@ -6,9 +6,9 @@ import {DEFAULT_RSA_BITS, SSH_KEY_TYPE_NAMES} from '../../core/keys/ssh-key-pair
 
 export default class KeysGen extends BaseCommand<typeof KeysGen> {
   static override summary = 'Generate an SSH key pair (OpenSSH format, like ssh-keygen).'
-  static override description = `Writes the private key to --out (mode 0600) and the public key to --out.pub (0644), creating missing directories 0700. Both files are in OpenSSH format: ssh-keygen, ssh and sshd read them, and restwire reads keys made by ssh-keygen.
+  static override description = `Writes the private key to --file (mode 0600) and the public key to --file.pub (0644), creating missing directories 0700. Both files are in OpenSSH format: ssh-keygen, ssh and sshd read them, and restwire reads keys made by ssh-keygen.
 
-Without --out the key goes to the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) as id_ed25519, id_rsa or id_ecdsa. An existing file is never replaced without --force. Replacing the home's client key (id_ed25519) keeps it authorized for local servers: when the home's authorized_keys authorized the old key, the new one is added there too.
+Without --file the key goes to the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) as id_ed25519, id_rsa or id_ecdsa. An existing file is never replaced without --force. Replacing the home's client key (id_ed25519) keeps it authorized for local servers: when the home's authorized_keys authorized the old key, the new one is added there too.
 
 The private key is unencrypted unless --passphrase (asks twice on a terminal) or --passphrase-env NAME (reads the environment variable NAME) gives a passphrase. --authorize FILE also adds the public key to an authorized_keys file, once.`
 
@@ -23,8 +23,8 @@ The private key is unencrypted unless --passphrase (asks twice on a terminal) or
     authorize: Flags.string({description: 'Also add the public key to this authorized_keys file (created 0600 if missing).', helpValue: 'FILE'}),
     bits: positiveIntFlag({char: 'b', description: `Key size: RSA 1024-16384 (default ${DEFAULT_RSA_BITS}); ECDSA 256, 384 or 521 (default 256); ed25519 is fixed.`}),
     comment: Flags.string({char: 'C', description: 'Comment at the end of the public key line (default: user@host).'}),
+    file: Flags.string({char: 'f', description: 'Private key path; the public key goes to PATH.pub.', helpValue: 'PATH'}),
     force: Flags.boolean({description: 'Overwrite an existing key file and its .pub.'}),
-    out: Flags.string({char: 'f', description: 'Private key path; the public key goes to PATH.pub.', helpValue: 'PATH'}),
     passphrase: Flags.boolean({description: 'Encrypt the private key with a passphrase asked for on the terminal (twice).', exclusive: ['passphrase-env']}),
     'passphrase-env': Flags.string({description: 'Encrypt the private key with the passphrase in this environment variable.', helpValue: 'NAME', exclusive: ['passphrase']}),
     type: Flags.option({char: 't', default: 'ed25519' as const, description: 'Key type.', options: SSH_KEY_TYPE_NAMES})(),
@@ -39,7 +39,7 @@ The private key is unencrypted unless --passphrase (asks twice on a terminal) or
       comment: flags.comment,
       force: flags.force,
       json: this.jsonEnabled(),
-      out: flags.out,
+      out: flags.file,
       passphraseEnv: flags['passphrase-env'],
       promptPassphrase: flags.passphrase,
       type: flags.type,

@@ -2,8 +2,10 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
-import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
+import {addressFlag, dataFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
 import type {KorvCallResult} from '../../cli/korv-call.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
+import {DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/korv/defaults.js'
 
 export default class KorvCall extends BaseCommand<typeof KorvCall> {
   static override summary = 'Call a korv server: one request, or a pipelined batch.'
@@ -15,7 +17,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> GET /hello', description: 'Against `korv serve --demo` on this machine'},
-    {command: `<%= config.bin %> <%= command.id %> STORE /users --data '{"name":"ada"}' --host api.example.com -i ~/.ssh/id_ed25519`, description: 'A body inline'},
+    {command: `<%= config.bin %> <%= command.id %> STORE /users --data '{"name":"ada"}' --to api.example.com -i ~/.ssh/id_ed25519`, description: 'A body inline'},
     {command: '<%= config.bin %> <%= command.id %> UPDATE /users/7 --data @user.json', description: 'A body from a file (@- reads stdin)'},
     {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, answers as NDJSON lines'},
     {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
@@ -31,17 +33,16 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
   static override flags = {
     'accept-new': Flags.boolean({description: 'Trust an unknown host key on first use and record it (a changed key still fails).'}),
     batch: Flags.string({description: 'NDJSON file of requests ({"verb","path","body","id"} per line), or - for stdin.', exclusive: ['data', 'interactive']}),
-    concurrency: positiveIntFlag({default: 256, description: 'With --batch: requests in flight at once.'}),
-    'connect-timeout': durationFlag({default: 10_000, description: 'Time allowed for the TCP connection and SSH handshake.'}),
+    concurrency: positiveIntFlag({default: DEFAULT_BATCH_CONCURRENCY, description: 'With --batch: requests in flight at once.'}),
+    'connect-timeout': durationFlag({default: DEFAULT_CONNECT_TIMEOUT_MS, description: 'Time allowed for the TCP connection and SSH handshake.'}),
     data: dataFlag({char: 'd'}),
-    host: hostFlag({char: 'H', default: '127.0.0.1'}),
     identity: Flags.string({char: 'i', description: 'Private key file (repeatable); default: the restwire home client key.', multiple: true, multipleNonGreedy: true}),
     insecure: Flags.boolean({description: 'Do not verify the host key at all (unsafe; for throwaway test servers).', exclusive: ['accept-new']}),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     'known-hosts': Flags.string({description: 'OpenSSH known_hosts file to verify the server against.'}),
-    port: portFlag({char: 'p', default: 8022}),
     target: targetFlag(),
-    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for each response (30s, 500ms...).'}),
+    timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for each response (30s, 500ms...).'}),
+    to: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, defaultPort: DEFAULT_KORV_PORT, description: 'The korv server to call (its --listen).', role: 'to'}),
     user: Flags.string({char: 'u', default: 'korv', description: 'SSH user name (korv servers accept any).'}),
   }
 
@@ -54,14 +55,14 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
       concurrency: flags.concurrency,
       connectTimeoutMs: flags['connect-timeout'],
       data: flags.data,
-      host: flags.host,
+      host: flags.to.host,
       identityPaths: flags.identity,
       insecure: flags.insecure,
       interactive: flags.interactive,
       json: this.jsonEnabled(),
       knownHostsPath: flags['known-hosts'],
       path: args.path,
-      port: flags.port,
+      port: flags.to.port,
       timeoutMs: flags.timeout,
       user: flags.user,
       verb: args.verb,

@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag, hostFlag, portFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {addressFlag, durationFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
 import {RestwireError} from '../../core/errors.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {
@@ -25,9 +26,9 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --demo', description: 'Zero configuration: demo routes on 127.0.0.1:8022'},
-    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --port 2222', description: 'Your handlers'},
-    {command: '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --host 0.0.0.0 --host-key /etc/restwire/host_key --authorized-keys ~/.ssh/authorized_keys', description: 'Put an SSH front on a local HTTP service'},
-    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --host 0.0.0.0 --login-grace 10s --max-startups 50 --max-channels 4', description: 'Facing the internet: tighter limits on unauthenticated connections and channels'},
+    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --listen 2222', description: 'Your handlers, on 127.0.0.1:2222'},
+    {command: '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8022 --host-key /etc/restwire/host_key --authorized-keys ~/.ssh/authorized_keys', description: 'Put an SSH front on a local HTTP service'},
+    {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --listen 0.0.0.0:8022 --login-grace 10s --max-startups 50 --max-channels 4', description: 'Facing the internet: tighter limits on unauthenticated connections and channels'},
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --tracebacks', description: 'While developing: send stack traces in 500 bodies'},
   ]
 
@@ -36,7 +37,6 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     demo: Flags.boolean({description: 'Serve the demo routes: GET /hello, GET /echo, STORE /echo, GET /time.', exclusive: ['routes', 'upstream']}),
     'drain-timeout': durationFlag({default: DEFAULT_DRAIN_MS, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.'}),
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
-    host: hostFlag({default: '127.0.0.1', description: 'Address to listen on (0.0.0.0 for every interface).'}),
     'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection that sends nothing this long with nothing in flight (0 = never).'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must authenticate this soon after the TCP accept, or is closed.'}),
@@ -47,7 +47,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'max-partial-size': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, description: 'Unfinished (partly received) requests one connection may hold across its channels; beyond it the channel gets 413.'}),
     'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the connection holding the most loses its largest channel (503).'}),
     'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections still authenticating at once; more are refused at once.'}),
-    port: portFlag({char: 'p', default: DEFAULT_KORV_PORT}),
+    listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, description: 'Where to accept SSH connections (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/korv.md).', exclusive: ['upstream', 'demo']}),
     tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows clients your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (GET→GET, STORE→POST, UPDATE→PUT, DELETE→DELETE).', exclusive: ['routes', 'demo']}),
@@ -62,7 +62,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       demo: flags.demo,
       drainMs: flags['drain-timeout'],
       handlerTimeoutMs: flags['handler-timeout'],
-      host: flags.host,
+      host: flags.listen.host,
       hostKeyPaths: flags['host-key'],
       idleTimeoutMs: flags['idle-timeout'],
       json: this.jsonEnabled(),
@@ -74,7 +74,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       maxPartialBytesPerConnection: flags['max-partial-size'],
       maxPartialBytesTotal: flags['max-partial-total'],
       maxStartups: flags['max-startups'],
-      port: flags.port,
+      port: flags.listen.port,
       routesPath: flags.routes,
       tracebacks: flags.tracebacks ?? flags.demo,
       upstreamUrl: flags.upstream,

@@ -4,7 +4,10 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import type {PipeCallResult} from '../../cli/pipe-call.js'
-import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
+import {gatewayToFlag, gatewayUrl} from '../../cli/tunnel-flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
+import {DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/duration.js'
+import {DEFAULT_HUB_HTTP_PORT} from '../../core/pipe/defaults.js'
 
 export default class PipeCall extends BaseCommand<typeof PipeCall> {
   static override summary = 'Send one event through a running pipe gateway (hub or node), for scripts and CI.'
@@ -17,7 +20,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time', description: 'Against `restwire pipe serve` on this machine (gateway http://127.0.0.1:8090)'},
     {command: '<%= config.bin %> <%= command.id %> GET /client/fileserver/file//reports/q3.pdf --output q3.pdf', description: 'Fetch a file through the pipe (a progress line on a terminal)'},
-    {command: '<%= config.bin %> <%= command.id %> POST /server/upload//q3.pdf --data @q3.pdf --gateway http://127.0.0.1:8091', description: 'From a node to the hub, a file as the body'},
+    {command: '<%= config.bin %> <%= command.id %> POST /server/upload//q3.pdf --data @q3.pdf --to 8091', description: 'From a node to the hub, a file as the body'},
     {command: '<%= config.bin %> <%= command.id %> GET /client/node-1/time -v', description: 'Trace the HTTP exchange on stderr, like curl -v (bodies as sizes, credentials masked)'},
   ]
 
@@ -30,10 +33,10 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
     'content-type': Flags.string({description: 'Content type of the body (default: application/json for inline --data, else application/octet-stream).'}),
     data: dataFlag({char: 'd', description: 'Event body: JSON text, @FILE (sent as is) or @- (stdin).'}),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
-    gateway: gatewayUrlFlag({default: 'http://127.0.0.1:8090', description: 'The local pipe gateway (hub 8090, node 8091 by default).'}),
-    output: Flags.string({char: 'o', description: 'Write the reply body to this file instead of stdout.'}),
+    output: Flags.string({char: 'o', description: 'Write the reply body to this file instead of stdout.', helpValue: 'FILE'}),
     target: targetFlag(),
-    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the reply to start.'}),
+    timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for the reply to start.'}),
+    to: gatewayToFlag({default: `http://${LOOPBACK_HOST}:${DEFAULT_HUB_HTTP_PORT}`, description: 'The local pipe gateway (its --http: the hub 8090, a node 8091 by default).'}),
   }
 
   async run(): Promise<PipeCallResult | undefined> {
@@ -42,7 +45,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
     return runPipeCall({
       contentType: flags['content-type'],
       data: flags.data,
-      gateway: flags.gateway,
+      gateway: gatewayUrl(flags.to),
       interactive: flags.interactive,
       json: this.jsonEnabled(),
       output: flags.output,

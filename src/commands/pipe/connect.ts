@@ -1,8 +1,10 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag} from '../../cli/flags.js'
-import {handlerFlags, httpAddressFlag, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
-import {gatewayAddressFlag} from '../../cli/tunnel-flags.js'
+import {addressFlag, durationFlag} from '../../cli/flags.js'
+import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
+import {DEFAULT_BACKOFF_MAX_MS} from '../../core/backoff.js'
+import {DEFAULT_NODE_HTTP_PORT} from '../../core/pipe/defaults.js'
 
 export default class PipeConnect extends BaseCommand<typeof PipeConnect> {
   static override summary = 'Run a pipe node: dial the hub over mutual TLS and stay connected.'
@@ -24,11 +26,11 @@ Events sent by the hub are answered by --handlers, --serve-dir (GET file//PATH, 
     ...identityFlags,
     ...handlerFlags,
     ...timingFlags,
-    http: httpAddressFlag({default: {host: '127.0.0.1', port: 8091}, defaultHelp: async () => '127.0.0.1:8091', description: 'HOST:PORT of the local HTTP gateway (port 0 picks a free one).'}),
+    http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_NODE_HTTP_PORT}`, description: 'Where the local HTTP gateway listens (port 0 picks a free one).', role: 'listen'}),
     'hub-name': Flags.string({description: 'The name the hub\'s certificate must carry (default: the host of --to).'}),
-    'max-backoff': durationFlag({default: 30_000, description: 'Longest wait between redials.'}),
+    'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
     name: Flags.string({description: 'This node\'s name in the identity directory (NAME.pem, NAME-key.pem).', helpGroup: 'IDENTITY'}),
-    to: gatewayAddressFlag({description: 'The hub to dial, HOST:PORT.', required: true}),
+    to: addressFlag({description: 'The hub to dial.', required: true, role: 'to'}),
   }
 
   async run(): Promise<{http: string} | undefined> {

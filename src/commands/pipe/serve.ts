@@ -1,12 +1,15 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
-import {handlerFlags, httpAddressFlag, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
+import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
+import {DEFAULT_HUB_HTTP_PORT, DEFAULT_PIPE_PORT} from '../../core/pipe/defaults.js'
+import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
 import type {PipeServeResult} from '../../cli/pipe-serve.js'
 
 export default class PipeServe extends BaseCommand<typeof PipeServe> {
   static override summary = 'Run the pipe hub: nodes dial in over mutual TLS; call them through a local HTTP gateway.'
-  static override description = `Listens on TLS (--host, --port) and accepts nodes whose client certificate is signed by the pipe CA; a node is named by its certificate (CN). A newer connection under the same name replaces the older one. Heartbeats run both ways; a node silent for 3 heartbeats is dropped and its events in flight fail with 503.
+  static override description = `Listens on TLS (--listen) and accepts nodes whose client certificate is signed by the pipe CA; a node is named by its certificate (CN). A newer connection under the same name replaces the older one. Heartbeats run both ways; a node silent for 3 heartbeats is dropped and its events in flight fail with 503.
 
 The identity comes from an identity directory (--ca DIR with ca.pem, NAME.pem, NAME-key.pem; --name defaults to "hub"), or from --cert, --key and --ca-file.
 
@@ -19,23 +22,22 @@ A connection must finish TLS and send its HELLO within --login-grace of the TCP 
 Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and the node connections and exits 0.`
 
   static override examples = [
-    {command: '<%= config.bin %> <%= command.id %> --ca ./pki --host 0.0.0.0', description: 'Hub on every interface, port 7443; gateway on http://127.0.0.1:8090'},
+    {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443', description: 'Hub on every interface, port 7443; gateway on http://127.0.0.1:8090'},
     {command: 'curl http://127.0.0.1:8090/client/fileserver/file//reports/q3.pdf -o q3.pdf', description: 'Fetch a file from node "fileserver" (started with --serve-dir)'},
     {command: 'curl http://127.0.0.1:8090/nodes', description: 'List the connected nodes'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --handlers ./hub-handlers.js --upstream http://127.0.0.1:3000', description: 'Answer node events with your functions, then a local HTTP service'},
-    {command: '<%= config.bin %> <%= command.id %> --ca ./pki --host 0.0.0.0 --login-grace 10s --max-startups 50', description: 'On a public address: close connections without a HELLO after 10s, at most 50 at once'},
+    {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --login-grace 10s --max-startups 50', description: 'On a public address: close connections without a HELLO after 10s, at most 50 at once'},
   ]
 
   static override flags = {
     ...identityFlags,
     ...handlerFlags,
     ...timingFlags,
-    host: hostFlag({default: '127.0.0.1', description: 'Address to listen on for nodes (0.0.0.0 for every interface).'}),
-    'login-grace': durationFlag({default: 30_000, description: 'A connection must finish TLS and send its HELLO within this time of the TCP accept, else it is closed.'}),
-    'max-startups': positiveIntFlag({default: 100, description: 'Connections allowed between TCP accept and HELLO at once; more are refused at once (connected nodes never count).'}),
-    http: httpAddressFlag({default: {host: '127.0.0.1', port: 8090}, defaultHelp: async () => '127.0.0.1:8090', description: 'HOST:PORT of the local HTTP gateway (port 0 picks a free one).'}),
+    http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HUB_HTTP_PORT}`, description: 'Where the local HTTP gateway listens (port 0 picks a free one).', role: 'listen'}),
+    listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_PIPE_PORT}`, description: 'Where nodes dial in over TLS (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
+    'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must finish TLS and send its HELLO within this time of the TCP accept, else it is closed.'}),
+    'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections allowed between TCP accept and HELLO at once; more are refused at once (connected nodes never count).'}),
     name: Flags.string({default: 'hub', description: 'This hub\'s name in the identity directory (NAME.pem, NAME-key.pem).', helpGroup: 'IDENTITY'}),
-    port: portFlag({char: 'p', default: 7443, description: 'TLS port nodes dial.'}),
   }
 
   async run(): Promise<PipeServeResult | undefined> {
@@ -44,14 +46,14 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
     return runPipeServe({
       handlers: {builtins: flags.builtins, handlersFile: flags.handlers, serveDir: flags['serve-dir'], upstream: flags.upstream},
       heartbeatMs: flags.heartbeat,
-      host: flags.host,
+      host: flags.listen.host,
       http: flags.http,
       identity: {caFile: flags['ca-file'], certFile: flags.cert, dir: flags.ca, keyFile: flags.key, name: flags.name},
       json: this.jsonEnabled(),
       logFormat: flags['log-format'],
       loginGraceMs: flags['login-grace'],
       maxStartups: flags['max-startups'],
-      port: flags.port,
+      port: flags.listen.port,
       timeoutMs: flags.timeout,
     })
   }

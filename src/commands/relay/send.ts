@@ -2,14 +2,15 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
-import {dataFlag, durationFlag} from '../../cli/flags.js'
-import {paramsFlag, relayAddressFlag} from '../../cli/relay-flags.js'
+import {addressFlag, dataFlag, durationFlag} from '../../cli/flags.js'
+import {paramsFlag} from '../../cli/relay-flags.js'
+import {DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/duration.js'
 import type {RelayFinalReply} from '../../core/relay/client.js'
-import {DEFAULT_RELAY_ADDRESS, parseRelayAddress} from '../../core/relay/address.js'
+import {DEFAULT_RELAY_ADDRESS, RELAY_TO} from '../../core/relay/address.js'
 
 export default class RelaySend extends BaseCommand<typeof RelaySend> {
   static override summary = 'Send one named request to a running relay and print its final reply.'
-  static override description = `Connects to a relay started with \`restwire relay start\` (--connect), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints it as the result document.
+  static override description = `Connects to a relay started with \`restwire relay start\` (--to), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints it as the result document.
 
 Without NAME on a terminal it asks for it: a list of --config's requests (then each placeholder and the body not given, as --interactive does), or typed in without --config. Without a terminal a missing NAME is a usage error. An unknown NAME is answered with the names the relay knows.
 
@@ -17,7 +18,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> user --params user_id=7', description: 'GET the "user" request of the relay on tcp://127.0.0.1:9876'},
-    {command: `<%= config.bin %> <%= command.id %> create_user --data '{"name":"ada"}' --connect unix:/run/restwire/relay.sock`, description: 'A body, over a UNIX socket'},
+    {command: `<%= config.bin %> <%= command.id %> create_user --data '{"name":"ada"}' --to unix:/run/restwire/relay.sock`, description: 'A body, over a UNIX socket'},
     {command: '<%= config.bin %> <%= command.id %> user --params @params.json', description: 'Params from a JSON file'},
     {command: '<%= config.bin %> <%= command.id %> user -p user_id=7 --target prod', description: 'The relay address and timeout of the named target "prod" of config.yaml'},
     {command: '<%= config.bin %> <%= command.id %> --interactive --config relay.yaml', description: 'Pick the request and fill in its placeholders'},
@@ -31,12 +32,12 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
 
   static override flags = {
     config: Flags.string({char: 'c', description: 'Relay config file, for --interactive and the NAME prompt (secrets need not be set).'}),
-    connect: relayAddressFlag({default: parseRelayAddress(DEFAULT_RELAY_ADDRESS, 'connect'), defaultHelp: async () => DEFAULT_RELAY_ADDRESS, description: 'The relay: tcp://HOST:PORT or unix:/path/to.sock.'}),
     data: dataFlag({char: 'd'}),
     interactive: Flags.boolean({description: 'Pick the request and fill its placeholders from --config (terminal only).'}),
     params: paramsFlag({char: 'p'}),
     target: targetFlag(),
-    timeout: durationFlag({char: 't', default: 60_000, description: 'Time allowed for the final reply.'}),
+    timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for the final reply.'}),
+    to: addressFlag({...RELAY_TO, default: DEFAULT_RELAY_ADDRESS, deprecatedAliases: ['connect'], description: 'The relay (its --listen): TCP or a UNIX socket.', unix: true}),
   }
 
   async run(): Promise<RelayFinalReply | undefined> {
@@ -44,7 +45,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     const {runRelaySend} = await import('../../cli/relay-send.js')
     return runRelaySend({
       configPath: flags.config,
-      connect: flags.connect,
+      connect: flags.to,
       data: flags.data,
       interactive: flags.interactive,
       json: this.jsonEnabled(),

@@ -4,7 +4,10 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
 import type {TunnelCallResult} from '../../cli/tunnel-client.js'
-import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
+import {gatewayToFlag, gatewayUrl} from '../../cli/tunnel-flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
+import {DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/duration.js'
+import {DEFAULT_HTTP_API_PORT} from '../../core/tunnel/defaults.js'
 
 export default class TunnelCall extends BaseCommand<typeof TunnelCall> {
   static override summary = 'Call a route of a tunnel node through a running gateway.'
@@ -29,10 +32,10 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
 
   static override flags = {
     data: dataFlag({char: 'd'}),
-    gateway: gatewayUrlFlag(),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     target: targetFlag(),
-    timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the response (for STREAM: for its start).'}),
+    timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for the response (for STREAM: for its start).'}),
+    to: gatewayToFlag({default: `http://${LOOPBACK_HOST}:${DEFAULT_HTTP_API_PORT}`, description: "The gateway's local HTTP API (its --http)."}),
   }
 
   async run(): Promise<TunnelCallResult | undefined> {
@@ -40,7 +43,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
     const {runTunnelCall} = await import('../../cli/tunnel-client.js')
     return runTunnelCall({
       data: flags.data,
-      gateway: flags.gateway,
+      gateway: gatewayUrl(flags.to),
       interactive: flags.interactive,
       json: this.jsonEnabled(),
       node: args.node,

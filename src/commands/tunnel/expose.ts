@@ -1,7 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag, positiveIntFlag} from '../../cli/flags.js'
-import {gatewayAddressFlag} from '../../cli/tunnel-flags.js'
+import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
@@ -35,7 +34,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
-    to: gatewayAddressFlag({description: 'The gateway to dial, HOST:PORT.', required: true}),
+    to: addressFlag({description: 'The gateway to dial (its --listen).', required: true, role: 'to'}),
     tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows callers your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (STREAM: NDJSON or SSE response).', exclusive: ['routes', 'demo']}),
   }

@@ -1,23 +1,13 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
-import {RestwireError} from '../../core/errors.js'
+import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
+import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
-import {DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
-
-/** `HOST:PORT` for the HTTP API (`[::1]:8080` for IPv6); port 0 picks a free one. */
-const httpAddressFlag = Flags.custom<{host: string; port: number}>({
-  async parse(input, _context, options) {
-    const match = /^(?:\[([^\]]+)\]|([^:\s[\]]+)):(\d+)$/.exec(input.trim())
-    const port = Number(match?.[3])
-    if (!match || port > 65_535) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes HOST:PORT, e.g. 127.0.0.1:8080, got "${input}"`)
-    return {host: match[1] ?? match[2]!, port}
-  },
-})
+import {DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
 
 export default class TunnelGateway extends BaseCommand<typeof TunnelGateway> {
   static override summary = 'Accept tunnel nodes and call them through a local HTTP API.'
-  static override description = `Listens on TCP (--host, --port) for nodes started with \`restwire tunnel expose\`. On each connection the gateway is the SSH client: it authenticates with --identity, verifies the node's host key against --known-nodes (--accept-new trusts a node id seen for the first time) and keeps a registry of connected nodes by id.
+  static override description = `Listens on TCP (--listen) for nodes started with \`restwire tunnel expose\`. On each connection the gateway is the SSH client: it authenticates with --identity, verifies the node's host key against --known-nodes (--accept-new trusts a node id seen for the first time) and keeps a registry of connected nodes by id.
 
 A local HTTP API (--http, loopback by default; it has no authentication of its own) calls them: GET /nodes lists the connected nodes; METHOD /nodes/<id>/<path>?query makes one request (GET, POST, PATCH, PUT as PATCH, DELETE; the query becomes params and a JSON body data) and answers with the node's status and JSON body; GET /nodes/<id>/<path> with "Accept: application/x-ndjson" or "Accept: text/event-stream" follows a STREAM item by item, and cancels it when the client goes away. Unknown node 404, node gone 503, no answer within --timeout 504; a node answer that is invalid or cannot be written as JSON 502; a request over the tunnel's 16 MiB message limit 413.
 
@@ -27,26 +17,25 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --accept-new', description: 'Trust nodes on first use; nodes dial 127.0.0.1:8022, the API is http://127.0.0.1:8080'},
-    {command: '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --identity ~/.ssh/gateway_key --known-nodes /etc/restwire/known_nodes', description: 'Accept nodes from the network, trusting only listed node keys'},
+    {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --identity ~/.ssh/gateway_key --known-nodes /etc/restwire/known_nodes', description: 'Accept nodes from the network, trusting only listed node keys'},
     {command: 'curl http://127.0.0.1:8080/nodes', description: 'List the connected nodes'},
     {command: 'curl -X POST http://127.0.0.1:8080/nodes/api-node/create -d \'{"name":"ada"}\'', description: 'Call a route on a node'},
     {command: 'curl -N -H "Accept: application/x-ndjson" http://127.0.0.1:8080/nodes/api-node/stream', description: 'Follow a STREAM as NDJSON'},
-    {command: '<%= config.bin %> <%= command.id %> --host 0.0.0.0 --login-grace 10s --max-startups 20', description: 'On an exposed port: drop connections that do not register within 10 s, at most 20 handshakes at once'},
+    {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --login-grace 10s --max-startups 20', description: 'On an exposed port: drop connections that do not register within 10 s, at most 20 handshakes at once'},
   ]
 
   static override flags = {
     'accept-new': Flags.boolean({description: 'Trust and record the host key of a node id that --known-nodes does not list yet.'}),
-    host: hostFlag({default: '127.0.0.1', description: 'Address to listen on for nodes (0.0.0.0 for every interface).'}),
-    http: httpAddressFlag({default: {host: '127.0.0.1', port: 8080}, defaultHelp: async () => '127.0.0.1:8080', description: 'HOST:PORT of the local HTTP API (port 0 picks a free one).'}),
+    http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HTTP_API_PORT}`, description: 'Where the local HTTP API listens (port 0 picks a free one).', role: 'listen'}),
     identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
     'known-nodes': Flags.string({description: 'known_hosts-style file of trusted node keys, patterns matching node ids (default: <restwire home>/known_nodes).'}),
     'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_GATEWAY_PORT}`, description: 'Where nodes dial in (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'Time from the TCP accept for a node to finish the SSH handshake and IDENTIFY; then the connection is closed.'}),
     'max-http-connections': positiveIntFlag({default: DEFAULT_HTTP_MAX_CONNECTIONS, description: 'HTTP API connections open at once; beyond it new ones are closed.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams waiting on one node; beyond it they are answered 503 by the gateway.'}),
     'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Node connections still in the handshake at once; the excess is closed on accept.'}),
-    port: portFlag({char: 'p', default: DEFAULT_GATEWAY_PORT, description: 'TCP port nodes dial.'}),
-    timeout: durationFlag({char: 't', default: DEFAULT_GATEWAY_TIMEOUT_MS, description: 'Bound on every request (and the first answer of a stream); then 504.'}),
+    timeout: durationFlag({default: DEFAULT_GATEWAY_TIMEOUT_MS, description: 'Bound on every request (and the first answer of a stream); then 504.'}),
   }
 
   async run(): Promise<{port: number; http: string} | undefined> {
@@ -54,7 +43,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     const {runTunnelGateway} = await import('../../cli/tunnel-gateway.js')
     return runTunnelGateway({
       acceptNew: flags['accept-new'],
-      host: flags.host,
+      host: flags.listen.host,
       http: flags.http,
       identityPaths: flags.identity,
       json: this.jsonEnabled(),
@@ -64,7 +53,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
       maxHttpConnections: flags['max-http-connections'],
       maxInFlight: flags['max-in-flight'],
       maxStartups: flags['max-startups'],
-      port: flags.port,
+      port: flags.listen.port,
       timeoutMs: flags.timeout,
     })
   }

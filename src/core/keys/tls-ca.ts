@@ -170,7 +170,7 @@ function openCertificateAuthority(pair: TlsPemPair, source: string, now: Date): 
   const invalid = (reason: string, cause?: unknown): RestwireError =>
     new RestwireError('RW_ERR_KEY_FILE', `${source}: ${reason}`, {
       cause,
-      hint: 'Make a CA with: restwire keys ca --out DIR',
+      hint: 'Make a CA with: restwire keys ca --dir DIR',
     })
   let certificate: X509Certificate
   try {

@@ -66,7 +66,7 @@ export async function installCaCertificate(dir: string, certificate: string, opt
   if (existing !== undefined && !options.force) {
     throw new RestwireError('RW_ERR_FILE_EXISTS', `${path} already exists and holds a different CA certificate`, {
       details: {path},
-      hint: 'Pass --force to replace it, or choose another --out directory.',
+      hint: 'Pass --force to replace it, or choose another --dir.',
     })
   }
 
@@ -77,7 +77,7 @@ export async function installCaCertificate(dir: string, certificate: string, opt
 /** Reads the CA certificate and private key from DIR, with errors that say which file is missing or unreadable. */
 export async function readCertificateAuthority(dir: string): Promise<TlsPemPair> {
   const paths = tlsCaPaths(dir)
-  const hint = `Make a CA with: restwire keys ca --out ${dir}`
+  const hint = `Make a CA with: restwire keys ca --dir ${dir}`
   try {
     await access(dir)
   } catch (error) {

@@ -12,10 +12,9 @@ import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
 import {type OnTrace, elapsedMs} from '../trace.js'
 import {parseKorvResponse} from './messages.js'
-import {DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './defaults.js'
+import {DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_REQUEST_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 
-export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
-export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+export {DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
 export const DEFAULT_CLIENT_MAX_IN_FLIGHT = 512
 
 /** strict: unknown and changed keys fail; accept-new: unknown keys are added (trust on first use); off: no check. */

@@ -1,6 +1,11 @@
 // korv's defaults, in a module of their own so the CLI can show them without loading ssh2.
 
 export const DEFAULT_KORV_PORT = 8022
+/** The TCP connection and SSH handshake of `korv call`. */
+export const DEFAULT_CONNECT_TIMEOUT_MS = 10_000
+export {DEFAULT_REQUEST_TIMEOUT_MS} from '../duration.js'
+/** `korv call --batch`: requests in flight at once. */
+export const DEFAULT_BATCH_CONCURRENCY = 256
 /** Largest decompressed message (PROTOCOLS.md: 16 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
 export const DEFAULT_MAX_IN_FLIGHT = 1024

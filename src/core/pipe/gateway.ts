@@ -12,9 +12,9 @@ import {errorText} from './messages.js'
 import type {PipeNodeHandle} from './node.js'
 import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
-export const DEFAULT_HUB_HTTP_PORT = 8090
-export const DEFAULT_NODE_HTTP_PORT = 8091
-export const DEFAULT_EVENT_TIMEOUT_MS = 30_000
+import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
+
+export {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 const DRAIN_MS = 5000
 /** A client must send its request headers within this time (slowloris), and the whole request within the next. */
 export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000

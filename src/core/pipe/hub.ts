@@ -10,7 +10,9 @@ import {FrameType, encodeJsonFrame} from './frames.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import {type PipeIdentity, certificateName} from './tls-identity.js'
 
-export const DEFAULT_PIPE_PORT = 7443
+import {DEFAULT_PIPE_PORT} from './defaults.js'
+
+export {DEFAULT_PIPE_PORT} from './defaults.js'
 /** How long a request to a known node that is away waits for it to reconnect before 503. */
 export const DEFAULT_AWAIT_PEER_MS = 5000
 

@@ -12,7 +12,9 @@ import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
 import {type EventMeta, PIPE_PROTOCOL_VERSION, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseHello, parseJsonPayload, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
 
-export const DEFAULT_HEARTBEAT_MS = 5000
+import {DEFAULT_HEARTBEAT_MS} from './defaults.js'
+
+export {DEFAULT_HEARTBEAT_MS} from './defaults.js'
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
 /** EVENT or REPLY metadata must fit one frame, with room for the INLINE length prefix. */

@@ -35,7 +35,7 @@ export async function loadPipeIdentity(options: PipeIdentityOptions): Promise<Pi
   // All paths first: a missing flag must fail before any read is under way.
   const paths = [inDir(options.caFile, 'CA certificate', 'ca-file'), inDir(options.certFile, 'certificate', 'cert'), inDir(options.keyFile, 'private key', 'key')]
   const {dir, name} = options
-  const caHint = dir && !options.caFile ? `Make a CA there with: restwire keys ca --out ${dir}` : undefined
+  const caHint = dir && !options.caFile ? `Make a CA there with: restwire keys ca --dir ${dir}` : undefined
   const hint = dir && name ? `Make it with: restwire keys cert --ca ${dir} --name ${name}` : undefined
   const [ca, cert, key] = await Promise.all([
     readPem(paths[0]!, 'CA certificate', caHint),
@@ -53,7 +53,7 @@ async function readPem(path: string, what: string, hint: string | undefined): Pr
     const reason = errnoCode(error) === 'ENOENT' ? 'no such file' : (error as Error).message
     throw new RestwireError('RW_ERR_CONFIG', `cannot read the ${what} ${path}: ${reason}`, {
       cause: error,
-      hint: hint ?? 'Make an identity directory with `restwire keys ca --out DIR --quickstart`, or `keys cert --ca DIR --name NAME`.',
+      hint: hint ?? 'Make an identity directory with `restwire keys ca --dir DIR --quickstart`, or `keys cert --ca DIR --name NAME`.',
     })
   }
 

@@ -89,7 +89,7 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
       if (connected) return finish(new RestwireError('RW_ERR_CLOSED', `the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
       const code = errnoCode(error)
       const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no such socket' : error.message
-      finish(new RestwireError('RW_ERR_CONNECT', `cannot connect to the relay at ${where}: ${reason}`, {cause: error, hint: 'Is `restwire relay start` running, and is --connect its --listen address?'}))
+      finish(new RestwireError('RW_ERR_CONNECT', `cannot connect to the relay at ${where}: ${reason}`, {cause: error, hint: 'Is `restwire relay start` running, and is --to its --listen address?'}))
     })
     socket.on('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
   })

@@ -1,6 +1,7 @@
 // The relay's configuration: which named HTTP requests clients may make. Validated in full at load (every
 // problem reported with the request and field it is in), secrets resolved from the environment, URL
 // templates compiled, so that serving a request does no parsing of the template.
+import {DURATION_FORMS, parseDuration} from '../duration.js'
 import {RestwireError} from '../errors.js'
 import {fileErrorReason} from '../fs-errors.js'
 import {type CompiledTemplate, compileTemplate} from './url-template.js'
@@ -65,10 +66,6 @@ type Raw = Record<string, unknown>
 const TOP_FIELDS = new Set(['requests', 'timeout', 'ca', 'max_concurrency', 'max_concurrency_per_connection', 'max_response_bytes', 'max_line_bytes'])
 const REQUEST_FIELDS = new Set(['method', 'url', 'expect', 'body', 'headers', 'auth', 'timeout', 'retries', 'retry_backoff', 'query', 'ca', 'redirects', 'max_response_bytes'])
 const HEADER_NAME = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/
-const DURATION = /^(\d+(?:\.\d+)?)\s*(ms|s|m)?$/
-const DURATION_UNIT_MS: Record<string, number> = {m: 60_000, ms: 1, s: 1000}
-/** The longest delay a Node.js timer takes (about 24.8 days); longer ones would fire at once. */
-const MAX_DURATION_MS = 2_147_483_647
 
 /** Collects every problem, so one run of `relay check` shows them all. */
 class Problems {
@@ -320,16 +317,15 @@ function readCa(raw: unknown, where: string, deps: RelayConfigDeps, problems: Pr
   }
 }
 
-/** A number of seconds, or a string like "500ms", "10s", "2m". */
+/** A number of seconds, or a string like "500ms", "10s", "2m", "1h" (core/duration.ts). */
 function duration(raw: unknown, where: string, problems: Problems): number {
-  const match = typeof raw === 'number' ? [String(raw), String(raw), 's'] : typeof raw === 'string' ? DURATION.exec(raw.trim()) : null
-  const ms = match ? Number(match[1]) * DURATION_UNIT_MS[match[2] ?? 's']! : Number.NaN
-  if (!Number.isFinite(ms) || ms <= 0 || ms > MAX_DURATION_MS) {
-    problems.add(where, `must be a duration up to 24 days: seconds as a number, or a string like "500ms", "10s", "2m"; got ${show(raw)}`)
+  const ms = parseDuration(raw)
+  if (ms === undefined) {
+    problems.add(where, `must be a duration up to 24 days (${DURATION_FORMS}); got ${show(raw)}`)
     return 0
   }
 
-  return Math.round(ms)
+  return ms
 }
 
 function positiveInt(raw: unknown, where: string, fallback: number, problems: Problems): number {

@@ -2,6 +2,8 @@
 export {DEFAULT_MAX_IN_FLIGHT, RESTWIRE_IDENT} from '../korv/defaults.js'
 
 export const DEFAULT_GATEWAY_PORT = 8022
+/** The gateway's local HTTP API. */
+export const DEFAULT_HTTP_API_PORT = 8080
 export const DEFAULT_GATEWAY_TIMEOUT_MS = 30_000
 export const DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS = 10_000
 export {DEFAULT_BACKOFF_MAX_MS} from '../backoff.js'

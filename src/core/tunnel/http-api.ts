@@ -7,11 +7,11 @@ import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
-import {DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
+import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 
-export const DEFAULT_HTTP_API_PORT = 8080
+export {DEFAULT_HTTP_API_PORT} from './defaults.js'
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
 /** On close(), how long plain requests in flight may still finish before their connections are cut. */
 export const DEFAULT_HTTP_DRAIN_MS = 5000
