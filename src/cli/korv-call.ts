@@ -155,7 +155,7 @@ async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnT
       const parsed = parseBatchLine(line, lineNumber)
       const batch = {id: parsed.id, line: lineNumber}
       if ('error' in parsed) {
-        writeStdout(JSON.stringify(errorDocument(new RestwireError('RW_ERR_USAGE', `--batch line ${lineNumber}: ${parsed.error}`), {details: {requestId: null, batch}, protocol: 'korv'})))
+        writeStdout(JSON.stringify(errorDocument(new RestwireError('RW_ERR_USAGE', `--batch line ${lineNumber}: ${parsed.error}`, {hint: BATCH_LINE_HINT}), {details: {requestId: null, batch}, protocol: 'korv'})))
         note(ERROR_CATALOGUE.RW_ERR_USAGE.exitCode)
         continue
       }
@@ -184,6 +184,8 @@ async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnT
   await Promise.all(inFlight)
   return worst
 }
+
+const BATCH_LINE_HINT = 'Each line is one JSON object: {"verb": "GET", "path": "/hello", "body": ..., "id": ...}.'
 
 type BatchLine = {id: unknown; verb: string; path: string; body: unknown} | {id: unknown; error: string}
 
