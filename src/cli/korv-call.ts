@@ -33,9 +33,12 @@ export interface KorvCallOptions {
   verbose?: boolean
 }
 
+/** The --json result of `korv call`: the call envelope. */
+export type KorvCallResult = CallEnvelope
+
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
-export async function runKorvCall(options: KorvCallOptions): Promise<CallEnvelope | undefined> {
+export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallResult | undefined> {
   const started = performance.now()
   // Loaded only with -v: a plain call's start-up does not pay for it.
   const trace = options.verbose ? (await import('./trace.js')).createTraceWriter() : undefined

@@ -34,7 +34,10 @@ export interface PipeCallOptions {
   verbose?: boolean
 }
 
-export async function runPipeCall(options: PipeCallOptions): Promise<CallEnvelope | undefined> {
+/** The --json result of `pipe call`: the call envelope. */
+export type PipeCallResult = CallEnvelope
+
+export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
   // Loaded only with -v; the trace sees only undici's HTTP exchange, and ends once the reply is read.
   const trace = options.verbose ? await import('./trace.js').then(({createTraceWriter, startHttpTrace}) => startHttpTrace(createTraceWriter())) : undefined
   try {

@@ -62,7 +62,10 @@ export interface TunnelCallOptions {
   verbose?: boolean
 }
 
-export async function runTunnelCall(options: TunnelCallOptions): Promise<CallEnvelope | undefined> {
+/** The --json result of `tunnel call`: the call envelope (a STREAM prints its own, one per item). */
+export type TunnelCallResult = CallEnvelope
+
+export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelCallResult | undefined> {
   const started = performance.now()
   const {body, node, path, verb} = await resolveRequest(options)
   const target = `/nodes/${encodeURIComponent(node)}${path}`

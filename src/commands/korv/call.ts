@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag, hostFlag, portFlag, positiveIntFlag} from '../../cli/flags.js'
-import type {CallEnvelope} from '../../cli/envelope.js'
+import type {KorvCallResult} from '../../cli/korv-call.js'
 
 export default class KorvCall extends BaseCommand<typeof KorvCall> {
   static override summary = 'Call a korv server: one request, or a pipelined batch.'
@@ -45,7 +45,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     user: Flags.string({char: 'u', default: 'korv', description: 'SSH user name (korv servers accept any).'}),
   }
 
-  async run(): Promise<CallEnvelope | undefined> {
+  async run(): Promise<KorvCallResult | undefined> {
     const {args, flags} = this
     const {runKorvCall} = await import('../../cli/korv-call.js')
     return runKorvCall({

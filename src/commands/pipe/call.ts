@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
-import type {CallEnvelope} from '../../cli/envelope.js'
+import type {PipeCallResult} from '../../cli/pipe-call.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
 
 export default class PipeCall extends BaseCommand<typeof PipeCall> {
@@ -36,7 +36,7 @@ Exit codes: 0 when the event returned code 0; 8 for 404 (unknown node) or a hand
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the reply to start.'}),
   }
 
-  async run(): Promise<CallEnvelope | undefined> {
+  async run(): Promise<PipeCallResult | undefined> {
     const {args, flags} = this
     const {runPipeCall} = await import('../../cli/pipe-call.js')
     return runPipeCall({

@@ -3,7 +3,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {dataFlag, durationFlag} from '../../cli/flags.js'
-import type {CallEnvelope} from '../../cli/envelope.js'
+import type {TunnelCallResult} from '../../cli/tunnel-client.js'
 import {gatewayUrlFlag} from '../../cli/tunnel-flags.js'
 
 export default class TunnelCall extends BaseCommand<typeof TunnelCall> {
@@ -35,7 +35,7 @@ Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: n
     timeout: durationFlag({char: 't', default: 30_000, description: 'Time allowed for the response (for STREAM: for its start).'}),
   }
 
-  async run(): Promise<CallEnvelope | undefined> {
+  async run(): Promise<TunnelCallResult | undefined> {
     const {args, flags} = this
     const {runTunnelCall} = await import('../../cli/tunnel-client.js')
     return runTunnelCall({
