@@ -110,8 +110,8 @@ export function bodyFromBytes(bytes: Buffer, contentType: string): {body: unknow
   return {body: bytes.toString('base64'), bodyEncoding: 'base64'}
 }
 
-/** HOST:PORT, with an IPv6 host in brackets. */
-export function formatHostPort(host: string, port: number): string {
+/** HOST:PORT, with an IPv6 host in brackets (the korv target address). */
+export function hostPortAddress(host: string, port: number): string {
   return `${host.includes(':') ? `[${host}]` : host}:${port}`
 }
 

@@ -4,7 +4,7 @@ import {localPaths} from '../core/home.js'
 import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import {type OnTrace, jsonByteLength} from '../core/trace.js'
-import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument, formatHostPort} from './envelope.js'
+import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument, hostPortAddress} from './envelope.js'
 import type {PayloadSource} from './flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
@@ -211,7 +211,7 @@ function parseBatchLine(line: string, lineNumber: number): BatchLine {
 }
 
 function targetOf(options: KorvCallOptions, request: {verb: string; path: string}): EnvelopeTarget {
-  return {address: formatHostPort(options.host, options.port), request: {verb: request.verb, path: request.path}}
+  return {address: hostPortAddress(options.host, options.port), request: {verb: request.verb, path: request.path}}
 }
 
 function envelopeFor(
