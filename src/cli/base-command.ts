@@ -2,7 +2,8 @@
 import {Command} from '@oclif/core/command'
 import * as Flags from '@oclif/core/flags'
 import type * as Interfaces from '@oclif/core/interfaces'
-import {COLOR_MODES, colorModeInArgv, configureColor, renderError} from './output.js'
+import {errorDocument} from './envelope.js'
+import {COLOR_MODES, colorModeInArgv, configureColor, formatJson, renderError, writeStdout} from './output.js'
 import {type ParsedCommand, toRestwireError} from './parse-errors.js'
 import {type FlagParsers, TARGET_FLAGS, applyTarget} from './targets.js'
 
@@ -53,11 +54,16 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const rwError = toRestwireError(error, this.describeForErrors())
     process.exitCode = rwError.exitCode
     if (this.jsonEnabled()) {
-      this.logJson({error: rwError.toJSON()})
+      this.logJson(errorDocument(rwError))
       return
     }
 
     process.stderr.write(renderError(rwError, Boolean(this.flags?.verbose) || process.argv.includes('--verbose')))
+  }
+
+  /** Every --json document: pretty on a terminal, one compact line when piped (oclif's is always pretty). */
+  override logJson(json: unknown): void {
+    writeStdout(formatJson(json))
   }
 
   /** The command's name, flags and arguments, for usage errors that name them. */

@@ -3,6 +3,7 @@
 // "command korv:cal:GET:/hello not found". oclif calls it only on a miss, so it costs a hit nothing.
 import type {Config} from '@oclif/core/config'
 import {RestwireError} from '../core/errors.js'
+import {errorDocument} from './envelope.js'
 import {renderError} from './output.js'
 import {editDistance} from './suggest.js'
 
@@ -20,7 +21,7 @@ export async function commandNotFound({argv = [], config, id}: CommandNotFoundOp
   process.exitCode = error.exitCode
   const flagsEnd = argv.indexOf('--')
   if (argv.slice(0, flagsEnd === -1 ? undefined : flagsEnd).includes('--json')) {
-    process.stdout.write(JSON.stringify({error: error.toJSON()}) + '\n')
+    process.stdout.write(JSON.stringify(errorDocument(error)) + '\n')
     return
   }
 

@@ -5,6 +5,7 @@ import {localPaths} from '../core/home.js'
 import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import {type OnTrace, jsonByteLength} from '../core/trace.js'
+import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument} from './envelope.js'
 import type {PayloadSource} from './flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
@@ -33,14 +34,8 @@ export interface KorvCallOptions {
   verbose?: boolean
 }
 
-export interface KorvCallResult {
-  status: number
-  body: unknown
-  requestId: number
-  host: string
-  port: number
-  timing: {connectMs: number; responseMs: number; totalMs: number}
-}
+/** The --json result of `korv call`: the call envelope. */
+export type KorvCallResult = CallEnvelope
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
@@ -67,10 +62,7 @@ export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallRes
 
     process.exitCode = exitCodeForStatus(response.status)
     const totalMs = performance.now() - started
-    if (options.json) {
-      const timing = {connectMs: round(connectMs), responseMs: round(response.durationMs), totalMs: round(totalMs)}
-      return {body: response.body, host: options.host, port: options.port, requestId: response.requestId, status: response.status, timing}
-    }
+    if (options.json) return envelopeFor(options, {path, verb}, response, {connectMs, responseMs: response.durationMs, totalMs})
 
     writeStdout(formatJson(response.body))
     if (response.status >= 400) process.stderr.write(c.yellow(`${verb} ${path}: ${response.status}\n`))
@@ -124,7 +116,7 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
     trustCommand: `restwire korv call --accept-new --to ${formatHostPort(options.host, options.port)}${knownHostsFlag} ${retry}`,
     user: options.user,
   })
-  return withProgress(`connecting to ${options.host}:${options.port}`, connecting)
+  return withProgress(`connecting to ${formatHostPort(options.host, options.port)}`, connecting)
 }
 
 /** The korv envelope, its body as a size only (it may hold secrets). */
@@ -165,8 +157,9 @@ async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnT
       lineNumber++
       if (line.trim() === '') continue
       const parsed = parseBatchLine(line, lineNumber)
+      const batch = {id: parsed.id, line: lineNumber}
       if ('error' in parsed) {
-        writeStdout(JSON.stringify({error: parsed.error, id: parsed.id, line: lineNumber}))
+        writeStdout(JSON.stringify(errorDocument(new RestwireError('RW_ERR_USAGE', `--batch line ${lineNumber}: ${parsed.error}`, {hint: BATCH_LINE_HINT}), {details: {requestId: null, batch}, protocol: 'korv'})))
         note(ERROR_CATALOGUE.RW_ERR_USAGE.exitCode)
         continue
       }
@@ -176,12 +169,12 @@ async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnT
         (response) => {
           traceResponse(trace, response)
           note(exitCodeForStatus(response.status))
-          writeStdout(JSON.stringify({body: response.body, durationMs: round(response.durationMs), id: parsed.id, status: response.status}))
+          writeStdout(JSON.stringify(envelopeFor(options, parsed, response, {responseMs: response.durationMs, totalMs: response.durationMs}, batch)))
         },
         (error: unknown) => {
           const rw = isRestwireError(error) ? error : new RestwireError('RW_ERR_INTERNAL', String(error))
           note(rw.exitCode)
-          writeStdout(JSON.stringify({error: {code: rw.code, message: rw.message}, id: parsed.id}))
+          writeStdout(JSON.stringify(errorDocument(rw, {details: {requestId: null, batch}, protocol: 'korv', target: targetOf(options, parsed)})))
         },
       )
       inFlight.add(task)
@@ -195,6 +188,8 @@ async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnT
   await Promise.all(inFlight)
   return worst
 }
+
+const BATCH_LINE_HINT = 'Each line is one JSON object: {"verb": "GET", "path": "/hello", "body": ..., "id": ...}.'
 
 type BatchLine = {id: unknown; verb: string; path: string; body: unknown} | {id: unknown; error: string}
 
@@ -214,6 +209,29 @@ function parseBatchLine(line: string, lineNumber: number): BatchLine {
   if (!verb) return {error: `missing or unknown "verb"; use one of ${KORV_VERBS.join(', ')}`, id}
   if (typeof path !== 'string' || !path.startsWith('/')) return {error: 'missing "path" (starting with /)', id}
   return {body: record.body ?? null, id, path, verb}
+}
+
+function targetOf(options: KorvCallOptions, request: {verb: string; path: string}): EnvelopeTarget {
+  return {address: formatHostPort(options.host, options.port), request: {verb: request.verb, path: request.path}}
+}
+
+function envelopeFor(
+  options: KorvCallOptions,
+  request: {verb: string; path: string},
+  response: KorvResponse,
+  timing: {connectMs?: number; responseMs: number; totalMs: number},
+  batch?: {id: unknown; line: number},
+): CallEnvelope {
+  return buildEnvelope({
+    body: response.body,
+    bodyEncoding: 'json',
+    details: batch ? {requestId: response.requestId, batch} : {requestId: response.requestId},
+    ok: exitCodeForStatus(response.status) === 0,
+    protocol: 'korv',
+    status: response.status,
+    target: targetOf(options, request),
+    timing,
+  })
 }
 
 const round = (ms: number): number => Math.round(ms * 100) / 100

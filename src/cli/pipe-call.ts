@@ -8,6 +8,7 @@ import {pipeline} from 'node:stream/promises'
 import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
 import {stringifyJson} from '../core/json.js'
+import {type CallEnvelope, bodyFromBytes, buildEnvelope} from './envelope.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
@@ -33,13 +34,8 @@ export interface PipeCallOptions {
   verbose?: boolean
 }
 
-export interface PipeCallResult {
-  status: number
-  code: number | null
-  contentType: string
-  body: unknown
-  timing: {totalMs: number}
-}
+/** The --json result of `pipe call`: the call envelope. */
+export type PipeCallResult = CallEnvelope
 
 export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
   // Loaded only with -v; the trace sees only undici's HTTP exchange, and ends once the reply is read.
@@ -51,7 +47,7 @@ export async function runPipeCall(options: PipeCallOptions): Promise<PipeCallRes
   }
 }
 
-async function callGateway(options: PipeCallOptions): Promise<PipeCallResult | undefined> {
+async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | undefined> {
   const started = performance.now()
   if (options.interactive || options.verb === undefined || options.path === undefined) options = await promptEvent(options)
   const verb = options.verb!.toUpperCase()
@@ -79,20 +75,32 @@ async function callGateway(options: PipeCallOptions): Promise<PipeCallResult | u
   const code = header === undefined ? null : Number(header)
   const replyType = String(response.headers['content-type'] ?? 'application/octet-stream')
   process.exitCode = exitCodeFor(response.statusCode, code)
+  const saved = options.output ? await saveBody(response, options.output) : undefined
   if (options.json) {
-    const text = await response.body.text()
-    return {body: decode(text, replyType), code, contentType: replyType, status: response.statusCode, timing: {totalMs: Math.round((performance.now() - started) * 100) / 100}}
+    // Binary bodies are base64 in the document; with --output the bytes are in the file, the document says how many.
+    const {body, bodyEncoding} = saved ? {body: null, bodyEncoding: 'none' as const} : bodyFromBytes(Buffer.from(await response.body.arrayBuffer()), replyType)
+    return buildEnvelope({
+      body,
+      bodyEncoding,
+      details: saved ? {code, output: saved} : {code},
+      headers: response.headers,
+      ok: exitCodeFor(response.statusCode, code) === 0,
+      protocol: 'pipe',
+      status: response.statusCode,
+      target: {address: options.gateway, request: {verb, path: options.path!}},
+      timing: {totalMs: performance.now() - started},
+    })
   }
 
-  if (options.output) {
-    const length = Number(response.headers['content-length'])
-    const progress = startTransferProgress(`↓ ${basename(options.output)}`, Number.isSafeInteger(length) ? length : undefined)
-    try {
-      await pipeline(response.body, tapBytes((chunk) => progress.add(chunk.length)), createWriteStream(options.output))
-    } finally {
-      progress.done()
-    }
-  } else if (stdoutIsTty() && /\bjson\b/.test(replyType)) {
+  if (!saved) await writeBody(response, replyType)
+  if (response.statusCode !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${response.statusCode}\n`))
+  else if (code !== 0) process.stderr.write(c.yellow(`${verb} ${options.path}: event return code ${code}\n`))
+  return undefined
+}
+
+/** The reply body to stdout: JSON pretty on a terminal, other bytes as they are. */
+async function writeBody(response: Dispatcher.ResponseData, replyType: string): Promise<void> {
+  if (stdoutIsTty() && /\bjson\b/.test(replyType)) {
     process.stdout.write(formatJson(decode(await response.body.text(), replyType)) + '\n')
   } else if (stdoutIsTty()) {
     // On a terminal, the shell prompt must start on a line of its own; piped bytes stay exact.
@@ -102,10 +110,27 @@ async function callGateway(options: PipeCallOptions): Promise<PipeCallResult | u
   } else {
     await pipeline(response.body, process.stdout, {end: false})
   }
+}
 
-  if (response.statusCode !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${response.statusCode}\n`))
-  else if (code !== 0) process.stderr.write(c.yellow(`${verb} ${options.path}: event return code ${code}\n`))
-  return undefined
+/** The reply body into --output FILE, with a progress line on a terminal; returns its size. */
+async function saveBody(response: Dispatcher.ResponseData, path: string): Promise<{path: string; bytes: number}> {
+  const length = Number(response.headers['content-length'])
+  const progress = startTransferProgress(`↓ ${basename(path)}`, Number.isSafeInteger(length) ? length : undefined)
+  let bytes = 0
+  try {
+    await pipeline(
+      response.body,
+      tapBytes((chunk) => {
+        bytes += chunk.length
+        progress.add(chunk.length)
+      }),
+      createWriteStream(path),
+    )
+  } finally {
+    progress.done()
+  }
+
+  return {bytes, path}
 }
 
 /** Verb, path and body from the terminal (a usage error naming the arguments when stdin is not one). */

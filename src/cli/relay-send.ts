@@ -2,10 +2,11 @@
 // config), send it to a running relay, print the final reply and exit with a code that says how it went.
 import {readFile} from 'node:fs/promises'
 import {ERROR_CATALOGUE, type ErrorCode, RestwireError} from '../core/errors.js'
-import type {RelayAddress} from '../core/relay/address.js'
+import {type RelayAddress, formatRelayAddress} from '../core/relay/address.js'
 import {type RelayFinalReply, sendRelayRequest} from '../core/relay/client.js'
 import {type RelayConfig, maskUrlPassword} from '../core/relay/config.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
+import {type CallEnvelope, buildEnvelope} from './envelope.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -27,7 +28,7 @@ export interface RelaySendOptions {
 
 const REQUEST_ID = 1
 
-export async function runRelaySend(options: RelaySendOptions): Promise<RelayFinalReply | undefined> {
+export async function runRelaySend(options: RelaySendOptions): Promise<CallEnvelope | undefined> {
   let name = options.name
   let params = await readParams(options.params ?? [])
   let data = options.data ? await readPayload(options.data) : undefined
@@ -35,7 +36,8 @@ export async function runRelaySend(options: RelaySendOptions): Promise<RelayFina
   if (options.interactive || !name) ({data, name, params} = await promptRequest(options, {data, name, params}))
   if (!name) throw await missingName(options)
 
-  const {reply} = await sendRelayRequest({
+  const started = performance.now()
+  const {dispatched, reply} = await sendRelayRequest({
     address: options.connect,
     request: {data: data ?? undefined, id: REQUEST_ID, params, request: name},
     // Loaded only with -v.
@@ -43,7 +45,21 @@ export async function runRelaySend(options: RelaySendOptions): Promise<RelayFina
     timeoutMs: options.timeoutMs,
   })
   process.exitCode = exitCodeFor(reply)
-  if (options.json) return reply
+  if (options.json) {
+    return buildEnvelope({
+      body: reply.response,
+      bodyEncoding: 'json',
+      details: {id: reply.id, reply: reply.status, ...(typeof reply.time === 'number' ? {time: reply.time} : {}), dispatched},
+      headers: reply.headers,
+      ok: reply.status === 'ok',
+      protocol: 'relay',
+      // The upstream's HTTP status; null when the relay got none (unknown request, upstream unreachable).
+      status: typeof reply.http_status === 'number' ? reply.http_status : null,
+      target: {address: formatRelayAddress(options.connect), request: {name, params: params ?? {}}},
+      timing: {totalMs: performance.now() - started},
+    })
+  }
+
   writeStdout(formatJson(reply))
   if (reply.status === 'error') {
     const {code, error: message} = (reply.response as {code?: unknown; error?: unknown} | null) ?? {}

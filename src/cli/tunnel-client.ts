@@ -3,6 +3,7 @@ import type {Dispatcher} from 'undici'
 import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
 import {STREAM_ERROR_TRAILER} from '../core/tunnel/http-stream.js'
 import {canonicalRequestType} from '../core/tunnel/messages.js'
+import {type CallEnvelope, type EnvelopeTarget, bodyFromBytes, buildEnvelope} from './envelope.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -61,18 +62,16 @@ export interface TunnelCallOptions {
   verbose?: boolean
 }
 
-export interface TunnelCallResult {
-  status: number
-  body: unknown
-  timing: {totalMs: number}
-}
+/** The --json result of `tunnel call`: the call envelope (a STREAM prints its own, one per item). */
+export type TunnelCallResult = CallEnvelope
 
 export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelCallResult | undefined> {
   const started = performance.now()
   const {body, node, path, verb} = await resolveRequest(options)
   const target = `/nodes/${encodeURIComponent(node)}${path}`
+  const envelopeTarget: EnvelopeTarget = {address: options.gateway, request: {node, verb, path}}
   if (verb === 'STREAM') {
-    process.exitCode = await runStream(options, target)
+    process.exitCode = await runStream(options, target, options.json ? {started, target: envelopeTarget} : undefined)
     return undefined
   }
 
@@ -82,16 +81,22 @@ export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelC
     timeoutMs: options.timeoutMs,
     verbose: options.verbose,
   })
-  const answer = await readJson(response)
   process.exitCode = exitCodeForStatus(response.statusCode)
-  if (options.json) return {body: answer, status: response.statusCode, timing: {totalMs: Math.round((performance.now() - started) * 100) / 100}}
+  if (options.json) return envelopeOf(response, await readBytes(response), envelopeTarget, started)
+  const answer = await readJson(response)
   writeStdout(formatJson(answer))
   if (response.statusCode >= 400) process.stderr.write(c.yellow(`${verb} ${path} on ${node}: ${response.statusCode}\n`))
   return undefined
 }
 
+/** With --json, a STREAM prints one envelope per item instead of the bare item. */
+interface StreamEnvelopes {
+  started: number
+  target: EnvelopeTarget
+}
+
 /** Prints each item as an NDJSON line as it arrives. SIGINT aborts the request (the gateway then cancels the stream). */
-async function runStream(options: TunnelCallOptions, target: string): Promise<number> {
+async function runStream(options: TunnelCallOptions, target: string, json?: StreamEnvelopes): Promise<number> {
   const controller = new AbortController()
   let interrupted = false
   const onSigint = (): void => {
@@ -104,6 +109,11 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
     // The timeout bounds the first answer only; a stream may then run for ever.
     const response = await gatewayRequest(options.gateway, 'GET', target, {accept: 'application/x-ndjson', signal: controller.signal, streaming: true, timeoutMs: options.timeoutMs, verbose: options.verbose})
     if (response.statusCode !== 200) {
+      if (json) {
+        writeStdout(formatJson(envelopeOf(response, await readBytes(response), json.target, json.started)))
+        return exitCodeForStatus(response.statusCode)
+      }
+
       const answer = await readJson(response)
       writeStdout(formatJson(answer))
       process.stderr.write(c.yellow(`STREAM ${target}: ${response.statusCode}\n`))
@@ -111,12 +121,14 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
     }
 
     let pending = ''
+    const items = json ? new StreamItemWriter(response, json) : undefined
     try {
       for await (const chunk of response.body) {
         pending += (chunk as Buffer).toString('utf8')
         const end = pending.lastIndexOf('\n')
         if (end === -1) continue
-        process.stdout.write(pending.slice(0, end + 1))
+        if (items) items.push(pending.slice(0, end))
+        else process.stdout.write(pending.slice(0, end + 1))
         pending = pending.slice(end + 1)
       }
     } catch (error) {
@@ -125,9 +137,12 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
       response.trace?.end()
     }
 
-    if (pending.trim() !== '') writeStdout(pending)
+    if (items) {
+      items.push(pending)
+      items.end(interrupted ? undefined : response.trailers[STREAM_ERROR_TRAILER])
+    } else if (pending.trim() !== '') writeStdout(pending)
     if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
-    return streamErrorExitCode(response.trailers[STREAM_ERROR_TRAILER], target)
+    return streamErrorExitCode(response.trailers[STREAM_ERROR_TRAILER], target, Boolean(items))
   } catch (error) {
     if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
     throw error
@@ -136,8 +151,60 @@ async function runStream(options: TunnelCallOptions, target: string): Promise<nu
   }
 }
 
+/**
+ * One envelope line per stream item (status 200, tunnel.item its index). The last line is held back until
+ * the next one or the end: when the stream broke mid-way, that line is the node's error record, printed
+ * with ok false, the trailer's status and tunnel.streamError.
+ */
+class StreamItemWriter {
+  private held: string | undefined
+  private index = 0
+  constructor(
+    private readonly response: GatewayResponse,
+    private readonly json: StreamEnvelopes,
+  ) {}
+
+  push(text: string): void {
+    for (const line of text.split('\n')) {
+      if (line.trim() === '') continue
+      if (this.held !== undefined) this.write(this.held, 200, {item: this.index++})
+      this.held = line
+    }
+  }
+
+  end(trailer: string | string[] | undefined): void {
+    if (this.held === undefined) return
+    if (typeof trailer !== 'string') return this.write(this.held, 200, {item: this.index++})
+    let status = 502
+    try {
+      const record = JSON.parse(trailer) as {status?: unknown}
+      if (typeof record.status === 'number') status = record.status
+    } catch {
+      // A trailer that is not JSON: the gateway's default status for a broken stream.
+    }
+
+    this.write(this.held, status, {item: this.index++, streamError: true})
+  }
+
+  private write(line: string, status: number, details: {item: number; streamError?: boolean}): void {
+    const {body, bodyEncoding} = bodyFromBytes(Buffer.from(line), 'application/json')
+    const envelope = buildEnvelope({body, bodyEncoding, details, headers: this.response.headers, ok: !details.streamError, protocol: 'tunnel', status, target: this.json.target, timing: {totalMs: performance.now() - this.json.started}})
+    writeStdout(JSON.stringify(envelope))
+  }
+}
+
+function envelopeOf(response: GatewayResponse, bytes: Buffer, target: EnvelopeTarget, started: number): CallEnvelope {
+  const {body, bodyEncoding} = bodyFromBytes(bytes, String(response.headers['content-type'] ?? ''))
+  const ok = exitCodeForStatus(response.statusCode) === 0
+  return buildEnvelope({body, bodyEncoding, details: {}, headers: response.headers, ok, protocol: 'tunnel', status: response.statusCode, target, timing: {totalMs: performance.now() - started}})
+}
+
+async function readBytes(response: GatewayResponse): Promise<Buffer> {
+  return Buffer.from(await response.body.arrayBuffer().finally(() => response.trace?.end()))
+}
+
 /** A stream that broke mid-way: its last line was the error record, the trailer repeats it; exit as for its status. */
-function streamErrorExitCode(trailer: string | string[] | undefined, target: string): number {
+function streamErrorExitCode(trailer: string | string[] | undefined, target: string, json: boolean): number {
   if (typeof trailer !== 'string') return 0
   let record: {error?: unknown; status?: unknown}
   try {
@@ -147,7 +214,8 @@ function streamErrorExitCode(trailer: string | string[] | undefined, target: str
   }
 
   const status = typeof record.status === 'number' ? record.status : 502
-  process.stderr.write(c.yellow(`STREAM ${target} ended with an error (${status}): ${String(record.error)}\n`))
+  // Under --json the last envelope says it (ok false, tunnel.streamError), and stderr stays empty.
+  if (!json) process.stderr.write(c.yellow(`STREAM ${target} ended with an error (${status}): ${String(record.error)}\n`))
   return exitCodeForStatus(status)
 }
 

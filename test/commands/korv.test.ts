@@ -67,14 +67,16 @@ describe('restwire korv serve + call (zero configuration)', () => {
     assert.match(bad.stderr, /--data is not valid JSON/)
   })
 
-  it('runs a --batch over one connection, one NDJSON line per answer, bad lines reported', async () => {
+  it('runs a --batch over one connection, one envelope line per answer, bad lines reported', async () => {
     const lines = [...Array.from({length: 50}, (_, n) => JSON.stringify({id: n, path: '/echo', verb: 'STORE', body: {n}})), 'not json', '{"verb":"GET","path":"/nope","id":"x"}']
     const result = await restwire(['korv', 'call', '--batch', '-', '--to', port], env, lines.join('\n') + '\n')
-    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as {id: unknown; status?: number; body?: unknown; error?: unknown})
+    type Line = {korv: {batch: {id: unknown; line: number}}; status?: number; body?: unknown; error?: unknown}
+    const out = result.stdout.trim().split('\n').map((line) => JSON.parse(line) as Line)
+    const byId = (id: unknown): Line | undefined => out.find((line) => line.korv.batch.id === id)
     assert.equal(out.length, 52)
-    for (let n = 0; n < 50; n++) assert.deepEqual(out.find((line) => line.id === n)?.body, {n})
-    assert.ok(out.find((line) => line.id === 51 && line.error), 'the bad line is reported with its line number')
-    assert.equal(out.find((line) => line.id === 'x')?.status, 404)
+    for (let n = 0; n < 50; n++) assert.deepEqual(byId(n)?.body, {n})
+    assert.ok(byId(51)?.error, 'the bad line is reported with its line number')
+    assert.equal(byId('x')?.status, 404)
     assert.equal(result.code, 8, 'worst status class: 4xx')
   })
 

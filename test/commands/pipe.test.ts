@@ -82,11 +82,17 @@ describe('pipe serve, pipe connect and pipe call (real processes)', {skip: skipW
     const posted = await restwire(['pipe', 'call', 'POST', '/server/cat//x/y', '--to', nodeHttp, '--data', '{"a":1}', '--json'], {})
     // The built-in cat answers GET only: POST is 255, which --json reports next to the HTTP status.
     assert.equal(posted.code, 8)
-    assert.deepEqual({...JSON.parse(posted.stdout), timing: undefined}, {
+    const envelope = JSON.parse(posted.stdout) as {headers: Record<string, string>}
+    assert.equal(envelope.headers['content-type'], 'application/json')
+    assert.deepEqual({...envelope, headers: undefined, target: undefined, timing: undefined}, {
       body: {error: 'no handler for POST cat (post_cat)'},
-      code: 255,
-      contentType: 'application/json',
+      bodyEncoding: 'json',
+      headers: undefined,
+      ok: false,
+      pipe: {code: 255},
+      protocol: 'pipe',
       status: 200,
+      target: undefined,
       timing: undefined,
     })
     const nowhere = await restwire(['pipe', 'call', 'GET', '/server/time', '--to', 'http://127.0.0.1:1'], {})

@@ -66,7 +66,7 @@ describe('relay commands', {timeout: 120_000}, () => {
     writeFileSync(params, '{"user_id": "from file"}')
     const byFile = await send(['user', '--params', `@${params}`, '--json'])
     assert.equal(byFile.code, 0)
-    assert.deepEqual((JSON.parse(byFile.stdout) as {response: {id: string}}).response.id, 'from file')
+    assert.deepEqual((JSON.parse(byFile.stdout) as {body: {id: string}}).body.id, 'from file')
     const data = join(dir(), 'data.json')
     writeFileSync(data, '{"name": "ada"}')
     const created = await send(['create', '--data', `@${data}`])

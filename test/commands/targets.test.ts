@@ -64,8 +64,8 @@ describe('restwire --target (named targets in <restwire home>/config.yaml)', () 
   it('korv call --target uses the address of the target', async () => {
     const result = await restwire(['korv', 'call', 'GET', '/hello', '--target', 'local', '--json'], env)
     assert.equal(result.code, 0, result.stderr)
-    const envelope = JSON.parse(result.stdout) as {status: number; port: number; body: unknown}
-    assert.deepEqual([envelope.status, envelope.port, envelope.body], [200, serve.port, {msg: 'Hello World!'}])
+    const envelope = JSON.parse(result.stdout) as {status: number; target: {address: string}; body: unknown}
+    assert.deepEqual([envelope.status, envelope.target.address, envelope.body], [200, `127.0.0.1:${serve.port}`, {msg: 'Hello World!'}])
   })
 
   it('RESTWIRE_TARGET chooses the target when --target is not given', async () => {

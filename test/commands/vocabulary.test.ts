@@ -101,8 +101,8 @@ describe('addresses end to end', {timeout: 120_000}, () => {
     for (const to of [`127.0.0.1:${serve.port}`, String(serve.port)]) {
       const result = await restwire(['korv', 'call', 'GET', '/hello', '--to', to, '--json'], env)
       assert.equal(result.code, 0, result.stderr)
-      const envelope = JSON.parse(result.stdout) as {status: number; port: number}
-      assert.deepEqual([envelope.status, envelope.port], [200, serve.port])
+      const envelope = JSON.parse(result.stdout) as {status: number; target: {address: string}}
+      assert.deepEqual([envelope.status, envelope.target.address], [200, `127.0.0.1:${serve.port}`])
     }
   })
 

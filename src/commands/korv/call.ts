@@ -9,7 +9,7 @@ import {DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT
 
 export default class KorvCall extends BaseCommand<typeof KorvCall> {
   static override summary = 'Call a korv server: one request, or a pipelined batch.'
-  static override description = `Sends VERB PATH (GET, STORE, UPDATE, DELETE; POST, PUT and PATCH are accepted and sent as STORE/UPDATE) over SSH and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the whole envelope (status, body, timing).
+  static override description = `Sends VERB PATH (GET, STORE, UPDATE, DELETE; POST, PUT and PATCH are accepted and sent as STORE/UPDATE) over SSH and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the call envelope (ok, status, body, timing, target; docs/json-output.md), and each --batch answer is one such envelope per line.
 
 The server's host key is checked against --known-hosts (default: the restwire home's known_hosts). An unknown key fails with its fingerprint and the command that trusts it; --accept-new trusts it on first use. Against a server on this machine, with no -i and no --known-hosts, the first use is trusted automatically (zero configuration). A changed key always fails.
 
@@ -19,7 +19,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     {command: '<%= config.bin %> <%= command.id %> GET /hello', description: 'Against `korv serve --demo` on this machine'},
     {command: `<%= config.bin %> <%= command.id %> STORE /users --data '{"name":"ada"}' --to api.example.com -i ~/.ssh/id_ed25519`, description: 'A body inline'},
     {command: '<%= config.bin %> <%= command.id %> UPDATE /users/7 --data @user.json', description: 'A body from a file (@- reads stdin)'},
-    {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, answers as NDJSON lines'},
+    {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, one JSON envelope per answer (NDJSON)'},
     {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
     {command: '<%= config.bin %> <%= command.id %> GET /hello -v', description: 'Trace the connection on stderr (address, cipher, host key fingerprint, key accepted, timings)'},
     {command: '<%= config.bin %> <%= command.id %> GET /users --target prod', description: 'Address, user, key and timeouts from the named target "prod" of config.yaml (see `restwire config show`)'},

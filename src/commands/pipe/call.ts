@@ -11,7 +11,7 @@ import {DEFAULT_HUB_HTTP_PORT} from '../../core/pipe/defaults.js'
 
 export default class PipeCall extends BaseCommand<typeof PipeCall> {
   static override summary = 'Send one event through a running pipe gateway (hub or node), for scripts and CI.'
-  static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal; on a terminal a final newline is added when the body has none), or to --output FILE. --json prints the envelope (HTTP status, event code, content type, body, timing).
+  static override description = `Sends VERB PATH to the local HTTP gateway of \`restwire pipe serve\` (PATH /client/<node>/<noun>[//args]) or \`restwire pipe connect\` (PATH /server/<noun>[//args]) and writes the reply body to stdout as it arrives (binary-safe; JSON pretty and coloured on a terminal; on a terminal a final newline is added when the body has none), or to --output FILE. --json prints the call envelope (ok, HTTP status, headers, body, timing, target, and pipe.code the event return code; a binary body as base64, or only its size with --output; docs/json-output.md).
 
 --data takes inline JSON (sent as application/json), @FILE or @- (stdin), sent byte for byte and streamed; --content-type overrides the type. When stderr is a terminal, --output FILE and --data @FILE transfers show a progress line (bytes, rate, and for an upload its size and ETA); never when stderr is not a terminal. With no VERB and PATH on a terminal, or with --interactive, it prompts for them and for a JSON body (never when stdin is not a terminal).
 

@@ -5,12 +5,12 @@ import {targetFlag} from '../../cli/targets.js'
 import {addressFlag, dataFlag, durationFlag} from '../../cli/flags.js'
 import {paramsFlag} from '../../cli/relay-flags.js'
 import {DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/duration.js'
-import type {RelayFinalReply} from '../../core/relay/client.js'
+import type {CallEnvelope} from '../../cli/envelope.js'
 import {DEFAULT_RELAY_ADDRESS, RELAY_TO} from '../../core/relay/address.js'
 
 export default class RelaySend extends BaseCommand<typeof RelaySend> {
   static override summary = 'Send one named request to a running relay and print its final reply.'
-  static override description = `Connects to a relay started with \`restwire relay start\` (--to), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints it as the result document.
+  static override description = `Connects to a relay started with \`restwire relay start\` (--to), sends {"request": NAME, "id": 1, "params": ..., "data": ...} and prints the final reply: pretty and coloured on a terminal, one JSON line when piped; --json prints the call envelope instead (ok, status: the upstream's HTTP status, headers, body: the response, timing, target, and relay: id, reply, time; docs/json-output.md).
 
 Without NAME on a terminal it asks for it: a list of --config's requests (then each placeholder and the body not given, as --interactive does), or typed in without --config. Without a terminal a missing NAME is a usage error. An unknown NAME is answered with the names the relay knows.
 
@@ -40,7 +40,7 @@ Exit codes: 0 ok; 2 usage, or the relay rejected the line (unknown name, missing
     to: addressFlag({...RELAY_TO, default: DEFAULT_RELAY_ADDRESS, deprecatedAliases: ['connect'], description: 'The relay (its --listen): TCP or a UNIX socket.', unix: true}),
   }
 
-  async run(): Promise<RelayFinalReply | undefined> {
+  async run(): Promise<CallEnvelope | undefined> {
     const {args, flags} = this
     const {runRelaySend} = await import('../../cli/relay-send.js')
     return runRelaySend({

@@ -11,9 +11,9 @@ import {DEFAULT_HTTP_API_PORT} from '../../core/tunnel/defaults.js'
 
 export default class TunnelCall extends BaseCommand<typeof TunnelCall> {
   static override summary = 'Call a route of a tunnel node through a running gateway.'
-  static override description = `Sends VERB PATH (GET, POST, PATCH, DELETE; UPDATE is sent as PATCH) to node NODE through the gateway's local HTTP API (METHOD /nodes/NODE/PATH, query kept) and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the envelope (status, body, timing).
+  static override description = `Sends VERB PATH (GET, POST, PATCH, DELETE; UPDATE is sent as PATCH) to node NODE through the gateway's local HTTP API (METHOD /nodes/NODE/PATH, query kept) and prints the response body: pretty and coloured on a terminal, compact JSON when piped. --json prints the call envelope (ok, status, headers, body, timing, target; docs/json-output.md).
 
-STREAM PATH prints every item as one NDJSON line as it arrives; Ctrl-C aborts the request, the gateway cancels the stream on the node, and the command exits 130.
+STREAM PATH prints every item as one NDJSON line as it arrives (with --json, one envelope per item); Ctrl-C aborts the request, the gateway cancels the stream on the node, and the command exits 130.
 
 Exit codes: 0 for 2xx, 8 for 4xx (404: unknown node or route), 9 for 5xx (503: node gone, 504: node timeout), 2 usage, 3 gateway unreachable, 7 timeout, 130 interrupted. See docs/errors.md.`
 
