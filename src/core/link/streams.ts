@@ -38,11 +38,17 @@ export function settleWithin(work: Promise<unknown>, ms: number, clock: Clock = 
   })
 }
 
-type Ending = Watched & {end(chunk?: Buffer): unknown; destroy(): unknown; once(event: 'close', listener: () => void): unknown}
+interface Ending extends Watched {
+  end(): unknown
+  end(chunk: Buffer): unknown
+  destroy(): unknown
+  once(event: 'close', listener: () => void): unknown
+}
 
 /** Ends the stream (after `last`, a final frame) and destroys it if the peer has not finished the close within graceMs. */
 export function endWithin(stream: Ending, graceMs: number, options: {last?: Buffer; clock?: Clock} = {}): void {
-  stream.end(options.last)
+  if (options.last) stream.end(options.last)
+  else stream.end()
   const cancel = (options.clock ?? systemClock).after(graceMs, () => stream.destroy(), {unref: true})
   stream.once('close', cancel)
 }
