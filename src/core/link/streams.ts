@@ -2,14 +2,14 @@
 import type {EventEmitter} from 'node:events'
 import {type Clock, systemClock} from './clock.js'
 
-type Watched = Pick<EventEmitter, 'on' | 'off'> & {readonly destroyed?: boolean}
+type Watched = Pick<EventEmitter, 'on' | 'off'>
 
 /**
  * Resolves true on the stream's 'drain', or on its 'close' (the reader is gone: nothing left to wait
  * for); false once `timeoutMs` passed first. Without timeoutMs it waits as long as the stream lives.
+ * For a stream whose write() returned false: one already closed never emits 'close' again.
  */
 export function drained(stream: Watched, options: {timeoutMs?: number; clock?: Clock} = {}): Promise<boolean> {
-  if (stream.destroyed) return Promise.resolve(true)
   return new Promise((resolve) => {
     const done = (result: boolean): void => {
       cancel?.()
