@@ -40,7 +40,7 @@ export interface ExposeNodeOptions {
   maxMessageBytes?: number
   /** Send the stack trace of a failing handler in the 500 body. Default true. */
   tracebacks?: boolean
-  /** The transport: returns a connected byte stream. Default: TCP with Nagle off. */
+  /** The transport: returns a connected byte stream; `signal` aborts on close(). Default: TCP with Nagle off. */
   connect?: (to: {host: string; port: number}, signal: AbortSignal) => Promise<Duplex>
   onEvent?: (event: TunnelNodeEvent) => void
 }
