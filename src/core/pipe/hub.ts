@@ -4,6 +4,9 @@
 import type {AddressInfo, Socket} from 'node:net'
 import {type TLSSocket, createServer} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
+import {type PeerRegistry, LocalPeerRegistry} from '../link/peer-registry.js'
+import {CLOSE_GRACE_MS, type LinkSession} from '../link/session.js'
+import {endWithin} from '../link/streams.js'
 import {listenOn} from '../listen.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS, StartupGate, type StartupTicket} from '../startup-gate.js'
 import {FrameType, encodeJsonFrame} from './frames.js'
@@ -57,13 +60,14 @@ export interface PipeHubHandle {
   nodes(): PipeNodeInfo[]
   /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
   request(node: string, event: PipeEvent, options: SendOptions): Promise<PipeReply>
-  /** Resolves when a node of this name is connected. */
+  /** Resolves when a node of this name is connected (or the hub closes). */
   waitForNode(node: string): Promise<void>
   /** Stops listening and closes every node connection (events in flight fail with 503). Safe twice. */
   close(): Promise<void>
 }
 
-interface Connected {
+/** A registered node: its session, where it connected from, and how to end its connection. */
+interface Connected extends LinkSession {
   session: PipeSession
   address: string
 }
@@ -71,9 +75,7 @@ interface Connected {
 export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHandle> {
   const host = options.host ?? '127.0.0.1'
   const port = options.port ?? DEFAULT_PIPE_PORT
-  const registry = new Map<string, Connected>()
-  const known = new Set<string>()
-  const waiters = new Map<string, Array<() => void>>()
+  const registry: PeerRegistry<Connected> = new LocalPeerRegistry<Connected>()
   const sockets = new Set<TLSSocket>()
   const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
   const gate = new StartupGate({
@@ -128,8 +130,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
       const reason = refusal ?? 'the client certificate names no node (no CN, no DNS name)'
       emit({address, reason, type: 'node-rejected'})
       // Nothing from this peer is read; it is told why in a GOAWAY, then cut off.
-      socket.end(encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`}))
-      setTimeout(() => socket.destroy(), 1000).unref()
+      endWithin(socket, CLOSE_GRACE_MS, {last: encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`})})
       return
     }
 
@@ -142,81 +143,48 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
       // TLS and HELLO done: this node no longer counts against the startup cap or its grace time.
       onHello: () => tickets.get(address)?.authenticated(),
       onClose(reason, error) {
-        if (registry.get(name)?.session !== session) return
-        registry.delete(name)
-        emit({error, node: name, reason, type: 'node-disconnected'})
+        if (registry.remove(name, connected)) emit({error, node: name, reason, type: 'node-disconnected'})
       },
       peer: name,
       role: 'hub',
       socket,
     })
-    const previous = registry.get(name)
-    registry.set(name, {address, session})
-    known.add(name)
-    if (previous) {
-      emit({address, node: name, type: 'node-replaced'})
-      previous.session.close(`replaced by a newer connection of ${name} from ${address}`)
-    } else {
-      emit({address, node: name, type: 'node-connected'})
-    }
-
-    for (const wake of waiters.get(name)?.splice(0) ?? []) wake()
+    const closed = new Promise<void>((resolve) => socket.once('close', () => resolve()))
+    const connected: Connected = {address, close: (reason) => session.close(reason), closed, destroy: () => socket.destroy(), session}
+    const previous = registry.add(name, connected, `replaced by a newer connection of ${name} from ${address}`)
+    emit({address, node: name, type: previous ? 'node-replaced' : 'node-connected'})
   })
 
   await listenOn(server, host, port, 'pipe nodes')
 
-  const waitForNode = (node: string, timeoutMs?: number): Promise<boolean> => {
-    if (registry.has(node)) return Promise.resolve(true)
-    return new Promise((resolve) => {
-      const list = waiters.get(node) ?? []
-      waiters.set(node, list)
-      let timer: NodeJS.Timeout | undefined
-      const wake = (): void => {
-        clearTimeout(timer)
-        resolve(true)
-      }
-
-      list.push(wake)
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(() => {
-          list.splice(list.indexOf(wake), 1)
-          resolve(false)
-        }, timeoutMs)
-      }
-    })
-  }
-
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
-    for (const {session} of registry.values()) session.close('the hub is shutting down')
-    registry.clear()
+    // Registered nodes are told why and destroyed after the grace (replaced ones still closing, by their
+    // session); server.close() resolves once every connection is gone.
+    void registry.close('the hub is shutting down')
     for (const socket of sockets) socket.destroySoon()
-    setTimeout(() => {
-      for (const socket of sockets) socket.destroy()
-    }, 1000).unref()
     await stopped
   }
 
   return {
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
-    nodes: () =>
-      [...registry.entries()].map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
+    nodes: () => registry.list().map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
     request(node, event, sendOptions) {
       // Connected: straight to the session, without an async function's extra promise per event.
       const connected = registry.get(node)
       return connected ? connected.session.request(event, sendOptions) : requestWhenConnected(node, event, sendOptions)
     },
     async waitForNode(node) {
-      await waitForNode(node)
+      await registry.waitFor(node)
     },
   }
 
   async function requestWhenConnected(node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> {
     let connected = registry.get(node)
     if (!connected && closing === undefined) {
-      if (!known.has(node)) {
+      if (!registry.known(node)) {
         throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
           details: {status: 404},
           hint: 'Check the name against GET /nodes; a node is named by its certificate.',
@@ -224,7 +192,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
       }
 
       const awaitMs = Math.min(options.awaitNodeMs ?? DEFAULT_AWAIT_PEER_MS, sendOptions.timeoutMs)
-      if (await waitForNode(node, awaitMs)) connected = registry.get(node)
+      connected = await registry.waitFor(node, awaitMs)
     }
 
     if (!connected) {

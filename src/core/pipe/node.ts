@@ -4,7 +4,9 @@
 import {isIP} from 'node:net'
 import {type ConnectionOptions, type TLSSocket, checkServerIdentity, connect as tlsConnect} from 'node:tls'
 import {RestwireError, errnoCode} from '../errors.js'
-import {STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
+import {Redialer} from '../link/redialer.js'
+import type {DialedSession, LinkEnd} from '../link/session.js'
+import {Waiters} from '../link/waiters.js'
 import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import type {PipeIdentity} from './tls-identity.js'
@@ -52,22 +54,44 @@ export function connectPipeNode(options: PipeNodeOptions): PipeNodeHandle {
 
 class PipeNode {
   readonly handle: PipeNodeHandle
-  private session: PipeSession | undefined
-  private stopped = false
-  private waiters: Array<() => void> = []
-  private retryTimer: NodeJS.Timeout | undefined
-  private wakeRetry: (() => void) | undefined
+  private readonly waiters = new Waiters<void>()
+  private readonly redialer: Redialer<HubLink>
 
   constructor(private readonly options: PipeNodeOptions) {
-    const done = this.loop()
+    const {host, port} = options.to
+    const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
+    this.redialer = new Redialer<HubLink>({
+      backoff: options.backoff,
+      closedReason: (stopped) => (stopped ? 'node closed' : 'the hub closed the connection'),
+      dial: async () =>
+        new HubLink(options, () => {
+          this.emit({host, port, type: 'connected'})
+          this.waiters.wake()
+        }),
+      dialFailed: (error) => ({code: errnoCode(error), reason: dialFailure(host, port, error as Error)}),
+      handshakeTimeoutMs: timeoutMs,
+      handshakeTimeoutReason: `no TLS handshake and HELLO from ${host}:${port} within ${timeoutMs} ms`,
+      onEvent: (event) => {
+        if (event.type === 'connecting') this.emit({attempt: event.attempt, host, port, type: 'connecting'})
+        else if (event.type === 'disconnected') this.emit({reason: event.reason, type: 'disconnected'})
+        else this.emit({attempt: event.attempt, code: event.code, delayMs: event.delayMs, type: 'retrying'})
+      },
+      stopReason: 'the node is shutting down',
+    })
     let closing: Promise<void> | undefined
     this.handle = {
-      close: () => (closing ??= this.stop(done)),
-      connected: () => (this.session ? Promise.resolve() : new Promise((resolve) => this.waiters.push(resolve))),
+      close: () => (closing ??= this.stop()),
+      connected: async () => {
+        if (!this.session) await this.waiters.wait()
+      },
       inFlight: () => this.session?.inFlight ?? 0,
       isConnected: () => this.session !== undefined,
       request: (event, sendOptions) => this.request(event, sendOptions),
     }
+  }
+
+  private get session(): PipeSession | undefined {
+    return this.redialer.current?.session
   }
 
   private emit(event: PipeNodeEvent): void {
@@ -76,114 +100,96 @@ class PipeNode {
 
   private request(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     // Connected: straight to the session, without an async function's extra promise per event.
-    return this.session ? this.session.request(event, options) : this.requestWhenConnected(event, options)
+    const session = this.session
+    return session ? session.request(event, options) : this.requestWhenConnected(event, options)
   }
 
   private async requestWhenConnected(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
-    if (!this.session && !this.stopped) {
-      const awaitMs = Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs)
-      await new Promise<void>((resolve) => {
-        const wake = (): void => {
-          clearTimeout(timer)
-          resolve()
-        }
-
-        const timer = setTimeout(() => {
-          this.waiters.splice(this.waiters.indexOf(wake), 1)
-          resolve()
-        }, awaitMs)
-        this.waiters.push(wake)
-      })
-    }
-
-    if (!this.session) throw new RestwireError('RW_ERR_CLOSED', `not connected to the hub at ${this.options.to.host}:${this.options.to.port}`, {details: {status: 503}})
-    return this.session.request(event, options)
+    if (!this.session && !this.redialer.isStopped) await this.waiters.wait(Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs))
+    const session = this.session
+    if (!session) throw new RestwireError('RW_ERR_CLOSED', `not connected to the hub at ${this.options.to.host}:${this.options.to.port}`, {details: {status: 503}})
+    return session.request(event, options)
   }
 
-  private async loop(): Promise<void> {
-    let attempt = 0
-    while (!this.stopped) {
-      attempt++
-      const started = Date.now()
-      const {code, reason} = await this.connectOnce(attempt)
-      this.emit({reason, type: 'disconnected'})
-      if (this.stopped) break
-      if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
-      const delayMs = nextBackoffMs(attempt, this.options.backoff)
-      this.emit({attempt, code, delayMs, type: 'retrying'})
-      await new Promise<void>((resolve) => {
-        this.wakeRetry = resolve
-        this.retryTimer = setTimeout(resolve, delayMs)
-      })
-    }
+  private async stop(): Promise<void> {
+    // stop() closes the session at once; the waiters then find no session and fail with 503.
+    const stopped = this.redialer.stop()
+    this.waiters.wake()
+    await stopped
   }
+}
 
-  /** One connection from dial to close; resolves with why it ended (and the errno of a failed dial). */
-  private connectOnce(attempt: number): Promise<{reason: string; code?: string}> {
-    const {host, port} = this.options.to
-    const hubName = this.options.hubName ?? host
-    this.emit({attempt, host, port, type: 'connecting'})
-    const {identity} = this.options
-    return new Promise<{reason: string; code?: string}>((resolve) => {
-      const socket = (this.options.connect ?? tlsConnect)({
-        ca: identity.ca,
-        cert: identity.cert,
-        checkServerIdentity: (_host, cert) => checkServerIdentity(hubName, cert),
-        host,
-        key: identity.key,
-        minVersion: 'TLSv1.2',
-        port,
-        rejectUnauthorized: true,
-        servername: isIP(hubName) ? undefined : hubName,
-      })
-      let reason: string | undefined
-      let code: string | undefined
-      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
-      const connectTimer = setTimeout(() => {
-        reason = `no TLS handshake and HELLO from ${host}:${port} within ${timeoutMs} ms`
-        socket.destroy()
-      }, timeoutMs)
-      socket.on('error', (error) => {
-        code ??= errnoCode(error)
-        reason ??= dialFailure(host, port, error)
-      })
-      socket.once('secureConnect', () => {
-        socket.setNoDelay(true)
-        if (this.stopped) {
-          socket.destroy()
-          return
-        }
+/** One TLS connection to the hub as the Redialer sees it; the PipeSession on it once TLS is up. */
+class HubLink implements DialedSession {
+  session: PipeSession | undefined
+  readonly ready: Promise<void>
+  readonly closed: Promise<LinkEnd>
+  private readonly socket: TLSSocket
+  private reason: string | undefined
+  private code: string | undefined
+  private closing = false
 
-        this.session = new PipeSession({
-          ...tuning(this.options),
-          handler: this.options.handler,
-          onHello: () => clearTimeout(connectTimer),
-          onClose: (why) => {
-            reason ??= why
-            this.session = undefined
-          },
-          peer: hubName,
-          role: 'node',
-          socket,
-        })
-        this.emit({host, port, type: 'connected'})
-        for (const wake of this.waiters.splice(0)) wake()
-      })
-      socket.once('close', () => {
-        clearTimeout(connectTimer)
-        this.session = undefined
-        resolve({code, reason: reason ?? (this.stopped ? 'node closed' : 'the hub closed the connection')})
-      })
+  constructor(options: PipeNodeOptions, onConnected: () => void) {
+    const {host, port} = options.to
+    const hubName = options.hubName ?? host
+    const {identity} = options
+    let helloSeen!: () => void
+    this.ready = new Promise((resolve) => (helloSeen = resolve))
+    const socket = (options.connect ?? tlsConnect)({
+      ca: identity.ca,
+      cert: identity.cert,
+      checkServerIdentity: (_host, cert) => checkServerIdentity(hubName, cert),
+      host,
+      key: identity.key,
+      minVersion: 'TLSv1.2',
+      port,
+      rejectUnauthorized: true,
+      servername: isIP(hubName) ? undefined : hubName,
     })
+    this.socket = socket
+    socket.on('error', (error) => {
+      this.code ??= errnoCode(error)
+      this.reason ??= dialFailure(host, port, error)
+    })
+    socket.once('secureConnect', () => {
+      socket.setNoDelay(true)
+      if (this.closing) {
+        socket.destroy()
+        return
+      }
+
+      this.session = new PipeSession({
+        ...tuning(options),
+        handler: options.handler,
+        onHello: helloSeen,
+        onClose: (why) => {
+          this.reason ??= why
+          this.session = undefined
+        },
+        peer: hubName,
+        role: 'node',
+        socket,
+      })
+      onConnected()
+    })
+    this.closed = new Promise((resolve) =>
+      socket.once('close', () => {
+        this.session = undefined
+        resolve({code: this.code, reason: this.reason})
+      }),
+    )
   }
 
-  private async stop(done: Promise<void>): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.retryTimer)
-    this.wakeRetry?.()
-    for (const wake of this.waiters.splice(0)) wake()
-    this.session?.close('the node is shutting down')
-    await done
+  close(reason: string): void {
+    this.closing = true
+    // Before TLS is up there is no one to tell why.
+    if (this.session) this.session.close(reason)
+    else this.socket.destroy()
+  }
+
+  destroy(reason?: string): void {
+    this.reason ??= reason
+    this.socket.destroy()
   }
 }
 

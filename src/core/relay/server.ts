@@ -5,6 +5,7 @@ import {type AddressInfo, type Server, type Socket, connect, createServer} from 
 import {dirname} from 'node:path'
 import type {Dispatcher} from 'undici'
 import {RestwireError, errnoCode} from '../errors.js'
+import {settleWithin} from '../link/streams.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
 import type {RelayConfig} from './config.js'
 import {RelayConnection, type RelayHost, type RelayRequestLog} from './connection.js'
@@ -99,13 +100,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     close(closeOptions = {}) {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-        const drained = Promise.all([...connections].map((connection) => connection.drain()))
-        let timer: NodeJS.Timeout | undefined
-        const deadline = new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
-        })
-        await Promise.race([drained, deadline])
-        clearTimeout(timer)
+        await settleWithin(Promise.all([...connections].map((connection) => connection.drain())), closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
         for (const connection of connections) connection.destroy()
         await closed
         await runtime.close()

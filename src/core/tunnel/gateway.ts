@@ -3,6 +3,8 @@
 import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
 import ssh2 from 'ssh2'
 import {RestwireError} from '../errors.js'
+import {type PeerRegistry, LocalPeerRegistry} from '../link/peer-registry.js'
+import type {LinkSession} from '../link/session.js'
 import {listenOn} from '../listen.js'
 import {type StartupRefusal, StartupGate} from '../startup-gate.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
@@ -78,7 +80,8 @@ export interface TunnelGatewayHandle {
   close(): Promise<void>
 }
 
-interface NodeEntry extends Omit<TunnelNodeInfo, 'inFlight'> {
+/** A registered node: what nodes() reports, its session, and how to end its connection. */
+interface NodeEntry extends Omit<TunnelNodeInfo, 'inFlight'>, LinkSession {
   session: GatewaySession
   ssh: ssh2.Client
 }
@@ -91,9 +94,8 @@ export async function startTunnelGateway(options: TunnelGatewayOptions): Promise
 
 class TunnelGateway {
   private readonly server: NetServer
-  private readonly registry = new Map<string, NodeEntry>()
+  private readonly registry: PeerRegistry<NodeEntry> = new LocalPeerRegistry<NodeEntry>()
   private readonly sockets = new Set<Socket>()
-  private readonly waiters = new Map<string, Set<() => void>>()
   private readonly gate: StartupGate
   /** Sockets the gate closed at the end of their grace: already reported as node-refused. */
   private readonly expired = new WeakSet<Socket>()
@@ -122,8 +124,7 @@ class TunnelGateway {
     return {
       address: this.server.address() as AddressInfo,
       close: () => (this.closing ??= this.shutdown()),
-      nodes: () =>
-        [...this.registry.values()].map(({address, connectedSince, fingerprint, id, session}) => ({address, connectedSince, fingerprint, id, inFlight: session.inFlight})),
+      nodes: () => this.registry.list().map(([, {address, connectedSince, fingerprint, id, session}]) => ({address, connectedSince, fingerprint, id, inFlight: session.inFlight})),
       request: (nodeId, verb, path, requestOptions) => this.request(nodeId, verb, path, requestOptions),
       stream: (nodeId, path, streamOptions = {}) => {
         const {params, router} = splitPath(path, streamOptions.params)
@@ -147,7 +148,10 @@ class TunnelGateway {
   private session(nodeId: string): GatewaySession {
     const entry = this.registry.get(nodeId)
     if (!entry) {
-      const connected = [...this.registry.keys()].slice(0, MAX_NODES_NAMED)
+      const connected = this.registry
+        .list()
+        .slice(0, MAX_NODES_NAMED)
+        .map(([name]) => name)
       const known = connected.length === 0 ? 'no node is connected' : `connected: ${connected.join(', ')}${this.registry.size > connected.length ? ', …' : ''}`
       throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway (${known})`, {details: {connected, nodeId, status: 404}})
     }
@@ -168,23 +172,10 @@ class TunnelGateway {
     return {body: answer.response, status}
   }
 
-  private waitForNode(nodeId: string, timeoutMs: number): Promise<void> {
-    if (this.registry.has(nodeId)) return Promise.resolve()
-    return new Promise<void>((resolve, reject) => {
-      const waiters = this.waiters.get(nodeId) ?? new Set()
-      this.waiters.set(nodeId, waiters)
-      const done = (): void => {
-        clearTimeout(timer)
-        waiters.delete(done)
-        resolve()
-      }
-
-      const timer = setTimeout(() => {
-        waiters.delete(done)
-        reject(new RestwireError('RW_ERR_TIMEOUT', `node "${nodeId}" did not connect within ${timeoutMs} ms`, {details: {nodeId}}))
-      }, timeoutMs)
-      waiters.add(done)
-    })
+  private async waitForNode(nodeId: string, timeoutMs: number): Promise<void> {
+    if (await this.registry.waitFor(nodeId, timeoutMs)) return
+    if (this.closing) throw new RestwireError('RW_ERR_CLOSED', 'the gateway was closed')
+    throw new RestwireError('RW_ERR_TIMEOUT', `node "${nodeId}" did not connect within ${timeoutMs} ms`, {details: {nodeId}})
   }
 
   private onSocket(socket: Socket): void {
@@ -254,13 +245,13 @@ class TunnelGateway {
       })
       // restwire nodes decode coalesced input; rrssh's Python node needs one message per packet.
       const coalesce = ((ssh as unknown as {_remoteVer?: string})._remoteVer ?? '').startsWith('restwire')
-      const identified: {nodeId?: string} = {}
+      const identified: {entry?: NodeEntry} = {}
       const session = new GatewaySession({
         channel,
         coalesce,
         maxInFlight: this.options.maxInFlight ?? DEFAULT_MAX_IN_FLIGHT,
         maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-        onClose: (error) => this.onSessionClosed(identified.nodeId, session, error),
+        onClose: (error) => this.onSessionClosed(identified.entry, error),
       })
       ssh.on('close', () => session.close(new RestwireError('RW_ERR_CLOSED', 'the node disconnected')))
       const answer = await session.request('IDENTIFY', null, null, null, connectTimeoutMs)
@@ -271,9 +262,23 @@ class TunnelGateway {
 
       await verifyNodeKey(knownNodesPath, claimed, hostKey!, this.options.acceptNew ?? false)
       if (session.closed || this.closing) throw new RestwireError('RW_ERR_CLOSED', `the node at ${address} went away during IDENTIFY`)
-      identified.nodeId = claimed
+      const closed = new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))
+      identified.entry = {
+        address,
+        close: (reason) => {
+          session.close(new RestwireError('RW_ERR_CLOSED', reason))
+          ssh.end()
+        },
+        closed,
+        connectedSince: new Date(),
+        destroy: () => socket.destroy(),
+        fingerprint: sha256Fingerprint(hostKey!),
+        id: claimed,
+        session,
+        ssh,
+      }
       registered()
-      this.register({address, connectedSince: new Date(), fingerprint: sha256Fingerprint(hostKey!), id: claimed, session, ssh})
+      this.register(identified.entry)
     } catch (error) {
       ssh.end()
       throw error
@@ -281,31 +286,22 @@ class TunnelGateway {
   }
 
   private register(entry: NodeEntry): void {
-    const stale = this.registry.get(entry.id)
-    this.registry.set(entry.id, entry)
-    if (stale) {
-      // A node that reconnects under the same id replaces its stale session at once.
-      this.options.onEvent?.({address: stale.address, nodeId: entry.id, type: 'node-replaced'})
-      stale.session.close(new RestwireError('RW_ERR_CLOSED', `node "${entry.id}" reconnected; its previous session was dropped`))
-      stale.ssh.end()
-    }
-
+    // A node that reconnects under the same id replaces its stale session at once.
+    const stale = this.registry.add(entry.id, entry, `node "${entry.id}" reconnected; its previous session was dropped`)
+    if (stale) this.options.onEvent?.({address: stale.address, nodeId: entry.id, type: 'node-replaced'})
     this.options.onEvent?.({address: entry.address, fingerprint: entry.fingerprint, nodeId: entry.id, type: 'node-connected'})
-    for (const waiter of this.waiters.get(entry.id) ?? []) waiter()
-    this.waiters.delete(entry.id)
   }
 
-  private onSessionClosed(nodeId: string | undefined, session: GatewaySession, error: RestwireError): void {
-    if (nodeId === undefined || this.registry.get(nodeId)?.session !== session) return
-    const {ssh} = this.registry.get(nodeId)!
-    this.registry.delete(nodeId)
-    ssh.end()
-    this.options.onEvent?.({nodeId, reason: error.message, type: 'node-disconnected'})
+  private onSessionClosed(entry: NodeEntry | undefined, error: RestwireError): void {
+    if (!entry || !this.registry.remove(entry.id, entry)) return
+    entry.ssh.end()
+    this.options.onEvent?.({nodeId: entry.id, reason: error.message, type: 'node-disconnected'})
   }
 
   private async shutdown(): Promise<void> {
     const stopped = new Promise<void>((resolve) => this.server.close(() => resolve()))
-    for (const entry of [...this.registry.values()]) entry.session.close(new RestwireError('RW_ERR_CLOSED', 'the gateway was closed'))
+    // Not awaited: every socket is destroyed right here, and server.close() waits for them.
+    void this.registry.close('the gateway was closed')
     for (const socket of this.sockets) socket.destroy()
     await stopped
   }

@@ -4,6 +4,7 @@ import {type IncomingMessage, type Server, type ServerResponse, createServer} fr
 import type {AddressInfo} from 'node:net'
 import {RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
+import {settleWithin} from '../link/streams.js'
 import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
 import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
@@ -65,10 +66,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   const shutdown = async (): Promise<void> => {
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
     for (const end of streams) end()
-    let timer: NodeJS.Timeout | undefined
-    const drained = new Promise<void>((resolve) => (timer = setTimeout(resolve, options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)))
-    await Promise.race([Promise.allSettled([...active]), drained])
-    clearTimeout(timer)
+    await settleWithin(Promise.allSettled([...active]), options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)
     server.closeAllConnections()
     await stopped
   }

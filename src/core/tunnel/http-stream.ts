@@ -3,6 +3,7 @@
 import type {ServerResponse} from 'node:http'
 import {RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
+import {drained} from '../link/streams.js'
 import type {TunnelStream} from './gateway-session.js'
 
 export type StreamFormat = 'ndjson' | 'sse'
@@ -56,7 +57,7 @@ export async function pipeTunnelStream(
   while (!next.done) {
     try {
       // A client that takes nothing for sendTimeoutMs loses the connection (and the stream is cancelled).
-      if (!res.write(encodeItem(next.value, format)) && !(await drained(res, sendTimeoutMs))) res.destroy()
+      if (!res.write(encodeItem(next.value, format)) && !(await drained(res, {timeoutMs: sendTimeoutMs}))) res.destroy()
       if (gone) return {ok: true}
       next = await iterator.next()
     } catch (error) {
@@ -91,19 +92,3 @@ function errorRecord(error: unknown): Record<string, unknown> {
   return record
 }
 
-/** Waits for 'drain', or for 'close' when the client went away meanwhile; false after timeoutMs. */
-function drained(res: ServerResponse, timeoutMs: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const done = (drained: boolean): void => {
-      clearTimeout(timer)
-      res.off('drain', onDrain)
-      res.off('close', onDrain)
-      resolve(drained)
-    }
-
-    const onDrain = (): void => done(true)
-    const timer = setTimeout(() => done(false), timeoutMs)
-    res.on('drain', onDrain)
-    res.on('close', onDrain)
-  })
-}

@@ -6,6 +6,7 @@ import {stringifyJson} from '../json.js'
 import type {InFlightGauge} from '../korv/channel-session.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
+import {drained} from '../link/streams.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import type {Query, RwRequest, RwResponse} from '../message/request.js'
 import type {Router} from '../message/router.js'
@@ -233,17 +234,8 @@ export class NodeChannel {
 
   /** Resolves when the channel's window reopens, or when it closes; one wait shared by every writer. */
   private drained(): Promise<void> {
-    const {stream} = this.options
-    this.draining ??= new Promise<void>((resolve) => {
-      const done = (): void => {
-        stream.off('drain', done)
-        stream.off('close', done)
-        this.draining = undefined
-        resolve()
-      }
-
-      stream.on('drain', done)
-      stream.on('close', done)
+    this.draining ??= drained(this.options.stream).then(() => {
+      this.draining = undefined
     })
     return this.draining
   }

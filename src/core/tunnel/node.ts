@@ -10,7 +10,9 @@ import type {Router} from '../message/router.js'
 import type {AuthorizedKeysFile} from '../ssh/authorized-keys.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {acceptPublicKeys} from '../ssh/server-auth.js'
-import {STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
+import {Redialer} from '../link/redialer.js'
+import type {DialedSession, LinkEnd} from '../link/session.js'
+import {Waiters} from '../link/waiters.js'
 import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
@@ -38,8 +40,8 @@ export interface ExposeNodeOptions {
   maxMessageBytes?: number
   /** Send the stack trace of a failing handler in the 500 body. Default true. */
   tracebacks?: boolean
-  /** The transport: returns a connected byte stream. Default: TCP with Nagle off. */
-  connect?: (to: {host: string; port: number}) => Promise<Duplex>
+  /** The transport: returns a connected byte stream; `signal` aborts on close(). Default: TCP with Nagle off. */
+  connect?: (to: {host: string; port: number}, signal: AbortSignal) => Promise<Duplex>
   onEvent?: (event: TunnelNodeEvent) => void
 }
 
@@ -80,12 +82,8 @@ export function exposeNode(options: ExposeNodeOptions): TunnelNodeHandle {
 class TunnelNode {
   readonly handle: TunnelNodeHandle
   private readonly ssh: ssh2.Server
-  private readonly connectedWaiters: Array<() => void> = []
-  private stopped = false
-  private current: {socket: Duplex; client?: ssh2.Connection; identified(): void} | undefined
-  private retryTimer: NodeJS.Timeout | undefined
-  private wakeRetry: (() => void) | undefined
-  private closing: Promise<void> | undefined
+  private readonly connectedWaiters = new Waiters<void>()
+  private readonly redialer: Redialer<GatewayLink>
 
   constructor(
     private readonly options: ExposeNodeOptions,
@@ -94,11 +92,34 @@ class TunnelNode {
     const hostKeys = options.hostKeys.map(({passphrase, privateKey}) => ({key: privateKey, passphrase}))
     this.ssh = new ssh2.Server({hostKeys, ident: RESTWIRE_IDENT}, (client, info) => this.onConnection(client, info))
     this.ssh.on('error', () => {})
-    const done = this.loop()
+    const {host, port} = options.to
+    const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS
+    const connect = options.connect ?? ((to, signal) => dialTcp(to, handshakeTimeoutMs, signal))
+    this.redialer = new Redialer<GatewayLink>({
+      backoff: options.backoff,
+      closedReason: (stopped) => (stopped ? 'node closed' : 'the gateway closed the connection'),
+      dial: async (_attempt, signal) => {
+        const link = new GatewayLink(await connect(options.to, signal))
+        this.ssh.injectSocket(link.socket as never)
+        return link
+      },
+      dialFailed: (error) => ({reason: `cannot connect to ${host}:${port}: ${errnoCode(error) === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`}),
+      handshakeTimeoutMs,
+      handshakeTimeoutReason: `the gateway did not finish the SSH handshake and IDENTIFY within ${handshakeTimeoutMs} ms`,
+      onEvent: (event) => {
+        if (event.type === 'connecting') this.emit({attempt: event.attempt, host, port, type: 'connecting'})
+        else if (event.type === 'disconnected') this.emit({reason: event.reason, type: 'disconnected'})
+        else this.emit({attempt: event.attempt, delayMs: event.delayMs, type: 'retrying'})
+      },
+      once: options.once,
+      stopReason: 'node closed',
+    })
     this.handle = {
-      close: () => (this.closing ??= this.stop(done)),
-      connected: () => new Promise<void>((resolve) => this.connectedWaiters.push(resolve)),
-      done,
+      close: () => this.redialer.stop(),
+      connected: async () => {
+        await this.connectedWaiters.wait()
+      },
+      done: this.redialer.done,
       nodeId,
     }
   }
@@ -107,69 +128,12 @@ class TunnelNode {
     this.options.onEvent?.(event)
   }
 
-  private async loop(): Promise<void> {
-    let attempt = 0
-    while (!this.stopped) {
-      attempt++
-      const started = Date.now()
-      const reason = await this.connectOnce(attempt)
-      this.emit({reason, type: 'disconnected'})
-      if (this.stopped || this.options.once) break
-      // A connection that stayed up a while was healthy: start the backoff over.
-      if (Date.now() - started >= STABLE_CONNECTION_MS) attempt = 1
-      const delayMs = nextBackoffMs(attempt, this.options.backoff)
-      this.emit({attempt, delayMs, type: 'retrying'})
-      await new Promise<void>((resolve) => {
-        this.wakeRetry = resolve
-        this.retryTimer = setTimeout(resolve, delayMs)
-      })
-    }
-
-    this.stopped = true
-  }
-
-  /** One connection from dial to close; resolves with why it ended. */
-  private async connectOnce(attempt: number): Promise<string> {
-    const {host, port} = this.options.to
-    this.emit({attempt, host, port, type: 'connecting'})
-    let socket: Duplex
-    try {
-      socket = await (this.options.connect ?? ((to) => dialTcp(to, this.options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS)))(this.options.to)
-    } catch (error) {
-      const code = errnoCode(error)
-      return `cannot connect to ${host}:${port}: ${code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`
-    }
-
-    if (this.stopped) {
-      socket.destroy()
-      return 'node closed'
-    }
-
-    return new Promise<string>((resolve) => {
-      let reason: string | undefined
-      const timeoutMs = this.options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS
-      const handshake = setTimeout(() => {
-        reason ??= `the gateway did not finish the SSH handshake and IDENTIFY within ${timeoutMs} ms`
-        socket.destroy()
-      }, timeoutMs)
-      const current = {identified: () => clearTimeout(handshake), socket}
-      this.current = current
-      socket.on('error', (error) => (reason ??= `connection error: ${error.message}`))
-      socket.on('close', () => {
-        clearTimeout(handshake)
-        if (this.current === current) this.current = undefined
-        resolve(reason ?? (this.stopped ? 'node closed' : 'the gateway closed the connection'))
-      })
-      this.ssh.injectSocket(socket as never)
-    })
-  }
-
   private onConnection(client: ssh2.Connection, info: ssh2.ClientInfo): void {
     const address = info.ip
     // restwire gateways decode coalesced input; rrssh's Python gateway needs one message per packet.
     const coalesce = info.header.versions.software.startsWith('restwire')
-    // The handshake timer of connectOnce (from the TCP connect) bounds the authentication too.
-    const current = this.current
+    // The Redialer's handshake timer (from the TCP connect) bounds the authentication too.
+    const current = this.redialer.current
     if (current) current.client = client
     ;(client as ssh2.Connection & {setNoDelay(noDelay: boolean): void}).setNoDelay(true)
     const channels = new Set<NodeChannel>()
@@ -183,9 +147,9 @@ class TunnelNode {
     )
     client.on('ready', () => {
       this.emit({host: this.options.to.host, port: this.options.to.port, type: 'connected'})
-      for (const waiter of this.connectedWaiters.splice(0)) waiter()
+      this.connectedWaiters.wake()
       client.on('tcpip', (accept, reject) => {
-        if (this.stopped) {
+        if (this.redialer.isStopped) {
           reject()
           return
         }
@@ -208,35 +172,50 @@ class TunnelNode {
       client.on('session', (_accept, reject) => reject())
     })
   }
+}
 
-  private async stop(done: Promise<void>): Promise<void> {
-    this.stopped = true
-    clearTimeout(this.retryTimer)
-    this.wakeRetry?.()
-    const current = this.current
-    if (current) {
-      current.client?.end()
-      // A gateway that never answers the disconnect must not hold close() up.
-      setTimeout(() => current.socket.destroy(), 1000).unref()
-    }
+/** One connection to a gateway as the Redialer sees it: the socket, and the SSH connection on it once there. */
+class GatewayLink implements DialedSession {
+  client: ssh2.Connection | undefined
+  readonly ready: Promise<void>
+  readonly closed: Promise<LinkEnd>
+  /** The gateway authenticated and sent IDENTIFY: the handshake is done. */
+  identified!: () => void
+  private reason: string | undefined
 
-    await done
+  constructor(readonly socket: Duplex) {
+    this.ready = new Promise((resolve) => (this.identified = resolve))
+    socket.on('error', (error) => (this.reason ??= `connection error: ${error.message}`))
+    this.closed = new Promise((resolve) => socket.on('close', () => resolve({reason: this.reason})))
+  }
+
+  close(): void {
+    this.client?.end()
+  }
+
+  destroy(reason?: string): void {
+    this.reason ??= reason
+    this.socket.destroy()
   }
 }
 
-/** TCP with Nagle off and keepalive; a connect that takes longer than timeoutMs (a black hole) fails. */
-function dialTcp(to: {host: string; port: number}, timeoutMs: number): Promise<Duplex> {
+/** TCP with Nagle off and keepalive; a connect that takes longer than timeoutMs (a black hole), or is aborted, fails. */
+function dialTcp(to: {host: string; port: number}, timeoutMs: number, signal?: AbortSignal): Promise<Duplex> {
   return new Promise((resolve, reject) => {
     // TCP keepalive notices a gateway that vanished without closing (the SSH server side sends no pings).
     const socket = netConnect({host: to.host, keepAlive: true, keepAliveInitialDelay: 15_000, noDelay: true, port: to.port})
     const timer = setTimeout(() => socket.destroy(new Error(`TCP connect timed out after ${timeoutMs} ms`)), timeoutMs)
+    const abort = (): void => void socket.destroy(new Error('the node was closed'))
+    signal?.addEventListener('abort', abort, {once: true})
     socket.once('connect', () => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', abort)
       socket.off('error', fail)
       resolve(socket)
     })
     const fail = (error: Error): void => {
       clearTimeout(timer)
+      signal?.removeEventListener('abort', abort)
       reject(error)
     }
 

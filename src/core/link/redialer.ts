@@ -1,0 +1,143 @@
+// Keeps one outgoing connection up for the nodes that dial out (tunnel node, pipe node): dial, bound
+// the handshake, wait for the end, back off with jitter (reset after a stable connection) and dial
+// again, until stop(). What a connection is and says is the protocol's: it comes back from dial().
+import {type BackoffOptions, STABLE_CONNECTION_MS, nextBackoffMs} from '../backoff.js'
+import {type Clock, systemClock} from './clock.js'
+import {CLOSE_GRACE_MS, type DialedSession, type LinkEnd} from './session.js'
+
+export type RedialEvent =
+  | {type: 'connecting'; attempt: number}
+  | {type: 'disconnected'; reason: string; code?: string}
+  | {type: 'retrying'; delayMs: number; attempt: number; code?: string}
+
+export interface RedialerOptions<S extends DialedSession> {
+  /** One dial: resolves once the transport is up (the handshake may still run); rejects when it could not connect. */
+  dial(attempt: number, signal: AbortSignal): Promise<S>
+  /** A failed dial in the log's words (and its errno). */
+  dialFailed(error: unknown): Required<Pick<LinkEnd, 'reason'>> & LinkEnd
+  /** The end of a connection that gave no reason: `stopped` when this side closed it. */
+  closedReason(stopped: boolean): string
+  /** From the dial to `ready`; then the connection is destroyed with handshakeTimeoutReason. */
+  handshakeTimeoutMs: number
+  handshakeTimeoutReason: string
+  /** What the connection is told on stop(); it is destroyed if not gone within closeGraceMs (default 1 s). */
+  stopReason: string
+  closeGraceMs?: number
+  backoff?: BackoffOptions
+  /** A connection that stayed up this long starts the backoff over. Default STABLE_CONNECTION_MS. */
+  stableMs?: number
+  /** Stop after the first connection ends (or fails). */
+  once?: boolean
+  clock?: Clock
+  random?: () => number
+  onEvent?: (event: RedialEvent) => void
+}
+
+export class Redialer<S extends DialedSession> {
+  /** Resolves when redialling has stopped (after stop(), or when a `once` connection ended). */
+  readonly done: Promise<void>
+  private readonly clock: Clock
+  private readonly abort = new AbortController()
+  private stopped = false
+  private session: S | undefined
+  private endBackoff: (() => void) | undefined
+  private stopping: Promise<void> | undefined
+  private readonly stopSignalled = new Promise<undefined>((resolve) => this.abort.signal.addEventListener('abort', () => resolve(undefined), {once: true}))
+
+  constructor(private readonly options: RedialerOptions<S>) {
+    this.clock = options.clock ?? systemClock
+    this.done = this.loop()
+  }
+
+  /** The connection now up (or in its handshake), if any. */
+  get current(): S | undefined {
+    return this.session
+  }
+
+  get isStopped(): boolean {
+    return this.stopped
+  }
+
+  /** Ends a backoff wait now and dials at once; nothing while a connection is up or being made. */
+  wakeNow(): void {
+    this.endBackoff?.()
+  }
+
+  /** Stops redialling and closes the current connection (destroyed after the grace). Safe twice. */
+  stop(): Promise<void> {
+    this.stopping ??= this.shutdown()
+    return this.stopping
+  }
+
+  private emit(event: RedialEvent): void {
+    this.options.onEvent?.(event)
+  }
+
+  private async loop(): Promise<void> {
+    let attempt = 0
+    while (!this.stopped) {
+      attempt++
+      const started = this.clock.now()
+      const {code, reason} = await this.connectOnce(attempt)
+      this.emit({code, reason, type: 'disconnected'})
+      if (this.stopped || this.options.once) break
+      // A connection that stayed up a while was healthy: start the backoff over.
+      if (this.clock.now() - started >= (this.options.stableMs ?? STABLE_CONNECTION_MS)) attempt = 1
+      const delayMs = nextBackoffMs(attempt, this.options.backoff, this.options.random)
+      this.emit({attempt, code, delayMs, type: 'retrying'})
+      await new Promise<void>((resolve) => {
+        const cancel = this.clock.after(delayMs, () => this.endBackoff?.())
+        this.endBackoff = () => {
+          cancel()
+          this.endBackoff = undefined
+          resolve()
+        }
+      })
+    }
+
+    this.stopped = true
+  }
+
+  /** One connection from dial to close; resolves with why it ended. */
+  private async connectOnce(attempt: number): Promise<{reason: string; code?: string}> {
+    this.emit({attempt, type: 'connecting'})
+    let session: S | undefined
+    const dialing = this.options.dial(attempt, this.abort.signal)
+    try {
+      // stop() does not wait for a dial that ignores the signal: what it still returns is destroyed.
+      session = await Promise.race([dialing, this.stopSignalled])
+    } catch (error) {
+      if (this.stopped) return {reason: this.options.closedReason(true)}
+      return this.options.dialFailed(error)
+    }
+
+    if (this.stopped || !session) {
+      dialing.then((late) => late.destroy(), () => {})
+      return {reason: this.options.closedReason(true)}
+    }
+
+    this.session = session
+    const {handshakeTimeoutMs, handshakeTimeoutReason} = this.options
+    const cancelHandshake = this.clock.after(handshakeTimeoutMs, () => session.destroy(handshakeTimeoutReason))
+    session.ready.then(cancelHandshake, () => {})
+    const end = await session.closed
+    cancelHandshake()
+    if (this.session === session) this.session = undefined
+    return {code: end.code, reason: end.reason ?? this.options.closedReason(this.stopped)}
+  }
+
+  private async shutdown(): Promise<void> {
+    this.stopped = true
+    this.abort.abort()
+    this.endBackoff?.()
+    const session = this.session
+    if (session) {
+      session.close(this.options.stopReason)
+      // A peer that never answers the close must not hold stop() up.
+      const cancel = this.clock.after(this.options.closeGraceMs ?? CLOSE_GRACE_MS, () => session.destroy(), {unref: true})
+      void session.closed.then(cancel)
+    }
+
+    await this.done
+  }
+}
