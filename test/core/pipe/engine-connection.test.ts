@@ -191,6 +191,12 @@ describe('pipe connection engine: malformed frames end the connection with a GOA
     }
   })
 
+  it('an EVENT on a stream the node opens (even), at the node', () => {
+    const engine = startEngine({role: 'node'})
+    engine.push(eventFrame(2, GET))
+    assertRefused(engine, /an EVENT on stream 2, which the peer may not open/, 'even stream at the node')
+  })
+
   it('an EVENT on a stream that is already open', () => {
     const engine = withStreams()
     engine.push(eventFrame(2, GET))
