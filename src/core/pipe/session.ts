@@ -1,8 +1,7 @@
 // One pipe connection over a socket, hub or node side: the socket wiring around PipeConnection (the
 // engine: bytes in, frames out through a transport; connection.ts and streams.ts). The socket is a
 // parameter (a TLS socket in use, any Duplex in tests); the session never dials or listens.
-import type {Duplex} from 'node:stream'
-import {PipeConnection, type PipeTransport} from './connection.js'
+import {PipeConnection} from './connection.js'
 import type {PipeEvent, PipeReply, PipeSessionOptions, SendOptions} from './event-types.js'
 
 export {DEFAULT_HEARTBEAT_MS} from './connection.js'
@@ -18,8 +17,17 @@ export class PipeSession {
   private readonly connection: PipeConnection
 
   constructor(options: PipeSessionOptions) {
-    const {socket, ...rest} = options
-    const connection = new PipeConnection({...rest, transport: socketTransport(socket)})
+    const {socket, onClose, ...rest} = options
+    // The socket is the transport as it is (write, pause, end, destroy): no wrapper on the hot path.
+    const connection = new PipeConnection({
+      ...rest,
+      onClose(reason, error) {
+        // Closed by us (GOAWAY, then end()): bounded in case the peer never finishes the close.
+        if (!socket.destroyed) setTimeout(() => socket.destroy(), CLOSE_BOUND_MS).unref()
+        onClose?.(reason, error)
+      },
+      transport: socket,
+    })
     this.connection = connection
     socket.on('data', (chunk: Buffer) => connection.push(chunk))
     socket.on('drain', () => connection.writable())
@@ -48,27 +56,5 @@ export class PipeSession {
   /** Says why (GOAWAY) and closes; every event in flight fails at once. Safe to call twice. */
   close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED'): void {
     this.connection.close(reason, code)
-  }
-}
-
-function socketTransport(socket: Duplex): PipeTransport {
-  return {
-    get destroyed() {
-      return socket.destroyed
-    },
-    destroy: () => socket.destroy(),
-    end() {
-      socket.end()
-      setTimeout(() => socket.destroy(), CLOSE_BOUND_MS).unref()
-    },
-    pause: () => socket.pause(),
-    resume: () => socket.resume(),
-    write: (chunk) => socket.write(chunk),
-    get writableLength() {
-      return socket.writableLength
-    },
-    get writableNeedDrain() {
-      return socket.writableNeedDrain
-    },
   }
 }
