@@ -4,6 +4,9 @@ import type {RestwireError} from '../errors.js'
 import type {BodySource} from './body-stream.js'
 import type {EventMeta} from './messages.js'
 
+/** What read() of an event or reply body takes at most unless told. */
+export const DEFAULT_MAX_READ_BYTES = 16 * 1024 * 1024
+
 export interface PipeEvent extends EventMeta {
   body?: BodySource
 }

@@ -1,8 +1,8 @@
 // Outgoing frames of one connection: the frames queued in one event-loop turn go out together (or
 // every ~2 KiB, so the peer can start early), in writes of at most about 64 KiB (both peers are
 // restwire, so coalescing is always safe). Small frames are built in one buffer;
-// large payloads are queued by reference and copied once, into the write.
-import type {Duplex} from 'node:stream'
+// large payloads are queued by reference and copied once, into the write. The queue writes to a
+// FrameSink (a socket in use, a fake in tests) and is told by its owner when the sink drains.
 import {stringifyJson} from '../json.js'
 import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode, frameTypeName} from './frames.js'
 import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta} from './messages.js'
@@ -20,6 +20,14 @@ const SEGMENT_BYTES = 64 * 1024
  */
 const EARLY_WRITE_BYTES = 2 * 1024
 
+/** Where frames are written: the part of a socket the queue uses. */
+export interface FrameSink {
+  /** false: the sink is full; writable() is called once it drains. */
+  write(chunk: Buffer): boolean
+  readonly writableNeedDrain: boolean
+  readonly destroyed: boolean
+}
+
 export class FrameQueue {
   private queue: Buffer[] = []
   private queuedBytes = 0
@@ -27,12 +35,20 @@ export class FrameQueue {
   private closed = false
   private drainWaiters: Array<() => void> = []
 
-  constructor(private readonly socket: Duplex) {
-    socket.on('drain', () => this.wakeDrain())
-  }
+  constructor(private readonly socket: FrameSink) {}
 
   get bytes(): number {
     return this.queuedBytes
+  }
+
+  /** The sink is above its own high-water mark (a body pump then waits for drained()). */
+  get sinkFull(): boolean {
+    return this.socket.writableNeedDrain
+  }
+
+  /** The sink drained (the socket's 'drain'). */
+  writable(): void {
+    this.wakeDrain()
   }
 
   frame(type: FrameTypeCode, flags: number, streamId: number, payload?: Buffer): void {

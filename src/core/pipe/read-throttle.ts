@@ -1,8 +1,15 @@
 // Backpressure on what a peer sends: a connection stops being read while its replies wait to be
 // written (a peer that sends and never reads) or while the event and reply bodies it has sent wait
 // unconsumed above a budget (streams whose handlers or callers read slowly). One check per chunk read.
-import type {Duplex} from 'node:stream'
 import type {FrameQueue} from './frame-queue.js'
+
+/** The part of a socket the throttle uses: how much output waits, and pausing its reads. */
+export interface ReadControl {
+  readonly writableLength: number
+  readonly destroyed: boolean
+  pause(): void
+  resume(): void
+}
 
 /**
  * Reading stops while this much of our output waits for the peer (resumed on 'drain'): every frame the
@@ -21,7 +28,7 @@ export class ReadThrottle {
   private held = 0
 
   constructor(
-    private readonly socket: Duplex,
+    private readonly socket: ReadControl,
     private readonly out: FrameQueue,
     private readonly maxBufferedBytes: number,
   ) {}

@@ -6,7 +6,7 @@ import type {BodySource, SendWindow} from './body-stream.js'
 import {FLAG_INLINE, type Frame} from './frames.js'
 import {IncomingBody} from './incoming-body.js'
 import type {EventMeta, ReplyMeta} from './messages.js'
-import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './session.js'
+import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './event-types.js'
 
 /** An event as a handler sees it; a class, so that the lazy `body` and `signal` stay cheap. */
 export class IncomingEvent implements IncomingPipeEvent {
@@ -99,7 +99,7 @@ export interface Stream {
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
   body?: IncomingBody
   reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void}
-  /** Outgoing: when the reply is late (performance.now()), and the timeout it was counted with (ReplyDeadlines). */
+  /** Outgoing: when the reply is late (clock time), and the timeout it was counted with (ReplyDeadlines). */
   deadline: number
   timeoutMs: number
   /** Created on first use of the handler's signal: most handlers never look. */

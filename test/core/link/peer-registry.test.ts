@@ -106,9 +106,9 @@ describe('LocalPeerRegistry', () => {
     const {clock, peers} = registry()
     let result: FakePeer | undefined | 'pending' = 'pending'
     void peers.waitFor('away', 5000).then((value) => (result = value))
-    await clock.advance(4999)
+    await clock.tick(4999)
     assert.equal(result, 'pending')
-    await clock.advance(1)
+    await clock.tick(1)
     assert.equal(result, undefined)
     assert.equal(clock.pending, 0)
     // A later connection finds no stale waiter.
@@ -136,10 +136,10 @@ describe('LocalPeerRegistry', () => {
     peers.add('s', silent, 'replaced')
     let done = false
     const closing = peers.close('shutting down').then(() => (done = true))
-    await clock.advance(999)
+    await clock.tick(999)
     assert.equal(silent.destroyed, false)
     assert.equal(done, false)
-    await clock.advance(1)
+    await clock.tick(1)
     await closing
     assert.equal(silent.destroyed, true)
     assert.equal(peers.close('again'), peers.close('again'), 'safe twice')
