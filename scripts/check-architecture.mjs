@@ -1,6 +1,7 @@
 // Keeps docs/architecture.md's module map true and src/ free of import cycles; run by `npm run lint`.
 // 1. Every file under src/ has a row in a module table, and every file the doc names exists.
 // 2. No file in src/ imports a file that imports it back, directly or through others.
+// 3. src/index.ts imports every file of src/commands/ (the doc says COMMANDS holds every command).
 // A module table is a Markdown table whose header is `| File | |`; its first cells name files, in
 // backticks, relative to the first backticked `src/.../` directory of its section (the heading above
 // it, or the prose after that heading).
@@ -173,11 +174,10 @@ function resolveImport(root, from, specifier) {
   return undefined
 }
 
-/** Import cycles among the files of src/: one cycle per strongly connected component, as [{file, line}...]. */
-export function findImportCycles(root) {
-  const files = listFiles(root, 'src').filter((file) => /\.tsx?$/.test(file))
+/** file of src/ → (file of src/ it imports → line of the first such import). */
+export function importGraph(root) {
   const edges = new Map()
-  for (const file of files) {
+  for (const file of listFiles(root, 'src').filter((path) => /\.tsx?$/.test(path))) {
     const out = new Map()
     for (const {specifier, line} of importsOf(join(root, file))) {
       const target = resolveImport(root, file, specifier)
@@ -185,6 +185,18 @@ export function findImportCycles(root) {
     }
     edges.set(file, out)
   }
+  return edges
+}
+
+/** Files of src/commands/ that src/index.ts does not import (so not in COMMANDS, which the doc says holds every one). */
+export function unregisteredCommands(root, edges = importGraph(root)) {
+  const imported = edges.get('src/index.ts') ?? new Map()
+  return listFiles(root, 'src/commands').filter((file) => file.endsWith('.ts') && !imported.has(file))
+}
+
+/** Import cycles among the files of src/: one cycle per strongly connected component, as [{file, line}...]. */
+export function findImportCycles(root, edges = importGraph(root)) {
+  const files = [...edges.keys()]
   // Tarjan's strongly connected components; any component of two or more files (or a file importing itself) has a cycle.
   let counter = 0
   const index = new Map()
@@ -246,7 +258,9 @@ export function findImportCycles(root) {
 function main() {
   const root = resolve(process.argv[2] ?? join(dirname(fileURLToPath(import.meta.url)), '..'))
   const {missing, stale, additions} = checkModuleMap(root)
-  const cycles = findImportCycles(root)
+  const edges = importGraph(root)
+  const cycles = findImportCycles(root, edges)
+  const unregistered = unregisteredCommands(root, edges)
   const out = []
   if (missing.length > 0) {
     out.push(`${DOC} does not name ${missing.length} file${missing.length === 1 ? '' : 's'} of src/: ${missing.join(', ')}.`)
@@ -254,6 +268,9 @@ function main() {
     for (const [where, rows] of additions) out.push(`  in ${where}:`, ...rows.map((row) => `    ${row}`))
   }
   if (stale.length > 0) out.push(`${DOC} names what is not in src/:`, ...stale.map((problem) => `  ${problem}`))
+  for (const file of unregistered) {
+    out.push(`src/index.ts does not import ${file}: import it and add it to COMMANDS (${DOC} says every command is there).`)
+  }
   for (const cycle of cycles) {
     out.push(`Import cycle in src/: ${[...cycle.map((edge) => edge.file), cycle[0].file].join(' → ')}`)
     for (const edge of cycle) out.push(`  ${edge.file}:${edge.line} imports ${edge.imports}`)
@@ -262,7 +279,7 @@ function main() {
     console.error(out.join('\n'))
     process.exit(1)
   }
-  console.log(`${DOC} names all ${listFiles(root, 'src').length} files of src/; no import cycles.`)
+  console.log(`${DOC} names all ${listFiles(root, 'src').length} files of src/; src/index.ts imports every command; no import cycles.`)
 }
 
 if (process.argv[1] && resolve(process.argv[1]) === fileURLToPath(import.meta.url)) main()

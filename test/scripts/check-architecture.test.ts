@@ -37,7 +37,7 @@ describe('check-architecture', {timeout: 120_000}, () => {
     const result = await check(await copyOfClone())
     assert.equal(result.stderr, '')
     assert.equal(result.code, 0)
-    assert.match(result.stdout, /names all \d+ files of src\/; no import cycles/)
+    assert.match(result.stdout, /names all \d+ files of src\/; src\/index\.ts imports every command; no import cycles/)
   })
 
   it('names a file of src/ that the doc lacks, with the row to add and where', async () => {
@@ -72,6 +72,16 @@ describe('check-architecture', {timeout: 120_000}, () => {
     assert.match(result.stderr, /docs\/architecture\.md:\d+: names `limits\.ts` \(src\/core\/relay\/limits\.ts\), which does not exist: remove it from the row/)
     assert.match(result.stderr, /docs\/architecture\.md:\d+: names `src\/cli\/gone\.ts`, which does not exist/)
     assert.doesNotMatch(result.stderr, /does not name/)
+  })
+
+  it('names a command that src/index.ts does not import', async () => {
+    const dir = await copyOfClone()
+    const index = join(dir, 'src/index.ts')
+    await writeFile(index, (await readFile(index, 'utf8')).replace("import RelayCheck from './commands/relay/check.js'\n", '').replace('  \'relay:check\': RelayCheck,\n', ''))
+    const result = await check(dir)
+    assert.equal(result.code, 1)
+    assert.match(result.stderr, /^src\/index\.ts does not import src\/commands\/relay\/check\.ts: import it and add it to COMMANDS/m)
+    assert.equal(result.stderr.trim().split('\n').length, 1, result.stderr)
   })
 
   it('prints a direct import cycle', async () => {
