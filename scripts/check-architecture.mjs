@@ -29,8 +29,8 @@ const isSrcDir = (token) => /^src\/([\w.-]+\/)*$/.test(token)
 const globToRegExp = (glob) => new RegExp(`^${glob.replace(/[.+?^${}()[\]\\]/g, '\\$&').replace(/\*/g, '[^/]*')}$`)
 
 /**
- * The module tables of the doc: for each, its base directory, the line of its header, the line after
- * its last row, and its rows (line number, the files of the first cell, the description cell).
+ * The module tables of the doc: for each, its base directory, the lines of its header and of its last
+ * row, and its rows (line number, the files of the first cell, the description cell).
  */
 export function parseModuleTables(docText) {
   const lines = docText.split('\n')
@@ -96,7 +96,7 @@ export function checkModuleMap(root) {
   const named = new Set()
   const stale = []
   for (const table of tables) {
-    if (table.base === null) stale.push(`${DOC}:${table.headerLine}: a \`| File | |\` table with no \`src/.../\` directory written before it`)
+    if (table.base === null) stale.push(`${DOC}:${table.headerLine}: a \`| File | |\` table in a section that names no \`src/.../\` directory before it`)
     for (const row of table.rows) {
       for (const token of row.files) {
         const path = rowPath(table.base, token)
