@@ -12,7 +12,7 @@ export default tseslint.config(
     },
   },
   {
-    // Core stays free of the CLI's libraries (STYLE.md: dependencies flow one way).
+    // Core stays free of the CLI's libraries (../shared/STYLE.md, "The shape": dependencies flow one way).
     files: ['src/core/**/*.ts'],
     rules: {
       'no-restricted-imports': ['error', {patterns: ['@oclif/*', 'chalk', '@inquirer/*', '**/cli/*', '**/commands/*']}],
