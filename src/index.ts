@@ -1,5 +1,5 @@
 // The CLI's entry: every command, for oclif's explicit command discovery, and oclif's execute().
-// The build bundles this file (with its dependencies) into dist/index.js so that a cold start reads one
+// The build bundles this file (with its dependencies) into dist/cli.cjs so that a cold start reads one
 // file instead of resolving hundreds of modules; each command loads its heavy parts lazily in run().
 import Completion from './commands/completion.js'
 import ConfigShow from './commands/config/show.js'
