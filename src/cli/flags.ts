@@ -1,7 +1,7 @@
 // Shared flags, built once and validated as they are parsed.
 import * as Flags from '@oclif/core/flags'
 import type {OptionFlag} from '@oclif/core/interfaces'
-import {type Address, type AddressSpec, type TcpAddress, addressForms, parseAddress} from '../core/address.js'
+import {type Address, type AddressSpec, type TcpAddress, addressForms, formatAddress, parseAddress} from '../core/address.js'
 import {DURATION_FORMS, formatDuration, parseDuration} from '../core/duration.js'
 import {RestwireError} from '../core/errors.js'
 
@@ -40,6 +40,38 @@ export function addressFlag(options: AddressFlagOptions): OptionFlag<Address> | 
     required,
   })
   return flag() as OptionFlag<Address>
+}
+
+/**
+ * A `--to` that takes several addresses (hubs or gateways that act as one): repeatable and
+ * comma-separated (`--to a:7443,b:7443 --to c:7443`), each in the one grammar; parsed to a list.
+ */
+export function addressListFlag(options: Omit<AddressFlagOptions, 'default' | 'deprecatedAliases' | 'required' | 'unix'>): OptionFlag<TcpAddress[]> {
+  const {description, helpGroup, ...spec} = options
+  const flag = Flags.custom<TcpAddress>({
+    delimiter: ',',
+    description: `${description} Repeatable or comma-separated; each takes ${addressForms(spec)}.`,
+    helpGroup,
+    helpValue: 'HOST:PORT',
+    multiple: true,
+    multipleNonGreedy: true,
+    async parse(input, _context, flagOptions) {
+      return parseAddress(input, spec, `--${flagOptions.name}`) as TcpAddress
+    },
+    required: true,
+  })
+  return flag() as unknown as OptionFlag<TcpAddress[]>
+}
+
+/** The list without repeats (the same HOST:PORT written twice is dialled once per round). */
+export function uniqueAddresses<A extends TcpAddress>(list: readonly A[]): A[] {
+  const seen = new Set<string>()
+  return list.filter((address) => {
+    const key = formatAddress(address)
+    if (seen.has(key)) return false
+    seen.add(key)
+    return true
+  })
 }
 
 /** A duration: `30` or `30s` (seconds), `500ms`, `2m`, `1h`; parsed to milliseconds, shown as `30s`. */

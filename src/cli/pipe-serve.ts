@@ -28,7 +28,8 @@ export interface PipeServeOptions extends PipeCommonOptions {
 }
 
 export interface PipeConnectOptions extends PipeCommonOptions {
-  to: {host: string; port: number}
+  /** One hub or several of one cluster. */
+  to: Array<{host: string; port: number}>
   hubName?: string
   maxBackoffMs: number
 }
@@ -94,6 +95,7 @@ export async function runPipeConnect(options: PipeConnectOptions): Promise<{http
   const signal = signalled()
   const identity = await loadPipeIdentity(options.identity)
   const setup = await setUpPipeHandler({...options.handlers, side: 'node'})
+  const hubs = options.to.map(({host, port}) => formatHostPort(host, port))
   const node = connectPipeNode({
     backoff: {maxMs: options.maxBackoffMs},
     handler: setup.handler,
@@ -108,8 +110,8 @@ export async function runPipeConnect(options: PipeConnectOptions): Promise<{http
     throw error
   })
   writeStartLine(
-    {event: 'started', http: gateway.url, sources: setup.sources, to: formatHostPort(options.to.host, options.to.port)},
-    `${c.green('pipe node')} dialling ${c.bold(formatHostPort(options.to.host, options.to.port))}, gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    {event: 'started', http: gateway.url, sources: setup.sources, to: hubs.join(',')},
+    `${c.green('pipe node')} dialling ${c.bold(hubs.join(', '))}, gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
     logFormat,
   )
   await untilSignal(signal, 'node', async () => {

@@ -1,7 +1,8 @@
 // `tunnel expose` glue: start the node, log every state change on stderr, close on SIGINT/SIGTERM.
 import {RestwireError} from '../core/errors.js'
 import {type ExposeServiceOptions, startExposeService} from '../core/tunnel/expose-service.js'
-import type {TunnelNodeEvent} from '../core/tunnel/node.js'
+import type {GatewayAddress, TunnelNodeEvent} from '../core/tunnel/node.js'
+import {formatHostPort} from '../core/address.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
@@ -65,7 +66,8 @@ export async function runTunnelExpose(options: TunnelExposeOptions): Promise<Tun
   await service.close().catch(() => {})
   writeEventLog({event: 'node stopped', nodeId: node.nodeId}, logFormat)
   if (!signal && options.once && !connected) {
-    throw new RestwireError('RW_ERR_CONNECT', `the node never connected to the gateway at ${options.to.host}:${options.to.port}`, {
+    const gateways = (Array.isArray(options.to) ? options.to : [options.to as GatewayAddress]).map(({host, port}) => formatHostPort(host, port))
+    throw new RestwireError('RW_ERR_CONNECT', `the node never connected to ${gateways.length === 1 ? 'the gateway at' : 'any of the gateways'} ${gateways.join(', ')}`, {
       hint: 'Is `restwire tunnel gateway` running there, and does it trust this node?',
     })
   }

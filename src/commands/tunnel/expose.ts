@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
+import {addressListFlag, durationFlag, positiveIntFlag, uniqueAddresses} from '../../cli/flags.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
@@ -13,11 +13,12 @@ With no --host-key and --authorized-keys, the restwire home holds a host key and
 
 Routes come from --routes FILE (a JS or TS module, as for korv serve, plus async-generator handlers for STREAM), --upstream URL (GET/POST/PATCH/DELETE forwarded to an HTTP service; STREAM as a GET whose NDJSON lines or SSE events become items) or --demo (GET /home, POST /create, STREAM /stream).
 
-The node redials forever with exponential backoff and jitter (from 0.5s up to --max-backoff) and logs every state change on stderr. A gateway that accepts TCP but has not finished the SSH handshake and sent IDENTIFY within --handshake-timeout of the connect is dropped, and the node redials. --once stops when the first connection ends: exit 0, or 3 if it never connected. SIGINT or SIGTERM closes the node and exits 0.`
+The node redials forever with exponential backoff and jitter (from 0.5s up to --max-backoff) and logs every state change on stderr, naming the gateway dialled. Several gateways (repeat --to, or separate them with commas): the node holds one connection, to one gateway at a time; it first dials a random one, moves to the next at once when a dial fails or its gateway goes away, and waits the backoff only after every gateway has failed in turn. A gateway that accepts TCP but has not finished the SSH handshake and sent IDENTIFY within --handshake-timeout of the connect is dropped, and the node redials. --once stops when the first connection ends: exit 0, or 3 if it never connected. SIGINT or SIGTERM closes the node and exits 0.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --to 127.0.0.1:8022 --demo', description: 'Zero configuration: demo routes to a gateway on this machine'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --routes ./routes.js --node-id api-1', description: 'Your handlers, under a chosen node id'},
+    {command: '<%= config.bin %> <%= command.id %> --to gw-a.example.com:8022,gw-b.example.com:8022 --routes ./routes.js', description: 'Two gateways: dial one, move to the other when it fails'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --demo --handshake-timeout 5s', description: 'Give up on a gateway that does not finish the handshake within 5 s, and redial'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --upstream http://127.0.0.1:3000 --host-key /etc/restwire/node_key --authorized-keys ./gateways', description: 'Put a local HTTP service behind the tunnel'},
   ]
@@ -34,7 +35,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
-    to: addressFlag({description: 'The gateway to dial (its --listen).', required: true, role: 'to'}),
+    to: addressListFlag({description: 'The gateway to dial (its --listen), or several.', role: 'to'}),
     tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows callers your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (STREAM: NDJSON or SSE response).', exclusive: ['routes', 'demo']}),
   }
@@ -54,7 +55,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       nodeId: flags['node-id'],
       once: flags.once,
       routesPath: flags.routes,
-      to: flags.to,
+      to: uniqueAddresses(flags.to),
       tracebacks: flags.tracebacks ?? flags.demo,
       upstreamUrl: flags.upstream,
     })

@@ -1,8 +1,10 @@
 // A pipe node: dials the hub over TLS with its client certificate, checks the hub's certificate and
 // name against the CA, and keeps one PipeSession up forever: redial with exponential backoff and
-// jitter, reset after a stable connection. Every state change is reported through onEvent.
+// jitter, reset after a stable connection. Given several hubs it holds one connection, to one of them
+// (the link layer's Redialer picks which). Every state change is reported through onEvent.
 import {isIP} from 'node:net'
 import {type ConnectionOptions, type TLSSocket, checkServerIdentity, connect as tlsConnect} from 'node:tls'
+import {formatHostPort} from '../address.js'
 import {RestwireError, errnoCode} from '../errors.js'
 import {Redialer} from '../link/redialer.js'
 import type {DialedSession, LinkEnd} from '../link/session.js'
@@ -16,8 +18,9 @@ export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
 
 export interface PipeNodeOptions extends PipeTuning {
   identity: PipeIdentity
-  to: {host: string; port: number}
-  /** The name the hub's certificate must carry. Default: the host of `to`. */
+  /** The hub, or several hubs that act as one: the node dials one at a time, the next when that fails. */
+  to: HubAddress | readonly HubAddress[]
+  /** The name every hub's certificate must carry. Default: the host dialled. */
   hubName?: string
   handler: EventHandler
   backoff?: {initialMs?: number; maxMs?: number}
@@ -28,6 +31,11 @@ export interface PipeNodeOptions extends PipeTuning {
   /** The transport (tests pass one that goes through a proxy). Default: node:tls connect. */
   connect?: (options: ConnectionOptions) => TLSSocket
   onEvent?: (event: PipeNodeEvent) => void
+}
+
+export interface HubAddress {
+  host: string
+  port: number
 }
 
 export type PipeNodeEvent =
@@ -55,28 +63,31 @@ export function connectPipeNode(options: PipeNodeOptions): PipeNodeHandle {
 class PipeNode {
   readonly handle: PipeNodeHandle
   private readonly waiters = new Waiters<void>()
-  private readonly redialer: Redialer<HubLink>
+  private readonly redialer: Redialer<HubLink, HubAddress>
+
+  private readonly hubs: readonly HubAddress[]
 
   constructor(private readonly options: PipeNodeOptions) {
-    const {host, port} = options.to
+    this.hubs = Array.isArray(options.to) ? options.to : [options.to as HubAddress]
     const timeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS
-    this.redialer = new Redialer<HubLink>({
+    this.redialer = new Redialer<HubLink, HubAddress>({
       backoff: options.backoff,
       closedReason: (stopped) => (stopped ? 'node closed' : 'the hub closed the connection'),
-      dial: async () =>
-        new HubLink(options, () => {
-          this.emit({host, port, type: 'connected'})
+      dial: async (hub) =>
+        new HubLink(options, hub, () => {
+          this.emit({host: hub.host, port: hub.port, type: 'connected'})
           this.waiters.wake()
         }),
-      dialFailed: (error) => ({code: errnoCode(error), reason: dialFailure(host, port, error as Error)}),
+      dialFailed: (error, hub) => ({code: errnoCode(error), reason: dialFailure(hub.host, hub.port, error as Error)}),
       handshakeTimeoutMs: timeoutMs,
-      handshakeTimeoutReason: `no TLS handshake and HELLO from ${host}:${port} within ${timeoutMs} ms`,
+      handshakeTimeoutReason: (hub) => `no TLS handshake and HELLO from ${formatHostPort(hub.host, hub.port)} within ${timeoutMs} ms`,
       onEvent: (event) => {
-        if (event.type === 'connecting') this.emit({attempt: event.attempt, host, port, type: 'connecting'})
+        if (event.type === 'connecting') this.emit({attempt: event.attempt, host: event.target.host, port: event.target.port, type: 'connecting'})
         else if (event.type === 'disconnected') this.emit({reason: event.reason, type: 'disconnected'})
         else this.emit({attempt: event.attempt, code: event.code, delayMs: event.delayMs, type: 'retrying'})
       },
       stopReason: 'the node is shutting down',
+      targets: this.hubs,
     })
     let closing: Promise<void> | undefined
     this.handle = {
@@ -107,7 +118,7 @@ class PipeNode {
   private async requestWhenConnected(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     if (!this.session && !this.redialer.isStopped) await this.waiters.wait(Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs))
     const session = this.session
-    if (!session) throw new RestwireError('RW_ERR_CLOSED', `not connected to the hub at ${this.options.to.host}:${this.options.to.port}`, {details: {status: 503}})
+    if (!session) throw new RestwireError('RW_ERR_CLOSED', `not connected to ${describeHubs(this.hubs)}`, {details: {status: 503}})
     return session.request(event, options)
   }
 
@@ -129,8 +140,8 @@ class HubLink implements DialedSession {
   private code: string | undefined
   private closing = false
 
-  constructor(options: PipeNodeOptions, onConnected: () => void) {
-    const {host, port} = options.to
+  constructor(options: PipeNodeOptions, to: HubAddress, onConnected: () => void) {
+    const {host, port} = to
     const hubName = options.hubName ?? host
     const {identity} = options
     let helloSeen!: () => void
@@ -191,6 +202,12 @@ class HubLink implements DialedSession {
     this.reason ??= reason
     this.socket.destroy()
   }
+}
+
+/** "the hub at H:P", or "any of the hubs H:P, H:P" */
+function describeHubs(hubs: readonly HubAddress[]): string {
+  const list = hubs.map((hub) => formatHostPort(hub.host, hub.port)).join(', ')
+  return hubs.length === 1 ? `the hub at ${list}` : `any of the hubs ${list}`
 }
 
 function dialFailure(host: string, port: number, error: Error): string {

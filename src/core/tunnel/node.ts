@@ -1,8 +1,10 @@
 // The tunnel node: dials TCP out to a gateway, acts as the SSH server on that socket and serves the
-// gateway's requests from a router; redials forever with backoff and jitter unless `once`.
+// gateway's requests from a router; redials forever with backoff and jitter unless `once`. Given several
+// gateways it holds one connection, to one of them (the link layer's Redialer picks which).
 import {connect as netConnect} from 'node:net'
 import type {Duplex} from 'node:stream'
 import ssh2 from 'ssh2'
+import {formatHostPort} from '../address.js'
 import {RestwireError, errnoCode} from '../errors.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../message/invoke.js'
@@ -16,9 +18,14 @@ import {Waiters} from '../link/waiters.js'
 import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 
+export interface GatewayAddress {
+  host: string
+  port: number
+}
+
 export interface ExposeNodeOptions {
-  /** The gateway to dial. */
-  to: {host: string; port: number}
+  /** The gateway to dial, or several that act as one: the node dials one at a time, the next when that fails. */
+  to: GatewayAddress | readonly GatewayAddress[]
   hostKeys: Array<{privateKey: Buffer | string; passphrase?: string}>
   /** The gateways allowed to call this node. */
   authorizedKeys: AuthorizedKeysFile
@@ -83,7 +90,7 @@ class TunnelNode {
   readonly handle: TunnelNodeHandle
   private readonly ssh: ssh2.Server
   private readonly connectedWaiters = new Waiters<void>()
-  private readonly redialer: Redialer<GatewayLink>
+  private readonly redialer: Redialer<GatewayLink, GatewayAddress>
 
   constructor(
     private readonly options: ExposeNodeOptions,
@@ -92,27 +99,27 @@ class TunnelNode {
     const hostKeys = options.hostKeys.map(({passphrase, privateKey}) => ({key: privateKey, passphrase}))
     this.ssh = new ssh2.Server({hostKeys, ident: RESTWIRE_IDENT}, (client, info) => this.onConnection(client, info))
     this.ssh.on('error', () => {})
-    const {host, port} = options.to
     const handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS
     const connect = options.connect ?? ((to, signal) => dialTcp(to, handshakeTimeoutMs, signal))
-    this.redialer = new Redialer<GatewayLink>({
+    this.redialer = new Redialer<GatewayLink, GatewayAddress>({
       backoff: options.backoff,
       closedReason: (stopped) => (stopped ? 'node closed' : 'the gateway closed the connection'),
-      dial: async (_attempt, signal) => {
-        const link = new GatewayLink(await connect(options.to, signal))
+      dial: async (gateway, _attempt, signal) => {
+        const link = new GatewayLink(await connect(gateway, signal), gateway)
         this.ssh.injectSocket(link.socket as never)
         return link
       },
-      dialFailed: (error) => ({reason: `cannot connect to ${host}:${port}: ${errnoCode(error) === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`}),
+      dialFailed: (error, {host, port}) => ({reason: `cannot connect to ${formatHostPort(host, port)}: ${errnoCode(error) === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message}`}),
       handshakeTimeoutMs,
-      handshakeTimeoutReason: `the gateway did not finish the SSH handshake and IDENTIFY within ${handshakeTimeoutMs} ms`,
+      handshakeTimeoutReason: ({host, port}) => `the gateway at ${formatHostPort(host, port)} did not finish the SSH handshake and IDENTIFY within ${handshakeTimeoutMs} ms`,
       onEvent: (event) => {
-        if (event.type === 'connecting') this.emit({attempt: event.attempt, host, port, type: 'connecting'})
+        if (event.type === 'connecting') this.emit({attempt: event.attempt, host: event.target.host, port: event.target.port, type: 'connecting'})
         else if (event.type === 'disconnected') this.emit({reason: event.reason, type: 'disconnected'})
         else this.emit({attempt: event.attempt, delayMs: event.delayMs, type: 'retrying'})
       },
       once: options.once,
       stopReason: 'node closed',
+      targets: Array.isArray(options.to) ? options.to : [options.to as GatewayAddress],
     })
     this.handle = {
       close: () => this.redialer.stop(),
@@ -146,7 +153,7 @@ class TunnelNode {
       this.emit({fingerprint, reason, type: 'auth-rejected'}),
     )
     client.on('ready', () => {
-      this.emit({host: this.options.to.host, port: this.options.to.port, type: 'connected'})
+      if (current) this.emit({host: current.gateway.host, port: current.gateway.port, type: 'connected'})
       this.connectedWaiters.wake()
       client.on('tcpip', (accept, reject) => {
         if (this.redialer.isStopped) {
@@ -183,7 +190,10 @@ class GatewayLink implements DialedSession {
   identified!: () => void
   private reason: string | undefined
 
-  constructor(readonly socket: Duplex) {
+  constructor(
+    readonly socket: Duplex,
+    readonly gateway: GatewayAddress,
+  ) {
     this.ready = new Promise((resolve) => (this.identified = resolve))
     socket.on('error', (error) => (this.reason ??= `connection error: ${error.message}`))
     this.closed = new Promise((resolve) => socket.on('close', () => resolve({reason: this.reason})))

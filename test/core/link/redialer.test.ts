@@ -37,21 +37,22 @@ class FakeSession implements DialedSession {
 }
 
 /** A dial the test settles: each call pushes one pending dial. */
-function harness(overrides: Partial<RedialerOptions<FakeSession>> = {}) {
+function harness(overrides: Partial<RedialerOptions<FakeSession, string>> = {}) {
   const clock = new FakeClock()
-  const events: RedialEvent[] = []
-  const dials: Array<{attempt: number; signal: AbortSignal; resolve(session: FakeSession): void; reject(error: Error): void}> = []
-  const redialer = new Redialer<FakeSession>({
+  const events: Array<RedialEvent<string>> = []
+  const dials: Array<{target: string; attempt: number; signal: AbortSignal; resolve(session: FakeSession): void; reject(error: Error): void}> = []
+  const redialer = new Redialer<FakeSession, string>({
     backoff: {initialMs: 100, maxMs: 1000},
     clock,
     closedReason: (stopped) => (stopped ? 'node closed' : 'the peer closed the connection'),
-    dial: (attempt, signal) => new Promise((resolve, reject) => dials.push({attempt, reject, resolve, signal})),
+    dial: (target, attempt, signal) => new Promise((resolve, reject) => dials.push({attempt, reject, resolve, signal, target})),
     dialFailed: (error) => ({code: 'ECONNREFUSED', reason: `cannot connect: ${(error as Error).message}`}),
     handshakeTimeoutMs: 5000,
-    handshakeTimeoutReason: 'no handshake within 5000 ms',
+    handshakeTimeoutReason: () => 'no handshake within 5000 ms',
     onEvent: (event) => events.push(event),
     random: () => 1,
     stopReason: 'shutting down',
+    targets: ['hub'],
     ...overrides,
   })
   /** Resolves the latest dial with a new session. */
@@ -64,7 +65,7 @@ function harness(overrides: Partial<RedialerOptions<FakeSession>> = {}) {
   return {clock, connect, dials, events, redialer}
 }
 
-const types = (events: RedialEvent[]): string[] => events.map((event) => event.type)
+const types = (events: Array<RedialEvent<unknown>>): string[] => events.map((event) => event.type)
 
 describe('Redialer', () => {
   it('dials, and after a failed dial waits the backoff (doubling, with jitter) before the next', async () => {
@@ -74,7 +75,7 @@ describe('Redialer', () => {
     dials[0]!.reject(new Error('refused'))
     await settle()
     assert.deepEqual(events, [
-      {attempt: 1, type: 'connecting'},
+      {attempt: 1, target: 'hub', type: 'connecting'},
       {code: 'ECONNREFUSED', reason: 'cannot connect: refused', type: 'disconnected'},
       {attempt: 1, code: 'ECONNREFUSED', delayMs: 100, type: 'retrying'},
     ])
@@ -254,5 +255,90 @@ describe('Redialer', () => {
       {attempt: 1, code: 'ENOTFOUND', delayMs: 100, type: 'retrying'},
     ])
     await redialer.stop()
+  })
+
+  describe('several targets', () => {
+    const dialled = (dials: Array<{target: string}>): string[] => dials.map((dial) => dial.target)
+
+    it('starts at the target random() picks', async () => {
+      for (const [value, first] of [[0, 'a'], [0.5, 'b'], [0.99, 'c']] as const) {
+        const {dials, redialer} = harness({random: () => value, targets: ['a', 'b', 'c']})
+        await settle()
+        assert.deepEqual(dialled(dials), [first])
+        await redialer.stop()
+      }
+    })
+
+    it('dials the next at once when a dial fails, and backs off only after a full round, wrapping around', async () => {
+      const {clock, dials, events, redialer} = harness({random: () => 0.5, targets: ['a', 'b', 'c']})
+      await settle()
+      dials[0]!.reject(new Error('refused'))
+      await settle()
+      dials[1]!.reject(new Error('refused'))
+      await settle()
+      assert.deepEqual(dialled(dials), ['b', 'c', 'a'], 'next, then wrap around')
+      assert.equal(clock.now(), 0, 'no wait inside a round')
+      assert.ok(!types(events).includes('retrying'))
+      dials[2]!.reject(new Error('refused'))
+      await settle()
+      // random() 0.5: the first round's ceiling 100 ms gives 50 + 25.
+      assert.deepEqual(events.at(-1), {attempt: 3, code: 'ECONNREFUSED', delayMs: 75, type: 'retrying'})
+      await clock.tick(74)
+      assert.equal(dials.length, 3, 'no dial before the backoff is over')
+      await clock.tick(1)
+      assert.deepEqual(dialled(dials), ['b', 'c', 'a', 'b'], 'the next round starts where the last one did')
+      dials[3]!.reject(new Error('refused'))
+      await settle()
+      dials[4]!.reject(new Error('refused'))
+      await settle()
+      dials[5]!.reject(new Error('refused'))
+      await settle()
+      assert.deepEqual(events.at(-1), {attempt: 6, code: 'ECONNREFUSED', delayMs: 150, type: 'retrying'}, 'the second round doubles the backoff')
+      await redialer.stop()
+    })
+
+    it('moves to the next target at once when the connected one goes away, and says which it dials', async () => {
+      const {clock, connect, dials, events, redialer} = harness({random: () => 0, stableMs: 10_000, targets: ['a', 'b']})
+      await settle()
+      const first = await connect()
+      first.finishHandshake()
+      assert.equal(redialer.currentTarget, 'a')
+      await clock.tick(60_000)
+      first.end({reason: 'the hub closed the connection'})
+      await settle()
+      assert.deepEqual(dialled(dials), ['a', 'b'])
+      assert.deepEqual(events.slice(-2), [
+        {reason: 'the hub closed the connection', code: undefined, type: 'disconnected'},
+        {attempt: 2, target: 'b', type: 'connecting'},
+      ])
+      assert.equal(redialer.currentTarget, undefined)
+      const second = await connect()
+      second.finishHandshake()
+      assert.equal(redialer.currentTarget, 'b')
+      await clock.tick(60_000)
+      second.end()
+      await settle()
+      assert.deepEqual(dialled(dials), ['a', 'b', 'a'], 'and back, wrapping around')
+      assert.equal(clock.now(), 120_000, 'no backoff between')
+      await redialer.stop()
+    })
+
+    it('counts a connection that ended early as one try of the round', async () => {
+      const {clock, connect, dials, events, redialer} = harness({random: () => 0, stableMs: 10_000, targets: ['a', 'b']})
+      await settle()
+      const early = await connect()
+      await clock.tick(1000)
+      early.end({reason: 'reset'})
+      await settle()
+      assert.deepEqual(dialled(dials), ['a', 'b'])
+      dials[1]!.reject(new Error('refused'))
+      await settle()
+      assert.deepEqual(events.at(-1), {attempt: 2, code: 'ECONNREFUSED', delayMs: 50, type: 'retrying'})
+      await redialer.stop()
+    })
+
+    it('refuses an empty list of targets', () => {
+      assert.throws(() => harness({targets: []}), /at least one target/)
+    })
   })
 })
