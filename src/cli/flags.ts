@@ -45,8 +45,9 @@ export function addressFlag(options: AddressFlagOptions): OptionFlag<Address> | 
 /**
  * A `--to` that takes several addresses (hubs or gateways that act as one): repeatable and
  * comma-separated (`--to a:7443,b:7443 --to c:7443`), each in the one grammar; parsed to a list.
+ * Required, but checked by requireAddresses() after parsing: a named target (`to:`) may fill it.
  */
-export function addressListFlag(options: Omit<AddressFlagOptions, 'default' | 'deprecatedAliases' | 'required' | 'unix'>): OptionFlag<TcpAddress[]> {
+export function addressListFlag(options: Omit<AddressFlagOptions, 'default' | 'deprecatedAliases' | 'required' | 'unix'>): OptionFlag<TcpAddress[] | undefined> {
   const {description, helpGroup, ...spec} = options
   const flag = Flags.custom<TcpAddress>({
     delimiter: ',',
@@ -58,13 +59,19 @@ export function addressListFlag(options: Omit<AddressFlagOptions, 'default' | 'd
     async parse(input, _context, flagOptions) {
       return parseAddress(input, spec, `--${flagOptions.name}`) as TcpAddress
     },
-    required: true,
   })
-  return flag() as unknown as OptionFlag<TcpAddress[]>
+  return flag() as unknown as OptionFlag<TcpAddress[] | undefined>
 }
 
-/** The list without repeats (the same HOST:PORT written twice is dialled once per round). */
-export function uniqueAddresses<A extends TcpAddress>(list: readonly A[]): A[] {
+/**
+ * The addresses of an addressListFlag, without repeats (the same HOST:PORT written twice is dialled
+ * once per round); none, from the flag or a target, is a usage error naming `what`.
+ */
+export function requireAddresses(list: readonly TcpAddress[] | undefined, what: string): TcpAddress[] {
+  if (!list || list.length === 0) {
+    throw new RestwireError('RW_ERR_USAGE', `--to is required: ${what}`, {hint: 'Pass --to HOST:PORT (repeatable, or comma-separated), or --target NAME for a target of config.yaml whose to: names them.'})
+  }
+
   const seen = new Set<string>()
   return list.filter((address) => {
     const key = formatAddress(address)

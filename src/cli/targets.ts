@@ -39,24 +39,34 @@ export const TARGET_FLAGS: Readonly<Record<string, Readonly<Record<string, Targe
     user: 'user',
   },
   'pipe:call': {timeout: 'timeout', to: 'to'},
+  'pipe:connect': {to: 'to'},
   'relay:send': {timeout: 'timeout', to: 'to'},
   'tunnel:call': {timeout: 'timeout', to: 'to'},
+  'tunnel:expose': {to: 'to'},
   'tunnel:nodes': {timeout: 'timeout', to: 'to'},
 }
 
 /** What resolveSettings needs of a flag's definition: the parser that turns `to:` into its value. */
 export type FlagParsers = Readonly<Record<string, object | undefined>>
-type OptionParser = {parse?: (input: string, context: unknown, options: unknown) => unknown}
+type OptionParser = {parse?: (input: string, context: unknown, options: unknown) => unknown; multiple?: boolean}
 
 /**
  * The setting's value in the shape its flag parses to: `to:` goes through the command's own --to parser
  * (korv call takes HOST:PORT, relay send tcp:// or unix:), so the file and the flag accept the same text.
+ * A list of addresses fills a flag that takes several (pipe connect, tunnel expose), and no other.
  */
 async function asFlagValue(flag: string, value: unknown, definitions: FlagParsers, where: string): Promise<unknown> {
   const definition = definitions[flag] as OptionParser | undefined
-  if (typeof value !== 'string' || !definition?.parse) return value
+  const isList = Array.isArray(value)
+  if ((typeof value !== 'string' && !isList) || !definition?.parse) return value
   try {
-    return await definition.parse(value, undefined, {...definition, name: flag})
+    if (definition.multiple) {
+      const items = isList ? (value as string[]) : [value as string]
+      return await Promise.all(items.map((item) => definition.parse!(item, undefined, {...definition, name: flag})))
+    }
+
+    if (isList) throw new RestwireError('RW_ERR_USAGE', `--${flag} takes one address, the target lists ${(value as string[]).length}`, {hint: 'Only pipe connect and tunnel expose take several: name a target with one address.'})
+    return await definition.parse(value as string, undefined, {...definition, name: flag})
   } catch (error) {
     const message = isRestwireError(error) ? error.message.replace(`--${flag} `, '') : String(error)
     throw new RestwireError('RW_ERR_CONFIG', `${where}: ${message} (as --${flag})`, {cause: error, hint: isRestwireError(error) ? error.hint : undefined})

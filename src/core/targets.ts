@@ -19,9 +19,10 @@ export interface TargetSettings {
   /**
    * What the client dials, as its --to takes it: HOST:PORT for korv call, an http:// address for tunnel
    * call/nodes and pipe call, tcp:// or unix:/path for relay send. Checked here against the address
-   * grammar, and by the command that uses it against what that command accepts.
+   * grammar, and by the command that uses it against what that command accepts. A list (YAML, or
+   * comma-separated) of several hubs or gateways, for the commands whose --to takes several.
    */
-  to?: string
+  to?: string | string[]
   user?: string
   /** Absolute paths (relative ones are resolved against the file's directory, `~/` against HOME). */
   identity?: string[]
@@ -174,8 +175,14 @@ function parseField(field: string, raw: unknown, context: FieldContext, add: (wh
   const {where} = context
   switch (field) {
     case 'to': {
-      if (typeof raw === 'string' && isAddress(raw)) return {to: raw.trim()}
-      add(where, `must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path; got ${show(raw)}`)
+      // One address, or several (a YAML list or comma-separated) for pipe connect and tunnel expose.
+      const list = (Array.isArray(raw) ? raw : [raw]).flatMap((item) => (typeof item === 'string' ? item.split(',') : [item]))
+      if (list.length > 0 && list.every((item) => typeof item === 'string' && isAddress(item))) {
+        const addresses = list.map((item) => (item as string).trim())
+        return {to: addresses.length === 1 ? addresses[0]! : addresses}
+      }
+
+      add(where, `must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path (a list of them for pipe connect and tunnel expose); got ${show(raw)}`)
       return {}
     }
 

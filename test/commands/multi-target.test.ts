@@ -3,8 +3,9 @@
 import assert from 'node:assert/strict'
 import {type AddressInfo, createServer} from 'node:net'
 import {join} from 'node:path'
+import {mkdir, writeFile} from 'node:fs/promises'
 import {after, before, describe, it} from 'node:test'
-import {type CliProcess, spawnCli} from '../helpers/cli.js'
+import {type CliProcess, restwire, spawnCli} from '../helpers/cli.js'
 import {startPipeProcess} from '../helpers/pipe-cli.js'
 import {makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -86,6 +87,32 @@ describe('pipe connect with several hubs (real processes)', {skip: skipWithout('
     assert.equal(await getText(`${node.http}/server/cat//c/d`), '{"result_from_server":"cd"}')
     await node.process.stop('SIGTERM')
     await other.process.stop('SIGTERM')
+  })
+
+  it('a named target lists the hubs: config show shows the list, pipe connect --target dials them, korv call refuses it', async () => {
+    const down = `127.0.0.1:${await deadPort()}`
+    const hub = await startHub()
+    const env = {RESTWIRE_HOME: join(dir(), 'home'), RESTWIRE_TARGET: ''}
+    await mkdir(env.RESTWIRE_HOME, {recursive: true})
+    await writeFile(join(env.RESTWIRE_HOME, 'config.yaml'), `targets:\n  cluster:\n    to: [${down}, ${hub.to}]\n`)
+    const shown = await restwire(['config', 'show', '--target', 'cluster', '--json'], env)
+    assert.equal(shown.code, 0, shown.stderr)
+    const settings = (JSON.parse(shown.stdout) as {settings: Array<{command: string; flag: string; value: string; source: {kind: string}; problem?: string}>}).settings
+    const find = (command: string) => settings.find((setting) => setting.command === command && setting.flag === '--to')!
+    assert.deepEqual([find('pipe connect').value, find('pipe connect').source.kind], [`${down},${hub.to}`, 'config'])
+    assert.equal(find('tunnel expose').value, `${down},${hub.to}`)
+    assert.equal(find('korv call').problem, 'takes one address, the target lists 2 (as --to)')
+    const table = await restwire(['config', 'show'], env)
+    assert.match(table.stdout, /^pipe connect +--to +none \(required\) +default$/m)
+
+    const node = spawnCli(['pipe', 'connect', '--target', 'cluster', '--hub-name', 'hub', '--ca', pkiDir, '--name', 'node-a', '--http', '127.0.0.1:0', '--log-format', 'json'], env)
+    processes.push(node)
+    assert.equal((await node.waitForLog(/"event":"connected"/)).to, hub.to)
+    await node.stop('SIGTERM')
+    const missing = await restwire(['pipe', 'connect', '--ca', pkiDir, '--name', 'node-a'], env)
+    assert.equal(missing.code, 2)
+    assert.match(missing.stderr, /--to is required: the hub to dial, or several/)
+    await hub.process.stop('SIGTERM')
   })
 })
 

@@ -4,6 +4,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {type FlagParsers, TARGET_FLAGS, resolveSettings} from '../../src/cli/targets.js'
 import KorvCall from '../../src/commands/korv/call.js'
+import PipeConnect from '../../src/commands/pipe/connect.js'
 import RelaySend from '../../src/commands/relay/send.js'
 import TunnelCall from '../../src/commands/tunnel/call.js'
 import {isRestwireError} from '../../src/core/errors.js'
@@ -89,7 +90,7 @@ colour: red
 `)
     assert.deepEqual(problems, [
       'targets.a.adress: unknown field (expected one of to, user, identity, known_hosts, timeout, connect_timeout)',
-      'targets.a.to: must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path; got "host:99999"',
+      'targets.a.to: must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path (a list of them for pipe connect and tunnel expose); got "host:99999"',
       'targets.a.timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got -1',
       'targets.a.connect_timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got "10 years"',
       'targets.a.relay: was renamed: write "to:" (what the command\'s --to takes)',
@@ -182,6 +183,42 @@ describe('precedence', () => {
         assert.ok(isRestwireError(error))
         assert.equal(error.code, 'RW_ERR_CONFIG')
         assert.equal(error.message, '/etc/rw/config.yaml:17: targets.relay.to: cannot be a UNIX socket here, got "unix:/run/relay.sock" (as --to)')
+        return true
+      },
+    )
+  })
+
+  it('`to:` may list several hubs or gateways (YAML list or comma-separated): filling a --to that takes several, refused by one that takes one', async () => {
+    const config = await parseTargetsConfig(`targets:
+  hubs:
+    to: [hub-a.example.com:7443, "[::1]:7443"]
+  comma:
+    to: hub-a.example.com:7443, hub-b.example.com:7443
+  bad:
+    to: [hub-a.example.com:7443, "host:99999"]
+`, path, env).catch((error: unknown) => error)
+    assert.ok(isRestwireError(config))
+    assert.deepEqual(config.details?.problems, ['targets.bad.to: must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path (a list of them for pipe connect and tunnel expose); got ["hub-a.example.com:7443","host:99999"]'])
+    const good = await parseTargetsConfig('targets:\n  hubs:\n    to: [hub-a.example.com:7443, "[::1]:7443"]\n  comma:\n    to: hub-a.example.com:7443, hub-b.example.com:7443\n  one:\n    to: [hub-a.example.com:7443]\n', path, env)
+    assert.deepEqual(good.targets.get('hubs')!.settings.to, ['hub-a.example.com:7443', '[::1]:7443'])
+    assert.deepEqual(good.targets.get('comma')!.settings.to, ['hub-a.example.com:7443', 'hub-b.example.com:7443'])
+    assert.equal(good.targets.get('one')!.settings.to, 'hub-a.example.com:7443')
+
+    const pipe: Record<string, unknown> = {to: undefined}
+    const pipeOptions = {definitions: PipeConnect.flags as FlagParsers, flags: pipe, fromDefault: new Set<string>(), map: TARGET_FLAGS['pipe:connect']!}
+    await resolveSettings(pipeOptions, good.targets.get('hubs'), path)
+    assert.deepEqual(pipe.to, [{host: 'hub-a.example.com', kind: 'tcp', port: 7443}, {host: '::1', kind: 'tcp', port: 7443}])
+    const single: Record<string, unknown> = {to: undefined}
+    await resolveSettings({...pipeOptions, flags: single}, good.targets.get('one'), path)
+    assert.deepEqual(single.to, [{host: 'hub-a.example.com', kind: 'tcp', port: 7443}], 'one address is a list of one')
+
+    const korv: Record<string, unknown> = {to: undefined}
+    await assert.rejects(
+      resolveSettings({definitions: KorvCall.flags as FlagParsers, flags: korv, fromDefault: new Set(['to']), map: {to: 'to'}}, good.targets.get('comma'), path),
+      (error: unknown) => {
+        assert.ok(isRestwireError(error))
+        assert.equal(error.code, 'RW_ERR_CONFIG')
+        assert.equal(error.message, '/etc/rw/config.yaml:5: targets.comma.to: takes one address, the target lists 2 (as --to)')
         return true
       },
     )

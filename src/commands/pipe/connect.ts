@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, addressListFlag, durationFlag, uniqueAddresses} from '../../cli/flags.js'
+import {targetFlag} from '../../cli/targets.js'
+import {addressFlag, addressListFlag, durationFlag, requireAddresses} from '../../cli/flags.js'
 import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_BACKOFF_MAX_MS} from '../../core/backoff.js'
@@ -33,6 +34,7 @@ Events sent by the hub are answered by --handlers, --serve-dir (GET file//PATH, 
     'hub-name': Flags.string({description: 'The name the hub\'s certificate must carry (default: the host of --to).'}),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
     name: Flags.string({description: 'This node\'s name in the identity directory (NAME.pem, NAME-key.pem).', helpGroup: 'IDENTITY'}),
+    target: targetFlag(),
     to: addressListFlag({description: 'The hub to dial, or several hubs of one cluster.', role: 'to'}),
   }
 
@@ -49,7 +51,7 @@ Events sent by the hub are answered by --handlers, --serve-dir (GET file//PATH, 
       logFormat: flags['log-format'],
       maxBackoffMs: flags['max-backoff'],
       timeoutMs: flags.timeout,
-      to: uniqueAddresses(flags.to),
+      to: requireAddresses(flags.to, 'the hub to dial, or several'),
     })
   }
 }

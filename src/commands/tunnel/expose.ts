@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressListFlag, durationFlag, positiveIntFlag, uniqueAddresses} from '../../cli/flags.js'
+import {targetFlag} from '../../cli/targets.js'
+import {addressListFlag, durationFlag, positiveIntFlag, requireAddresses} from '../../cli/flags.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
@@ -35,6 +36,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
+    target: targetFlag(),
     to: addressListFlag({description: 'The gateway to dial (its --listen), or several.', role: 'to'}),
     tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows callers your code; --demo turns it on).'}),
     upstream: Flags.string({description: 'Forward every request to this HTTP base URL (STREAM: NDJSON or SSE response).', exclusive: ['routes', 'demo']}),
@@ -55,7 +57,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       nodeId: flags['node-id'],
       once: flags.once,
       routesPath: flags.routes,
-      to: uniqueAddresses(flags.to),
+      to: requireAddresses(flags.to, 'the gateway to dial, or several'),
       tracebacks: flags.tracebacks ?? flags.demo,
       upstreamUrl: flags.upstream,
     })
