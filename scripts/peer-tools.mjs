@@ -16,6 +16,7 @@ export const TOOLS = {
   curl: {pkg: 'curl', uses: 'an HTTP client against the tunnel and pipe gateways'},
   gzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
   gunzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
+  haproxy: {pkg: 'haproxy', uses: 'a TCP load balancer in front of two korv servers', dirs: ['/usr/sbin', '/sbin']},
   ip: {pkg: 'iproute2', uses: 'the docs test, bringing up loopback in its private network namespace'},
   openssl: {pkg: 'openssl', uses: 'test PKIs, and reading the certificates keys ca / keys cert write'},
   python3: {pkg: 'python3', uses: 'the pseudo-terminal driver test/fixtures/tty-driver.py'},
