@@ -1,5 +1,7 @@
 // Several hubs or gateways behind one --to: a node dials one, passes over one that is down, and moves to
 // another when its own is killed (SIGKILL). Real processes: the built CLI as hubs, gateways and nodes.
+// The first dial goes to a random target, so the order is the unit tests' (test/core/link/redialer.test.ts);
+// here every order must end on a live server.
 import assert from 'node:assert/strict'
 import {type AddressInfo, createServer} from 'node:net'
 import {join} from 'node:path'
@@ -154,5 +156,16 @@ describe('tunnel expose with several gateways (real processes)', {timeout: 120_0
     const dialled = node.stderr.filter((line) => line.includes('"event":"connecting"')).map((line) => JSON.parse(line).to as string)
     assert.ok(dialled.every((to) => [down, gateways[0]!.to, gateways[1]!.to].includes(to)), dialled.join(' '))
     assert.equal(await node.stop('SIGTERM'), 0, node.stderr.join('\n'))
+  })
+
+  it('--once with one gateway down connects to the live one (whichever it dials first), and exits 0 when that one goes away', async () => {
+    const env = {RESTWIRE_HOME: join(dir(), 'home')}
+    const gateway = await startGateway('once')
+    const down = `127.0.0.1:${await deadPort()}`
+    const node = startExpose(['--to', `${down},${gateway.to}`, '--demo', '--once', '--node-id', 'once-node'], env)
+    processes.push(node)
+    assert.equal((await node.waitForLog(/"event":"connected"/)).to, gateway.to)
+    await gateway.process.stop('SIGKILL')
+    assert.equal(await node.exited, 0, node.stderr.join('\n'))
   })
 })

@@ -34,7 +34,10 @@ export interface RedialerOptions<S extends DialedSession, T> {
   backoff?: BackoffOptions
   /** A connection that stayed up this long starts the backoff over. Default STABLE_CONNECTION_MS. */
   stableMs?: number
-  /** Stop after the first connection ends (or fails). */
+  /**
+   * Stop after the first connection that finished its handshake ends, or after a round in which none
+   * did (with one target: after the first connection ends or fails). No backoff wait.
+   */
   once?: boolean
   clock?: Clock
   /** In [0, 1): the jitter of the backoff and the first target. Default Math.random. */
@@ -102,9 +105,9 @@ export class Redialer<S extends DialedSession, T = undefined> {
     while (!this.stopped) {
       attempt++
       const started = this.clock.now()
-      const {code, reason} = await this.connectOnce(targets[index]!, attempt)
+      const {code, ready, reason} = await this.connectOnce(targets[index]!, attempt)
       this.emit({code, reason, type: 'disconnected'})
-      if (this.stopped || this.options.once) break
+      if (this.stopped || (this.options.once && (ready || triedInRound + 1 >= targets.length))) break
       index = (index + 1) % targets.length
       // A connection that stayed up a while was healthy: start the backoff over.
       if (this.clock.now() - started >= (this.options.stableMs ?? STABLE_CONNECTION_MS)) {
@@ -131,8 +134,8 @@ export class Redialer<S extends DialedSession, T = undefined> {
     this.stopped = true
   }
 
-  /** One connection from dial to close; resolves with why it ended. */
-  private async connectOnce(target: T, attempt: number): Promise<{reason: string; code?: string}> {
+  /** One connection from dial to close; resolves with why it ended, and whether its handshake finished. */
+  private async connectOnce(target: T, attempt: number): Promise<{reason: string; code?: string; ready?: boolean}> {
     this.emit({attempt, target, type: 'connecting'})
     let session: S | undefined
     const dialing = this.options.dial(target, attempt, this.abort.signal)
@@ -153,14 +156,18 @@ export class Redialer<S extends DialedSession, T = undefined> {
     this.sessionTarget = target
     const {handshakeTimeoutMs} = this.options
     const cancelHandshake = this.clock.after(handshakeTimeoutMs, () => session.destroy(this.options.handshakeTimeoutReason(target)))
-    session.ready.then(cancelHandshake, () => {})
+    let ready = false
+    session.ready.then(() => {
+      ready = true
+      cancelHandshake()
+    }, () => {})
     const end = await session.closed
     cancelHandshake()
     if (this.session === session) {
       this.session = undefined
       this.sessionTarget = undefined
     }
-    return {code: end.code, reason: end.reason ?? this.options.closedReason(this.stopped)}
+    return {code: end.code, ready, reason: end.reason ?? this.options.closedReason(this.stopped)}
   }
 
   private async shutdown(): Promise<void> {

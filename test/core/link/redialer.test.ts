@@ -337,6 +337,35 @@ describe('Redialer', () => {
       await redialer.stop()
     })
 
+    it('once: tries each target until one finishes its handshake, and stops when that connection ends', async () => {
+      const {connect, dials, redialer} = harness({once: true, random: () => 0, targets: ['a', 'b', 'c']})
+      await settle()
+      dials[0]!.reject(new Error('refused'))
+      await settle()
+      const rejected = await connect()
+      rejected.end({reason: 'authentication failed'})
+      await settle()
+      const served = await connect()
+      served.finishHandshake()
+      await settle()
+      served.end()
+      await redialer.done
+      assert.deepEqual(dialled(dials), ['a', 'b', 'c'])
+      assert.equal(redialer.isStopped, true)
+    })
+
+    it('once: stops after a round with no handshake, without a backoff', async () => {
+      const {clock, dials, events, redialer} = harness({once: true, random: () => 0, targets: ['a', 'b']})
+      await settle()
+      dials[0]!.reject(new Error('refused'))
+      await settle()
+      dials[1]!.reject(new Error('refused'))
+      await redialer.done
+      assert.deepEqual(dialled(dials), ['a', 'b'])
+      assert.ok(!types(events).includes('retrying'))
+      assert.equal(clock.pending, 0)
+    })
+
     it('refuses an empty list of targets', () => {
       assert.throws(() => harness({targets: []}), /at least one target/)
     })
