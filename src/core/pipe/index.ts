@@ -1,11 +1,12 @@
 // The pipe library entry, exported as `restwire/pipe`: hub, node, local gateway and handlers.
 export {DEFAULT_WINDOW_BYTES, readBody} from './body-stream.js'
 export {FLAG_END, FrameDecoder, FrameType, MAX_FRAME_PAYLOAD_BYTES, encodeFrame, encodeJsonFrame} from './frames.js'
+export {callPipeGateway, type PipeGatewayCallOptions, type PipeGatewayReply} from './gateway-client.js'
 export {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT, type PipeGatewayHandle, type PipeGatewayOptions, startPipeGateway} from './gateway.js'
 export {type PipeHandlerContext, type PipeHandlerFunction, builtinSource, createPipeHandler, handlerName, toReplySpec} from './handlers.js'
 export {setUpPipeHandler} from './handler-setup.js'
 export {DEFAULT_PIPE_PORT, type PipeHubEvent, type PipeHubHandle, type PipeHubOptions, type PipeNodeInfo, startPipeHub} from './hub.js'
-export {RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js'
+export {EVENT_RETURN_CODE_HEADER, RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js'
 export {type PipeNodeEvent, type PipeNodeHandle, type PipeNodeOptions, connectPipeNode} from './node.js'
 export {type EventHandler, type IncomingPipeEvent, type PipeEvent, type PipeReply, PipeSession, type ReplySpec} from './session.js'
 export {type PipeIdentity, loadPipeIdentity} from './tls-identity.js'
