@@ -8,7 +8,7 @@ import {RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import type {PipeHubHandle} from './hub.js'
-import {errorText} from './messages.js'
+import {EVENT_RETURN_CODE_HEADER, errorText} from './messages.js'
 import type {PipeNodeHandle} from './node.js'
 import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
@@ -112,7 +112,7 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   const reply: PipeReply = target.kind === 'hub' ? await target.hub.request(node!, event, sendOptions) : await target.node.request(event, sendOptions)
   // An unread rest of the request body would stall the next request on a kept-alive connection.
   if (hasBody && !req.complete) res.setHeader('connection', 'close')
-  res.writeHead(200, {'content-type': reply.contentType, 'x-event-return-code': String(reply.code)})
+  res.writeHead(200, {'content-type': reply.contentType, [EVENT_RETURN_CODE_HEADER]: String(reply.code)})
   try {
     await pipeline(reply.body, res)
   } catch {

@@ -11,6 +11,18 @@ export {
 } from './gateway.js'
 export {DEFAULT_STREAM_STALL_MS, type TunnelStream} from './gateway-session.js'
 export {startTunnelHttpApi, type TunnelHttpApiHandle, type TunnelHttpApiOptions} from './http-api.js'
+export {
+  callTunnelNode,
+  listTunnelNodes,
+  openTunnelStream,
+  type TunnelApiNode,
+  type TunnelApiOptions,
+  type TunnelCallOptions,
+  type TunnelCallResponse,
+  type TunnelStreamError,
+  type TunnelStreamOptions,
+  type TunnelStreamResponse,
+} from './api-client.js'
 export {DEFAULT_GATEWAY_PORT} from './defaults.js'
 export type {TunnelRequestMessage, TunnelResponseMessage} from './messages.js'
 export type {Handler, RwRequest, RwResponse} from '../message/request.js'
