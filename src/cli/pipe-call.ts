@@ -6,9 +6,10 @@ import {basename} from 'node:path'
 import {type Readable, pipeline as pipeStreams} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import type {Dispatcher} from 'undici'
-import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {RestwireError, errnoCode} from '../core/errors.js'
 import {stringifyJson} from '../core/json.js'
 import {type CallEnvelope, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForPipeReply} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
@@ -74,7 +75,7 @@ async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | und
   const header = response.headers['x-event-return-code']
   const code = header === undefined ? null : Number(header)
   const replyType = String(response.headers['content-type'] ?? 'application/octet-stream')
-  process.exitCode = exitCodeFor(response.statusCode, code)
+  process.exitCode = exitCodeForPipeReply(response.statusCode, code)
   const saved = options.output ? await saveBody(response, options.output) : undefined
   if (options.json) {
     // Binary bodies are base64 in the document; with --output the bytes are in the file, the document says how many.
@@ -84,7 +85,7 @@ async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | und
       bodyEncoding,
       details: saved ? {code, output: saved} : {code},
       headers: response.headers,
-      ok: exitCodeFor(response.statusCode, code) === 0,
+      ok: exitCodeForPipeReply(response.statusCode, code) === 0,
       protocol: 'pipe',
       status: response.statusCode,
       target: {address: options.gateway, request: {verb, path: options.path!}},
@@ -163,15 +164,6 @@ async function requestBody(options: PipeCallOptions): Promise<{body?: string | R
   // A read error destroys the tap too, which undici then reports as the request's failure.
   const body = pipeStreams(createReadStream(data.path), tapBytes((chunk) => upload.add(chunk.length)), () => upload.done())
   return {body, contentType: type, upload}
-}
-
-/** 0 when answered with code 0; 8 for 404 or a handler's "no" (255, other codes); 9 for 5xx or 251 (raised). */
-export function exitCodeFor(status: number, code: number | null): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  if (code === null || code === 0) return 0
-  if (code === 251 || (code >= 500 && code <= 599)) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
 }
 
 function decode(text: string, contentType: string): unknown {

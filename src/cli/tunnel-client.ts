@@ -4,6 +4,7 @@ import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
 import {STREAM_ERROR_TRAILER} from '../core/tunnel/http-stream.js'
 import {canonicalRequestType} from '../core/tunnel/messages.js'
 import {type CallEnvelope, type EnvelopeTarget, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -316,10 +317,4 @@ async function readJson(response: GatewayResponse): Promise<unknown> {
   } catch {
     return text
   }
-}
-
-function exitCodeForStatus(status: number): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  return 0
 }
