@@ -19,7 +19,6 @@ export interface RelayStartOptions {
   maxConnections?: number
 }
 
-const DRAIN_MS = 10_000
 const MAX_LOGGED_ID_CHARS = 80
 /** A client's request name is logged (an unknown one too): cut like the id, so a 1 MiB name is not a 1 MiB log line. */
 const MAX_LOGGED_NAME_CHARS = 80
@@ -65,7 +64,7 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
   const signal = await signalled
   process.off('SIGHUP', onHangup)
   process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
-  await relay.close({drainMs: DRAIN_MS})
+  await relay.close()
   process.stderr.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }

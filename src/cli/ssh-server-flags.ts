@@ -3,7 +3,7 @@
 // peers, demo routes and protocol page.
 import * as Flags from '@oclif/core/flags'
 import {DEFAULT_HANDLER_TIMEOUT_MS} from '../core/message/invoke.js'
-import {durationFlag} from './flags.js'
+import {durationFlag, logFormatFlag} from './flags.js'
 
 export interface SshServerFlagWording {
   /** Whose keys the authorized_keys file lists: "client keys allowed in". */
@@ -26,7 +26,7 @@ export function sshServerFlags(wording: SshServerFlagWording) {
     demo: Flags.boolean({description: `Serve the demo routes: ${wording.demoRoutes}.`, exclusive: ['routes', 'upstream']}),
     'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
     'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
-    'log-format': Flags.option({default: 'text', description: `${wording.log} format on stderr.`, options: ['text', 'json'] as const})(),
+    'log-format': logFormatFlag(`${wording.log} format on stderr.`),
     routes: Flags.string({description: `JS or TS module exporting routes (see ${wording.routesDoc}).`, exclusive: ['upstream', 'demo']}),
     tracebacks: Flags.boolean({allowNo: true, description: `Include the stack trace in 500 bodies (off by default: it shows ${wording.callers} your code; --demo turns it on).`}),
     upstream: Flags.string({description: `Forward every request to this HTTP base URL (${wording.upstream}).`, exclusive: ['routes', 'demo']}),
