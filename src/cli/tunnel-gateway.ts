@@ -55,7 +55,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
 
   const {port} = gateway.address
   const apiAddress = api.address
-  const http = `http://${apiAddress.family === 'IPv6' ? `[${apiAddress.address}]` : apiAddress.address}:${apiAddress.port}`
+  const http = `http://${formatHostPort(apiAddress.address, apiAddress.port)}`
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath}) + '\n')
   } else {
