@@ -6,16 +6,15 @@ import {access, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {type Readable, pipeline as pipeStreams} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {RestwireError, errnoCode} from '../core/errors.js'
 import {stringifyJson} from '../core/json.js'
 import {type PipeGatewayReply, callPipeGateway} from '../core/pipe/gateway-client.js'
 import {type CallEnvelope, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForPipeReply} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
 import {type TransferProgress, startTransferProgress, tapBytes} from './transfer-progress.js'
-
-export const DEFAULT_PIPE_GATEWAY_URL = 'http://127.0.0.1:8090'
 
 /** The verbs offered at the prompt; any word is accepted as an argument. */
 const PROMPT_VERBS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -64,7 +63,7 @@ async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | und
   }
 
   const {code, contentType: replyType} = reply
-  process.exitCode = exitCodeFor(reply.status, code)
+  process.exitCode = exitCodeForPipeReply(reply.status, code)
   const saved = options.output ? await saveBody(reply, options.output) : undefined
   if (options.json) {
     // Binary bodies are base64 in the document; with --output the bytes are in the file, the document says how many.
@@ -74,7 +73,7 @@ async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | und
       bodyEncoding,
       details: saved ? {code, output: saved} : {code},
       headers: reply.headers,
-      ok: exitCodeFor(reply.status, code) === 0,
+      ok: exitCodeForPipeReply(reply.status, code) === 0,
       protocol: 'pipe',
       status: reply.status,
       target: {address: options.gateway, request: {verb, path: options.path!}},
@@ -153,15 +152,6 @@ async function requestBody(options: PipeCallOptions): Promise<{body?: string | R
   // A read error destroys the tap too, which undici then reports as the request's failure.
   const body = pipeStreams(createReadStream(data.path), tapBytes((chunk) => upload.add(chunk.length)), () => upload.done())
   return {body, contentType: type, upload}
-}
-
-/** 0 when answered with code 0; 8 for 404 or a handler's "no" (255, other codes); 9 for 5xx or 251 (raised). */
-export function exitCodeFor(status: number, code: number | null): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  if (code === null || code === 0) return 0
-  if (code === 251 || (code >= 500 && code <= 599)) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
 }
 
 function decode(text: string, contentType: string): unknown {

@@ -5,6 +5,7 @@ import {ERROR_CATALOGUE, RestwireError} from '../core/errors.js'
 import {type TunnelApiNode, type TunnelCallResponse, type TunnelStreamError, callTunnelNode, listTunnelNodes, openTunnelStream} from '../core/tunnel/api-client.js'
 import {canonicalRequestType} from '../core/tunnel/messages.js'
 import {type CallEnvelope, type EnvelopeTarget, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -218,10 +219,4 @@ function checkVerb(verb: string): string {
   }
 
   return canonical
-}
-
-function exitCodeForStatus(status: number): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  return 0
 }
