@@ -45,8 +45,9 @@ describe('korv serve under attack', () => {
     healthy = await connect()
   })
   after(async () => {
-    await healthy?.close()
+    // The server first: a client stuck on a failed test's connection would otherwise hold the file open.
     await serve?.stop('SIGKILL')
+    await healthy?.close()
   })
 
   const connect = (): Promise<KorvClient> =>

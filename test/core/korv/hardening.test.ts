@@ -51,7 +51,7 @@ describe('korv server hardening', () => {
   })
 
   it('closes connections still authenticating on shutdown instead of waiting out their grace time', async () => {
-    const korv = await startKorv(keys, {loginGraceMs: 60_000})
+    const korv = await start({loginGraceMs: 60_000})
     const silent = await hostileTcp({port: korv.port}, 'silence')
     const half = await hostileTcp({port: korv.port}, 'half-ssh')
     // The server's SSH ident on each socket: both are admitted and authenticating.

@@ -165,35 +165,29 @@ describe('korv server', () => {
 describe('korv server limits and shutdown', () => {
   const dir = useTempDir()
 
-  it('answers 503 beyond max in-flight requests per connection', async () => {
+  it('answers 503 beyond max in-flight requests per connection', async (t) => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {maxInFlight: 2}, (server) => server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve(1), 100))))
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      const statuses = (await Promise.all([1, 2, 3, 4].map(() => client.request('GET', '/slow')))).map((r) => r.status)
-      assert.deepEqual(statuses.sort(), [200, 200, 503, 503])
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    const statuses = (await Promise.all([1, 2, 3, 4].map(() => client.request('GET', '/slow')))).map((r) => r.status)
+    assert.deepEqual(statuses.sort(), [200, 200, 503, 503])
   })
 
-  it('closes a connection idle past --idle-timeout, but not while a request is in flight', async () => {
+  it('closes a connection idle past --idle-timeout, but not while a request is in flight', async (t) => {
     const keys = await makeKorvKeys(dir())
     const events: string[] = []
     const korv = await startKorv(keys, {idleTimeoutMs: 150, onEvent: (event) => events.push(event.type)}, (server) =>
       server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve('done'), 400))),
     )
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      assert.equal((await client.request('GET', '/slow')).body, 'done', 'a request longer than the idle timeout completes')
-      await waitFor(() => events.includes('idle-timeout'), 5000, 'an idle-timeout event')
-      await assert.rejects(client.request('GET', '/slow'), (error: RestwireError) => error.code === 'RW_ERR_CLOSED')
-      assert.deepEqual(events, ['idle-timeout'])
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    assert.equal((await client.request('GET', '/slow')).body, 'done', 'a request longer than the idle timeout completes')
+    await waitFor(() => events.includes('idle-timeout'), 5000, 'an idle-timeout event')
+    await assert.rejects(client.request('GET', '/slow'), (error: RestwireError) => error.code === 'RW_ERR_CLOSED')
+    assert.deepEqual(events, ['idle-timeout'])
   })
 
   it('maps route verb aliases (POST → STORE) and tells a client why an oversized request closed its channel', async () => {
@@ -232,20 +226,17 @@ describe('korv server limits and shutdown', () => {
     }
   })
 
-  it('hides tracebacks when asked', async () => {
+  it('hides tracebacks when asked', async (t) => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {tracebacks: false}, (server) =>
       server.route('GET', '/boom', () => {
         throw new Error('secret detail')
       }),
     )
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      assert.deepEqual((await client.request('GET', '/boom')).body, {message: 'secret detail'})
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    assert.deepEqual((await client.request('GET', '/boom')).body, {message: 'secret detail'})
   })
 
   it('drains in-flight requests on close, then refuses new connections', async (t) => {
