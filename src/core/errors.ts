@@ -57,7 +57,9 @@ export class RestwireError extends Error {
     const entry: CatalogueEntry = ERROR_CATALOGUE[code]
     this.exitCode = entry.exitCode
     this.hint = options.hint ?? entry.hint
-    this.status = options.status
+    // A status given only in details (the form before `status` existed) is typed too.
+    const detailed = options.details?.status
+    this.status = options.status ?? (typeof detailed === 'number' ? detailed : undefined)
     // details.status stays, last, so that the JSON document and older readers of details see what they did.
     this.details = options.status === undefined ? options.details : {...options.details, status: options.status}
   }
