@@ -9,3 +9,4 @@ export {RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETURN_OK} from './messages.js
 export {type PipeNodeEvent, type PipeNodeHandle, type PipeNodeOptions, connectPipeNode} from './node.js'
 export {type EventHandler, type IncomingPipeEvent, type PipeEvent, type PipeReply, PipeSession, type ReplySpec} from './session.js'
 export {type PipeIdentity, loadPipeIdentity} from './tls-identity.js'
+export {FrameCorruptError, PeerGoneError, RestwireError, StatusError, TimeoutError, isRestwireError, type ErrorCode} from '../errors.js'
