@@ -72,7 +72,7 @@ export interface TunnelRequestOptions {
 export interface TunnelGatewayHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): TunnelNodeInfo[]
-  /** Resolves with a 2xx answer; rejects with RW_ERR_REMOTE_4XX/5XX (details.status, details.body) otherwise. */
+  /** Resolves with a 2xx answer; rejects with a StatusError (RW_ERR_REMOTE_4XX/5XX, typed status and body) otherwise. */
   request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
   /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
   stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; stallMs?: number}): TunnelStream
