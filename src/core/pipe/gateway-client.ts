@@ -4,7 +4,7 @@
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Readable} from 'node:stream'
 import type {Dispatcher} from 'undici'
-import {RestwireError, errnoCode} from '../errors.js'
+import {RestwireError, TimeoutError, errnoCode} from '../errors.js'
 import {EVENT_RETURN_CODE_HEADER} from './messages.js'
 
 export interface PipeGatewayCallOptions {
@@ -67,7 +67,7 @@ export async function callPipeGateway(options: PipeGatewayCallOptions): Promise<
 
 function requestError(error: unknown, {gateway, timeoutMs}: PipeGatewayCallOptions): RestwireError {
   const code = errnoCode(error) ?? (error as {code?: string}).code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
+  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new TimeoutError(`no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error, timeoutMs})
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
   return new RestwireError('RW_ERR_CONNECT', `cannot reach the pipe gateway at ${gateway}: ${reason}`, {
     cause: error,

@@ -10,4 +10,4 @@ export {EVENT_RETURN_CODE_HEADER, RETURN_HANDLER_RAISED, RETURN_NO_HANDLER, RETU
 export {type PipeNodeEvent, type PipeNodeHandle, type PipeNodeOptions, connectPipeNode} from './node.js'
 export {type EventHandler, type IncomingPipeEvent, type PipeEvent, type PipeReply, PipeSession, type ReplySpec} from './session.js'
 export {type PipeIdentity, loadPipeIdentity} from './tls-identity.js'
-export {RestwireError, isRestwireError, type ErrorCode} from '../errors.js'
+export {FrameCorruptError, PeerGoneError, RestwireError, StatusError, TimeoutError, isRestwireError, type ErrorCode} from '../errors.js'

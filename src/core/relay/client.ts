@@ -1,7 +1,7 @@
 // `sendRelayRequest`: one request line to a running relay over TCP or a UNIX socket; resolves with the
 // final reply (after "dispatched"), or with the rejection when the relay did not accept the line.
 import {type Socket, connect} from 'node:net'
-import {RestwireError, errnoCode} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError, errnoCode} from '../errors.js'
 import {DEFAULT_MAX_LINE_BYTES} from '../framing/ndjson.js'
 import {stringifyJson} from '../json.js'
 import {type OnTrace, elapsedMs, jsonByteLength, maskHeaderValue} from '../trace.js'
@@ -60,7 +60,7 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
       else resolve(result!)
     }
 
-    const timer = setTimeout(() => finish(new RestwireError('RW_ERR_TIMEOUT', `no final reply from the relay at ${where} within ${options.timeoutMs} ms`, {details: {dispatched}})), options.timeoutMs)
+    const timer = setTimeout(() => finish(new TimeoutError(`no final reply from the relay at ${where} within ${options.timeoutMs} ms`, {details: {dispatched}, timeoutMs: options.timeoutMs})), options.timeoutMs)
     // The relay server's own decoder: the same lines, "\r\n" and limit rules both ways.
     const decoder = new RelayLineDecoder({
       maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
@@ -92,12 +92,12 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
       socket.write(line)
     })
     socket.on('error', (error) => {
-      if (connected) return finish(new RestwireError('RW_ERR_CLOSED', `the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
+      if (connected) return finish(new PeerGoneError(`the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
       const code = errnoCode(error)
       const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no such socket' : error.message
       finish(new RestwireError('RW_ERR_CONNECT', `cannot connect to the relay at ${where}: ${reason}`, {cause: error, hint: 'Is `restwire relay start` running, and is --to its --listen address?'}))
     })
-    socket.on('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
+    socket.on('close', () => finish(new PeerGoneError(`the relay at ${where} closed the connection before the final reply`)))
   })
 }
 

@@ -3,4 +3,4 @@ export {DEFAULT_RELAY_ADDRESS, type RelayAddress, formatRelayAddress, parseRelay
 export {type RelayFinalReply, type RelaySendOptions, type RelaySendResult, sendRelayRequest} from './client.js'
 export {RelayLineDecoder, type RelayLineDecoderOptions} from './line-decoder.js'
 export type {RelayRequestLine} from './messages.js'
-export {RestwireError, isRestwireError, type ErrorCode} from '../errors.js'
+export {FrameCorruptError, PeerGoneError, RestwireError, StatusError, TimeoutError, isRestwireError, type ErrorCode} from '../errors.js'

@@ -3,7 +3,7 @@
 // stays with the caller. Connection failures and timeouts become RW_ERR_CONNECT and RW_ERR_TIMEOUT.
 import type {IncomingHttpHeaders} from 'node:http'
 import type {Dispatcher} from 'undici'
-import {RestwireError, errnoCode} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError, errnoCode} from '../errors.js'
 import {STREAM_ERROR_TRAILER} from './http-stream.js'
 
 export interface TunnelApiOptions {
@@ -108,7 +108,7 @@ export async function openTunnelStream(options: TunnelStreamOptions): Promise<Tu
           }
         }
       } catch (error) {
-        if (!options.signal?.aborted) throw new RestwireError('RW_ERR_CLOSED', `the stream from the gateway broke off: ${(error as Error).message}`, {cause: error})
+        if (!options.signal?.aborted) throw new PeerGoneError(`the stream from the gateway broke off: ${(error as Error).message}`, {cause: error})
       }
 
       ended = true
@@ -179,7 +179,7 @@ function requestError(error: unknown, {gateway, timeoutMs}: TunnelApiOptions): R
   const code = errnoCode(error) ?? (error as {code?: string}).code
   const name = (error as Error).name
   if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
-    return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
+    return new TimeoutError(`no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error, timeoutMs})
   }
 
   const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message

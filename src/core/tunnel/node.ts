@@ -15,6 +15,7 @@ import type {DialedSession, LinkEnd} from '../link/session.js'
 import {Waiters} from '../link/waiters.js'
 import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export interface ExposeNodeOptions {
   /** The gateway to dial. */
@@ -53,7 +54,7 @@ export type TunnelNodeEvent =
   | {type: 'auth-rejected'; reason: string; fingerprint?: string}
   | {type: 'protocol-error'; error: RestwireError}
 
-export interface TunnelNodeHandle {
+export interface TunnelNodeHandle extends AsyncDisposable {
   nodeId: string
   /** Resolves on the next successful SSH handshake with a gateway. */
   connected(): Promise<void>
@@ -114,14 +115,14 @@ class TunnelNode {
       once: options.once,
       stopReason: 'node closed',
     })
-    this.handle = {
+    this.handle = withAsyncDispose<TunnelNodeHandle>({
       close: () => this.redialer.stop(),
       connected: async () => {
         await this.connectedWaiters.wait()
       },
       done: this.redialer.done,
       nodeId,
-    }
+    })
   }
 
   private emit(event: TunnelNodeEvent): void {
