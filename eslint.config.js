@@ -18,4 +18,15 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {patterns: ['@oclif/*', 'chalk', '@inquirer/*', '**/cli/*', '**/commands/*']}],
     },
   },
+  {
+    // A code with a typed class is always raised as that class, so that instanceof and code agree (docs/errors.md).
+    files: ['src/core/**/*.ts'],
+    ignores: ['src/core/errors.ts'],
+    rules: {
+      'no-restricted-syntax': ['error',
+        {selector: "NewExpression[callee.name='RestwireError'][arguments.0.value=/^RW_ERR_(TIMEOUT|CLOSED|FRAME_CORRUPT|REMOTE_4XX|REMOTE_5XX)$/]", message: 'Use TimeoutError, PeerGoneError, FrameCorruptError or StatusError for this code.'},
+        {selector: "NewExpression[callee.name='RestwireError'][arguments.0.type!='Literal']", message: 'A code known only at run time: use errorForCode().'},
+      ],
+    },
+  },
 )

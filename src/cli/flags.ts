@@ -116,6 +116,9 @@ function formatSize(bytes: number): string {
   return String(bytes)
 }
 
+/** `--log-format text|json`: the servers' log on stderr. */
+export const logFormatFlag = (description = 'Log format on stderr.') => Flags.option({default: 'text', description, options: ['text', 'json'] as const})()
+
 export const positiveIntFlag = Flags.custom<number>({
   async parse(input, _context, options) {
     const value = Number(input)

@@ -6,6 +6,7 @@ import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/cl
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import {type OnTrace, jsonByteLength} from '../core/trace.js'
 import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument} from './envelope.js'
+import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
@@ -127,12 +128,6 @@ function traceRequest(trace: OnTrace | undefined, verb: string, path: string, bo
 function traceResponse(trace: OnTrace | undefined, response: KorvResponse): void {
   trace?.('recv', `${response.status} (request_id ${response.requestId}) [body: ${jsonByteLength(response.body)} bytes of JSON]`)
   trace?.('info', `Response after ${round(response.durationMs)} ms`)
-}
-
-function exitCodeForStatus(status: number): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  return 0
 }
 
 /**

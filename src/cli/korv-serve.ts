@@ -3,6 +3,7 @@ import {formatHostPort} from '../core/address.js'
 import {type KorvServiceOptions, startKorvService} from '../core/korv/service.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
+import {stopSignal} from './serve-until-signal.js'
 import {type LogFormat, writeEventLog, writeRequestLog} from './request-log.js'
 
 export interface KorvServeOptions extends KorvServiceOptions {
@@ -13,11 +14,7 @@ export interface KorvServeOptions extends KorvServiceOptions {
 
 export async function runKorvServe(options: KorvServeOptions): Promise<{address: string; port: number} | undefined> {
   const {logFormat} = options
-  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  const signalled = stopSignal()
   const service = await startKorvService({
     ...options,
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
@@ -53,9 +50,6 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
 
   const signal = await signalled
   process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
-  // A second signal while draining stops at once.
-  process.once('SIGINT', () => process.exit(130))
-  process.once('SIGTERM', () => process.exit(130))
   await service.close({drainMs: options.drainMs}).catch(() => {})
   process.stderr.write(c.dim('korv server stopped\n'))
   return options.json ? {address, port} : undefined

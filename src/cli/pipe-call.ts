@@ -1,20 +1,20 @@
-// `pipe call` glue: one event through a running local gateway (hub or node) with undici; the reply
-// body goes to stdout as it arrives (binary-safe), and the HTTP status and event code become the exit code.
+// `pipe call` glue around core's gateway client (core/pipe/gateway-client.ts): one event through a running
+// local gateway (hub or node); the reply body goes to stdout as it arrives (binary-safe), and the HTTP
+// status and event code become the exit code.
 import {constants, createReadStream, createWriteStream} from 'node:fs'
 import {access, stat} from 'node:fs/promises'
 import {basename} from 'node:path'
 import {type Readable, pipeline as pipeStreams} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
-import type {Dispatcher} from 'undici'
-import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
+import {RestwireError, errnoCode} from '../core/errors.js'
 import {stringifyJson} from '../core/json.js'
+import {type PipeGatewayReply, callPipeGateway} from '../core/pipe/gateway-client.js'
 import {type CallEnvelope, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForPipeReply} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty} from './output.js'
 import {promptRequest} from './request-prompts.js'
 import {type TransferProgress, startTransferProgress, tapBytes} from './transfer-progress.js'
-
-export const DEFAULT_PIPE_GATEWAY_URL = 'http://127.0.0.1:8090'
 
 /** The verbs offered at the prompt; any word is accepted as an argument. */
 const PROMPT_VERBS = ['GET', 'POST', 'PUT', 'PATCH', 'DELETE'] as const
@@ -54,72 +54,61 @@ async function callGateway(options: PipeCallOptions): Promise<CallEnvelope | und
   if (!/^[A-Z][A-Z0-9_-]*$/.test(verb)) throw new RestwireError('RW_ERR_USAGE', `VERB must be a word like GET or POST, got "${options.verb}"`)
   if (!options.path!.startsWith('/')) throw new RestwireError('RW_ERR_USAGE', `PATH must start with /, e.g. /client/NODE/time or /server/time, got "${options.path}"`)
   const {body, contentType, upload} = await requestBody(options)
-  const {request} = await import('undici')
-  let response: Dispatcher.ResponseData
+  let reply: PipeGatewayReply
   try {
-    response = await request(options.gateway + options.path, {
-      body,
-      bodyTimeout: 0,
-      headers: contentType ? {'content-type': contentType} : {},
-      headersTimeout: options.timeoutMs + 1000,
-      method: verb as Dispatcher.HttpMethod,
-    })
-  } catch (error) {
-    throw requestError(error, options.gateway, options.timeoutMs)
+    reply = await callPipeGateway({body, contentType, gateway: options.gateway, path: options.path!, timeoutMs: options.timeoutMs, verb})
   } finally {
     // The reply starts once the handler has the body: the upload line must not share stderr with it.
     upload?.done()
   }
 
-  const header = response.headers['x-event-return-code']
-  const code = header === undefined ? null : Number(header)
-  const replyType = String(response.headers['content-type'] ?? 'application/octet-stream')
-  process.exitCode = exitCodeFor(response.statusCode, code)
-  const saved = options.output ? await saveBody(response, options.output) : undefined
+  const {code, contentType: replyType} = reply
+  process.exitCode = exitCodeForPipeReply(reply.status, code)
+  const saved = options.output ? await saveBody(reply, options.output) : undefined
   if (options.json) {
     // Binary bodies are base64 in the document; with --output the bytes are in the file, the document says how many.
-    const {body, bodyEncoding} = saved ? {body: null, bodyEncoding: 'none' as const} : bodyFromBytes(Buffer.from(await response.body.arrayBuffer()), replyType)
+    const {body, bodyEncoding} = saved ? {body: null, bodyEncoding: 'none' as const} : bodyFromBytes(Buffer.from(await reply.body.arrayBuffer()), replyType)
     return buildEnvelope({
       body,
       bodyEncoding,
       details: saved ? {code, output: saved} : {code},
-      headers: response.headers,
-      ok: exitCodeFor(response.statusCode, code) === 0,
+      headers: reply.headers,
+      ok: exitCodeForPipeReply(reply.status, code) === 0,
       protocol: 'pipe',
-      status: response.statusCode,
+      status: reply.status,
       target: {address: options.gateway, request: {verb, path: options.path!}},
       timing: {totalMs: performance.now() - started},
     })
   }
 
-  if (!saved) await writeBody(response, replyType)
-  if (response.statusCode !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${response.statusCode}\n`))
+  if (!saved) await writeBody(reply)
+  if (reply.status !== 200) process.stderr.write(c.yellow(`${verb} ${options.path}: HTTP ${reply.status}\n`))
   else if (code !== 0) process.stderr.write(c.yellow(`${verb} ${options.path}: event return code ${code}\n`))
   return undefined
 }
 
 /** The reply body to stdout: JSON pretty on a terminal, other bytes as they are. */
-async function writeBody(response: Dispatcher.ResponseData, replyType: string): Promise<void> {
-  if (stdoutIsTty() && /\bjson\b/.test(replyType)) {
-    process.stdout.write(formatJson(decode(await response.body.text(), replyType)) + '\n')
+async function writeBody(reply: PipeGatewayReply): Promise<void> {
+  if (stdoutIsTty() && /\bjson\b/.test(reply.contentType)) {
+    process.stdout.write(formatJson(decode(await reply.body.text(), reply.contentType)) + '\n')
   } else if (stdoutIsTty()) {
     // On a terminal, the shell prompt must start on a line of its own; piped bytes stay exact.
     let last: number | undefined
-    await pipeline(response.body, tapBytes((chunk) => (last = chunk.at(-1) ?? last)), process.stdout, {end: false})
+    await pipeline(reply.body, tapBytes((chunk) => (last = chunk.at(-1) ?? last)), process.stdout, {end: false})
     if (last !== undefined && last !== 0x0a) process.stdout.write('\n')
   } else {
-    await pipeline(response.body, process.stdout, {end: false})
+    await pipeline(reply.body, process.stdout, {end: false})
   }
 }
 
 /** The reply body into --output FILE, with a progress line on a terminal; returns its size. */
-async function saveBody(response: Dispatcher.ResponseData, path: string): Promise<{path: string; bytes: number}> {
-  const length = Number(response.headers['content-length'])
+async function saveBody(reply: PipeGatewayReply, path: string): Promise<{path: string; bytes: number}> {
+  const length = Number(reply.headers['content-length'])
   const progress = startTransferProgress(`↓ ${basename(path)}`, Number.isSafeInteger(length) ? length : undefined)
   let bytes = 0
   try {
     await pipeline(
-      response.body,
+      reply.body,
       tapBytes((chunk) => {
         bytes += chunk.length
         progress.add(chunk.length)
@@ -165,15 +154,6 @@ async function requestBody(options: PipeCallOptions): Promise<{body?: string | R
   return {body, contentType: type, upload}
 }
 
-/** 0 when answered with code 0; 8 for 404 or a handler's "no" (255, other codes); 9 for 5xx or 251 (raised). */
-export function exitCodeFor(status: number, code: number | null): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  if (code === null || code === 0) return 0
-  if (code === 251 || (code >= 500 && code <= 599)) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-}
-
 function decode(text: string, contentType: string): unknown {
   if (text === '') return null
   if (/\bjson\b/.test(contentType)) {
@@ -185,14 +165,4 @@ function decode(text: string, contentType: string): unknown {
   }
 
   return text
-}
-
-function requestError(error: unknown, gateway: string, timeoutMs: number): RestwireError {
-  const code = errnoCode(error) ?? (error as {code?: string}).code
-  if (code === 'UND_ERR_HEADERS_TIMEOUT') return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
-  const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
-  return new RestwireError('RW_ERR_CONNECT', `cannot reach the pipe gateway at ${gateway}: ${reason}`, {
-    cause: error,
-    hint: 'Is `restwire pipe serve` or `pipe connect` running, and is --to its --http address?',
-  })
 }

@@ -1,7 +1,7 @@
 // Flags shared by `pipe serve` and `pipe connect`: the TLS identity, handler sources, timing.
 import * as Flags from '@oclif/core/flags'
 import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HEARTBEAT_MS} from '../core/pipe/defaults.js'
-import {durationFlag} from './flags.js'
+import {durationFlag, logFormatFlag} from './flags.js'
 
 export const identityFlags = {
   ca: Flags.string({description: 'Identity directory: ca.pem, NAME.pem and NAME-key.pem (see `restwire keys ca`).', helpGroup: 'IDENTITY'}),
@@ -19,6 +19,6 @@ export const handlerFlags = {
 
 export const timingFlags = {
   heartbeat: durationFlag({default: DEFAULT_HEARTBEAT_MS, description: 'Interval of heartbeats; a peer silent for 3 intervals is dropped.'}),
-  'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+  'log-format': logFormatFlag(),
   timeout: durationFlag({default: DEFAULT_EVENT_TIMEOUT_MS, description: 'Bound on the time until an event sent through the gateway is answered; then 504.'}),
 }

@@ -9,6 +9,7 @@ import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-ident
 import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
 import type {LogFormat} from './request-log.js'
+import {stopSignal} from './serve-until-signal.js'
 
 interface PipeCommonOptions {
   identity: PipeIdentityOptions
@@ -39,27 +40,16 @@ export interface PipeServeResult {
   http: string
 }
 
-/** Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that. */
-function signalled(): Promise<NodeJS.Signals> {
-  return new Promise((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
-}
-
 async function untilSignal(signal: Promise<NodeJS.Signals>, what: string, close: () => Promise<void>): Promise<void> {
   const received = await signal
   process.stderr.write(c.dim(`${received}: stopping the ${what}\n`))
-  // A second signal while closing stops at once.
-  process.once('SIGINT', () => process.exit(130))
-  process.once('SIGTERM', () => process.exit(130))
   await close().catch(() => {})
   process.stderr.write(c.dim(`pipe ${what} stopped\n`))
 }
 
 export async function runPipeServe(options: PipeServeOptions): Promise<PipeServeResult | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
-  const signal = signalled()
+  const signal = stopSignal()
   const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
   const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
   const hub = await startPipeHub({
@@ -92,7 +82,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
 
 export async function runPipeConnect(options: PipeConnectOptions): Promise<{http: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
-  const signal = signalled()
+  const signal = stopSignal()
   const identity = await loadPipeIdentity(options.identity)
   const setup = await setUpPipeHandler({...options.handlers, side: 'node'})
   const hubs = options.to.map(({host, port}) => formatHostPort(host, port))

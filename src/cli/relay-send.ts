@@ -1,12 +1,13 @@
 // `relay send` glue: build one request line (name, params, data; or prompted on a terminal from the
 // config), send it to a running relay, print the final reply and exit with a code that says how it went.
 import {readFile} from 'node:fs/promises'
-import {ERROR_CATALOGUE, type ErrorCode, RestwireError} from '../core/errors.js'
+import {RestwireError} from '../core/errors.js'
 import {type RelayAddress, formatRelayAddress} from '../core/relay/address.js'
-import {type RelayFinalReply, sendRelayRequest} from '../core/relay/client.js'
+import {sendRelayRequest} from '../core/relay/client.js'
 import {type RelayConfig, maskUrlPassword} from '../core/relay/config.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
 import {type CallEnvelope, buildEnvelope} from './envelope.js'
+import {exitCodeForRelayReply} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -44,7 +45,7 @@ export async function runRelaySend(options: RelaySendOptions): Promise<CallEnvel
     onTrace: options.verbose ? (await import('./trace.js')).createTraceWriter() : undefined,
     timeoutMs: options.timeoutMs,
   })
-  process.exitCode = exitCodeFor(reply)
+  process.exitCode = exitCodeForRelayReply(reply)
   if (options.json) {
     return buildEnvelope({
       body: reply.response,
@@ -71,19 +72,6 @@ export async function runRelaySend(options: RelaySendOptions): Promise<CallEnvel
   }
 
   return undefined
-}
-
-/**
- * 0 for ok. For an error: the exit code of its RW_ERR_* code (2 rejected line, 7 timeout, 8 unexpected
- * status below 500, 9 status 500+, 11 line too long, 13 upstream unreachable/TLS/too large); a relay
- * that sends no code (txhttprelay): 9 for status 500+, 8 for another status, else 13.
- */
-export function exitCodeFor(reply: RelayFinalReply): number {
-  if (reply.status === 'ok') return 0
-  const code = (reply.response as {code?: unknown} | null)?.code
-  if (typeof code === 'string' && code in ERROR_CATALOGUE) return ERROR_CATALOGUE[code as ErrorCode].exitCode
-  if (typeof reply.http_status === 'number') return reply.http_status >= 500 ? ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode : ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  return ERROR_CATALOGUE.RW_ERR_RELAY_UPSTREAM.exitCode
 }
 
 async function readParams(sources: ParamsSource[]): Promise<Record<string, unknown> | undefined> {

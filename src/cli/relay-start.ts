@@ -6,6 +6,7 @@ import {loadRelayConfig} from '../core/relay/load-config.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
+import {stopSignal} from './serve-until-signal.js'
 
 export interface RelayStartOptions {
   configPath: string
@@ -18,18 +19,13 @@ export interface RelayStartOptions {
   maxConnections?: number
 }
 
-const DRAIN_MS = 10_000
 const MAX_LOGGED_ID_CHARS = 80
 /** A client's request name is logged (an unknown one too): cut like the id, so a 1 MiB name is not a 1 MiB log line. */
 const MAX_LOGGED_NAME_CHARS = 80
 
 export async function runRelayStart(options: RelayStartOptions): Promise<{address: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
-  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  const signalled = stopSignal()
   let reloading = Promise.resolve()
   // Installed before the relay starts (a SIGHUP would otherwise kill the process), so it finds the relay here.
   const started: {relay?: Awaited<ReturnType<typeof startRelayServer>>} = {}
@@ -68,10 +64,7 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
   const signal = await signalled
   process.off('SIGHUP', onHangup)
   process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
-  // A second signal while draining stops at once.
-  process.once('SIGINT', () => process.exit(130))
-  process.once('SIGTERM', () => process.exit(130))
-  await relay.close({drainMs: DRAIN_MS})
+  await relay.close()
   process.stderr.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }

@@ -1,9 +1,11 @@
-// `tunnel nodes` and `tunnel call` glue: talk to a running gateway's local HTTP API with undici.
-import type {Dispatcher} from 'undici'
-import {ERROR_CATALOGUE, RestwireError, errnoCode} from '../core/errors.js'
-import {STREAM_ERROR_TRAILER} from '../core/tunnel/http-stream.js'
+// `tunnel nodes` and `tunnel call` glue: prompts, printing and exit codes around core's client of the
+// gateway's local HTTP API (core/tunnel/api-client.ts).
+import type {IncomingHttpHeaders} from 'node:http'
+import {ERROR_CATALOGUE, RestwireError} from '../core/errors.js'
+import {type TunnelApiNode, type TunnelCallResponse, type TunnelStreamError, callTunnelNode, listTunnelNodes, openTunnelStream} from '../core/tunnel/api-client.js'
 import {canonicalRequestType} from '../core/tunnel/messages.js'
 import {type CallEnvelope, type EnvelopeTarget, bodyFromBytes, buildEnvelope} from './envelope.js'
+import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
 import {formatJson, stderrColors as c, stdoutIsTty, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -20,22 +22,10 @@ export interface TunnelNodesOptions {
   verbose?: boolean
 }
 
-export interface GatewayNode {
-  id: string
-  fingerprint: string
-  address: string
-  connectedSince: string
-  inFlight: number
-}
+export type GatewayNode = TunnelApiNode
 
 export async function runTunnelNodes(options: TunnelNodesOptions): Promise<GatewayNode[] | undefined> {
-  const response = await gatewayRequest(options.gateway, 'GET', '/nodes', {signal: AbortSignal.timeout(options.timeoutMs), timeoutMs: options.timeoutMs, verbose: options.verbose})
-  const body = await readJson(response)
-  if (response.statusCode !== 200 || !Array.isArray(body)) {
-    throw new RestwireError('RW_ERR_PROTOCOL', `GET ${options.gateway}/nodes answered ${response.statusCode}: ${JSON.stringify(body)}`)
-  }
-
-  const nodes = body as GatewayNode[]
+  const nodes = await traced(options.verbose, () => listTunnelNodes({gateway: options.gateway, timeoutMs: options.timeoutMs}))
   if (options.json) return nodes
   if (stdoutIsTty()) writeStdout(nodeTable(nodes))
   else for (const node of nodes) writeStdout(JSON.stringify(node))
@@ -68,24 +58,17 @@ export type TunnelCallResult = CallEnvelope
 export async function runTunnelCall(options: TunnelCallOptions): Promise<TunnelCallResult | undefined> {
   const started = performance.now()
   const {body, node, path, verb} = await resolveRequest(options)
-  const target = `/nodes/${encodeURIComponent(node)}${path}`
   const envelopeTarget: EnvelopeTarget = {address: options.gateway, request: {node, verb, path}}
   if (verb === 'STREAM') {
-    process.exitCode = await runStream(options, target, options.json ? {started, target: envelopeTarget} : undefined)
+    process.exitCode = await runStream(options, {node, path}, options.json ? {started, target: envelopeTarget} : undefined)
     return undefined
   }
 
-  const response = await gatewayRequest(options.gateway, verb, target, {
-    body: verb === 'GET' || body === null ? undefined : JSON.stringify(body),
-    signal: AbortSignal.timeout(options.timeoutMs),
-    timeoutMs: options.timeoutMs,
-    verbose: options.verbose,
-  })
-  process.exitCode = exitCodeForStatus(response.statusCode)
-  if (options.json) return envelopeOf(response, await readBytes(response), envelopeTarget, started)
-  const answer = await readJson(response)
-  writeStdout(formatJson(answer))
-  if (response.statusCode >= 400) process.stderr.write(c.yellow(`${verb} ${path} on ${node}: ${response.statusCode}\n`))
+  const response = await traced(options.verbose, () => callTunnelNode({body, gateway: options.gateway, node, path, timeoutMs: options.timeoutMs, verb}))
+  process.exitCode = exitCodeForStatus(response.status)
+  if (options.json) return envelopeOf(response, envelopeTarget, started)
+  writeStdout(formatJson(response.body))
+  if (response.status >= 400) process.stderr.write(c.yellow(`${verb} ${path} on ${node}: ${response.status}\n`))
   return undefined
 }
 
@@ -96,7 +79,8 @@ interface StreamEnvelopes {
 }
 
 /** Prints each item as an NDJSON line as it arrives. SIGINT aborts the request (the gateway then cancels the stream). */
-async function runStream(options: TunnelCallOptions, target: string, json?: StreamEnvelopes): Promise<number> {
+async function runStream(options: TunnelCallOptions, request: {node: string; path: string}, json?: StreamEnvelopes): Promise<number> {
+  const target = `/nodes/${encodeURIComponent(request.node)}${request.path}`
   const controller = new AbortController()
   let interrupted = false
   const onSigint = (): void => {
@@ -105,45 +89,37 @@ async function runStream(options: TunnelCallOptions, target: string, json?: Stre
   }
 
   process.once('SIGINT', onSigint)
+  const trace = await startTrace(options.verbose)
   try {
-    // The timeout bounds the first answer only; a stream may then run for ever.
-    const response = await gatewayRequest(options.gateway, 'GET', target, {accept: 'application/x-ndjson', signal: controller.signal, streaming: true, timeoutMs: options.timeoutMs, verbose: options.verbose})
-    if (response.statusCode !== 200) {
+    const response = await openTunnelStream({gateway: options.gateway, ...request, signal: controller.signal, timeoutMs: options.timeoutMs})
+    if (response.status !== 200) {
+      const answer = await response.read().finally(() => trace?.end())
       if (json) {
-        writeStdout(formatJson(envelopeOf(response, await readBytes(response), json.target, json.started)))
-        return exitCodeForStatus(response.statusCode)
+        writeStdout(formatJson(envelopeOf({...answer, headers: response.headers, status: response.status}, json.target, json.started)))
+        return exitCodeForStatus(response.status)
       }
 
-      const answer = await readJson(response)
-      writeStdout(formatJson(answer))
-      process.stderr.write(c.yellow(`STREAM ${target}: ${response.statusCode}\n`))
-      return exitCodeForStatus(response.statusCode)
+      writeStdout(formatJson(answer.body))
+      process.stderr.write(c.yellow(`STREAM ${target}: ${response.status}\n`))
+      return exitCodeForStatus(response.status)
     }
 
-    let pending = ''
-    const items = json ? new StreamItemWriter(response, json) : undefined
+    const items = json ? new StreamItemWriter(response.headers, json) : undefined
     try {
-      for await (const chunk of response.body) {
-        pending += (chunk as Buffer).toString('utf8')
-        const end = pending.lastIndexOf('\n')
-        if (end === -1) continue
-        if (items) items.push(pending.slice(0, end))
-        else process.stdout.write(pending.slice(0, end + 1))
-        pending = pending.slice(end + 1)
+      for await (const line of response.lines()) {
+        if (items) items.push(line)
+        else process.stdout.write(line + '\n')
       }
-    } catch (error) {
-      if (!interrupted) throw new RestwireError('RW_ERR_CLOSED', `the stream from the gateway broke off: ${(error as Error).message}`, {cause: error})
     } finally {
-      response.trace?.end()
+      trace?.end()
     }
 
-    if (items) {
-      items.push(pending)
-      items.end(interrupted ? undefined : response.trailers[STREAM_ERROR_TRAILER])
-    } else if (pending.trim() !== '') writeStdout(pending)
+    const streamError = response.streamError()
+    items?.end(streamError)
     if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
-    return streamErrorExitCode(response.trailers[STREAM_ERROR_TRAILER], target, Boolean(items))
+    return streamErrorExitCode(streamError, target, Boolean(items))
   } catch (error) {
+    trace?.end()
     if (interrupted) return ERROR_CATALOGUE.RW_ERR_INTERRUPTED.exitCode
     throw error
   } finally {
@@ -160,63 +136,57 @@ class StreamItemWriter {
   private held: string | undefined
   private index = 0
   constructor(
-    private readonly response: GatewayResponse,
+    private readonly headers: IncomingHttpHeaders,
     private readonly json: StreamEnvelopes,
   ) {}
 
-  push(text: string): void {
-    for (const line of text.split('\n')) {
-      if (line.trim() === '') continue
-      if (this.held !== undefined) this.write(this.held, 200, {item: this.index++})
-      this.held = line
-    }
+  push(line: string): void {
+    if (line.trim() === '') return
+    if (this.held !== undefined) this.write(this.held, 200, {item: this.index++})
+    this.held = line
   }
 
-  end(trailer: string | string[] | undefined): void {
+  end(streamError: TunnelStreamError | undefined): void {
     if (this.held === undefined) return
-    if (typeof trailer !== 'string') return this.write(this.held, 200, {item: this.index++})
-    let status = 502
-    try {
-      const record = JSON.parse(trailer) as {status?: unknown}
-      if (typeof record.status === 'number') status = record.status
-    } catch {
-      // A trailer that is not JSON: the gateway's default status for a broken stream.
-    }
-
-    this.write(this.held, status, {item: this.index++, streamError: true})
+    if (!streamError) return this.write(this.held, 200, {item: this.index++})
+    this.write(this.held, streamError.status, {item: this.index++, streamError: true})
   }
 
   private write(line: string, status: number, details: {item: number; streamError?: boolean}): void {
     const {body, bodyEncoding} = bodyFromBytes(Buffer.from(line), 'application/json')
-    const envelope = buildEnvelope({body, bodyEncoding, details, headers: this.response.headers, ok: !details.streamError, protocol: 'tunnel', status, target: this.json.target, timing: {totalMs: performance.now() - this.json.started}})
+    const envelope = buildEnvelope({body, bodyEncoding, details, headers: this.headers, ok: !details.streamError, protocol: 'tunnel', status, target: this.json.target, timing: {totalMs: performance.now() - this.json.started}})
     writeStdout(JSON.stringify(envelope))
   }
 }
 
-function envelopeOf(response: GatewayResponse, bytes: Buffer, target: EnvelopeTarget, started: number): CallEnvelope {
-  const {body, bodyEncoding} = bodyFromBytes(bytes, String(response.headers['content-type'] ?? ''))
-  const ok = exitCodeForStatus(response.statusCode) === 0
-  return buildEnvelope({body, bodyEncoding, details: {}, headers: response.headers, ok, protocol: 'tunnel', status: response.statusCode, target, timing: {totalMs: performance.now() - started}})
-}
-
-async function readBytes(response: GatewayResponse): Promise<Buffer> {
-  return Buffer.from(await response.body.arrayBuffer().finally(() => response.trace?.end()))
+function envelopeOf(response: Pick<TunnelCallResponse, 'bytes' | 'headers' | 'status'>, target: EnvelopeTarget, started: number): CallEnvelope {
+  const {body, bodyEncoding} = bodyFromBytes(response.bytes, String(response.headers['content-type'] ?? ''))
+  const ok = exitCodeForStatus(response.status) === 0
+  return buildEnvelope({body, bodyEncoding, details: {}, headers: response.headers, ok, protocol: 'tunnel', status: response.status, target, timing: {totalMs: performance.now() - started}})
 }
 
 /** A stream that broke mid-way: its last line was the error record, the trailer repeats it; exit as for its status. */
-function streamErrorExitCode(trailer: string | string[] | undefined, target: string, json: boolean): number {
-  if (typeof trailer !== 'string') return 0
-  let record: {error?: unknown; status?: unknown}
-  try {
-    record = JSON.parse(trailer) as typeof record
-  } catch {
-    record = {error: trailer}
-  }
-
-  const status = typeof record.status === 'number' ? record.status : 502
+function streamErrorExitCode(streamError: TunnelStreamError | undefined, target: string, json: boolean): number {
+  if (!streamError) return 0
   // Under --json the last envelope says it (ok false, tunnel.streamError), and stderr stays empty.
-  if (!json) process.stderr.write(c.yellow(`STREAM ${target} ended with an error (${status}): ${String(record.error)}\n`))
-  return exitCodeForStatus(status)
+  if (!json) process.stderr.write(c.yellow(`STREAM ${target} ended with an error (${streamError.status}): ${String(streamError.error)}\n`))
+  return exitCodeForStatus(streamError.status)
+}
+
+/** -v: traces undici's exchanges with the gateway (loaded only then) until the call's answer is read. */
+async function startTrace(verbose: boolean | undefined): Promise<HttpTrace | undefined> {
+  if (!verbose) return undefined
+  const {createTraceWriter, startHttpTrace} = await import('./trace.js')
+  return startHttpTrace(createTraceWriter())
+}
+
+async function traced<T>(verbose: boolean | undefined, call: () => Promise<T>): Promise<T> {
+  const trace = await startTrace(verbose)
+  try {
+    return await call()
+  } finally {
+    trace?.end()
+  }
 }
 
 async function resolveRequest(options: TunnelCallOptions): Promise<{node: string; verb: string; path: string; body: unknown}> {
@@ -249,77 +219,4 @@ function checkVerb(verb: string): string {
   }
 
   return canonical
-}
-
-interface GatewayRequestOptions {
-  body?: string
-  accept?: string
-  signal: AbortSignal
-  timeoutMs: number
-  /** Leave the body unbounded in time (streams). */
-  streaming?: boolean
-  verbose?: boolean
-}
-
-/** A response whose body is read through readJson() or the stream loop, which end the trace. */
-type GatewayResponse = Dispatcher.ResponseData & {trace?: HttpTrace}
-
-/** One HTTP request to the gateway API; connection failures and timeouts become typed errors. */
-async function gatewayRequest(gateway: string, method: string, path: string, options: GatewayRequestOptions): Promise<GatewayResponse> {
-  const {request} = await import('undici')
-  const url = gateway + path
-  const headers: Record<string, string> = {accept: options.accept ?? 'application/json'}
-  if (options.body !== undefined) headers['content-type'] = 'application/json'
-  // Loaded only with -v.
-  let trace: HttpTrace | undefined
-  if (options.verbose) {
-    const {createTraceWriter, startHttpTrace} = await import('./trace.js')
-    trace = startHttpTrace(createTraceWriter())
-  }
-
-  try {
-    const response: GatewayResponse = await request(url, {
-      body: options.body,
-      bodyTimeout: options.streaming ? 0 : options.timeoutMs,
-      headers,
-      headersTimeout: options.timeoutMs,
-      method: method as Dispatcher.HttpMethod,
-      signal: options.signal,
-    })
-    response.trace = trace
-    return response
-  } catch (error) {
-    trace?.end()
-    throw requestError(error, gateway, options.timeoutMs)
-  }
-}
-
-function requestError(error: unknown, gateway: string, timeoutMs: number): RestwireError {
-  const code = errnoCode(error) ?? (error as {code?: string}).code
-  const name = (error as Error).name
-  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_BODY_TIMEOUT' || name === 'TimeoutError') {
-    return new RestwireError('RW_ERR_TIMEOUT', `no answer from the gateway at ${gateway} within ${timeoutMs} ms`, {cause: error})
-  }
-
-  const reason = code === 'ECONNREFUSED' ? 'connection refused' : (error as Error).message
-  return new RestwireError('RW_ERR_CONNECT', `cannot reach the gateway's HTTP API at ${gateway}: ${reason}`, {
-    cause: error,
-    hint: 'Is `restwire tunnel gateway` running, and is --to its --http address?',
-  })
-}
-
-async function readJson(response: GatewayResponse): Promise<unknown> {
-  const text = await response.body.text().finally(() => response.trace?.end())
-  if (text === '') return null
-  try {
-    return JSON.parse(text)
-  } catch {
-    return text
-  }
-}
-
-function exitCodeForStatus(status: number): number {
-  if (status >= 500) return ERROR_CATALOGUE.RW_ERR_REMOTE_5XX.exitCode
-  if (status >= 400) return ERROR_CATALOGUE.RW_ERR_REMOTE_4XX.exitCode
-  return 0
 }

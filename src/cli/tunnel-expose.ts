@@ -6,6 +6,7 @@ import {formatHostPort} from '../core/address.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
+import {stopSignal} from './serve-until-signal.js'
 
 export interface TunnelExposeOptions extends Omit<ExposeServiceOptions, 'onEvent' | 'keyOptions'> {
   logFormat: LogFormat
@@ -18,11 +19,7 @@ export interface TunnelExposeResult {
 
 export async function runTunnelExpose(options: TunnelExposeOptions): Promise<TunnelExposeResult> {
   const {logFormat} = options
-  // Listen for the signals before the first status line: a supervisor may signal as soon as it reads it.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  const signalled = stopSignal()
   let connected = false
   // The node dials at once; hold its first events until the start line is out, so the log reads in order.
   let held: TunnelNodeEvent[] | undefined = []
@@ -56,12 +53,7 @@ export async function runTunnelExpose(options: TunnelExposeOptions): Promise<Tun
   for (const event of held) logNodeEvent(event, logFormat)
   held = undefined
   const signal = await Promise.race([signalled, node.done.then(() => undefined)])
-  if (signal) {
-    writeEventLog({event: 'stopping', signal}, logFormat)
-    // A second signal while closing stops at once.
-    process.once('SIGINT', () => process.exit(130))
-    process.once('SIGTERM', () => process.exit(130))
-  }
+  if (signal) writeEventLog({event: 'stopping', signal}, logFormat)
 
   await service.close().catch(() => {})
   writeEventLog({event: 'node stopped', nodeId: node.nodeId}, logFormat)

@@ -7,6 +7,7 @@ import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
 import {resolveClientIdentity} from './identities.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
+import {stopSignal} from './serve-until-signal.js'
 
 export interface TunnelGatewayCliOptions {
   host: string
@@ -26,11 +27,7 @@ export interface TunnelGatewayCliOptions {
 
 export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promise<{port: number; http: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
-  // Listen for the signals before saying "listening": a supervisor may signal as soon as it reads that.
-  const signalled = new Promise<NodeJS.Signals>((resolve) => {
-    process.once('SIGINT', resolve)
-    process.once('SIGTERM', resolve)
-  })
+  const signalled = stopSignal()
   const {identities} = await resolveClientIdentity(options.identityPaths, undefined)
   const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
   const gateway = await startTunnelGateway({
@@ -58,7 +55,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
 
   const {port} = gateway.address
   const apiAddress = api.address
-  const http = `http://${apiAddress.family === 'IPv6' ? `[${apiAddress.address}]` : apiAddress.address}:${apiAddress.port}`
+  const http = `http://${formatHostPort(apiAddress.address, apiAddress.port)}`
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath}) + '\n')
   } else {
@@ -68,9 +65,6 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
 
   const signal = await signalled
   process.stderr.write(c.dim(`${signal}: closing the HTTP API and disconnecting nodes\n`))
-  // A second signal while closing stops at once.
-  process.once('SIGINT', () => process.exit(130))
-  process.once('SIGTERM', () => process.exit(130))
   await api.close().catch(() => {})
   await gateway.close().catch(() => {})
   process.stderr.write(c.dim('tunnel gateway stopped\n'))

@@ -13,6 +13,7 @@ import {type ServeProcess, root, startServe} from '../helpers/cli.js'
 import {GROWTH_LIMIT_BYTES, MIB, closedWithin, deepJsonText, floodConnections, healthyClient, hostileTcp, watchRss} from '../helpers/hostile.js'
 import {connectRaw, openRawChannel} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {waitFor} from '../helpers/wait.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
 const GRACE_MS = 1000
@@ -44,8 +45,9 @@ describe('korv serve under attack', () => {
     healthy = await connect()
   })
   after(async () => {
-    await healthy?.close()
+    // The server first: a client stuck on a failed test's connection would otherwise hold the file open.
     await serve?.stop('SIGKILL')
+    await healthy?.close()
   })
 
   const connect = (): Promise<KorvClient> =>
@@ -140,6 +142,7 @@ describe('korv serve under attack', () => {
       raw.channel.pause()
       // 4,000 answers of 128 KiB: 500 MiB if the server kept producing them.
       for (let id = 1; id <= 4000; id++) raw.send({body: null, id, resource: '/big', verb: 'GET'})
+      // The attack itself: the client holds still for 4 s while the memory is watched.
       await sleep(4000)
       raw.end()
     })
@@ -175,8 +178,15 @@ describe('korv serve under attack', () => {
         assert.equal(opened.length, MAX_CHANNELS, 'channels beyond --max-channels are refused')
         await serve.waitForLog(/"event":"channel refused"/)
         for (const raw of opened) raw.channel.write(head)
-        await Promise.race([Promise.all(opened.map((raw) => raw.waitFor(1))), sleep(5000)])
-        const over = opened.filter((raw) => raw.responses[0]?.code === 413)
+        // The channels within the budget hold their member and never answer: wait for the others' 413.
+        const over = await waitFor(
+          () => {
+            const refused = opened.filter((raw) => raw.responses[0]?.code === 413)
+            return refused.length >= MAX_CHANNELS - 2 && refused
+          },
+          10_000,
+          `${MAX_CHANNELS - 2} channels answered 413`,
+        ).catch(() => opened.filter((raw) => raw.responses[0]?.code === 413))
         assert.ok(over.length >= MAX_CHANNELS - 2, `${over.length} channels over the per-connection budget got 413`)
       } finally {
         ssh.end()
@@ -187,8 +197,14 @@ describe('korv serve under attack', () => {
 
   it('a client killed with SIGKILL mid-request does not disturb the server', async () => {
     await beside(async () => {
-      const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'korv', 'call', 'GET', '/slow', '--to', String(serve.port)], {env: {...process.env, ...env}, stdio: 'ignore'})
-      await sleep(600)
+      const child = spawn(process.execPath, [join(root, 'bin', 'run.js'), 'korv', 'call', 'GET', '/slow', '--to', String(serve.port), '-v'], {
+        env: {...process.env, ...env},
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let trace = ''
+      child.stderr.on('data', (chunk: Buffer) => (trace += chunk.toString()))
+      // -v traces the request as it is sent; /slow takes 1 s to answer, so the kill lands mid-request.
+      await waitFor(() => /GET \/slow/.test(trace), 10_000, '`korv call -v` to trace sending GET /slow')
       child.kill('SIGKILL')
       await new Promise((resolve) => child.once('exit', resolve))
     })

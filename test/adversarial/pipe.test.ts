@@ -20,6 +20,7 @@ import {writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {request as httpRequest} from 'node:http'
 import {skipWithout} from '../helpers/tools.js'
+import {waitFor} from '../helpers/wait.js'
 
 const T = {timeoutMs: 10_000}
 const HELLO = encodeJsonFrame(FrameType.HELLO, 0, 0, {heartbeatMs: 5000, role: 'node', version: PIPE_PROTOCOL_VERSION})
@@ -246,6 +247,7 @@ describe('pipe: adversarial peers against a real pipe serve', {skip: skipWithout
       ...Array.from({length: 4}, () => neverReadingHttp(`${http}/client/node-a/big//48`, 'GET')),
       ...Array.from({length: 4}, () => neverReadingHttp(`${http}/client/node-a/echo`, 'POST', Buffer.alloc(8 * MIB, 1))),
     ])
+    // The attack itself: 2 s of trickled headers and unread replies while the memory is watched.
     await sleep(2000)
     clearInterval(drip)
     slowloris.destroy()
@@ -325,7 +327,7 @@ describe('pipe: a hostile hub against a node', {skip: skipWithout('openssl'), ti
         assert.equal(response.status, 404)
         await response.arrayBuffer()
       })
-      while (!flooding) await sleep(10)
+      await waitFor(() => flooding, 10_000, 'the fake hub to start its PING flood')
       await flooding
       const {baseline, peak} = rss.stop()
       assertHealthy(await side.stop(), 'hub PING flood')

@@ -18,24 +18,31 @@ import {type RelayProcess, startRelayCli} from '../helpers/relay-cli.js'
 import {LineClient, type Upstream, startUpstream} from '../helpers/relay-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {skipWithout, tool} from '../helpers/tools.js'
+import {waitFor} from '../helpers/wait.js'
 
 /** A healthy request slower than this counts as late; the defects this suite guards against cost 14 s and more. */
 const LATE_MS = 2500
 const IDLE = '1s'
 const MAX_CONNECTIONS = 64
 
-/** An HTTP upstream in its own process, that never answers, so it can be killed with SIGKILL mid-request. */
-async function startDoomedUpstream(): Promise<{child: ChildProcess; port: number}> {
-  const code = "require('node:http').createServer(() => {}).listen(0, '127.0.0.1', function () { console.log(this.address().port) })"
+/**
+ * An HTTP upstream in its own process, that never answers, so it can be killed with SIGKILL mid-request.
+ * It prints its port, then a line per request it receives (`requests()` counts them).
+ */
+async function startDoomedUpstream(): Promise<{child: ChildProcess; port: number; requests(): number}> {
+  const code = "require('node:http').createServer(() => console.log('request')).listen(0, '127.0.0.1', function () { console.log(this.address().port) })"
   const child = spawn(process.execPath, ['-e', code], {stdio: ['ignore', 'pipe', 'inherit']})
-  const port = await new Promise<number>((resolve) => createInterface({input: child.stdout!}).once('line', (line) => resolve(Number(line))))
-  return {child, port}
+  const lines = createInterface({input: child.stdout!})
+  let requests = 0
+  const port = await new Promise<number>((resolve) => lines.once('line', (line) => resolve(Number(line))))
+  lines.on('line', () => requests++)
+  return {child, port, requests: () => requests}
 }
 
 describe('adversarial: relay start', {timeout: 90_000}, () => {
   const dir = useTempDir('restwire-adversarial-relay-')
   let upstream: Upstream
-  let doomed: {child: ChildProcess; port: number}
+  let doomed: Awaited<ReturnType<typeof startDoomedUpstream>>
   let relay: RelayProcess
   let target: Target
 
@@ -169,7 +176,8 @@ describe('adversarial: relay start', {timeout: 90_000}, () => {
     let flood: Socket[] = []
     await beside(async () => {
       flood = await floodConnections(target, 400)
-      await sleep(300)
+      // The excess is refused at once; the idle timeout closes the rest later (the log below shows refusals).
+      await waitFor(() => flood.filter((socket) => !socket.destroyed && !socket.readableEnded).length <= MAX_CONNECTIONS, 5000, 'the excess flood connections to close')
       const open = flood.filter((socket) => !socket.destroyed && !socket.readableEnded)
       assert.ok(open.length <= MAX_CONNECTIONS, `${open.length} flood connections still open`)
       // The silent ones are closed by the idle timeout, freeing their places.
@@ -196,8 +204,7 @@ describe('adversarial: relay start', {timeout: 90_000}, () => {
       socat.stdin!.write('{"request": "hang_long", "id": 1}\n')
       await arrived
       socat.kill('SIGKILL')
-      const until = Date.now() + 5000
-      while (upstream.abandoned() === abandoned && Date.now() < until) await sleep(20)
+      await waitFor(() => upstream.abandoned() !== abandoned, 5000, 'the upstream request to be abandoned')
       assert.equal(upstream.abandoned(), abandoned + 1)
     })
   })
@@ -209,7 +216,7 @@ describe('adversarial: relay start', {timeout: 90_000}, () => {
         client.send({id: 'never', request: 'hang'})
         client.send({id: 'killed', request: 'doomed'})
         await client.waitFor((r) => r.status === 'dispatched', 2)
-        await sleep(200)
+        await waitFor(() => doomed.requests() > 0, 5000, 'the doomed upstream to receive its request')
         doomed.child.kill('SIGKILL')
         assert.equal(((await client.final('killed')).response as {code: string}).code, 'RW_ERR_RELAY_UPSTREAM')
         assert.equal(((await client.final('never')).response as {code: string}).code, 'RW_ERR_TIMEOUT')

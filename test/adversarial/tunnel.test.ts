@@ -31,6 +31,7 @@ import {
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {startExpose} from '../helpers/tunnel-expose.js'
 import {makeNodeHostKey, startHostileNode, startRawGateway} from '../helpers/tunnel-fixture.js'
+import {waitFor, waitForEvent} from '../helpers/wait.js'
 
 const GRACE_MS = 1500
 /** 48 KiB of incompressible text: a stream item or answer that gzip cannot shrink to nothing. */
@@ -232,8 +233,10 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
     await hostileTcpRound({port: httpPort}, 3)
     // A request line cut by a reset mid-body.
     const cut = await openSocket({port: httpPort})
-    cut.write('POST /nodes/healthy/echo HTTP/1.1\r\nHost: x\r\nContent-Length: 100000\r\n\r\n{"a":')
-    await sleep(50)
+    // Expect: 100-continue makes the gateway say when it has the headers and waits for the body.
+    cut.write('POST /nodes/healthy/echo HTTP/1.1\r\nHost: x\r\nExpect: 100-continue\r\nContent-Length: 100000\r\n\r\n')
+    await waitForEvent(cut, 'data', 5000)
+    cut.write('{"a":')
     cut.resetAndDestroy()
     assertHealthy(await client.stop(), 'HTTP API hostile input')
     assertAlive(gateway, 'HTTP API hostile input')
@@ -261,6 +264,7 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
     const httpPort = Number(new URL(http).port)
     const idle = await floodConnections({port: httpPort}, 300)
     const client = healthy()
+    // The attack itself: the healthy client runs for 500 ms beside the 300 idle connections.
     await sleep(500)
     assertHealthy(await client.stop(), 'idle HTTP flood')
     const over = await floodConnections({port: httpPort}, 150)
@@ -315,15 +319,13 @@ describe('adversarial: tunnel expose against hostile gateways (CLI process)', {t
     const node = startExpose(['--to', `127.0.0.1:${port}`, '--demo', '--node-id', 'dialler', '--handshake-timeout', '500ms', '--max-backoff', '200ms'], env)
     cleanup.push(() => node.stop('SIGKILL'))
     for (const next of ['garbage', 'reset'] as const) {
-      const deadline = Date.now() + 10_000
-      while (server.accepted() < 2 && Date.now() < deadline) await sleep(50)
+      await waitFor(() => server.accepted() >= 2, 10_000, `the node to dial the ${next === 'garbage' ? 'silent' : 'garbage'} gateway twice`).catch(() => {})
       assert.ok(server.accepted() >= 2, `the node redialled the ${next === 'garbage' ? 'silent' : 'garbage'} gateway`)
       await server.close()
       server = await hostileServer(next, port)
     }
 
-    const deadline = Date.now() + 10_000
-    while (server.accepted() < 2 && Date.now() < deadline) await sleep(50)
+    await waitFor(() => server.accepted() >= 2, 10_000, 'the node to dial the resetting gateway twice').catch(() => {})
     assert.ok(server.accepted() >= 2, 'the node redialled the resetting gateway')
     assert.ok(node.stderr.some((line) => /"event":"disconnected".*handshake/.test(line)), 'a silent gateway was dropped after the handshake timeout')
     await server.close()
@@ -351,14 +353,14 @@ describe('adversarial: tunnel expose against hostile gateways (CLI process)', {t
     tunnel.channel.pause()
     // 3000 answers of 192 KiB would be over 500 MiB if the node kept reading and answering.
     for (let i = 0; i < 3000; i++) tunnel.channel.write(request(`r${i}`, 'GET', '/big'))
+    // The attack itself: the gateway reads nothing for 4 s while the node's memory is watched.
     await sleep(4000)
     const {baseline, peak} = rss.stop()
     assert.ok(peak - baseline < GROWTH_LIMIT_BYTES, `grew ${peak - baseline} bytes`)
     assertAlive(node, 'never-reading gateway')
     // Reading again drains it: the node was stalled, not broken.
     tunnel.channel.resume()
-    const deadline = Date.now() + 20_000
-    while (tunnel.responses.length < 200 && Date.now() < deadline) await sleep(100)
+    await waitFor(() => tunnel.responses.length >= 200, 20_000, '200 answers after resuming').catch(() => {})
     raw.close()
     assert.ok(tunnel.responses.length >= 200, `answers after resuming: ${tunnel.responses.length}`)
   })

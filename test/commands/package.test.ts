@@ -189,12 +189,13 @@ describe('the npm package, installed from its tarball', () => {
     })
   })
 
-  it('exports the library entries restwire/korv, restwire/tunnel and restwire/pipe', async (t) => {
+  it('exports the library entries restwire/korv, restwire/tunnel, restwire/pipe and restwire/relay', async (t) => {
     if (skipped(t)) return
-    const script = "for (const entry of ['korv', 'tunnel', 'pipe']) console.log(entry, Object.keys(await import('restwire/' + entry)).sort().join(' '))"
+    const script = "for (const entry of ['korv', 'tunnel', 'pipe', 'relay']) console.log(entry, Object.keys(await import('restwire/' + entry)).sort().join(' '))"
     const {stdout} = await execFileAsync(process.execPath, ['--input-type=module', '-e', script], {cwd: join(packageDir, '..', '..'), env: {...process.env, ...isolated('')}, timeout: 30_000})
     assert.match(stdout, /^korv .*\bKorvClient\b.*\bcreateKorvServer\b/m)
-    assert.match(stdout, /^tunnel .*\bstartTunnelGateway\b/m)
-    assert.match(stdout, /^pipe .*\bstartPipeHub\b/m)
+    assert.match(stdout, /^tunnel .*\bcallTunnelNode\b.*\blistTunnelNodes\b.*\bopenTunnelStream\b.*\bstartTunnelGateway\b/m)
+    assert.match(stdout, /^pipe .*\bcallPipeGateway\b.*\bstartPipeHub\b/m)
+    assert.match(stdout, /^relay .*\bRelayLineDecoder\b.*\bsendRelayRequest\b/m)
   })
 })

@@ -3,6 +3,7 @@ import {type AddressInfo, type Socket, createServer} from 'node:net'
 import {after, test} from 'node:test'
 import {StartupGate, type StartupRefusal} from '../../src/core/startup-gate.js'
 import {closedWithin, floodConnections, openSocket} from '../helpers/hostile.js'
+import {waitFor} from '../helpers/wait.js'
 
 async function gatedServer(gate: StartupGate, authenticateOn: string): Promise<{port: number; close(): void}> {
   const accepted = new Set<Socket>()
@@ -52,14 +53,12 @@ test('past maxStartups new connections are refused at once, authenticated ones d
   authed.write('LOGIN')
   await new Promise((resolve) => authed.once('data', resolve))
   const flood = await floodConnections(server, 3)
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  assert.equal(gate.pending, 3)
+  await waitFor(() => gate.pending === 3, 5000, 'three connections authenticating')
   const excess = await openSocket(server)
   assert.equal(await closedWithin(excess, 5_000), true)
   assert.deepEqual(refused, ['cap'])
   for (const socket of flood) socket.destroy()
-  await new Promise((resolve) => setTimeout(resolve, 50))
-  assert.equal(gate.pending, 0)
+  await waitFor(() => gate.pending === 0, 5000, 'no connection authenticating')
   const later = await openSocket(server)
   later.write('LOGIN')
   await new Promise((resolve) => later.once('data', resolve))

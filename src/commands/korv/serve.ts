@@ -1,9 +1,8 @@
-import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {addressFlag, durationFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
+import {sshServerFlags} from '../../cli/ssh-server-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {RestwireError} from '../../core/errors.js'
-import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {
   DEFAULT_DRAIN_MS,
   DEFAULT_IDLE_TIMEOUT_MS,
@@ -33,14 +32,17 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
   ]
 
   static override flags = {
-    'authorized-keys': Flags.string({description: 'OpenSSH authorized_keys file of the client keys allowed in (re-read when it changes).'}),
-    demo: Flags.boolean({description: 'Serve the demo routes: GET /hello, GET /echo, STORE /echo, GET /time.', exclusive: ['routes', 'upstream']}),
+    ...sshServerFlags({
+      authorizedPeers: 'client keys allowed in',
+      callers: 'clients',
+      demoRoutes: 'GET /hello, GET /echo, STORE /echo, GET /time',
+      log: 'Request log',
+      routesDoc: 'docs/korv.md',
+      upstream: 'GET→GET, STORE→POST, UPDATE→PUT, DELETE→DELETE',
+    }),
     'drain-timeout': durationFlag({default: DEFAULT_DRAIN_MS, description: 'On SIGINT/SIGTERM, how long in-flight requests may finish.'}),
-    'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
-    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection that sends nothing this long with nothing in flight (0 = never).'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must authenticate this soon after the TCP accept, or is closed.'}),
-    'log-format': Flags.option({default: 'text', description: 'Request log format on stderr.', options: ['text', 'json'] as const})(),
     'max-channels': positiveIntFlag({default: DEFAULT_MAX_CHANNELS, description: 'korv channels open at once on one connection; more are refused.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests in flight per connection; beyond it requests get 503.'}),
     'max-message-size': sizeFlag({default: DEFAULT_MAX_MESSAGE_BYTES, description: 'Largest decompressed request (e.g. 16MiB).'}),
@@ -48,9 +50,6 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the connection holding the most loses its largest channel (503).'}),
     'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections still authenticating at once; more are refused at once.'}),
     listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, description: 'Where to accept SSH connections (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
-    routes: Flags.string({description: 'JS or TS module exporting routes (see docs/korv.md).', exclusive: ['upstream', 'demo']}),
-    tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows clients your code; --demo turns it on).'}),
-    upstream: Flags.string({description: 'Forward every request to this HTTP base URL (GET→GET, STORE→POST, UPDATE→PUT, DELETE→DELETE).', exclusive: ['routes', 'demo']}),
   }
 
   async run(): Promise<{address: string; port: number} | undefined> {

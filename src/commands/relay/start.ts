@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, durationFlag} from '../../cli/flags.js'
+import {addressFlag, durationFlag, logFormatFlag} from '../../cli/flags.js'
 import {socketModeFlag} from '../../cli/relay-flags.js'
 import {DEFAULT_RELAY_ADDRESS, RELAY_LISTEN} from '../../core/relay/address.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS} from '../../core/relay/limits.js'
@@ -28,7 +28,7 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
     config: Flags.string({char: 'c', description: 'Relay config file (JSON, or YAML for .yaml/.yml).', required: true}),
     listen: addressFlag({...RELAY_LISTEN, default: DEFAULT_RELAY_ADDRESS, description: 'Where clients connect: TCP (port 0 picks a free one) or a UNIX socket.', unix: true}),
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection with no request in flight after this long without a complete request line (0: never).'}),
-    'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    'log-format': logFormatFlag(),
     'max-connections': Flags.integer({default: DEFAULT_MAX_CONNECTIONS, description: 'Connections open at once; more are closed at once (the relay has no authentication: this is its MaxStartups).', min: 1}),
     'socket-mode': socketModeFlag({defaultHelp: async () => '0600', description: 'File mode of a UNIX socket (octal).'}),
   }

@@ -1,9 +1,9 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {targetFlag} from '../../cli/targets.js'
 import {addressListFlag, durationFlag, positiveIntFlag, requireAddresses} from '../../cli/flags.js'
+import {sshServerFlags} from '../../cli/ssh-server-flags.js'
+import {targetFlag} from '../../cli/targets.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
-import {DEFAULT_HANDLER_TIMEOUT_MS} from '../../core/message/invoke.js'
 import {DEFAULT_BACKOFF_MAX_MS, DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS} from '../../core/tunnel/defaults.js'
 
 export default class TunnelExpose extends BaseCommand<typeof TunnelExpose> {
@@ -25,21 +25,21 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
   ]
 
   static override flags = {
-    'authorized-keys': Flags.string({description: 'OpenSSH authorized_keys file of the gateway keys allowed to call (re-read when it changes).'}),
-    demo: Flags.boolean({description: 'Serve the demo routes: GET /home, POST /create, STREAM /stream.', exclusive: ['routes', 'upstream']}),
-    'handler-timeout': durationFlag({default: DEFAULT_HANDLER_TIMEOUT_MS, description: 'A handler running longer is answered 504.'}),
+    ...sshServerFlags({
+      authorizedPeers: 'gateway keys allowed to call',
+      callers: 'callers',
+      demoRoutes: 'GET /home, POST /create, STREAM /stream',
+      log: 'Log',
+      routesDoc: 'docs/tunnel.md',
+      upstream: 'STREAM: NDJSON or SSE response',
+    }),
     'handshake-timeout': durationFlag({default: DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, description: 'From the TCP connect to the gateway\'s IDENTIFY; then the node drops the connection and redials.'}),
-    'host-key': Flags.string({description: 'Host private key file (repeatable).', multiple: true, multipleNonGreedy: true}),
-    'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams in flight per gateway connection; beyond it they get 503.'}),
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
-    routes: Flags.string({description: 'JS or TS module exporting routes (see docs/tunnel.md).', exclusive: ['upstream', 'demo']}),
     target: targetFlag(),
     to: addressListFlag({description: 'The gateway to dial (its --listen), or several.', role: 'to'}),
-    tracebacks: Flags.boolean({allowNo: true, description: 'Include the stack trace in 500 bodies (off by default: it shows callers your code; --demo turns it on).'}),
-    upstream: Flags.string({description: 'Forward every request to this HTTP base URL (STREAM: NDJSON or SSE response).', exclusive: ['routes', 'demo']}),
   }
 
   async run(): Promise<TunnelExposeResult> {

@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
+import {addressFlag, durationFlag, logFormatFlag, positiveIntFlag} from '../../cli/flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
 import {DEFAULT_GATEWAY_PORT, DEFAULT_GATEWAY_TIMEOUT_MS, DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS, DEFAULT_MAX_IN_FLIGHT} from '../../core/tunnel/defaults.js'
@@ -29,7 +29,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HTTP_API_PORT}`, description: 'Where the local HTTP API listens (port 0 picks a free one).', role: 'listen'}),
     identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
     'known-nodes': Flags.string({description: 'known_hosts-style file of trusted node keys, patterns matching node ids (default: <restwire home>/known_nodes).'}),
-    'log-format': Flags.option({default: 'text', description: 'Log format on stderr.', options: ['text', 'json'] as const})(),
+    'log-format': logFormatFlag(),
     listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_GATEWAY_PORT}`, description: 'Where nodes dial in (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'Time from the TCP accept for a node to finish the SSH handshake and IDENTIFY; then the connection is closed.'}),
     'max-http-connections': positiveIntFlag({default: DEFAULT_HTTP_MAX_CONNECTIONS, description: 'HTTP API connections open at once; beyond it new ones are closed.'}),

@@ -12,7 +12,10 @@
 //   +---+---+---+---+---+---+---+---+
 import {createRequire} from 'node:module'
 import zlib from 'node:zlib'
-import {RestwireError} from '../errors.js'
+import {RestwireError, errorForCode} from '../errors.js'
+
+/** The decoder fails with these codes only: a FrameCorruptError, or RW_ERR_FRAME_TOO_LARGE. */
+export type GzipFailureCode = 'RW_ERR_FRAME_CORRUPT' | 'RW_ERR_FRAME_TOO_LARGE'
 
 /** Largest decompressed message accepted unless told otherwise (PROTOCOLS.md: 16 MiB). */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024
@@ -75,7 +78,7 @@ export interface GzipMemberDecoderOptions {
   maxMessageBytes?: number
   onMessage: (payload: Buffer) => void
   /** Called once; the stream cannot be framed any further and later input is ignored. */
-  onError: (error: RestwireError) => void
+  onError: (error: RestwireError & {readonly code: GzipFailureCode}) => void
 }
 
 interface PakoInflate {
@@ -103,7 +106,7 @@ export class GzipMemberDecoder {
   private readonly maxMessageBytes: number
   private readonly maxBufferedBytes: number
   private readonly onMessage: (payload: Buffer) => void
-  private readonly onError: (error: RestwireError) => void
+  private readonly onError: (error: RestwireError & {readonly code: GzipFailureCode}) => void
   private chunks: Buffer[] = []
   private buffered = 0
   /** Do not look at the buffer again until this many bytes are there. */
@@ -312,13 +315,13 @@ export class GzipMemberDecoder {
     return 0
   }
 
-  private fail(code: 'RW_ERR_FRAME_CORRUPT' | 'RW_ERR_FRAME_TOO_LARGE', message: string): 0 {
+  private fail(code: GzipFailureCode, message: string): 0 {
     if (this.failed) return 0
     this.failed = true
     this.chunks = []
     this.buffered = 0
     this.inflate = undefined
-    this.onError(new RestwireError(code, message))
+    this.onError(errorForCode(code, message))
     return 0
   }
 }

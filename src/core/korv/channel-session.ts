@@ -1,7 +1,7 @@
 // One korv channel on the server side: decodes requests (gzip members or NDJSON lines), runs each one
 // concurrently through the handler and writes exactly one response per request.
 import type {Duplex} from 'node:stream'
-import {RestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
@@ -296,6 +296,6 @@ export class ChannelSession {
     if (this.closed && this.active.size === 0) return
     this.closed = true
     this.writer.close()
-    for (const controller of this.active) controller.abort(new Error('channel closed'))
+    for (const controller of this.active) controller.abort(new PeerGoneError('channel closed'))
   }
 }

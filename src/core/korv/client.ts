@@ -2,7 +2,7 @@
 import type {Duplex} from 'node:stream'
 import type ssh2 from 'ssh2'
 import SshClient from 'ssh2/lib/client.js'
-import {RestwireError, errnoCode, isRestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError, errnoCode, errorForCode, isRestwireError} from '../errors.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {stringifyJson} from '../json.js'
@@ -67,7 +67,7 @@ interface Pending {
   started: number
 }
 
-export class KorvClient {
+export class KorvClient implements AsyncDisposable {
   private readonly pending = new Map<number, Pending>()
   private readonly queue: Array<() => void> = []
   private readonly writer: FrameWriter
@@ -85,22 +85,22 @@ export class KorvClient {
     this.writer = new FrameWriter(channel, coalesce)
     const decoder = new GzipMemberDecoder({
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
-      onError: (error) => this.fail(new RestwireError(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
+      onError: (error) => this.fail(errorForCode(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
       onMessage: (payload) => this.onResponse(payload),
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
-    channel.on('error', (error: Error) => this.fail(new RestwireError('RW_ERR_CLOSED', `korv channel error: ${error.message}`, {cause: error})))
+    channel.on('error', (error: Error) => this.fail(new PeerGoneError(`korv channel error: ${error.message}`, {cause: error})))
     channel.on('close', () => {
       // A server that closes after a framing error says why first, in a message with request_id 0.
       const reason = this.lastOrphanError
       if (reason?.code === 413) this.fail(new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the server refused a request: ${reason.message}`))
-      else this.fail(new RestwireError('RW_ERR_CLOSED', `the server closed the korv channel${reason ? `: ${reason.message}` : ''}`))
+      else this.fail(new PeerGoneError(`the server closed the korv channel${reason ? `: ${reason.message}` : ''}`))
     })
     ssh.on('close', () => {
       this.sshClosed = true
-      this.fail(new RestwireError('RW_ERR_CLOSED', 'the SSH connection closed'))
+      this.fail(new PeerGoneError('the SSH connection closed'))
     })
-    ssh.on('error', (error) => this.fail(new RestwireError('RW_ERR_CLOSED', `SSH connection error: ${error.message}`, {cause: error})))
+    ssh.on('error', (error) => this.fail(new PeerGoneError(`SSH connection error: ${error.message}`, {cause: error})))
   }
 
   /** Connects, authenticates, verifies the host key and opens the korv channel. */
@@ -188,7 +188,7 @@ export class KorvClient {
     const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
     return new Promise<KorvResponse>((resolve, reject) => {
       const timer = setTimeout(() => {
-        this.settle(id)?.reject(new RestwireError('RW_ERR_TIMEOUT', `no response to ${verb} ${resource} within ${timeoutMs} ms`))
+        this.settle(id)?.reject(new TimeoutError(`no response to ${verb} ${resource} within ${timeoutMs} ms`, {timeoutMs}))
       }, timeoutMs)
       this.pending.set(id, {reject, resolve, started: performance.now(), timer})
       options.signal?.addEventListener('abort', () => this.settle(id)?.reject(new RestwireError('RW_ERR_INTERRUPTED', 'request aborted')), {once: true})
@@ -198,7 +198,7 @@ export class KorvClient {
 
   /** Fails what is still pending and closes the connection. Safe to call twice. */
   async close(): Promise<void> {
-    this.fail(new RestwireError('RW_ERR_CLOSED', 'the client was closed'))
+    this.fail(new PeerGoneError('the client was closed'))
     this.writer.close()
     if (this.sshClosed) return
     await new Promise<void>((resolve) => {
@@ -209,6 +209,11 @@ export class KorvClient {
       })
       this.ssh.end()
     })
+  }
+
+  /** `await using client = await KorvClient.connect(...)` closes it at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close()
   }
 
   private onResponse(payload: Buffer): void {
@@ -346,7 +351,7 @@ function connectError(error: Error & {level?: string}, host: string, port: numbe
 
   if (error.level === 'client-timeout') {
     const ms = options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS
-    return new RestwireError('RW_ERR_TIMEOUT', `no SSH handshake with ${where} within ${ms} ms`, {cause: error, hint: 'Raise --connect-timeout, or check that the server is up.'})
+    return new TimeoutError(`no SSH handshake with ${where} within ${ms} ms`, {cause: error, hint: 'Raise --connect-timeout, or check that the server is up.', timeoutMs: ms})
   }
 
   const code = errnoCode(error)

@@ -15,6 +15,7 @@ import {DEFAULT_DRAIN_MS, DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_MA
 import {ConnectionDecodeBudget, DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, DEFAULT_MAX_PARTIAL_BYTES_TOTAL, DecodeBudget} from './decode-budget.js'
 import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
+import {withAsyncDispose} from '../dispose.js'
 
 
 export interface KorvServerOptions {
@@ -56,7 +57,7 @@ export type KorvServerEvent =
   | {type: 'startup-refused'; address?: string; reason: StartupRefusal}
   | {type: 'channel-refused'; address?: string; reason: string}
 
-export interface KorvServerHandle {
+export interface KorvServerHandle extends AsyncDisposable {
   address: AddressInfo
   /** Stops accepting, lets in-flight requests finish for up to `drainMs`, then closes every connection. */
   close(options?: {drainMs?: number}): Promise<void>
@@ -113,7 +114,7 @@ export class KorvServer {
   async start(): Promise<KorvServerHandle> {
     await listenOn(this.tcp, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT, 'korv clients')
     this.listening = true
-    return {address: this.tcp.address() as AddressInfo, close: (options) => this.close(options)}
+    return withAsyncDispose<KorvServerHandle>({address: this.tcp.address() as AddressInfo, close: (options) => this.close(options)})
   }
 
   /** Serves an already-connected socket, under the same login grace time and startup cap as accepted ones. */

@@ -8,6 +8,7 @@ import type {KorvRequestLog} from './channel-session.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
 import {type KorvServerEvent, createKorvServer} from './server.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSourceOptions {
   host?: string
@@ -26,7 +27,7 @@ export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSource
   onEvent?: (event: KorvServerEvent) => void
 }
 
-export interface KorvServiceHandle {
+export interface KorvServiceHandle extends AsyncDisposable {
   address: AddressInfo
   hostKeys: Array<{path: string; fingerprint: string; type: string}>
   authorizedKeysPath: string
@@ -73,7 +74,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     throw error
   }
 
-  return {
+  return withAsyncDispose<KorvServiceHandle>({
     address: handle.address,
     authorizedKeysPath: authorizedKeys.path,
     async close(closeOptions) {
@@ -85,5 +86,5 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     handlerSource: options.routesPath ? 'routes' : options.upstreamUrl ? 'upstream' : 'demo',
     hostKeys: hostKeys.map(({fingerprint, path, type}) => ({fingerprint, path, type})),
     routes: server.router.routes().map(({path, verb}) => ({path, verb})),
-  }
+  })
 }

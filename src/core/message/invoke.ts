@@ -2,6 +2,7 @@
 // that outlives its timeout is 504, and every request gets exactly one response. A handler that
 // answers synchronously is answered without a timer or a promise.
 import type {RequestHandler, RwRequest, RwResponse} from './request.js'
+import {TimeoutError} from '../errors.js'
 
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
 
@@ -40,8 +41,9 @@ export function invokeHandler(
 
     const timer = setTimeout(() => {
       finish({body: {error: `handler timed out after ${timeoutMs} ms`}, status: 504})
-      if (abort instanceof LazyAbort) abort.abort(new Error('handler timed out'))
-      else abort(new Error('handler timed out'))
+      const reason = new TimeoutError('handler timed out', {timeoutMs})
+      if (abort instanceof LazyAbort) abort.abort(reason)
+      else abort(reason)
     }, timeoutMs)
     if (abort instanceof LazyAbort) abort.onAbort(() => finish({body: {error: 'request cancelled'}, status: 499}))
     pending.then(

@@ -2,6 +2,7 @@
 // the consumer reads, and the sending side is a pump that never sends past the credit it holds. So a
 // slow reader holds up only its own stream, and memory stays bounded by the window size per stream.
 import {Readable} from 'node:stream'
+import {PeerGoneError} from '../errors.js'
 
 /** Credit each side of a stream starts with: how much body may be sent before the reader grants more. */
 export const DEFAULT_WINDOW_BYTES = 4 * 1024 * 1024
@@ -69,7 +70,7 @@ export class BodyReadable extends Readable {
       this.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
       this.once('error', reject)
       this.once('close', () => {
-        if (!this.readableEnded) reject(new Error('the body ended early: the event was reset or the connection dropped'))
+        if (!this.readableEnded) reject(new PeerGoneError('the body ended early: the event was reset or the connection dropped'))
       })
     })
   }

@@ -2,7 +2,7 @@
 // through a PipeTransport (write(), and end()/destroy() to finish), HELLO, PING/PONG and the silence
 // timeout on a Clock, GOAWAY, and the read throttle; the streams (PipeStreams) get the rest. No socket
 // listeners and no timers of its own: session.ts wires a socket to it, tests feed it bytes.
-import {RestwireError} from '../errors.js'
+import {RestwireError, errorForCode} from '../errors.js'
 import {DEFAULT_WINDOW_BYTES} from './body-stream.js'
 import {DEFAULT_HEARTBEAT_MS} from './defaults.js'
 import {type Clock, type ClockTimer, systemClock} from '../link/clock.js'
@@ -121,17 +121,18 @@ export class PipeConnection implements StreamsHost {
   }
 
   /** Says why (GOAWAY) and closes; every event in flight fails at once. Safe to call twice. */
-  close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED'): void {
+  close(reason: string, code: 'RW_ERR_CLOSED' | 'RW_ERR_TIMEOUT' | 'RW_ERR_PROTOCOL' = 'RW_ERR_CLOSED', cause?: RestwireError): void {
     if (this.reason !== undefined) return
     this.sendJson(FrameType.GOAWAY, 0, 0, {reason})
     this.out.flush()
     // end(), not destroy(): the GOAWAY must still reach the peer.
-    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : new RestwireError(code, reason), false)
+    this.teardown(reason, code === 'RW_ERR_CLOSED' ? undefined : errorForCode(code, reason, {cause}), false)
     this.transport.end()
   }
 
   fail(error: RestwireError): void {
-    this.close(`${error.message}`, 'RW_ERR_PROTOCOL')
+    // The cause keeps the decoder's typed error (a FrameCorruptError for bytes that are no frame).
+    this.close(`${error.message}`, 'RW_ERR_PROTOCOL', error)
   }
 
   private teardown(reason: string, error?: RestwireError, destroy = true): void {

@@ -11,7 +11,7 @@
 // GOAWAY payloads are UTF-8 JSON; DATA is raw body bytes; WINDOW is a u32 credit increment; PING/PONG
 // carry 8 opaque bytes. Flags: 0x01 END (the sender's body is complete), 0x02 INLINE (with END, on
 // EVENT/REPLY: [u16 metadata length][metadata][body]).
-import {RestwireError} from '../errors.js'
+import {FrameCorruptError, RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 
 export const FRAME_HEADER_BYTES = 12
@@ -201,15 +201,15 @@ export class FrameDecoder {
   }
 
   private checkHeader(type: number, flags: number, reserved: number, streamId: number, length: number): RestwireError | undefined {
-    if (!(type in TYPE_NAMES)) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown frame type 0x${type.toString(16)}`)
-    if ((flags & ~KNOWN_FLAGS) !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `unknown flags 0x${flags.toString(16)} on a ${frameTypeName(type)} frame`)
-    if (reserved !== 0) return new RestwireError('RW_ERR_FRAME_CORRUPT', `reserved header bits set on a ${frameTypeName(type)} frame`)
+    if (!(type in TYPE_NAMES)) return new FrameCorruptError(`unknown frame type 0x${type.toString(16)}`)
+    if ((flags & ~KNOWN_FLAGS) !== 0) return new FrameCorruptError(`unknown flags 0x${flags.toString(16)} on a ${frameTypeName(type)} frame`)
+    if (reserved !== 0) return new FrameCorruptError(`reserved header bits set on a ${frameTypeName(type)} frame`)
     if (flags & FLAG_INLINE && ((type !== FrameType.EVENT && type !== FrameType.REPLY) || !(flags & FLAG_END) || length < 2)) {
-      return new RestwireError('RW_ERR_FRAME_CORRUPT', `INLINE on a ${frameTypeName(type)} frame that cannot carry it`)
+      return new FrameCorruptError(`INLINE on a ${frameTypeName(type)} frame that cannot carry it`)
     }
     const connectionFrame = CONNECTION_TYPES.has(type)
     if (connectionFrame !== (streamId === 0)) {
-      return new RestwireError('RW_ERR_FRAME_CORRUPT', `a ${frameTypeName(type)} frame on stream ${streamId}`)
+      return new FrameCorruptError(`a ${frameTypeName(type)} frame on stream ${streamId}`)
     }
 
     if (length > this.maxPayloadBytes) {

@@ -8,11 +8,12 @@ import {RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import type {PipeHubHandle} from './hub.js'
-import {errorText} from './messages.js'
+import {EVENT_RETURN_CODE_HEADER, errorText} from './messages.js'
 import type {PipeNodeHandle} from './node.js'
 import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
 import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 const DRAIN_MS = 5000
@@ -33,7 +34,7 @@ export interface PipeGatewayOptions {
   requestTimeoutMs?: number
 }
 
-export interface PipeGatewayHandle {
+export interface PipeGatewayHandle extends AsyncDisposable {
   address: AddressInfo
   url: string
   /** Stops listening; lets exchanges in flight finish for a few seconds. Safe twice. */
@@ -73,11 +74,11 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
     await stopped
   }
 
-  return {
+  return withAsyncDispose<PipeGatewayHandle>({
     address,
     close: () => (closing ??= shutdown()),
     url: `http://${address.family === 'IPv6' ? `[${address.address}]` : address.address}:${address.port}`,
-  }
+  })
 }
 
 async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: ServerResponse, timeoutMs: number): Promise<void> {
@@ -112,7 +113,7 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   const reply: PipeReply = target.kind === 'hub' ? await target.hub.request(node!, event, sendOptions) : await target.node.request(event, sendOptions)
   // An unread rest of the request body would stall the next request on a kept-alive connection.
   if (hasBody && !req.complete) res.setHeader('connection', 'close')
-  res.writeHead(200, {'content-type': reply.contentType, 'x-event-return-code': String(reply.code)})
+  res.writeHead(200, {'content-type': reply.contentType, [EVENT_RETURN_CODE_HEADER]: String(reply.code)})
   try {
     await pipeline(reply.body, res)
   } catch {
@@ -127,7 +128,7 @@ export function parseNounPath(rest: string): {noun: string; args: string[]} {
   const nounPart = split === -1 ? rest : rest.slice(0, split)
   const argsPart = split === -1 ? undefined : rest.slice(split + 2)
   const noun = nounPart.split('/').filter((segment) => segment !== '').map(decode).join('/')
-  if (noun === '') throw new RestwireError('RW_ERR_USAGE', 'the path names no noun', {details: {status: 400}})
+  if (noun === '') throw new RestwireError('RW_ERR_USAGE', 'the path names no noun', {status: 400})
   return {args: argsPart === undefined ? [] : argsPart.split('/').map(decode), noun}
 }
 
@@ -135,7 +136,7 @@ function decode(segment: string): string {
   try {
     return decodeURIComponent(segment)
   } catch (error) {
-    throw new RestwireError('RW_ERR_USAGE', `bad percent-encoding in "${segment}"`, {cause: error, details: {status: 400}})
+    throw new RestwireError('RW_ERR_USAGE', `bad percent-encoding in "${segment}"`, {cause: error, status: 400})
   }
 }
 
@@ -161,7 +162,7 @@ function sendJson(res: ServerResponse, status: number, body: unknown, headers: R
 /** 404 unknown node, 503 not connected (or connection lost), 504 no reply in time, 400 bad path. */
 function sendError(res: ServerResponse, error: unknown): void {
   if (!(error instanceof RestwireError)) return sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: errorText(error)})
-  const status = typeof error.details?.status === 'number' && error.details.status >= 400 && error.details.status <= 599 ? error.details.status : 502
+  const status = error.status !== undefined && error.status >= 400 && error.status <= 599 ? error.status : 502
   // A client that went away gets nothing; the body may not have been read to the end: do not reuse.
   if (status === 499) return void res.destroy()
   res.setHeader('connection', 'close')

@@ -3,7 +3,7 @@
 // name, waiting a bounded time for a known node that is away.
 import type {AddressInfo, Socket} from 'node:net'
 import {type TLSSocket, createServer} from 'node:tls'
-import {RestwireError, errnoCode} from '../errors.js'
+import {PeerGoneError, RestwireError, errnoCode} from '../errors.js'
 import {type PeerRegistry, LocalPeerRegistry} from '../link/peer-registry.js'
 import {CLOSE_GRACE_MS, type LinkSession} from '../link/session.js'
 import {endWithin} from '../link/streams.js'
@@ -14,6 +14,7 @@ import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type Sen
 import {type PipeIdentity, certificateName} from './tls-identity.js'
 
 import {DEFAULT_PIPE_PORT} from './defaults.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export {DEFAULT_PIPE_PORT} from './defaults.js'
 /** How long a request to a known node that is away waits for it to reconnect before 503. */
@@ -55,7 +56,7 @@ export interface PipeNodeInfo {
   inFlight: number
 }
 
-export interface PipeHubHandle {
+export interface PipeHubHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): PipeNodeInfo[]
   /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
@@ -167,7 +168,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     await stopped
   }
 
-  return {
+  return withAsyncDispose<PipeHubHandle>({
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
     nodes: () => registry.list().map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
@@ -179,14 +180,14 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     async waitForNode(node) {
       await registry.waitFor(node)
     },
-  }
+  })
 
   async function requestWhenConnected(node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> {
     let connected = registry.get(node)
     if (!connected && closing === undefined) {
       if (!registry.known(node)) {
         throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
-          details: {status: 404},
+          status: 404,
           hint: 'Check the name against GET /nodes; a node is named by its certificate.',
         })
       }
@@ -196,7 +197,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     }
 
     if (!connected) {
-      throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
+      throw new PeerGoneError(`node "${node}" is not connected`, {status: 503})
     }
 
     return connected.session.request(event, sendOptions)

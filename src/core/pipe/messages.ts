@@ -14,6 +14,9 @@ import {RestwireError} from '../errors.js'
 /** 2: EVENT and REPLY metadata in binary (1 had JSON). */
 export const PIPE_PROTOCOL_VERSION = 2
 
+/** The HTTP header in which a gateway gives the reply's return code (RETURN_OK...). */
+export const EVENT_RETURN_CODE_HEADER = 'x-event-return-code'
+
 /** HELLO, both ways, first frame on a connection: `{"version": 1, "role": "hub", "heartbeatMs": 5000}`. */
 export interface HelloMeta {
   version: number

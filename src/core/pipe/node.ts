@@ -5,13 +5,14 @@
 import {isIP} from 'node:net'
 import {type ConnectionOptions, type TLSSocket, checkServerIdentity, connect as tlsConnect} from 'node:tls'
 import {formatHostPort} from '../address.js'
-import {RestwireError, errnoCode} from '../errors.js'
+import {PeerGoneError, errnoCode} from '../errors.js'
 import {Redialer} from '../link/redialer.js'
 import type {DialedSession, LinkEnd} from '../link/session.js'
 import {Waiters} from '../link/waiters.js'
 import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.js'
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import type {PipeIdentity} from './tls-identity.js'
+import {withAsyncDispose} from '../dispose.js'
 
 /** Bound on TCP connect, TLS and the hub's HELLO; then the node gives up on this attempt and redials. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
@@ -45,7 +46,7 @@ export type PipeNodeEvent =
   /** `code`: the errno of the dial that failed (`ENOTFOUND`, `EAI_AGAIN`: the hub's name does not resolve). */
   | {type: 'retrying'; delayMs: number; attempt: number; code?: string}
 
-export interface PipeNodeHandle {
+export interface PipeNodeHandle extends AsyncDisposable {
   /** Resolves on the next successful handshake with the hub (at once when connected). */
   connected(): Promise<void>
   isConnected(): boolean
@@ -90,7 +91,7 @@ class PipeNode {
       targets: this.hubs,
     })
     let closing: Promise<void> | undefined
-    this.handle = {
+    this.handle = withAsyncDispose<PipeNodeHandle>({
       close: () => (closing ??= this.stop()),
       connected: async () => {
         if (!this.session) await this.waiters.wait()
@@ -98,7 +99,7 @@ class PipeNode {
       inFlight: () => this.session?.inFlight ?? 0,
       isConnected: () => this.session !== undefined,
       request: (event, sendOptions) => this.request(event, sendOptions),
-    }
+    })
   }
 
   private get session(): PipeSession | undefined {
@@ -118,7 +119,7 @@ class PipeNode {
   private async requestWhenConnected(event: PipeEvent, options: SendOptions): Promise<PipeReply> {
     if (!this.session && !this.redialer.isStopped) await this.waiters.wait(Math.min(this.options.awaitHubMs ?? DEFAULT_AWAIT_PEER_MS, options.timeoutMs))
     const session = this.session
-    if (!session) throw new RestwireError('RW_ERR_CLOSED', `not connected to ${describeHubs(this.hubs)}`, {details: {status: 503}})
+    if (!session) throw new PeerGoneError(`not connected to ${describeHubs(this.hubs)}`, {status: 503})
     return session.request(event, options)
   }
 

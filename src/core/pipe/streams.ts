@@ -2,7 +2,7 @@
 // flow-controlled bodies (SendWindow credit out, IncomingBody in), its reply, RESETs and reply
 // deadlines. It takes the stream frames (EVENT, DATA, REPLY, RESET, WINDOW) from the connection part
 // and sends through its FrameQueue; it touches no socket and its only timer runs on the given clock.
-import {RestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError} from '../errors.js'
 import {type BodySource, SendWindow, toBuffer} from './body-stream.js'
 import type {Clock} from '../link/clock.js'
 import type {EventHandler, PipeEvent, PipeReply, ReplySpec, SendOptions} from './event-types.js'
@@ -68,7 +68,7 @@ export class PipeStreams {
     if (this.host.closedReason !== undefined) return Promise.reject(this.closedError())
     const metaBytes = eventMetaLength(event)
     if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
-      return Promise.reject(new RestwireError('RW_ERR_USAGE', `the event's verb, noun, arguments or content type are too long for one frame`, {details: {status: 400}}))
+      return Promise.reject(new RestwireError('RW_ERR_USAGE', `the event's verb, noun, arguments or content type are too long for one frame`, {status: 400}))
     }
 
     const id = this.nextStreamId
@@ -101,7 +101,7 @@ export class PipeStreams {
   }
 
   closedError(): RestwireError {
-    return new RestwireError('RW_ERR_CLOSED', `the connection to ${this.options.peer} is closed: ${this.host.closedReason}`, {details: {status: 503}})
+    return new PeerGoneError(`the connection to ${this.options.peer} is closed: ${this.host.closedReason}`, {status: 503})
   }
 
   /** The connection is gone: every stream fails with `failure`, and no deadline fires any more. */
@@ -151,7 +151,7 @@ export class PipeStreams {
       const reset = parseResetMeta(frame.payload)
       const status = reset.code >= 400 && reset.code <= 599 ? reset.code : 502
       this.forget(stream)
-      this.endStream(stream, new RestwireError('RW_ERR_CLOSED', `${this.options.peer} reset the event: ${reset.reason}`, {details: {status}}))
+      this.endStream(stream, new PeerGoneError(`${this.options.peer} reset the event: ${reset.reason}`, {status}))
     } else if (frame.type === FrameType.REPLY) {
       this.onReply(stream, frame)
     } else if (frame.type === FrameType.DATA) {
@@ -337,8 +337,8 @@ export class PipeStreams {
     this.forget(stream)
     this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
     const error = code === 504
-      ? new RestwireError('RW_ERR_TIMEOUT', `${this.options.peer}: ${reason}`, {details: {status: 504}})
-      : new RestwireError('RW_ERR_CLOSED', `${this.options.peer}: ${reason}`, {details: {status: code}})
+      ? new TimeoutError(`${this.options.peer}: ${reason}`, {status: 504})
+      : new PeerGoneError(`${this.options.peer}: ${reason}`, {status: code})
     this.endStream(stream, error)
   }
 

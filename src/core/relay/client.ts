@@ -1,11 +1,12 @@
 // `sendRelayRequest`: one request line to a running relay over TCP or a UNIX socket; resolves with the
 // final reply (after "dispatched"), or with the rejection when the relay did not accept the line.
 import {type Socket, connect} from 'node:net'
-import {RestwireError, errnoCode} from '../errors.js'
-import {NdjsonDecoder} from '../framing/ndjson.js'
+import {PeerGoneError, RestwireError, TimeoutError, errnoCode} from '../errors.js'
+import {DEFAULT_MAX_LINE_BYTES} from '../framing/ndjson.js'
 import {stringifyJson} from '../json.js'
 import {type OnTrace, elapsedMs, jsonByteLength, maskHeaderValue} from '../trace.js'
 import {type RelayAddress, formatRelayAddress} from './address.js'
+import {RelayLineDecoder} from './line-decoder.js'
 import type {RelayRequestLine} from './messages.js'
 
 export interface RelaySendOptions {
@@ -16,6 +17,8 @@ export interface RelaySendOptions {
   connect?: (address: RelayAddress) => Socket
   /** For `-v`: the address, the line sent and the lines received, params and data as sizes only. */
   onTrace?: OnTrace
+  /** A reply line longer than this is RW_ERR_PROTOCOL (default 16 MiB). */
+  maxLineBytes?: number
 }
 
 export interface RelayFinalReply {
@@ -51,14 +54,17 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
       if (settled) return
       settled = true
       clearTimeout(timer)
+      decoder.stop()
       socket.destroy()
       if (error) reject(error)
       else resolve(result!)
     }
 
-    const timer = setTimeout(() => finish(new RestwireError('RW_ERR_TIMEOUT', `no final reply from the relay at ${where} within ${options.timeoutMs} ms`, {details: {dispatched}})), options.timeoutMs)
-    const decoder = new NdjsonDecoder({
-      onError: (error) => finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a reply line over the size limit`, {cause: error})),
+    const timer = setTimeout(() => finish(new TimeoutError(`no final reply from the relay at ${where} within ${options.timeoutMs} ms`, {details: {dispatched}, timeoutMs: options.timeoutMs})), options.timeoutMs)
+    // The relay server's own decoder: the same lines, "\r\n" and limit rules both ways.
+    const decoder = new RelayLineDecoder({
+      maxLineBytes: options.maxLineBytes ?? DEFAULT_MAX_LINE_BYTES,
+      onOverlong: (limit) => finish(new RestwireError('RW_ERR_PROTOCOL', `the relay at ${where} sent a reply line over the size limit`, {cause: new RestwireError('RW_ERR_FRAME_TOO_LARGE', `line exceeds the ${limit} byte limit`)})),
       onLine(text) {
         let reply: RelayFinalReply | {status: 'dispatched'}
         try {
@@ -86,12 +92,12 @@ export function sendRelayRequest(options: RelaySendOptions): Promise<RelaySendRe
       socket.write(line)
     })
     socket.on('error', (error) => {
-      if (connected) return finish(new RestwireError('RW_ERR_CLOSED', `the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
+      if (connected) return finish(new PeerGoneError(`the connection to the relay at ${where} failed ${dispatched ? 'after the request was dispatched' : 'before an answer'}: ${error.message}`, {cause: error}))
       const code = errnoCode(error)
       const reason = code === 'ECONNREFUSED' ? 'connection refused' : code === 'ENOENT' ? 'no such socket' : error.message
       finish(new RestwireError('RW_ERR_CONNECT', `cannot connect to the relay at ${where}: ${reason}`, {cause: error, hint: 'Is `restwire relay start` running, and is --to its --listen address?'}))
     })
-    socket.on('close', () => finish(new RestwireError('RW_ERR_CLOSED', `the relay at ${where} closed the connection before the final reply`)))
+    socket.on('close', () => finish(new PeerGoneError(`the relay at ${where} closed the connection before the final reply`)))
   })
 }
 

@@ -1,6 +1,8 @@
-// Request lines from a relay client's byte stream: each line ends in "\n" (a "\r" before it is dropped).
-// Unlike NdjsonDecoder, a line over the limit does not end the stream: its bytes are skipped up to the
-// next newline, reported once, and decoding goes on, so the relay can answer it and keep the connection.
+// Relay lines from a byte stream, both ways: the server's request lines (connection.ts) and the
+// client's reply lines (client.ts). Each line ends in "\n" (a "\r" before it is dropped; empty lines are
+// skipped). Unlike NdjsonDecoder, a line over the limit does not end the stream: its bytes are skipped up
+// to the next newline, reported once, and decoding goes on, so the relay can answer it and keep the
+// connection (the client gives up instead). A partial line is dropped by stop() at the close.
 // `pause()` (called from onLine when a connection holds as many requests as it may) keeps the rest of
 // the chunk undecoded until `resume()`: one chunk at most, since the socket is paused with it.
 const NEWLINE = 0x0a

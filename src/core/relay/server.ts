@@ -12,6 +12,7 @@ import {RelayConnection, type RelayHost, type RelayRequestLog} from './connectio
 import {FairScheduler} from './fair-scheduler.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
@@ -36,7 +37,7 @@ export interface RelayServerOptions {
   maxConnections?: number
 }
 
-export interface RelayServer {
+export interface RelayServer extends AsyncDisposable {
   /** `tcp://127.0.0.1:9876` (the real port when 0 was asked for) or `unix:/path`. */
   readonly address: string
   readonly port?: number
@@ -95,7 +96,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const info = server.address()
   const address = options.listen.kind === 'unix' ? options.listen : {...options.listen, port: (info as AddressInfo).port}
   let closing: Promise<void> | undefined
-  return {
+  return withAsyncDispose<RelayServer>({
     address: formatRelayAddress(address),
     close(closeOptions = {}) {
       closing ??= (async () => {
@@ -118,7 +119,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       host.scheduler.setLimit(config.maxConcurrency, config.maxConcurrencyPerConnection)
       previous.retire()
     },
-  }
+  })
 }
 
 async function listen(server: Server, address: RelayAddress, socketMode: number): Promise<void> {

@@ -9,6 +9,7 @@ import {DEMO_NODE_ID, addTunnelDemoRoutes} from './demo-routes.js'
 import {TUNNEL_ROUTE_VERBS, canonicalRequestType} from './messages.js'
 import {type ExposeNodeOptions, type TunnelNodeHandle, exposeNode} from './node.js'
 import {createUpstreamStreamHandler} from './upstream-stream.js'
+import {withAsyncDispose} from '../dispose.js'
 
 /** authorized_keys lists the gateways allowed in. */
 export interface ExposeServiceOptions
@@ -16,7 +17,7 @@ export interface ExposeServiceOptions
     ServerIdentityOptions,
     HandlerSourceOptions {}
 
-export interface ExposeServiceHandle {
+export interface ExposeServiceHandle extends AsyncDisposable {
   node: TunnelNodeHandle
   hostKeys: Array<{path: string; fingerprint: string}>
   authorizedKeysPath: string
@@ -60,7 +61,7 @@ export async function startExposeService(options: ExposeServiceOptions): Promise
   }
 
   let closing: Promise<void> | undefined
-  return {
+  return withAsyncDispose<ExposeServiceHandle>({
     authorizedKeysPath: authorizedKeys.path,
     close: () =>
       (closing ??= (async () => {
@@ -73,7 +74,7 @@ export async function startExposeService(options: ExposeServiceOptions): Promise
     hostKeys: hostKeys.map(({fingerprint, path}) => ({fingerprint, path})),
     node,
     routes: router.routes().map(({path, verb}) => ({path, verb})),
-  }
+  })
 }
 
 /** A routes module's verb as the tunnel's: UPDATE → PATCH; anything but GET/POST/PATCH/DELETE/STREAM refused. */

@@ -1,7 +1,7 @@
 // One connected node as the gateway sees it: the direct-tcpip channel, requests in flight matched to
 // their answers by request_id, and STREAM results delivered as async iterables.
 import type ssh2 from 'ssh2'
-import {RestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError, StatusError, TimeoutError, errorForCode} from '../errors.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {stringifyJson} from '../json.js'
@@ -70,14 +70,14 @@ export class GatewaySession {
     const decoder = new GzipMemberDecoder({
       maxMessageBytes: options.maxMessageBytes,
       onError: (error) => {
-        this.close(new RestwireError(error.code, `the node sent an unreadable stream: ${error.message}`, {cause: error}))
+        this.close(errorForCode(error.code, `the node sent an unreadable stream: ${error.message}`, {cause: error}))
         channel.destroy()
       },
       onMessage: (payload) => this.onPayload(payload),
     })
     channel.on('data', (chunk: Buffer) => decoder.push(chunk))
-    channel.on('close', () => this.close(new RestwireError('RW_ERR_CLOSED', 'the node closed the tunnel channel')))
-    channel.on('error', (error: Error) => this.close(new RestwireError('RW_ERR_CLOSED', `the tunnel channel failed: ${error.message}`, {cause: error})))
+    channel.on('close', () => this.close(new PeerGoneError('the node closed the tunnel channel')))
+    channel.on('error', (error: Error) => this.close(new PeerGoneError(`the tunnel channel failed: ${error.message}`, {cause: error})))
   }
 
   get inFlight(): number {
@@ -104,7 +104,7 @@ export class GatewaySession {
     return new Promise<TunnelResponseMessage>((resolve, reject) => {
       const timer = setTimeout(() => {
         this.pending.delete(id)
-        reject(new RestwireError('RW_ERR_TIMEOUT', `no answer to ${type} ${router ?? ''} within ${timeoutMs} ms`, {details: {status: 504}}))
+        reject(new TimeoutError(`no answer to ${type} ${router ?? ''} within ${timeoutMs} ms`, {status: 504, timeoutMs}))
       }, timeoutMs)
       this.pending.set(id, {
         fail: (error) => {
@@ -140,7 +140,7 @@ export class GatewaySession {
     const tracker = {
       evict: (): void => {
         drop()
-        finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader took nothing for ${stallMs} ms while the node's channel was full`, {details: {status: 502}}))
+        finish(new RestwireError('RW_ERR_PROTOCOL', `STREAM ${router} was cancelled: its reader took nothing for ${stallMs} ms while the node's channel was full`, {status: 502}))
         this.sendCancel(message.id)
       },
       holds: (): boolean => items.length > 0,
@@ -166,7 +166,7 @@ export class GatewaySession {
     }
 
     const timer = setTimeout(() => {
-      finish(new RestwireError('RW_ERR_TIMEOUT', `no answer to STREAM ${router} within ${timeoutMs} ms`, {details: {status: 504}}))
+      finish(new TimeoutError(`no answer to STREAM ${router} within ${timeoutMs} ms`, {status: 504, timeoutMs}))
       this.sendCancel(message.id)
     }, timeoutMs)
     let answered = false
@@ -324,13 +324,13 @@ export class GatewaySession {
     try {
       json = stringifyJson(message, `the ${message.request_type} request's data`)
     } catch (error) {
-      const failure = error as RestwireError
-      throw new RestwireError(failure.code, failure.message, {cause: error, details: {status: 400}})
+      // stringifyJson raises RW_ERR_JSON only.
+      throw new RestwireError('RW_ERR_JSON', (error as Error).message, {cause: error, status: 400})
     }
 
     const bytes = Buffer.byteLength(json)
     if (bytes > this.options.maxMessageBytes) {
-      throw new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the ${message.request_type} request is ${bytes} bytes, over the ${this.options.maxMessageBytes} byte message limit`, {details: {status: 413}})
+      throw new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the ${message.request_type} request is ${bytes} bytes, over the ${this.options.maxMessageBytes} byte message limit`, {status: 413})
     }
 
     const frame = encodeGzipMember(json)
@@ -356,7 +356,7 @@ export class GatewaySession {
     if (!read.ok) {
       // A broken answer fails its request at once (502) instead of leaving it to time out; the session stays.
       this.pending.delete(requestId)
-      entry.fail(new RestwireError('RW_ERR_PROTOCOL', `the node sent an invalid response: ${read.error}`, {details: {status: 502}}))
+      entry.fail(new RestwireError('RW_ERR_PROTOCOL', `the node sent an invalid response: ${read.error}`, {status: 502}))
       if (entry.stream) this.sendCancel(requestId)
       return
     }
@@ -365,11 +365,11 @@ export class GatewaySession {
   }
 }
 
-/** A non-200 answer as an error: RW_ERR_REMOTE_4XX or _5XX carrying the status and body. */
-export function remoteError(what: string, status: number, body: unknown): RestwireError {
+/** A non-200 answer as an error: a StatusError (RW_ERR_REMOTE_4XX or _5XX) carrying the status and body. */
+export function remoteError(what: string, status: number, body: unknown): StatusError {
   const error = (body as {error?: unknown; message?: unknown} | null)?.error ?? (body as {message?: unknown} | null)?.message
   const text = typeof error === 'string' ? error : previewJson(body)
-  return new RestwireError(status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', `${what} failed with ${status}: ${text}`, {details: {body, status}})
+  return new StatusError(status, `${what} failed with ${status}: ${text}`, {body})
 }
 
 /** A peer's value as JSON text for a message, or a note saying why it cannot be shown. */

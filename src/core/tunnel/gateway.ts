@@ -2,7 +2,7 @@
 // identifies the node, keeps a registry of connected nodes and sends them requests and STREAMs.
 import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
 import ssh2 from 'ssh2'
-import {RestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError} from '../errors.js'
 import {type PeerRegistry, LocalPeerRegistry} from '../link/peer-registry.js'
 import type {LinkSession} from '../link/session.js'
 import {listenOn} from '../listen.js'
@@ -15,6 +15,7 @@ import {DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS, DEFAULT_GATEWAY_PORT, DEFAULT_MAX_IN
 import {GatewaySession, type TunnelStream, previewJson, remoteError} from './gateway-session.js'
 import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
 import {canonicalRequestType} from './messages.js'
+import {withAsyncDispose} from '../dispose.js'
 
 /** How many connected node ids an unknown-node error names. */
 const MAX_NODES_NAMED = 20
@@ -68,10 +69,10 @@ export interface TunnelRequestOptions {
   timeoutMs?: number
 }
 
-export interface TunnelGatewayHandle {
+export interface TunnelGatewayHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): TunnelNodeInfo[]
-  /** Resolves with a 2xx answer; rejects with RW_ERR_REMOTE_4XX/5XX (details.status, details.body) otherwise. */
+  /** Resolves with a 2xx answer; rejects with a StatusError (RW_ERR_REMOTE_4XX/5XX, typed status and body) otherwise. */
   request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
   /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
   stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; stallMs?: number}): TunnelStream
@@ -121,7 +122,7 @@ class TunnelGateway {
   }
 
   handle(): TunnelGatewayHandle {
-    return {
+    return withAsyncDispose<TunnelGatewayHandle>({
       address: this.server.address() as AddressInfo,
       close: () => (this.closing ??= this.shutdown()),
       nodes: () => this.registry.list().map(([, {address, connectedSince, fingerprint, id, session}]) => ({address, connectedSince, fingerprint, id, inFlight: session.inFlight})),
@@ -138,7 +139,7 @@ class TunnelGateway {
         return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.stallMs)
       },
       waitForNode: (nodeId, timeoutMs) => this.waitForNode(nodeId, timeoutMs),
-    }
+    })
   }
 
   private get timeoutMs(): number {
@@ -153,7 +154,7 @@ class TunnelGateway {
         .slice(0, MAX_NODES_NAMED)
         .map(([name]) => name)
       const known = connected.length === 0 ? 'no node is connected' : `connected: ${connected.join(', ')}${this.registry.size > connected.length ? ', …' : ''}`
-      throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway (${known})`, {details: {connected, nodeId, status: 404}})
+      throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway (${known})`, {details: {connected, nodeId}, status: 404})
     }
 
     return entry.session
@@ -174,8 +175,8 @@ class TunnelGateway {
 
   private async waitForNode(nodeId: string, timeoutMs: number): Promise<void> {
     if (await this.registry.waitFor(nodeId, timeoutMs)) return
-    if (this.closing) throw new RestwireError('RW_ERR_CLOSED', 'the gateway was closed')
-    throw new RestwireError('RW_ERR_TIMEOUT', `node "${nodeId}" did not connect within ${timeoutMs} ms`, {details: {nodeId}})
+    if (this.closing) throw new PeerGoneError('the gateway was closed')
+    throw new TimeoutError(`node "${nodeId}" did not connect within ${timeoutMs} ms`, {details: {nodeId}, timeoutMs})
   }
 
   private onSocket(socket: Socket): void {
@@ -212,7 +213,7 @@ class TunnelGateway {
     await new Promise<void>((resolve, reject) => {
       ssh.once('ready', () => resolve())
       // A socket that closes before the handshake finished may end without an 'error'.
-      ssh.once('close', () => reject(refused ?? new RestwireError('RW_ERR_CLOSED', `the node at ${address} disconnected during the SSH handshake`)))
+      ssh.once('close', () => reject(refused ?? new PeerGoneError(`the node at ${address} disconnected during the SSH handshake`)))
       handshakeError = (error) => {
         if (refused) reject(refused)
         else if (error.level === 'client-authentication') reject(new RestwireError('RW_ERR_AUTH', `node at ${address} rejected every gateway key`, {cause: error}))
@@ -253,7 +254,7 @@ class TunnelGateway {
         maxMessageBytes: this.options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
         onClose: (error) => this.onSessionClosed(identified.entry, error),
       })
-      ssh.on('close', () => session.close(new RestwireError('RW_ERR_CLOSED', 'the node disconnected')))
+      ssh.on('close', () => session.close(new PeerGoneError('the node disconnected')))
       const answer = await session.request('IDENTIFY', null, null, null, connectTimeoutMs)
       const claimed = (answer.response as {node_id?: unknown} | null)?.node_id
       if (answer.ssh_response_code !== 200 || typeof claimed !== 'string' || !isValidNodeId(claimed)) {
@@ -261,12 +262,12 @@ class TunnelGateway {
       }
 
       await verifyNodeKey(knownNodesPath, claimed, hostKey!, this.options.acceptNew ?? false)
-      if (session.closed || this.closing) throw new RestwireError('RW_ERR_CLOSED', `the node at ${address} went away during IDENTIFY`)
+      if (session.closed || this.closing) throw new PeerGoneError(`the node at ${address} went away during IDENTIFY`)
       const closed = new Promise<void>((resolve) => (socket.destroyed ? resolve() : socket.once('close', () => resolve())))
       identified.entry = {
         address,
         close: (reason) => {
-          session.close(new RestwireError('RW_ERR_CLOSED', reason))
+          session.close(new PeerGoneError(reason))
           ssh.end()
         },
         closed,

@@ -2,7 +2,7 @@
 // STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes.
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {RestwireError} from '../errors.js'
+import {RestwireError, StatusError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import {settleWithin} from '../link/streams.js'
 import {listenOn} from '../listen.js'
@@ -11,6 +11,7 @@ import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -31,7 +32,7 @@ export interface TunnelHttpApiOptions {
   drainMs?: number
 }
 
-export interface TunnelHttpApiHandle {
+export interface TunnelHttpApiHandle extends AsyncDisposable {
   address: AddressInfo
   /** Stops listening, ends streams (sending CANCEL), lets plain requests finish for drainMs. Safe twice. */
   close(): Promise<void>
@@ -71,10 +72,10 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     await stopped
   }
 
-  return {
+  return withAsyncDispose<TunnelHttpApiHandle>({
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
-  }
+  })
 }
 
 interface HandleContext {
@@ -130,7 +131,7 @@ async function serveStream(
 /** The JSON request body as `data`: undefined when empty; 400 when not JSON, 413 when over the limit. */
 async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise<unknown> {
   const tooLarge = (): RestwireError =>
-    new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`, {details: {status: 413}})
+    new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`, {status: 413})
   if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge()
   const chunks: Buffer[] = []
   let size = 0
@@ -145,7 +146,7 @@ async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise
   try {
     return JSON.parse(text) as unknown
   } catch (error) {
-    throw new RestwireError('RW_ERR_USAGE', `the request body is not valid JSON: ${(error as Error).message}`, {cause: error, details: {status: 400}})
+    throw new RestwireError('RW_ERR_USAGE', `the request body is not valid JSON: ${(error as Error).message}`, {cause: error, status: 400})
   }
 }
 
@@ -191,9 +192,7 @@ export function sendError(res: ServerResponse, error: unknown): void {
   }
 
   const status = errorStatus(error)
-  if (error.code === 'RW_ERR_REMOTE_4XX' || error.code === 'RW_ERR_REMOTE_5XX') {
-    if (status === error.details?.status) return sendJson(res, status, error.details.body)
-  }
+  if (error instanceof StatusError && status === error.status) return sendJson(res, status, error.body)
 
   // The body was not read to the end: do not keep the connection for a next request.
   if (status === 413) res.setHeader('connection', 'close')
@@ -202,7 +201,7 @@ export function sendError(res: ServerResponse, error: unknown): void {
 }
 
 export function errorStatus(error: RestwireError): number {
-  const status = error.details?.status
-  if (typeof status === 'number' && Number.isInteger(status) && status >= 400 && status <= 599) return status
+  const {status} = error
+  if (status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599) return status
   return ERROR_STATUS[error.code] ?? 502
 }

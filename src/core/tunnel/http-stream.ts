@@ -86,7 +86,7 @@ function errorRecord(error: unknown): Record<string, unknown> {
   const record: Record<string, unknown> = {error: (error as Error)?.message ?? String(error)}
   if (error instanceof RestwireError) {
     record.code = error.code
-    if (error.details?.status !== undefined) record.status = error.details.status
+    if (error.status !== undefined) record.status = error.status
   }
 
   return record

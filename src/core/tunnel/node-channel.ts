@@ -1,7 +1,7 @@
 // One tunnel channel on the node side: decodes the gateway's requests, answers IDENTIFY, runs routes
 // through the router (exactly one answer each) and pumps STREAM generators with backpressure.
 import type {Duplex} from 'node:stream'
-import {RestwireError} from '../errors.js'
+import {PeerGoneError, RestwireError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import type {InFlightGauge} from '../korv/channel-session.js'
 import {FrameWriter} from '../framing/frame-writer.js'
@@ -295,7 +295,7 @@ export class NodeChannel {
     this.closed = true
     this.writer.close()
     for (const running of this.streams.values()) running.cancel()
-    for (const controller of this.active) controller.abort(new Error('channel closed'))
+    for (const controller of this.active) controller.abort(new PeerGoneError('channel closed'))
   }
 }
 

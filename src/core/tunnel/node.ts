@@ -17,6 +17,7 @@ import type {DialedSession, LinkEnd} from '../link/session.js'
 import {Waiters} from '../link/waiters.js'
 import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
+import {withAsyncDispose} from '../dispose.js'
 
 export interface GatewayAddress {
   host: string
@@ -60,7 +61,7 @@ export type TunnelNodeEvent =
   | {type: 'auth-rejected'; reason: string; fingerprint?: string}
   | {type: 'protocol-error'; error: RestwireError}
 
-export interface TunnelNodeHandle {
+export interface TunnelNodeHandle extends AsyncDisposable {
   nodeId: string
   /** Resolves on the next successful SSH handshake with a gateway. */
   connected(): Promise<void>
@@ -121,14 +122,14 @@ class TunnelNode {
       stopReason: 'node closed',
       targets: Array.isArray(options.to) ? options.to : [options.to as GatewayAddress],
     })
-    this.handle = {
+    this.handle = withAsyncDispose<TunnelNodeHandle>({
       close: () => this.redialer.stop(),
       connected: async () => {
         await this.connectedWaiters.wait()
       },
       done: this.redialer.done,
       nodeId,
-    }
+    })
   }
 
   private emit(event: TunnelNodeEvent): void {

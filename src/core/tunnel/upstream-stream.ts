@@ -1,7 +1,7 @@
 // STREAM over `tunnel expose --upstream`: a streamed HTTP GET to the service, its NDJSON lines or
 // Server-Sent Events `data:` records yielded as stream items; the node's cancel aborts the request.
 import type {Dispatcher} from 'undici'
-import {RestwireError} from '../errors.js'
+import {RestwireError, StatusError} from '../errors.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import type {Handler, RwRequest} from '../message/request.js'
 
@@ -25,7 +25,7 @@ export function createUpstreamStreamHandler(options: UpstreamStreamOptions): Han
     })
     if (response.statusCode < 200 || response.statusCode > 299) {
       const text = (await response.body.text()).slice(0, 500)
-      throw new RestwireError('RW_ERR_REMOTE_4XX', `upstream ${base.origin} answered the stream with ${response.statusCode}: ${text}`)
+      throw new StatusError(response.statusCode, `upstream ${base.origin} answered the stream with ${response.statusCode}: ${text}`, {body: text})
     }
 
     const sse = /text\/event-stream/i.test(String(response.headers['content-type'] ?? ''))

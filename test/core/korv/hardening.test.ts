@@ -10,8 +10,12 @@ import type {KorvServerEvent} from '../../../src/core/korv/server.js'
 import {closedWithin, deepJsonText, deepValue, floodConnections, hostileTcp} from '../../helpers/hostile.js'
 import {type KorvKeys, type RunningKorv, connectRaw, makeKorvKeys, openRawChannel, startKorv} from '../../helpers/korv-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {waitFor, waitForEvent} from '../../helpers/wait.js'
 
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** Bytes the server holds partially decoded, across all connections (white-box: the budget is private). */
+const heldPartial = (korv: RunningKorv): number => (korv.server as unknown as {decodeBudget: {held: number}}).decodeBudget.held
 
 /** A compressed gzip member of a STORE request whose body is `size` bytes, without its 8-byte trailer. */
 function partialMember(id: number, size: number): {head: Buffer; trailer: Buffer} {
@@ -47,10 +51,11 @@ describe('korv server hardening', () => {
   })
 
   it('closes connections still authenticating on shutdown instead of waiting out their grace time', async () => {
-    const korv = await startKorv(keys, {loginGraceMs: 60_000})
+    const korv = await start({loginGraceMs: 60_000})
     const silent = await hostileTcp({port: korv.port}, 'silence')
     const half = await hostileTcp({port: korv.port}, 'half-ssh')
-    await sleep(50)
+    // The server's SSH ident on each socket: both are admitted and authenticating.
+    await Promise.all([silent, half].map((socket) => waitForEvent(socket, 'data', 5000)))
     const closing = korv.handle.close({drainMs: 0}).then(() => 'closed')
     assert.equal(await Promise.race([closing, sleep(5000).then(() => 'still waiting')]), 'closed')
     assert.equal(await closedWithin(silent, 1000), true)
@@ -70,8 +75,7 @@ describe('korv server hardening', () => {
       await client.close()
     }
 
-    await sleep(50)
-    const late = await korv.connect()
+    const late = await waitFor(() => korv.connect().catch(() => undefined), 5000, 'a place freed for a new connection')
     assert.equal((await late.request('GET', '/hello')).body, 'hi', 'places free up when the flood ends')
     await late.close()
   })
@@ -89,7 +93,8 @@ describe('korv server hardening', () => {
     raw.channel.pause()
     const total = 3000
     for (let id = 1; id <= total; id++) raw.send({body: null, id, resource: '/big', verb: 'GET'})
-    // Wait until the server stops starting handlers (or has run them all), within 15 s.
+    // Wait until the server stops starting handlers (or has run them all), within 15 s: a count that
+    // holds still for 500 ms is what shows it stopped, so this sleep is the point, not a wait for an event.
     for (let last = -1, waited = 0; calls !== last && calls < total && waited < 15_000; waited += 500) {
       last = calls
       await sleep(500)
@@ -116,7 +121,7 @@ describe('korv server hardening', () => {
     const members = [partialMember(1, 400_000), partialMember(2, 400_000), partialMember(3, 400_000)]
     channels[0]!.channel.write(members[0]!.head)
     channels[1]!.channel.write(members[1]!.head)
-    await sleep(100)
+    await waitFor(() => heldPartial(korv) >= 800_000, 5000, 'two 400,000-byte members held')
     const third = await openRawChannel(korv.port, keys.clientKey, 'gzip', ssh)
     third.channel.write(members[2]!.head)
     await third.closed
@@ -147,7 +152,7 @@ describe('korv server hardening', () => {
     a2.channel.write(partialMember(2, 300_000).head)
     // An NDJSON line that has not ended yet is held too.
     b.channel.write(`{"id":3,"verb":"STORE","resource":"/len","body":"${'y'.repeat(300_000)}`)
-    await sleep(100)
+    await waitFor(() => heldPartial(korv) >= 900_000, 5000, 'three 300,000-byte messages held')
     const modest = partialMember(4, 300_000)
     c.channel.write(modest.head)
     await a1.closed
@@ -179,8 +184,7 @@ describe('korv server hardening', () => {
     await assert.rejects(openRawChannel(korv.port, keys.clientKey, 'gzip', ssh))
     first.channel.close()
     await first.closed
-    await sleep(50)
-    const third = await openRawChannel(korv.port, keys.clientKey, 'gzip', ssh)
+    const third = await waitFor(() => openRawChannel(korv.port, keys.clientKey, 'gzip', ssh).catch(() => undefined), 5000, 'a channel place freed')
     third.send({body: null, id: 1, resource: '/hello', verb: 'GET'})
     assert.equal((await third.waitFor(1))[0]?.body, 'hi')
     ssh.end()
@@ -228,7 +232,7 @@ describe('korv server hardening', () => {
     await raw.waitFor(3)
     raw.channel.write('this is not gzip at all')
     await raw.closed
-    await sleep(20)
+    await waitFor(() => logs.length >= 4, 5000, 'four request log lines')
     const codes = logs.map((entry) => `${entry.verb} ${entry.path} ${entry.code}`).sort()
     assert.deepEqual(codes, ['- - 400', '- - 400', 'GET /slow 200', 'GET /slow 503'])
     raw.end()

@@ -9,6 +9,7 @@ import type {KorvServerEvent} from '../../../src/core/korv/server.js'
 import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {type RunningKorv, makeKorvKeys, openRawChannel, startKorv} from '../../helpers/korv-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 describe('korv server', () => {
   const dir = useTempDir()
@@ -16,6 +17,7 @@ describe('korv server', () => {
   let client: KorvClient
   const logs: KorvRequestLog[] = []
   let aborted = 0
+  let slowStarted = 0
 
   before(async () => {
     const keys = await makeKorvKeys(dir())
@@ -29,6 +31,7 @@ describe('korv server', () => {
         })
         .route('GET', '/hang', () => new Promise(() => {}))
         .route('GET', '/slow', (req) => {
+          slowStarted++
           req.signal.addEventListener('abort', () => aborted++)
           return new Promise((resolve) => setTimeout(() => resolve({slow: true}), Number(req.query.ms ?? 100)))
         })
@@ -149,12 +152,12 @@ describe('korv server', () => {
 
   it('aborts the handler of a client that disconnects mid-request and keeps serving', async () => {
     const leaving = await korv.connect()
+    const started = slowStarted
     const pending = leaving.request('GET', '/slow?ms=200').catch((error: RestwireError) => error)
-    await new Promise((resolve) => setTimeout(resolve, 20))
+    await waitFor(() => slowStarted > started, 5000, 'the /slow handler to start')
     await leaving.close()
     assert.equal(((await pending) as RestwireError).code, 'RW_ERR_CLOSED')
-    await new Promise((resolve) => setTimeout(resolve, 50))
-    assert.equal(aborted, 1)
+    await waitFor(() => aborted === 1, 5000, 'the /slow handler to be aborted')
     assert.equal((await client.request('GET', '/hello')).status, 200)
   })
 })
@@ -162,35 +165,29 @@ describe('korv server', () => {
 describe('korv server limits and shutdown', () => {
   const dir = useTempDir()
 
-  it('answers 503 beyond max in-flight requests per connection', async () => {
+  it('answers 503 beyond max in-flight requests per connection', async (t) => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {maxInFlight: 2}, (server) => server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve(1), 100))))
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      const statuses = (await Promise.all([1, 2, 3, 4].map(() => client.request('GET', '/slow')))).map((r) => r.status)
-      assert.deepEqual(statuses.sort(), [200, 200, 503, 503])
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    const statuses = (await Promise.all([1, 2, 3, 4].map(() => client.request('GET', '/slow')))).map((r) => r.status)
+    assert.deepEqual(statuses.sort(), [200, 200, 503, 503])
   })
 
-  it('closes a connection idle past --idle-timeout, but not while a request is in flight', async () => {
+  it('closes a connection idle past --idle-timeout, but not while a request is in flight', async (t) => {
     const keys = await makeKorvKeys(dir())
     const events: string[] = []
     const korv = await startKorv(keys, {idleTimeoutMs: 150, onEvent: (event) => events.push(event.type)}, (server) =>
       server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve('done'), 400))),
     )
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      assert.equal((await client.request('GET', '/slow')).body, 'done', 'a request longer than the idle timeout completes')
-      await new Promise((resolve) => setTimeout(resolve, 600))
-      await assert.rejects(client.request('GET', '/slow'), (error: RestwireError) => error.code === 'RW_ERR_CLOSED')
-      assert.deepEqual(events, ['idle-timeout'])
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    assert.equal((await client.request('GET', '/slow')).body, 'done', 'a request longer than the idle timeout completes')
+    await waitFor(() => events.includes('idle-timeout'), 5000, 'an idle-timeout event')
+    await assert.rejects(client.request('GET', '/slow'), (error: RestwireError) => error.code === 'RW_ERR_CLOSED')
+    assert.deepEqual(events, ['idle-timeout'])
   })
 
   it('maps route verb aliases (POST → STORE) and tells a client why an oversized request closed its channel', async () => {
@@ -229,33 +226,37 @@ describe('korv server limits and shutdown', () => {
     }
   })
 
-  it('hides tracebacks when asked', async () => {
+  it('hides tracebacks when asked', async (t) => {
     const keys = await makeKorvKeys(dir())
     const korv = await startKorv(keys, {tracebacks: false}, (server) =>
       server.route('GET', '/boom', () => {
         throw new Error('secret detail')
       }),
     )
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
-    try {
-      assert.deepEqual((await client.request('GET', '/boom')).body, {message: 'secret detail'})
-    } finally {
-      await client.close()
-      await korv.handle.close()
-    }
+    t.after(() => client.close())
+    assert.deepEqual((await client.request('GET', '/boom')).body, {message: 'secret detail'})
   })
 
-  it('drains in-flight requests on close, then refuses new connections', async () => {
+  it('drains in-flight requests on close, then refuses new connections', async (t) => {
     const keys = await makeKorvKeys(dir())
-    const korv = await startKorv(keys, {}, (server) => server.route('GET', '/slow', () => new Promise((resolve) => setTimeout(() => resolve('done'), 150))))
+    let started = false
+    const korv = await startKorv(keys, {}, (server) =>
+      server.route('GET', '/slow', () => {
+        started = true
+        return new Promise((resolve) => setTimeout(() => resolve('done'), 150))
+      }),
+    )
+    t.after(() => korv.handle.close({drainMs: 0}))
     const client = await korv.connect()
+    t.after(() => client.close())
     const pending = client.request('GET', '/slow')
-    await new Promise((resolve) => setTimeout(resolve, 30))
+    await waitFor(() => started, 5000, 'the /slow handler to start')
     const closing = korv.handle.close({drainMs: 5000})
     const response = await pending
     assert.deepEqual([response.status, response.body], [200, 'done'])
     await closing
     await assert.rejects(korv.connect(), (error: RestwireError) => error.code === 'RW_ERR_CONNECT')
-    await client.close()
   })
 })

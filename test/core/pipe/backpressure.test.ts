@@ -54,7 +54,7 @@ describe('pipe: backpressure on what a peer sends', {skip: skipWithout('openssl'
 
     await hub.waitForNode('node-b')
     // Five heartbeat timeouts (200 ms heartbeats): the hub does not read node-b's frames meanwhile,
-    // which is its own doing, not node-b's silence.
+    // which is its own doing, not node-b's silence. The wait is the point: node-b must outlast them.
     await sleep(3000)
     const held = hub.nodes().find((node) => node.name === 'node-b')?.inFlight ?? 0
     assert.ok(held >= 3 && held <= 8, `the hub opened ${held} of 30 events (a 4 MiB budget of 1 MiB bodies)`)

@@ -13,6 +13,7 @@ import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {startCuttableProxy} from '../../helpers/pipe-proxy.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout, tool} from '../../helpers/tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const T = {timeoutMs: 10_000}
 
@@ -151,7 +152,7 @@ describe('pipe: bad peers and faults', {skip: skipWithout('openssl'), timeout: 9
     bad.write(encodeFrame(FrameType.EVENT, 3, 6, Buffer.from([0, 200, 0x7b, 0x7d])))
     bad.write(encodeFrame(FrameType.EVENT, 1, 8, encodeEventMeta({args: [], noun: 'time', verb: '4x'})))
     bad.write(encodeFrame(FrameType.EVENT, 1, 4, encodeEventMeta({args: [], noun: 'time', verb: 'GET'})))
-    while (!bad.frames.some((frame) => frame.type === FrameType.REPLY)) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => bad.frames.some((frame) => frame.type === FrameType.REPLY), 5000, 'a REPLY to the valid EVENT')
     const resets = bad.frames.filter((frame) => frame.type === FrameType.RESET)
     assert.deepEqual(resets.map((frame) => [frame.streamId, JSON.parse(frame.payload.toString())]), [
       [2, {code: 400, reason: 'EVENT metadata does not match its layout'}],

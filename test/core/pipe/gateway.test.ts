@@ -16,6 +16,7 @@ import {makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {closedWithin, openSocket} from '../../helpers/hostile.js'
 import {skipWithout, tool} from '../../helpers/tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 /** curl, a real HTTP client; --path-as-is keeps `..` in the path so that the pipe gets to judge it. */
 function curl(args: string[]): Promise<{status: number; code: string | undefined; body: string}> {
@@ -162,7 +163,7 @@ describe('pipe gateways and handler sources', {skip: skipWithout('openssl', 'cur
       await assert.rejects(curl(['--max-time', '0.3', `${patient.url}/server/hang//abandoned`]))
       // The RESET reaches the hub, whose upstream request is aborted: the upstream sees its request close.
       await abandoned
-      while (hub.nodes()[0]!.inFlight > 0 || node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+      await waitFor(() => hub.nodes()[0]!.inFlight === 0 && node.inFlight() === 0, 5000, 'the abandoned event to end on both peers')
     } finally {
       await patient.close()
     }

@@ -9,6 +9,7 @@ import {type EventLog, replyJson, replyText, startTestHub, startTestNode} from '
 import type {PipeHubEvent} from '../../../src/core/pipe/hub.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout} from '../../helpers/tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const T = {timeoutMs: 10_000}
 
@@ -114,7 +115,7 @@ describe('pipe: events both ways over mutual TLS', {skip: skipWithout('openssl')
     let received = 0
     for await (const chunk of big.body) received += (chunk as Buffer).length
     assert.equal(received, 16 * 1024 * 1024)
-    while (node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => node.inFlight() === 0, 5000, 'the big event to end on the node')
   })
 
   it('refuses events beyond the peer\'s in-flight limit with 503, and serves the rest', async () => {
@@ -130,13 +131,13 @@ describe('pipe: events both ways over mutual TLS', {skip: skipWithout('openssl')
         return true
       })
       for (const result of await Promise.all(hanging)) assert.ok(isRestwireError(result, 'RW_ERR_TIMEOUT'))
-      while (limited.node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+      await waitFor(() => limited.node.inFlight() === 0, 5000, 'the hanging events to end on node-b')
       assert.equal((await hub.request('node-b', {args: [], noun: 'time', verb: 'GET'}, T)).code, 0)
     } finally {
       await limited.node.close()
     }
 
-    while (hub.nodes().length > 1) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => hub.nodes().length <= 1, 5000, 'the hub to drop node-b')
   })
 
   it('times out an event with no reply (504) and resets it on the peer', async () => {
@@ -147,7 +148,7 @@ describe('pipe: events both ways over mutual TLS', {skip: skipWithout('openssl')
     })
     assert.equal(hub.nodes()[0]!.inFlight, 0)
     // The RESET reaches the node a moment later; the handler is told (signal) and the event ends there too.
-    while (node.inFlight() > 0) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => node.inFlight() === 0, 5000, 'the RESET to end the event on the node')
   })
 
   it('refuses an unknown node with 404 at once', async () => {

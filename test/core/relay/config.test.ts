@@ -7,7 +7,6 @@ import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {RestwireError, isRestwireError} from '../../../src/core/errors.js'
 import {maskUrlPassword, validateRelayConfig} from '../../../src/core/relay/config.js'
-import {RelayLineDecoder} from '../../../src/core/relay/line-decoder.js'
 import {loadRelayConfig} from '../../../src/core/relay/load-config.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 
@@ -128,34 +127,5 @@ describe('relay config: hostile files and values', () => {
     let deep: unknown = 1
     for (let i = 0; i < 100_000; i++) deep = [deep]
     assert.match(problemsOf({requests: {x: {method: deep, url: 'http://h/'}}})[0]!, /requests\.x\.method: .*a value nested too deeply to show/)
-  })
-})
-
-describe('RelayLineDecoder', () => {
-  function decode(chunks: string[], maxLineBytes = 10): Array<string | {overlong: number}> {
-    const out: Array<string | {overlong: number}> = []
-    const decoder = new RelayLineDecoder({maxLineBytes, onLine: (line) => out.push(line.toString()), onOverlong: (limit) => out.push({overlong: limit})})
-    for (const chunk of chunks) decoder.push(Buffer.from(chunk))
-    return out
-  }
-
-  it('splits on \\n, drops a \\r before it, skips empty lines, joins lines split across chunks', () => {
-    assert.deepEqual(decode(['a\nb\r\n\n\r\nc', 'd\n']), ['a', 'b', 'cd'])
-  })
-
-  it('reports an over-long line once and goes on with the next', () => {
-    assert.deepEqual(decode(['0123456789ABC', 'DEF', 'GH\nok\n']), [{overlong: 10}, 'ok'])
-    assert.deepEqual(decode(['0123456789ABCDEF\nok\n']), [{overlong: 10}, 'ok'])
-    // Exactly at the limit, with \r\n, is fine.
-    assert.deepEqual(decode(['0123456789\r\n']), ['0123456789'])
-  })
-
-  it('ignores input after stop()', () => {
-    const out: string[] = []
-    const decoder = new RelayLineDecoder({maxLineBytes: 100, onLine: (line) => out.push(line.toString()), onOverlong: () => {}})
-    decoder.push(Buffer.from('a\nb'))
-    decoder.stop()
-    decoder.push(Buffer.from('\nc\n'))
-    assert.deepEqual(out, ['a'])
   })
 })

@@ -10,6 +10,7 @@ import {type RelayServer, startRelayServer} from '../../../src/core/relay/server
 import {LineClient, type Upstream, makeTestCa, relayConfig, startUpstream} from '../../helpers/relay-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout} from '../../helpers/tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const isFinal = (id: unknown) => (reply: Record<string, unknown>) => reply.status !== 'dispatched' && JSON.stringify(reply.id) === JSON.stringify(id)
 
@@ -193,7 +194,7 @@ describe('relay: bad input and faults', {skip: skipWithout('openssl'), timeout: 
     assert.equal((reply.response as {code: string}).code, 'RW_ERR_TIMEOUT')
     assert.match((reply.response as {error: string}).error, /within 300 ms/)
     // The relay gave up on the upstream request, so the upstream sees its client go.
-    while (upstream.abandoned() === abandoned) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => upstream.abandoned() !== abandoned, 5000, 'the upstream request to be abandoned')
     await assertStillServing()
   })
 
@@ -274,7 +275,7 @@ describe('relay: bad input and faults', {skip: skipWithout('openssl'), timeout: 
     await leaving.waitFor((r) => r.status === 'dispatched')
     await arrived
     leaving.close()
-    while (upstream.abandoned() === abandoned) await new Promise((resolve) => setTimeout(resolve, 10))
+    await waitFor(() => upstream.abandoned() !== abandoned, 5000, 'the upstream request to be abandoned')
     assert.equal(upstream.abandoned(), abandoned + 1)
     await assertStillServing()
   })

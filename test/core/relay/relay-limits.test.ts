@@ -13,6 +13,7 @@ import {RelayLineDecoder} from '../../../src/core/relay/line-decoder.js'
 import {type RelayServer, startRelayServer} from '../../../src/core/relay/server.js'
 import {closedWithin, hostileTcp, openSocket} from '../../helpers/hostile.js'
 import {LineClient, type Upstream, relayConfig, startUpstream} from '../../helpers/relay-fixture.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const TCP = parseRelayAddress('tcp://127.0.0.1:0', 'listen')
 const portOf = (relay: RelayServer): number => relay.port!
@@ -127,6 +128,7 @@ describe('relay: limits per connection and between connections', {timeout: 60_00
     try {
       greedy.send(Array.from({length: MAX_PENDING_REQUESTS + 500}, (_, i) => JSON.stringify({id: i, request: 'hang'})).join('\n') + '\n')
       await greedy.waitFor((r) => r.status === 'dispatched', MAX_PENDING_REQUESTS)
+      // The point: 300 ms more in which no further request of this client may be dispatched.
       await sleep(300)
       assert.equal(greedy.replies.filter((r) => r.status === 'dispatched').length, MAX_PENDING_REQUESTS)
       const other = await connect()
@@ -149,8 +151,9 @@ describe('relay: limits per connection and between connections', {timeout: 60_00
       const seen = upstream.seen.length
       // 400 replies of 128 KiB (50 MiB): the relay must stop well before.
       lazy.send(Array.from({length: 400}, (_, i) => JSON.stringify({id: i, params: {kib: 128}, request: 'blob'})).join('\n') + '\n')
+      // A count that holds still for 300 ms shows the relay stopped (the quiet window is the point), within 15 s.
       let previous = -1
-      while (upstream.seen.length !== previous) {
+      for (const until = Date.now() + 15_000; upstream.seen.length !== previous && Date.now() < until; ) {
         previous = upstream.seen.length
         await sleep(300)
       }
@@ -182,11 +185,11 @@ describe('relay: limits per connection and between connections', {timeout: 60_00
     const held: Socket[] = []
     try {
       for (let i = 0; i < 6; i++) held.push(await openSocket({port: portOf(relay)}))
-      await sleep(100)
+      await waitFor(() => relay.connections === 6, 5000, 'the relay to hold 6 connections')
       const extra = await openSocket({port: portOf(relay)})
       assert.ok(await closedWithin(extra, 1000), 'the 7th connection is closed at once')
       held.shift()!.destroy()
-      await sleep(100)
+      await waitFor(() => relay.connections < 6, 5000, 'the relay to free a place')
       const client = await connect()
       client.send({id: 'in', params: {user_id: 3}, request: 'user'})
       assert.equal((await client.final('in')).status, 'ok')

@@ -15,6 +15,7 @@ import {type TunnelGatewayEvent, type TunnelGatewayHandle, type TunnelNodeEvent,
 import {closedWithin, deepJsonText, deepValue, floodConnections, hostileServer, hostileTcp, openSocket} from '../../helpers/hostile.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {type TunnelKeys, makeTunnelKeys, startHostileNode, startRawGateway, trustNode} from '../../helpers/tunnel-fixture.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const LIMIT = 1024 * 1024
 const statusOf = (error: unknown): unknown => (error as RestwireError).details?.status
@@ -225,17 +226,15 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
       const stream = {data: null, id: 's1', kwargs: {}, params: null, request_type: 'STREAM', router: '/forever'}
       const cancel = {data: null, id: 'c1', kwargs: {}, params: null, request_type: 'CANCEL', router: 's1'}
       tunnel.channel.write(Buffer.concat([encodeGzipMember(JSON.stringify(stream)), encodeGzipMember(JSON.stringify(cancel))]))
-      const deadline = Date.now() + 5000
-      while (!tunnel.responses.some((response) => response.request_id === 's1' && response.response === null) && Date.now() < deadline) {
-        await Promise.race([tunnel.waitFor(tunnel.responses.length + 1), new Promise((resolve) => setTimeout(resolve, 100))])
-      }
+      await waitFor(() => tunnel.responses.some((response) => response.request_id === 's1' && response.response === null), 5000).catch(() => {})
 
       assert.ok(
         tunnel.responses.some((response) => response.request_id === 's1' && response.response === null),
         `the stream ended: ${JSON.stringify(tunnel.responses).slice(0, 500)}`,
       )
       assert.ok(!tunnel.responses.some((response) => response.ssh_response_code === 404))
-      // Stopped before its first item (the generator body never ran), and nothing follows the terminator.
+      // Stopped before its first item (the generator body never ran), and nothing follows the terminator:
+      // 200 ms of silence (10 of the route's 20 ms items) is the point of this wait.
       await new Promise((resolve) => setTimeout(resolve, 200))
       assert.deepEqual(
         tunnel.responses.filter((response) => response.request_id === 's1').map((response) => response.response),
@@ -278,8 +277,7 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
       to: {host: '127.0.0.1', port: silent.port},
     })
     cleanup.push(() => node.close())
-    const deadline = Date.now() + 10_000
-    while (silent.accepted() < 2 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50))
+    await waitFor(() => silent.accepted() >= 2, 10_000, 'the node to dial the silent gateway twice').catch(() => {})
     assert.ok(silent.accepted() >= 2, 'the node redialled')
     const dropped = events.find((event) => event.type === 'disconnected')
     assert.match(dropped?.type === 'disconnected' ? dropped.reason : '', /handshake/)

@@ -8,6 +8,7 @@ import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {type TunnelGatewayHandle, type TunnelNodeEvent, type TunnelNodeHandle, exposeNode, nodeIdFromHostKey, startTunnelGateway} from '../../../src/core/tunnel/index.js'
 import {type TunnelKeys, makeTunnelKeys, startRawGateway, trustNode} from '../../helpers/tunnel-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
+import {waitFor} from '../../helpers/wait.js'
 
 const NODE_ID = 'api-node'
 const LIMITED_ID = 'limited-node'
@@ -184,7 +185,7 @@ describe('tunnel: gateway and node over real SSH', {timeout: 60_000}, () => {
       assert.deepEqual((await first).body, {held: true})
       assert.deepEqual(await stream, ['done'])
       const again = gateway.request(LIMITED_ID, 'GET', '/held')
-      while (release.length === 0) await new Promise((resolve) => setImmediate(resolve))
+      await waitFor(() => release.length > 0, 5000, 'the /held handler to start again')
       release.shift()!()
       assert.equal((await again).status, 200)
     } finally {
@@ -380,9 +381,10 @@ describe('tunnel: backpressure', {timeout: 60_000}, () => {
       const stream = gateway.stream('bp', '/firehose')
       const iterator = stream[Symbol.asyncIterator]()
       assert.deepEqual(await iterator.next(), {done: false, value: 0})
-      // Wait (bounded by the suite timeout) until production stops growing: the window is closed.
+      // Wait (up to 15 s) until production stops growing: the window is closed. A count that holds still
+      // for 200 ms is what shows it, so the sleep is the point here.
       let last = -1
-      while (produced !== last) {
+      for (const until = Date.now() + 15_000; produced !== last && Date.now() < until; ) {
         last = produced
         await new Promise((resolve) => setTimeout(resolve, 200))
       }
