@@ -4,28 +4,13 @@ import type {AddressInfo} from 'node:net'
 import {createHttpUpstream} from '../message/http-upstream.js'
 import {loadRoutesModule} from '../message/routes-module.js'
 import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
-import type {KorvRequestLog} from './channel-session.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
-import {type KorvServerEvent, createKorvServer} from './server.js'
+import {type KorvServerOptions, createKorvServer} from './server.js'
 import {withAsyncDispose} from '../dispose.js'
 
-export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSourceOptions {
-  host?: string
-  port?: number
-  maxMessageBytes?: number
-  maxInFlight?: number
-  handlerTimeoutMs?: number
-  idleTimeoutMs?: number
-  tracebacks?: boolean
-  loginGraceMs?: number
-  maxStartups?: number
-  maxChannels?: number
-  maxPartialBytesPerConnection?: number
-  maxPartialBytesTotal?: number
-  onRequest?: (entry: KorvRequestLog) => void
-  onEvent?: (event: KorvServerEvent) => void
-}
+/** The server's own options (see server.ts), minus the keys and handler that the service sets up. */
+export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSourceOptions, Omit<KorvServerOptions, 'authorizedKeys' | 'handler' | 'hostKeys'> {}
 
 export interface KorvServiceHandle extends AsyncDisposable {
   address: AddressInfo

@@ -116,19 +116,23 @@ export class NodeChannel {
     }
   }
 
+  /** The handler's request, or undefined after answering 400 for a message that makes none. */
+  private requestOr400(message: TunnelRequestMessage, controller: LazyAbort): RwRequest | undefined {
+    try {
+      return this.rwRequest(message, controller)
+    } catch (error) {
+      this.send(message.id, 400, {error: (error as Error).message})
+      return undefined
+    }
+  }
+
   private async run(message: TunnelRequestMessage): Promise<void> {
     const controller = new LazyAbort()
     this.active.add(controller)
     try {
       const {handlerTimeoutMs: timeoutMs, router, tracebacks} = this.options
-      let request: RwRequest
-      try {
-        request = this.rwRequest(message, controller)
-      } catch (error) {
-        this.send(message.id, 400, {error: (error as Error).message})
-        return
-      }
-
+      const request = this.requestOr400(message, controller)
+      if (!request) return
       const response = await invokeHandler(router.handle, request, controller, {timeoutMs, tracebacks})
       this.sendResponse(message.id, response)
       // The request keeps its in-flight place until its answer has left: what a gateway that does not
@@ -163,14 +167,8 @@ export class NodeChannel {
     this.streams.set(String(message.id), {cancel})
     this.active.add(controller)
     try {
-      let request: RwRequest
-      try {
-        request = this.rwRequest(message, controller)
-      } catch (error) {
-        this.send(message.id, 400, {error: (error as Error).message})
-        return
-      }
-
+      const request = this.requestOr400(message, controller)
+      if (!request) return
       const found = router.match('STREAM', request.path)
       if (found.kind === 'not-found') {
         // A single 404 and no terminator: the gateway reports it as an error, never as an empty stream.
