@@ -155,9 +155,8 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
     })
     cleanup.push(() => hostile.close())
     await gateway.waitForLog(/"event":"node connected".*"node":"hostile"/)
-    const started = Date.now()
+    // 502, not the 504 of --timeout: answered when the bad status arrived.
     assert.equal((await fetch(`${http}/nodes/hostile/string-status`)).status, 502)
-    assert.ok(Date.now() - started < 5000, 'a 502 at once, not a 504 after --timeout')
     assert.equal((await fetch(`${http}/nodes/hostile/deep`)).status, 502)
     const stream = await (await fetch(`${http}/nodes/hostile/deep-item`, {headers: {accept: 'application/x-ndjson'}})).text()
     assert.match(stream, /RW_ERR_JSON/)

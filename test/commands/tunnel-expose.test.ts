@@ -61,7 +61,8 @@ describe('restwire tunnel expose --demo (zero configuration)', () => {
       break
     }
 
-    assert.ok(Date.now() - started < 5000, 'the cancel does not wait for the next item')
+    // The next item is 60 s away: well under that proves the cancel did not wait for it (loose for a loaded machine).
+    assert.ok(Date.now() - started < 30_000, 'the cancel does not wait for the next item')
   })
 
   it('exits 0 with --once when the gateway goes away', async () => {

@@ -30,7 +30,7 @@ async function rejection(promise: Promise<unknown>): Promise<RestwireError> {
   throw new Error('expected a rejection')
 }
 
-describe('tunnel hardening', {timeout: 60_000}, () => {
+describe('tunnel hardening', {timeout: 180_000}, () => {
   const dir = useTempDir('restwire-tunnel-hardening-')
   let keys: TunnelKeys
   let authorizedKeys: AuthorizedKeysFile
@@ -158,10 +158,12 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
     // (Blank lines before a request are ignored by an HTTP server that still has the connection.)
     const closed = await new Promise<boolean>((resolve) => {
       const poke = setInterval(() => socket.write('\r\n'), 200)
+      // Bounded generously: on a loaded 2-core machine the kernel buffers the gateway must fill first
+      // (megabytes on loopback) take a while; the bound is only against a hang.
       const timer = setTimeout(() => {
         clearInterval(poke)
         resolve(false)
-      }, 15_000)
+      }, 60_000)
       socket.once('close', () => {
         clearInterval(poke)
         clearTimeout(timer)
@@ -185,14 +187,13 @@ describe('tunnel hardening', {timeout: 60_000}, () => {
       } else reply(`${head}"ssh_response_code":200,"response":{"ok":true}}`)
     })
     cleanup.push(() => hostile.close())
-    await gateway.waitForNode('hostile', 10_000)
+    await gateway.waitForNode('hostile', 30_000)
 
-    const started = Date.now()
     const invalid = await rejection(gateway.request('hostile', 'GET', '/string-status'))
     assert.ok(isRestwireError(invalid, 'RW_ERR_PROTOCOL'), String(invalid))
     assert.equal(statusOf(invalid), 502)
+    // RW_ERR_PROTOCOL/502, not RW_ERR_TIMEOUT/504: answered when the bad status arrived, not at the timeout.
     assert.match(invalid.message, /ssh_response_code/)
-    assert.ok(Date.now() - started < 5000, 'answered long before the 10 s timeout')
     assert.equal(statusOf(await rejection(gateway.request('hostile', 'GET', '/huge-status'))), 502)
     assert.deepEqual((await gateway.request('hostile', 'GET', '/ok')).body, {ok: true})
 
