@@ -17,6 +17,7 @@ export const TOOLS = {
   gzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
   gunzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
   ip: {pkg: 'iproute2', uses: 'the docs test, bringing up loopback in its private network namespace'},
+  'nats-server': {pkg: 'nats-server', uses: 'the NATS server the pipe cluster tests start', dirs: ['/usr/sbin']},
   openssl: {pkg: 'openssl', uses: 'test PKIs, and reading the certificates keys ca / keys cert write'},
   python3: {pkg: 'python3', uses: 'the pseudo-terminal driver test/fixtures/tty-driver.py'},
   'python3-asyncssh': {
