@@ -231,7 +231,8 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     }
 
     if (!connected) {
-      throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
+      const degraded = clustered?.cluster().state === 'degraded' ? ' (the cluster is degraded: NATS is unreachable, only this hub\'s nodes can be reached)' : ''
+      throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected${degraded}`, {details: {status: 503}})
     }
 
     return connected.session.request(event, sendOptions)
