@@ -29,6 +29,7 @@ export const clusterFlags = {
     description: 'Join a cluster of hubs through this NATS server (nats://HOST:PORT or tls://HOST:PORT); repeat it or separate by commas. Without it, no NATS is used.',
     helpGroup: 'CLUSTER',
     multiple: true,
+    multipleNonGreedy: true,
   }),
   'cluster-hub': Flags.string({description: 'This hub\'s name in the cluster (GET /nodes, the logs). Default: HOSTNAME-PID.', helpGroup: 'CLUSTER'}),
   'cluster-name': Flags.string({default: 'restwire', description: 'Hubs of the same cluster name serve the same pipe (letters, digits, - and _).', helpGroup: 'CLUSTER'}),
