@@ -57,12 +57,15 @@ function clusterRegistry(link: NatsLink, local: LocalPeerRegistry<PipePeer>, opt
 
   // A call to a node the directory places on another hub; if it is connected nowhere (the directory
   // was behind), it is waited for like a node that is away, once.
-  const forward = async (node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> => {
+  const forward = async (entry: RemoteNode, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> => {
+    const node = entry.node
     try {
       return await forwardEvent(host, node, event, sendOptions)
     } catch (error) {
       if (!(error instanceof NotConnectedAnywhere)) throw error
     }
+
+    presence.drop(node, entry.hubId)
 
     const notConnected = new RestwireError('RW_ERR_CLOSED', `node "${node}" is not connected`, {details: {status: 503}})
     const peer = await registry.waitFor(node, Math.min(awaitNodeMs, sendOptions.timeoutMs))
@@ -94,7 +97,7 @@ function clusterRegistry(link: NatsLink, local: LocalPeerRegistry<PipePeer>, opt
           else inFlight.set(entry.node, left)
         }
 
-        const call = forward(entry.node, event, sendOptions)
+        const call = forward(entry, event, sendOptions)
         call.then(done, done)
         return call
       },

@@ -97,6 +97,11 @@ export class Presence {
     this.publish(this.subjects.down, {hub: this.link.hubId, node})
   }
 
+  /** A call found `node` connected nowhere: the entry of `hubId` for it is stale (its down is late, or that hub died). */
+  drop(node: string, hubId: string): void {
+    if (this.remote.get(node)?.hubId === hubId) this.remote.delete(node)
+  }
+
   get(node: string): RemoteNode | undefined {
     return this.remote.get(node)
   }

@@ -9,7 +9,8 @@ import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout} from '../../helpers/tools.js'
 
-const NODES = 30
+// The issue's figure; PIPE_CLUSTER_NODES=30 for a quicker local run (most of the time is making certificates).
+const NODES = Number(process.env.PIPE_CLUSTER_NODES ?? 200)
 const names = Array.from({length: NODES}, (_, i) => `c${String(i).padStart(3, '0')}`)
 
 describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip: skipWithout('nats-server', 'openssl'), timeout: 180_000}, () => {
@@ -25,10 +26,11 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
     for (let i = 0; i < NODES; i += 15) await Promise.all(names.slice(i, i + 15).map((name) => pki.addNode(name)))
     await Promise.all(['stale', 'away', 'twice'].map((name) => pki.addNode(name)))
     nats = await startNatsServer()
-    for (const name of ['hub-a', 'hub-b', 'hub-c']) hubs.push(await startClusterHub(pki, name, {servers: [nats.url]}, {gatewayTimeoutMs: 2000}))
+    // Heartbeats of 1 s: hundreds of nodes, three hubs and the clients share one process and two cores.
+    for (const name of ['hub-a', 'hub-b', 'hub-c']) hubs.push(await startClusterHub(pki, name, {servers: [nats.url]}, {gatewayTimeoutMs: 2000, heartbeatMs: 1000}))
     await Promise.all(
       names.map(async (name, i) => {
-        const {node} = await startTestNode(pki, holder(i).hub.address.port, {name})
+        const {node} = await startTestNode(pki, holder(i).hub.address.port, {heartbeatMs: 1000, name})
         nodes.set(name, node)
         await node.connected()
       }),
@@ -52,12 +54,17 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
   })
 
   it('reaches every node from every hub, with the event return code', async () => {
-    const calls = hubs.flatMap((hub) => names.map(async (name) => {
-      const response = await fetch(`${hub.gateway.url}/client/${name}/whoami`)
-      return [response.status, response.headers.get('x-event-return-code'), await response.json()]
-    }))
-    const answers = await Promise.all(calls)
-    assert.deepEqual(answers, calls.map(() => [200, '0', {peer: 'hub'}]))
+    const calls = hubs.flatMap((hub) => names.map((name) => `${hub.gateway.url}/client/${name}/whoami`))
+    const answers: unknown[] = []
+    // 60 at a time: the point is every pair, not a load test.
+    for (let i = 0; i < calls.length; i += 60) {
+      answers.push(...(await Promise.all(calls.slice(i, i + 60).map(async (url) => {
+        const response = await fetch(url)
+        return [url, response.status, response.headers.get('x-event-return-code'), await response.json()]
+      }))))
+    }
+
+    assert.deepEqual(answers, calls.map((url) => [url, 200, '0', {peer: 'hub'}]))
     const failed = await fetch(`${hubs[0]!.gateway.url}/client/${names[1]}/fail`)
     assert.equal(failed.status, 200)
     assert.equal(failed.headers.get('x-event-return-code'), '251')
