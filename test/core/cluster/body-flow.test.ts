@@ -7,7 +7,7 @@ describe('cluster body flow (chunks under credit, no NATS)', () => {
     const credit = new Credit()
     const sent: Array<{kind: string; seq: number; bytes: number}> = []
     const body = Buffer.alloc(CHUNK_BYTES * (WINDOW_CHUNKS + 3) + 5, 7)
-    const sending = sendBody([body], credit, (kind, seq, payload) => {
+    const sending = sendBody(body, credit, (kind, seq, payload) => {
       sent.push({bytes: payload?.byteLength ?? 0, kind, seq})
       return true
     })
@@ -26,7 +26,7 @@ describe('cluster body flow (chunks under credit, no NATS)', () => {
   it('stops a sender waiting for credit when the call ends', async () => {
     const credit = new Credit()
     let sent = 0
-    const sending = sendBody([Buffer.alloc(CHUNK_BYTES * (WINDOW_CHUNKS + 1))], credit, () => ++sent > 0)
+    const sending = sendBody(Buffer.alloc(CHUNK_BYTES * (WINDOW_CHUNKS + 1)), credit, () => ++sent > 0)
     await new Promise((resolve) => setImmediate(resolve))
     credit.stop()
     await sending
