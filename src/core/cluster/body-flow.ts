@@ -4,8 +4,8 @@
 // by the window on both hubs, whatever the body's size.
 //
 // Messages (on the other side's call inbox; header rw-t names the type):
-//   data    payload = body bytes, header rw-seq = 0, 1, 2… (a gap means NATS dropped one: the call fails)
-//   end     the body is complete
+//   data    payload = body bytes, header rw-seq = 0, 1, 2… (a gap means NATS dropped one: the call
+//           fails); rw-end = 1 on the last (its payload may be empty)
 //   credit  header rw-n = chunks the receiver consumed since its last credit
 import {RestwireError} from '../errors.js'
 import {Waiters} from '../link/waiters.js'
@@ -16,8 +16,8 @@ export const WINDOW_CHUNKS = 8
 /** Credit goes back in steps of half a window: few credit messages, and the sender never starves. */
 const GRANT_STEP = WINDOW_CHUNKS / 2
 
-/** Sends one chunk or the end; false once the call is over (nothing more to send). */
-export type ChunkSink = (kind: 'data' | 'end', seq: number, payload?: Uint8Array) => boolean
+/** Sends one chunk (`end`: the last, possibly empty); false once the call is over (nothing more to send). */
+export type ChunkSink = (seq: number, payload: Uint8Array | undefined, end: boolean) => boolean
 
 /** The sender's credit: chunks it may still send before the receiver grants more. */
 export class Credit {
@@ -45,20 +45,29 @@ export class Credit {
   }
 }
 
-/** Pumps `source` out in chunks under `credit`, then the end. Throws if the source fails. */
+/**
+ * Pumps `source` out in chunks under `credit`. One chunk is held back until the next arrives, so the
+ * last one carries the end: a small body is one message. Throws if the source fails.
+ */
 export async function sendBody(source: BodySource, credit: Credit, sink: ChunkSink): Promise<void> {
   let seq = 0
+  let held: Uint8Array | undefined
   const iterable: AsyncIterable<Buffer | Uint8Array | string> | Array<Buffer | Uint8Array | string> =
     typeof source === 'string' || source instanceof Uint8Array ? [source] : source
   for await (const piece of iterable) {
     const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece
     for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
-      if (!(await credit.take())) return
-      if (!sink('data', seq++, bytes.subarray(offset, offset + CHUNK_BYTES))) return
+      if (held) {
+        if (!(await credit.take())) return
+        if (!sink(seq++, held, false)) return
+      }
+
+      held = bytes.subarray(offset, offset + CHUNK_BYTES)
     }
   }
 
-  sink('end', seq)
+  if (held && !(await credit.take())) return
+  sink(seq, held, true)
 }
 
 /** A body as it arrives from the other hub: an async iterable of chunks that grants credit as it is read. */
@@ -76,19 +85,15 @@ export class BodyInbox implements AsyncIterable<Buffer> {
     private readonly abandoned: () => void = () => {},
   ) {}
 
-  push(seq: number, chunk: Uint8Array): void {
+  push(seq: number, chunk: Uint8Array, end: boolean): void {
     if (this.ended || this.error) return
     if (seq !== this.nextSeq) return this.fail(new RestwireError('RW_ERR_CLOSED', `body chunk ${this.nextSeq} was lost between hubs`, {details: {status: 502}}))
     // More than the window: the other side broke the flow control; refusing keeps memory bounded.
     if (this.chunks.length >= WINDOW_CHUNKS * 2) return this.fail(new RestwireError('RW_ERR_PROTOCOL', 'the other hub sent past its credit', {details: {status: 502}}))
     this.nextSeq++
     // A copy: a view would keep the client's whole read buffer alive.
-    this.chunks.push(Buffer.from(chunk))
-    this.waiters.wake(true)
-  }
-
-  end(): void {
-    this.ended = true
+    if (chunk.byteLength > 0) this.chunks.push(Buffer.from(chunk))
+    if (end) this.ended = true
     this.waiters.wake(true)
   }
 

@@ -1,26 +1,28 @@
 // One pipe event from the hub that received it (the caller) to the hub that holds the node (the
-// holder), and its reply back, over NATS. The caller sends an open request on the node's subject (no
-// responders: the node is connected nowhere); the holder answers with its own call inbox, and from
-// then on each side publishes to the other's inbox: bodies both ways in chunks under credit
-// (body-flow.ts), the reply's start, its end, or an error carrying the status the holder saw.
+// holder), and its reply back, over NATS. The caller subscribes a call inbox and publishes the open on
+// the node's subject with that inbox as reply subject: if no hub holds the node, the NATS server itself
+// answers there with status 503 (no responders). The holder acknowledges with its own call inbox and id,
+// and from then on each side publishes to the other's inbox. A small call is three messages: open, ack,
+// and one data message carrying the reply's start, its whole body and the end.
 //
 // Messages (header rw-t; JSON payloads except data):
-//   open    caller → node subject  {hub, inbox, verb, noun, args, contentType, timeoutMs, hasBody}
-//           holder → reply         {call, hub} (or an error)
-//   reply   holder → caller        {code, contentType}: the reply starts; its body follows as data/end
+//   open    caller → node subject  {hub, verb, noun, args, contentType, timeoutMs, hasBody}; reply = caller inbox
+//   ack     holder → caller        {call, hub}: where to send the request body, credit and cancel; whom to watch
+//   data    both ways              body chunks (body-flow.ts); the holder's first one carries
+//                                  rw-reply = {code, contentType}: the reply starts
+//   credit  both ways              body-flow.ts
 //   error   holder → caller        {code, status, message}: the event failed (as RestwireError)
 //   cancel  caller → holder        the HTTP client went away or the reply body was abandoned
-//   data / end / credit           bodies, both ways (body-flow.ts)
 import {Readable} from 'node:stream'
 import {type Msg, type MsgHdrs, type Subscription, createInbox, headers as natsHeaders} from '@nats-io/transport-node'
 import {type ErrorCode, RestwireError} from '../errors.js'
-import {BodyInbox, Credit, sendBody} from './body-flow.js'
+import {BodyInbox, type ChunkSink, Credit, sendBody} from './body-flow.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import type {NatsLink} from './nats-link.js'
 import type {ClusterSubjects} from './subjects.js'
 
-/** Bound on the holder's answer to an open (it answers at once unless NATS or the hub is stuck). */
+/** Bound on the holder's ack of an open (it acks at once unless NATS or the hub is stuck). */
 const OPEN_TIMEOUT_MS = 5000
 
 /** The node has no subscriber anywhere: it is connected to no hub. */
@@ -35,7 +37,6 @@ export interface ForwardHost {
 
 interface OpenMeta {
   hub: string
-  inbox: string
   verb: string
   noun: string
   args: string[]
@@ -56,75 +57,93 @@ function publish(host: ForwardHost, subject: string, type: string, value?: unkno
   host.link.nc.publish(subject, value === undefined ? undefined : JSON.stringify(value), {headers: message(type, extra)})
 }
 
+/** A ChunkSink publishing data messages to `subject`; `first` adds headers to the first one only. */
+function dataSink(host: ForwardHost, subject: string, over: () => boolean, first?: Record<string, string>): ChunkSink {
+  return (seq, payload, end) => {
+    if (over() || host.link.nc.isClosed()) return false
+    const extra: Record<string, string> = {'rw-seq': String(seq), ...(end ? {'rw-end': '1'} : {}), ...(seq === 0 ? first : {})}
+    host.link.nc.publish(subject, payload, {headers: message('data', extra)})
+    return true
+  }
+}
+
 function errorFrom(value: {code?: string; status?: number; message?: string}): RestwireError {
   const code = (value.code ?? 'RW_ERR_CLOSED') as ErrorCode
   return new RestwireError(code, value.message ?? 'the other hub failed the event', {details: {status: value.status ?? 502}})
 }
 
-/** Sends `event` to `node` on whichever hub holds it; resolves when the reply starts. */
-export async function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, options: SendOptions): Promise<PipeReply> {
-  const {nc} = host.link
-  if (host.link.state !== 'connected') throw new RestwireError('RW_ERR_CLOSED', `node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {details: {status: 503}})
-  const inbox = createInbox()
-  const subscription = nc.subscribe(inbox)
-  const meta: OpenMeta = {args: event.args, contentType: event.contentType, hasBody: event.body !== undefined, hub: host.link.hubId, inbox, noun: event.noun, timeoutMs: options.timeoutMs, verb: event.verb}
-  let opened: Msg
-  try {
-    opened = await nc.request(host.subjects.node(node), JSON.stringify(meta), {headers: message('open'), timeout: OPEN_TIMEOUT_MS})
-  } catch (error) {
-    subscription.unsubscribe()
-    if ((error as {isNoResponders?: () => boolean}).isNoResponders?.()) throw new NotConnectedAnywhere(node)
-    throw new RestwireError('RW_ERR_CLOSED', `node "${node}": the hub holding it did not answer (${(error as Error).message})`, {cause: error, details: {status: 503}})
+function pushData(body: BodyInbox | undefined, msg: Msg): void {
+  body?.push(Number(msg.headers!.get('rw-seq')), msg.data, msg.headers!.get('rw-end') === '1')
+}
+
+/** Sends `event` to `node` on whichever hub holds it; resolves when the reply starts. NotConnectedAnywhere if none does. */
+export function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, options: SendOptions): Promise<PipeReply> {
+  if (host.link.state !== 'connected') {
+    return Promise.reject(new RestwireError('RW_ERR_CLOSED', `node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {details: {status: 503}}))
   }
 
-  if (opened.headers?.get('rw-t') === 'error') {
-    subscription.unsubscribe()
-    throw errorFrom(opened.json())
-  }
-
-  const {call, hub} = opened.json<{call: string; hub: string}>()
-  return new CallerSide(host, subscription, call, hub, event, options).reply
+  return new CallerSide(host, node, event, options).reply
 }
 
 class CallerSide {
   readonly reply: Promise<PipeReply>
+  private readonly inbox = createInbox()
+  private readonly subscription: Subscription
   private readonly credit = new Credit()
   private readonly body: BodyInbox
   private settle!: {resolve: (reply: PipeReply) => void; reject: (error: Error) => void}
+  private call: string | undefined
   private done = false
-  private readonly unwatch: () => void
+  private unwatch: () => void = () => {}
+  private readonly openTimer: NodeJS.Timeout
   private readonly onAbort = (): void => this.fail(new RestwireError('RW_ERR_CLOSED', 'the caller went away', {details: {status: 499}}), true)
 
-  constructor(private readonly host: ForwardHost, private readonly subscription: Subscription, private readonly call: string, hub: string, event: PipeEvent, private readonly options: SendOptions) {
+  constructor(private readonly host: ForwardHost, private readonly node: string, private readonly event: PipeEvent, private readonly options: SendOptions) {
     this.reply = new Promise((resolve, reject) => (this.settle = {reject, resolve}))
     this.body = new BodyInbox(
-      (n) => publish(host, call, 'credit', undefined, {'rw-n': String(n)}),
+      (n) => this.call && publish(host, this.call, 'credit', undefined, {'rw-n': String(n)}),
       () => this.fail(new RestwireError('RW_ERR_CLOSED', 'the reply body was abandoned', {details: {status: 499}}), true),
     )
-    this.unwatch = host.watch(hub, (error) => this.fail(error, false))
+    const {nc} = host.link
+    this.subscription = nc.subscribe(this.inbox)
+    void this.receive()
+    const meta: OpenMeta = {args: event.args, contentType: event.contentType, hasBody: event.body !== undefined, hub: host.link.hubId, noun: event.noun, timeoutMs: options.timeoutMs, verb: event.verb}
+    nc.publish(host.subjects.node(node), JSON.stringify(meta), {headers: message('open'), reply: this.inbox})
+    this.openTimer = setTimeout(() => this.fail(new RestwireError('RW_ERR_CLOSED', `node "${node}": the hub holding it did not answer within ${OPEN_TIMEOUT_MS} ms`, {details: {status: 503}}), true), OPEN_TIMEOUT_MS)
     options.signal?.addEventListener('abort', this.onAbort, {once: true})
     if (options.signal?.aborted) this.onAbort()
-    void this.receive()
-    if (event.body !== undefined) {
-      sendBody(event.body, this.credit, (kind, seq, payload) => {
-        if (this.done) return false
-        host.link.nc.publish(call, payload, {headers: message(kind, {'rw-seq': String(seq)})})
-        return true
-      }).catch((error: unknown) => this.fail(new RestwireError('RW_ERR_CLOSED', `the body source failed: ${(error as Error).message}`, {details: {status: 502}}), true))
-    }
   }
 
   private async receive(): Promise<void> {
     for await (const msg of this.subscription) {
-      const type = msg.headers?.get('rw-t')
-      if (type === 'data') this.body.push(Number(msg.headers!.get('rw-seq')), msg.data)
-      else if (type === 'credit') this.credit.grant(Number(msg.headers!.get('rw-n')))
-      else if (type === 'reply') this.started(msg.json())
-      else if (type === 'end') {
-        this.body.end()
+      // The server's own answer to the open: no subscriber on the node's subject.
+      if (msg.headers?.code === 503) {
+        this.settle.reject(new NotConnectedAnywhere(this.node))
         this.finish()
-      } else if (type === 'error') this.fail(errorFrom(msg.json()), false)
+        continue
+      }
+
+      const type = msg.headers?.get('rw-t')
+      if (type === 'ack') this.acked(msg.json())
+      else if (type === 'data') {
+        const reply = msg.headers!.get('rw-reply')
+        if (reply) this.started(JSON.parse(reply) as {code: number; contentType: string})
+        pushData(this.body, msg)
+        if (msg.headers!.get('rw-end') === '1') this.finish()
+      } else if (type === 'credit') this.credit.grant(Number(msg.headers!.get('rw-n')))
+      else if (type === 'error') this.fail(errorFrom(msg.json()), false)
     }
+  }
+
+  private acked({call, hub}: {call: string; hub: string}): void {
+    clearTimeout(this.openTimer)
+    if (this.done) return void publish(this.host, call, 'cancel')
+    this.call = call
+    this.unwatch = this.host.watch(hub, (error) => this.fail(error, false))
+    if (this.event.body === undefined) return
+    sendBody(this.event.body, this.credit, dataSink(this.host, call, () => this.done)).catch((error: unknown) =>
+      this.fail(new RestwireError('RW_ERR_CLOSED', `the body source failed: ${(error as Error).message}`, {details: {status: 502}}), true),
+    )
   }
 
   private started({code, contentType}: {code: number; contentType: string}): void {
@@ -152,7 +171,7 @@ class CallerSide {
 
   private fail(error: RestwireError, tellHolder: boolean): void {
     if (this.done) return
-    if (tellHolder) publish(this.host, this.call, 'cancel')
+    if (tellHolder && this.call) publish(this.host, this.call, 'cancel')
     this.settle.reject(error)
     this.body.fail(error)
     this.finish()
@@ -161,6 +180,7 @@ class CallerSide {
   private finish(): void {
     if (this.done) return
     this.done = true
+    clearTimeout(this.openTimer)
     this.credit.stop()
     this.unwatch()
     this.options.signal?.removeEventListener('abort', this.onAbort)
@@ -180,10 +200,9 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     return
   }
 
-  if (!request) {
-    msg.respond(JSON.stringify({code: 'RW_ERR_CLOSED', message: `node "${msg.subject}" just left this hub`, status: 503}), {headers: message('error')})
-    return
-  }
+  const caller = msg.reply
+  if (!caller) return
+  if (!request) return publish(host, caller, 'error', {code: 'RW_ERR_CLOSED', message: 'the node just left the hub holding it', status: 503})
 
   const {nc} = host.link
   const call = createInbox()
@@ -199,7 +218,7 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     subscription.unsubscribe()
   }
 
-  const body = meta.hasBody ? new BodyInbox((n) => publish(host, meta.inbox, 'credit', undefined, {'rw-n': String(n)})) : undefined
+  const body = meta.hasBody ? new BodyInbox((n) => publish(host, caller, 'credit', undefined, {'rw-n': String(n)})) : undefined
   const unwatch = host.watch(meta.hub, (error) => {
     body?.fail(error)
     controller.abort(error)
@@ -208,8 +227,7 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
   void (async () => {
     for await (const m of subscription) {
       const type = m.headers?.get('rw-t')
-      if (type === 'data') body?.push(Number(m.headers!.get('rw-seq')), m.data)
-      else if (type === 'end') body?.end()
+      if (type === 'data') pushData(body, m)
       else if (type === 'credit') credit.grant(Number(m.headers!.get('rw-n')))
       else if (type === 'cancel') {
         body?.fail(new RestwireError('RW_ERR_CLOSED', 'the caller went away', {details: {status: 499}}))
@@ -218,24 +236,19 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
       }
     }
   })()
-  msg.respond(JSON.stringify({call, hub: host.link.hubId}), {headers: message('open')})
+  publish(host, caller, 'ack', {call, hub: host.link.hubId})
 
   void (async () => {
     try {
       const reply = await request({args: meta.args, body, contentType: meta.contentType, noun: meta.noun, verb: meta.verb}, {signal: controller.signal, timeoutMs: meta.timeoutMs})
       if (done) return void reply.body.destroy()
-      publish(host, meta.inbox, 'reply', {code: reply.code, contentType: reply.contentType})
-      await sendBody(reply.body, credit, (kind, seq, payload) => {
-        if (done) return false
-        nc.publish(meta.inbox, payload, {headers: message(kind, {'rw-seq': String(seq)})})
-        return true
-      })
+      await sendBody(reply.body, credit, dataSink(host, caller, () => done, {'rw-reply': JSON.stringify({code: reply.code, contentType: reply.contentType})}))
       // Stopped before the end (the caller went away): the local stream is reset by destroying its body.
       if (done) reply.body.destroy()
     } catch (error) {
       const failure = error instanceof RestwireError ? error : undefined
       const status = typeof failure?.details?.status === 'number' ? failure.details.status : 502
-      if (!done) publish(host, meta.inbox, 'error', {code: failure?.code ?? 'RW_ERR_CLOSED', message: (error as Error).message, status})
+      if (!done) publish(host, caller, 'error', {code: failure?.code ?? 'RW_ERR_CLOSED', message: (error as Error).message, status})
     } finally {
       finish()
     }
