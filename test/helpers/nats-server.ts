@@ -24,10 +24,23 @@ function freePort(): Promise<number> {
   })
 }
 
-export async function startNatsServer(options: {user?: string; pass?: string} = {}): Promise<NatsServer> {
+export interface NatsServerOptions {
+  user?: string
+  pass?: string
+  token?: string
+  /** TLS for clients: the server's certificate and key (PEM files); clients then use tls://. */
+  tls?: {cert: string; key: string}
+}
+
+export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort()
   let child: ChildProcess | undefined
-  const args = ['-a', '127.0.0.1', '-p', String(port), ...(options.user ? ['--user', options.user, '--pass', options.pass ?? ''] : [])]
+  const args = [
+    '-a', '127.0.0.1', '-p', String(port),
+    ...(options.user ? ['--user', options.user, '--pass', options.pass ?? ''] : []),
+    ...(options.token ? ['--auth', options.token] : []),
+    ...(options.tls ? ['--tls', '--tlscert', options.tls.cert, '--tlskey', options.tls.key] : []),
+  ]
   const start = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const spawned = spawn(tool('nats-server'), args, {stdio: ['ignore', 'ignore', 'pipe']})
@@ -56,5 +69,5 @@ export async function startNatsServer(options: {user?: string; pass?: string} = 
   }
 
   await start()
-  return {port, start, stop, url: `nats://127.0.0.1:${port}`}
+  return {port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
 }

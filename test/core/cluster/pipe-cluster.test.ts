@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {joinPipeCluster} from '../../../src/core/cluster/pipe-cluster.js'
 import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
@@ -186,5 +187,33 @@ describe('pipe cluster: NATS credentials', {skip: skipWithout('nats-server'), ti
       return true
     })
     await assert.rejects(joinPipeCluster({name: 'auth', servers: [nats.url]}), {code: 'RW_ERR_CLUSTER'})
+  })
+
+  it('joins with a token, and refuses a wrong one', async () => {
+    const guarded = await startNatsServer({token: 'a-long-token'})
+    try {
+      const joined = await joinPipeCluster({name: 'auth', servers: [guarded.url], token: 'a-long-token'})
+      await joined.close()
+      await assert.rejects(joinPipeCluster({name: 'auth', servers: [guarded.url], token: 'wrong'}), {code: 'RW_ERR_CLUSTER'})
+    } finally {
+      await guarded.stop()
+    }
+  })
+})
+
+describe('pipe cluster: TLS to NATS', {skip: skipWithout('nats-server', 'openssl'), timeout: 60_000}, () => {
+  const dir = useTempDir('restwire-pipe-cluster-tls-')
+  it('joins over TLS with the CA that signed the server, and refuses without it', async () => {
+    const pki = await makePipePki(dir())
+    const nats = await startNatsServer({tls: {cert: join(pki.dir, 'hub.pem'), key: join(pki.dir, 'hub-key.pem')}})
+    try {
+      assert.match(nats.url, /^tls:/)
+      const joined = await joinPipeCluster({name: 'tls', servers: [nats.url], tls: {caFile: join(pki.dir, 'ca.pem')}})
+      assert.equal(joined.state, 'connected')
+      await joined.close()
+      await assert.rejects(joinPipeCluster({name: 'tls', servers: [nats.url]}), {code: 'RW_ERR_CLUSTER'})
+    } finally {
+      await nats.stop()
+    }
   })
 })
