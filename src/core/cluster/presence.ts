@@ -46,6 +46,8 @@ export class Presence {
   private readonly arrivals = new Map<string, Waiters<RemoteNode>>()
   private readonly subscriptions: Subscription[] = []
   private readonly timers: NodeJS.Timeout[] = []
+  private pending: NodeClaim[] = []
+  private flush: NodeJS.Immediate | undefined
 
   constructor(private readonly link: NatsLink, private readonly options: PresenceOptions) {
     this.nc = link.nc
@@ -87,13 +89,21 @@ export class Presence {
     for (const hubId of [...this.hubs.keys()]) this.gone(hubId)
   }
 
+  /** Tells every hub these nodes are here; the claims of one event-loop turn go out together (a hub restart reconnects thousands at once). */
   announce(claims: NodeClaim[]): void {
-    for (let i = 0; i < claims.length; i += ANNOUNCE_BATCH) {
-      this.publish(this.subjects.up, {hub: this.link.hubId, name: this.link.hubName, nodes: claims.slice(i, i + ANNOUNCE_BATCH)})
-    }
+    this.pending.push(...claims)
+    this.flush ??= setImmediate(() => {
+      this.flush = undefined
+      const all = this.pending.splice(0)
+      for (let i = 0; i < all.length; i += ANNOUNCE_BATCH) {
+        this.publish(this.subjects.up, {hub: this.link.hubId, name: this.link.hubName, nodes: all.slice(i, i + ANNOUNCE_BATCH)})
+      }
+    })
   }
 
   withdraw(node: string): void {
+    // An up not yet sent must not follow this down.
+    this.pending = this.pending.filter((claim) => claim.node !== node)
     this.publish(this.subjects.down, {hub: this.link.hubId, node})
   }
 
@@ -143,6 +153,7 @@ export class Presence {
   /** Stops listening; tells the others this hub is gone (so they fail calls through it at once). */
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer)
+    clearImmediate(this.flush)
     if (this.link.state === 'connected') this.publish(this.subjects.bye, {hub: this.link.hubId})
     for (const subscription of this.subscriptions) subscription.unsubscribe()
     for (const waiters of this.arrivals.values()) waiters.wake(undefined)
