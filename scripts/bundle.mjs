@@ -28,8 +28,9 @@ const result = await build({
   entryPoints: ['src/index.ts'],
   // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
   // undici (loaded only by --upstream and the relay), yaml (only for a YAML relay config), @peculiar/x509
-  // and its Reflect polyfill (loaded only by keys ca / keys cert).
-  external: ['cpu-features', 'typescript', 'tsx', 'undici', 'yaml', '@peculiar/x509', 'reflect-metadata', '*.node'],
+  // and its Reflect polyfill (loaded only by keys ca / keys cert), the NATS client (only for pipe serve
+  // --cluster).
+  external: ['cpu-features', 'typescript', 'tsx', 'undici', 'yaml', '@peculiar/x509', 'reflect-metadata', '@nats-io/*', '*.node'],
   format: 'cjs',
   legalComments: 'none',
   logLevel: 'warning',

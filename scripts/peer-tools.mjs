@@ -18,6 +18,7 @@ export const TOOLS = {
   gunzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
   haproxy: {pkg: 'haproxy', uses: 'a TCP load balancer in front of two korv servers', dirs: ['/usr/sbin', '/sbin']},
   ip: {pkg: 'iproute2', uses: 'the docs test, bringing up loopback in its private network namespace'},
+  'nats-server': {pkg: 'nats-server', uses: 'the NATS server the pipe cluster tests start', dirs: ['/usr/sbin']},
   openssl: {pkg: 'openssl', uses: 'test PKIs, and reading the certificates keys ca / keys cert write'},
   python3: {pkg: 'python3', uses: 'the pseudo-terminal driver test/fixtures/tty-driver.py'},
   'python3-asyncssh': {

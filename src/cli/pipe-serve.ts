@@ -1,6 +1,8 @@
 // `pipe serve` and `pipe connect` glue: identity, handlers, the hub or node and its local gateway; log
 // state changes on stderr; drain and stop on SIGINT/SIGTERM.
+import {hostname} from 'node:os'
 import {formatHostPort} from '../core/address.js'
+import type {ClusterOptions, PipeCluster} from '../core/cluster/pipe-cluster.js'
 import {startPipeGateway} from '../core/pipe/gateway.js'
 import {type PipeHandlerSetupOptions, setUpPipeHandler} from '../core/pipe/handler-setup.js'
 import {startPipeHub} from '../core/pipe/hub.js'
@@ -8,7 +10,7 @@ import {connectPipeNode} from '../core/pipe/node.js'
 import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-identity.js'
 import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
-import type {LogFormat} from './request-log.js'
+import {type LogFormat, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
 
 interface PipeCommonOptions {
@@ -26,6 +28,8 @@ export interface PipeServeOptions extends PipeCommonOptions {
   port: number
   loginGraceMs: number
   maxStartups: number
+  /** Join a cluster of hubs over NATS (docs/cluster.md). */
+  cluster?: ClusterOptions
 }
 
 export interface PipeConnectOptions extends PipeCommonOptions {
@@ -52,6 +56,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   const signal = stopSignal()
   const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
   const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
+  const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
   const hub = await startPipeHub({
     handler: setup.handler,
     heartbeatMs: options.heartbeatMs,
@@ -61,23 +66,42 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     maxStartups: options.maxStartups,
     onEvent: (event) => logHubEvent(event, logFormat),
     port: options.port,
+    registry: cluster && ((local) => cluster.registry(local)),
+  }).catch(async (error: unknown) => {
+    await cluster?.close()
+    throw error
   })
   const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await hub.close()
+    await cluster?.close()
     throw error
   })
   const {address, port} = hub.address
   writeStartLine(
-    {event: 'listening', host: address, http: gateway.url, port, sources: setup.sources},
-    `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    {cluster: options.cluster && {hub: cluster?.hubName, name: options.cluster.name}, event: 'listening', host: address, http: gateway.url, port, sources: setup.sources},
+    `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}${
+      options.cluster ? `\n${c.dim(`cluster "${options.cluster.name}" as hub ${cluster?.hubName} through ${options.cluster.servers.join(', ')}`)}` : ''
+    }\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
     logFormat,
   )
   await untilSignal(signal, 'hub', async () => {
     await gateway.close()
     await hub.close()
+    await cluster?.close()
     await setup.close()
   })
   return options.json ? {http: gateway.url, port} : undefined
+}
+
+/** The NATS client loads only here: a hub without --cluster never reads it. */
+async function joinCluster(options: ClusterOptions, logFormat: LogFormat): Promise<PipeCluster> {
+  const {joinPipeCluster} = await import('../core/cluster/pipe-cluster.js')
+  return joinPipeCluster({
+    ...options,
+    hubName: options.hubName ?? `${hostname()}-${process.pid}`,
+    onState: (state, detail) =>
+      writeEventLog({detail, event: state === 'degraded' ? 'cluster degraded: serving this hub\'s nodes only' : 'cluster rejoined'}, logFormat),
+  })
 }
 
 export async function runPipeConnect(options: PipeConnectOptions): Promise<{http: string} | undefined> {

@@ -27,6 +27,7 @@ export const ERROR_CATALOGUE = {
   RW_ERR_NODE_UNKNOWN: {exitCode: 12, hint: 'No tunnel node with that id is connected to the gateway; check the id against the list of nodes.'},
   RW_ERR_RELAY_REQUEST: {exitCode: 2, hint: 'Check the request name and its params against `restwire relay check --config FILE`.'},
   RW_ERR_RELAY_UPSTREAM: {exitCode: 13, hint: 'The relay could not complete the HTTP exchange; check the URL, the upstream service and its certificate.'},
+  RW_ERR_CLUSTER: {exitCode: 3, hint: 'Check --cluster (nats://HOST:PORT), the NATS credentials, and that nats-server is running.'},
   RW_ERR_INTERRUPTED: {exitCode: 130},
 } as const satisfies Record<string, CatalogueEntry>
 

@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
-import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {clusterFlags, handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_HUB_HTTP_PORT, DEFAULT_PIPE_PORT} from '../../core/pipe/defaults.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
@@ -19,6 +19,8 @@ Events sent by nodes are answered by --handlers (functions named verb_noun, Rest
 
 A connection must finish TLS and send its HELLO within --login-grace of the TCP accept, else it is closed; at most --max-startups connections may be at that stage at once (more are refused at once; connected nodes never count).
 
+With --cluster, several hubs act as one through NATS: a node may connect to any of them, METHOD /client/<node>/... on any hub's gateway reaches it wherever it is, GET /nodes lists the whole cluster with the hub holding each node, and the newest connection of a node wins across hubs. NATS unreachable: each hub serves its own nodes, logs the cluster as degraded, says so in GET /nodes, and rejoins by itself. See docs/cluster.md.
+
 Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and the node connections and exits 0.`
 
   static override examples = [
@@ -26,6 +28,7 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
     {command: 'curl http://127.0.0.1:8090/client/fileserver/file//reports/q3.pdf -o q3.pdf', description: 'Fetch a file from node "fileserver" (started with --serve-dir)'},
     {command: 'curl http://127.0.0.1:8090/nodes', description: 'List the connected nodes'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --handlers ./hub-handlers.js --upstream http://127.0.0.1:3000', description: 'Answer node events with your functions, then a local HTTP service'},
+    {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --cluster nats://10.0.0.5:4222,nats://10.0.0.6:4222 --nats-user hub --cluster-hub hub-a', description: 'One hub of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --login-grace 10s --max-startups 50', description: 'On a public address: close connections without a HELLO after 10s, at most 50 at once'},
   ]
 
@@ -33,6 +36,7 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
     ...identityFlags,
     ...handlerFlags,
     ...timingFlags,
+    ...clusterFlags,
     http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HUB_HTTP_PORT}`, description: 'Where the local HTTP gateway listens (port 0 picks a free one).', role: 'listen'}),
     listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_PIPE_PORT}`, description: 'Where nodes dial in over TLS (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must finish TLS and send its HELLO within this time of the TCP accept, else it is closed.'}),
@@ -43,7 +47,18 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
   async run(): Promise<PipeServeResult | undefined> {
     const {flags} = this
     const {runPipeServe} = await import('../../cli/pipe-serve.js')
+    const servers = (flags.cluster ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean)
     return runPipeServe({
+      cluster: servers.length === 0 ? undefined : {
+        credsFile: flags['nats-creds'],
+        hubName: flags['cluster-hub'],
+        name: flags['cluster-name'],
+        pass: flags['nats-pass'],
+        servers,
+        tls: flags['nats-ca'] || flags['nats-cert'] ? {caFile: flags['nats-ca'], certFile: flags['nats-cert'], keyFile: flags['nats-key']} : undefined,
+        token: flags['nats-token'],
+        user: flags['nats-user'],
+      },
       handlers: {builtins: flags.builtins, handlersFile: flags.handlers, serveDir: flags['serve-dir'], upstream: flags.upstream},
       heartbeatMs: flags.heartbeat,
       host: flags.listen.host,

@@ -87,7 +87,9 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   const path = raw.includes('?') ? raw.slice(0, raw.indexOf('?')) : raw
   if (target.kind === 'hub' && (path === '/nodes' || path === '/nodes/')) {
     if (req.method !== 'GET') return sendJson(res, 405, {error: 'use GET /nodes'}, {allow: 'GET'})
-    return sendJson(res, 200, target.hub.nodes())
+    const cluster = target.hub.cluster()
+    // In a cluster, the state travels with the list: a degraded hub lists only its own nodes.
+    return sendJson(res, 200, cluster ? {cluster, nodes: target.hub.nodes()} : target.hub.nodes())
   }
 
   const prefix = target.kind === 'hub' ? /^\/client\/([^/]+)\/(.+)$/ : /^\/server\/(.+)$/

@@ -41,6 +41,23 @@ export interface PipeHubOptions extends PipeTuning {
   /** Connections that may be between accept and HELLO at once; more are refused at once. Default 100. */
   maxStartups?: number
   onEvent?: (event: PipeHubEvent) => void
+  /** Makes the registry of nodes from this hub's own one: a cluster's (src/core/cluster/pipe-cluster.ts). */
+  registry?: (local: LocalPeerRegistry<PipePeer>) => PipePeerRegistry
+}
+
+/** A registry that may hold nodes of other hubs, and says so in GET /nodes. */
+export interface PipePeerRegistry extends PeerRegistry<PipePeer> {
+  /** This hub's name in the cluster. */
+  readonly hubName: string
+  cluster(): PipeClusterInfo
+}
+
+export interface PipeClusterInfo {
+  name: string
+  hub: string
+  /** 'degraded': NATS is unreachable; this hub serves only its own nodes until it is back. */
+  state: 'connected' | 'degraded'
+  hubs: string[]
 }
 
 export type PipeHubEvent =
@@ -51,6 +68,8 @@ export type PipeHubEvent =
 
 export interface PipeNodeInfo {
   name: string
+  /** The hub holding the node (in a cluster only). */
+  hub?: string
   address: string
   since: string
   inFlight: number
@@ -59,6 +78,8 @@ export interface PipeNodeInfo {
 export interface PipeHubHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): PipeNodeInfo[]
+  /** The cluster this hub belongs to (undefined without one). */
+  cluster(): PipeClusterInfo | undefined
   /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
   request(node: string, event: PipeEvent, options: SendOptions): Promise<PipeReply>
   /** Resolves when a node of this name is connected (or the hub closes). */
@@ -68,15 +89,21 @@ export interface PipeHubHandle extends AsyncDisposable {
 }
 
 /** A registered node: its session, where it connected from, and how to end its connection. */
-interface Connected extends LinkSession {
-  session: PipeSession
+export interface PipePeer extends LinkSession {
+  session: Pick<PipeSession, 'request' | 'inFlight' | 'since'>
   address: string
+  /** The hub holding it, when that is another hub of the cluster. */
+  hub?: string
 }
+
+type Connected = PipePeer
 
 export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHandle> {
   const host = options.host ?? '127.0.0.1'
   const port = options.port ?? DEFAULT_PIPE_PORT
-  const registry: PeerRegistry<Connected> = new LocalPeerRegistry<Connected>()
+  const local = new LocalPeerRegistry<Connected>()
+  const clustered = options.registry?.(local)
+  const registry: PeerRegistry<Connected> = clustered ?? local
   const sockets = new Set<TLSSocket>()
   const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
   const gate = new StartupGate({
@@ -171,7 +198,15 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   return withAsyncDispose<PipeHubHandle>({
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
-    nodes: () => registry.list().map(([name, {address, session}]) => ({address, inFlight: session.inFlight, name, since: session.since.toISOString()})),
+    cluster: () => clustered?.cluster(),
+    nodes: () =>
+      registry.list().map(([name, {address, hub, session}]) => ({
+        address,
+        ...(clustered ? {hub: hub ?? clustered.hubName} : {}),
+        inFlight: session.inFlight,
+        name,
+        since: session.since.toISOString(),
+      })),
     request(node, event, sendOptions) {
       // Connected: straight to the session, without an async function's extra promise per event.
       const connected = registry.get(node)
@@ -186,7 +221,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     let connected = registry.get(node)
     if (!connected && closing === undefined) {
       if (!registry.known(node)) {
-        throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub`, {
+        throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node named "${node}" has connected to this hub${clustered ? ' or its cluster' : ''}`, {
           status: 404,
           hint: 'Check the name against GET /nodes; a node is named by its certificate.',
         })
@@ -197,7 +232,8 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     }
 
     if (!connected) {
-      throw new PeerGoneError(`node "${node}" is not connected`, {status: 503})
+      const degraded = clustered?.cluster().state === 'degraded' ? ' (the cluster is degraded: NATS is unreachable, only this hub\'s nodes can be reached)' : ''
+      throw new PeerGoneError(`node "${node}" is not connected${degraded}`, {status: 503})
     }
 
     return connected.session.request(event, sendOptions)

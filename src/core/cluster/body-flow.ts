@@ -1,0 +1,133 @@
+// Bodies between hubs over NATS: chunks of at most CHUNK_BYTES (NATS refuses messages over its
+// max_payload, 1 MB by default) under credit flow control. The receiver grants credit in chunks as its
+// consumer reads; the sender never has more than WINDOW_CHUNKS unacknowledged, so memory stays bounded
+// by the window on both hubs, whatever the body's size.
+//
+// Messages (on the other side's call inbox; header rw-t names the type):
+//   data    payload = body bytes, header rw-seq = 0, 1, 2… (a gap means NATS dropped one: the call
+//           fails); rw-end = 1 on the last (its payload may be empty)
+//   credit  header rw-n = chunks the receiver consumed since its last credit
+import {PeerGoneError, RestwireError} from '../errors.js'
+import {Waiters} from '../link/waiters.js'
+import type {BodySource} from '../pipe/body-stream.js'
+
+export const CHUNK_BYTES = 256 * 1024
+export const WINDOW_CHUNKS = 8
+/** Credit goes back in steps of half a window: few credit messages, and the sender never starves. */
+const GRANT_STEP = WINDOW_CHUNKS / 2
+
+/** Sends one chunk (`end`: the last, possibly empty); false once the call is over (nothing more to send). */
+export type ChunkSink = (seq: number, payload: Uint8Array | undefined, end: boolean) => boolean
+
+/** The sender's credit: chunks it may still send before the receiver grants more. */
+export class Credit {
+  private available = WINDOW_CHUNKS
+  private readonly waiters = new Waiters<boolean>()
+  private stopped = false
+
+  grant(chunks: number): void {
+    this.available += chunks
+    this.waiters.wake(true)
+  }
+
+  /** Releases a sender waiting for credit (the call ended). */
+  stop(): void {
+    this.stopped = true
+    this.waiters.wake(false)
+  }
+
+  /** true when one chunk may go (taking it), false once stopped. */
+  async take(): Promise<boolean> {
+    while (!this.stopped && this.available <= 0) await this.waiters.wait()
+    if (this.stopped) return false
+    this.available -= 1
+    return true
+  }
+}
+
+/**
+ * Pumps `source` out in chunks under `credit`. One chunk is held back until the next arrives, so the
+ * last one carries the end: a small body is one message. Throws if the source fails.
+ */
+export async function sendBody(source: BodySource, credit: Credit, sink: ChunkSink): Promise<void> {
+  let seq = 0
+  let held: Uint8Array | undefined
+  const iterable: AsyncIterable<Buffer | Uint8Array | string> | Array<Buffer | Uint8Array | string> =
+    typeof source === 'string' || source instanceof Uint8Array ? [source] : source
+  for await (const piece of iterable) {
+    const bytes = typeof piece === 'string' ? Buffer.from(piece) : piece
+    for (let offset = 0; offset < bytes.byteLength; offset += CHUNK_BYTES) {
+      if (held) {
+        if (!(await credit.take())) return
+        if (!sink(seq++, held, false)) return
+      }
+
+      held = bytes.subarray(offset, offset + CHUNK_BYTES)
+    }
+  }
+
+  if (held && !(await credit.take())) return
+  sink(seq, held, true)
+}
+
+/** A body as it arrives from the other hub: an async iterable of chunks that grants credit as it is read. */
+export class BodyInbox implements AsyncIterable<Buffer> {
+  private readonly chunks: Buffer[] = []
+  private readonly waiters = new Waiters<boolean>()
+  private nextSeq = 0
+  private consumed = 0
+  private ended = false
+  private error: Error | undefined
+
+  constructor(
+    private readonly grant: (chunks: number) => void,
+    /** The consumer stopped before the end (its stream was destroyed): the sender should stop too. */
+    private readonly abandoned: () => void = () => {},
+  ) {}
+
+  push(seq: number, chunk: Uint8Array, end: boolean): void {
+    if (this.ended || this.error) return
+    if (seq !== this.nextSeq) return this.fail(new PeerGoneError(`body chunk ${this.nextSeq} was lost between hubs`, {status: 502}))
+    // More than the window: the other side broke the flow control; refusing keeps memory bounded.
+    if (this.chunks.length >= WINDOW_CHUNKS * 2) return this.fail(new RestwireError('RW_ERR_PROTOCOL', 'the other hub sent past its credit', {details: {status: 502}}))
+    this.nextSeq++
+    // A copy: a view would keep the client's whole read buffer alive.
+    if (chunk.byteLength > 0) this.chunks.push(Buffer.from(chunk))
+    if (end) this.ended = true
+    this.waiters.wake(true)
+  }
+
+  fail(error: Error): void {
+    if (this.ended || this.error) return
+    this.error = error
+    this.chunks.length = 0
+    this.waiters.wake(true)
+  }
+
+  async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    try {
+      yield* this.chunksInOrder()
+    } finally {
+      if (!this.ended && !this.error) this.abandoned()
+    }
+  }
+
+  private async *chunksInOrder(): AsyncGenerator<Buffer> {
+    for (;;) {
+      const chunk = this.chunks.shift()
+      if (chunk) {
+        if (++this.consumed >= GRANT_STEP) {
+          this.grant(this.consumed)
+          this.consumed = 0
+        }
+
+        yield chunk
+        continue
+      }
+
+      if (this.error) throw this.error
+      if (this.ended) return
+      await this.waiters.wait()
+    }
+  }
+}

@@ -1,0 +1,115 @@
+// The hub's connection to NATS: servers, TLS, user/password, token or creds file; reconnects forever
+// and reports 'degraded' while no server is reachable. The client (@nats-io/transport-node) is imported
+// here only, lazily: without --cluster it is never loaded.
+import {readFile} from 'node:fs/promises'
+import {randomBytes} from 'node:crypto'
+import type {NatsConnection} from '@nats-io/transport-node'
+import {RestwireError} from '../errors.js'
+import {CLOSE_GRACE_MS} from '../link/session.js'
+import {settleWithin} from '../link/streams.js'
+
+export interface ClusterOptions {
+  /** nats://HOST:PORT (or tls://), at least one. */
+  servers: string[]
+  /** Hubs of the same name serve the same pipe; letters, digits, - and _. */
+  name: string
+  /** This hub's name in GET /nodes and the logs. Default: a random id. */
+  hubName?: string
+  user?: string
+  pass?: string
+  token?: string
+  /** A NATS .creds file (JWT and NKey seed). */
+  credsFile?: string
+  /** TLS to the NATS servers: a CA to trust, and a client certificate if the servers require one. */
+  tls?: {caFile?: string; certFile?: string; keyFile?: string}
+}
+
+export type ClusterState = 'connected' | 'degraded'
+
+export interface NatsLink {
+  readonly nc: NatsConnection
+  /** A random id, unique per hub process: names this hub's subjects. */
+  readonly hubId: string
+  readonly hubName: string
+  readonly cluster: string
+  readonly state: ClusterState
+  /** Called on every change of state ('degraded' on losing NATS, 'connected' once back). */
+  onState(listener: (state: ClusterState, detail: string) => void): void
+  /** Leaves NATS (flushes what is queued first). Safe twice. */
+  close(): Promise<void>
+}
+
+const CLUSTER_NAME = /^[A-Za-z0-9_-]{1,64}$/
+
+export async function connectNats(options: ClusterOptions): Promise<NatsLink> {
+  if (!CLUSTER_NAME.test(options.name)) {
+    throw new RestwireError('RW_ERR_USAGE', `bad cluster name "${options.name}": use letters, digits, - and _ (at most 64)`)
+  }
+
+  if (options.servers.length === 0) throw new RestwireError('RW_ERR_USAGE', 'no NATS server given (--cluster nats://HOST:PORT)')
+  const {connect, credsAuthenticator} = await import('@nats-io/transport-node')
+  const hubId = randomBytes(6).toString('hex')
+  const hubName = options.hubName ?? `hub-${hubId}`
+  let authenticator
+  if (options.credsFile) {
+    const creds = await readFile(options.credsFile).catch((error: unknown) => {
+      throw new RestwireError('RW_ERR_CONFIG', `cannot read the NATS creds file ${options.credsFile}: ${(error as Error).message}`, {cause: error})
+    })
+    authenticator = credsAuthenticator(new Uint8Array(creds))
+  }
+
+  let nc: NatsConnection
+  try {
+    nc = await connect({
+      authenticator,
+      ignoreAuthErrorAbort: true,
+      // Forever: a hub outlives any NATS outage and rejoins by itself.
+      maxReconnectAttempts: -1,
+      name: `restwire pipe hub ${hubName}`,
+      pass: options.pass,
+      // A dead server is noticed within about 4 s even without a TCP reset.
+      pingInterval: 2000,
+      maxPingOut: 2,
+      reconnectTimeWait: 500,
+      servers: options.servers,
+      tls: options.tls ? {...options.tls} : undefined,
+      token: options.token,
+      user: options.user,
+    })
+  } catch (error) {
+    throw new RestwireError('RW_ERR_CLUSTER', `cannot join the cluster through ${options.servers.join(', ')}: ${(error as Error).message}`, {cause: error})
+  }
+
+  let state: ClusterState = 'connected'
+  const listeners: Array<(state: ClusterState, detail: string) => void> = []
+  const set = (next: ClusterState, detail: string): void => {
+    if (state === next) return
+    state = next
+    for (const listener of listeners) listener(next, detail)
+  }
+
+  void (async () => {
+    for await (const status of nc.status()) {
+      if (status.type === 'disconnect') set('degraded', `lost NATS server ${status.server}`)
+      else if (status.type === 'reconnect') set('connected', `NATS server ${status.server}`)
+    }
+  })()
+
+  let closing: Promise<void> | undefined
+  return {
+    close: () =>
+      (closing ??= (async () => {
+        // Drain flushes what is queued (the goodbye to the other hubs); bounded, and skipped while NATS is away.
+        if (state === 'connected') await settleWithin(nc.drain(), CLOSE_GRACE_MS)
+        if (!nc.isClosed()) await nc.close()
+      })()),
+    cluster: options.name,
+    hubId,
+    hubName,
+    nc,
+    onState: (listener) => void listeners.push(listener),
+    get state() {
+      return state
+    },
+  }
+}

@@ -1,0 +1,225 @@
+// Which hub holds which node, kept in every hub's memory from NATS subjects (subjects.ts), not from a
+// KV bucket: NATS 2.9 has no per-key TTL, and a bucket-wide max age would have every hub rewrite every
+// node's key each second for a dead hub's nodes to vanish within seconds. Here a hub's liveness is its
+// heartbeat: one message per hub per second, whatever its node count; a hub silent for 3 s (or whose
+// ping finds no responders) takes its nodes with it. Routing does not trust this directory: a call goes
+// to the node's own subject, which only the holding hub subscribes to.
+import type {Msg, NatsConnection, Subscription} from '@nats-io/transport-node'
+import {Waiters} from '../link/waiters.js'
+import type {NatsLink} from './nats-link.js'
+import {type ClusterSubjects, clusterSubjects} from './subjects.js'
+
+export const BEAT_MS = 1000
+export const HUB_SILENCE_MS = 3000
+/** How often a hub with calls in flight to another hub checks that it is alive. */
+export const PROBE_MS = 250
+/** Nodes per .up message (a sync of a big hub goes out in batches well under max_payload). */
+const ANNOUNCE_BATCH = 500
+
+export interface NodeClaim {
+  node: string
+  /** Connection time, epoch ms: the newest connection wins across hubs (ties: the higher hub id). */
+  at: number
+  address: string
+}
+
+export interface RemoteNode extends NodeClaim {
+  hubId: string
+  hubName: string
+}
+
+export interface PresenceOptions {
+  /** This hub's nodes, for a sync. */
+  localNodes(): NodeClaim[]
+  /** Another hub claims `node` with a connection made at `at`. */
+  onClaim(claim: RemoteNode): void
+  /** A hub left or died: calls through it must fail. */
+  onHubGone(hubId: string): void
+}
+
+export class Presence {
+  readonly subjects: ClusterSubjects
+  private readonly nc: NatsConnection
+  private readonly remote = new Map<string, RemoteNode>()
+  private readonly hubs = new Map<string, {name: string; lastSeen: number}>()
+  private readonly seen = new Set<string>()
+  private readonly arrivals = new Map<string, Waiters<RemoteNode>>()
+  private readonly subscriptions: Subscription[] = []
+  private readonly timers: NodeJS.Timeout[] = []
+  private pending: NodeClaim[] = []
+  private flush: NodeJS.Immediate | undefined
+
+  constructor(private readonly link: NatsLink, private readonly options: PresenceOptions) {
+    this.nc = link.nc
+    this.subjects = clusterSubjects(link.cluster)
+  }
+
+  start(): void {
+    const s = this.subjects
+    this.listen(s.beat, (value: {hub: string; name: string}) => this.heard(value.hub, value.name))
+    this.listen(s.up, (value: {hub: string; name: string; nodes: NodeClaim[]}) => {
+      this.heard(value.hub, value.name)
+      for (const claim of value.nodes) this.claimed({...claim, hubId: value.hub, hubName: value.name})
+    })
+    this.listen(s.down, (value: {hub: string; node: string}) => {
+      if (this.remote.get(value.node)?.hubId === value.hub) this.remote.delete(value.node)
+    })
+    this.listen(s.bye, (value: {hub: string}) => this.gone(value.hub))
+    // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
+    this.listen(s.sync, (value: {hub: string; to?: string}) => {
+      if (value.to === undefined || value.to === this.link.hubId) this.announce(this.options.localNodes())
+    })
+    this.subscriptions.push(this.nc.subscribe(s.ping(this.link.hubId), {callback: (_error, msg) => void msg.respond()}))
+    this.timers.push(
+      setInterval(() => this.beat(), BEAT_MS),
+      setInterval(() => this.expire(), BEAT_MS),
+    )
+    this.rejoin()
+  }
+
+  /** After joining or a NATS outage: tell every hub our nodes, and ask for theirs. */
+  rejoin(): void {
+    this.beat()
+    this.announce(this.options.localNodes())
+    this.publish(this.subjects.sync, {hub: this.link.hubId})
+  }
+
+  /** NATS is gone: nothing known of the other hubs holds any more. */
+  forgetOthers(): void {
+    for (const hubId of [...this.hubs.keys()]) this.gone(hubId)
+  }
+
+  /** Tells every hub these nodes are here; the claims of one event-loop turn go out together (a hub restart reconnects thousands at once). */
+  announce(claims: NodeClaim[]): void {
+    this.pending.push(...claims)
+    this.flush ??= setImmediate(() => {
+      this.flush = undefined
+      const all = this.pending.splice(0)
+      for (let i = 0; i < all.length; i += ANNOUNCE_BATCH) {
+        this.publish(this.subjects.up, {hub: this.link.hubId, name: this.link.hubName, nodes: all.slice(i, i + ANNOUNCE_BATCH)})
+      }
+    })
+  }
+
+  withdraw(node: string): void {
+    // An up not yet sent must not follow this down.
+    this.pending = this.pending.filter((claim) => claim.node !== node)
+    this.publish(this.subjects.down, {hub: this.link.hubId, node})
+  }
+
+  /** A call found `node` connected nowhere: the entry of `hubId` for it is stale (its down is late, or that hub died). */
+  drop(node: string, hubId: string): void {
+    if (this.remote.get(node)?.hubId === hubId) this.remote.delete(node)
+  }
+
+  get(node: string): RemoteNode | undefined {
+    return this.remote.get(node)
+  }
+
+  known(node: string): boolean {
+    return this.seen.has(node)
+  }
+
+  list(): RemoteNode[] {
+    return [...this.remote.values()]
+  }
+
+  hubNames(): Array<{id: string; name: string}> {
+    return [...this.hubs.entries()].map(([id, {name}]) => ({id, name}))
+  }
+
+  /** The node once another hub announces it; undefined after timeoutMs. */
+  arrival(node: string, timeoutMs?: number): Promise<RemoteNode | undefined> {
+    let waiters = this.arrivals.get(node)
+    if (!waiters) this.arrivals.set(node, (waiters = new Waiters<RemoteNode>()))
+    const waiting = waiters.wait(timeoutMs)
+    void waiting.then(() => {
+      if (this.arrivals.get(node)?.size === 0) this.arrivals.delete(node)
+    })
+    return waiting
+  }
+
+  /** Whether `hubId` answers its ping: false at once when it is gone (no responders), or silent for a second. */
+  async alive(hubId: string): Promise<boolean> {
+    if (this.link.state !== 'connected') return false
+    try {
+      await this.nc.request(this.subjects.ping(hubId), undefined, {timeout: 1000})
+      return true
+    } catch {
+      return false
+    }
+  }
+
+  /** Stops listening; tells the others this hub is gone (so they fail calls through it at once). */
+  async close(): Promise<void> {
+    for (const timer of this.timers) clearInterval(timer)
+    clearImmediate(this.flush)
+    if (this.link.state === 'connected') this.publish(this.subjects.bye, {hub: this.link.hubId})
+    for (const subscription of this.subscriptions) subscription.unsubscribe()
+    for (const waiters of this.arrivals.values()) waiters.wake(undefined)
+    this.arrivals.clear()
+  }
+
+  private listen<T>(subject: string, handle: (value: T) => void): void {
+    const callback = (_error: Error | null, msg: Msg): void => {
+      let value: T & {hub?: string}
+      try {
+        value = msg.json<T & {hub?: string}>()
+      } catch {
+        return
+      }
+
+      // Our own announcements come back to us: skip them.
+      if (value.hub === this.link.hubId) return
+      handle(value)
+    }
+
+    this.subscriptions.push(this.nc.subscribe(subject, {callback}))
+  }
+
+  private claimed(claim: RemoteNode): void {
+    this.seen.add(claim.node)
+    const current = this.remote.get(claim.node)
+    if (!current || newer(claim, current)) this.remote.set(claim.node, claim)
+    this.options.onClaim(claim)
+    this.arrivals.get(claim.node)?.wake(claim)
+    this.arrivals.delete(claim.node)
+  }
+
+  private heard(hubId: string, name: string): void {
+    if (hubId === this.link.hubId) return
+    const hub = this.hubs.get(hubId)
+    if (hub) hub.lastSeen = Date.now()
+    else {
+      this.hubs.set(hubId, {lastSeen: Date.now(), name})
+      // A hub we did not know (it joined, or was silent for a while): it tells us its nodes again.
+      this.publish(this.subjects.sync, {hub: this.link.hubId, to: hubId})
+    }
+  }
+
+  private gone(hubId: string): void {
+    if (!this.hubs.delete(hubId)) return
+    for (const [node, entry] of this.remote) if (entry.hubId === hubId) this.remote.delete(node)
+    this.options.onHubGone(hubId)
+  }
+
+  private beat(): void {
+    this.publish(this.subjects.beat, {hub: this.link.hubId, name: this.link.hubName})
+  }
+
+  private expire(): void {
+    const limit = Date.now() - HUB_SILENCE_MS
+    for (const [hubId, hub] of this.hubs) if (hub.lastSeen < limit) this.gone(hubId)
+  }
+
+  private publish(subject: string, value: unknown): void {
+    // While NATS is away the client would queue these; stale announcements are worse than none.
+    if (this.link.state !== 'connected' || this.nc.isClosed()) return
+    this.nc.publish(subject, JSON.stringify(value))
+  }
+}
+
+/** Whether claim `a` is a newer connection than `b` (the newest wins; equal times: the higher hub id). */
+export function newer(a: {at: number; hubId: string}, b: {at: number; hubId: string}): boolean {
+  return a.at !== b.at ? a.at > b.at : a.hubId > b.hubId
+}

@@ -1,0 +1,33 @@
+// The NATS subjects of one pipe cluster, all under restwire.pipe.<cluster>:
+//   .beat               every hub, each second: {hub, name} (a hub silent for 3 s is gone)
+//   .up / .down         a node connected to / left a hub: {hub, name, nodes: [{node, at, address}]} / {hub, node}
+//   .sync               {hub, to?}: a hub (re)joined (every hub announces its nodes again on .up),
+//                       or asks one hub it had not heard from (`to`) to
+//   .bye                a hub is closing: {hub}
+//   .hub.<hubId>.ping   request/reply: is that hub alive (no responders: it is gone)
+//   .node.<token>       request: open a call to a node; only the hub holding it subscribes, so "no
+//                       responders" means the node is connected nowhere. token = base64url(name), since
+//                       a node name may hold '.', '*', '>' or spaces, which subjects cannot.
+
+export interface ClusterSubjects {
+  beat: string
+  up: string
+  down: string
+  sync: string
+  bye: string
+  ping(hubId: string): string
+  node(name: string): string
+}
+
+export function clusterSubjects(cluster: string): ClusterSubjects {
+  const prefix = `restwire.pipe.${cluster}`
+  return {
+    beat: `${prefix}.beat`,
+    bye: `${prefix}.bye`,
+    down: `${prefix}.down`,
+    node: (name) => `${prefix}.node.${Buffer.from(name).toString('base64url') || '_'}`,
+    ping: (hubId) => `${prefix}.hub.${hubId}.ping`,
+    sync: `${prefix}.sync`,
+    up: `${prefix}.up`,
+  }
+}

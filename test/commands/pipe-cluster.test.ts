@@ -1,0 +1,198 @@
+// `pipe serve --cluster` as real processes on a real nats-server: a large body across hubs with the
+// hubs' peak memory, a hub killed with SIGKILL (calls in flight through it get 503 at once, its node is
+// reachable again once it redials another hub), and a hub refused for wrong NATS credentials.
+// PIPE_CLUSTER_MIB sets the body size (default 64; the issue's figure is 256).
+import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
+import {request} from 'node:http'
+import {readFile} from 'node:fs/promises'
+import {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {after, before, describe, it} from 'node:test'
+import {builtinSource, createPipeHandler} from '../../src/core/pipe/handlers.js'
+import type {PipeNodeHandle} from '../../src/core/pipe/node.js'
+import {restwire} from '../helpers/cli.js'
+import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
+import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
+import {until} from '../helpers/pipe-cluster-fixture.js'
+import {startTestNode, testFunctions} from '../helpers/pipe-fixture.js'
+import {type PipePki, makePipePki} from '../helpers/pipe-pki.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
+
+const MIB = 2 ** 20
+const SIZE_BYTES = Number(process.env.PIPE_CLUSTER_MIB ?? 64) * MIB
+/** Growth of a hub's peak RSS over its idle RSS that a body of any size must stay under. */
+const MAX_GROWTH_BYTES = 96 * MIB
+
+async function memory(pid: number): Promise<{rss: number; peak: number}> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const kib = (field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(status)?.[1]) * 1024
+  return {peak: kib('VmHWM'), rss: kib('VmRSS')}
+}
+
+/** SIZE_BYTES of a pattern that changes every MiB, so a lost or repeated chunk shows. */
+function* pattern(): Generator<Buffer> {
+  for (let i = 0; i < SIZE_BYTES / MIB; i++) yield Buffer.alloc(MIB, `block ${i} `)
+}
+
+const patternSha = (): string => {
+  const hash = createHash('sha256')
+  for (const block of pattern()) hash.update(block)
+  return hash.digest('hex')
+}
+
+/** One HTTP exchange: status, headers, and the sha256 and size of the response body, read as it streams. */
+function exchange(url: string, method: string, body?: Iterable<Buffer>): Promise<{status: number; headers: Record<string, unknown>; sha: string; bytes: number; text: string}> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, {method}, (res) => {
+      const hash = createHash('sha256')
+      let bytes = 0
+      let text = ''
+      res.on('data', (chunk: Buffer) => {
+        hash.update(chunk)
+        bytes += chunk.length
+        if (text.length < 4096) text += chunk.toString()
+      })
+      res.on('end', () => resolve({bytes, headers: res.headers, sha: hash.digest('hex'), status: res.statusCode!, text}))
+      res.on('error', reject)
+    })
+    req.on('error', reject)
+    if (body) pipeline(Readable.from(body), req).catch(reject)
+    else req.end()
+  })
+}
+
+describe('pipe serve --cluster: real hub processes on NATS', {skip: skipWithout('nats-server', 'openssl'), timeout: 300_000}, () => {
+  const dir = useTempDir('restwire-pipe-cluster-cli-')
+  let pki: PipePki
+  let nats: NatsServer
+  const hubs = new Map<string, {process: PipeProcess; port: number; http: string}>()
+  const nodes: PipeNodeHandle[] = []
+  const handler = createPipeHandler({
+    functions: {
+      ...testFunctions,
+      /** The sha256 and size of the event body, read as it streams. */
+      async post_sha(ctx) {
+        const hash = createHash('sha256')
+        let bytes = 0
+        for await (const chunk of ctx.body) {
+          hash.update(chunk as Buffer)
+          bytes += (chunk as Buffer).length
+        }
+
+        return {bytes, sha: hash.digest('hex')}
+      },
+      get_pattern: () =>
+        (async function* () {
+          yield* pattern()
+        })(),
+    },
+    sources: [builtinSource('node')],
+  })
+
+  async function startHub(name: string): Promise<void> {
+    const process = await startPipeProcess(
+      ['serve', '--ca', pki.dir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', nats.url, '--cluster-name', 'cli', '--cluster-hub', name, '--timeout', '60s'],
+      /"event":"listening"/,
+    )
+    const listening = await process.waitForLog(/"event":"listening"/)
+    hubs.set(name, {http: listening.http as string, port: listening.port as number, process})
+  }
+
+  const hub = (name: string): {process: PipeProcess; port: number; http: string} => hubs.get(name)!
+  const placed = async (at: string, node: string, on: string): Promise<boolean> => {
+    const answer = (await (await fetch(`${hub(at).http}/nodes`)).json()) as {nodes: Array<{name: string; hub: string}>}
+    return answer.nodes.some((entry) => entry.name === node && entry.hub === on)
+  }
+
+  before(async () => {
+    pki = await makePipePki(dir())
+    await Promise.all(['far', 'victim'].map((name) => pki.addNode(name)))
+    nats = await startNatsServer()
+    for (const name of ['hub-a', 'hub-b', 'hub-c']) await startHub(name)
+  })
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.close()))
+    await Promise.all([...hubs.values()].map(({process}) => process.stop()))
+    await nats?.stop()
+  })
+
+  it(`carries ${SIZE_BYTES / MIB} MiB each way between hubs, byte-identical, with bounded memory on both`, async () => {
+    const {node} = await startTestNode(pki, hub('hub-b').port, {handler, name: 'far'})
+    nodes.push(node)
+    await node.connected()
+    await until('hub-a to see "far" on hub-b', () => placed('hub-a', 'far', 'hub-b'))
+    const idle = {a: await memory(hub('hub-a').process.child.pid!), b: await memory(hub('hub-b').process.child.pid!)}
+    const expected = patternSha()
+
+    const started = Date.now()
+    const up = await exchange(`${hub('hub-a').http}/client/far/sha`, 'POST', pattern())
+    const upMs = Date.now() - started
+    assert.equal(up.status, 200, up.text)
+    assert.deepEqual(JSON.parse(up.text), {bytes: SIZE_BYTES, sha: expected})
+
+    const downStarted = Date.now()
+    const down = await exchange(`${hub('hub-a').http}/client/far/pattern`, 'GET')
+    const downMs = Date.now() - downStarted
+    assert.equal(down.status, 200)
+    assert.equal(down.headers['x-event-return-code'], '0')
+    assert.equal(down.bytes, SIZE_BYTES)
+    assert.equal(down.sha, expected)
+
+    const peak = {a: await memory(hub('hub-a').process.child.pid!), b: await memory(hub('hub-b').process.child.pid!)}
+    const growth = {a: peak.a.peak - idle.a.rss, b: peak.b.peak - idle.b.rss}
+    const rate = (ms: number): string => `${(SIZE_BYTES / MIB / (ms / 1000)).toFixed(0)} MiB/s`
+    console.log(
+      `# ${SIZE_BYTES / MIB} MiB across hubs: up ${upMs} ms (${rate(upMs)}), down ${downMs} ms (${rate(downMs)}); ` +
+        `peak RSS hub-a ${(peak.a.peak / MIB).toFixed(0)} MiB (idle ${(idle.a.rss / MIB).toFixed(0)}), hub-b ${(peak.b.peak / MIB).toFixed(0)} MiB (idle ${(idle.b.rss / MIB).toFixed(0)})`,
+    )
+    assert.ok(growth.a < MAX_GROWTH_BYTES, `hub-a grew ${(growth.a / MIB).toFixed(0)} MiB`)
+    assert.ok(growth.b < MAX_GROWTH_BYTES, `hub-b grew ${(growth.b / MIB).toFixed(0)} MiB`)
+  })
+
+  it('fails calls in flight through a hub killed with SIGKILL at once (503), and reaches its node again on another hub', async () => {
+    const first = await startTestNode(pki, hub('hub-c').port, {handler, name: 'victim'})
+    await first.node.connected()
+    await until('hub-a to see "victim" on hub-c', () => placed('hub-a', 'victim', 'hub-c'))
+    const inFlight = exchange(`${hub('hub-a').http}/client/victim/hang`, 'GET')
+    // The call has reached the node's hub (its in-flight count there is what GET /nodes shows on hub-a).
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const killed = Date.now()
+    hub('hub-c').process.child.kill('SIGKILL')
+    const failed = await inFlight
+    const failMs = Date.now() - killed
+    console.log(`# call in flight through a SIGKILLed hub answered ${failed.status} after ${failMs} ms`)
+    assert.equal(failed.status, 503, failed.text)
+    // "At once": well before the 60 s gateway timeout of these hubs.
+    assert.ok(failMs < 5000, `503 after ${failMs} ms`)
+    await until('hub-a to drop hub-c', async () => !(await placed('hub-a', 'victim', 'hub-c')))
+
+    // The node redials another hub (pipe connect's several --to do it by themselves; here, by hand).
+    await first.node.close()
+    const second = await startTestNode(pki, hub('hub-b').port, {handler, name: 'victim'})
+    nodes.push(second.node)
+    await second.node.connected()
+    for (const from of ['hub-a', 'hub-b']) {
+      await until(`${from} to see "victim" on hub-b`, () => placed(from, 'victim', 'hub-b'))
+      const answer = await exchange(`${hub(from).http}/client/victim/whoami`, 'GET')
+      assert.equal(answer.status, 200)
+      assert.deepEqual(JSON.parse(answer.text), {peer: 'hub'})
+    }
+  })
+
+  it('refuses to start a hub whose NATS credentials are wrong (exit 3, RW_ERR_CLUSTER)', async () => {
+    const guarded = await startNatsServer({pass: 'right-pass', user: 'hubs'})
+    try {
+      const result = await restwire(
+        ['pipe', 'serve', '--ca', pki.dir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', guarded.url, '--nats-user', 'hubs', '--json'],
+        {RESTWIRE_NATS_PASS: 'wrong-pass'},
+      )
+      assert.equal(result.code, 3, result.stderr)
+      assert.match(result.stdout + result.stderr, /RW_ERR_CLUSTER/)
+      assert.match(result.stdout + result.stderr, /authorization/i)
+    } finally {
+      await guarded.stop()
+    }
+  })
+})
