@@ -15,6 +15,8 @@ export interface ClusterPeerRegistryOptions<S extends LinkSession> {
   remote(entry: RemoteNode): S
   /** Where a local session connected from (for the other hubs' GET /nodes). */
   address(session: S): string
+  /** A tunnel node's host key fingerprint, announced with it. */
+  fingerprint?(session: S): string
   /** A local node arrived / left (the pipe subscribes to its call subject). */
   onLocal(name: string, present: boolean): void
 }
@@ -52,7 +54,8 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
   add(name: string, session: S, replacedReason: string): S | undefined {
     const previous = this.options.local.add(name, session, replacedReason)
     if (this.options.local.get(name) !== session) return previous
-    const claim = {address: this.options.address(session), at: Date.now(), node: name}
+    const fingerprint = this.options.fingerprint?.(session)
+    const claim = {address: this.options.address(session), at: Date.now(), node: name, ...(fingerprint ? {fingerprint} : {})}
     this.claims.set(name, claim)
     if (!previous) this.options.onLocal(name, true)
     this.options.presence.announce([claim])

@@ -68,7 +68,7 @@ function dataSink(host: ForwardHost, subject: string, over: () => boolean, first
 }
 
 /** The error another hub reported; a code this catalogue does not know (or a status code) is a peer gone. */
-function errorFrom(value: {code?: string; status?: number; message?: string}): RestwireError {
+export function errorFrom(value: {code?: string; status?: number; message?: string}): RestwireError {
   const known = value.code !== undefined && Object.hasOwn(ERROR_CATALOGUE, value.code) && !value.code.startsWith('RW_ERR_REMOTE_')
   const code = (known ? value.code : 'RW_ERR_CLOSED') as Parameters<typeof errorForCode>[0]
   return errorForCode(code, value.message ?? 'the other hub failed the event', {status: value.status ?? 502})

@@ -7,12 +7,15 @@ import type {NatsConnection} from '@nats-io/transport-node'
 import {RestwireError} from '../errors.js'
 import {CLOSE_GRACE_MS} from '../link/session.js'
 import {settleWithin} from '../link/streams.js'
+import type {ClusterService} from './subjects.js'
 
 export interface ClusterOptions {
   /** nats://HOST:PORT (or tls://), at least one. */
   servers: string[]
   /** Hubs of the same name serve the same pipe; letters, digits, - and _. */
   name: string
+  /** What the hubs serve: pipe hubs or tunnel gateways (their subjects never mix). Default pipe. */
+  service?: ClusterService
   /** This hub's name in GET /nodes and the logs. Default: a random id. */
   hubName?: string
   user?: string
@@ -32,6 +35,7 @@ export interface NatsLink {
   readonly hubId: string
   readonly hubName: string
   readonly cluster: string
+  readonly service: ClusterService
   readonly state: ClusterState
   /** Called on every change of state ('degraded' on losing NATS, 'connected' once back). */
   onState(listener: (state: ClusterState, detail: string) => void): void
@@ -65,7 +69,7 @@ export async function connectNats(options: ClusterOptions): Promise<NatsLink> {
       ignoreAuthErrorAbort: true,
       // Forever: a hub outlives any NATS outage and rejoins by itself.
       maxReconnectAttempts: -1,
-      name: `restwire pipe hub ${hubName}`,
+      name: `restwire ${options.service ?? 'pipe'} hub ${hubName}`,
       pass: options.pass,
       // A dead server is noticed within about 4 s even without a TCP reset.
       pingInterval: 2000,
@@ -108,6 +112,7 @@ export async function connectNats(options: ClusterOptions): Promise<NatsLink> {
     hubName,
     nc,
     onState: (listener) => void listeners.push(listener),
+    service: options.service ?? 'pipe',
     get state() {
       return state
     },

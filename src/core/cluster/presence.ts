@@ -21,6 +21,8 @@ export interface NodeClaim {
   /** Connection time, epoch ms: the newest connection wins across hubs (ties: the higher hub id). */
   at: number
   address: string
+  /** A tunnel node's host key fingerprint (for GET /nodes on the other gateways). */
+  fingerprint?: string
 }
 
 export interface RemoteNode extends NodeClaim {
@@ -51,7 +53,7 @@ export class Presence {
 
   constructor(private readonly link: NatsLink, private readonly options: PresenceOptions) {
     this.nc = link.nc
-    this.subjects = clusterSubjects(link.cluster)
+    this.subjects = clusterSubjects(link.cluster, link.service)
   }
 
   start(): void {

@@ -1,4 +1,5 @@
-// The NATS subjects of one pipe cluster, all under restwire.pipe.<cluster>:
+// The NATS subjects of one cluster, all under restwire.<service>.<cluster> (service: pipe or tunnel, so
+// that a pipe cluster and a tunnel cluster of the same name never mix):
 //   .beat               every hub, each second: {hub, name} (a hub silent for 3 s is gone)
 //   .up / .down         a node connected to / left a hub: {hub, name, nodes: [{node, at, address}]} / {hub, node}
 //   .sync               {hub, to?}: a hub (re)joined (every hub announces its nodes again on .up),
@@ -19,8 +20,10 @@ export interface ClusterSubjects {
   node(name: string): string
 }
 
-export function clusterSubjects(cluster: string): ClusterSubjects {
-  const prefix = `restwire.pipe.${cluster}`
+export type ClusterService = 'pipe' | 'tunnel'
+
+export function clusterSubjects(cluster: string, service: ClusterService = 'pipe'): ClusterSubjects {
+  const prefix = `restwire.${service}.${cluster}`
   return {
     beat: `${prefix}.beat`,
     bye: `${prefix}.bye`,

@@ -43,6 +43,13 @@ export interface TunnelGatewayOptions {
   /** Requests and streams waiting on one node; beyond it they fail at the gateway with 503. Default 1024. */
   maxInFlight?: number
   onEvent?: (event: TunnelGatewayEvent) => void
+  /** Makes the registry of nodes from this gateway's own one: a cluster's (src/core/cluster/tunnel-cluster.ts). */
+  registry?: (local: LocalPeerRegistry<TunnelPeer>) => TunnelPeerRegistry
+}
+
+export interface TunnelPeerRegistry extends PeerRegistry<TunnelPeer> {
+  /** This gateway's name in the cluster. */
+  readonly hubName: string
 }
 
 export type TunnelGatewayEvent =
@@ -59,6 +66,8 @@ export interface TunnelNodeInfo {
   address: string
   connectedSince: Date
   inFlight: number
+  /** The gateway holding the node (in a cluster only). */
+  gateway?: string
 }
 
 export type TunnelVerb = 'GET' | 'POST' | 'PATCH' | 'DELETE' | 'UPDATE'
@@ -81,11 +90,15 @@ export interface TunnelGatewayHandle extends AsyncDisposable {
   close(): Promise<void>
 }
 
+/** What the gateway asks of a node's session: a GatewaySession, or a cluster's stand-in for a node on another gateway. */
+export type TunnelNodeSession = Pick<GatewaySession, 'inFlight' | 'request' | 'stream'>
+
 /** A registered node: what nodes() reports, its session, and how to end its connection. */
-interface NodeEntry extends Omit<TunnelNodeInfo, 'inFlight'>, LinkSession {
-  session: GatewaySession
-  ssh: ssh2.Client
+export interface TunnelPeer extends Omit<TunnelNodeInfo, 'inFlight'>, LinkSession {
+  session: TunnelNodeSession
 }
+
+type NodeEntry = TunnelPeer
 
 export async function startTunnelGateway(options: TunnelGatewayOptions): Promise<TunnelGatewayHandle> {
   const gateway = new TunnelGateway(options)
@@ -95,7 +108,8 @@ export async function startTunnelGateway(options: TunnelGatewayOptions): Promise
 
 class TunnelGateway {
   private readonly server: NetServer
-  private readonly registry: PeerRegistry<NodeEntry> = new LocalPeerRegistry<NodeEntry>()
+  private readonly registry: PeerRegistry<NodeEntry>
+  private readonly clustered: TunnelPeerRegistry | undefined
   private readonly sockets = new Set<Socket>()
   private readonly gate: StartupGate
   /** Sockets the gate closed at the end of their grace: already reported as node-refused. */
@@ -103,6 +117,9 @@ class TunnelGateway {
   private closing: Promise<void> | undefined
 
   constructor(private readonly options: TunnelGatewayOptions) {
+    const local = new LocalPeerRegistry<NodeEntry>()
+    this.clustered = options.registry?.(local)
+    this.registry = this.clustered ?? local
     this.gate = new StartupGate({
       graceMs: options.loginGraceMs,
       maxStartups: options.maxStartups,
@@ -125,11 +142,19 @@ class TunnelGateway {
     return withAsyncDispose<TunnelGatewayHandle>({
       address: this.server.address() as AddressInfo,
       close: () => (this.closing ??= this.shutdown()),
-      nodes: () => this.registry.list().map(([, {address, connectedSince, fingerprint, id, session}]) => ({address, connectedSince, fingerprint, id, inFlight: session.inFlight})),
+      nodes: () =>
+        this.registry.list().map(([, {address, connectedSince, fingerprint, gateway, id, session}]) => ({
+          address,
+          connectedSince,
+          fingerprint,
+          id,
+          inFlight: session.inFlight,
+          ...(this.clustered ? {gateway: gateway ?? this.clustered.hubName} : {}),
+        })),
       request: (nodeId, verb, path, requestOptions) => this.request(nodeId, verb, path, requestOptions),
       stream: (nodeId, path, streamOptions = {}) => {
         const {params, router} = splitPath(path, streamOptions.params)
-        let session: GatewaySession
+        let session: TunnelNodeSession
         try {
           session = this.session(nodeId)
         } catch (error) {
@@ -146,7 +171,7 @@ class TunnelGateway {
     return this.options.timeoutMs ?? DEFAULT_GATEWAY_TIMEOUT_MS
   }
 
-  private session(nodeId: string): GatewaySession {
+  private session(nodeId: string): TunnelNodeSession {
     const entry = this.registry.get(nodeId)
     if (!entry) {
       const connected = this.registry
@@ -154,7 +179,7 @@ class TunnelGateway {
         .slice(0, MAX_NODES_NAMED)
         .map(([name]) => name)
       const known = connected.length === 0 ? 'no node is connected' : `connected: ${connected.join(', ')}${this.registry.size > connected.length ? ', …' : ''}`
-      throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway (${known})`, {details: {connected, nodeId}, status: 404})
+      throw new RestwireError('RW_ERR_NODE_UNKNOWN', `no node "${nodeId}" is connected to this gateway${this.clustered ? ' or its cluster' : ''} (${known})`, {details: {connected, nodeId}, status: 404})
     }
 
     return entry.session
@@ -276,7 +301,6 @@ class TunnelGateway {
         fingerprint: sha256Fingerprint(hostKey!),
         id: claimed,
         session,
-        ssh,
       }
       registered()
       this.register(identified.entry)
@@ -295,7 +319,8 @@ class TunnelGateway {
 
   private onSessionClosed(entry: NodeEntry | undefined, error: RestwireError): void {
     if (!entry || !this.registry.remove(entry.id, entry)) return
-    entry.ssh.end()
+    // The session is closed already: this ends the SSH connection.
+    entry.close(error.message)
     this.options.onEvent?.({nodeId: entry.id, reason: error.message, type: 'node-disconnected'})
   }
 

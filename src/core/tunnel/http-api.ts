@@ -90,7 +90,8 @@ async function handle(gateway: TunnelGatewayHandle, req: IncomingMessage, res: S
   const method = req.method ?? 'GET'
   if (url.pathname === '/nodes' || url.pathname === '/nodes/') {
     if (method !== 'GET') return sendMethodNotAllowed(res, 'GET')
-    const nodes = gateway.nodes().map(({address, connectedSince, fingerprint, id, inFlight}) => ({address, connectedSince: connectedSince.toISOString(), fingerprint, id, inFlight}))
+    // In a cluster each node also names the gateway holding it.
+    const nodes = gateway.nodes().map(({address, connectedSince, fingerprint, gateway: holder, id, inFlight}) => ({address, connectedSince: connectedSince.toISOString(), fingerprint, id, inFlight, ...(holder ? {gateway: holder} : {})}))
     return sendJson(res, 200, nodes)
   }
 
