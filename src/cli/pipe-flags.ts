@@ -22,22 +22,3 @@ export const timingFlags = {
   'log-format': logFormatFlag(),
   timeout: durationFlag({default: DEFAULT_EVENT_TIMEOUT_MS, description: 'Bound on the time until an event sent through the gateway is answered; then 504.'}),
 }
-
-/** `pipe serve --cluster`: the NATS servers and how to log in to them. */
-export const clusterFlags = {
-  cluster: Flags.string({
-    description: 'Join a cluster of hubs through this NATS server (nats://HOST:PORT or tls://HOST:PORT); repeat it or separate by commas. Without it, no NATS is used.',
-    helpGroup: 'CLUSTER',
-    multiple: true,
-    multipleNonGreedy: true,
-  }),
-  'cluster-hub': Flags.string({description: 'This hub\'s name in the cluster (GET /nodes, the logs). Default: HOSTNAME-PID.', helpGroup: 'CLUSTER'}),
-  'cluster-name': Flags.string({default: 'restwire', description: 'Hubs of the same cluster name serve the same pipe (letters, digits, - and _).', helpGroup: 'CLUSTER'}),
-  'nats-ca': Flags.string({description: 'CA certificate (PEM) to trust for TLS to the NATS servers.', helpGroup: 'CLUSTER'}),
-  'nats-cert': Flags.string({description: 'Client certificate (PEM) for NATS servers that require one (with --nats-key).', helpGroup: 'CLUSTER'}),
-  'nats-creds': Flags.string({description: 'NATS credentials file (.creds: JWT and NKey seed).', helpGroup: 'CLUSTER'}),
-  'nats-key': Flags.string({description: 'Private key (PEM) of --nats-cert.', helpGroup: 'CLUSTER'}),
-  'nats-pass': Flags.string({description: 'NATS password (with --nats-user); better from the environment.', env: 'RESTWIRE_NATS_PASS', helpGroup: 'CLUSTER'}),
-  'nats-token': Flags.string({description: 'NATS authentication token; better from the environment.', env: 'RESTWIRE_NATS_TOKEN', helpGroup: 'CLUSTER'}),
-  'nats-user': Flags.string({description: 'NATS user name.', helpGroup: 'CLUSTER'}),
-}

@@ -1,6 +1,5 @@
 // `pipe serve` and `pipe connect` glue: identity, handlers, the hub or node and its local gateway; log
 // state changes on stderr; drain and stop on SIGINT/SIGTERM.
-import {hostname} from 'node:os'
 import {formatHostPort} from '../core/address.js'
 import type {ClusterOptions, PipeCluster} from '../core/cluster/pipe-cluster.js'
 import {startPipeGateway} from '../core/pipe/gateway.js'
@@ -8,9 +7,10 @@ import {type PipeHandlerSetupOptions, setUpPipeHandler} from '../core/pipe/handl
 import {startPipeHub} from '../core/pipe/hub.js'
 import {connectPipeNode} from '../core/pipe/node.js'
 import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-identity.js'
+import {clusterJoinOptions} from './cluster-flags.js'
 import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
-import {type LogFormat, writeEventLog} from './request-log.js'
+import type {LogFormat} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
 
 interface PipeCommonOptions {
@@ -96,12 +96,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
 /** The NATS client loads only here: a hub without --cluster never reads it. */
 async function joinCluster(options: ClusterOptions, logFormat: LogFormat): Promise<PipeCluster> {
   const {joinPipeCluster} = await import('../core/cluster/pipe-cluster.js')
-  return joinPipeCluster({
-    ...options,
-    hubName: options.hubName ?? `${hostname()}-${process.pid}`,
-    onState: (state, detail) =>
-      writeEventLog({detail, event: state === 'degraded' ? 'cluster degraded: serving this hub\'s nodes only' : 'cluster rejoined'}, logFormat),
-  })
+  return joinPipeCluster(clusterJoinOptions(options, logFormat, 'this hub\'s nodes'))
 }
 
 export async function runPipeConnect(options: PipeConnectOptions): Promise<{http: string} | undefined> {

@@ -1,9 +1,12 @@
 // `tunnel gateway` glue: start the gateway and its HTTP API, log node events on stderr, stop on SIGINT/SIGTERM.
 import {join} from 'node:path'
 import {formatHostPort} from '../core/address.js'
+import type {ClusterOptions} from '../core/cluster/nats-link.js'
+import type {TunnelCluster} from '../core/cluster/tunnel-cluster.js'
 import {localPaths} from '../core/home.js'
 import {startTunnelGateway} from '../core/tunnel/gateway.js'
 import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
+import {clusterJoinOptions} from './cluster-flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
@@ -23,6 +26,8 @@ export interface TunnelGatewayCliOptions {
   maxInFlight: number
   logFormat: LogFormat
   json: boolean
+  /** Join a cluster of gateways over NATS (docs/cluster.md). */
+  cluster?: ClusterOptions
 }
 
 export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promise<{port: number; http: string} | undefined> {
@@ -30,6 +35,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   const signalled = stopSignal()
   const {identities} = await resolveClientIdentity(options.identityPaths, undefined)
   const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
+  const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
   const gateway = await startTunnelGateway({
     acceptNew: options.acceptNew,
     host: options.host,
@@ -46,10 +52,15 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     maxInFlight: options.maxInFlight,
     maxStartups: options.maxStartups,
     port: options.port,
+    registry: cluster && ((local) => cluster.registry(local)),
     timeoutMs: options.timeoutMs,
+  }).catch(async (error: unknown) => {
+    await cluster?.close()
+    throw error
   })
   const api = await startTunnelHttpApi(gateway, {...options.http, maxConnections: options.maxHttpConnections}).catch(async (error: unknown) => {
     await gateway.close()
+    await cluster?.close()
     throw error
   })
 
@@ -57,16 +68,25 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   const apiAddress = api.address
   const http = `http://${formatHostPort(apiAddress.address, apiAddress.port)}`
   if (logFormat === 'json') {
-    process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath}) + '\n')
+    const clustered = options.cluster && {cluster: {hub: cluster?.hubName, name: options.cluster.name}}
+    process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath, ...clustered}) + '\n')
   } else {
     process.stderr.write(`${c.green('tunnel gateway')} listening for nodes on ${c.bold(formatHostPort(gateway.address.address, port))}, HTTP API on ${c.bold(http)}\n`)
     process.stderr.write(c.dim(`known nodes ${knownNodesPath}${options.acceptNew ? ' (accepting new nodes)' : ''}\n`))
+    if (options.cluster) process.stderr.write(c.dim(`cluster "${options.cluster.name}" as gateway ${cluster?.hubName} through ${options.cluster.servers.join(', ')}\n`))
   }
 
   const signal = await signalled
   process.stderr.write(c.dim(`${signal}: closing the HTTP API and disconnecting nodes\n`))
   await api.close().catch(() => {})
   await gateway.close().catch(() => {})
+  await cluster?.close().catch(() => {})
   process.stderr.write(c.dim('tunnel gateway stopped\n'))
   return options.json ? {http, port} : undefined
+}
+
+/** The NATS client loads only here: a gateway without --cluster never reads it. */
+async function joinCluster(options: ClusterOptions, logFormat: LogFormat): Promise<TunnelCluster> {
+  const {joinTunnelCluster} = await import('../core/cluster/tunnel-cluster.js')
+  return joinTunnelCluster(clusterJoinOptions(options, logFormat, 'this gateway\'s nodes'))
 }

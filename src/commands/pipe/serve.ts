@@ -1,7 +1,8 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
-import {clusterFlags, handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
+import {clusterFlags, clusterOptions} from '../../cli/cluster-flags.js'
+import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_HUB_HTTP_PORT, DEFAULT_PIPE_PORT} from '../../core/pipe/defaults.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
@@ -47,18 +48,8 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
   async run(): Promise<PipeServeResult | undefined> {
     const {flags} = this
     const {runPipeServe} = await import('../../cli/pipe-serve.js')
-    const servers = (flags.cluster ?? []).flatMap((value) => value.split(',')).map((value) => value.trim()).filter(Boolean)
     return runPipeServe({
-      cluster: servers.length === 0 ? undefined : {
-        credsFile: flags['nats-creds'],
-        hubName: flags['cluster-hub'],
-        name: flags['cluster-name'],
-        pass: flags['nats-pass'],
-        servers,
-        tls: flags['nats-ca'] || flags['nats-cert'] ? {caFile: flags['nats-ca'], certFile: flags['nats-cert'], keyFile: flags['nats-key']} : undefined,
-        token: flags['nats-token'],
-        user: flags['nats-user'],
-      },
+      cluster: clusterOptions(flags),
       handlers: {builtins: flags.builtins, handlersFile: flags.handlers, serveDir: flags['serve-dir'], upstream: flags.upstream},
       heartbeatMs: flags.heartbeat,
       host: flags.listen.host,

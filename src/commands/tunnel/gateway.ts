@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {clusterFlags, clusterOptions} from '../../cli/cluster-flags.js'
 import {addressFlag, durationFlag, logFormatFlag, positiveIntFlag} from '../../cli/flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
@@ -13,6 +14,8 @@ A local HTTP API (--http, loopback by default; it has no authentication of its o
 
 Limits against hostile peers: a connection must finish the SSH handshake and IDENTIFY within --login-grace of the TCP accept; at most --max-startups connections may be in that state at once (the excess is closed on accept; registered nodes are never counted); at most --max-http-connections HTTP API connections at once; at most --max-in-flight requests and streams waiting on one node (then 503). An HTTP client that stops reading a STREAM while the node's channel is full has it cancelled after 1 s, so it holds up the node's other callers for about a second at most.
 
+With --cluster, several gateways act as one through NATS: a node may dial any of them (\`tunnel expose --to\` takes several), METHOD /nodes/<id>/<path> and STREAMs on any gateway's API reach it wherever it is (a client that goes away cancels the STREAM across gateways), GET /nodes lists the whole cluster with the gateway holding each node, and the newest connection of a node wins across gateways. See docs/cluster.md.
+
 With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire); the default --known-nodes is the known_nodes file there. Node connections and rejections are logged on stderr. SIGINT or SIGTERM stops both listeners, ends streams and exits 0.`
 
   static override examples = [
@@ -21,10 +24,12 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     {command: 'curl http://127.0.0.1:8080/nodes', description: 'List the connected nodes'},
     {command: 'curl -X POST http://127.0.0.1:8080/nodes/api-node/create -d \'{"name":"ada"}\'', description: 'Call a route on a node'},
     {command: 'curl -N -H "Accept: application/x-ndjson" http://127.0.0.1:8080/nodes/api-node/stream', description: 'Follow a STREAM as NDJSON'},
+    {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --cluster nats://10.0.0.5:4222 --nats-user gw --cluster-hub gw-a', description: 'One gateway of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
     {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --login-grace 10s --max-startups 20', description: 'On an exposed port: drop connections that do not register within 10 s, at most 20 handshakes at once'},
   ]
 
   static override flags = {
+    ...clusterFlags,
     'accept-new': Flags.boolean({description: 'Trust and record the host key of a node id that --known-nodes does not list yet.'}),
     http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HTTP_API_PORT}`, description: 'Where the local HTTP API listens (port 0 picks a free one).', role: 'listen'}),
     identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
@@ -43,6 +48,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     const {runTunnelGateway} = await import('../../cli/tunnel-gateway.js')
     return runTunnelGateway({
       acceptNew: flags['accept-new'],
+      cluster: clusterOptions(flags),
       host: flags.listen.host,
       http: flags.http,
       identityPaths: flags.identity,

@@ -1,0 +1,111 @@
+// `tunnel gateway --cluster` as real processes on a real nats-server: a node on one gateway reached
+// through the other (request and STREAM), a gateway killed with SIGKILL (a call in flight through it
+// gets 503 at once; the node redials the other gateway), and a gateway refused for wrong NATS credentials.
+import assert from 'node:assert/strict'
+import {mkdir} from 'node:fs/promises'
+import {join} from 'node:path'
+import {after, before, describe, it} from 'node:test'
+import {Router} from '../../src/core/message/router.js'
+import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
+import {type TunnelNodeHandle, exposeNode} from '../../src/core/tunnel/index.js'
+import {type CliProcess, restwire, spawnCli} from '../helpers/cli.js'
+import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
+import {until} from '../helpers/pipe-cluster-fixture.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+import {makeNodeHostKey, trustNode} from '../helpers/tunnel-fixture.js'
+import {skipWithout} from '../helpers/tools.js'
+
+interface Gw {
+  name: string
+  process: CliProcess
+  port: number
+  http: string
+}
+
+describe('restwire tunnel gateway --cluster', {skip: skipWithout('nats-server'), timeout: 90_000}, () => {
+  const dir = useTempDir('restwire-tunnel-cluster-cli-')
+  let nats: NatsServer
+  let home: string
+  const gws: Gw[] = []
+  const nodes: TunnelNodeHandle[] = []
+
+  const startGw = async (name: string): Promise<Gw> => {
+    const args = ['tunnel', 'gateway', '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-format', 'json', '--cluster', nats.url, '--cluster-name', 't', '--cluster-hub', name]
+    const child = spawnCli(args, {RESTWIRE_HOME: home})
+    const listening = JSON.parse(await child.waitForLine(/"event":"listening"/)) as {port: number; http: string; cluster: unknown}
+    assert.deepEqual(listening.cluster, {hub: name, name: 't'})
+    return {http: listening.http, name, port: listening.port, process: child}
+  }
+
+  const nodesOf = async (gw: Gw): Promise<Array<{id: string; gateway: string}>> => (await (await fetch(`${gw.http}/nodes`)).json()) as Array<{id: string; gateway: string}>
+
+  before(async () => {
+    home = join(dir(), 'home')
+    await mkdir(home, {recursive: true})
+    nats = await startNatsServer()
+    // One after the other: the first creates the home's client key that both use.
+    for (const name of ['gw-a', 'gw-b']) gws.push(await startGw(name))
+  })
+  after(async () => {
+    await Promise.all(nodes.map((node) => node.close()))
+    for (const gw of gws) gw.process.child.kill('SIGKILL')
+    await nats?.stop()
+  })
+
+  it('reaches a node through either gateway; a gateway killed mid-call gives 503 at once and its node redials the other', async () => {
+    const hostKey = await makeNodeHostKey(dir(), 'node_host_key')
+    await trustNode(join(home, 'known_nodes'), '*', hostKey.publicKey)
+    const node = exposeNode({
+      authorizedKeys: await AuthorizedKeysFile.open(join(home, 'authorized_keys')),
+      backoff: {initialMs: 100, maxMs: 300},
+      hostKeys: [{privateKey: hostKey.key.privateKey}],
+      nodeId: 'roamer',
+      router: new Router()
+        .route('GET', '/hello', () => ({hello: 'roamer'}))
+        .route('GET', '/hang', () => new Promise(() => {}))
+        .route('STREAM', '/count', async function* () {
+          for (let i = 0; i < 20; i++) yield i
+        }),
+      to: gws.map((gw) => ({host: '127.0.0.1', port: gw.port})),
+    })
+    nodes.push(node)
+    await until('both gateways to list "roamer"', async () => (await Promise.all(gws.map(nodesOf))).every((list) => list.some((entry) => entry.id === 'roamer')), 20_000)
+    const holderName = (await nodesOf(gws[0]!)).find((entry) => entry.id === 'roamer')!.gateway
+    const holder = gws.find((gw) => gw.name === holderName)!
+    const other = gws.find((gw) => gw !== holder)!
+    assert.deepEqual(await nodesOf(other), await nodesOf(holder))
+
+    assert.deepEqual(await (await fetch(`${other.http}/nodes/roamer/hello`)).json(), {hello: 'roamer'})
+    const stream = await (await fetch(`${other.http}/nodes/roamer/count`, {headers: {accept: 'application/x-ndjson'}})).text()
+    assert.equal(stream, Array.from({length: 20}, (_, i) => `${i}\n`).join(''))
+
+    const inFlight = fetch(`${other.http}/nodes/roamer/hang`)
+    await new Promise((resolve) => setTimeout(resolve, 300))
+    const killed = Date.now()
+    holder.process.child.kill('SIGKILL')
+    const failed = await inFlight
+    const failMs = Date.now() - killed
+    console.log(`# call in flight through a SIGKILLed gateway answered ${failed.status} after ${failMs} ms`)
+    assert.equal(failed.status, 503, await failed.text())
+    // "At once": well before the gateway's 30 s --timeout.
+    assert.ok(failMs < 5000, `503 after ${failMs} ms`)
+
+    await until('"roamer" to redial the other gateway', async () => (await nodesOf(other)).some((entry) => entry.id === 'roamer' && entry.gateway === other.name), 20_000)
+    assert.deepEqual(await (await fetch(`${other.http}/nodes/roamer/hello`)).json(), {hello: 'roamer'})
+  })
+
+  it('refuses to start a gateway whose NATS credentials are wrong (exit 3, RW_ERR_CLUSTER)', async () => {
+    const guarded = await startNatsServer({pass: 'right-pass', user: 'gws'})
+    try {
+      const result = await restwire(
+        ['tunnel', 'gateway', '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', guarded.url, '--nats-user', 'gws', '--json'],
+        {RESTWIRE_HOME: home, RESTWIRE_NATS_PASS: 'wrong-pass'},
+      )
+      assert.equal(result.code, 3, result.stderr)
+      assert.match(result.stdout + result.stderr, /RW_ERR_CLUSTER/)
+      assert.match(result.stdout + result.stderr, /authorization/i)
+    } finally {
+      await guarded.stop()
+    }
+  })
+})
