@@ -1,5 +1,5 @@
-// One pipe event from the hub that received it (the caller) to the hub that holds the node (the
-// holder), and its reply back, over NATS. The caller subscribes a call inbox and publishes the open on
+// One pipe event (or a tunnel call carried as one, tunnel-cluster.ts) from the hub that received it
+// (the caller) to the hub that holds the node (the holder), and its reply back, over NATS. The caller subscribes a call inbox and publishes the open on
 // the node's subject with that inbox as reply subject: if no hub holds the node, the NATS server itself
 // answers there with status 503 (no responders). The holder acknowledges with its own call inbox and id,
 // and from then on each side publishes to the other's inbox. A small call is three messages: open, ack,
