@@ -94,6 +94,21 @@ describe('restwire tunnel gateway --cluster', {skip: skipWithout('nats-server'),
     assert.deepEqual(await (await fetch(`${other.http}/nodes/roamer/hello`)).json(), {hello: 'roamer'})
   })
 
+  it('loads the NATS client only with --cluster', async () => {
+    const natsModules = async (extra: string[]): Promise<number> => {
+      const child = spawnCli(['tunnel', 'gateway', '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-format', 'json', ...extra], {NODE_DEBUG: 'module', RESTWIRE_HOME: home})
+      try {
+        await child.waitForLine(/"event":"listening"/)
+        return child.stderr.filter((line) => line.includes('nats-io')).length
+      } finally {
+        await child.stop('SIGTERM')
+      }
+    }
+
+    assert.equal(await natsModules([]), 0)
+    assert.ok((await natsModules(['--cluster', nats.url, '--cluster-name', 'loads'])) > 0)
+  })
+
   it('refuses to start a gateway whose NATS credentials are wrong (exit 3, RW_ERR_CLUSTER)', async () => {
     const guarded = await startNatsServer({pass: 'right-pass', user: 'gws'})
     try {
