@@ -15,6 +15,7 @@ import type {PipeHubHandle, PipeNodeHandle, PipeReply} from '../src/core/pipe/in
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type SendEcho, measureInRounds} from './load.js'
+import {reportOtherCpu, watchOtherCpu} from './other-cpu.js'
 import {loadNdjson, loadPipe} from './pipe-dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -161,7 +162,9 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
   let bulk: BulkResult
   try {
     await hub.waitForNode(NODE)
+    const others = watchOtherCpu([nodeChild.info.pid!])
     hubToNode = await measureInRounds(async (body) => readJson(await hub.request(NODE, echoEvent(body), T)), settings)
+    reportOtherCpu('pipe hub → node', others())
     await pipeBulk(hub, Math.min(settings.bulkBytes, 32 * 1024 * 1024)) // warm-up
     bulk = await medianBulk(settings.rounds, () => pipeBulk(hub, settings.bulkBytes))
   } finally {
@@ -179,7 +182,9 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
     node = connectPipeNode({handler: createPipeHandler({}), hubName: 'hub', identity: await identity(NODE), to: {host: '127.0.0.1', port}})
     await node.connected()
     const client = node
+    const others = watchOtherCpu([hubChild.info.pid!])
     nodeToHub = await measureInRounds(async (body) => readJson(await client.request(echoEvent(body), T)), settings)
+    reportOtherCpu('pipe node → hub', others())
     await hubChild.kill()
     hubChild = await startChild(['hub', pki.dir, String(port)])
     const listening = performance.now()
@@ -202,7 +207,9 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
   let rawBulkResult: BulkResult
   try {
     const client = await rawEchoClient(pki.dir, echoChild.info.port!)
+    const others = watchOtherCpu([echoChild.info.pid!, bulkChild.info.pid!])
     rawTls = await measureInRounds(client.send, settings)
+    reportOtherCpu('raw TLS NDJSON echo', others())
     client.close()
     await rawBulk(pki.dir, bulkChild.info.port!, Math.min(settings.bulkBytes, 32 * 1024 * 1024))
     rawBulkResult = await medianBulk(settings.rounds, () => rawBulk(pki.dir, bulkChild.info.port!, settings.bulkBytes))
