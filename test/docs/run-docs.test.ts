@@ -5,6 +5,7 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {waitFor} from '../helpers/wait.js'
 import {DocSyntaxError, parseDocSteps} from './doc-blocks.js'
 import {compareOutput, normaliseLine} from './normalise.js'
 import {runDocFile} from './run-docs.js'
@@ -95,7 +96,15 @@ describe('docs runner', () => {
     ])
     assert.deepEqual(result.failures, [])
     const pid = Number(await readFile(pidFile, 'utf8'))
-    assert.throws(() => process.kill(pid, 0), {code: 'ESRCH'})
+    // Killed at the page's end; the kernel may take a moment to reap it on a loaded machine.
+    await waitFor(() => {
+      try {
+        process.kill(pid, 0)
+        return false
+      } catch (error) {
+        return (error as NodeJS.ErrnoException).code === 'ESRCH'
+      }
+    }, 10_000, `process ${pid} to be gone`)
   })
 
   it('stops the page at a server that exits before it is ready, naming its line', async () => {

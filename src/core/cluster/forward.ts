@@ -22,8 +22,11 @@ import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import type {NatsLink} from './nats-link.js'
 import type {ClusterSubjects} from './subjects.js'
 
-/** Bound on the holder's ack of an open (it acks at once unless NATS or the hub is stuck). */
-const OPEN_TIMEOUT_MS = 5000
+/**
+ * Bound on the holder's ack of an open: it acks at once unless NATS or the hub is stuck. A dead hub is
+ * found sooner by hub-watch's pings; 5 s proved too short for a live hub on a loaded 2-core machine.
+ */
+const OPEN_TIMEOUT_MS = 15_000
 
 /** The node has no subscriber anywhere: it is connected to no hub. */
 export class NotConnectedAnywhere extends Error {}
