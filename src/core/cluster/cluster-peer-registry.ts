@@ -17,6 +17,8 @@ export interface ClusterPeerRegistryOptions<S extends LinkSession> {
   address(session: S): string
   /** A tunnel node's host key fingerprint, announced with it. */
   fingerprint?(session: S): string
+  /** When a local session connected (epoch ms). */
+  since(session: S): number
   /** A local node arrived / left (the pipe subscribes to its call subject). */
   onLocal(name: string, present: boolean): void
 }
@@ -55,7 +57,7 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
     const previous = this.options.local.add(name, session, replacedReason)
     if (this.options.local.get(name) !== session) return previous
     const fingerprint = this.options.fingerprint?.(session)
-    const claim = {address: this.options.address(session), at: Date.now(), node: name, ...(fingerprint ? {fingerprint} : {})}
+    const claim = {address: this.options.address(session), at: this.options.since(session), node: name, ...(fingerprint ? {fingerprint} : {})}
     this.claims.set(name, claim)
     if (!previous) this.options.onLocal(name, true)
     this.options.presence.announce([claim])

@@ -35,6 +35,8 @@ export interface ClusterAdapter<S extends LinkSession> {
   address(session: S): string
   /** A tunnel node's host key fingerprint, announced with it. */
   fingerprint?(session: S): string
+  /** When a local session connected (epoch ms): announced as is, so every hub lists the same time. */
+  since(session: S): number
   /** How a local session answers an event forwarded by another hub. */
   serve(session: S): LocalRequest
   /** The session standing for a node held by another hub. */
@@ -132,6 +134,7 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     hubId: link.hubId,
     hubName: link.hubName,
     local,
+    since: (session) => adapter.since(session),
     onLocal(name, present) {
       served.get(name)?.unsubscribe()
       served.delete(name)

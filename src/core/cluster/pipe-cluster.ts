@@ -18,6 +18,7 @@ export interface PipeCluster extends Omit<JoinedCluster<PipePeer>, 'registry'> {
 
 const pipeAdapter: ClusterAdapter<PipePeer> = {
   address: (peer) => peer.address,
+  since: (peer) => peer.session.since.getTime(),
   remote: (entry, call) => ({
     address: entry.address,
     close() {},

@@ -176,6 +176,7 @@ function remoteStream(call: RemoteCall, router: string, params: Record<string, u
 const tunnelAdapter: ClusterAdapter<TunnelPeer> = {
   address: (peer) => peer.address,
   fingerprint: (peer) => peer.fingerprint,
+  since: (peer) => peer.connectedSince.getTime(),
   remote: (entry, call) => ({
     address: entry.address,
     close() {},

@@ -31,6 +31,12 @@ export interface NodeChannelOptions {
 
 /** Items written between checks of the channel's window (and flushes of coalesced frames). */
 const STREAM_BATCH_ITEMS = 64
+/** Requests started before the channel's write side is checked again (a macrotask later, once they answered). */
+const DISPATCH_BATCH = 64
+/** Decoded requests waiting to start; over this many bytes a request is answered 503 at once. */
+const MAX_BACKLOG_BYTES = 8 * 1024 * 1024
+
+const EMPTY = Buffer.alloc(0)
 
 export class NodeChannel {
   private readonly writer: FrameWriter
@@ -41,6 +47,11 @@ export class NodeChannel {
   private closed = false
   private framingFailed = false
   private draining: Promise<void> | undefined
+  /** Requests decoded but not started while the gateway is not reading our answers. */
+  private readonly backlog: Buffer[] = []
+  private backlogHead = 0
+  private backlogBytes = 0
+  private dispatchWaiting = false
 
   constructor(private readonly options: NodeChannelOptions) {
     const {stream} = options
@@ -48,7 +59,7 @@ export class NodeChannel {
     this.decoder = new GzipMemberDecoder({
       maxMessageBytes: options.maxMessageBytes,
       onError: (error) => this.onFramingError(error),
-      onMessage: (payload) => this.onMessage(payload),
+      onMessage: (payload) => this.enqueue(payload),
     })
     stream.on('data', (chunk: Buffer) => {
       this.decoder.push(chunk)
@@ -61,6 +72,51 @@ export class NodeChannel {
     })
     stream.on('close', () => this.close())
     stream.on('error', () => this.close())
+  }
+
+  /**
+   * Requests start in batches, and none while the channel's write side is full: one read can hold
+   * thousands of requests, and answering them all before the first answer is written would let a
+   * gateway that does not read grow this node by thousands of answers.
+   */
+  private enqueue(payload: Buffer): void {
+    if (this.backlogBytes + payload.length > MAX_BACKLOG_BYTES) {
+      const parsed = parseTunnelRequest(payload)
+      this.send(parsed.ok ? parsed.request.id : parsed.requestId, 503, {error: 'too many requests waiting on this channel'})
+      return
+    }
+
+    this.backlog.push(payload)
+    this.backlogBytes += payload.length
+    this.dispatch()
+  }
+
+  private dispatch(): void {
+    if (this.dispatchWaiting) return
+    const {stream} = this.options
+    for (let started = 0; this.backlogHead < this.backlog.length && !this.closed; started++) {
+      if (stream.writableNeedDrain || started >= DISPATCH_BATCH) {
+        this.dispatchWaiting = true
+        const resume = (): void => {
+          this.dispatchWaiting = false
+          this.dispatch()
+        }
+
+        if (stream.writableNeedDrain) void this.drained().then(resume)
+        else setImmediate(resume)
+        return
+      }
+
+      const payload = this.backlog[this.backlogHead]!
+      this.backlog[this.backlogHead++] = EMPTY
+      this.backlogBytes -= payload.length
+      this.onMessage(payload)
+    }
+
+    if (this.backlogHead === this.backlog.length) {
+      this.backlog.length = 0
+      this.backlogHead = 0
+    }
   }
 
   private onMessage(payload: Buffer): void {
@@ -292,6 +348,9 @@ export class NodeChannel {
     if (this.closed && this.active.size === 0) return
     this.closed = true
     this.writer.close()
+    this.backlog.length = 0
+    this.backlogHead = 0
+    this.backlogBytes = 0
     for (const running of this.streams.values()) running.cancel()
     for (const controller of this.active) controller.abort(new PeerGoneError('channel closed'))
   }
