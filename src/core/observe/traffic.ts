@@ -1,0 +1,95 @@
+// What a server saw, one record per finished request or event: the single point where korv serve, the
+// tunnel gateway and node, the pipe hub and node, and the relay report their traffic. Metrics count
+// from these records and the inspector lists them. A server with no TrafficLog attached builds none.
+export type TrafficProtocol = 'korv' | 'tunnel' | 'pipe' | 'relay'
+
+export interface TrafficBody {
+  /** Bytes on the wire for this body (after framing, before compression where known). */
+  bytes: number
+  /** The body as JSON, or a Buffer for binary; absent when the log keeps no bodies. */
+  value?: unknown
+}
+
+export interface TrafficRecord {
+  /** Sequence number within this log, from 1. */
+  id: number
+  protocol: TrafficProtocol
+  /** `in`: a request this process answered; `out`: one it sent to a peer (gateway → node, hub → node). */
+  direction: 'in' | 'out'
+  /** Epoch ms when the request started. */
+  at: number
+  /** Node id, client key fingerprint or client address, whichever names the peer best. */
+  peer?: string
+  /** GET, STORE, STREAM, POST, an event verb, or a relay request's name. */
+  verb: string
+  /** Route, resource, noun or relay request path. */
+  path: string
+  /** The answer's status; 0 when none came (peer gone, timeout before any answer). */
+  status: number
+  latencyMs: number
+  request: TrafficBody & {headers?: Record<string, string>}
+  response: TrafficBody & {headers?: Record<string, string>}
+  /** A restwire error code when the request failed without an answer (RW_ERR_TIMEOUT, ...). */
+  error?: string
+}
+
+export type TrafficInput = Omit<TrafficRecord, 'id'>
+export type TrafficListener = (record: TrafficRecord) => void
+
+export interface TrafficLogOptions {
+  /** How many records the log keeps for late subscribers (the inspector's first page). */
+  keep?: number
+  /** Keep request and response bodies (the inspector needs them; metrics do not). */
+  bodies?: boolean
+}
+
+const DEFAULT_KEEP = 500
+
+/** A bounded log of the last `keep` records, with listeners told of each new one. */
+export class TrafficLog {
+  readonly bodies: boolean
+  private readonly keep: number
+  private readonly ring: TrafficRecord[] = []
+  private readonly listeners = new Set<TrafficListener>()
+  private next = 1
+
+  constructor(options: TrafficLogOptions = {}) {
+    this.keep = Math.max(1, options.keep ?? DEFAULT_KEEP)
+    this.bodies = options.bodies ?? false
+  }
+
+  add(input: TrafficInput): TrafficRecord {
+    const record: TrafficRecord = {...input, id: this.next++}
+    if (!this.bodies) {
+      delete record.request.value
+      delete record.response.value
+    }
+
+    this.ring.push(record)
+    if (this.ring.length > this.keep) this.ring.shift()
+    for (const listener of this.listeners) {
+      try {
+        listener(record)
+      } catch {
+        // a listener's fault must not break the server that reports the traffic
+      }
+    }
+
+    return record
+  }
+
+  /** The kept records, oldest first. */
+  recent(): TrafficRecord[] {
+    return [...this.ring]
+  }
+
+  get(id: number): TrafficRecord | undefined {
+    return this.ring.find((record) => record.id === id)
+  }
+
+  /** Calls `listener` for every new record until the returned function is called. */
+  subscribe(listener: TrafficListener): () => void {
+    this.listeners.add(listener)
+    return () => this.listeners.delete(listener)
+  }
+}
