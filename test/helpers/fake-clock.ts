@@ -73,6 +73,11 @@ export class FakeClock implements Clock {
     this.time = end
   }
 
+  /** Moves time on by ms without firing anything, as a blocked event loop does; the next advance() fires the overdue timers late. */
+  stall(ms: number): void {
+    this.time += ms
+  }
+
   /** advance(), for async code: pending promise callbacks run before each timer and at the end. */
   async tick(ms: number): Promise<void> {
     const end = this.time + ms

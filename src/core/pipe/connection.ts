@@ -15,6 +15,8 @@ import {DEFAULT_MAX_IN_FLIGHT, PipeStreams, type StreamsHost} from './streams.js
 
 /** PINGs are not answered while this much output waits: a peer that reads nothing needs no PONG. */
 const PONG_SKIP_BYTES = 64 * 1024
+/** How late the silence timer may fire before it counts as a stall of this process, not of the peer. */
+const STALL_SLACK_MS = 100
 
 /** The byte stream under one connection (a socket in use): writes, read pausing, and how it ends. */
 export interface PipeTransport extends FrameSink, ReadControl {
@@ -41,6 +43,9 @@ export class PipeConnection implements StreamsHost {
   private reason: string | undefined
   private readonly pingTimer: ClockTimer
   private readonly silenceTimer: ClockTimer
+  /** When the peer was last heard from (clock ms), and whether this silence already had its stall grace. */
+  private heardAt: number
+  private stallGraceUsed = false
 
   constructor(private readonly options: PipeConnectionOptions) {
     const heartbeatMs = options.heartbeatMs ?? DEFAULT_HEARTBEAT_MS
@@ -63,9 +68,18 @@ export class PipeConnection implements StreamsHost {
       windowBytes: options.windowBytes ?? DEFAULT_WINDOW_BYTES,
     })
     const timeoutMs = options.heartbeatTimeoutMs ?? heartbeatMs * 3
+    this.heardAt = clock.now()
     this.silenceTimer = clock.setTimeout(() => {
       // Not reading because our own readers are slow says nothing about the peer: wait for them.
       if (this.throttle.waitingForReaders) return void this.silenceTimer.refresh()
+      // The timer fired late: this process was stalled, and timers run before the socket's pending
+      // bytes are read. Give the peer one more period, once per silence, before calling it dead.
+      const late = clock.now() - this.heardAt - timeoutMs
+      if (late > Math.max(STALL_SLACK_MS, timeoutMs / 4) && !this.stallGraceUsed) {
+        this.stallGraceUsed = true
+        return void this.silenceTimer.refresh()
+      }
+
       this.close(`no heartbeat from ${options.peer} for ${timeoutMs} ms`, 'RW_ERR_TIMEOUT')
     }, timeoutMs)
     this.pingTimer = clock.setInterval(() => this.send(FrameType.PING, 0, 0, Buffer.alloc(8)), heartbeatMs)
@@ -94,7 +108,7 @@ export class PipeConnection implements StreamsHost {
 
   /** Bytes from the peer (the socket's 'data'). */
   push(chunk: Buffer): void {
-    this.silenceTimer.refresh()
+    this.heard()
     try {
       this.decoder.push(chunk)
     } catch (error) {
@@ -107,11 +121,17 @@ export class PipeConnection implements StreamsHost {
     this.throttle.check()
   }
 
+  private heard(): void {
+    this.heardAt = this.clock.now()
+    this.stallGraceUsed = false
+    this.silenceTimer.refresh()
+  }
+
   /** The transport has room again (the socket's 'drain'). */
   writable(): void {
     this.out.writable()
     // The peer reads what we send: it is alive even while we are not reading its frames.
-    this.silenceTimer.refresh()
+    this.heard()
     this.throttle.drained()
   }
 

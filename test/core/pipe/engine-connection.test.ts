@@ -88,6 +88,21 @@ describe('pipe connection engine: HELLO, heartbeats, GOAWAY', () => {
     assert.equal(engine.clock.pending, 0, 'no timer left behind')
   })
 
+  it('a stall of this process is not a silent peer: a late silence timer gives the peer one more period, once', () => {
+    const engine = startEngine({heartbeatMs: 1000})
+    engine.clock.stall(10_000)
+    engine.clock.advance(0)
+    assert.equal(engine.connection.closed, false, 'bytes may be waiting unread behind the stall')
+    engine.push(encodeFrame(FrameType.PONG, 0, 0, Buffer.alloc(8)))
+    engine.clock.stall(10_000)
+    engine.clock.advance(0)
+    assert.equal(engine.connection.closed, false, 'a sign of life gives the next stall its grace again')
+    engine.clock.advance(2999)
+    assert.equal(engine.connection.closed, false)
+    engine.clock.advance(1)
+    assert.equal(engine.closes[0]?.reason, 'no heartbeat from peer-a for 3000 ms', 'a peer still silent after the grace is dropped')
+  })
+
   it('counts any bytes from the peer, and a drained socket, as signs of life', () => {
     const engine = startEngine({heartbeatMs: 1000, heartbeatTimeoutMs: 3000})
     engine.clock.advance(2500)
