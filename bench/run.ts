@@ -22,11 +22,13 @@ import {printRelayReport, relaySummary} from './relay-report.js'
 import {runTunnelCases} from './tunnel.js'
 import type {BenchCase} from './extra-cases.js'
 import {opensshCase} from './openssh.js'
+import {scaleCase} from './scale.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
 
 /** Cases that print their own section after the built-in ones (extra-cases.ts). */
 const EXTRA_CASES: BenchCase[] = [
   opensshCase,
+  scaleCase,
 ]
 
 function numberEnv(name: string, fallback: number): number {
