@@ -27,14 +27,14 @@ export interface EchoSettings {
   profDir?: string
 }
 
-interface ServerChild {
+export interface ServerChild {
   port: number
   stop(): Promise<void>
 }
 
 const SERVER_KIND: Record<Transport, string> = {http: 'http', korv: 'korv', 'raw-tcp': 'tcp'}
 
-async function startServerChild(transport: Transport, keysDir: string, profDir: string | undefined): Promise<ServerChild> {
+export async function startServerChild(transport: Transport, keysDir: string, profDir: string | undefined): Promise<ServerChild> {
   // Default profile names: tsx's loader thread writes a profile of its own, which a fixed name would clobber.
   const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
   const child = spawnTracked(process.execPath, ['--import', 'tsx', ...prof, join(ROOT, 'bench', 'server-child.ts'), SERVER_KIND[transport], keysDir], {

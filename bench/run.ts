@@ -3,7 +3,8 @@
 // JSON summary (last line of stdout). Environment:
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay (a subset)
+//   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay,openssh,scale (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -19,7 +20,16 @@ import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
 import {runTunnelCases} from './tunnel.js'
+import type {BenchCase} from './extra-cases.js'
+import {opensshCase} from './openssh.js'
+import {scaleCase} from './scale.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
+
+/** Cases that print their own section after the built-in ones (extra-cases.ts). */
+const EXTRA_CASES: BenchCase[] = [
+  opensshCase,
+  scaleCase,
+]
 
 function numberEnv(name: string, fallback: number): number {
   const raw = process.env[name]
@@ -32,8 +42,9 @@ function numberEnv(name: string, fallback: number): number {
 const settings = {
   coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
+  echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay'].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
@@ -66,7 +77,7 @@ async function main(): Promise<void> {
   const keys = await makeKorvKeys(dir)
   const measurements: Measurements = {load: []}
   const transports = TRANSPORTS.filter((t) => settings.only.has(t))
-  if (transports.length > 0) measurements.load = await runEchoCases({...settings, transports}, keys)
+  if (transports.length > 0) measurements.load = await runEchoCases({...settings, concurrency: settings.echoConcurrency, transports}, keys)
 
   if (settings.only.has('tunnel')) {
     measurements.tunnel = await runTunnelCases(settings, dir)
@@ -87,16 +98,25 @@ async function main(): Promise<void> {
     measurements.cold = await measureColdStart(settings.coldRuns)
   }
 
-  const ratios = computeRatios(measurements, settings.concurrency)
+  const ratios = computeRatios(measurements, settings.echoConcurrency)
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
   if (relay) printRelayReport(relay)
+  const extra: Record<string, unknown> = {}
+  for (const benchCase of EXTRA_CASES.filter((c) => settings.only.has(c.name))) {
+    const report = await benchCase.run({dir, keys, measurements, settings})
+    if (report) {
+      Object.assign(ratios, report.ratios)
+      extra[benchCase.name] = report.summary
+    }
+  }
+
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  process.stdout.write(`\nsummary (JSON):\n${relay ? JSON.stringify({...(JSON.parse(json) as object), relay: relaySummary(relay)}) : json}\n`)
+  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)})})}\n`)
 }
 
 try {

@@ -172,8 +172,10 @@ export class GzipMemberDecoder {
   private decodeOne(buf: Buffer): number {
     const bodyAt = this.parseHeader(buf)
     if (bodyAt <= 0) return 0
-    // Fast path: a member made only of stored blocks.
-    const parts: Buffer[] = []
+    // Fast path: a member made only of stored blocks; the common single-block one is a view of `buf`,
+    // without an array or a copy.
+    let first: Buffer | undefined
+    let parts: Buffer[] | undefined
     let at = bodyAt
     let total = 0
     for (;;) {
@@ -193,11 +195,13 @@ export class GzipMemberDecoder {
         return this.wait(at + 5 + length + (flags & 1 ? 8 : 5))
       }
 
-      parts.push(buf.subarray(at + 5, at + 5 + length))
+      const part = buf.subarray(at + 5, at + 5 + length)
+      if (first === undefined) first = part
+      else (parts ??= [first]).push(part)
       at += 5 + length
       if (flags & 1) {
         if (at + 8 > buf.length) return this.wait(at + 8)
-        const payload = parts.length === 1 ? parts[0]! : Buffer.concat(parts, total)
+        const payload = parts ? Buffer.concat(parts, total) : first!
         return this.finishMember(payload, buf, at) ? at + 8 : 0
       }
     }

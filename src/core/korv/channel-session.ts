@@ -187,7 +187,7 @@ export class ChannelSession {
       return
     }
 
-    void this.run(id, verb, resource, body)
+    this.run(id, verb, resource, body)
   }
 
   /** Sends a reply the server makes itself and logs it. */
@@ -201,7 +201,8 @@ export class ChannelSession {
     this.options.onRequest({address: client.address, code, durationMs: performance.now() - started, fingerprint: client.fingerprint, path, verb})
   }
 
-  private async run(id: KorvId, verb: string, resource: string, body: unknown): Promise<void> {
+  /** Runs one request; a handler that answers synchronously is settled in the same call (no promise, no microtask). */
+  private run(id: KorvId, verb: string, resource: string, body: unknown): void {
     const {gauge, handler, limits} = this.options
     const started = performance.now()
     const controller = new LazyAbort()
@@ -220,8 +221,14 @@ export class ChannelSession {
     }
     this.active.add(controller)
     gauge.count++
+    const result = invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
+    if (result instanceof Promise) void result.then((response) => this.settle(id, verb, path, started, controller, response))
+    else this.settle(id, verb, path, started, controller, result)
+  }
+
+  private settle(id: KorvId, verb: string, path: string, started: number, controller: LazyAbort, response: RwResponse): void {
+    const {gauge} = this.options
     try {
-      const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
       this.log(verb, path, this.closed ? 499 : this.send(id, response), started)
     } finally {
       this.active.delete(controller)

@@ -27,15 +27,28 @@ describe('FrameWriter', () => {
     assert.deepEqual(out.writes.map(String), ['abc'])
   })
 
-  it('writes early once about 2 KiB wait, in order, and the rest at the end of the turn', async () => {
+  it('writes early once about 2 KiB wait, then in pieces of about 16 KiB, in order, and the rest at the end of the turn', async () => {
     const out = sink()
     const writer = new FrameWriter(out, true)
-    const frames = Array.from({length: 100}, (_, i) => Buffer.alloc(100, i))
+    const frames = Array.from({length: 400}, (_, i) => Buffer.alloc(100, i))
     for (const frame of frames) writer.write(frame)
-    assert.ok(out.writes.length >= 4, `written early: ${out.writes.length} writes in the turn`)
-    assert.ok(out.writes.every((chunk) => chunk.length <= 2100))
+    assert.ok(out.writes.length >= 2, `written early: ${out.writes.length} writes in the turn`)
+    assert.ok(out.writes[0]!.length <= 2100, `first write ${out.writes[0]!.length} bytes`)
+    assert.ok(out.writes.slice(1).every((chunk) => chunk.length > 2100 && chunk.length <= 16 * 1024 + 100))
     await nextTurn()
     assert.deepEqual(Buffer.concat(out.writes), Buffer.concat(frames))
+  })
+
+  it('starts each turn with the 2 KiB threshold again', async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true)
+    for (let i = 0; i < 30; i++) writer.write(Buffer.alloc(100, i))
+    await nextTurn()
+    const firstTurn = out.writes.length
+    for (let i = 0; i < 30; i++) writer.write(Buffer.alloc(100, i))
+    assert.equal(out.writes.length, firstTurn + 1, 'an early write once 2 KiB wait in the next turn too')
+    assert.ok(out.writes.at(-1)!.length <= 2100)
+    await nextTurn()
   })
 
   it('drops what is queued on close and ignores later writes', async () => {
