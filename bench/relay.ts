@@ -32,7 +32,7 @@ interface Child {
   stop(): Promise<void>
 }
 
-async function startChild(script: string, args: string[]): Promise<Child> {
+export async function startChild(script: string, args: string[]): Promise<Child> {
   const profDir = process.env.BENCH_PROF_DIR
   const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
   const child = spawnTracked(process.execPath, ['--import', 'tsx', ...prof, join(ROOT, 'bench', script), ...args], {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
@@ -54,7 +54,7 @@ async function startChild(script: string, args: string[]): Promise<Child> {
 }
 
 /** A txhttprelay-style client: one socket, requests pipelined as lines, final replies matched by id. */
-async function connectRelay(port: number): Promise<EchoClient> {
+export async function connectRelay(port: number): Promise<EchoClient> {
   const socket = netConnect({host: '127.0.0.1', noDelay: true, port})
   await new Promise<void>((resolve, reject) => socket.once('connect', resolve).once('error', reject))
   const pending = new Map<number, (body: unknown) => void>()

@@ -119,7 +119,7 @@ export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], se
       ...tunnelVerdicts(m.tunnel, m.korvC1),
       http: m.tunnel.http.map((r) => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps)})),
       httpNdjsonItemsPerSecond: m.tunnel.httpNdjson && Math.round(m.tunnel.httpNdjson.itemsPerSecond),
-      library: m.tunnel.library && {p50Ms: round(m.tunnel.library.p50Ms), rps: Math.round(m.tunnel.library.rps)},
+      library: m.tunnel.library.map((r) => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps)})),
       korvC1: m.korvC1 && {p50Ms: round(m.korvC1.p50Ms), rps: Math.round(m.korvC1.rps)},
       streamItemsPerSecond: Math.round(m.tunnel.stream.itemsPerSecond),
     },

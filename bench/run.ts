@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
 //   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay,openssh,scale (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay,relay-cli,openssh,scale (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -19,6 +19,7 @@ import {runEchoCases} from './echo-cases.js'
 import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
+import {type RelayCliResult, printRelayCliReport, relayCliSummary, runRelayCliCases} from './relay-cli.js'
 import {runTunnelCases} from './tunnel.js'
 import type {BenchCase} from './extra-cases.js'
 import {opensshCase} from './openssh.js'
@@ -44,7 +45,7 @@ const settings = {
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
@@ -92,6 +93,7 @@ async function main(): Promise<void> {
   if (settings.only.has('pipe')) measurements.pipe = await runPipeCases({...settings, bulkBytes: settings.pipeBulkBytes}, dir)
   let relay: RelayBenchResult | undefined
   if (settings.only.has('relay')) relay = await runRelayCases(settings)
+  const relayCli: RelayCliResult | undefined = settings.only.has('relay-cli') ? await runRelayCliCases(settings) : undefined
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
@@ -102,6 +104,7 @@ async function main(): Promise<void> {
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
   if (relay) printRelayReport(relay)
+  if (relayCli) printRelayCliReport(relayCli)
   const extra: Record<string, unknown> = {}
   for (const benchCase of EXTRA_CASES.filter((c) => settings.only.has(c.name))) {
     const report = await benchCase.run({dir, keys, measurements, settings})
@@ -116,7 +119,7 @@ async function main(): Promise<void> {
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)})})}\n`)
+  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)}), ...(relayCli && {relayCli: relayCliSummary(relayCli)})})}\n`)
 }
 
 try {

@@ -1,15 +1,16 @@
-// The tunnel cases (issue #3, "Performance"):
+// The tunnel cases (issue #3, "Performance"; issue 15 for the library comparison):
 // 1. Request/response through the gateway's HTTP API: undici (keep-alive Pool) → node:http API →
 //    gateway → SSH → node handler POST /echo, closed loop at each concurrency, measured like the echo
-//    cases (load.ts) and compared with korv's echo at c=1 from the same run.
-//    Processes: the bench process runs only the HTTP client; the gateway + HTTP API run in one child and
-//    the node in another. That is what a deployment looks like (the caller is not the gateway) and it
-//    keeps the comparison with korv fair on 2 cores: the korv case's client pays only for the client
-//    side, so the tunnel's client must too, and the gateway's work (HTTP server, SSH client) is a hop the
-//    tunnel adds, to be paid on its own core. (Three busy processes on two cores at c=64 is the price.)
-// 2. STREAM items per second over one tunnel: the node yields {"i": n} as fast as it can; the bench
-//    process consumes them with gateway.stream() (the library, no HTTP). Here the gateway must be in the
-//    bench process, as it is for any library user; the node is a child. Optionally the same stream
+//    cases (load.ts). Processes: the bench process runs only the HTTP client; the gateway + HTTP API run
+//    in one child and the node in another. That is what a deployment looks like (the caller is not the
+//    gateway): the gateway's work (HTTP server, SSH client) is a hop the HTTP API adds, paid on its own
+//    core. (Three busy processes on two cores at c=64 is the price.)
+// 2. The same echo through gateway.request() (the library, no HTTP) from a gateway in the bench process,
+//    its node in a child, at each concurrency. Its windows alternate with the HTTP API's, round by round,
+//    so that machine noise lands on both alike: the HTTP API / library ratio at c=64 is a target, and the
+//    library's p50 at c=1 is compared with korv's.
+// 3. STREAM items per second over one tunnel: the node yields {"i": n} as fast as it can; the bench
+//    process consumes them with gateway.stream() (the library, no HTTP). Optionally the same stream
 //    through the HTTP API as NDJSON (gateway in a child again), print only.
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
@@ -18,7 +19,7 @@ import {Pool} from 'undici'
 import {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} from '../src/core/tunnel/index.js'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {type LoadResult, measureInRounds, runWindow, summarize} from './load.js'
+import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'
@@ -40,8 +41,8 @@ export interface StreamResult {
 
 export interface TunnelResult {
   http: LoadResult[]
-  /** gateway.request() from the bench process (the library, no HTTP) at c=1: splits the HTTP hop from the SSH one. Print only. */
-  library?: LoadResult
+  /** gateway.request() from the bench process (the library, no HTTP), at each concurrency. */
+  library: LoadResult[]
   stream: StreamResult
   httpNdjson?: StreamResult
 }
@@ -83,14 +84,32 @@ async function waitForNodeOverHttp(pool: Pool): Promise<void> {
   throw new Error(`node ${NODE_ID} did not register with the gateway`)
 }
 
-async function measureHttp(pool: Pool, settings: TunnelSettings): Promise<LoadResult[]> {
-  const send = async (body: unknown): Promise<unknown> => {
+function httpSender(pool: Pool): SendEcho {
+  return async (body) => {
     const response = await pool.request({body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST', path: `/nodes/${NODE_ID}/echo`})
     if (response.statusCode !== 200) throw new Error(`tunnel HTTP ${response.statusCode}: ${await response.body.text()}`)
     return response.body.json()
   }
+}
 
-  return measureInRounds(send, settings)
+const REWARM_MS = 200
+
+/** Each case at each concurrency, in rounds that take turns through the cases and concurrencies. */
+async function measureAlternating(cases: Record<'http' | 'library', SendEcho>, settings: TunnelSettings): Promise<Record<'http' | 'library', LoadResult[]>> {
+  const windows = new Map<string, WindowSamples[]>()
+  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const concurrency of settings.concurrency) {
+      for (const kind of ['http', 'library'] as const) {
+        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+        const key = `${kind} ${concurrency}`
+        windows.set(key, [...(windows.get(key) ?? []), await runWindow(cases[kind], {concurrency, measureMs, warmupMs})])
+      }
+    }
+  }
+
+  const results = (kind: string): LoadResult[] => settings.concurrency.map((c) => summarize(c, windows.get(`${kind} ${c}`)!))
+  return {http: results('http'), library: results('library')}
 }
 
 /** Reads N NDJSON items from GET /nodes/<id>/items?n=N (or stops after the time limit). */
@@ -109,32 +128,21 @@ async function measureNdjson(pool: Pool, settings: TunnelSettings): Promise<Stre
   return {items, itemsPerSecond: items / seconds, seconds}
 }
 
-async function measureLibrary(keysDir: string, settings: TunnelSettings): Promise<{library: LoadResult; stream: StreamResult}> {
-  const gateway = await startTunnelGateway({identities: [await loadPrivateKey(join(keysDir, 'client_key'))], knownNodesPath: join(keysDir, 'known_hosts'), port: 0})
-  let node: Child | undefined
-  try {
-    node = await startChild(['node', keysDir, NODE_ID, String(gateway.address.port)])
-    await gateway.waitForNode(NODE_ID, 20_000)
-    const send = async (body: unknown): Promise<unknown> => (await gateway.request(NODE_ID, 'POST', '/echo', {data: body})).body
-    const window = await runWindow(send, {concurrency: 1, measureMs: (settings.measureSeconds * 1000) / settings.rounds, warmupMs: settings.warmupSeconds * 1000})
-    const library = summarize(1, [window])
-    // A short warm-up stream, so JIT and the SSH window are in their steady state.
-    for await (const item of gateway.stream(NODE_ID, '/items', {params: {n: 20_000}})) void item
-    const started = performance.now()
-    const deadline = started + settings.streamSeconds * 1000
-    let items = 0
-    for await (const item of gateway.stream(NODE_ID, '/items', {params: {n: settings.streamItems}})) {
-      if ((item as {i: number}).i !== items) throw new Error(`stream item ${items} out of order: ${JSON.stringify(item)}`)
-      items++
-      if ((items & 1023) === 0 && performance.now() > deadline) break
-    }
-
-    const seconds = (performance.now() - started) / 1000
-    return {library, stream: {items, itemsPerSecond: items / seconds, seconds}}
-  } finally {
-    await node?.stop()
-    await gateway.close()
+/** gateway.stream() from the library gateway: a warm-up stream, then one measured. */
+async function measureLibraryStream(gateway: Awaited<ReturnType<typeof startTunnelGateway>>, settings: TunnelSettings): Promise<StreamResult> {
+  // A short warm-up stream, so JIT and the SSH window are in their steady state.
+  for await (const item of gateway.stream(NODE_ID, '/items', {params: {n: 20_000}})) void item
+  const started = performance.now()
+  const deadline = started + settings.streamSeconds * 1000
+  let items = 0
+  for await (const item of gateway.stream(NODE_ID, '/items', {params: {n: settings.streamItems}})) {
+    if ((item as {i: number}).i !== items) throw new Error(`stream item ${items} out of order: ${JSON.stringify(item)}`)
+    items++
+    if ((items & 1023) === 0 && performance.now() > deadline) break
   }
+
+  const seconds = (performance.now() - started) / 1000
+  return {items, itemsPerSecond: items / seconds, seconds}
 }
 
 export async function runTunnelCases(settings: TunnelSettings, dir: string): Promise<TunnelResult> {
@@ -144,26 +152,30 @@ export async function runTunnelCases(settings: TunnelSettings, dir: string): Pro
   await trustNode(keys.knownNodesPath, NODE_ID, keys.nodeHostPublicKey)
   await AuthorizedKeysFile.open(keys.authorizedKeysPath) // fail here, not in a child, if the file is unusable
 
-  process.stderr.write('bench: tunnel request/response through the HTTP API\n')
-  const gateway = await startChild(['gateway', keysDir])
-  let node: Child | undefined
-  const pool = new Pool(`http://127.0.0.1:${gateway.info.httpPort}`, {connections: Math.max(...settings.concurrency)})
-  let http: LoadResult[]
-  let httpNdjson: StreamResult | undefined
+  process.stderr.write('bench: tunnel request/response, HTTP API and gateway.request() (library) in alternating rounds\n')
+  const gatewayChild = await startChild(['gateway', keysDir])
+  const children: Child[] = []
+  const pool = new Pool(`http://127.0.0.1:${gatewayChild.info.httpPort}`, {connections: Math.max(...settings.concurrency)})
+  let gateway: Awaited<ReturnType<typeof startTunnelGateway>> | undefined
   try {
-    node = await startChild(['node', keysDir, NODE_ID, String(gateway.info.gatewayPort)])
+    children.push(await startChild(['node', keysDir, NODE_ID, String(gatewayChild.info.gatewayPort)]))
     await waitForNodeOverHttp(pool)
-    http = await measureHttp(pool, settings)
+    // The library's gateway lives in this process (as for any library user), with a node of its own.
+    gateway = await startTunnelGateway({identities: [await loadPrivateKey(join(keysDir, 'client_key'))], knownNodesPath: join(keysDir, 'known_hosts'), port: 0})
+    children.push(await startChild(['node', keysDir, NODE_ID, String(gateway.address.port)]))
+    await gateway.waitForNode(NODE_ID, 20_000)
+    const library = gateway
+    const {http, library: libraryLoad} = await measureAlternating({http: httpSender(pool), library: async (body) => (await library.request(NODE_ID, 'POST', '/echo', {data: body})).body}, settings)
     process.stderr.write('bench: tunnel STREAM through the HTTP API (NDJSON)\n')
     await measureNdjson(pool, {...settings, streamItems: 20_000}) // warm-up
-    httpNdjson = await measureNdjson(pool, settings)
+    const httpNdjson = await measureNdjson(pool, settings)
+    process.stderr.write('bench: tunnel gateway.stream() (library, gateway in this process)\n')
+    const stream = await measureLibraryStream(gateway, settings)
+    return {http, httpNdjson, library: libraryLoad, stream}
   } finally {
     await pool.close()
-    await node?.stop()
-    await gateway.stop()
+    await Promise.all(children.map((child) => child.stop()))
+    await gateway?.close()
+    await gatewayChild.stop()
   }
-
-  process.stderr.write('bench: tunnel gateway.request() and gateway.stream() (library, gateway in this process)\n')
-  const {library, stream} = await measureLibrary(keysDir, settings)
-  return {http, httpNdjson, library, stream}
 }

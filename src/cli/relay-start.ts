@@ -1,11 +1,13 @@
-// `relay start` glue: load the config, start the relay, log one line per request on stderr, reload the
-// config on SIGHUP (an invalid one is logged and the old one kept), drain and exit on SIGINT/SIGTERM.
+// `relay start` glue: load the config, start the relay, log one line per request on stderr (batched:
+// batched-log.ts), reload the config on SIGHUP (an invalid one is logged and the old one kept), drain and
+// exit on SIGINT/SIGTERM.
 import type {RelayAddress} from '../core/relay/address.js'
 import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
+import {BatchedLog} from './batched-log.js'
 import {stderrColors as c} from './output.js'
-import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
+import {type LogFormat, escapeControl, formatEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
 
 export interface RelayStartOptions {
@@ -25,6 +27,20 @@ const MAX_LOGGED_NAME_CHARS = 80
 
 export async function runRelayStart(options: RelayStartOptions): Promise<{address: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  // Every line of this command goes through the batch, so they stay in order; what waits is written on
+  // any exit (a second signal's process.exit too).
+  const log = new BatchedLog()
+  const flushLog = (): void => log.flushSync()
+  process.on('exit', flushLog)
+  try {
+    return await serve(options, logFormat, log)
+  } finally {
+    log.flushSync()
+    process.off('exit', flushLog)
+  }
+}
+
+async function serve(options: RelayStartOptions, logFormat: LogFormat, log: BatchedLog): Promise<{address: string} | undefined> {
   const signalled = stopSignal()
   let reloading = Promise.resolve()
   // Installed before the relay starts (a SIGHUP would otherwise kill the process), so it finds the relay here.
@@ -37,9 +53,9 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     try {
       const config = await loadRelayConfig(options.configPath)
       await started.relay?.reload(config)
-      writeEventLog({config: options.configPath, event: 'config reloaded', requests: config.requests.size}, logFormat)
+      log.write(formatEventLog({config: options.configPath, event: 'config reloaded', requests: config.requests.size}, logFormat))
     } catch (error) {
-      writeEventLog({config: options.configPath, event: 'config reload failed, keeping the previous config', reason: (error as Error).message}, logFormat)
+      log.write(formatEventLog({config: options.configPath, event: 'config reload failed, keeping the previous config', reason: (error as Error).message}, logFormat))
     }
   }
 
@@ -50,22 +66,25 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     idleTimeoutMs: options.idleTimeoutMs,
     listen: options.listen,
     maxConnections: options.maxConnections,
-    onEvent: (event: RelayServerEvent) => writeEventLog({...event}, logFormat),
-    onRequest: (entry) => writeRelayLog(entry, logFormat),
+    onEvent: (event: RelayServerEvent) => log.write(formatEventLog({...event}, logFormat)),
+    onRequest: (entry) => log.write(formatRelayLog(entry, logFormat)),
     socketMode: options.socketMode,
   })
   started.relay = relay
   if (logFormat === 'json') {
-    process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
+    log.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
-    process.stderr.write(`${c.green('relay')} listening on ${c.bold(escapeControl(relay.address))} (${config.requests.size} requests from ${escapeControl(options.configPath)}; SIGHUP reloads it)\n`)
+    log.write(`${c.green('relay')} listening on ${c.bold(escapeControl(relay.address))} (${config.requests.size} requests from ${escapeControl(options.configPath)}; SIGHUP reloads it)\n`)
   }
 
+  // A supervisor waits for this line: it is not left for the end of the turn.
+  log.flushSync()
   const signal = await signalled
   process.off('SIGHUP', onHangup)
-  process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
+  log.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
+  log.flushSync()
   await relay.close()
-  process.stderr.write(c.dim('relay stopped\n'))
+  log.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }
 
@@ -74,19 +93,16 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
  * and id come from the client: cut to a bound, and in text form with control characters escaped (a name
  * holding CR/LF or an escape sequence must not forge log lines or drive the terminal).
  */
-function writeRelayLog(entry: RelayRequestLog, format: LogFormat): void {
+function formatRelayLog(entry: RelayRequestLog, format: LogFormat): string {
   const time = new Date().toISOString()
   const timeMs = Math.round(entry.timeMs * 100) / 100
   const id = cut(idText(entry.id), MAX_LOGGED_ID_CHARS)
   const request = entry.request === null ? null : cut(entry.request, MAX_LOGGED_NAME_CHARS)
-  if (format === 'json') {
-    process.stderr.write(JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs}) + '\n')
-    return
-  }
+  if (format === 'json') return JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs}) + '\n'
 
   const outcome = entry.status === 'ok' ? c.green('ok') : c.red('error')
   const detail = [entry.httpStatus === undefined ? '-' : String(entry.httpStatus), entry.code ?? ''].join(' ').trimEnd()
-  process.stderr.write(`${c.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${outcome} ${detail} ${timeMs}ms\n`)
+  return `${c.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${outcome} ${detail} ${timeMs}ms\n`
 }
 
 function idText(id: unknown): string {

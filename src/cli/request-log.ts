@@ -28,15 +28,16 @@ export function writeRequestLog(entry: KorvRequestLog, format: LogFormat): void 
 
 /** A server-side event (auth rejected, protocol error) as one stderr line. */
 export function writeEventLog(fields: Record<string, unknown>, format: LogFormat): void {
-  const time = new Date().toISOString()
-  if (format === 'json') {
-    process.stderr.write(JSON.stringify({time, ...fields}) + '\n')
-    return
-  }
+  process.stderr.write(formatEventLog(fields, format))
+}
 
+/** The line writeEventLog writes, newline included (for a batched log). */
+export function formatEventLog(fields: Record<string, unknown>, format: LogFormat): string {
+  const time = new Date().toISOString()
+  if (format === 'json') return JSON.stringify({time, ...fields}) + '\n'
   const {event, ...rest} = fields
   const text = [escapeControl(String(event)), ...Object.entries(rest)
     .filter(([, value]) => value !== undefined)
     .map(([key, value]) => `${key}=${escapeControl(typeof value === 'string' ? value : String(JSON.stringify(value)))}`)].join(' ')
-  process.stderr.write(`${c.dim(time)} ${c.yellow(text)}\n`)
+  return `${c.dim(time)} ${c.yellow(text)}\n`
 }

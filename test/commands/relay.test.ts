@@ -122,6 +122,26 @@ describe('relay commands', {timeout: 120_000}, () => {
     assert.ok(parsed.some((r) => r.status === 'error' && r.id === null))
   })
 
+  it('the request log: requests still in flight at SIGTERM finish, and every line is written before "relay stopped"', async () => {
+    const own = await startRelayCli(['--config', configPath, '--listen', 'tcp://127.0.0.1:0'], {RELAY_TEST_TOKEN: SECRET})
+    let client: LineClient | undefined
+    try {
+      client = await LineClient.connect(parseRelayAddress(own.address, 'listen'))
+      for (let id = 0; id < 200; id++) client.send({data: {id}, id, request: 'create'})
+      await client.waitFor((reply) => reply.status === 'dispatched', 200)
+      assert.equal(await own.stop('SIGTERM'), 0)
+    } finally {
+      client?.close()
+      await own.stop('SIGKILL')
+    }
+
+    const requestLines = own.stderr.filter((line) => line.includes('"request":"create"'))
+    assert.equal(requestLines.length, 200, own.stderr.slice(-5).join('\n'))
+    const stopping = own.stderr.findIndex((line) => line.includes('SIGTERM: finishing requests in flight'))
+    assert.ok(stopping > 0)
+    assert.equal(own.stderr.at(-1), 'relay stopped')
+  })
+
   it('SIGHUP reloads the config; an open connection stays open; an invalid file keeps the old config', async () => {
     const client = await LineClient.connect(parseRelayAddress(relay.address, 'listen'))
     try {

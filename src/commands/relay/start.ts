@@ -11,7 +11,7 @@ export default class RelayStart extends BaseCommand<typeof RelayStart> {
 
 HTTPS certificates are verified (system roots, or "ca" from the config). A client that disconnects cancels its requests in flight. A UNIX socket is created with mode 0600 (--socket-mode); a stale socket file is replaced, a live one is refused.
 
-One log line per request on stderr (name, id, outcome, HTTP status, time; never params, bodies or secrets). SIGHUP reloads the config without dropping connections (an invalid file is logged and the old config kept). SIGINT or SIGTERM lets requests in flight finish (up to 10 s) and exits 0.
+One log line per request on stderr (name, id, outcome, HTTP status, time; never params, bodies or secrets), written in batches of one event-loop turn and flushed before exit; if stderr takes nothing, at most 1 MiB waits and later lines are dropped and counted. SIGHUP reloads the config without dropping connections (an invalid file is logged and the old config kept). SIGINT or SIGTERM lets requests in flight finish (up to 10 s) and exits 0.
 
 Limits: a connection with no request in flight is closed after --idle-timeout without a complete line; past --max-connections new connections are closed at once; a client that does not read its replies is not read from until it does.
 

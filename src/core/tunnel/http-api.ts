@@ -1,9 +1,9 @@
 // The gateway's local HTTP API: `GET /nodes`, `METHOD /nodes/<id>/<path>` as one tunnel request, and
-// STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes.
+// STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes. Plain
+// requests take the hot path of http-json.ts: a request target parsed without a URL object, the body
+// read with listeners, the answer in one res.end().
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
-import {RestwireError, StatusError} from '../errors.js'
-import {stringifyJson} from '../json.js'
 import {settleWithin} from '../link/streams.js'
 import {listenOn} from '../listen.js'
 import {parseQuery} from '../message/request.js'
@@ -11,9 +11,11 @@ import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
+import {readJsonBody, sendError, sendJson} from './http-json.js'
 import {withAsyncDispose} from '../dispose.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
+export {errorStatus, sendError} from './http-json.js'
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
 /** On close(), how long plain requests in flight may still finish before their connections are cut. */
 export const DEFAULT_HTTP_DRAIN_MS = 5000
@@ -38,36 +40,39 @@ export interface TunnelHttpApiHandle extends AsyncDisposable {
   close(): Promise<void>
 }
 
-const VERBS: Record<string, TunnelVerb> = {DELETE: 'DELETE', GET: 'GET', PATCH: 'PATCH', POST: 'POST', PUT: 'PATCH'}
+const VERBS: Partial<Record<string, TunnelVerb>> = {DELETE: 'DELETE', GET: 'GET', PATCH: 'PATCH', POST: 'POST', PUT: 'PATCH'}
 const ALLOW = 'GET, POST, PUT, PATCH, DELETE'
-/** Errors without an HTTP status of their own. */
-const ERROR_STATUS: Partial<Record<string, number>> = {RW_ERR_CLOSED: 503, RW_ERR_NODE_UNKNOWN: 404, RW_ERR_TIMEOUT: 504, RW_ERR_USAGE: 400}
+const NODES_PREFIX = '/nodes/'
+
+/** What every request of one API shares. */
+interface ApiState {
+  gateway: TunnelGatewayHandle
+  maxBodyBytes: number
+  sendTimeoutMs: number | undefined
+  /** Requests being answered (streams included), for close()'s drain. */
+  active: number
+  onIdle: (() => void) | undefined
+  /** Enders of the streams being served, for close(). */
+  streams: Set<() => void>
+}
 
 export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: TunnelHttpApiOptions = {}): Promise<TunnelHttpApiHandle> {
   const host = options.host ?? '127.0.0.1'
   const port = options.port ?? DEFAULT_HTTP_API_PORT
-  const maxBodyBytes = options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES
-  const active = new Set<Promise<void>>()
-  const streams = new Set<() => void>()
-  const server: Server = createServer((req, res) => {
-    // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
-    req.on('error', () => {})
-    res.on('error', () => {})
-    const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
-    active.add(done)
-    void done.finally(() => active.delete(done))
-  })
+  const api: ApiState = {active: 0, gateway, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES, onIdle: undefined, sendTimeoutMs: options.sendTimeoutMs, streams: new Set()}
+  const server: Server = createServer((req, res) => onRequest(api, req, res))
   server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
-  server.on('connection', (socket) => socket.on('error', () => {}))
+  server.on('connection', (socket) => socket.on('error', ignore))
   await listenOn(server, host, port, 'HTTP')
   // Accept errors after listening (EMFILE under a flood) must not end the process.
-  server.on('error', () => {})
+  server.on('error', ignore)
 
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {
     const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
-    for (const end of streams) end()
-    await settleWithin(Promise.allSettled([...active]), options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)
+    for (const end of api.streams) end()
+    const idle = api.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => (api.onIdle = resolve))
+    await settleWithin(idle, options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)
     server.closeAllConnections()
     await stopped
   }
@@ -78,81 +83,110 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   })
 }
 
-interface HandleContext {
-  maxBodyBytes: number
-  sendTimeoutMs: number | undefined
-  /** Enders of the streams being served, for close(). */
-  streams: Set<() => void>
+function ignore(): void {}
+
+function onRequest(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
+  // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
+  req.on('error', ignore)
+  res.on('error', ignore)
+  api.active++
+  try {
+    route(api, req, res)
+  } catch (error) {
+    fail(api, res, error)
+  }
 }
 
-async function handle(gateway: TunnelGatewayHandle, req: IncomingMessage, res: ServerResponse, context: HandleContext): Promise<void> {
-  const url = new URL(req.url ?? '/', 'http://gateway')
+/** Every request ends in exactly one of reply(), fail() or (for a stream) release(). */
+function release(api: ApiState): void {
+  if (--api.active === 0) api.onIdle?.()
+}
+
+function reply(api: ApiState, res: ServerResponse, status: number, body: unknown, headers?: string[]): void {
+  sendJson(res, status, body, headers)
+  release(api)
+}
+
+function fail(api: ApiState, res: ServerResponse, error: unknown): void {
+  sendError(res, error)
+  release(api)
+}
+
+function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
+  const {path, query} = requestTarget(req.url ?? '/')
   const method = req.method ?? 'GET'
-  if (url.pathname === '/nodes' || url.pathname === '/nodes/') {
-    if (method !== 'GET') return sendMethodNotAllowed(res, 'GET')
-    // In a cluster each node also names the gateway holding it.
-    const nodes = gateway.nodes().map(({address, connectedSince, fingerprint, gateway: holder, id, inFlight}) => ({address, connectedSince: connectedSince.toISOString(), fingerprint, id, inFlight, ...(holder ? {gateway: holder} : {})}))
-    return sendJson(res, 200, nodes)
+  if (path === '/nodes' || path === NODES_PREFIX) {
+    if (method !== 'GET') return methodNotAllowed(api, res, 'GET')
+    return reply(api, res, 200, listNodes(api.gateway))
   }
 
-  const match = /^\/nodes\/([^/]+)(\/.*)?$/.exec(url.pathname)
-  if (!match) return sendJson(res, 404, {error: `no such endpoint: ${url.pathname}; use GET /nodes or METHOD /nodes/<id>/<path>`})
+  // /nodes/<id>[/<path>], id not empty.
+  const slash = path.indexOf('/', NODES_PREFIX.length)
+  if (!path.startsWith(NODES_PREFIX) || slash === NODES_PREFIX.length) {
+    return reply(api, res, 404, {error: `no such endpoint: ${path}; use GET /nodes or METHOD /nodes/<id>/<path>`})
+  }
+
   const verb = VERBS[method]
-  if (!verb) return sendMethodNotAllowed(res, ALLOW)
-  const nodeId = decodeSegment(match[1]!)
-  const path = (match[2] ?? '/').split('/').map(decodeSegment).join('/')
-  const params = url.search.length > 1 ? parseQuery(url.search.slice(1)) : undefined
+  if (!verb) return methodNotAllowed(api, res, ALLOW)
+  const nodeId = decodeSegment(slash === -1 ? path.slice(NODES_PREFIX.length) : path.slice(NODES_PREFIX.length, slash))
+  const nodePath = slash === -1 ? '/' : decodePath(path.slice(slash))
+  const params = query === '' ? undefined : parseQuery(query)
 
   const format = verb === 'GET' ? streamFormat(req.headers.accept) : undefined
-  if (format) return serveStream(gateway, res, {format, nodeId, params, path}, context)
+  if (format) {
+    void serveStream(api, res, {format, nodeId, params, path: nodePath}).then(() => release(api))
+    return
+  }
 
-  const data = await readJsonBody(req, context.maxBodyBytes)
-  const {body, status} = await gateway.request(nodeId, verb, path, {data, params})
-  sendJson(res, status, body)
+  readJsonBody(req, api.maxBodyBytes, (error, data) => {
+    if (error) return fail(api, res, error)
+    let answer: ReturnType<TunnelGatewayHandle['request']>
+    try {
+      answer = api.gateway.request(nodeId, verb, nodePath, {data, params})
+    } catch (failure) {
+      // Called from a stream listener: nothing above would catch it.
+      return fail(api, res, failure)
+    }
+
+    answer.then(
+      ({body, status}) => reply(api, res, status, body),
+      (failure: unknown) => fail(api, res, failure),
+    )
+  })
 }
 
-async function serveStream(
-  gateway: TunnelGatewayHandle,
-  res: ServerResponse,
-  request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined},
-  context: HandleContext,
-): Promise<void> {
-  // A remote reader that stops reading loses its stream rather than keep the node paused for every caller.
-  const stream = gateway.stream(request.nodeId, request.path, {params: request.params, stallMs: DEFAULT_STREAM_STALL_MS})
-  const end = (): void => void stream.cancel()
-  context.streams.add(end)
-  try {
-    const opened = await pipeTunnelStream(stream, res, request.format, context.sendTimeoutMs)
-    if (!opened.ok) sendError(res, opened.error)
-  } finally {
-    context.streams.delete(end)
-  }
+/** In a cluster each node also names the gateway holding it. */
+function listNodes(gateway: TunnelGatewayHandle): unknown[] {
+  return gateway.nodes().map(({address, connectedSince, fingerprint, gateway: holder, id, inFlight}) => ({address, connectedSince: connectedSince.toISOString(), fingerprint, id, inFlight, ...(holder ? {gateway: holder} : {})}))
 }
 
-/** The JSON request body as `data`: undefined when empty; 400 when not JSON, 413 when over the limit. */
-async function readJsonBody(req: IncomingMessage, maxBodyBytes: number): Promise<unknown> {
-  const tooLarge = (): RestwireError =>
-    new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`, {status: 413})
-  if (Number(req.headers['content-length'] ?? 0) > maxBodyBytes) throw tooLarge()
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > maxBodyBytes) throw tooLarge()
-    chunks.push(chunk)
+/**
+ * The request target as path and raw query, the same as a WHATWG URL would give (the query is decoded
+ * by parseQuery either way). A URL object costs more than the rest of the routing, so only targets a
+ * URL would rewrite take one: not origin-form, `//`, dot segments (`%2e` too), backslashes, fragments.
+ */
+export function requestTarget(target: string): {path: string; query: string} {
+  const mark = target.indexOf('?')
+  const path = mark === -1 ? target : target.slice(0, mark)
+  if (path.charCodeAt(0) !== 0x2f || path.charCodeAt(1) === 0x2f || path.includes('/.') || path.includes('\\') || target.includes('#') || UNSAFE_PERCENT.test(path)) {
+    const url = new URL(target, 'http://gateway')
+    return {path: url.pathname, query: url.search.slice(1)}
   }
 
-  const text = Buffer.concat(chunks).toString('utf8')
-  if (text.trim() === '') return undefined
-  try {
-    return JSON.parse(text) as unknown
-  } catch (error) {
-    throw new RestwireError('RW_ERR_USAGE', `the request body is not valid JSON: ${(error as Error).message}`, {cause: error, status: 400})
-  }
+  return {path, query: mark === -1 ? '' : target.slice(mark + 1)}
+}
+
+/** `%2e` is a dot to the URL parser (so `/%2e%2e/` is a dot segment). */
+const UNSAFE_PERCENT = /%2e/i
+
+/** Decodes each segment of a node path; a path without `%` is left as it is. */
+function decodePath(path: string): string {
+  return path.includes('%') ? path.split('/').map(decodeSegment).join('/') : path
 }
 
 /** Percent-decodes one path segment, unless that would make a `/` or `?` that changes how the path splits. */
 function decodeSegment(segment: string): string {
+  if (!segment.includes('%')) return segment
   try {
     const decoded = decodeURIComponent(segment)
     return /[/?]/.test(decoded) ? segment : decoded
@@ -161,48 +195,21 @@ function decodeSegment(segment: string): string {
   }
 }
 
-function sendMethodNotAllowed(res: ServerResponse, allow: string): void {
-  res.setHeader('allow', allow)
-  sendJson(res, 405, {error: `method not allowed; use ${allow}`})
+function methodNotAllowed(api: ApiState, res: ServerResponse, allow: string): void {
+  reply(api, res, 405, {error: `method not allowed; use ${allow}`}, ['allow', allow])
 }
 
-/** Never throws: a body that cannot be written as JSON (a node's 100,000-deep answer) becomes a 502. */
-function sendJson(res: ServerResponse, status: number, body: unknown): void {
-  if (res.headersSent || res.destroyed) {
-    res.end()
-    return
-  }
-
-  let text: string
+async function serveStream(api: ApiState, res: ServerResponse, request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined}): Promise<void> {
+  // A remote reader that stops reading loses its stream rather than keep the node paused for every caller.
+  const stream = api.gateway.stream(request.nodeId, request.path, {params: request.params, stallMs: DEFAULT_STREAM_STALL_MS})
+  const end = (): void => void stream.cancel()
+  api.streams.add(end)
   try {
-    text = stringifyJson(body === undefined ? null : body, "the node's answer")
+    const opened = await pipeTunnelStream(stream, res, request.format, api.sendTimeoutMs)
+    if (!opened.ok) sendError(res, opened.error)
   } catch (error) {
-    status = 502
-    text = JSON.stringify({code: (error as RestwireError).code, error: (error as Error).message})
+    sendError(res, error)
+  } finally {
+    api.streams.delete(end)
   }
-
-  res.writeHead(status, {'content-length': Buffer.byteLength(text), 'content-type': 'application/json'})
-  res.end(text)
-}
-
-/** A node's 4xx/5xx keeps its status and body; other failures become `{"error", "code"}` with a fitting status. */
-export function sendError(res: ServerResponse, error: unknown): void {
-  if (!(error instanceof RestwireError)) {
-    sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: String((error as Error)?.message ?? error)})
-    return
-  }
-
-  const status = errorStatus(error)
-  if (error instanceof StatusError && status === error.status) return sendJson(res, status, error.body)
-
-  // The body was not read to the end: do not keep the connection for a next request.
-  if (status === 413) res.setHeader('connection', 'close')
-  const connected = error.code === 'RW_ERR_NODE_UNKNOWN' ? error.details?.connected : undefined
-  sendJson(res, status, connected === undefined ? {code: error.code, error: error.message} : {code: error.code, connected, error: error.message})
-}
-
-export function errorStatus(error: RestwireError): number {
-  const {status} = error
-  if (status !== undefined && Number.isInteger(status) && status >= 400 && status <= 599) return status
-  return ERROR_STATUS[error.code] ?? 502
 }

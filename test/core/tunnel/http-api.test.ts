@@ -2,12 +2,13 @@
 import assert from 'node:assert/strict'
 import {execFile} from 'node:child_process'
 import {after, before, describe, it} from 'node:test'
-import type {RwRequest} from '../../../src/core/message/request.js'
+import {type RwRequest, parseQuery} from '../../../src/core/message/request.js'
 import {Router} from '../../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../../src/core/ssh/authorized-keys.js'
 import {type TunnelGatewayHandle, type TunnelNodeHandle, exposeNode, startTunnelGateway} from '../../../src/core/tunnel/index.js'
 import {RestwireError} from '../../../src/core/errors.js'
-import {type TunnelHttpApiHandle, errorStatus, startTunnelHttpApi} from '../../../src/core/tunnel/http-api.js'
+import {type TunnelHttpApiHandle, errorStatus, requestTarget, startTunnelHttpApi} from '../../../src/core/tunnel/http-api.js'
+import {closedWithin, openSocket} from '../../helpers/hostile.js'
 import {type TunnelKeys, makeTunnelKeys, trustNode} from '../../helpers/tunnel-fixture.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout, tool} from '../../helpers/tools.js'
@@ -169,6 +170,45 @@ describe('tunnel HTTP API: curl and fetch through a real gateway', {skip: skipWi
     assert.equal(((await big.json()) as {code: string}).code, 'RW_ERR_FRAME_TOO_LARGE')
   })
 
+  it('a chunked body is read whole across writes; one over the limit is 413 and the connection closes', async () => {
+    const socket = await openSocket({port: api.address.port})
+    let text = ''
+    socket.on('data', (chunk: Buffer) => (text += chunk.toString()))
+    const body = JSON.stringify({split: 'across writes'})
+    socket.write(`POST /nodes/${NODE_ID}/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`)
+    for (const part of [body.slice(0, 5), body.slice(5)]) {
+      socket.write(`${part.length.toString(16)}\r\n${part}\r\n`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+    }
+
+    socket.write('0\r\n\r\n')
+    while (!text.includes(body)) await new Promise((resolve) => setTimeout(resolve, 10))
+    assert.match(text, /^HTTP\/1\.1 201 /)
+    assert.match(text, /content-length: \d+/i)
+    assert.doesNotMatch(text, /transfer-encoding/i)
+    // 64 KiB limit in this suite; no Content-Length, so only the bytes read can tell.
+    text = ''
+    const chunk = 'x'.repeat(16 * 1024)
+    socket.write(`POST /nodes/${NODE_ID}/create HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n`)
+    for (let i = 0; i < 5; i++) socket.write(`${chunk.length.toString(16)}\r\n${chunk}\r\n`)
+    assert.ok(await closedWithin(socket, 20_000), 'the connection is closed after the 413')
+    assert.match(text, /^HTTP\/1\.1 413 /)
+    assert.match(text, /RW_ERR_FRAME_TOO_LARGE/)
+    assert.match(text, /connection: close/i)
+  })
+
+  it('a client that resets mid-body leaves no request in flight: close() does not wait for it', async () => {
+    const other = await startTunnelHttpApi(gateway, {drainMs: 120_000, port: 0})
+    const socket = await openSocket({port: other.address.port})
+    socket.write(`POST /nodes/${NODE_ID}/create HTTP/1.1\r\nHost: x\r\nContent-Length: 100\r\n\r\n{"half":`)
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    socket.resetAndDestroy()
+    await new Promise((resolve) => setTimeout(resolve, 50))
+    // The suite's 60 s timeout is far below drainMs: a request counted in flight would fail the test.
+    await other.close()
+    assert.equal((await fetch(`${base}/nodes/${NODE_ID}/home`)).status, 200)
+  })
+
   it('other paths are 404 and other methods 405', async () => {
     assert.equal((await fetch(`${base}/elsewhere`)).status, 404)
     const wrongMethod = await fetch(`${base}/nodes`, {method: 'POST'})
@@ -279,6 +319,18 @@ describe('tunnel HTTP API: curl and fetch through a real gateway', {skip: skipWi
     await Promise.all([other.close(), other.close()])
     await finallyOf('api-closed')
     for (;;) if ((await reader.read().catch(() => ({done: true}))).done) break
+  })
+})
+
+describe('tunnel HTTP API: request targets', () => {
+  it('split into path and query as a WHATWG URL would, without one for plain targets', () => {
+    const targets = ['/nodes', '/nodes/', '/nodes/a/b?x=1&y=%20', '/nodes/a%2Fb/c', '/nodes/x/./y', '/nodes/x/%2e%2E/y', '/nodes/../x', '//nodes/x', '/nodes\\x/y', '/nodes/x#frag', '/nodes/x?q#f', '/nodes/x?', '/nodes/api.node/item?a=b?c', "/nodes/x/y'z?k='v'", '*']
+    for (const target of targets) {
+      const url = new URL(target, 'http://gateway')
+      const {path, query} = requestTarget(target)
+      // The raw query keeps characters a URL percent-encodes; parsed, they are the same.
+      assert.deepEqual({path, query: parseQuery(query)}, {path: url.pathname, query: parseQuery(url.search.slice(1))}, target)
+    }
   })
 })
 

@@ -1,0 +1,152 @@
+// The relay as users run it (issue 15): the built CLI, `restwire relay start --config relay.json`, its
+// request log on (a line per request, text format) and its stderr redirected to a file as a user's
+// `2>relay.log` would, against direct undici on the same node:http echo server. Closed loop at each
+// concurrency, rounds alternating the two, as in relay.ts (whose library case has no log).
+// Needs `npm run build` (dist/); the relay CLI process is the one whose CPU per request is reported.
+import {closeSync, openSync, readFileSync, writeFileSync} from 'node:fs'
+import {join} from 'node:path'
+import {type EchoClient, connectHttp} from './clients.js'
+import {exited, makeTempDir, spawnTracked, stopChild} from './children.js'
+import {type EchoBody, type LoadResult, type WindowSamples, runWindow, summarize} from './load.js'
+import {connectRelay, startChild} from './relay.js'
+
+const ROOT = join(import.meta.dirname, '..')
+const REWARM_MS = 200
+export const RELAY_CLI_TARGET = 0.9
+
+export interface RelayCliSettings {
+  concurrency: number[]
+  warmupSeconds: number
+  measureSeconds: number
+  rounds: number
+}
+
+export interface RelayCliResult {
+  direct: LoadResult[]
+  relayCli: LoadResult[]
+  /** CPU of the relay CLI process per request, µs, by concurrency (/proc, Linux only). */
+  cpuUsPerRequest: Record<number, number>
+  logLines: number
+}
+
+/** utime + stime of a process in clock ticks (100/s), or undefined off Linux. */
+function cpuTicks(pid: number): number | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    return Number(fields[11]) + Number(fields[12])
+  } catch {
+    return undefined
+  }
+}
+
+async function startRelayCli(dir: string, httpPort: number): Promise<{port: number; pid: number; logPath: string; stop(): Promise<void>}> {
+  const configPath = join(dir, 'relay.json')
+  writeFileSync(configPath, JSON.stringify({requests: {echo: {method: 'POST', url: `http://127.0.0.1:${httpPort}/echo`}}}))
+  const logPath = join(dir, 'relay.log')
+  const logFd = openSync(logPath, 'w')
+  const child = spawnTracked(process.execPath, [join(ROOT, 'bin', 'run.js'), 'relay', 'start', '--config', configPath, '--listen', 'tcp://127.0.0.1:0'], {cwd: ROOT, stdio: ['ignore', 'ignore', logFd]})
+  closeSync(logFd)
+  const stop = async (): Promise<void> => {
+    child.kill('SIGTERM')
+    const timer = setTimeout(() => void stopChild(child), 5000)
+    await exited(child)
+    clearTimeout(timer)
+  }
+
+  for (const deadline = Date.now() + 20_000; Date.now() < deadline; await new Promise((resolve) => setTimeout(resolve, 20))) {
+    const port = /listening on tcp:\/\/127\.0\.0\.1:(\d+)/.exec(readFileSync(logPath, 'utf8'))?.[1]
+    if (port) return {logPath, pid: child.pid!, port: Number(port), stop}
+    if (child.exitCode !== null) break
+  }
+
+  await stop()
+  throw new Error(`relay start did not listen: ${readFileSync(logPath, 'utf8')}`)
+}
+
+export async function runRelayCliCases(settings: RelayCliSettings): Promise<RelayCliResult> {
+  process.stderr.write('bench: relay CLI with its request log (stderr to a file) vs direct undici\n')
+  const dir = makeTempDir('restwire-bench-relay-cli-')
+  const http = await startChild('server-child.ts', ['http'])
+  let relay: Awaited<ReturnType<typeof startRelayCli>> | undefined
+  const clients: EchoClient[] = []
+  try {
+    relay = await startRelayCli(dir, http.port)
+    const cases = [] as Array<{kind: 'direct' | 'relayCli'; concurrency: number; client: EchoClient; windows: WindowSamples[]; ticks: number; sent: number}>
+    for (const concurrency of settings.concurrency) {
+      for (const kind of ['direct', 'relayCli'] as const) {
+        const client = kind === 'direct' ? await connectHttp(http.port, concurrency) : await connectRelay(relay.port)
+        clients.push(client)
+        cases.push({client, concurrency, kind, sent: 0, ticks: 0, windows: []})
+      }
+    }
+
+    const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+    for (let round = 0; round < settings.rounds; round++) {
+      for (const entry of cases) {
+        const before = entry.kind === 'relayCli' ? cpuTicks(relay.pid) : undefined
+        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+        const sentBefore = entry.sent
+        // Every request counts for the CPU figure, warm-up included, as its ticks do.
+        const send = (body: EchoBody): Promise<unknown> => {
+          entry.sent++
+          return entry.client.send(body)
+        }
+
+        entry.windows.push(await runWindow(send, {concurrency: entry.concurrency, measureMs, warmupMs}))
+        const after = entry.kind === 'relayCli' ? cpuTicks(relay.pid) : undefined
+        if (before === undefined || after === undefined) entry.sent = sentBefore
+        else entry.ticks += after - before
+      }
+    }
+
+    const results = (kind: 'direct' | 'relayCli'): LoadResult[] => cases.filter((c) => c.kind === kind).map((c) => summarize(c.concurrency, c.windows))
+    const cpuUsPerRequest: Record<number, number> = {}
+    for (const entry of cases) if (entry.kind === 'relayCli' && entry.sent > 0) cpuUsPerRequest[entry.concurrency] = (entry.ticks * 10_000) / entry.sent
+    await Promise.all(clients.splice(0).map((client) => client.close().catch(() => {})))
+    await relay.stop()
+    const logLines = readFileSync(relay.logPath, 'utf8').split('\n').filter((line) => line.includes(' echo id=')).length
+    relay = undefined
+    return {cpuUsPerRequest, direct: results('direct'), logLines, relayCli: results('relayCli')}
+  } finally {
+    await Promise.all(clients.map((client) => client.close().catch(() => {})))
+    await relay?.stop()
+    await http.stop()
+  }
+}
+
+const fixed = (value: number, digits: number, width: number): string => value.toFixed(digits).padStart(width)
+const row = (label: string, r: LoadResult): string => `${label.padEnd(38)}${String(r.concurrency).padStart(5)}${fixed(r.rps, 0, 10)}${fixed(r.p50Ms, 3, 9)}${fixed(r.p99Ms, 3, 9)}`
+
+export function relayCliVerdicts(result: RelayCliResult): Array<{name: string; value: number; target: number; pass: boolean}> {
+  return result.relayCli
+    .filter((r) => r.concurrency > 1)
+    .flatMap((r) => {
+      const direct = result.direct.find((d) => d.concurrency === r.concurrency)
+      if (!direct) return []
+      const value = r.rps / direct.rps
+      return [{name: `relay CLI with log / direct undici c=${r.concurrency}`, pass: value >= RELAY_CLI_TARGET, target: RELAY_CLI_TARGET, value}]
+    })
+}
+
+export function printRelayCliReport(result: RelayCliResult): void {
+  const out: string[] = ['', 'relay CLI with its request log (stderr to a file), POST /echo on a local node:http server', '']
+  out.push(`${'case'.padEnd(38)}${'conc'.padStart(5)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`)
+  for (const direct of result.direct) {
+    out.push(row('direct undici Pool', direct))
+    const cli = result.relayCli.find((r) => r.concurrency === direct.concurrency)
+    if (cli) out.push(row('relay CLI, logging (1 socket)', cli))
+  }
+
+  out.push('')
+  for (const [concurrency, us] of Object.entries(result.cpuUsPerRequest)) out.push(`${`relay CLI CPU per request c=${concurrency}`.padEnd(38)}${fixed(us, 1, 9)} µs`)
+  out.push(`${'request lines in its log'.padEnd(38)}${String(result.logLines).padStart(9)}`, '', 'relay CLI target', '')
+  for (const v of relayCliVerdicts(result)) out.push(`${v.pass ? 'PASS' : 'MISS'}  ${v.name.padEnd(42)}${`${v.value.toFixed(2)}x`.padStart(8)}  (target ≥ ${v.target}x)`)
+  process.stdout.write(out.join('\n') + '\n')
+}
+
+export function relayCliSummary(result: RelayCliResult): Record<string, unknown> {
+  const round = (value: number): number => Math.round(value * 1000) / 1000
+  const figures = (r: LoadResult): Record<string, number> => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps)})
+  return {cpuUsPerRequest: result.cpuUsPerRequest, direct: result.direct.map(figures), logLines: result.logLines, relayCli: result.relayCli.map(figures), targets: relayCliVerdicts(result).map((v) => ({...v, value: round(v.value)}))}
+}
