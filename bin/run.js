@@ -5,12 +5,19 @@
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
 globalThis[Symbol.for('restwire.import')] = (specifier) => import(specifier)
 const {requireWithCodeCache} = await import('../dist/code-cache.js')
-// One code cache per command (`restwire korv call ...` → korv:call), for known commands only.
-const words = process.argv.slice(2, 4)
-const variant = words.length === 2 && words.every((word) => /^[a-z]{1,16}$/.test(word)) ? words.join(':') : undefined
-const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url), {
-  accepts: (exports, id) => Object.hasOwn(exports.COMMANDS, id),
-  variant,
-})
-
-await execute({dir: import.meta.url})
+const argv = process.argv.slice(2)
+// `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
+const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
+if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
+  const {runKorvCallCommand} = requireWithCodeCache(new URL('../dist/korv-call.cjs', import.meta.url))
+  await runKorvCallCommand(argv.slice(2))
+} else {
+  // One code cache per command (`restwire korv serve ...` → korv:serve), for known commands only.
+  const words = argv.slice(0, 2)
+  const variant = words.length === 2 && words.every((word) => /^[a-z]{1,16}$/.test(word)) ? words.join(':') : undefined
+  const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url), {
+    accepts: (exports, id) => Object.hasOwn(exports.COMMANDS, id),
+    variant,
+  })
+  await execute({dir: import.meta.url})
+}

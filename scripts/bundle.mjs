@@ -1,5 +1,6 @@
-// Bundles the CLI entry (src/index.ts) and what it imports into one CommonJS file, dist/cli.cjs, which
-// bin/run.js loads through a V8 code cache (src/code-cache.ts): on Node 20 most of a cold start is
+// Bundles the CLI entry (src/index.ts) and what it imports into one CommonJS file, dist/cli.cjs, and
+// `korv call`'s fast entry (src/korv-call-entry.ts) into dist/korv-call.cjs. bin/run.js loads them
+// through a V8 code cache (src/code-cache.ts): on Node 20 most of a cold start is
 // resolving, reading and compiling hundreds of modules. Dynamic import() becomes require(), because
 // code loaded from a V8 cache by vm.Script cannot use import() on Node 20.
 import {readFile, writeFile} from 'node:fs/promises'
@@ -21,11 +22,28 @@ const ssh2NativeBinding = {
   },
 }
 
-const result = await build({
+// The fast entry of `korv call` (src/korv-call-entry.ts) runs its command without oclif's Config.load:
+// oclif's Command module needs its config module only for that (static Command.run), so that module and
+// what it pulls in (plugin loader, manifest, TypeScript path mapping) are left out of that bundle.
+const withoutOclifConfig = {
+  name: 'without-oclif-config',
+  setup(build) {
+    build.onResolve({filter: /^\.\/config$/}, ({importer}) =>
+      /@oclif[\\/]core[\\/]lib[\\/]command\.js$/.test(importer) ? {namespace: 'oclif-config-stub', path: 'config'} : undefined,
+    )
+    build.onLoad({filter: /.*/, namespace: 'oclif-config-stub'}, () => ({
+      contents: "exports.Config = {load() { throw new Error('oclif Config.load is not in the korv call bundle') }}",
+      loader: 'js',
+    }))
+  },
+}
+
+const pkg = JSON.parse(await readFile('package.json', 'utf8'))
+
+const common = {
   banner: {js: "const __rwImportMetaUrl = require('node:url').pathToFileURL(__filename).href;"},
   bundle: true,
   define: {'import.meta.url': '__rwImportMetaUrl'},
-  entryPoints: ['src/index.ts'],
   // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
   // undici (loaded only by --upstream and the relay), yaml (only for a YAML relay config), @peculiar/x509
   // and its Reflect polyfill (loaded only by keys ca / keys cert), the NATS client (only for pipe serve
@@ -34,16 +52,25 @@ const result = await build({
   format: 'cjs',
   legalComments: 'none',
   logLevel: 'warning',
-  outfile: 'dist/cli.cjs',
-  plugins: [ssh2NativeBinding],
   platform: 'node',
   supported: {'dynamic-import': false},
   target: 'node20',
   write: false,
-})
+}
+
+const results = await Promise.all([
+  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
+  build({
+    ...common,
+    define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
+    entryPoints: ['src/korv-call-entry.ts'],
+    outfile: 'dist/korv-call.cjs',
+    plugins: [ssh2NativeBinding, withoutOclifConfig],
+  }),
+])
 
 // A pure-ASCII file is read several times faster than one that needs UTF-8 decoding, and esbuild leaves
 // a few raw characters in regular expressions: escape them (\uXXXX means the same in every JS context).
-for (const file of result.outputFiles) {
+for (const file of results.flatMap((result) => result.outputFiles)) {
   await writeFile(file.path, file.text.replace(/[^\0-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`))
 }
