@@ -64,6 +64,9 @@ const results = await Promise.all([
     ...common,
     define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
     entryPoints: ['src/korv-call-entry.ts'],
+    // The prompts (a passphrase, --interactive) load from node_modules (their CommonJS build) when asked
+    // for: with their text encodings they were a third of the file every call reads.
+    external: [...common.external, '@inquirer/*'],
     outfile: 'dist/korv-call.cjs',
     plugins: [ssh2NativeBinding, withoutOclifConfig],
   }),

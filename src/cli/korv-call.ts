@@ -130,7 +130,16 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
 }
 
 async function usePersistedTraced(socket: PersistSocket, options: KorvCallOptions, trace: OnTrace | undefined): Promise<KorvRequester | undefined> {
-  const client = await usePersisted(socket, options.concurrency)
+  let client: KorvRequester & {masterPid: number} | undefined
+  try {
+    client = await usePersisted(socket, options.concurrency)
+  } catch (error) {
+    // A persist directory others can enter is never used; a call that did not ask for --persist goes on without it.
+    if (options.persist !== undefined || !isRestwireError(error, 'RW_ERR_CONFIG')) throw error
+    trace?.('info', `Not using persisted connections: ${error.message}`)
+    return undefined
+  }
+
   if (client) trace?.('info', `Using the persisted connection ${socket.socketPath} (pid ${client.masterPid})`)
   return client
 }

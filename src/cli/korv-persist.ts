@@ -1,6 +1,5 @@
 // `korv call`'s persisted connection (--persist DURATION, --persist stop, a target's `persist:`): which
 // socket a call's target maps to, using a live master there, starting one, stopping it.
-import {spawn} from 'node:child_process'
 import {resolve} from 'node:path'
 import {RestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
@@ -89,6 +88,8 @@ export async function startPersistMaster(socket: PersistSocket, idleMs: number, 
   // The bundles (dist/*.cjs) sit beside dist/korv-master.js; the unbundled modules one level down.
   const here = import.meta.url
   const entry = new URL(here.endsWith('.cjs') ? './korv-master.js' : '../korv-master.js', here)
+  // Loaded here: only a call that starts a master needs it.
+  const {spawn} = await import('node:child_process')
   const child = spawn(process.execPath, [...process.execArgv, entry.pathname], {detached: true, stdio: ['pipe', 'pipe', 'ignore']})
   child.stdin.on('error', () => {})
   child.stdin.end(JSON.stringify(spec) + '\n')
