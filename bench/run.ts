@@ -15,6 +15,7 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {measurePersistedCalls, printPersistReport} from './korv-persist.js'
 import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
@@ -91,6 +92,7 @@ async function main(): Promise<void> {
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
   if (relay) printRelayReport(relay)
+  if (settings.only.has('cold') || settings.only.has('persist')) printPersistReport(await measurePersistedCalls(settings.coldRuns))
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
