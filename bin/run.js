@@ -9,6 +9,8 @@ const argv = process.argv.slice(2)
 // `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
 const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
 if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
+  // ssh2's client, only when the call connects itself (scripts/bundle.mjs).
+  globalThis[Symbol.for('restwire.requireBundle')] = (name) => requireWithCodeCache(new URL(`../dist/${name}`, import.meta.url))
   const {runKorvCallCommand} = requireWithCodeCache(new URL('../dist/korv-call.cjs', import.meta.url))
   await runKorvCallCommand(argv.slice(2))
 } else {

@@ -38,6 +38,22 @@ const withoutOclifConfig = {
   },
 }
 
+// In that bundle, ssh2 (its client, key parser and, for key generation, the rest) is a bundle of its own (dist/ssh2-client.cjs), loaded through bin/run.js
+// with its own code cache only when a call connects itself: a call through a persisted connection reads
+// and deserialises none of it, and the caches of both paths hold what each path runs (one shared cache
+// would lack ssh2 when a persisted call wrote it, or carry it into every persisted call).
+const ssh2ClientApart = {
+  name: 'ssh2-client-apart',
+  setup(build) {
+    const exportOf = {'ssh2': 'index', 'ssh2/lib/client.js': 'client', 'ssh2/lib/protocol/keyParser.js': 'keyParser'}
+    build.onResolve({filter: /^ssh2(\/lib\/(client|protocol\/keyParser)\.js)?$/}, ({path}) => ({namespace: 'ssh2-client-apart', path: exportOf[path]}))
+    build.onLoad({filter: /.*/, namespace: 'ssh2-client-apart'}, ({path}) => ({
+      contents: `module.exports = globalThis[Symbol.for('restwire.requireBundle')]('ssh2-client.cjs').${path}`,
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -68,7 +84,20 @@ const results = await Promise.all([
     // for: with their text encodings they were a third of the file every call reads.
     external: [...common.external, '@inquirer/*'],
     outfile: 'dist/korv-call.cjs',
-    plugins: [ssh2NativeBinding, withoutOclifConfig],
+    plugins: [withoutOclifConfig, ssh2ClientApart],
+  }),
+  build({
+    ...common,
+    outfile: 'dist/ssh2-client.cjs',
+    plugins: [ssh2NativeBinding],
+    stdin: {
+      // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
+      contents:
+        "module.exports = {client: require('ssh2/lib/client.js'), keyParser: require('ssh2/lib/protocol/keyParser.js'), get index() { return require('ssh2') }}",
+      loader: 'js',
+      resolveDir: '.',
+      sourcefile: 'ssh2-client.js',
+    },
   }),
 ])
 

@@ -5,11 +5,21 @@
 // it costs nothing.
 // A cache holds the functions its first run compiled, so each command gets its own file: a cache made
 // by `korv serve` would leave most of `korv call` to be compiled on every run.
-import {readFileSync, realpathSync, renameSync, writeFileSync} from 'node:fs'
-import Module, {createRequire} from 'node:module'
-import {dirname} from 'node:path'
-import {fileURLToPath} from 'node:url'
-import vm from 'node:vm'
+// Built-ins come from process.getBuiltinModule, not from `import`: an ES module import of node:fs makes
+// Node build its ES module facade, whose export scan loads fs's whole stream machinery (a few ms of
+// every start, for nothing this file uses).
+import type * as Fs from 'node:fs'
+import type * as ModuleNs from 'node:module'
+import type * as Path from 'node:path'
+import type * as Url from 'node:url'
+import type * as Vm from 'node:vm'
+
+const {readFileSync, realpathSync, renameSync, writeFileSync} = process.getBuiltinModule('node:fs') as typeof Fs
+const Module = process.getBuiltinModule('node:module') as typeof ModuleNs.Module
+const {createRequire} = Module
+const {dirname} = process.getBuiltinModule('node:path') as typeof Path
+const {fileURLToPath} = process.getBuiltinModule('node:url') as typeof Url
+const vm = process.getBuiltinModule('node:vm') as typeof Vm
 
 export interface CodeCacheOptions {
   /** Names this run's cache file (a command id, e.g. `korv:call`); default one shared file. */
@@ -39,7 +49,7 @@ export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): 
   const module = new Module(file)
   module.filename = file
   // Registered like any required module, so that oclif's require() of the same file gets this one.
-  ;(Module as unknown as {_cache: Record<string, Module>})._cache[file] = module
+  ;(Module as unknown as {_cache: Record<string, ModuleNs.Module>})._cache[file] = module
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file))
   module.loaded = true
@@ -65,7 +75,7 @@ function readIfExists(path: string): Buffer | undefined {
   }
 }
 
-function writeCache(script: vm.Script, cacheFile: string): void {
+function writeCache(script: Vm.Script, cacheFile: string): void {
   const temporary = `${cacheFile}.${process.pid}`
   try {
     writeFileSync(temporary, script.createCachedData())

@@ -1,7 +1,6 @@
 // Where a persisted korv connection listens, and the one line each side sends first on its UNIX socket.
 // Like OpenSSH's ControlPath: one socket per target, user, key and host key check, in a directory only
 // this user can enter (0700), the socket itself 0600. A cheap module: no ssh2, no net.
-import {createHash} from 'node:crypto'
 import {lstat, mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {ERROR_CATALOGUE, type ErrorCode, PeerGoneError, RestwireError, errnoCode, errorForCode} from '../errors.js'
@@ -36,9 +35,13 @@ export function persistDir(home: string): string {
   return join(home, PERSIST_DIR_NAME)
 }
 
-/** `<home>/persist/<24 hex digits>.sock`; a hash collision is harmless, the master compares the whole key. */
+/**
+ * `<home>/persist/<16 hex digits>.sock`, from two FNV-1a hashes of the key (node:crypto would be a few ms
+ * of every call's start). A collision is harmless: the master compares the whole key, and a call whose
+ * key differs connects on its own.
+ */
 export function persistSocketPath(home: string, key: string): string {
-  const name = createHash('sha256').update(key).digest('hex').slice(0, 24)
+  const name = fnv1a(key, 0x811c9dc5) + fnv1a(key, 0x01000193 ^ 0x5bd1e995)
   const path = join(persistDir(home), `${name}.sock`)
   if (Buffer.byteLength(path) > MAX_SOCKET_PATH_BYTES) {
     throw new RestwireError('RW_ERR_CONFIG', `the persisted connection's socket path is too long for a UNIX socket (${Buffer.byteLength(path)} bytes): ${path}`, {
@@ -47,6 +50,12 @@ export function persistSocketPath(home: string, key: string): string {
   }
 
   return path
+}
+
+function fnv1a(text: string, seed: number): string {
+  let hash = seed
+  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 0x01000193)
+  return (hash >>> 0).toString(16).padStart(8, '0')
 }
 
 /**
