@@ -8,7 +8,6 @@ import {type OnTrace, jsonByteLength} from '../core/trace.js'
 import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument} from './envelope.js'
 import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
-import {resolveClientIdentity} from './identities.js'
 import {type PersistSocket, persistSocketFor, startPersistMaster, stopPersist, usePersisted} from './korv-persist.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -145,6 +144,8 @@ async function usePersistedTraced(socket: PersistSocket, options: KorvCallOption
 }
 
 async function connectOptions(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvClientOptions & {host: string; port: number; user: string; knownHostsPath: string}> {
+  // Key loading (and node:crypto under it) only for a call that connects itself.
+  const {resolveClientIdentity} = await import('./identities.js')
   const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
   // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
   const policy: HostKeyPolicy = options.insecure
