@@ -54,6 +54,17 @@ const ssh2ClientApart = {
   },
 }
 
+// safer-buffer (asn1's, under ssh2's key parser) copies every export of node:buffer into a new object at
+// load, to give Node < 4.5 Buffer.alloc and Buffer.from; Node 20's Buffer has them. Its users only read
+// `.Buffer`: node:buffer itself serves them, and a cold `korv call` skips the copy.
+const saferBufferIsBuffer = {
+  name: 'safer-buffer-is-buffer',
+  setup(build) {
+    build.onResolve({filter: /^safer-buffer$/}, () => ({namespace: 'safer-buffer-is-buffer', path: 'safer-buffer'}))
+    build.onLoad({filter: /.*/, namespace: 'safer-buffer-is-buffer'}, () => ({contents: "module.exports = require('node:buffer')", loader: 'js'}))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -89,7 +100,7 @@ const results = await Promise.all([
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2NativeBinding],
+    plugins: [ssh2NativeBinding, saferBufferIsBuffer],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:
