@@ -10,8 +10,16 @@ const argv = process.argv.slice(2)
 const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
 if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
   // ssh2's client, only when the call connects itself (scripts/bundle.mjs).
-  globalThis[Symbol.for('restwire.requireBundle')] = (name) => requireWithCodeCache(new URL(`../dist/${name}`, import.meta.url))
-  const {runKorvCallCommand} = requireWithCodeCache(new URL('../dist/korv-call.cjs', import.meta.url))
+  const requireBundle = (name) => {
+    requireBundle.loaded = true
+    return requireWithCodeCache(new URL(`../dist/${name}`, import.meta.url))
+  }
+  globalThis[Symbol.for('restwire.requireBundle')] = requireBundle
+  // Two caches: a call that connected itself (`connect`) and one through a persisted connection.
+  const {runKorvCallCommand} = requireWithCodeCache(new URL('../dist/korv-call.cjs', import.meta.url), {
+    accepts: () => requireBundle.loaded === true,
+    variant: 'connect',
+  })
   await runKorvCallCommand(argv.slice(2))
 } else {
   // One code cache per command (`restwire korv serve ...` → korv:serve), for known commands only.

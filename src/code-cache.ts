@@ -14,7 +14,7 @@ import type * as Path from 'node:path'
 import type * as Url from 'node:url'
 import type * as Vm from 'node:vm'
 
-const {readFileSync, realpathSync, renameSync, writeFileSync} = process.getBuiltinModule('node:fs') as typeof Fs
+const {existsSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} = process.getBuiltinModule('node:fs') as typeof Fs
 const Module = process.getBuiltinModule('node:module') as typeof ModuleNs.Module
 const {createRequire} = Module
 const {dirname} = process.getBuiltinModule('node:path') as typeof Path
@@ -54,16 +54,18 @@ export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): 
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file))
   module.loaded = true
   const exports = module.exports as Record<string, unknown>
-  // Never leave a file named after something that is not a command (a typo, a topic's help).
-  const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
   // Only a run that succeeded, and was not --help, compiled the command's usual path: a cache made by
   // a failing first run (a refused connection, a usage error) would leave that path uncompiled for good.
   const usual = !process.argv.some((arg) => arg === '--help' || arg === '-h')
-  if (readFrom !== target || script.cachedDataRejected) {
-    process.once('exit', (code) => {
-      if (code === 0 && usual) writeCache(script, target)
-    })
-  }
+  process.once('exit', (code) => {
+    if (code !== 0 || !usual) return
+    // Decided at exit: a bundle may learn during the run which path it took (korv call: a connection of
+    // its own, or a persisted one). Never a file named after something that is not a command (a typo).
+    const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
+    if (target === readFrom ? script.cachedDataRejected : !existsSync(target)) writeCache(script, target)
+    // A rejected cache this run does not replace (another path's) would be read first again: drop it.
+    if (script.cachedDataRejected && readFrom && readFrom !== target) rmSync(readFrom, {force: true})
+  })
   return exports
 }
 

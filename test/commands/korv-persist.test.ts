@@ -2,7 +2,7 @@
 // counts the SSH connections the server gets; the master is a real background process.
 import assert from 'node:assert/strict'
 import {existsSync, readdirSync, statSync} from 'node:fs'
-import {chmod, writeFile} from 'node:fs/promises'
+import {chmod, rm, writeFile} from 'node:fs/promises'
 import {type AddressInfo, type Server, type Socket, connect, createConnection, createServer} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -191,6 +191,23 @@ export default {
     assert.doesNotMatch(next.stderr, /persisted connection/)
     assert.equal(proxy.connections(), before + 1)
     assert.deepEqual(socketsIn(), [], 'the stale socket was removed')
+  })
+
+  it('takes persist: from a named target; an explicit --persist stop ends it', async () => {
+    const config = join(env.RESTWIRE_HOME!, 'config.yaml')
+    await writeFile(config, `targets:\n  kept:\n    to: ${to}\n    user: from-target\n    persist: 30s\n`)
+    try {
+      const first = await restwire(['korv', 'call', 'GET', '/hello', '--target', 'kept', '-v'], env)
+      assert.equal(first.code, 0, first.stderr)
+      assert.match(first.stderr, /Started the persisted connection \(pid \d+, ends after 30000 ms/)
+      masters.add(pidOf(first.stderr))
+      const second = await restwire(['korv', 'call', 'GET', '/hello', '--target', 'kept', '-v'], env)
+      assert.match(second.stderr, new RegExp(`Using the persisted connection .*\\(pid ${pidOf(first.stderr)}\\)`))
+      const stop = await restwire(['korv', 'call', '--persist', 'stop', '--target', 'kept'], env)
+      assert.match(stop.stderr, /stopped the persisted connection/)
+    } finally {
+      await rm(config)
+    }
   })
 
   it('never uses a persist directory others can enter, and refuses --persist there', async () => {
