@@ -1,6 +1,7 @@
 // `korv call`'s persisted connection (--persist DURATION, --persist stop, a target's `persist:`): which
 // socket a call's target maps to, using a live master there, starting one, stopping it.
 import {resolve} from 'node:path'
+import {fileURLToPath} from 'node:url'
 import {RestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
 import type {KorvClientOptions} from '../core/korv/client.js'
@@ -90,7 +91,7 @@ export async function startPersistMaster(socket: PersistSocket, idleMs: number, 
   const entry = new URL(here.endsWith('.cjs') ? './korv-master.js' : '../korv-master.js', here)
   // Loaded here: only a call that starts a master needs it.
   const {spawn} = await import('node:child_process')
-  const child = spawn(process.execPath, [...process.execArgv, entry.pathname], {detached: true, stdio: ['pipe', 'pipe', 'ignore']})
+  const child = spawn(process.execPath, [...process.execArgv, fileURLToPath(entry)], {detached: true, stdio: ['pipe', 'pipe', 'ignore']})
   child.stdin.on('error', () => {})
   child.stdin.end(JSON.stringify(spec) + '\n')
   const deadline = (client.connectTimeoutMs ?? 10_000) + MASTER_START_MARGIN_MS
