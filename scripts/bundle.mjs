@@ -4,6 +4,7 @@
 // resolving, reading and compiling hundreds of modules. Dynamic import() becomes require(), because
 // code loaded from a V8 cache by vm.Script cannot use import() on Node 20.
 import {readFile, writeFile} from 'node:fs/promises'
+import {dirname} from 'node:path'
 import {build} from 'esbuild'
 
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
@@ -65,6 +66,26 @@ const saferBufferIsBuffer = {
   },
 }
 
+// oclif's logger creates its `debug` loggers at load; loading `debug` (tty, supports-color) cost a few ms
+// of every `korv call`. Without $DEBUG nothing would print, so there the loggers are no-ops; with it, the
+// real package (bundled, evaluated only then).
+const debugWhenAsked = {
+  name: 'debug-when-asked',
+  setup(build) {
+    build.onResolve({filter: /^debug$/}, async ({importer, kind, resolveDir}) => {
+      if (!/@oclif[\\/]core[\\/]/.test(importer)) return undefined
+      const real = await build.resolve('debug', {kind, resolveDir})
+      return {namespace: 'debug-when-asked', path: real.path}
+    })
+    build.onLoad({filter: /.*/, namespace: 'debug-when-asked'}, ({path}) => ({
+      contents: `const quiet = () => Object.assign(() => {}, {enabled: false, extend: quiet})
+module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
+      loader: 'js',
+      resolveDir: dirname(path),
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -95,7 +116,7 @@ const results = await Promise.all([
     // for: with their text encodings they were a third of the file every call reads.
     external: [...common.external, '@inquirer/*'],
     outfile: 'dist/korv-call.cjs',
-    plugins: [withoutOclifConfig, ssh2ClientApart],
+    plugins: [withoutOclifConfig, ssh2ClientApart, debugWhenAsked],
   }),
   build({
     ...common,
