@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
 //   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay,relay-cli,openssh,scale (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -16,6 +16,7 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {measurePersistedCalls, printPersistReport} from './korv-persist.js'
 import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
@@ -114,6 +115,7 @@ async function main(): Promise<void> {
     }
   }
 
+  if (settings.only.has('cold') || settings.only.has('persist')) printPersistReport(await measurePersistedCalls(settings.coldRuns))
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}

@@ -1,8 +1,10 @@
-// Bundles the CLI entry (src/index.ts) and what it imports into one CommonJS file, dist/cli.cjs, which
-// bin/run.js loads through a V8 code cache (src/code-cache.ts): on Node 20 most of a cold start is
+// Bundles the CLI entry (src/index.ts) and what it imports into one CommonJS file, dist/cli.cjs, and
+// `korv call`'s fast entry (src/korv-call-entry.ts) into dist/korv-call.cjs. bin/run.js loads them
+// through a V8 code cache (src/code-cache.ts): on Node 20 most of a cold start is
 // resolving, reading and compiling hundreds of modules. Dynamic import() becomes require(), because
 // code loaded from a V8 cache by vm.Script cannot use import() on Node 20.
 import {readFile, writeFile} from 'node:fs/promises'
+import {dirname} from 'node:path'
 import {build} from 'esbuild'
 
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
@@ -21,11 +23,75 @@ const ssh2NativeBinding = {
   },
 }
 
-const result = await build({
+// The fast entry of `korv call` (src/korv-call-entry.ts) runs its command without oclif's Config.load:
+// oclif's Command module needs its config module only for that (static Command.run), so that module and
+// what it pulls in (plugin loader, manifest, TypeScript path mapping) are left out of that bundle.
+const withoutOclifConfig = {
+  name: 'without-oclif-config',
+  setup(build) {
+    build.onResolve({filter: /^\.\/config$/}, ({importer}) =>
+      /@oclif[\\/]core[\\/]lib[\\/]command\.js$/.test(importer) ? {namespace: 'oclif-config-stub', path: 'config'} : undefined,
+    )
+    build.onLoad({filter: /.*/, namespace: 'oclif-config-stub'}, () => ({
+      contents: "exports.Config = {load() { throw new Error('oclif Config.load is not in the korv call bundle') }}",
+      loader: 'js',
+    }))
+  },
+}
+
+// In that bundle, ssh2 (its client, key parser and, for key generation, the rest) is a bundle of its own (dist/ssh2-client.cjs), loaded through bin/run.js
+// with its own code cache only when a call connects itself: a call through a persisted connection reads
+// and deserialises none of it, and the caches of both paths hold what each path runs (one shared cache
+// would lack ssh2 when a persisted call wrote it, or carry it into every persisted call).
+const ssh2ClientApart = {
+  name: 'ssh2-client-apart',
+  setup(build) {
+    const exportOf = {'ssh2': 'index', 'ssh2/lib/client.js': 'client', 'ssh2/lib/protocol/keyParser.js': 'keyParser'}
+    build.onResolve({filter: /^ssh2(\/lib\/(client|protocol\/keyParser)\.js)?$/}, ({path}) => ({namespace: 'ssh2-client-apart', path: exportOf[path]}))
+    build.onLoad({filter: /.*/, namespace: 'ssh2-client-apart'}, ({path}) => ({
+      contents: `module.exports = globalThis[Symbol.for('restwire.requireBundle')]('ssh2-client.cjs').${path}`,
+      loader: 'js',
+    }))
+  },
+}
+
+// safer-buffer (asn1's, under ssh2's key parser) copies every export of node:buffer into a new object at
+// load, to give Node < 4.5 Buffer.alloc and Buffer.from; Node 20's Buffer has them. Its users only read
+// `.Buffer`: node:buffer itself serves them, and a cold `korv call` skips the copy.
+const saferBufferIsBuffer = {
+  name: 'safer-buffer-is-buffer',
+  setup(build) {
+    build.onResolve({filter: /^safer-buffer$/}, () => ({namespace: 'safer-buffer-is-buffer', path: 'safer-buffer'}))
+    build.onLoad({filter: /.*/, namespace: 'safer-buffer-is-buffer'}, () => ({contents: "module.exports = require('node:buffer')", loader: 'js'}))
+  },
+}
+
+// oclif's logger creates its `debug` loggers at load; loading `debug` (tty, supports-color) cost a few ms
+// of every `korv call`. Without $DEBUG nothing would print, so there the loggers are no-ops; with it, the
+// real package (bundled, evaluated only then).
+const debugWhenAsked = {
+  name: 'debug-when-asked',
+  setup(build) {
+    build.onResolve({filter: /^debug$/}, async ({importer, kind, resolveDir}) => {
+      if (!/@oclif[\\/]core[\\/]/.test(importer)) return undefined
+      const real = await build.resolve('debug', {kind, resolveDir})
+      return {namespace: 'debug-when-asked', path: real.path}
+    })
+    build.onLoad({filter: /.*/, namespace: 'debug-when-asked'}, ({path}) => ({
+      contents: `const quiet = () => Object.assign(() => {}, {enabled: false, extend: quiet})
+module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
+      loader: 'js',
+      resolveDir: dirname(path),
+    }))
+  },
+}
+
+const pkg = JSON.parse(await readFile('package.json', 'utf8'))
+
+const common = {
   banner: {js: "const __rwImportMetaUrl = require('node:url').pathToFileURL(__filename).href;"},
   bundle: true,
   define: {'import.meta.url': '__rwImportMetaUrl'},
-  entryPoints: ['src/index.ts'],
   // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
   // undici (loaded only by --upstream and the relay), yaml (only for a YAML relay config), @peculiar/x509
   // and its Reflect polyfill (loaded only by keys ca / keys cert), the NATS client (only for pipe serve
@@ -34,16 +100,41 @@ const result = await build({
   format: 'cjs',
   legalComments: 'none',
   logLevel: 'warning',
-  outfile: 'dist/cli.cjs',
-  plugins: [ssh2NativeBinding],
   platform: 'node',
   supported: {'dynamic-import': false},
   target: 'node20',
   write: false,
-})
+}
+
+const results = await Promise.all([
+  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
+  build({
+    ...common,
+    define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
+    entryPoints: ['src/korv-call-entry.ts'],
+    // The prompts (a passphrase, --interactive) load from node_modules (their CommonJS build) when asked
+    // for: with their text encodings they were a third of the file every call reads.
+    external: [...common.external, '@inquirer/*'],
+    outfile: 'dist/korv-call.cjs',
+    plugins: [withoutOclifConfig, ssh2ClientApart, debugWhenAsked],
+  }),
+  build({
+    ...common,
+    outfile: 'dist/ssh2-client.cjs',
+    plugins: [ssh2NativeBinding, saferBufferIsBuffer],
+    stdin: {
+      // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
+      contents:
+        "module.exports = {client: require('ssh2/lib/client.js'), keyParser: require('ssh2/lib/protocol/keyParser.js'), get index() { return require('ssh2') }}",
+      loader: 'js',
+      resolveDir: '.',
+      sourcefile: 'ssh2-client.js',
+    },
+  }),
+])
 
 // A pure-ASCII file is read several times faster than one that needs UTF-8 decoding, and esbuild leaves
 // a few raw characters in regular expressions: escape them (\uXXXX means the same in every JS context).
-for (const file of result.outputFiles) {
+for (const file of results.flatMap((result) => result.outputFiles)) {
   await writeFile(file.path, file.text.replace(/[^\0-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`))
 }

@@ -5,11 +5,21 @@
 // it costs nothing.
 // A cache holds the functions its first run compiled, so each command gets its own file: a cache made
 // by `korv serve` would leave most of `korv call` to be compiled on every run.
-import {readFileSync, realpathSync, renameSync, writeFileSync} from 'node:fs'
-import Module, {createRequire} from 'node:module'
-import {dirname} from 'node:path'
-import {fileURLToPath} from 'node:url'
-import vm from 'node:vm'
+// Built-ins come from process.getBuiltinModule, not from `import`: an ES module import of node:fs makes
+// Node build its ES module facade, whose export scan loads fs's whole stream machinery (a few ms of
+// every start, for nothing this file uses).
+import type * as Fs from 'node:fs'
+import type * as ModuleNs from 'node:module'
+import type * as Path from 'node:path'
+import type * as Url from 'node:url'
+import type * as Vm from 'node:vm'
+
+const {existsSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} = process.getBuiltinModule('node:fs') as typeof Fs
+const Module = process.getBuiltinModule('node:module') as typeof ModuleNs.Module
+const {createRequire} = Module
+const {dirname} = process.getBuiltinModule('node:path') as typeof Path
+const {fileURLToPath} = process.getBuiltinModule('node:url') as typeof Url
+const vm = process.getBuiltinModule('node:vm') as typeof Vm
 
 export interface CodeCacheOptions {
   /** Names this run's cache file (a command id, e.g. `korv:call`); default one shared file. */
@@ -39,21 +49,23 @@ export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): 
   const module = new Module(file)
   module.filename = file
   // Registered like any required module, so that oclif's require() of the same file gets this one.
-  ;(Module as unknown as {_cache: Record<string, Module>})._cache[file] = module
+  ;(Module as unknown as {_cache: Record<string, ModuleNs.Module>})._cache[file] = module
   const wrapper = script.runInThisContext() as (...args: unknown[]) => void
   wrapper.call(module.exports, module.exports, createRequire(file), module, file, dirname(file))
   module.loaded = true
   const exports = module.exports as Record<string, unknown>
-  // Never leave a file named after something that is not a command (a typo, a topic's help).
-  const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
   // Only a run that succeeded, and was not --help, compiled the command's usual path: a cache made by
   // a failing first run (a refused connection, a usage error) would leave that path uncompiled for good.
   const usual = !process.argv.some((arg) => arg === '--help' || arg === '-h')
-  if (readFrom !== target || script.cachedDataRejected) {
-    process.once('exit', (code) => {
-      if (code === 0 && usual) writeCache(script, target)
-    })
-  }
+  process.once('exit', (code) => {
+    if (code !== 0 || !usual) return
+    // Decided at exit: a bundle may learn during the run which path it took (korv call: a connection of
+    // its own, or a persisted one). Never a file named after something that is not a command (a typo).
+    const target = variantFile && options.accepts?.(exports, options.variant!) ? variantFile : sharedFile
+    if (target === readFrom ? script.cachedDataRejected : !existsSync(target)) writeCache(script, target)
+    // A rejected cache this run does not replace (another path's) would be read first again: drop it.
+    if (script.cachedDataRejected && readFrom && readFrom !== target) rmSync(readFrom, {force: true})
+  })
   return exports
 }
 
@@ -65,7 +77,7 @@ function readIfExists(path: string): Buffer | undefined {
   }
 }
 
-function writeCache(script: vm.Script, cacheFile: string): void {
+function writeCache(script: Vm.Script, cacheFile: string): void {
   const temporary = `${cacheFile}.${process.pid}`
   try {
     writeFileSync(temporary, script.createCachedData())

@@ -76,6 +76,7 @@ export async function runConfigShow(options: ConfigShowOptions): Promise<ConfigS
 
 function showValue(flag: string, value: unknown): string {
   if (flag === 'timeout' || flag === 'connect-timeout') return formatDuration(value as number)
+  if (flag === 'persist') return value === undefined ? 'off' : formatDuration(value as number)
   // Several hubs or gateways (pipe connect, tunnel expose) as their --to takes them; those have no default.
   if (flag === 'to') return value === undefined ? 'none (required)' : Array.isArray(value) ? value.map((address: Address) => formatAddress(address)).join(',') : formatAddress(value as Address)
   if (flag === 'identity') return Array.isArray(value) ? value.join(', ') : `${localPaths().clientKey} (restwire home) and ssh-agent`

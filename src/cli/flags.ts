@@ -90,6 +90,16 @@ const durationBase = Flags.custom<number>({
   },
 })
 
+/** `korv call --persist`: how long a kept connection waits for the next call (a duration > 0), or `stop`. */
+export const persistFlag = Flags.custom<number | 'stop'>({
+  async parse(input, _context, options) {
+    if (input === 'stop') return 'stop'
+    const ms = parseDuration(input)
+    if (ms === undefined) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration (${DURATION_FORMS}) or "stop", got "${input}"`)
+    return ms
+  },
+})
+
 /** Timeouts have no short flag: -t is the key type (keys gen/ca/cert, as in ssh-keygen). */
 export const durationFlag = (options: {default: number; description: string}) =>
   durationBase({...options, defaultHelp: async () => formatDuration(options.default)})

@@ -2,13 +2,13 @@
 import {formatHostPort} from '../core/address.js'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
-import {type HostKeyPolicy, KorvClient, type KorvResponse} from '../core/korv/client.js'
+import type {HostKeyPolicy, KorvClientOptions, KorvResponse} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import {type OnTrace, jsonByteLength} from '../core/trace.js'
 import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument} from './envelope.js'
 import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flags.js'
-import {resolveClientIdentity} from './identities.js'
+import {type PersistSocket, persistSocketFor, startPersistMaster, stopPersist, usePersisted} from './korv-persist.js'
 import {formatJson, stderrColors as c, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
 import {withProgress} from './progress.js'
@@ -33,6 +33,14 @@ export interface KorvCallOptions {
   json: boolean
   /** -v: trace the connection and the exchange on stderr. */
   verbose?: boolean
+  /** --persist: keep the connection this long after the last call (ms), or `stop` the one kept. */
+  persist?: number | 'stop'
+}
+
+/** What a call needs of its connection: a KorvClient, or a channel through a persisted one. */
+interface KorvRequester {
+  request(verb: string, path: string, body: unknown, options: {timeoutMs?: number}): Promise<KorvResponse>
+  close(): Promise<void>
 }
 
 /** The --json result of `korv call`: the call envelope. */
@@ -44,6 +52,11 @@ export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallRes
   const started = performance.now()
   // Loaded only with -v: a plain call's start-up does not pay for it.
   const trace = options.verbose ? (await import('./trace.js')).createTraceWriter() : undefined
+  if (options.persist === 'stop') {
+    await stopPersist(persistSocketFor(options), formatHostPort(options.host, options.port))
+    return undefined
+  }
+
   const request = options.batch ? undefined : await resolveRequest(options)
   const client = await connect(options, request ? `${request.verb} ${request.path}` : 'GET /', trace)
   const connectMs = performance.now() - started
@@ -91,8 +104,48 @@ function checkVerb(verb: string): string {
   return canonical
 }
 
-/** `retry` is the request to repeat in the command that trusts an unknown host key. */
-async function connect(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvClient> {
+/**
+ * The target's persisted connection when one is live (no ssh2 loaded then); with --persist, one started
+ * now; else a connection of this call's own. `retry` is the request to repeat in the command that
+ * trusts an unknown host key.
+ */
+async function connect(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvRequester> {
+  const socket = persistSocketFor(options)
+  const persisted = await usePersistedTraced(socket, options, trace)
+  if (persisted) return persisted
+  const clientOptions = await connectOptions(options, retry, trace)
+  if (typeof options.persist === 'number') {
+    const address = formatHostPort(options.host, options.port)
+    const pid = await withProgress(`connecting to ${address}`, startPersistMaster(socket, options.persist, clientOptions))
+    trace?.('info', `Started the persisted connection (pid ${pid}, ends after ${options.persist} ms without calls)`)
+    const started = await usePersistedTraced(socket, options, trace)
+    if (!started) throw new RestwireError('RW_ERR_CONNECT', `the persisted connection to ${address} (pid ${pid}) went away at once`)
+    return started
+  }
+
+  // Loaded only here: a call through a persisted connection never loads ssh2.
+  const {KorvClient} = await import('../core/korv/client.js')
+  return withProgress(`connecting to ${formatHostPort(options.host, options.port)}`, KorvClient.connect(clientOptions))
+}
+
+async function usePersistedTraced(socket: PersistSocket, options: KorvCallOptions, trace: OnTrace | undefined): Promise<KorvRequester | undefined> {
+  let client: KorvRequester & {masterPid: number} | undefined
+  try {
+    client = await usePersisted(socket, options.concurrency)
+  } catch (error) {
+    // A persist directory others can enter is never used; a call that did not ask for --persist goes on without it.
+    if (options.persist !== undefined || !isRestwireError(error, 'RW_ERR_CONFIG')) throw error
+    trace?.('info', `Not using persisted connections: ${error.message}`)
+    return undefined
+  }
+
+  if (client) trace?.('info', `Using the persisted connection ${socket.socketPath} (pid ${client.masterPid})`)
+  return client
+}
+
+async function connectOptions(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvClientOptions & {host: string; port: number; user: string; knownHostsPath: string}> {
+  // Key loading (and node:crypto under it) only for a call that connects itself.
+  const {resolveClientIdentity} = await import('./identities.js')
   const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
   // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
   const policy: HostKeyPolicy = options.insecure
@@ -101,8 +154,7 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
       ? 'accept-new'
       : 'strict'
   const knownHostsFlag = options.knownHostsPath ? ` --known-hosts ${options.knownHostsPath}` : ''
-  // After the identity: a passphrase prompt must not share the line with the progress message.
-  const connecting = KorvClient.connect({
+  return {
     agent: identity.agent,
     connectTimeoutMs: options.connectTimeoutMs,
     host: options.host,
@@ -116,8 +168,7 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
     requestTimeoutMs: options.timeoutMs,
     trustCommand: `restwire korv call --accept-new --to ${formatHostPort(options.host, options.port)}${knownHostsFlag} ${retry}`,
     user: options.user,
-  })
-  return withProgress(`connecting to ${formatHostPort(options.host, options.port)}`, connecting)
+  }
 }
 
 /** The korv envelope, its body as a size only (it may hold secrets). */
@@ -135,7 +186,7 @@ function traceResponse(trace: OnTrace | undefined, response: KorvResponse): void
  * NDJSON line per answer as it completes. Returns the exit code: 0 when every answer was 2xx, else the
  * highest exit code among the lines (2 bad line, 7 timeout, 8 4xx, 9 5xx...).
  */
-async function runBatch(client: KorvClient, options: KorvCallOptions, trace: OnTrace | undefined): Promise<number> {
+async function runBatch(client: KorvRequester, options: KorvCallOptions, trace: OnTrace | undefined): Promise<number> {
   // Loaded here, not at start-up: a single call does not need them.
   const [{createReadStream}, {createInterface}] = await Promise.all([import('node:fs'), import('node:readline')])
   const input = options.batch === '-' ? process.stdin : createReadStream(options.batch!)

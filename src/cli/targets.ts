@@ -34,6 +34,7 @@ export const TARGET_FLAGS: Readonly<Record<string, Readonly<Record<string, Targe
     'connect-timeout': 'connect_timeout',
     identity: 'identity',
     'known-hosts': 'known_hosts',
+    persist: 'persist',
     timeout: 'timeout',
     to: 'to',
     user: 'user',

@@ -1,7 +1,6 @@
 // Writes that other processes never see half done: exclusive creation, atomic replacement, and a
 // small lock file for read-modify-append sequences (`restwire korv serve` and `korv call` may start
 // at the same moment and both set up the same restwire home).
-import {randomBytes} from 'node:crypto'
 import {constants as fsConstants} from 'node:fs'
 import {link, open, rename, stat, unlink} from 'node:fs/promises'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -12,6 +11,8 @@ const LOCK_WAIT_MS = 15_000
 const LOCK_POLL_MS = 20
 
 async function writeTemp(path: string, data: string | Buffer, mode: number): Promise<string> {
+  // Loaded here: node:crypto is a few ms of every start of a command that only reads the home.
+  const {randomBytes} = await import('node:crypto')
   const temp = `${path}.${process.pid}.${randomBytes(6).toString('hex')}.tmp`
   const handle = await open(temp, fsConstants.O_WRONLY | fsConstants.O_CREAT | fsConstants.O_EXCL, mode)
   try {

@@ -6,8 +6,8 @@ import {isAbsolute, join} from 'node:path'
 import {createFileExclusive, replaceFile} from './atomic-file.js'
 import {errnoCode, RestwireError} from './errors.js'
 import {fileErrorReason} from './fs-errors.js'
-import {appendAuthorizedKey, generateSshKeyPair} from './keys/ssh-key-pair.js'
-import {parseAuthorizedKeys} from './ssh/authorized-keys.js'
+// Key generation and authorized_keys parsing (and node:crypto under them) are imported where used:
+// every client command reads the home's paths, few of them make or check a key.
 
 export function restwireHome(env: NodeJS.ProcessEnv = process.env): string {
   if (env.RESTWIRE_HOME) return env.RESTWIRE_HOME
@@ -70,6 +70,7 @@ export async function ensureClientIdentity(paths: LocalPaths): Promise<EnsureIde
 async function authorize(paths: LocalPaths, created: string[]): Promise<void> {
   const publicKey = await readKeyPublicLine(paths.clientKey)
   if (publicKey === undefined) throw new RestwireError('RW_ERR_KEY_FILE', `The key ${paths.clientKey} vanished while being created`)
+  const {appendAuthorizedKey} = await import('./keys/ssh-key-pair.js')
   const authorized = await appendAuthorizedKey(paths.authorizedKeys, publicKey)
   if (authorized.created) created.push(paths.authorizedKeys)
 }
@@ -80,6 +81,7 @@ async function authorize(paths: LocalPaths, created: string[]): Promise<void> {
  */
 export async function isKeyAuthorized(keyPath: string, authorizedKeysPath: string): Promise<boolean> {
   try {
+    const {parseAuthorizedKeys} = await import('./ssh/authorized-keys.js')
     const line = await readKeyPublicLine(keyPath)
     const [key] = line === undefined ? [] : parseAuthorizedKeys(line).keys
     if (!key) return false
@@ -118,6 +120,7 @@ async function ensureHome(home: string, created: string[]): Promise<void> {
 async function ensureKeyFile(path: string, comment: string, created: string[]): Promise<string> {
   const existing = await readKeyPublicLine(path)
   if (existing !== undefined) return existing
+  const {generateSshKeyPair} = await import('./keys/ssh-key-pair.js')
   const pair = await generateSshKeyPair({type: 'ed25519', comment})
   try {
     if (await createFileExclusive(path, pair.privateKey, 0o600)) {

@@ -29,6 +29,8 @@ export interface TargetSettings {
   known_hosts?: string
   timeout?: number
   connect_timeout?: number
+  /** korv call: keep the connection this long without calls (its --persist). */
+  persist?: number
 }
 
 export type TargetField = keyof TargetSettings
@@ -48,7 +50,7 @@ export interface TargetsConfig {
 }
 
 const TOP_FIELDS = ['targets', 'default_target']
-const TARGET_FIELDS = ['to', 'user', 'identity', 'known_hosts', 'timeout', 'connect_timeout']
+const TARGET_FIELDS = ['to', 'user', 'identity', 'known_hosts', 'timeout', 'connect_timeout', 'persist']
 /** Keys of earlier versions, each now written `to:` like the --to flag that replaced theirs. */
 const RENAMED_FIELDS: Readonly<Record<string, string>> = {address: 'to', gateway: 'to', relay: 'to'}
 /**
@@ -209,7 +211,8 @@ function parseField(field: string, raw: unknown, context: FieldContext, add: (wh
     }
 
     case 'timeout':
-    case 'connect_timeout': {
+    case 'connect_timeout':
+    case 'persist': {
       const ms = parseDuration(raw)
       if (ms !== undefined) return {[field]: ms}
       add(where, `must be a duration up to 24 days (${DURATION_FORMS}); got ${show(raw)}`)

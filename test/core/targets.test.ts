@@ -89,7 +89,7 @@ describe('parseTargetsConfig', () => {
 colour: red
 `)
     assert.deepEqual(problems, [
-      'targets.a.adress: unknown field (expected one of to, user, identity, known_hosts, timeout, connect_timeout)',
+      'targets.a.adress: unknown field (expected one of to, user, identity, known_hosts, timeout, connect_timeout, persist)',
       'targets.a.to: must be an address as --to takes it: HOST:PORT, [IPv6]:PORT, http://HOST:PORT, tcp://HOST:PORT or unix:/path (a list of them for pipe connect and tunnel expose); got "host:99999"',
       'targets.a.timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got -1',
       'targets.a.connect_timeout: must be a duration up to 24 days (500ms, 30s, 2m, 1h, or a number of seconds); got "10 years"',

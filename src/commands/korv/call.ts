@@ -2,7 +2,7 @@ import * as Args from '@oclif/core/args'
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
-import {addressFlag, dataFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
+import {addressFlag, dataFlag, durationFlag, persistFlag, positiveIntFlag} from '../../cli/flags.js'
 import type {KorvCallResult} from '../../cli/korv-call.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/korv/defaults.js'
@@ -13,6 +13,8 @@ export default class KorvCall extends BaseCommand<typeof KorvCall> {
 
 The server's host key is checked against --known-hosts (default: the restwire home's known_hosts). An unknown key fails with its fingerprint and the command that trusts it; --accept-new trusts it on first use. Against a server on this machine, with no -i and no --known-hosts, the first use is trusted automatically (zero configuration). A changed key always fails.
 
+--persist 60s keeps the connection in a background process, like OpenSSH's ControlPersist: later calls to the same target (address, user, keys, known_hosts) go through it, without a new SSH handshake, until 60 s pass without a call; --persist stop ends it. Its UNIX socket is in the restwire home's persist/ directory (0700), mode 0600. See docs/korv.md.
+
 Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentication, 5 unknown host key, 6 changed host key, 7 timeout, 10 key file. See docs/errors.md.`
 
   static override examples = [
@@ -22,6 +24,8 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     {command: '<%= config.bin %> <%= command.id %> --batch requests.ndjson', description: 'Many requests over one connection, one JSON envelope per answer (NDJSON)'},
     {command: '<%= config.bin %> <%= command.id %> --interactive', description: 'Prompt for verb, path and body'},
     {command: '<%= config.bin %> <%= command.id %> GET /hello -v', description: 'Trace the connection on stderr (address, cipher, host key fingerprint, key accepted, timings)'},
+    {command: '<%= config.bin %> <%= command.id %> GET /hello --persist 60s', description: 'Keep the connection for later calls (ended after 60 s without one); the next calls to this target reuse it'},
+    {command: '<%= config.bin %> <%= command.id %> --persist stop', description: 'End the kept connection to this target now'},
     {command: '<%= config.bin %> <%= command.id %> GET /users --target prod', description: 'Address, user, key and timeouts from the named target "prod" of config.yaml (see `restwire config show`)'},
   ]
 
@@ -40,6 +44,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     insecure: Flags.boolean({description: 'Do not verify the host key at all (unsafe; for throwaway test servers).', exclusive: ['accept-new']}),
     interactive: Flags.boolean({description: 'Prompt for verb, path and body (terminal only).'}),
     'known-hosts': Flags.string({description: 'OpenSSH known_hosts file to verify the server against.'}),
+    persist: persistFlag({description: 'Keep the SSH connection in a background process for later calls to this target, until this long passes without one (60s, 10m...); or `stop` it. Calls find a kept connection without this flag.'}),
     target: targetFlag(),
     timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for each response (30s, 500ms...).'}),
     to: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, defaultPort: DEFAULT_KORV_PORT, description: 'The korv server to call (its --listen).', role: 'to'}),
@@ -62,6 +67,7 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
       json: this.jsonEnabled(),
       knownHostsPath: flags['known-hosts'],
       path: args.path,
+      persist: flags.persist,
       port: flags.to.port,
       timeoutMs: flags.timeout,
       user: flags.user,

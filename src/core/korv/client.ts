@@ -75,12 +75,15 @@ export class KorvClient implements AsyncDisposable {
   private closedError: RestwireError | undefined
   private sshClosed = false
   private lastOrphanError: {code: number; message: string} | undefined
+  /** Resolves when the SSH connection has closed (a persisted connection's master exits then). */
+  readonly sshClosedPromise: Promise<void>
 
   private constructor(
     private readonly ssh: ssh2.Client,
     channel: ssh2.ClientChannel,
     private readonly options: KorvClientOptions,
-    coalesce: boolean,
+    /** The server decodes coalesced input (a restwire server); Korv's Python server does not. */
+    readonly coalesce: boolean,
   ) {
     this.writer = new FrameWriter(channel, coalesce)
     const decoder = new GzipMemberDecoder({
@@ -96,6 +99,7 @@ export class KorvClient implements AsyncDisposable {
       if (reason?.code === 413) this.fail(new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the server refused a request: ${reason.message}`))
       else this.fail(new PeerGoneError(`the server closed the korv channel${reason ? `: ${reason.message}` : ''}`))
     })
+    this.sshClosedPromise = new Promise((resolve) => ssh.once('close', () => resolve()))
     ssh.on('close', () => {
       this.sshClosed = true
       this.fail(new PeerGoneError('the SSH connection closed'))
@@ -151,18 +155,22 @@ export class KorvClient implements AsyncDisposable {
       sock?.destroy()
       throw error
     })
-    const channel = await new Promise<ssh2.ClientChannel>((resolve, reject) => {
-      ssh.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
-        if (error) reject(new RestwireError('RW_ERR_PROTOCOL', `the server refused the korv channel: ${error.message}`, {cause: error}))
-        else resolve(stream)
-      })
-    }).catch((error: unknown) => {
+    const channel = await openKorvChannel(ssh, host, port).catch((error: unknown) => {
       ssh.end()
       throw error
     })
     // restwire servers decode coalesced input; Korv's Python server needs one message per packet.
     const remoteSoftware = (ssh as unknown as {_remoteVer?: string})._remoteVer ?? ''
     return new KorvClient(ssh, channel, options, remoteSoftware.startsWith('restwire'))
+  }
+
+  /**
+   * Another korv channel on this SSH connection, as a raw byte stream (gzip members both ways): what a
+   * persisted connection's master hands each `korv call` (persist-master.ts).
+   */
+  openChannel(): Promise<Duplex> {
+    if (this.sshClosed) return Promise.reject(new PeerGoneError('the SSH connection closed'))
+    return openKorvChannel(this.ssh, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT)
   }
 
   get inFlight(): number {
@@ -293,6 +301,15 @@ function authHandler(methods: ssh2.AnyAuthMethod[], options: KorvClientOptions, 
     trace('info', `Offering ${offered.last}`)
     return method
   }
+}
+
+function openKorvChannel(ssh: ssh2.Client, host: string, port: number): Promise<ssh2.ClientChannel> {
+  return new Promise<ssh2.ClientChannel>((resolve, reject) => {
+    ssh.forwardOut('127.0.0.1', 0, host, port, (error, stream) => {
+      if (error) reject(new RestwireError('RW_ERR_PROTOCOL', `the server refused the korv channel: ${error.message}`, {cause: error}))
+      else resolve(stream)
+    })
+  })
 }
 
 function authMethods(options: KorvClientOptions): ssh2.AnyAuthMethod[] {
