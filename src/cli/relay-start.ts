@@ -7,8 +7,12 @@ import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {TcpAddress} from '../core/address.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface RelayStartOptions {
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
   configPath: string
   listen: RelayAddress
   socketMode?: number
@@ -45,6 +49,13 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
 
   process.on('SIGHUP', onHangup)
   const config = await loadRelayConfig(options.configPath)
+  const observed = options.metrics
+    ? observeTraffic({
+        connections: () => ({authenticating: 0, open: started.relay?.connections ?? 0}),
+        protocol: 'relay',
+        refusedCounted: () => ({cap: started.relay?.refusedConnections ?? 0}),
+      })
+    : undefined
   const relay = await startRelayServer({
     config,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -53,8 +64,16 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     onEvent: (event: RelayServerEvent) => writeEventLog({...event}, logFormat),
     onRequest: (entry) => writeRelayLog(entry, logFormat),
     socketMode: options.socketMode,
+    traffic: observed?.traffic,
   })
   started.relay = relay
+  let stopping = false
+  const metricsPort =
+    observed &&
+    (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: !stopping, reason: stopping ? 'draining' : 'listening'})}, logFormat).catch(async (error: unknown) => {
+      await relay.close({drainMs: 0})
+      throw error
+    }))
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
@@ -63,8 +82,10 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
 
   const signal = await signalled
   process.off('SIGHUP', onHangup)
+  stopping = true
   process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
   await relay.close()
+  await metricsPort?.close()
   process.stderr.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }

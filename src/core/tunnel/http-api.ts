@@ -12,6 +12,7 @@ import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 import {withAsyncDispose} from '../dispose.js'
+import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -30,6 +31,8 @@ export interface TunnelHttpApiOptions {
   /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
   sendTimeoutMs?: number
   drainMs?: number
+  /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
+  observe?: ObserveEndpoints
 }
 
 export interface TunnelHttpApiHandle extends AsyncDisposable {
@@ -53,6 +56,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
     req.on('error', () => {})
     res.on('error', () => {})
+    if (options.observe && answerObserveRequest(options.observe, req, res)) return
     const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
     active.add(done)
     void done.finally(() => active.delete(done))
@@ -96,7 +100,7 @@ async function handle(gateway: TunnelGatewayHandle, req: IncomingMessage, res: S
   }
 
   const match = /^\/nodes\/([^/]+)(\/.*)?$/.exec(url.pathname)
-  if (!match) return sendJson(res, 404, {error: `no such endpoint: ${url.pathname}; use GET /nodes or METHOD /nodes/<id>/<path>`})
+  if (!match) return sendJson(res, 404, {error: `no such endpoint: ${url.pathname}; use GET /nodes, METHOD /nodes/<id>/<path>, or GET /metrics, /healthz, /readyz`})
   const verb = VERBS[method]
   if (!verb) return sendMethodNotAllowed(res, ALLOW)
   const nodeId = decodeSegment(match[1]!)
