@@ -77,11 +77,16 @@ export class TrafficLog {
     this.bodies = options.bodies ?? false
   }
 
+  /**
+   * Takes `input` as the record (it gains its `id`): servers build a fresh one per request, and a copy
+   * (object spread) or `delete` here cost a korv request at c=64 more than 5% of its CPU.
+   */
   add(input: TrafficInput): TrafficRecord {
-    const record: TrafficRecord = {...input, id: this.next++}
+    const record = input as TrafficRecord
+    record.id = this.next++
     if (!this.bodies) {
-      delete record.request.value
-      delete record.response.value
+      if (record.request.value !== undefined) record.request.value = undefined
+      if (record.response.value !== undefined) record.response.value = undefined
     }
 
     this.ring.push(record)
