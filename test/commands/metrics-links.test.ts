@@ -105,12 +105,12 @@ describe('metrics of the tunnel and the pipe', {timeout: 180_000}, () => {
 
     await eventually(async () => {
       const h = await scrape(hubHttp)
-      assert.equal(h.value('restwire_requests_total', {direction: 'out', protocol: 'pipe', status_class: 'ok', verb: 'GET'}), 3)
+      assert.equal(h.value('restwire_requests_total', {direction: 'out', protocol: 'pipe', route: 'time', status_class: 'ok', verb: 'GET'}), 3)
       assert.equal(h.value('restwire_requests_total', {direction: 'in', verb: 'GET'}), 1)
       assert.equal(h.value('restwire_requests_total', {direction: 'in', verb: 'POST'}), 1)
       assert.equal(h.value('restwire_peers_connected'), 1)
       const n = await scrape(nodeHttp)
-      assert.equal(n.value('restwire_requests_total', {direction: 'in', status_class: 'ok', verb: 'GET'}), 3)
+      assert.equal(n.value('restwire_requests_total', {direction: 'in', route: 'time', status_class: 'ok', verb: 'GET'}), 3)
       assert.equal(n.value('restwire_requests_total', {direction: 'out', verb: 'POST'}), 1)
       assert.ok(n.value('restwire_bytes_sent_total') >= 1000, 'the POST body was counted as it was sent')
       assert.equal(n.value('restwire_peers_connected'), 1)

@@ -6,6 +6,7 @@ import {failureOutcome} from '../observe/record.js'
 import type {TrafficLog} from '../observe/traffic.js'
 import type {BodySource} from './body-stream.js'
 import type {EventHandler, PipeEvent, PipeReply} from './event-types.js'
+import {RETURN_NO_HANDLER} from './messages.js'
 
 /** Sends `event` through `send`, recording it (direction `out`, peer = the node or hub) when the reply starts. */
 export async function observePipeRequest(traffic: TrafficLog, peer: string, event: PipeEvent, send: (event: PipeEvent) => Promise<PipeReply>): Promise<PipeReply> {
@@ -23,6 +24,8 @@ export async function observePipeRequest(traffic: TrafficLog, peer: string, even
       protocol: 'pipe',
       request: {bytes: counted.bytes(), headers: event.contentType ? {'content-type': event.contentType} : undefined},
       response: {bytes: 0},
+      // The noun is the pipe's route: chosen by this side's own gateway client (metrics cap the pairs).
+      route: event.noun,
       status,
       verb: event.verb,
     })
@@ -55,6 +58,8 @@ export function observePipeHandler(traffic: TrafficLog, handler: EventHandler): 
         protocol: 'pipe',
         request: {bytes: 0},
         response: {bytes: replyBytes, value},
+        // A noun no handler answers (255) is the peer's free text: one label for all of them.
+        route: status === RETURN_NO_HANDLER ? undefined : event.noun,
         status,
         verb: event.verb,
       })
