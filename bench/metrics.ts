@@ -1,5 +1,5 @@
 // "korv + metrics": the korv echo at concurrency 64 with a TrafficLog and ServerMetrics attached (and
-// /metrics scraped once a second), against the same korv server without them, in the same run. Windows
+// /metrics scraped every 5 s), against the same korv server without them, in the same run. Windows
 // alternate between the two (the order flips every round), and besides the throughput each window
 // measures the server process's CPU time (utime + stime from /proc/PID/stat) per request, which the
 // load of other processes on a shared machine disturbs far less than requests per second.

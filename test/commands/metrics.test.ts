@@ -64,6 +64,8 @@ describe('korv serve --metrics', {timeout: 120_000}, () => {
     const now = await scrape(base)
     assert.equal(now.value('restwire_connections_open'), 0, 'every korv call has disconnected')
     assert.equal(now.value('restwire_connections_authenticating'), 0)
+    assert.equal(now.value('restwire_queue_depth', {queue: 'partial_request_bytes'}), 0)
+    assert.equal(now.family('restwire_queue_high_water')?.type, 'GAUGE')
     assert.ok(now.family('process_cpu_seconds_total'), 'prom-client default process metrics are there too')
   })
 

@@ -198,30 +198,34 @@ export class ChannelSession {
   /** Sends a reply the server makes itself and logs it. */
   private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number, requestBytes: number): void {
     const code = this.send(requestId, response)
-    this.log(verb, path, code, started)
-    if (this.options.traffic) this.observe(verb, path, code, started, {body: undefined, bytes: requestBytes}, response.body)
+    const latencyMs = this.log(verb, path, code, started)
+    if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, undefined, response.body)
   }
 
-  private log(verb: string, path: string, code: number, started: number): void {
+  /** Logs the request; returns how long it took (the traffic record reuses it). */
+  private log(verb: string, path: string, code: number, started: number): number {
     const {client} = this.options
-    this.options.onRequest({address: client.address, code, durationMs: performance.now() - started, fingerprint: client.fingerprint, path, verb})
+    const durationMs = performance.now() - started
+    this.options.onRequest({address: client.address, code, durationMs, fingerprint: client.fingerprint, path, verb})
+    return durationMs
   }
 
   /** One traffic record; called only when a log is attached, so a server without one builds nothing. */
-  private observe(verb: string, path: string, status: number, started: number, request: {body: unknown; bytes: number; route?: string}, responseBody: unknown): void {
-    const {client, traffic} = this.options
-    const latencyMs = performance.now() - started
+  private observe(verb: string, path: string, status: number, latencyMs: number, requestBytes: number, requestBody: unknown, responseBody: unknown, route?: string): void {
+    const {client} = this.options
+    const traffic = this.options.traffic!
     const sent = status === 499 ? 0 : this.sentBytes
-    traffic!.add({
+    const bodies = traffic.bodies
+    traffic.add({
       at: Date.now() - latencyMs,
       direction: 'in',
       latencyMs,
       path,
       peer: client.fingerprint ?? client.address,
       protocol: 'korv',
-      request: {bytes: request.bytes, value: request.body},
-      response: {bytes: sent, value: responseBody},
-      route: request.route,
+      request: {bytes: requestBytes, value: bodies ? requestBody : undefined},
+      response: {bytes: sent, value: bodies ? responseBody : undefined},
+      route,
       status,
       verb,
     })
@@ -249,8 +253,8 @@ export class ChannelSession {
     try {
       const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
       const code = this.closed ? 499 : this.send(id, response)
-      this.log(verb, path, code, started)
-      if (this.options.traffic) this.observe(verb, path, code, started, {body, bytes: requestBytes, route: request.route}, response.body)
+      const latencyMs = this.log(verb, path, code, started)
+      if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, body, response.body, request.route)
     } finally {
       this.active.delete(controller)
       gauge.count--

@@ -124,7 +124,12 @@ export class KorvServer {
     return withAsyncDispose<KorvServerHandle>({
       address: this.tcp.address() as AddressInfo,
       close: (options) => this.close(options),
-      connectionStats: () => ({authenticating: this.gate.pending, inFlight: this.inFlightCount(), open: this.gauges.size + this.gate.pending}),
+      connectionStats: () => ({
+        authenticating: this.gate.pending,
+        inFlight: this.inFlightCount(),
+        open: this.gauges.size + this.gate.pending,
+        queues: [{depth: this.decodeBudget.held, highWater: this.decodeBudget.highWater, queue: 'partial_request_bytes'}],
+      }),
     })
   }
 

@@ -62,7 +62,13 @@ function restwireMetrics(m: ServerMetrics): PromClient.Metric[] {
     metric('restwire_connections_open', 'Connections open now, authenticated or not.', 'gauge', () => gauge(stats()?.open, protocol)),
       metric('restwire_connections_authenticating', 'Connections accepted and not yet authenticated.', 'gauge', () => gauge(stats()?.authenticating, protocol)),
       metric('restwire_in_flight', 'Requests or events running now.', 'gauge', () => gauge(stats()?.inFlight, protocol)),
-      metric('restwire_peers_connected', 'Peers connected: nodes on a gateway or hub; 1 or 0 on a node.', 'gauge', () =>
+      metric('restwire_queue_depth', 'What a queue peers can fill holds now (korv: bytes of partly received requests).', 'gauge', () =>
+      (stats()?.queues ?? []).map(({depth, queue}) => ({labels: {protocol, queue}, value: depth})),
+    ),
+    metric('restwire_queue_high_water', 'The most that queue has held since the start.', 'gauge', () =>
+      (stats()?.queues ?? []).map(({highWater, queue}) => ({labels: {protocol, queue}, value: highWater})),
+    ),
+    metric('restwire_peers_connected', 'Peers connected: nodes on a gateway or hub; 1 or 0 on a node.', 'gauge', () =>
         gauge(m.peerConnected === undefined ? stats()?.peers : Number(m.peerConnected), protocol),
       ),
       metric('restwire_redials_total', 'Redials of a node after its connection failed or ended.', 'counter', () => [{labels: {protocol}, value: m.redials}]),

@@ -52,6 +52,8 @@ export interface ConnectionStats {
   /** Peers (nodes) connected to this process, for the hubs and gateways. */
   peers?: number
   inFlight?: number
+  /** Queues a peer can fill, now and at their highest since the start (metrics' high-water gauges). */
+  queues?: Array<{queue: string; depth: number; highWater: number}>
 }
 export type TrafficListener = (record: TrafficRecord) => void
 

@@ -64,7 +64,7 @@ describe('ServerMetrics', () => {
 
   it('reads connection, refusal and cluster gauges at scrape time', async () => {
     let open = 3
-    const metrics = new ServerMetrics({cluster: () => ({hubs: 2, remoteNodes: 5, state: 'degraded'}), connections: () => ({authenticating: 1, open, peers: 4}), protocol: 'tunnel', refusedCounted: () => ({cap: 2})})
+    const metrics = new ServerMetrics({cluster: () => ({hubs: 2, remoteNodes: 5, state: 'degraded'}), connections: () => ({authenticating: 1, open, peers: 4, queues: [{depth: 5, highWater: 70, queue: 'partial_request_bytes'}]}), protocol: 'tunnel', refusedCounted: () => ({cap: 2})})
     metrics.refusedConnection('grace')
     metrics.refusedConnection('cap')
     metrics.redialed()
@@ -76,6 +76,8 @@ describe('ServerMetrics', () => {
     assert.equal(scrape.value('restwire_connections_refused_total', {reason: 'cap'}), 3)
     assert.equal(scrape.value('restwire_connections_refused_total', {reason: 'grace'}), 1)
     assert.equal(scrape.value('restwire_redials_total'), 1)
+    assert.equal(scrape.value('restwire_queue_depth', {queue: 'partial_request_bytes'}), 5)
+    assert.equal(scrape.value('restwire_queue_high_water', {queue: 'partial_request_bytes'}), 70)
     assert.equal(scrape.value('restwire_cluster_connected'), 0)
     assert.equal(scrape.value('restwire_cluster_hubs'), 2)
     assert.equal(scrape.value('restwire_cluster_remote_nodes'), 5)
