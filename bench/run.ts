@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
 //   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -17,6 +17,7 @@ import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
 import {measurePersistedCalls, printPersistReport} from './korv-persist.js'
+import {type MetricsBenchResult, printMetricsReport, runMetricsCases} from './metrics.js'
 import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
@@ -46,7 +47,7 @@ const settings = {
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', 'metrics', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
@@ -95,6 +96,7 @@ async function main(): Promise<void> {
   let relay: RelayBenchResult | undefined
   if (settings.only.has('relay')) relay = await runRelayCases(settings)
   const relayCli: RelayCliResult | undefined = settings.only.has('relay-cli') ? await runRelayCliCases(settings) : undefined
+  const metrics: MetricsBenchResult | undefined = settings.only.has('metrics') ? await runMetricsCases(settings, keys) : undefined
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
@@ -105,6 +107,7 @@ async function main(): Promise<void> {
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
   if (relay) printRelayReport(relay)
+  if (metrics) printMetricsReport(metrics)
   if (relayCli) printRelayCliReport(relayCli)
   const extra: Record<string, unknown> = {}
   for (const benchCase of EXTRA_CASES.filter((c) => settings.only.has(c.name))) {
@@ -121,7 +124,7 @@ async function main(): Promise<void> {
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)}), ...(relayCli && {relayCli: relayCliSummary(relayCli)})})}\n`)
+  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)}), ...(relayCli && {relayCli: relayCliSummary(relayCli)}), ...(metrics && {metrics})})}\n`)
 }
 
 try {

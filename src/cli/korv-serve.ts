@@ -5,8 +5,13 @@ import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {stopSignal} from './serve-until-signal.js'
 import {type LogFormat, writeEventLog, writeRequestLog} from './request-log.js'
+import type {TcpAddress} from '../core/address.js'
+import type {KorvServiceHandle} from '../core/korv/service.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface KorvServeOptions extends KorvServiceOptions {
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
   logFormat: LogFormat
   drainMs: number
   json: boolean
@@ -15,10 +20,16 @@ export interface KorvServeOptions extends KorvServiceOptions {
 export async function runKorvServe(options: KorvServeOptions): Promise<{address: string; port: number} | undefined> {
   const {logFormat} = options
   const signalled = stopSignal()
+  // Filled once the server is up: the metrics read it at scrape time.
+  const started: {server?: KorvServiceHandle} = {}
+  const observed = options.metrics ? observeTraffic({connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0}, protocol: 'korv'}) : undefined
   const service = await startKorvService({
     ...options,
+    traffic: observed?.traffic,
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
     onEvent(event) {
+      if (event.type === 'auth-rejected') observed?.metrics.refusedConnection('auth')
+      else if (event.type === 'startup-refused') observed?.metrics.refusedConnection(event.reason)
       if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
       else if (event.type === 'protocol-error') writeEventLog({address: event.address, error: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
       else if (event.type === 'idle-timeout') writeEventLog({address: event.address, event: 'idle connection closed'}, logFormat)
@@ -30,6 +41,12 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     },
     onRequest: (entry) => writeRequestLog(entry, logFormat),
   })
+  started.server = service
+  let stopping = false
+  const metricsPort = observed && (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: !stopping, reason: stopping ? 'draining' : 'listening'})}, logFormat).catch(async (error: unknown) => {
+    await service.close({drainMs: 0})
+    throw error
+  }))
   const {address, port} = service.address
   const listening = {
     address,
@@ -49,8 +66,10 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
   }
 
   const signal = await signalled
+  stopping = true
   process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
   await service.close({drainMs: options.drainMs}).catch(() => {})
+  await metricsPort?.close()
   process.stderr.write(c.dim('korv server stopped\n'))
   return options.json ? {address, port} : undefined
 }

@@ -12,6 +12,8 @@ import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
 import type {LogFormat} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {PipeHubHandle} from '../core/pipe/hub.js'
+import {observeTraffic} from './observe.js'
 
 interface PipeCommonOptions {
   identity: PipeIdentityOptions
@@ -57,6 +59,19 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
   const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
   const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
+  // Filled once the server is up: the metrics read it at scrape time.
+  const started: {server?: PipeHubHandle} = {}
+  // Always on: /metrics, /healthz and /readyz live on the gateway's port.
+  const observed = observeTraffic({
+    cluster: () => {
+      const view = started.server?.cluster()
+      if (!view) return undefined
+      const remoteNodes = started.server!.nodes().filter((node) => node.hub !== undefined && node.hub !== view.hub).length
+      return {hubs: view.hubs.length, remoteNodes, state: view.state}
+    },
+    connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0},
+    protocol: 'pipe',
+  })
   const hub = await startPipeHub({
     handler: setup.handler,
     heartbeatMs: options.heartbeatMs,
@@ -64,14 +79,25 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     identity,
     loginGraceMs: options.loginGraceMs,
     maxStartups: options.maxStartups,
-    onEvent: (event) => logHubEvent(event, logFormat),
+    onEvent: (event) => {
+      if (event.type === 'node-rejected' && event.refused) observed.metrics.refusedConnection(event.refused)
+      logHubEvent(event, logFormat)
+    },
     port: options.port,
     registry: cluster && ((local) => cluster.registry(local)),
+    traffic: observed.traffic,
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error
   })
-  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+  started.server = hub
+  let stopping = false
+  const hubReady = (): {ready: boolean; reason: string} => {
+    if (stopping) return {ready: false, reason: 'stopping'}
+    if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
+    return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
+  }
+  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, observe: {metrics: observed.metrics, ready: hubReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await hub.close()
     await cluster?.close()
     throw error
@@ -85,6 +111,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     logFormat,
   )
   await untilSignal(signal, 'hub', async () => {
+    stopping = true
     await gateway.close()
     await hub.close()
     await cluster?.close()
@@ -105,16 +132,24 @@ export async function runPipeConnect(options: PipeConnectOptions): Promise<{http
   const identity = await loadPipeIdentity(options.identity)
   const setup = await setUpPipeHandler({...options.handlers, side: 'node'})
   const hubs = options.to.map(({host, port}) => formatHostPort(host, port))
+  const observed = observeTraffic({protocol: 'pipe'})
+  observed.metrics.setPeerConnected(false)
   const node = connectPipeNode({
     backoff: {maxMs: options.maxBackoffMs},
     handler: setup.handler,
     heartbeatMs: options.heartbeatMs,
     hubName: options.hubName,
     identity,
-    onEvent: (event) => logNodeEvent(event, logFormat),
+    onEvent: (event) => {
+      if (event.type === 'connected' || event.type === 'disconnected') observed.metrics.setPeerConnected(event.type === 'connected')
+      else if (event.type === 'retrying') observed.metrics.redialed()
+      logNodeEvent(event, logFormat)
+    },
     to: options.to,
+    traffic: observed.traffic,
   })
-  const gateway = await startPipeGateway({kind: 'node', node}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+  const nodeReady = (): {ready: boolean; reason: string} => (node.isConnected() ? {ready: true, reason: 'connected to a hub'} : {ready: false, reason: 'no hub connected'})
+  const gateway = await startPipeGateway({kind: 'node', node}, {...options.http, observe: {metrics: observed.metrics, ready: nodeReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await node.close()
     throw error
   })

@@ -9,8 +9,12 @@ import {BatchedLog} from './batched-log.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, formatEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {TcpAddress} from '../core/address.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface RelayStartOptions {
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
   configPath: string
   listen: RelayAddress
   socketMode?: number
@@ -61,6 +65,13 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
 
   process.on('SIGHUP', onHangup)
   const config = await loadRelayConfig(options.configPath)
+  const observed = options.metrics
+    ? observeTraffic({
+        connections: () => ({authenticating: 0, open: started.relay?.connections ?? 0}),
+        protocol: 'relay',
+        refusedCounted: () => ({cap: started.relay?.refusedConnections ?? 0}),
+      })
+    : undefined
   const relay = await startRelayServer({
     config,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -69,8 +80,16 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
     onEvent: (event: RelayServerEvent) => log.write(formatEventLog({...event}, logFormat)),
     onRequest: (entry) => log.write(formatRelayLog(entry, logFormat)),
     socketMode: options.socketMode,
+    traffic: observed?.traffic,
   })
   started.relay = relay
+  let stopping = false
+  const metricsPort =
+    observed &&
+    (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: !stopping, reason: stopping ? 'draining' : 'listening'})}, logFormat).catch(async (error: unknown) => {
+      await relay.close({drainMs: 0})
+      throw error
+    }))
   if (logFormat === 'json') {
     log.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
@@ -81,9 +100,11 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
   log.flushSync()
   const signal = await signalled
   process.off('SIGHUP', onHangup)
+  stopping = true
   log.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
   log.flushSync()
   await relay.close()
+  await metricsPort?.close()
   log.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }

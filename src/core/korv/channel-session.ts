@@ -8,6 +8,7 @@ import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
+import type {TrafficLog} from '../observe/traffic.js'
 import type {BudgetHolder, BudgetRefusal, ConnectionDecodeBudget} from './decode-budget.js'
 import {type KorvId, type KorvResponseMessage, parseKorvRequest} from './messages.js'
 
@@ -49,6 +50,8 @@ export interface ChannelSessionOptions {
   budget: ConnectionDecodeBudget
   nextMessageId: () => number
   onRequest: (entry: KorvRequestLog) => void
+  /** Where each finished request is reported, when the server observes its traffic. */
+  traffic?: TrafficLog
   onProtocolError: (error: RestwireError, framing: KorvFraming) => void
   /** Called whenever a request completes, so the server can notice when it has drained. */
   onSettled: () => void
@@ -87,6 +90,8 @@ export class ChannelSession {
   /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
   private peerEnded = false
   private framingFailed = false
+  /** Bytes of the last frame send() wrote, for the traffic log (send returns the status). */
+  private sentBytes = 0
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
@@ -175,7 +180,7 @@ export class ChannelSession {
   private start(payload: Buffer): void {
     const parsed = parseKorvRequest(payload)
     if (!parsed.ok) {
-      this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now())
+      this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now(), payload.length)
       return
     }
 
@@ -183,26 +188,51 @@ export class ChannelSession {
     const {id, resource, verb, body} = parsed.request
     if (gauge.count >= gauge.max) {
       const started = performance.now()
-      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started)
+      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started, payload.length)
       return
     }
 
-    this.run(id, verb, resource, body)
+    this.run(id, verb, resource, body, payload.length)
   }
 
   /** Sends a reply the server makes itself and logs it. */
-  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number): void {
+  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number, requestBytes: number): void {
     const code = this.send(requestId, response)
-    this.log(verb, path, code, started)
+    const latencyMs = this.log(verb, path, code, started)
+    if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, undefined, response.body)
   }
 
-  private log(verb: string, path: string, code: number, started: number): void {
+  /** Logs the request; returns how long it took (the traffic record reuses it). */
+  private log(verb: string, path: string, code: number, started: number): number {
     const {client} = this.options
-    this.options.onRequest({address: client.address, code, durationMs: performance.now() - started, fingerprint: client.fingerprint, path, verb})
+    const durationMs = performance.now() - started
+    this.options.onRequest({address: client.address, code, durationMs, fingerprint: client.fingerprint, path, verb})
+    return durationMs
+  }
+
+  /** One traffic record; called only when a log is attached, so a server without one builds nothing. */
+  private observe(verb: string, path: string, status: number, latencyMs: number, requestBytes: number, requestBody: unknown, responseBody: unknown, route?: string): void {
+    const {client} = this.options
+    const traffic = this.options.traffic!
+    const sent = status === 499 ? 0 : this.sentBytes
+    const bodies = traffic.bodies
+    traffic.add({
+      at: Date.now() - latencyMs,
+      direction: 'in',
+      latencyMs,
+      path,
+      peer: client.fingerprint ?? client.address,
+      protocol: 'korv',
+      request: {bytes: requestBytes, value: bodies ? requestBody : undefined},
+      response: {bytes: sent, value: bodies ? responseBody : undefined},
+      route,
+      status,
+      verb,
+    })
   }
 
   /** Runs one request; a handler that answers synchronously is settled in the same call (no promise, no microtask). */
-  private run(id: KorvId, verb: string, resource: string, body: unknown): void {
+  private run(id: KorvId, verb: string, resource: string, body: unknown, requestBytes: number): void {
     const {gauge, handler, limits} = this.options
     const started = performance.now()
     const controller = new LazyAbort()
@@ -222,14 +252,17 @@ export class ChannelSession {
     this.active.add(controller)
     gauge.count++
     const result = invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
-    if (result instanceof Promise) void result.then((response) => this.settle(id, verb, path, started, controller, response))
-    else this.settle(id, verb, path, started, controller, result)
+    if (result instanceof Promise) void result.then((response) => this.settle(id, request, started, controller, response, requestBytes))
+    else this.settle(id, request, started, controller, result, requestBytes)
   }
 
-  private settle(id: KorvId, verb: string, path: string, started: number, controller: LazyAbort, response: RwResponse): void {
+  private settle(id: KorvId, request: RwRequest, started: number, controller: LazyAbort, response: RwResponse, requestBytes: number): void {
+    const {path, verb} = request
     const {gauge} = this.options
     try {
-      this.log(verb, path, this.closed ? 499 : this.send(id, response), started)
+      const code = this.closed ? 499 : this.send(id, response)
+      const latencyMs = this.log(verb, path, code, started)
+      if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, request.body, response.body, request.route)
     } finally {
       this.active.delete(controller)
       gauge.count--
@@ -267,7 +300,9 @@ export class ChannelSession {
       json = JSON.stringify(message)
     }
 
-    this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n'))
+    const frame = this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n')
+    this.sentBytes = frame.length
+    this.writer.write(frame)
     return message.code
   }
 
@@ -286,7 +321,7 @@ export class ChannelSession {
     this.waiting = []
     // Whatever the decoder held is dropped with it (the budget may have refused it from outside).
     this.decoder = STOPPED
-    this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now())
+    this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now(), 0)
     this.releaseBudget()
     this.endIfDone()
   }

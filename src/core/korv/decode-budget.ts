@@ -19,6 +19,8 @@ export interface BudgetHolder {
 
 export class DecodeBudget {
   held = 0
+  /** The most `held` has been, for the metrics' high-water gauge. */
+  highWater = 0
   readonly connections = new Set<ConnectionDecodeBudget>()
   constructor(readonly max: number) {}
 
@@ -55,6 +57,7 @@ export class ConnectionDecodeBudget {
     if (delta === 0) return undefined
     this.held += delta
     this.total.held += delta
+    if (this.total.held > this.total.highWater) this.total.highWater = this.total.held
     if (this.held > 0) this.total.connections.add(this)
     else this.total.connections.delete(this)
     if (holder.charged + delta > 0) this.holders.add(holder)

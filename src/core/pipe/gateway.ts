@@ -14,6 +14,7 @@ import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
 import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 import {withAsyncDispose} from '../dispose.js'
+import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 const DRAIN_MS = 5000
@@ -32,6 +33,8 @@ export interface PipeGatewayOptions {
   /** Bound on receiving a request's headers (default 10 s), then on the whole request (default 300 s). */
   headersTimeoutMs?: number
   requestTimeoutMs?: number
+  /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
+  observe?: ObserveEndpoints
 }
 
 export interface PipeGatewayHandle extends AsyncDisposable {
@@ -55,6 +58,7 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
     // For their whole life: a client that resets mid-body or mid-reply must not crash the process.
     req.on('error', () => {})
     res.on('error', () => {})
+    if (options.observe && answerObserveRequest(options.observe, req, res)) return
     const done = handle(target, req, res, timeoutMs)
       .catch((error: unknown) => sendError(res, error))
       .catch(() => void res.destroy())

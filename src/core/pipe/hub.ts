@@ -15,6 +15,8 @@ import {type PipeIdentity, certificateName} from './tls-identity.js'
 
 import {DEFAULT_PIPE_PORT} from './defaults.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {ConnectionStats, TrafficLog} from '../observe/traffic.js'
+import {observePipeHandler, observePipeRequest} from './traffic.js'
 
 export {DEFAULT_PIPE_PORT} from './defaults.js'
 /** How long a request to a known node that is away waits for it to reconnect before 503. */
@@ -35,6 +37,8 @@ export interface PipeHubOptions extends PipeTuning {
   /** Default 7443; 0 picks a free port. */
   port?: number
   handler: EventHandler
+  /** Events both ways as traffic records (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   awaitNodeMs?: number
   /** Time from the TCP accept to TLS and the node's HELLO; then the connection is closed. Default 30 s. */
   loginGraceMs?: number
@@ -64,7 +68,8 @@ export type PipeHubEvent =
   | {type: 'node-connected'; node: string; address: string}
   | {type: 'node-replaced'; node: string; address: string}
   | {type: 'node-disconnected'; node: string; reason: string; error?: RestwireError}
-  | {type: 'node-rejected'; address: string; reason: string}
+  /** `refused`: why, for metrics: a certificate or TLS failure (auth), the grace time, or the startup cap. */
+  | {type: 'node-rejected'; address: string; reason: string; refused?: 'auth' | 'grace' | 'cap'}
 
 export interface PipeNodeInfo {
   name: string
@@ -78,6 +83,8 @@ export interface PipeNodeInfo {
 export interface PipeHubHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): PipeNodeInfo[]
+  /** Node connections now (peers: nodes registered on this hub), for metrics gauges. */
+  connectionStats(): ConnectionStats
   /** The cluster this hub belongs to (undefined without one). */
   cluster(): PipeClusterInfo | undefined
   /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
@@ -106,12 +113,13 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   const registry: PeerRegistry<Connected> = clustered ?? local
   const sockets = new Set<TLSSocket>()
   const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
+  const handler = options.traffic ? observePipeHandler(options.traffic, options.handler) : options.handler
   const gate = new StartupGate({
     graceMs: options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS,
     maxStartups: options.maxStartups ?? DEFAULT_MAX_STARTUPS,
     onRefused(why, socket) {
       const reason = why === 'cap' ? `more than ${gate.maxStartups} connections without a HELLO yet` : `no TLS handshake and HELLO within ${gate.graceMs} ms`
-      emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, type: 'node-rejected'})
+      emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, refused: why, type: 'node-rejected'})
     },
   })
   // Each accepted TCP connection's place in the gate, by its address (the TLS socket reports the same one).
@@ -141,7 +149,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     // A hang-up of a socket already gone (the gate closed it, and said so; or the peer left mid-handshake):
     // nothing to add, and no address to name.
     if (socket.remoteAddress === undefined && errnoCode(error) === 'ECONNRESET') return void socket.destroy()
-    emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), type: 'node-rejected'})
+    emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), refused: 'auth', type: 'node-rejected'})
     // With a tlsClientError listener Node leaves the socket open (a handshake timeout included).
     socket.destroy()
   })
@@ -156,7 +164,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     const name = certificateName(cert)
     if (refusal || !name) {
       const reason = refusal ?? 'the client certificate names no node (no CN, no DNS name)'
-      emit({address, reason, type: 'node-rejected'})
+      emit({address, reason, refused: 'auth', type: 'node-rejected'})
       // Nothing from this peer is read; it is told why in a GOAWAY, then cut off.
       endWithin(socket, CLOSE_GRACE_MS, {last: encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`})})
       return
@@ -167,7 +175,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     socket.once('close', () => sockets.delete(socket))
     const session: PipeSession = new PipeSession({
       ...tuning(options),
-      handler: options.handler,
+      handler,
       // TLS and HELLO done: this node no longer counts against the startup cap or its grace time.
       onHello: () => tickets.get(address)?.authenticated(),
       onClose(reason, error) {
@@ -199,6 +207,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
     cluster: () => clustered?.cluster(),
+    connectionStats: () => ({authenticating: gate.pending, open: sockets.size, peers: local.size}),
     nodes: () =>
       registry.list().map(([name, {address, hub, session}]) => ({
         address,
@@ -208,9 +217,13 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
         since: session.since.toISOString(),
       })),
     request(node, event, sendOptions) {
-      // Connected: straight to the session, without an async function's extra promise per event.
-      const connected = registry.get(node)
-      return connected ? connected.session.request(event, sendOptions) : requestWhenConnected(node, event, sendOptions)
+      const send = (sent: PipeEvent): Promise<PipeReply> => {
+        // Connected: straight to the session, without an async function's extra promise per event.
+        const connected = registry.get(node)
+        return connected ? connected.session.request(sent, sendOptions) : requestWhenConnected(node, sent, sendOptions)
+      }
+
+      return options.traffic ? observePipeRequest(options.traffic, node, event, send) : send(event)
     },
     async waitForNode(node) {
       await registry.waitFor(node)

@@ -13,6 +13,7 @@ import {FairScheduler} from './fair-scheduler.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {TrafficLog} from '../observe/traffic.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
@@ -30,6 +31,8 @@ export interface RelayServerOptions {
   /** Carries requests whose template has no `ca` of its own; default: an undici Agent per config. */
   dispatcher?: Dispatcher
   onRequest?: (entry: RelayRequestLog) => void
+  /** Each request line as a traffic record (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   onEvent?: (event: RelayServerEvent) => void
   /** Close a connection with no request in flight after this long without a complete line (default 5 min; 0: never). */
   idleTimeoutMs?: number
@@ -42,6 +45,8 @@ export interface RelayServer extends AsyncDisposable {
   readonly address: string
   readonly port?: number
   readonly connections: number
+  /** Connections refused at accept (over --max-connections) since the start, for metrics. */
+  readonly refusedConnections: number
   /** Serves new request lines with this config; requests in flight finish on the old one. */
   reload(config: RelayConfig): Promise<void>
   /** Stops accepting, lets in-flight requests answer (up to drainMs), then closes. Safe to call twice. */
@@ -54,6 +59,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const host: RelayHost = {
     idleTimeoutMs: Math.min(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, MAX_TIMER_MS),
     onRequest: options.onRequest,
+    traffic: options.traffic,
     scheduler: new FairScheduler(options.config.maxConcurrency, options.config.maxConcurrencyPerConnection),
     get runtime() {
       return runtime
@@ -63,6 +69,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
   let refused = 0
+  let refusedTotal = 0
   let refusedLoggedAt = -Infinity
   const server = createServer((socket: Socket) => {
     socket.on('error', () => {})
@@ -70,6 +77,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       // Refused at once; counted, and logged at most every REFUSED_LOG_EVERY_MS.
       socket.destroy()
       refused++
+      refusedTotal++
       if (performance.now() - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
         refusedLoggedAt = performance.now()
         options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused})
@@ -110,6 +118,9 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     },
     get connections() {
       return connections.size
+    },
+    get refusedConnections() {
+      return refusedTotal
     },
     port: address.kind === 'tcp' ? address.port : undefined,
     async reload(config) {

@@ -13,6 +13,7 @@ import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 import {readJsonBody, sendError, sendJson} from './http-json.js'
 import {withAsyncDispose} from '../dispose.js'
+import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
 export {errorStatus, sendError} from './http-json.js'
@@ -32,6 +33,8 @@ export interface TunnelHttpApiOptions {
   /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
   sendTimeoutMs?: number
   drainMs?: number
+  /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
+  observe?: ObserveEndpoints
 }
 
 export interface TunnelHttpApiHandle extends AsyncDisposable {
@@ -60,7 +63,12 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   const host = options.host ?? '127.0.0.1'
   const port = options.port ?? DEFAULT_HTTP_API_PORT
   const api: ApiState = {active: 0, gateway, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES, onIdle: undefined, sendTimeoutMs: options.sendTimeoutMs, streams: new Set()}
-  const server: Server = createServer((req, res) => onRequest(api, req, res))
+  const {observe} = options
+  const server: Server = createServer((req, res) => {
+    if (!observe || !answerObserveRequest(observe, req, res)) return onRequest(api, req, res)
+    req.on('error', ignore)
+    res.on('error', ignore)
+  })
   server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
   server.on('connection', (socket) => socket.on('error', ignore))
   await listenOn(server, host, port, 'HTTP')
@@ -123,7 +131,7 @@ function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
   // /nodes/<id>[/<path>], id not empty.
   const slash = path.indexOf('/', NODES_PREFIX.length)
   if (!path.startsWith(NODES_PREFIX) || slash === NODES_PREFIX.length) {
-    return reply(api, res, 404, {error: `no such endpoint: ${path}; use GET /nodes or METHOD /nodes/<id>/<path>`})
+    return reply(api, res, 404, {error: `no such endpoint: ${path}; use GET /nodes, METHOD /nodes/<id>/<path>, or GET /metrics, /healthz, /readyz`})
   }
 
   const verb = VERBS[method]
