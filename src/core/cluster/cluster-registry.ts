@@ -8,7 +8,8 @@ import type {LocalPeerRegistry} from '../link/peer-registry.js'
 import type {LinkSession} from '../link/session.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {ClusterPeerRegistry} from './cluster-peer-registry.js'
-import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall} from './forward.js'
+import {CallInbox} from './call-inbox.js'
+import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall, strayMessage} from './forward.js'
 import {HubWatch} from './hub-watch.js'
 import {type ClusterOptions, type ClusterState, type NatsLink, connectNats} from './nats-link.js'
 import {Presence, type RemoteNode} from './presence.js'
@@ -47,6 +48,21 @@ export interface JoinOptions extends ClusterOptions {
   awaitNodeMs?: number
   /** NATS lost ('degraded') or back ('connected'). */
   onState?: (state: ClusterState, detail: string) => void
+  /** A malformed or hostile message from another NATS member (at most one a second, with a count of the rest). */
+  onProblem?: (problem: string) => void
+}
+
+/** Reports at most one problem a second: a flood of bad messages must not become a flood of log lines. */
+function problemReporter(onProblem: ((problem: string) => void) | undefined): (problem: string) => void {
+  let last = 0
+  let suppressed = 0
+  return (problem) => {
+    const now = Date.now()
+    if (now - last < 1000) return void suppressed++
+    last = now
+    onProblem?.(suppressed > 0 ? `${problem} (and ${suppressed} more problems since the last report)` : problem)
+    suppressed = 0
+  }
 }
 
 export type ClusterRegistry<S extends LinkSession> = ClusterPeerRegistry<S> & {cluster(): ClusterInfo; readonly hubName: string}
@@ -79,18 +95,27 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   // The presence callbacks use `registry` (made below): they only run after presence.start().
   const presence: Presence = new Presence(link, {
     localNodes: () => registry.localClaims(),
+    report: (problem) => report(problem),
     onClaim: (claim) => registry.claimed(claim),
     onHubGone: (hubId) => watch.gone(hubId, 'the hub holding the node is gone'),
   })
   const watch = new HubWatch((hubId) => presence.alive(hubId))
-  const host: ForwardHost = {link, subjects: presence.subjects, watch: (hubId, fail) => watch.watch(hubId, fail)}
+  const report = problemReporter(options.onProblem)
+  const host: ForwardHost = {
+    inbox: new CallInbox(link.nc, link.hubId, (msg) => strayMessage(host, msg), (error) => report(`a malformed message for a call (${error.message})`)),
+    link,
+    report,
+    served: 0,
+    subjects: presence.subjects,
+    watch: (hubId, fail) => watch.watch(hubId, fail),
+  }
 
   // A call to a node the directory places on another hub; if it is connected nowhere (the directory
   // was behind), it is waited for like a node that is away, once.
   const forward = async (entry: RemoteNode, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> => {
     const node = entry.node
     try {
-      return await forwardEvent(host, node, event, sendOptions)
+      return await forwardEvent(host, node, event, sendOptions, entry.hubId)
     } catch (error) {
       if (!(error instanceof NotConnectedAnywhere)) throw error
     }
@@ -102,7 +127,7 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     if (!peer) throw notConnected
     if (local.get(node) === peer) return adapter.serve(peer)(event, sendOptions)
     try {
-      return await forwardEvent(host, node, event, sendOptions)
+      return await forwardEvent(host, node, event, sendOptions, presence.get(node)?.hubId)
     } catch (error) {
       throw error instanceof NotConnectedAnywhere ? notConnected : error
     }
@@ -141,7 +166,11 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
       if (!present) return
       const callback = (_error: Error | null, msg: Parameters<typeof serveCall>[1]): void => {
         const session = local.get(name)
-        serveCall(host, msg, session && adapter.serve(session))
+        try {
+          serveCall(host, msg, session && adapter.serve(session))
+        } catch (error) {
+          report(`a malformed open for ${name} (${(error as Error).message})`)
+        }
       }
 
       served.set(name, link.nc.subscribe(presence.subjects.node(name), {callback}))
