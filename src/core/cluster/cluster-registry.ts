@@ -105,7 +105,7 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     inbox: new CallInbox(link.nc, link.hubId, (msg) => strayMessage(host, msg), (error) => report(`a malformed message for a call (${error.message})`)),
     link,
     report,
-    served: 0,
+    served: new Set(),
     subjects: presence.subjects,
     watch: (hubId, fail) => watch.watch(hubId, fail),
   }
@@ -174,6 +174,12 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
       }
 
       served.set(name, link.nc.subscribe(presence.subjects.node(name), {callback}))
+    },
+    onClose() {
+      // Calls served for other hubs end now: one waiting for credit would otherwise hold the process.
+      const closing = new PeerGoneError('the hub holding the node is shutting down', {status: 503})
+      for (const stop of [...host.served]) stop(closing)
+      watch.all('this hub is shutting down')
     },
     presence,
     remote,

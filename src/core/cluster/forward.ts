@@ -51,8 +51,8 @@ export interface ForwardHost {
   watch(hubId: string, fail: (error: RestwireError) => void): () => void
   /** Something a hostile or broken member sent, for the hub's log. */
   report(problem: string): void
-  /** Calls served for other hubs now (this hub holds the node). */
-  served: number
+  /** Calls served for other hubs now (this hub holds the node), each with its stop (hub closing). */
+  served: Set<(error: RestwireError) => void>
 }
 
 interface OpenMeta {
@@ -138,6 +138,7 @@ class CallerSide {
   private settle!: {resolve: (reply: PipeReply) => void; reject: (error: Error) => void}
   private call: string | undefined
   private done = false
+  private replied = false
   private watched: string | undefined
   private unwatch: () => void = () => {}
   private readonly openTimer: NodeJS.Timeout
@@ -189,6 +190,7 @@ class CallerSide {
       if (reply) {
         const meta = replyMeta(reply)
         if (!meta) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `the hub holding node "${this.node}" sent a malformed reply`, {status: 502}), true)
+        this.replied = true
         // The whole reply in this one message: no body inbox, no stream until the consumer asks.
         if (end && msg.headers!.get('rw-seq') === '0') {
           this.settle.resolve(new Reply(meta, Buffer.from(msg.data)))
@@ -196,6 +198,8 @@ class CallerSide {
         }
 
         this.started(meta)
+      } else if (!this.replied) {
+        return this.fail(new RestwireError('RW_ERR_PROTOCOL', `the hub holding node "${this.node}" sent a body before the reply's start`, {status: 502}), true)
       }
 
       pushData(this.body, msg)
@@ -257,6 +261,8 @@ class CallerSide {
   private finish(): void {
     if (this.done) return
     this.done = true
+    // Never left pending, whatever ended the call (a no-op once the reply started).
+    this.settle.reject(new PeerGoneError(`the call to node "${this.node}" ended before its reply`, {status: 502}))
     clearTimeout(this.openTimer)
     this.credit.stop()
     this.unwatch()
@@ -295,12 +301,11 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
   if (!open) return publish(host, caller, 'error', {code: 'RW_ERR_PROTOCOL', message: 'a malformed open', status: 502})
   const {meta} = open
   if (!request) return publish(host, caller, 'error', {code: 'RW_ERR_CLOSED', message: 'the node just left the hub holding it', status: 503})
-  if (host.served >= MAX_SERVED_CALLS) {
+  if (host.served.size >= MAX_SERVED_CALLS) {
     host.report(`more than ${MAX_SERVED_CALLS} calls from other hubs at once: refused one (503)`)
     return publish(host, caller, 'error', {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
   }
 
-  host.served++
   const controller = new AbortController()
   const credit = new Credit()
   let done = false
@@ -324,15 +329,17 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
   }
 
   const ackTimer = setTimeout(() => publish(host, caller, 'ack', {call, hub: host.link.hubId}, ack()), meta.body === 'stream' ? 0 : ACK_DELAY_MS)
-  const unwatch = host.watch(meta.hub, (error) => {
+  const stop = (error: RestwireError): void => {
     body?.fail(error)
     controller.abort(error)
     finish()
-  })
+  }
+  host.served.add(stop)
+  const unwatch = host.watch(meta.hub, stop)
   function finish(): void {
     if (done) return
     done = true
-    host.served--
+    host.served.delete(stop)
     clearTimeout(ackTimer)
     credit.stop()
     unwatch()

@@ -170,14 +170,18 @@ export class Presence {
     return waiting
   }
 
-  /** Whether `hubId` answers its ping: false at once when it is gone (no responders), or silent for a second. */
+  /**
+   * Whether `hubId` is alive: false at once when its ping finds no responders (its connection and
+   * subscriptions are gone). A ping that is only slow (a loaded hub or NATS) says nothing: a hub that is
+   * really silent is dropped by the heartbeat check (HUB_SILENCE_MS) instead, never a busy one.
+   */
   async alive(hubId: string): Promise<boolean> {
     if (this.link.state !== 'connected') return false
     try {
       await this.nc.request(this.subjects.ping(hubId), undefined, {timeout: 1000})
       return true
-    } catch {
-      return false
+    } catch (error) {
+      return !(error as {isNoResponders?: () => boolean}).isNoResponders?.()
     }
   }
 
