@@ -22,6 +22,8 @@ export interface ClusterInfo {
   hubs: string[]
   name: string
   state: ClusterState
+  /** When the state began (ISO 8601): joining, losing NATS, or rejoining. */
+  since: string
 }
 
 /** A node on another hub, as the adapter's remote session sees it. */
@@ -185,7 +187,9 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     remote,
   })
 
+  let since = new Date()
   link.onState((state, detail) => {
+    since = new Date()
     if (state === 'degraded') {
       watch.all(`the cluster is degraded (${detail}): calls to other hubs failed`)
       presence.forgetOthers()
@@ -195,7 +199,13 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   presence.start()
 
   return Object.assign(registry, {
-    cluster: (): ClusterInfo => ({hub: link.hubName, hubs: [link.hubName, ...presence.hubNames().map((hub) => hub.name)].sort(), name: link.cluster, state: link.state}),
+    cluster: (): ClusterInfo => ({
+      hub: link.hubName,
+      hubs: [link.hubName, ...presence.hubNames().map((hub) => hub.name)].sort(),
+      name: link.cluster,
+      since: since.toISOString(),
+      state: link.state,
+    }),
     hubName: link.hubName,
   })
 }

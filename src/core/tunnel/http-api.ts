@@ -92,6 +92,9 @@ async function handle(gateway: TunnelGatewayHandle, req: IncomingMessage, res: S
     if (method !== 'GET') return sendMethodNotAllowed(res, 'GET')
     // In a cluster each node also names the gateway holding it.
     const nodes = gateway.nodes().map(({address, connectedSince, fingerprint, gateway: holder, id, inFlight}) => ({address, connectedSince: connectedSince.toISOString(), fingerprint, id, inFlight, ...(holder ? {gateway: holder} : {})}))
+    // The cluster's state rides in headers, so the list stays the one-gateway array.
+    const cluster = gateway.cluster()
+    if (cluster) res.setHeader('x-cluster-state', cluster.state).setHeader('x-cluster-since', cluster.since)
     return sendJson(res, 200, nodes)
   }
 
