@@ -1,6 +1,7 @@
-// The cluster case (issue #13): a small pipe event through the gateway of the hub that holds the node
+// The cluster cases (issue #13): a small pipe event through the gateway of the hub that holds the node
 // ("same hub") against one through another hub's gateway, forwarded over NATS ("across hubs"), in the
-// same run: p50 at concurrency 1 and throughput at the highest concurrency, as ratios.
+// same run: p50 at concurrency 1 and throughput at the highest concurrency, as ratios; then the same for
+// a tunnel request (POST /nodes/<id>/echo) through two tunnel gateways.
 // Setup: nats-server (with its monitoring port, to count messages), hub A and hub B in child processes
 // (compiled dist/, `npm run build` first), the node in a third child connected to hub B, the HTTP
 // client here (an undici Pool per gateway). The two paths alternate window by window, so drift in the
@@ -8,12 +9,13 @@
 // (/proc/PID/stat) and the messages NATS carried, per event.
 // BENCH_PROF_DIR=dir: the hubs run with --cpu-prof and write their profiles there.
 import {type ChildProcess} from 'node:child_process'
-import {readFileSync} from 'node:fs'
+import {mkdirSync, readFileSync} from 'node:fs'
 import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
+import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {tool, toolPath} from '../test/helpers/tools.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type RoundsSettings, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
@@ -34,6 +36,12 @@ export interface ClusterPathResult extends LoadResult {
 export interface ClusterResult {
   same: ClusterPathResult[]
   across: ClusterPathResult[]
+}
+
+/** The pipe case (hubs) and the tunnel case (gateways). */
+export interface ClusterResults {
+  pipe: ClusterResult
+  tunnel: ClusterResult
 }
 
 function freePort(): Promise<number> {
@@ -92,12 +100,12 @@ async function natsInMsgs(monitor: number): Promise<number> {
   return varz.in_msgs
 }
 
-function echoClient(port: number, connections: number): {send: SendEcho; close(): Promise<void>} {
+function echoClient(port: number, connections: number, path: string): {send: SendEcho; close(): Promise<void>} {
   const pool = new Pool(`http://127.0.0.1:${port}`, {connections})
   return {
     close: () => pool.close(),
     async send(body) {
-      const response = await pool.request({body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST', path: `/client/${NODE}/echo`})
+      const response = await pool.request({body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST', path})
       if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${await response.body.text()}`)
       return response.body.json()
     },
@@ -110,77 +118,82 @@ interface Window extends WindowSamples {
   natsMsgs: number
 }
 
-export async function runClusterCases(settings: RoundsSettings, dir: string): Promise<ClusterResult | undefined> {
-  if (!toolPath('nats-server')) {
-    process.stderr.write('bench: cluster: nats-server not found, case skipped\n')
-    return undefined
+/** Polls until `listed()` says hub A knows the node (B's announcement reached it). */
+async function whenListed(listed: () => Promise<boolean>): Promise<void> {
+  for (let tries = 0; !(await listed()); tries++) {
+    if (tries > 100) throw new Error('hub A never saw the node')
+    await new Promise((resolve) => setTimeout(resolve, 50))
+  }
+}
+
+/** Both paths, alternating window by window, with CPU and NATS messages per event. */
+async function compare(pids: number[], monitor: number, same: SendEcho, across: SendEcho, settings: RoundsSettings): Promise<ClusterResult> {
+  const windows = {across: new Map<number, Window[]>(), same: new Map<number, Window[]>()}
+  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  for (let round = 0; round < settings.rounds; round++) {
+    for (const concurrency of settings.concurrency) {
+      // Alternating which goes first: a drift in the machine's load falls on both paths alike.
+      const order = round % 2 === 0 ? (['same', 'across'] as const) : (['across', 'same'] as const)
+      for (const path of order) {
+        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+        const send = path === 'same' ? same : across
+        // The counters cover warm-up too; they are divided by the events of the whole window below.
+        const cpuBefore = pids.map(ticks)
+        const msgsBefore = await natsInMsgs(monitor)
+        let events = 0
+        const counted: SendEcho = async (body) => {
+          const answer = await send(body)
+          events++
+          return answer
+        }
+
+        const samples = await runWindow(counted, {concurrency, measureMs, warmupMs})
+        const cpuTicks = pids.map((pid, i) => (ticks(pid) - cpuBefore[i]!) / events)
+        const natsMsgs = (await natsInMsgs(monitor)) - msgsBefore
+        const list = windows[path].get(concurrency) ?? []
+        list.push({...samples, cpuTicks, natsMsgs: natsMsgs / events})
+        windows[path].set(concurrency, list)
+      }
+    }
   }
 
-  process.stderr.write('bench: cluster: same hub vs across hubs (NATS, 2 hubs and the node in children)\n')
-  const pki = await makePipePki(join(dir, 'cluster'))
-  await pki.addNode(NODE)
+  const result = (path: 'same' | 'across'): ClusterPathResult[] =>
+    settings.concurrency.map((c) => {
+      const list = windows[path].get(c)!
+      const mean = (pick: (w: Window) => number): number => list.reduce((sum, w) => sum + pick(w), 0) / list.length
+      // Clock ticks are 10 ms (USER_HZ 100).
+      const [nats, hubA, hubB, node] = [0, 1, 2, 3].map((i) => mean((w) => w.cpuTicks[i]!) * 10) as [number, number, number, number]
+      return {...summarize(c, list), cpuMsPerEvent: nats + hubA + hubB + node, cpuMsPerEventOf: {hubA, hubB, nats, node}, natsMsgsPerEvent: mean((w) => w.natsMsgs)}
+    })
+  return {across: result('across'), same: result('same')}
+}
+
+/** Starts nats-server, hub A and hub B of `kind`, and the node (by `startNode`, on hub B); measures; stops them. */
+async function runCase(
+  kind: 'pipe' | 'tunnel',
+  dir: string,
+  startNode: (hubB: Record<string, number>) => ChildProcess,
+  listed: (a: Record<string, number>) => Promise<boolean>,
+  path: string,
+  settings: RoundsSettings,
+): Promise<ClusterResult> {
   const nats = await startNats()
   const children: ChildProcess[] = [nats.child]
   const clients: Array<{close(): Promise<void>}> = []
   try {
-    const hubA = startTsChild('cluster-child.ts', [pki.dir, nats.url, 'hub-a'])
-    const hubB = startTsChild('cluster-child.ts', [pki.dir, nats.url, 'hub-b'])
+    const hubA = startTsChild('cluster-child.ts', [kind, dir, nats.url, 'hub-a'])
+    const hubB = startTsChild('cluster-child.ts', [kind, dir, nats.url, 'hub-b'])
     children.push(hubA, hubB)
     const [a, b] = [await firstLine(hubA, 'hub A'), await firstLine(hubB, 'hub B')]
-    const node = startTsChild('pipe-child.ts', ['node', pki.dir, String(b.port)])
+    const node = startNode(b)
     children.push(node)
     await firstLine(node, 'the node')
-    // Hub A knows the node once B's announcement reached it.
-    for (let tries = 0; ; tries++) {
-      const listing = (await (await fetch(`http://127.0.0.1:${a.http}/nodes`)).json()) as {nodes: Array<{name: string}>}
-      if (listing.nodes.some((entry) => entry.name === NODE)) break
-      if (tries > 100) throw new Error('hub A never saw the node')
-      await new Promise((resolve) => setTimeout(resolve, 50))
-    }
-
-    const pids = children.map((child) => child.pid!)
+    await whenListed(() => listed(a))
     const max = Math.max(...settings.concurrency)
-    const same = echoClient(b.http!, max)
-    const across = echoClient(a.http!, max)
+    const same = echoClient(b.http!, max, path)
+    const across = echoClient(a.http!, max, path)
     clients.push(same, across)
-    const windows = {across: new Map<number, Window[]>(), same: new Map<number, Window[]>()}
-    const measureMs = (settings.measureSeconds * 1000) / settings.rounds
-    for (let round = 0; round < settings.rounds; round++) {
-      for (const concurrency of settings.concurrency) {
-        // Alternating which goes first: a drift in the machine's load falls on both paths alike.
-        const order = round % 2 === 0 ? (['same', 'across'] as const) : (['across', 'same'] as const)
-        for (const path of order) {
-          const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
-          const client = path === 'same' ? same : across
-          // The counters cover warm-up too; they are divided by the events of the whole window below.
-          const cpuBefore = pids.map(ticks)
-          const msgsBefore = await natsInMsgs(nats.monitor)
-          let events = 0
-          const counted: SendEcho = async (body) => {
-            const answer = await client.send(body)
-            events++
-            return answer
-          }
-
-          const samples = await runWindow(counted, {concurrency, measureMs, warmupMs})
-          const cpuTicks = pids.map((pid, i) => (ticks(pid) - cpuBefore[i]!) / events)
-          const natsMsgs = (await natsInMsgs(nats.monitor)) - msgsBefore
-          const list = windows[path].get(concurrency) ?? []
-          list.push({...samples, cpuTicks, natsMsgs: natsMsgs / events})
-          windows[path].set(concurrency, list)
-        }
-      }
-    }
-
-    const result = (path: 'same' | 'across'): ClusterPathResult[] =>
-      settings.concurrency.map((c) => {
-        const list = windows[path].get(c)!
-        const mean = (pick: (w: Window) => number): number => list.reduce((sum, w) => sum + pick(w), 0) / list.length
-        // Clock ticks are 10 ms (USER_HZ 100).
-        const [nats, hubA, hubB, node] = [0, 1, 2, 3].map((i) => mean((w) => w.cpuTicks[i]!) * 10) as [number, number, number, number]
-        return {...summarize(c, list), cpuMsPerEvent: nats + hubA + hubB + node, cpuMsPerEventOf: {hubA, hubB, nats, node}, natsMsgsPerEvent: mean((w) => w.natsMsgs)}
-      })
-    return {across: result('across'), same: result('same')}
+    return await compare(children.map((child) => child.pid!), nats.monitor, same.send, across.send, settings)
   } finally {
     for (const client of clients) await client.close()
     for (const child of children.slice(1).reverse()) {
@@ -192,6 +205,40 @@ export async function runClusterCases(settings: RoundsSettings, dir: string): Pr
 
     await stopChild(nats.child)
   }
+}
+
+export async function runClusterCases(settings: RoundsSettings, dir: string): Promise<ClusterResults | undefined> {
+  if (!toolPath('nats-server')) {
+    process.stderr.write('bench: cluster: nats-server not found, case skipped\n')
+    return undefined
+  }
+
+  process.stderr.write('bench: cluster (pipe): same hub vs across hubs (NATS, 2 hubs and the node in children)\n')
+  const pki = await makePipePki(join(dir, 'cluster'))
+  await pki.addNode(NODE)
+  const pipe = await runCase(
+    'pipe',
+    pki.dir,
+    (b) => startTsChild('pipe-child.ts', ['node', pki.dir, String(b.port)]),
+    async (a) => ((await (await fetch(`http://127.0.0.1:${a.http}/nodes`)).json()) as {nodes: Array<{name: string}>}).nodes.some((entry) => entry.name === NODE),
+    `/client/${NODE}/echo`,
+    settings,
+  )
+
+  process.stderr.write('bench: cluster (tunnel): same gateway vs across gateways\n')
+  const keysDir = join(dir, 'cluster-tunnel')
+  mkdirSync(keysDir)
+  const keys = await makeTunnelKeys(keysDir)
+  await trustNode(keys.knownNodesPath, NODE, keys.nodeHostPublicKey)
+  const tunnel = await runCase(
+    'tunnel',
+    keysDir,
+    (b) => startTsChild('tunnel-child.ts', ['node', keysDir, NODE, String(b.port)]),
+    async (a) => ((await (await fetch(`http://127.0.0.1:${a.http}/nodes`)).json()) as Array<{id: string}>).some((entry) => entry.id === NODE),
+    `/nodes/${NODE}/echo`,
+    settings,
+  )
+  return {pipe, tunnel}
 }
 
 /** across/same: p50 at concurrency 1 (target ≤ 2) and requests/s at the highest (target ≥ 0.5). */
@@ -206,8 +253,12 @@ export function clusterRatios(result: ClusterResult): {p50: number; rps: number;
   }
 }
 
-export function printClusterReport(result: ClusterResult): void {
-  const out: string[] = ['', 'cluster: POST echo through the holding hub\'s gateway (same) vs another hub\'s (across, over NATS)']
+export function printClusterReport(results: ClusterResults): void {
+  for (const [kind, result] of Object.entries(results) as Array<[string, ClusterResult]>) printOne(kind, result)
+}
+
+function printOne(kind: string, result: ClusterResult): void {
+  const out: string[] = ['', `cluster (${kind}): POST echo through the gateway holding the node (same) vs another one's (across, over NATS)`]
   out.push('  path     c    req/s     p50 ms  p99 ms  CPU ms/event (nats hubA hubB node)  NATS msgs/event')
   for (const path of ['same', 'across'] as const) {
     for (const r of result[path]) {

@@ -13,7 +13,7 @@ import {createRequire} from 'node:module'
 import {availableParallelism, cpus, loadavg} from 'node:os'
 import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
-import {type ClusterResult, clusterRatios, printClusterReport, runClusterCases} from './cluster.js'
+import {type ClusterResults, clusterRatios, printClusterReport, runClusterCases} from './cluster.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
 import {runPipeCases} from './pipe.js'
@@ -82,7 +82,7 @@ async function main(): Promise<void> {
   if (settings.only.has('pipe')) measurements.pipe = await runPipeCases({...settings, bulkBytes: settings.pipeBulkBytes}, dir)
   let relay: RelayBenchResult | undefined
   if (settings.only.has('relay')) relay = await runRelayCases(settings)
-  const cluster: ClusterResult | undefined = settings.only.has('cluster') ? await runClusterCases(settings, dir) : undefined
+  const cluster: ClusterResults | undefined = settings.only.has('cluster') ? await runClusterCases(settings, dir) : undefined
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
@@ -99,7 +99,7 @@ async function main(): Promise<void> {
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  const extra = {...(relay ? {relay: relaySummary(relay)} : {}), ...(cluster ? {cluster: {...cluster, ratios: clusterRatios(cluster)}} : {})}
+  const extra = {...(relay ? {relay: relaySummary(relay)} : {}), ...(cluster ? {cluster: {pipe: {...cluster.pipe, ratios: clusterRatios(cluster.pipe)}, tunnel: {...cluster.tunnel, ratios: clusterRatios(cluster.tunnel)}}} : {})}
   process.stdout.write(`\nsummary (JSON):\n${Object.keys(extra).length > 0 ? JSON.stringify({...(JSON.parse(json) as object), ...extra}) : json}\n`)
 }
 
