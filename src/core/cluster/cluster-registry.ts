@@ -54,16 +54,28 @@ export interface JoinOptions extends ClusterOptions {
   onProblem?: (problem: string) => void
 }
 
-/** Reports at most one problem a second: a flood of bad messages must not become a flood of log lines. */
+/**
+ * Reports at most one problem a second: a flood of bad messages must not become a flood of log lines.
+ * What a second holds back is reported at its end (the last problem, with a count of the others).
+ */
 function problemReporter(onProblem: ((problem: string) => void) | undefined): (problem: string) => void {
   let last = 0
-  let suppressed = 0
+  let held: {problem: string; count: number} | undefined
+  let timer: NodeJS.Timeout | undefined
+  const emit = (problem: string, others: number): void => {
+    last = Date.now()
+    onProblem?.(others > 0 ? `${problem} (and ${others} more problems in the last second)` : problem)
+  }
+
   return (problem) => {
-    const now = Date.now()
-    if (now - last < 1000) return void suppressed++
-    last = now
-    onProblem?.(suppressed > 0 ? `${problem} (and ${suppressed} more problems since the last report)` : problem)
-    suppressed = 0
+    if (Date.now() - last >= 1000 && !held) return emit(problem, 0)
+    held = {count: (held?.count ?? 0) + 1, problem}
+    timer ??= setTimeout(() => {
+      timer = undefined
+      const {count, problem: latest} = held!
+      held = undefined
+      emit(latest, count - 1)
+    }, Math.max(0, 1000 - (Date.now() - last))).unref()
   }
 }
 
