@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
 //   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics,cluster (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -14,6 +14,7 @@ import {createRequire} from 'node:module'
 import {availableParallelism, cpus, loadavg} from 'node:os'
 import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
+import {type ClusterResults, clusterRatios, printClusterReport, runClusterCases} from './cluster.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
 import {measurePersistedCalls, printPersistReport} from './korv-persist.js'
@@ -47,7 +48,7 @@ const settings = {
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', 'metrics', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', 'metrics', 'cluster', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
@@ -97,6 +98,7 @@ async function main(): Promise<void> {
   if (settings.only.has('relay')) relay = await runRelayCases(settings)
   const relayCli: RelayCliResult | undefined = settings.only.has('relay-cli') ? await runRelayCliCases(settings) : undefined
   const metrics: MetricsBenchResult | undefined = settings.only.has('metrics') ? await runMetricsCases(settings, keys) : undefined
+  const cluster: ClusterResults | undefined = settings.only.has('cluster') ? await runClusterCases(settings, dir) : undefined
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
@@ -119,12 +121,13 @@ async function main(): Promise<void> {
   }
 
   if (settings.only.has('cold') || settings.only.has('persist')) printPersistReport(await measurePersistedCalls(settings.coldRuns))
+  if (cluster) printClusterReport(cluster)
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)}), ...(relayCli && {relayCli: relayCliSummary(relayCli)}), ...(metrics && {metrics})})}\n`)
+  process.stdout.write(`\nsummary (JSON):\n${JSON.stringify({...(JSON.parse(json) as object), ...extra, ...(relay && {relay: relaySummary(relay)}), ...(relayCli && {relayCli: relayCliSummary(relayCli)}), ...(metrics && {metrics}), ...(cluster && {cluster: {pipe: {...cluster.pipe, ratios: clusterRatios(cluster.pipe)}, tunnel: {...cluster.tunnel, ratios: clusterRatios(cluster.tunnel)}}})})}\n`)
 }
 
 try {

@@ -43,10 +43,15 @@ export function clusterOptions(flags: ClusterFlagValues): ClusterOptions | undef
 }
 
 /** The options to join with: a default member name, and the cluster's state changes logged. */
-export function clusterJoinOptions(options: ClusterOptions, logFormat: LogFormat, served: string): ClusterOptions & {onState: (state: ClusterState, detail: string) => void} {
+export function clusterJoinOptions(
+  options: ClusterOptions,
+  logFormat: LogFormat,
+  served: string,
+): ClusterOptions & {onState: (state: ClusterState, detail: string) => void; onProblem: (problem: string) => void} {
   return {
     ...options,
     hubName: options.hubName ?? `${hostname()}-${process.pid}`,
+    onProblem: (problem) => writeEventLog({detail: problem, event: 'cluster message refused'}, logFormat),
     onState: (state, detail) => writeEventLog({detail, event: state === 'degraded' ? `cluster degraded: serving ${served} only` : 'cluster rejoined'}, logFormat),
   }
 }

@@ -1,6 +1,7 @@
 // `tunnel gateway --cluster` as real processes on a real nats-server: a node on one gateway reached
 // through the other (request and STREAM), a gateway killed with SIGKILL (a call in flight through it
-// gets 503 at once; the node redials the other gateway), and a gateway refused for wrong NATS credentials.
+// gets 503 at once; the node redials the other gateway), a gateway refused for wrong NATS credentials, and
+// NATS with a token or TLS: joined with them, refused without.
 import assert from 'node:assert/strict'
 import {mkdir} from 'node:fs/promises'
 import {join} from 'node:path'
@@ -12,6 +13,7 @@ import {type CliProcess, restwire, spawnCli} from '../helpers/cli.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
 import {until} from '../helpers/pipe-cluster-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {makePipePki} from '../helpers/pipe-pki.js'
 import {makeNodeHostKey, trustNode} from '../helpers/tunnel-fixture.js'
 import {skipWithout} from '../helpers/tools.js'
 
@@ -119,6 +121,45 @@ describe('restwire tunnel gateway --cluster', {skip: skipWithout('nats-server'),
       assert.equal(result.code, 3, result.stderr)
       assert.match(result.stdout + result.stderr, /RW_ERR_CLUSTER/)
       assert.match(result.stdout + result.stderr, /authorization/i)
+    } finally {
+      await guarded.stop()
+    }
+  })
+
+  /** `tunnel gateway --cluster URL ...extra`: the listening line's cluster, or the exit code and output of a refusal. */
+  async function tryGateway(url: string, extra: string[], env: Record<string, string> = {}): Promise<{cluster: unknown} | {code: number | null; output: string}> {
+    const child = spawnCli(['tunnel', 'gateway', '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--log-format', 'json', '--cluster', url, '--cluster-name', 'guarded', '--cluster-hub', 'gw-g', ...extra], {RESTWIRE_HOME: home, ...env})
+    try {
+      const listening = JSON.parse(await child.waitForLine(/"event":"listening"/)) as {cluster: unknown}
+      return {cluster: listening.cluster}
+    } catch {
+      return {code: await child.exited, output: child.stderr.join('\n')}
+    } finally {
+      await child.stop('SIGKILL')
+    }
+  }
+
+  it('joins NATS with a token, and refuses to start without it (exit 3, RW_ERR_CLUSTER)', async () => {
+    const guarded = await startNatsServer({token: 'gateway-token-1'})
+    try {
+      assert.deepEqual(await tryGateway(guarded.url, [], {RESTWIRE_NATS_TOKEN: 'gateway-token-1'}), {cluster: {hub: 'gw-g', name: 'guarded'}})
+      const refused = await tryGateway(guarded.url, [])
+      assert.ok('code' in refused && refused.code === 3, JSON.stringify(refused))
+      assert.match(refused.output, /RW_ERR_CLUSTER/)
+    } finally {
+      await guarded.stop()
+    }
+  })
+
+  it('joins NATS over TLS with --nats-ca, and refuses to start without it (exit 3, RW_ERR_CLUSTER)', {skip: skipWithout('openssl')}, async () => {
+    const pki = await makePipePki(join(dir(), 'nats-pki'))
+    const guarded = await startNatsServer({tls: {cert: join(pki.dir, 'hub.pem'), key: join(pki.dir, 'hub-key.pem')}})
+    try {
+      assert.match(guarded.url, /^tls:/)
+      assert.deepEqual(await tryGateway(guarded.url, ['--nats-ca', join(pki.dir, 'ca.pem')]), {cluster: {hub: 'gw-g', name: 'guarded'}})
+      const refused = await tryGateway(guarded.url, [])
+      assert.ok('code' in refused && refused.code === 3, JSON.stringify(refused))
+      assert.match(refused.output, /RW_ERR_CLUSTER/)
     } finally {
       await guarded.stop()
     }

@@ -53,7 +53,7 @@ export async function until(what: string, check: () => boolean | Promise<boolean
 }
 
 export interface NodesAnswer {
-  cluster: {name: string; hub: string; state: string; hubs: string[]}
+  cluster: {name: string; hub: string; state: string; since: string; hubs: string[]}
   nodes: Array<{name: string; hub: string; address: string}>
 }
 

@@ -15,6 +15,11 @@ export const CHUNK_BYTES = 256 * 1024
 export const WINDOW_CHUNKS = 8
 /** Credit goes back in steps of half a window: few credit messages, and the sender never starves. */
 const GRANT_STEP = WINDOW_CHUNKS / 2
+/**
+ * A receiver that grants no credit for this long has stopped reading (or never will: a hostile or
+ * stuck hub): the sender gives the call up rather than hold the node's stream forever.
+ */
+export const CREDIT_STALL_MS = 60_000
 
 /** Sends one chunk (`end`: the last, possibly empty); false once the call is over (nothing more to send). */
 export type ChunkSink = (seq: number, payload: Uint8Array | undefined, end: boolean) => boolean
@@ -25,8 +30,12 @@ export class Credit {
   private readonly waiters = new Waiters<boolean>()
   private stopped = false
 
+  constructor(private readonly stallMs = CREDIT_STALL_MS) {}
+
+  /** More credit; a grant that is no whole number of chunks, or past the window, is ignored or capped (a broken or hostile peer). */
   grant(chunks: number): void {
-    this.available += chunks
+    if (!Number.isInteger(chunks) || chunks <= 0) return
+    this.available = Math.min(WINDOW_CHUNKS, this.available + chunks)
     this.waiters.wake(true)
   }
 
@@ -36,9 +45,14 @@ export class Credit {
     this.waiters.wake(false)
   }
 
-  /** true when one chunk may go (taking it), false once stopped. */
+  /** true when one chunk may go (taking it), false once stopped; throws after stallMs without credit. */
   async take(): Promise<boolean> {
-    while (!this.stopped && this.available <= 0) await this.waiters.wait()
+    while (!this.stopped && this.available <= 0) {
+      if ((await this.waiters.wait(this.stallMs)) === undefined) {
+        throw new PeerGoneError(`the other hub granted no credit for ${this.stallMs} ms: it stopped reading`, {status: 504})
+      }
+    }
+
     if (this.stopped) return false
     this.available -= 1
     return true
@@ -130,4 +144,62 @@ export class BodyInbox implements AsyncIterable<Buffer> {
       await this.waiters.wait()
     }
   }
+}
+
+/** Bodies up to this size ride in the open message itself: no data message, no ack to wait for first. */
+export const INLINE_BYTES = 64 * 1024
+/** How long the caller waits for a body's next piece before streaming it rather than inlining it. */
+const PREFETCH_WAIT_MS = 20
+
+/** A request body as the caller sends it: whole in the open message, or streamed after the ack. */
+export type Prefetched = {inline: Buffer} | {streamed: BodySource}
+
+/**
+ * Reads the start of `source`: a body that ends within INLINE_BYTES (and without pausing longer than
+ * PREFETCH_WAIT_MS between pieces) is inlined; otherwise what was read and the rest are streamed.
+ */
+export async function prefetchBody(source: BodySource): Promise<Prefetched> {
+  if (typeof source === 'string' || source instanceof Uint8Array) {
+    const bytes = typeof source === 'string' ? Buffer.from(source) : Buffer.from(source.buffer, source.byteOffset, source.byteLength)
+    return bytes.byteLength <= INLINE_BYTES ? {inline: bytes} : {streamed: bytes}
+  }
+
+  const iterator = source[Symbol.asyncIterator]()
+  const read: Buffer[] = []
+  let total = 0
+  let pending: Promise<IteratorResult<Buffer | Uint8Array | string>> | undefined = iterator.next()
+  while (total <= INLINE_BYTES) {
+    let timer: NodeJS.Timeout | undefined
+    const result = await Promise.race([pending!, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), PREFETCH_WAIT_MS)))])
+    clearTimeout(timer)
+    if (result === undefined) break
+    pending = undefined
+    if (result.done) return {inline: Buffer.concat(read)}
+    const piece = typeof result.value === 'string' ? Buffer.from(result.value) : Buffer.from(result.value.buffer, result.value.byteOffset, result.value.byteLength)
+    read.push(piece)
+    total += piece.byteLength
+    if (total <= INLINE_BYTES) pending = iterator.next()
+  }
+
+  async function* rest(): AsyncGenerator<Buffer | Uint8Array | string> {
+    let done = false
+    try {
+      yield* read
+      if (pending) {
+        const result = await pending
+        if (result.done) return void (done = true)
+        yield result.value
+      }
+
+      for (;;) {
+        const result = await iterator.next()
+        if (result.done) return void (done = true)
+        yield result.value
+      }
+    } finally {
+      if (!done) await iterator.return?.()
+    }
+  }
+
+  return {streamed: rest()}
 }

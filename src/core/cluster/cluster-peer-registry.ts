@@ -21,6 +21,8 @@ export interface ClusterPeerRegistryOptions<S extends LinkSession> {
   since(session: S): number
   /** A local node arrived / left (the pipe subscribes to its call subject). */
   onLocal(name: string, present: boolean): void
+  /** The side is closing: end what is in flight between hubs. */
+  onClose?(): void
 }
 
 export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<S> {
@@ -95,6 +97,7 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
   }
 
   async close(reason: string): Promise<void> {
+    this.options.onClose?.()
     for (const name of this.claims.keys()) this.options.onLocal(name, false)
     this.claims.clear()
     await this.options.presence.close()

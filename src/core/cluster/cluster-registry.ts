@@ -8,7 +8,8 @@ import type {LocalPeerRegistry} from '../link/peer-registry.js'
 import type {LinkSession} from '../link/session.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {ClusterPeerRegistry} from './cluster-peer-registry.js'
-import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall} from './forward.js'
+import {CallInbox} from './call-inbox.js'
+import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall, strayMessage} from './forward.js'
 import {HubWatch} from './hub-watch.js'
 import {type ClusterOptions, type ClusterState, type NatsLink, connectNats} from './nats-link.js'
 import {Presence, type RemoteNode} from './presence.js'
@@ -21,6 +22,8 @@ export interface ClusterInfo {
   hubs: string[]
   name: string
   state: ClusterState
+  /** When the state began (ISO 8601): joining, losing NATS, or rejoining. */
+  since: string
 }
 
 /** A node on another hub, as the adapter's remote session sees it. */
@@ -47,6 +50,33 @@ export interface JoinOptions extends ClusterOptions {
   awaitNodeMs?: number
   /** NATS lost ('degraded') or back ('connected'). */
   onState?: (state: ClusterState, detail: string) => void
+  /** A malformed or hostile message from another NATS member (at most one a second, with a count of the rest). */
+  onProblem?: (problem: string) => void
+}
+
+/**
+ * Reports at most one problem a second: a flood of bad messages must not become a flood of log lines.
+ * What a second holds back is reported at its end (the last problem, with a count of the others).
+ */
+function problemReporter(onProblem: ((problem: string) => void) | undefined): (problem: string) => void {
+  let last = 0
+  let held: {problem: string; count: number} | undefined
+  let timer: NodeJS.Timeout | undefined
+  const emit = (problem: string, others: number): void => {
+    last = Date.now()
+    onProblem?.(others > 0 ? `${problem} (and ${others} more problems in the last second)` : problem)
+  }
+
+  return (problem) => {
+    if (Date.now() - last >= 1000 && !held) return emit(problem, 0)
+    held = {count: (held?.count ?? 0) + 1, problem}
+    timer ??= setTimeout(() => {
+      timer = undefined
+      const {count, problem: latest} = held!
+      held = undefined
+      emit(latest, count - 1)
+    }, Math.max(0, 1000 - (Date.now() - last))).unref()
+  }
 }
 
 export type ClusterRegistry<S extends LinkSession> = ClusterPeerRegistry<S> & {cluster(): ClusterInfo; readonly hubName: string}
@@ -79,18 +109,27 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   // The presence callbacks use `registry` (made below): they only run after presence.start().
   const presence: Presence = new Presence(link, {
     localNodes: () => registry.localClaims(),
+    report: (problem) => report(problem),
     onClaim: (claim) => registry.claimed(claim),
     onHubGone: (hubId) => watch.gone(hubId, 'the hub holding the node is gone'),
   })
   const watch = new HubWatch((hubId) => presence.alive(hubId))
-  const host: ForwardHost = {link, subjects: presence.subjects, watch: (hubId, fail) => watch.watch(hubId, fail)}
+  const report = problemReporter(options.onProblem)
+  const host: ForwardHost = {
+    inbox: new CallInbox(link.nc, link.hubId, (msg) => strayMessage(host, msg), (error) => report(`a malformed message for a call (${error.message})`)),
+    link,
+    report,
+    served: new Set(),
+    subjects: presence.subjects,
+    watch: (hubId, fail) => watch.watch(hubId, fail),
+  }
 
   // A call to a node the directory places on another hub; if it is connected nowhere (the directory
   // was behind), it is waited for like a node that is away, once.
   const forward = async (entry: RemoteNode, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> => {
     const node = entry.node
     try {
-      return await forwardEvent(host, node, event, sendOptions)
+      return await forwardEvent(host, node, event, sendOptions, entry.hubId)
     } catch (error) {
       if (!(error instanceof NotConnectedAnywhere)) throw error
     }
@@ -102,7 +141,7 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     if (!peer) throw notConnected
     if (local.get(node) === peer) return adapter.serve(peer)(event, sendOptions)
     try {
-      return await forwardEvent(host, node, event, sendOptions)
+      return await forwardEvent(host, node, event, sendOptions, presence.get(node)?.hubId)
     } catch (error) {
       throw error instanceof NotConnectedAnywhere ? notConnected : error
     }
@@ -141,16 +180,28 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
       if (!present) return
       const callback = (_error: Error | null, msg: Parameters<typeof serveCall>[1]): void => {
         const session = local.get(name)
-        serveCall(host, msg, session && adapter.serve(session))
+        try {
+          serveCall(host, msg, session && adapter.serve(session))
+        } catch (error) {
+          report(`a malformed open for ${name} (${(error as Error).message})`)
+        }
       }
 
       served.set(name, link.nc.subscribe(presence.subjects.node(name), {callback}))
+    },
+    onClose() {
+      // Calls served for other hubs end now: one waiting for credit would otherwise hold the process.
+      const closing = new PeerGoneError('the hub holding the node is shutting down', {status: 503})
+      for (const stop of [...host.served]) stop(closing)
+      watch.all('this hub is shutting down')
     },
     presence,
     remote,
   })
 
+  let since = new Date()
   link.onState((state, detail) => {
+    since = new Date()
     if (state === 'degraded') {
       watch.all(`the cluster is degraded (${detail}): calls to other hubs failed`)
       presence.forgetOthers()
@@ -160,7 +211,13 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   presence.start()
 
   return Object.assign(registry, {
-    cluster: (): ClusterInfo => ({hub: link.hubName, hubs: [link.hubName, ...presence.hubNames().map((hub) => hub.name)].sort(), name: link.cluster, state: link.state}),
+    cluster: (): ClusterInfo => ({
+      hub: link.hubName,
+      hubs: [link.hubName, ...presence.hubNames().map((hub) => hub.name)].sort(),
+      name: link.cluster,
+      since: since.toISOString(),
+      state: link.state,
+    }),
     hubName: link.hubName,
   })
 }

@@ -15,6 +15,15 @@ export const HUB_SILENCE_MS = 3000
 export const PROBE_MS = 250
 /** Nodes per .up message (a sync of a big hub goes out in batches well under max_payload). */
 const ANNOUNCE_BATCH = 500
+/**
+ * Bounds on what other NATS members can make a hub hold: hubs heard from at once, node names
+ * remembered as "seen" (the oldest are forgotten first), and how far in the future a claim's
+ * connection time may be (a claim dated later would win newest-wins against every real connection).
+ */
+export const MAX_HUBS = 1000
+export const MAX_SEEN_NODES = 500_000
+export const MAX_CLAIM_AHEAD_MS = 10 * 60_000
+const MAX_NAME_LENGTH = 1024
 
 export interface NodeClaim {
   node: string
@@ -37,6 +46,20 @@ export interface PresenceOptions {
   onClaim(claim: RemoteNode): void
   /** A hub left or died: calls through it must fail. */
   onHubGone(hubId: string): void
+  /** A malformed or out-of-bounds message from another member (rate-limited by the caller). */
+  report?(problem: string): void
+}
+
+const isName = (value: unknown): value is string => typeof value === 'string' && value.length > 0 && value.length <= MAX_NAME_LENGTH
+
+/** A claim as announced, if well-formed: names are strings, times are finite and not far ahead. */
+function validClaim(value: unknown): value is NodeClaim {
+  const claim = value as Partial<NodeClaim> | null
+  return (
+    typeof claim === 'object' && claim !== null && isName(claim.node) && typeof claim.address === 'string' && claim.address.length <= MAX_NAME_LENGTH &&
+    typeof claim.at === 'number' && Number.isFinite(claim.at) && claim.at <= Date.now() + MAX_CLAIM_AHEAD_MS &&
+    (claim.fingerprint === undefined || (typeof claim.fingerprint === 'string' && claim.fingerprint.length <= MAX_NAME_LENGTH))
+  )
 }
 
 export class Presence {
@@ -58,17 +81,23 @@ export class Presence {
 
   start(): void {
     const s = this.subjects
-    this.listen(s.beat, (value: {hub: string; name: string}) => this.heard(value.hub, value.name))
-    this.listen(s.up, (value: {hub: string; name: string; nodes: NodeClaim[]}) => {
+    this.listen(s.beat, (value: {hub: string; name: unknown}) => {
+      if (!isName(value.name)) return this.report(`a heartbeat from hub ${value.hub} without a name`)
       this.heard(value.hub, value.name)
-      for (const claim of value.nodes) this.claimed({...claim, hubId: value.hub, hubName: value.name})
     })
-    this.listen(s.down, (value: {hub: string; node: string}) => {
-      if (this.remote.get(value.node)?.hubId === value.hub) this.remote.delete(value.node)
+    this.listen(s.up, (value: {hub: string; name: unknown; nodes: unknown}) => {
+      if (!isName(value.name) || !Array.isArray(value.nodes)) return this.report(`a malformed node announcement from hub ${value.hub}`)
+      if (!this.heard(value.hub, value.name)) return
+      const bad = value.nodes.filter((claim) => !validClaim(claim)).length
+      if (bad > 0) this.report(`${bad} malformed or future-dated node claims from hub ${value.name} ignored`)
+      for (const claim of value.nodes as unknown[]) if (validClaim(claim)) this.claimed({...claim, hubId: value.hub, hubName: value.name})
+    })
+    this.listen(s.down, (value: {hub: string; node: unknown}) => {
+      if (typeof value.node === 'string' && this.remote.get(value.node)?.hubId === value.hub) this.remote.delete(value.node)
     })
     this.listen(s.bye, (value: {hub: string}) => this.gone(value.hub))
     // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
-    this.listen(s.sync, (value: {hub: string; to?: string}) => {
+    this.listen(s.sync, (value: {hub: string; to?: unknown}) => {
       if (value.to === undefined || value.to === this.link.hubId) this.announce(this.options.localNodes())
     })
     this.subscriptions.push(this.nc.subscribe(s.ping(this.link.hubId), {callback: (_error, msg) => void msg.respond()}))
@@ -141,14 +170,18 @@ export class Presence {
     return waiting
   }
 
-  /** Whether `hubId` answers its ping: false at once when it is gone (no responders), or silent for a second. */
+  /**
+   * Whether `hubId` is alive: false at once when its ping finds no responders (its connection and
+   * subscriptions are gone). A ping that is only slow (a loaded hub or NATS) says nothing: a hub that is
+   * really silent is dropped by the heartbeat check (HUB_SILENCE_MS) instead, never a busy one.
+   */
   async alive(hubId: string): Promise<boolean> {
     if (this.link.state !== 'connected') return false
     try {
       await this.nc.request(this.subjects.ping(hubId), undefined, {timeout: 1000})
       return true
-    } catch {
-      return false
+    } catch (error) {
+      return !(error as {isNoResponders?: () => boolean}).isNoResponders?.()
     }
   }
 
@@ -162,25 +195,37 @@ export class Presence {
     this.arrivals.clear()
   }
 
-  private listen<T>(subject: string, handle: (value: T) => void): void {
-    const callback = (_error: Error | null, msg: Msg): void => {
-      let value: T & {hub?: string}
-      try {
-        value = msg.json<T & {hub?: string}>()
-      } catch {
-        return
-      }
+  private report(problem: string): void {
+    this.options.report?.(problem)
+  }
 
-      // Our own announcements come back to us: skip them.
-      if (value.hub === this.link.hubId) return
-      handle(value)
+  /**
+   * Subscribes `handle` to JSON messages on `subject` that name a hub. It runs inside the NATS client's
+   * read loop: anything it throws is caught here, so a malformed message cannot break the connection.
+   */
+  private listen<T extends {hub: string}>(subject: string, handle: (value: T) => void): void {
+    const callback = (_error: Error | null, msg: Msg): void => {
+      try {
+        const value = msg.json<T>()
+        if (typeof value !== 'object' || value === null || !isName(value.hub) || value.hub.length > 64) {
+          return this.report(`a message without a hub id on ${subject}`)
+        }
+
+        // Our own announcements come back to us: skip them.
+        if (value.hub === this.link.hubId) return
+        handle(value)
+      } catch (error) {
+        this.report(`a malformed message on ${subject} (${(error as Error).message.slice(0, 200)})`)
+      }
     }
 
     this.subscriptions.push(this.nc.subscribe(subject, {callback}))
   }
 
   private claimed(claim: RemoteNode): void {
+    this.seen.delete(claim.node)
     this.seen.add(claim.node)
+    if (this.seen.size > MAX_SEEN_NODES) this.seen.delete(this.seen.values().next().value!)
     const current = this.remote.get(claim.node)
     if (!current || newer(claim, current)) this.remote.set(claim.node, claim)
     this.options.onClaim(claim)
@@ -188,15 +233,23 @@ export class Presence {
     this.arrivals.delete(claim.node)
   }
 
-  private heard(hubId: string, name: string): void {
-    if (hubId === this.link.hubId) return
+  /** Notes that `hubId` is alive; false when it is new and there are MAX_HUBS already (its message is ignored). */
+  private heard(hubId: string, name: string): boolean {
+    if (hubId === this.link.hubId) return false
     const hub = this.hubs.get(hubId)
     if (hub) hub.lastSeen = Date.now()
     else {
+      if (this.hubs.size >= MAX_HUBS) {
+        this.report(`more than ${MAX_HUBS} hubs heard from: ignoring hub ${hubId} (${name})`)
+        return false
+      }
+
       this.hubs.set(hubId, {lastSeen: Date.now(), name})
       // A hub we did not know (it joined, or was silent for a while): it tells us its nodes again.
       this.publish(this.subjects.sync, {hub: this.link.hubId, to: hubId})
     }
+
+    return true
   }
 
   private gone(hubId: string): void {

@@ -10,6 +10,7 @@ import {Readable} from 'node:stream'
 import {PeerGoneError, RestwireError, StatusError} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import type {PipeEvent, PipeReply} from '../pipe/session.js'
+import {Reply} from '../pipe/stream.js'
 import type {TunnelStream} from '../tunnel/gateway-session.js'
 import {remoteError} from '../tunnel/gateway-session.js'
 import type {TunnelPeer, TunnelPeerRegistry} from '../tunnel/gateway.js'
@@ -50,9 +51,9 @@ async function readArgs(event: PipeEvent): Promise<CallArgs> {
   return JSON.parse(Buffer.concat(chunks).toString('utf8')) as CallArgs
 }
 
+/** A whole JSON answer: a pipe Reply holding the bytes, which forward.ts sends without making a stream. */
 function jsonReply(code: number, value: unknown): PipeReply {
-  const bytes = Buffer.from(stringifyJson(value ?? null))
-  return {body: Readable.from([bytes]), code, contentType: 'application/json', read: () => Promise.resolve(bytes)}
+  return new Reply({code, contentType: 'application/json'}, Buffer.from(stringifyJson(value ?? null)))
 }
 
 /** The holding gateway: one forwarded call to its local node. */

@@ -61,6 +61,8 @@ export interface PipeClusterInfo {
   hub: string
   /** 'degraded': NATS is unreachable; this hub serves only its own nodes until it is back. */
   state: 'connected' | 'degraded'
+  /** When that state began (ISO 8601). */
+  since: string
   hubs: string[]
 }
 

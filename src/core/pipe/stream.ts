@@ -86,6 +86,11 @@ export class Reply implements PipeReply {
     return Promise.resolve(body)
   }
 
+  /** The body when it came whole in one frame and nothing read it yet (a cluster hub forwards it as is, with no stream). */
+  wholeBody(): Buffer | undefined {
+    return this.incoming ? undefined : this.whole
+  }
+
   private holder(): IncomingBody {
     this.incoming ??= IncomingBody.whole(this.whole)
     return this.incoming

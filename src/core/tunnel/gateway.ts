@@ -54,6 +54,14 @@ export interface TunnelGatewayOptions {
 export interface TunnelPeerRegistry extends PeerRegistry<TunnelPeer> {
   /** This gateway's name in the cluster. */
   readonly hubName: string
+  /** The cluster's state: 'degraded' while NATS is unreachable (only this gateway's nodes are listed and reached). */
+  cluster(): TunnelClusterState
+}
+
+export interface TunnelClusterState {
+  state: 'connected' | 'degraded'
+  /** When that state began (ISO 8601). */
+  since: string
 }
 
 export type TunnelGatewayEvent =
@@ -85,6 +93,8 @@ export interface TunnelRequestOptions {
 export interface TunnelGatewayHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): TunnelNodeInfo[]
+  /** In a cluster, its state (GET /nodes sends it as X-Cluster-State and X-Cluster-Since); undefined otherwise. */
+  cluster(): TunnelClusterState | undefined
   /** Resolves with a 2xx answer; rejects with a StatusError (RW_ERR_REMOTE_4XX/5XX, typed status and body) otherwise. */
   request(nodeId: string, verb: TunnelVerb, path: string, options?: TunnelRequestOptions): Promise<{status: number; body: unknown}>
   /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
@@ -153,6 +163,10 @@ class TunnelGateway {
         open: this.sockets.size,
         peers: this.registry.list().filter(([, entry]) => entry.gateway === undefined).length,
       }),
+      cluster: () => {
+        const info = this.clustered?.cluster()
+        return info && {since: info.since, state: info.state}
+      },
       nodes: () =>
         this.registry.list().map(([, {address, connectedSince, fingerprint, gateway, id, session}]) => ({
           address,

@@ -125,7 +125,9 @@ function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
   const method = req.method ?? 'GET'
   if (path === '/nodes' || path === NODES_PREFIX) {
     if (method !== 'GET') return methodNotAllowed(api, res, 'GET')
-    return reply(api, res, 200, listNodes(api.gateway))
+    // The cluster's state rides in headers, so the list stays the one-gateway array.
+    const cluster = api.gateway.cluster()
+    return reply(api, res, 200, listNodes(api.gateway), cluster && ['x-cluster-state', cluster.state, 'x-cluster-since', cluster.since])
   }
 
   // /nodes/<id>[/<path>], id not empty.

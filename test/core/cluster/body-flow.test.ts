@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {BodyInbox, CHUNK_BYTES, Credit, WINDOW_CHUNKS, sendBody} from '../../../src/core/cluster/body-flow.js'
+import {BodyInbox, CHUNK_BYTES, Credit, INLINE_BYTES, WINDOW_CHUNKS, prefetchBody, sendBody} from '../../../src/core/cluster/body-flow.js'
 
 describe('cluster body flow (chunks under credit, no NATS)', () => {
   it('splits a body into chunks of at most CHUNK_BYTES, never sends past its credit, and marks the last', async () => {
@@ -71,5 +71,52 @@ describe('cluster body flow (chunks under credit, no NATS)', () => {
     }
 
     assert.equal(abandoned, 1)
+  })
+
+  it('ignores grants that are no whole number of chunks, caps credit at the window, and gives up on a receiver that stops granting', async () => {
+    const credit = new Credit(50)
+    for (let i = 0; i < WINDOW_CHUNKS; i++) assert.equal(await credit.take(), true)
+    for (const bad of [Number.NaN, -3, 0.5, Number.POSITIVE_INFINITY]) credit.grant(bad)
+    credit.grant(1e9)
+    let taken = 0
+    await assert.rejects(async () => {
+      for (;;) if (await credit.take()) taken++
+    }, /granted no credit for 50 ms/)
+    assert.equal(taken, WINDOW_CHUNKS)
+  })
+
+  it('inlines a body that ends within INLINE_BYTES, and streams a larger one whole, read start and rest in order', async () => {
+    async function* pieces(sizes: number[]): AsyncGenerator<Buffer> {
+      for (const [i, size] of sizes.entries()) yield Buffer.alloc(size, i)
+    }
+
+    const small = await prefetchBody(pieces([10, 20]))
+    assert.ok('inline' in small)
+    assert.equal(small.inline.byteLength, 30)
+    assert.deepEqual(await prefetchBody('hi'), {inline: Buffer.from('hi')})
+    const sizes = [INLINE_BYTES / 2, INLINE_BYTES / 2, 7, 9]
+    const big = await prefetchBody(pieces(sizes))
+    assert.ok('streamed' in big)
+    const chunks: Buffer[] = []
+    for await (const chunk of big.streamed as AsyncIterable<Buffer>) chunks.push(chunk)
+    assert.deepEqual(chunks.map((chunk) => [chunk.byteLength, chunk[0]]), sizes.map((size, i) => [size, i]))
+  })
+
+  it('streams a body whose next piece is slow to come rather than wait for its end', async () => {
+    let release!: () => void
+    const gate = new Promise<void>((resolve) => (release = resolve))
+    async function* slow(): AsyncGenerator<Buffer> {
+      yield Buffer.from('a')
+      // Comes only once the prefetch has given up waiting: the open does not wait for the rest.
+      await gate
+      yield Buffer.from('b')
+    }
+
+    const body = await prefetchBody(slow())
+    assert.ok('streamed' in body)
+    release()
+    const chunks: string[] = []
+    for await (const chunk of body.streamed as AsyncIterable<Buffer>) chunks.push(chunk.toString())
+    assert.deepEqual(chunks, ['a', 'b'])
   })
 })

@@ -47,7 +47,9 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
     for (const hub of hubs) {
       await until(`${hub.name} to list ${NODES} nodes`, async () => (await clusterNodes(hub.gateway)).nodes.length === NODES)
       const answer = await clusterNodes(hub.gateway)
-      assert.deepEqual(answer.cluster, {hub: hub.name, hubs: ['hub-a', 'hub-b', 'hub-c'], name: 'test', state: 'connected'})
+      const {since, ...cluster} = answer.cluster
+      assert.deepEqual(cluster, {hub: hub.name, hubs: ['hub-a', 'hub-b', 'hub-c'], name: 'test', state: 'connected'})
+      assert.ok(Date.parse(since) > 0, `since: ${since}`)
       const byName = new Map(answer.nodes.map((node) => [node.name, node.hub]))
       assert.deepEqual([...byName.keys()].sort(), names)
       names.forEach((name, i) => assert.equal(byName.get(name), holder(i).name, name))
@@ -148,6 +150,7 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
     await own.arrayBuffer()
     const answer = await clusterNodes(hubs[0]!.gateway)
     assert.deepEqual(answer.cluster.hubs, ['hub-a'])
+    assert.ok(Date.parse(answer.cluster.since) > 0, `since: ${answer.cluster.since}`)
     assert.ok(answer.nodes.every((node) => node.hub === 'hub-a'))
     const started = Date.now()
     const far = await fetch(`${hubs[0]!.gateway.url}/client/${names[1]}/whoami`)

@@ -228,6 +228,7 @@ describe('tunnel cluster: 3 gateways on NATS, nodes spread over them', {skip: sk
     await iterator.next()
     await new Promise((resolve) => setTimeout(resolve, 100))
     await victim.close()
+    gws.splice(gws.indexOf(victim), 1)
     const response = await hang
     assert.equal(response.status, 503)
     await assert.rejects(async () => {
@@ -241,5 +242,39 @@ describe('tunnel cluster: 3 gateways on NATS, nodes spread over them', {skip: sk
         return false
       }
     })
+  })
+
+  it('keeps serving its own nodes while NATS is down, says degraded in GET /nodes headers, and rejoins by itself', async () => {
+    const [a, b] = [gws[0]!, gws[1]!]
+    const before = await fetch(`${a.base}/nodes`)
+    assert.equal(before.headers.get('x-cluster-state'), 'connected')
+    // A node held by another gateway, to reach again once NATS is back.
+    const far = ((await before.json()) as Array<{id: string; gateway: string}>).find((entry) => entry.gateway !== a.name)!.id
+    await nats.stop()
+    for (const gw of [a, b]) {
+      await until(`${gw.name} degraded`, async () => {
+        const response = await fetch(`${gw.base}/nodes`)
+        await response.arrayBuffer()
+        return response.headers.get('x-cluster-state') === 'degraded'
+      })
+    }
+
+    const listing = await fetch(`${a.base}/nodes`)
+    assert.ok(Date.parse(listing.headers.get('x-cluster-since')!) > 0)
+    // Still the one-gateway array, now of this gateway's own nodes only.
+    const own = (await listing.json()) as Array<{id: string; gateway: string}>
+    assert.ok(Array.isArray(own) && own.length > 0 && own.every((entry) => entry.gateway === a.name))
+    const mine = await a.gateway.request(own[0]!.id, 'GET', '/whoami')
+    assert.deepEqual(mine.body, {node: own[0]!.id})
+    // A node on another gateway: as unknown to this gateway alone.
+    await assert.rejects(a.gateway.request(far, 'GET', '/whoami'), (error: RestwireError) => [404, 503].includes(statusOf(error) as number))
+
+    await nats.start()
+    await until('gw-a to rejoin and list the others again', async () => {
+      const response = await fetch(`${a.base}/nodes`)
+      const nodesNow = (await response.json()) as Array<{id: string}>
+      return response.headers.get('x-cluster-state') === 'connected' && nodesNow.some((entry) => entry.id === far)
+    }, 20_000)
+    assert.equal((await a.gateway.request(far, 'GET', '/whoami')).status, 200)
   })
 })

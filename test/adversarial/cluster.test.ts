@@ -1,0 +1,231 @@
+// The cluster under attack from inside NATS: a hostile member (a raw NATS client, test/helpers/nats-raw.ts)
+// on the cluster's own subjects, against two real `pipe serve --cluster` processes. Each attack runs with
+// a healthy caller beside it (an HTTP call through hub-a's gateway to a node on hub-b, across NATS) that
+// must see every call answered, both hubs' memory bounded, and the refusals in the hubs' logs. NATS is the
+// trust boundary (docs/cluster.md): a member may disturb routing it is allowed to publish on, but a
+// malformed message must never crash a hub, break its NATS connection, or grow its memory without bound.
+import assert from 'node:assert/strict'
+import {setTimeout as sleep} from 'node:timers/promises'
+import {after, before, describe, it} from 'node:test'
+import {type PipeNodeHandle} from '../../src/core/pipe/node.js'
+import {GROWTH_LIMIT_BYTES, type HealthyReport, MIB, deepJsonText, healthyClient, watchRss} from '../helpers/hostile.js'
+import {type RawNats, connectRawNats, natsHeaders} from '../helpers/nats-raw.js'
+import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
+import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
+import {until} from '../helpers/pipe-cluster-fixture.js'
+import {startTestNode} from '../helpers/pipe-fixture.js'
+import {type PipePki, makePipePki} from '../helpers/pipe-pki.js'
+import {useTempDir} from '../helpers/ssh-tools.js'
+import {skipWithout} from '../helpers/tools.js'
+
+const PREFIX = 'restwire.pipe.adv'
+const nodeSubject = (name: string): string => `${PREFIX}.node.${Buffer.from(name).toString('base64url')}`
+
+/** The hub logged a line matching `pattern` (from line `from` on) within 10 s; else fails showing its log. */
+async function logged(process: PipeProcess, pattern: RegExp, from: number): Promise<void> {
+  const timeout = sleep(10_000).then(() => {
+    throw new Error(`no log line matching ${pattern}:\n${process.stderr.slice(from).join('\n')}`)
+  })
+  await Promise.race([process.waitForLine(pattern, from), timeout])
+}
+
+function assertHealthy(report: HealthyReport, what: string): void {
+  assert.deepEqual(report.failed, [], `${what}: the healthy caller saw failures`)
+  assert.ok(report.answered > 0, `${what}: the healthy caller got no answer`)
+  // A liveness bound (5 s, healthyClient's default), not a speed figure.
+  assert.equal(report.late, 0, `${what}: ${report.late} answers took longer than 5 s (slowest ${Math.round(report.slowestMs)} ms)`)
+}
+
+describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWithout('nats-server', 'openssl'), timeout: 240_000}, () => {
+  const dir = useTempDir('restwire-cluster-adversarial-')
+  let pki: PipePki
+  let nats: NatsServer
+  const hubs = new Map<string, {process: PipeProcess; port: number; http: string; id?: string}>()
+  let node: PipeNodeHandle
+  let hostile: RawNats
+  let replies = 0
+
+  before(async () => {
+    pki = await makePipePki(dir())
+    nats = await startNatsServer()
+    for (const name of ['hub-a', 'hub-b']) {
+      const process = await startPipeProcess(
+        ['serve', '--ca', pki.dir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', nats.url, '--cluster-name', 'adv', '--cluster-hub', name, '--timeout', '20s'],
+        /"event":"listening"/,
+      )
+      const listening = await process.waitForLog(/"event":"listening"/)
+      hubs.set(name, {http: listening.http as string, port: listening.port as number, process})
+    }
+
+    ;({node} = await startTestNode(pki, hubs.get('hub-b')!.port, {heartbeatMs: 5000}))
+    await node.connected()
+    await until('hub-a to see node-a', async () => {
+      const answer = (await (await fetch(`${hubs.get('hub-a')!.http}/nodes`)).json()) as {nodes: Array<{name: string}>}
+      return answer.nodes.some((entry) => entry.name === 'node-a')
+    })
+    hostile = await connectRawNats(nats.port)
+    // The hubs' ids, from their heartbeats (any member can read them).
+    hostile.sub(`${PREFIX}.beat`, (msg) => {
+      const {hub, name} = JSON.parse(msg.data.toString()) as {hub: string; name: string}
+      const entry = hubs.get(name)
+      if (entry) entry.id = hub
+    })
+    hostile.sub('_INBOX.hostile.>', () => replies++)
+    await until('both hub ids', () => [...hubs.values()].every((entry) => entry.id !== undefined))
+  })
+  after(async () => {
+    hostile?.close()
+    await node?.close()
+    await Promise.all([...hubs.values()].map(({process}) => process.stop()))
+    await nats?.stop()
+  })
+
+  const hub = (name: string): {process: PipeProcess; port: number; http: string; id?: string} => hubs.get(name)!
+
+  /** An attack with the healthy caller beside it and both hubs' memory watched. */
+  async function underAttack(what: string, attack: () => Promise<void>): Promise<void> {
+    const rss = ['hub-a', 'hub-b'].map((name) => watchRss(hub(name).process.child.pid!))
+    const side = healthyClient(async () => {
+      const response = await fetch(`${hub('hub-a').http}/client/node-a/whoami`)
+      assert.equal(response.status, 200, await response.clone().text())
+      assert.deepEqual(await response.json(), {peer: 'hub'})
+    })
+    await attack()
+    await hostile.flush()
+    await sleep(300)
+    assertHealthy(await side.stop(), what)
+    for (const [index, watch] of rss.entries()) {
+      const {baseline, peak} = watch.stop()
+      assert.ok(peak - baseline < GROWTH_LIMIT_BYTES, `${what}: hub ${index} grew by ${((peak - baseline) / MIB).toFixed(0)} MiB`)
+    }
+
+    for (const name of ['hub-a', 'hub-b']) assert.equal(hub(name).process.child.exitCode, null, `${what}: ${name} exited`)
+    assert.equal(hostile.closed, false, `${what}: NATS dropped the hostile member (${hostile.errors.join('; ')})`)
+  }
+
+  it('malformed opens on a node subject: no headers, bad header blocks, non-JSON, 100,000-deep JSON, missing fields, no reply subject', async () => {
+    const from = hub('hub-b').process.stderr.length
+    await underAttack('malformed opens', async () => {
+      const subject = nodeSubject('node-a')
+      const deep = deepJsonText(100_000)
+      const cases: Array<{data: string; headers?: string; reply?: string}> = [
+        {data: 'not json', reply: '_INBOX.hostile.1'},
+        {data: 'x', headers: 'NATS/1.0\r\nno colon here\r\n\r\n', reply: '_INBOX.hostile.2'},
+        {data: 'x', headers: 'garbage\u0000\u00ff\r\n\r\n', reply: '_INBOX.hostile.3'},
+        {data: '{}', headers: natsHeaders({'rw-ml': '2', 'rw-t': 'open'}), reply: '_INBOX.hostile.4'},
+        {data: deep, headers: natsHeaders({'rw-ml': String(deep.length), 'rw-t': 'open'}), reply: '_INBOX.hostile.5'},
+        {data: '{"hub":"x"}', headers: natsHeaders({'rw-ml': '-5', 'rw-t': 'open'}), reply: '_INBOX.hostile.6'},
+        {data: '{"hub":"x"}', headers: natsHeaders({'rw-ml': '99999999', 'rw-t': 'open'}), reply: '_INBOX.hostile.7'},
+        {data: JSON.stringify({args: 'nope', hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'}), headers: natsHeaders({'rw-ml': '80', 'rw-t': 'open'}), reply: '_INBOX.hostile.8'},
+        {data: JSON.stringify({args: [], hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'})},
+      ]
+      for (let round = 0; round < 50; round++) for (const entry of cases) hostile.pub(subject, entry.data, {headers: entry.headers, reply: entry.reply})
+    })
+    await logged(hub('hub-b').process, /(?=.*cluster message refused)(?=.*malformed open)/, from)
+  })
+
+  it('malformed and stray call messages to a hub inbox: unknown calls, wrong chunk sequence, absurd credit, non-JSON acks and errors', async () => {
+    const from = hub('hub-a').process.stderr.length
+    await underAttack('stray call messages', async () => {
+      for (const name of ['hub-a', 'hub-b']) {
+        // Ids of no call ('-' is never in one): a member that writes into a live call's inbox can fail
+        // that call (NATS is the trust boundary), which is not what this checks.
+        const inbox = `_INBOX.${hub(name).id}.x-`
+        for (let i = 0; i < 500; i++) {
+          hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: natsHeaders({'rw-end': '1', 'rw-seq': '7', 'rw-t': 'data'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, '', {headers: natsHeaders({'rw-n': '1e308', 'rw-t': 'credit'})})
+          hostile.pub(`${inbox}zz${i}`, '', {headers: natsHeaders({'rw-n': 'NaN', 'rw-t': 'credit'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, 'not json', {headers: natsHeaders({'rw-t': 'ack'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, deepJsonText(10_000, 'object'), {headers: natsHeaders({'rw-t': 'error'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: 'NATS/1.0 503\r\n\r\n'})
+          hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: natsHeaders({'rw-call': 'restwire.pipe.adv.beat', 'rw-t': 'data'})})
+        }
+      }
+    })
+    await logged(hub('hub-a').process, /cluster message refused/, from)
+  })
+
+  it('forged presence: malformed announcements, absurd heartbeats, future-dated claims on a real node, a flood of fake hubs', async () => {
+    const from = hub('hub-a').process.stderr.length
+    await underAttack('forged presence', async () => {
+      const fake = 'f00dfeedbeef'
+      hostile.pub(`${PREFIX}.beat`, JSON.stringify({hub: fake, name: 'fake-hub'}))
+      hostile.pub(`${PREFIX}.beat`, JSON.stringify({hub: 12, name: {}}))
+      hostile.pub(`${PREFIX}.beat`, JSON.stringify({hub: 'x'.repeat(500_000), name: 'long'}))
+      hostile.pub(`${PREFIX}.beat`, deepJsonText(100_000))
+      hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: 'not a list'}))
+      hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: [null, 1, {node: 5}, {address: 'x', at: 'soon', node: 'n'}]}))
+      // Claims node-a from a connection dated far in the future: would close the real node-a if trusted.
+      hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: [{address: '1.2.3.4:5', at: 8.64e15, node: 'node-a'}]}))
+      hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: [{address: '1.2.3.4:5', at: Number.MAX_VALUE, node: 'node-a'}]}))
+      hostile.pub(`${PREFIX}.down`, JSON.stringify({hub: fake, node: 'node-a'}))
+      hostile.pub(`${PREFIX}.sync`, JSON.stringify({hub: fake, to: {}}))
+      // Fake hubs by the thousand, each beating once (they expire after 3 s of silence).
+      for (let i = 0; i < 3000; i++) hostile.pub(`${PREFIX}.beat`, JSON.stringify({hub: `fake${i}`, name: `fake-${i}`}))
+      // Fake nodes by the thousand from one fake hub.
+      const nodes = Array.from({length: 500}, (_, i) => ({address: '1.2.3.4:5', at: Date.now(), node: `ghost-${i}`}))
+      for (let i = 0; i < 20; i++) hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes}))
+      await sleep(1500)
+    })
+    await logged(hub('hub-a').process, /cluster message refused/, from)
+    // The real node-a was not closed by the forged claims: still on hub-b, still reachable.
+    const listing = (await (await fetch(`${hub('hub-a').http}/nodes`)).json()) as {nodes: Array<{name: string; hub: string}>}
+    assert.deepEqual(listing.nodes.filter((entry) => entry.name === 'node-a').map((entry) => entry.hub), ['hub-b'])
+    assert.ok(!hub('hub-b').process.stderr.slice(from).some((line) => /replaced by a newer connection/.test(line)), 'node-a was replaced by a forged claim')
+  })
+
+  it('a flood of opens toward one hub, each a real event for its node: answered or refused, memory bounded', async () => {
+    const before = replies
+    const from = hub('hub-b').process.stderr.length
+    // Beside the flood, the healthy caller may be refused with 503 while the holding hub is at its bound
+    // of calls served for other hubs (the flood claims to come from hub-a, as the healthy calls do): a
+    // refusal, never a hang or another failure, and served again as soon as the flood is over.
+    const side = healthyClient(async () => {
+      const response = await fetch(`${hub('hub-a').http}/client/node-a/whoami`)
+      const text = await response.text()
+      if (response.status === 503 && /overloaded/.test(text)) return
+      assert.equal(response.status, 200, text)
+    })
+    const rss = watchRss(hub('hub-b').process.child.pid!)
+    const subject = nodeSubject('node-a')
+    const meta = Buffer.from(JSON.stringify({args: [], hub: hub('hub-a').id, noun: 'whoami', timeoutMs: 10_000, verb: 'GET'}))
+    for (let i = 0; i < 20_000; i++) {
+      hostile.pub(subject, meta, {headers: natsHeaders({'rw-ml': String(meta.length), 'rw-t': 'open'}), reply: `_INBOX.hostile.flood.${i}`})
+      if (i % 1000 === 999) await hostile.flush()
+    }
+
+    // The holding hub answered the flood (replies or refusals), it did not drop it silently.
+    await until('answers to the flood', () => replies - before > 1000, 30_000)
+    assertHealthy(await side.stop(), 'open flood')
+    const {baseline, peak} = rss.stop()
+    assert.ok(peak - baseline < GROWTH_LIMIT_BYTES, `open flood: hub-b grew by ${((peak - baseline) / MIB).toFixed(0)} MiB`)
+    // Once the node has worked through the flood's queued events, the bound is free again.
+    await until('the healthy caller served again', async () => {
+      const response = await fetch(`${hub('hub-a').http}/client/node-a/whoami`)
+      await response.arrayBuffer()
+      return response.status === 200
+    }, 60_000)
+    const refusals = hub('hub-b').process.stderr.slice(from).filter((line) => /calls from other hubs at once/.test(line)).length
+    console.log(`# open flood: ${replies - before} answers to the hostile member, ${refusals} log lines about the bound`)
+  })
+
+  it('an opener that never reads: big replies held to the credit window, memory bounded, others served', async () => {
+    const slow = await connectRawNats(nats.port)
+    try {
+      slow.sub('_INBOX.slow.>')
+      await slow.flush()
+      slow.stopReading()
+      await underAttack('never-reading opener', async () => {
+        const subject = nodeSubject('node-a')
+        const meta = Buffer.from(JSON.stringify({args: ['64'], hub: hub('hub-a').id, noun: 'big', timeoutMs: 10_000, verb: 'GET'}))
+        // 10 calls of 64 MiB each, no credit ever: without flow control hub-b would hold 640 MiB. (Past
+        // 16 such calls to one node, the pipe's own per-link budget (16 windows of 4 MiB, unread) stops
+        // the node's link, on one hub as across hubs: docs/cluster.md.)
+        for (let i = 0; i < 10; i++) hostile.pub(subject, meta, {headers: natsHeaders({'rw-ml': String(meta.length), 'rw-t': 'open'}), reply: `_INBOX.slow.${i}`})
+        await sleep(3000)
+      })
+    } finally {
+      slow.close()
+    }
+  })
+})
