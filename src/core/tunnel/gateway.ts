@@ -54,8 +54,8 @@ export interface TunnelGatewayOptions {
 export interface TunnelPeerRegistry extends PeerRegistry<TunnelPeer> {
   /** This gateway's name in the cluster. */
   readonly hubName: string
-  /** The cluster's state: 'degraded' while NATS is unreachable (only this gateway's nodes are listed and reached). */
-  cluster(): TunnelClusterState
+  /** The cluster's state: 'degraded' while NATS is unreachable (only this gateway's nodes are listed and reached); and its gateways. */
+  cluster(): TunnelClusterState & {hubs: string[]}
 }
 
 export interface TunnelClusterState {
