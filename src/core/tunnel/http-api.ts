@@ -30,6 +30,8 @@ export interface TunnelHttpApiOptions {
   /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
   sendTimeoutMs?: number
   drainMs?: number
+  /** The inspector page and its routes (`/`, `/inspect/...`), served before the API's own routes. */
+  inspector?: {handle(req: IncomingMessage, res: ServerResponse): boolean}
 }
 
 export interface TunnelHttpApiHandle extends AsyncDisposable {
@@ -53,6 +55,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
     req.on('error', () => {})
     res.on('error', () => {})
+    if (options.inspector?.handle(req, res)) return
     const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
     active.add(done)
     void done.finally(() => active.delete(done))
