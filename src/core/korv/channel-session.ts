@@ -8,6 +8,7 @@ import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
+import type {TrafficLog} from '../observe/traffic.js'
 import type {BudgetHolder, BudgetRefusal, ConnectionDecodeBudget} from './decode-budget.js'
 import {type KorvId, type KorvResponseMessage, parseKorvRequest} from './messages.js'
 
@@ -49,6 +50,8 @@ export interface ChannelSessionOptions {
   budget: ConnectionDecodeBudget
   nextMessageId: () => number
   onRequest: (entry: KorvRequestLog) => void
+  /** Where each finished request is reported, when the server observes its traffic. */
+  traffic?: TrafficLog
   onProtocolError: (error: RestwireError, framing: KorvFraming) => void
   /** Called whenever a request completes, so the server can notice when it has drained. */
   onSettled: () => void
@@ -87,6 +90,8 @@ export class ChannelSession {
   /** The client sent EOF (`ssh -W` and `ssh -s` do when their stdin ends): close once answered. */
   private peerEnded = false
   private framingFailed = false
+  /** Bytes of the last frame send() wrote, for the traffic log (send returns the status). */
+  private sentBytes = 0
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
@@ -175,7 +180,7 @@ export class ChannelSession {
   private start(payload: Buffer): void {
     const parsed = parseKorvRequest(payload)
     if (!parsed.ok) {
-      this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now())
+      this.reply(parsed.requestId, {body: {error: parsed.error}, status: 400}, '-', '-', performance.now(), payload.length)
       return
     }
 
@@ -183,17 +188,18 @@ export class ChannelSession {
     const {id, resource, verb, body} = parsed.request
     if (gauge.count >= gauge.max) {
       const started = performance.now()
-      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started)
+      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started, payload.length)
       return
     }
 
-    void this.run(id, verb, resource, body)
+    void this.run(id, verb, resource, body, payload.length)
   }
 
   /** Sends a reply the server makes itself and logs it. */
-  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number): void {
+  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number, requestBytes: number): void {
     const code = this.send(requestId, response)
     this.log(verb, path, code, started)
+    if (this.options.traffic) this.observe(verb, path, code, started, {body: undefined, bytes: requestBytes}, response.body)
   }
 
   private log(verb: string, path: string, code: number, started: number): void {
@@ -201,7 +207,27 @@ export class ChannelSession {
     this.options.onRequest({address: client.address, code, durationMs: performance.now() - started, fingerprint: client.fingerprint, path, verb})
   }
 
-  private async run(id: KorvId, verb: string, resource: string, body: unknown): Promise<void> {
+  /** One traffic record; called only when a log is attached, so a server without one builds nothing. */
+  private observe(verb: string, path: string, status: number, started: number, request: {body: unknown; bytes: number; route?: string}, responseBody: unknown): void {
+    const {client, traffic} = this.options
+    const latencyMs = performance.now() - started
+    const sent = status === 499 ? 0 : this.sentBytes
+    traffic!.add({
+      at: Date.now() - latencyMs,
+      direction: 'in',
+      latencyMs,
+      path,
+      peer: client.fingerprint ?? client.address,
+      protocol: 'korv',
+      request: {bytes: request.bytes, value: request.body},
+      response: {bytes: sent, value: responseBody},
+      route: request.route,
+      status,
+      verb,
+    })
+  }
+
+  private async run(id: KorvId, verb: string, resource: string, body: unknown, requestBytes: number): Promise<void> {
     const {gauge, handler, limits} = this.options
     const started = performance.now()
     const controller = new LazyAbort()
@@ -222,7 +248,9 @@ export class ChannelSession {
     gauge.count++
     try {
       const response = await invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
-      this.log(verb, path, this.closed ? 499 : this.send(id, response), started)
+      const code = this.closed ? 499 : this.send(id, response)
+      this.log(verb, path, code, started)
+      if (this.options.traffic) this.observe(verb, path, code, started, {body, bytes: requestBytes, route: request.route}, response.body)
     } finally {
       this.active.delete(controller)
       gauge.count--
@@ -260,7 +288,9 @@ export class ChannelSession {
       json = JSON.stringify(message)
     }
 
-    this.writer.write(this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n'))
+    const frame = this.options.framing === 'gzip' ? encodeGzipMember(json) : Buffer.from(json + '\n')
+    this.sentBytes = frame.length
+    this.writer.write(frame)
     return message.code
   }
 
@@ -279,7 +309,7 @@ export class ChannelSession {
     this.waiting = []
     // Whatever the decoder held is dropped with it (the budget may have refused it from outside).
     this.decoder = STOPPED
-    this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now())
+    this.reply(0, {body: {code: error.code, error: error.message}, status}, '-', '-', performance.now(), 0)
     this.releaseBudget()
     this.endIfDone()
   }

@@ -16,6 +16,7 @@ import {ConnectionDecodeBudget, DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, DEFAUL
 import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {ConnectionStats, TrafficLog} from '../observe/traffic.js'
 
 
 export interface KorvServerOptions {
@@ -44,6 +45,8 @@ export interface KorvServerOptions {
   /** Bytes of unfinished messages all connections together may hold. Default 256 MiB. */
   maxPartialBytesTotal?: number
   onRequest?: (entry: KorvRequestLog) => void
+  /** Each finished request as a traffic record (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   /** Connection-level events for the log: auth failures, protocol errors, disconnects. */
   onEvent?: (event: KorvServerEvent) => void
 }
@@ -57,8 +60,12 @@ export type KorvServerEvent =
   | {type: 'startup-refused'; address?: string; reason: StartupRefusal}
   | {type: 'channel-refused'; address?: string; reason: string}
 
+export type KorvConnectionStats = ConnectionStats
+
 export interface KorvServerHandle extends AsyncDisposable {
   address: AddressInfo
+  /** Connections now, for metrics gauges. */
+  connectionStats(): KorvConnectionStats
   /** Stops accepting, lets in-flight requests finish for up to `drainMs`, then closes every connection. */
   close(options?: {drainMs?: number}): Promise<void>
 }
@@ -114,7 +121,11 @@ export class KorvServer {
   async start(): Promise<KorvServerHandle> {
     await listenOn(this.tcp, this.options.host ?? '127.0.0.1', this.options.port ?? DEFAULT_KORV_PORT, 'korv clients')
     this.listening = true
-    return withAsyncDispose<KorvServerHandle>({address: this.tcp.address() as AddressInfo, close: (options) => this.close(options)})
+    return withAsyncDispose<KorvServerHandle>({
+      address: this.tcp.address() as AddressInfo,
+      close: (options) => this.close(options),
+      connectionStats: () => ({authenticating: this.gate.pending, inFlight: this.inFlightCount(), open: this.gauges.size + this.gate.pending}),
+    })
   }
 
   /** Serves an already-connected socket, under the same login grace time and startup cap as accepted ones. */
@@ -203,6 +214,7 @@ export class KorvServer {
           onActivity: idle ? () => idle.refresh() : undefined,
           onSettled: () => this.onSettled(),
           stream,
+          traffic: this.options.traffic,
         })
       }
 

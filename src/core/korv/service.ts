@@ -6,7 +6,7 @@ import {loadRoutesModule} from '../message/routes-module.js'
 import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
-import {type KorvServerOptions, createKorvServer} from './server.js'
+import {type KorvConnectionStats, type KorvServerOptions, createKorvServer} from './server.js'
 import {withAsyncDispose} from '../dispose.js'
 
 /** The server's own options (see server.ts), minus the keys and handler that the service sets up. */
@@ -20,6 +20,7 @@ export interface KorvServiceHandle extends AsyncDisposable {
   created: string[]
   routes: Array<{verb: string; path: string}>
   handlerSource: 'routes' | 'upstream' | 'demo'
+  connectionStats(): KorvConnectionStats
   close(options?: {drainMs?: number}): Promise<void>
 }
 
@@ -46,6 +47,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     onRequest: options.onRequest,
     port: options.port,
     tracebacks: options.tracebacks,
+    traffic: options.traffic,
   })
   if (options.routesPath) await loadRoutesModule(options.routesPath, server)
   if (options.demo) addDemoRoutes(server.router)
@@ -67,6 +69,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
       authorizedKeys.close()
       await upstream?.close()
     },
+    connectionStats: () => handle.connectionStats(),
     created,
     handlerSource: options.routesPath ? 'routes' : options.upstreamUrl ? 'upstream' : 'demo',
     hostKeys: hostKeys.map(({fingerprint, path, type}) => ({fingerprint, path, type})),

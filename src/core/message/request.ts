@@ -12,6 +12,8 @@ export interface RwRequest {
   query: Query
   /** Route parameters (`/users/:id` → `{id}`), filled in by the router. */
   params: Record<string, string>
+  /** The pattern of the route that matched (`/users/:id`), set by the router: a bounded metrics label. */
+  route?: string
   body: unknown
   /** Who sent it, for handlers and logs. */
   client: {fingerprint?: string; address?: string; user?: string}

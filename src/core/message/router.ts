@@ -2,7 +2,7 @@
 import {type Handler, type RequestHandler, type RwRequest, type RwResponse, toResponse} from './request.js'
 
 export type RouteMatch =
-  | {kind: 'found'; handler: Handler; params: Record<string, string>}
+  | {kind: 'found'; handler: Handler; params: Record<string, string>; pattern: string}
   | {kind: 'method-not-allowed'; allowed: string[]}
   | {kind: 'not-found'}
 
@@ -70,6 +70,7 @@ export class Router {
     }
 
     request.params = found.params
+    request.route = found.pattern
     const result = found.handler(request)
     return result instanceof Promise ? result.then(toResponse) : toResponse(result)
   }
@@ -77,7 +78,7 @@ export class Router {
 
 function pick(route: Route, verb: string, params: Record<string, string>): RouteMatch {
   const handler = route.handlers.get(verb)
-  if (handler) return {handler, kind: 'found', params}
+  if (handler) return {handler, kind: 'found', params, pattern: route.pattern}
   return {allowed: [...route.handlers.keys()], kind: 'method-not-allowed'}
 }
 

@@ -8,6 +8,8 @@ export interface TrafficBody {
   bytes: number
   /** The body as JSON, or a Buffer for binary; absent when the log keeps no bodies. */
   value?: unknown
+  /** Items a STREAM delivered (the response of a stream, reported once when it ends). */
+  items?: number
 }
 
 export interface TrafficRecord {
@@ -24,6 +26,12 @@ export interface TrafficRecord {
   verb: string
   /** Route, resource, noun or relay request path. */
   path: string
+  /**
+   * The route pattern the request matched (`/users/:id`), or the relay request's name: a label of
+   * bounded cardinality for metrics. Absent when this process does not know it (a gateway calling a
+   * node's path, a request no route matched).
+   */
+  route?: string
   /** The answer's status; 0 when none came (peer gone, timeout before any answer). */
   status: number
   latencyMs: number
@@ -34,6 +42,17 @@ export interface TrafficRecord {
 }
 
 export type TrafficInput = Omit<TrafficRecord, 'id'>
+
+/** A server's connections now, read when metrics are scraped. */
+export interface ConnectionStats {
+  /** Connections open (authenticated or not). */
+  open: number
+  /** Accepted and not yet authenticated (under the login grace time). */
+  authenticating: number
+  /** Peers (nodes) connected to this process, for the hubs and gateways. */
+  peers?: number
+  inFlight?: number
+}
 export type TrafficListener = (record: TrafficRecord) => void
 
 export interface TrafficLogOptions {

@@ -15,6 +15,8 @@ import {type PipeIdentity, certificateName} from './tls-identity.js'
 
 import {DEFAULT_PIPE_PORT} from './defaults.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {ConnectionStats, TrafficLog} from '../observe/traffic.js'
+import {observePipeHandler, observePipeRequest} from './traffic.js'
 
 export {DEFAULT_PIPE_PORT} from './defaults.js'
 /** How long a request to a known node that is away waits for it to reconnect before 503. */
@@ -35,6 +37,8 @@ export interface PipeHubOptions extends PipeTuning {
   /** Default 7443; 0 picks a free port. */
   port?: number
   handler: EventHandler
+  /** Events both ways as traffic records (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   awaitNodeMs?: number
   /** Time from the TCP accept to TLS and the node's HELLO; then the connection is closed. Default 30 s. */
   loginGraceMs?: number
@@ -78,6 +82,8 @@ export interface PipeNodeInfo {
 export interface PipeHubHandle extends AsyncDisposable {
   address: AddressInfo
   nodes(): PipeNodeInfo[]
+  /** Node connections now (peers: nodes registered on this hub), for metrics gauges. */
+  connectionStats(): ConnectionStats
   /** The cluster this hub belongs to (undefined without one). */
   cluster(): PipeClusterInfo | undefined
   /** One event to a node. Unknown node: RW_ERR_NODE_UNKNOWN (404); away for longer than awaitNodeMs: RW_ERR_CLOSED (503). */
@@ -106,6 +112,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
   const registry: PeerRegistry<Connected> = clustered ?? local
   const sockets = new Set<TLSSocket>()
   const emit = (event: PipeHubEvent): void => options.onEvent?.(event)
+  const handler = options.traffic ? observePipeHandler(options.traffic, options.handler) : options.handler
   const gate = new StartupGate({
     graceMs: options.loginGraceMs ?? DEFAULT_LOGIN_GRACE_MS,
     maxStartups: options.maxStartups ?? DEFAULT_MAX_STARTUPS,
@@ -167,7 +174,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     socket.once('close', () => sockets.delete(socket))
     const session: PipeSession = new PipeSession({
       ...tuning(options),
-      handler: options.handler,
+      handler,
       // TLS and HELLO done: this node no longer counts against the startup cap or its grace time.
       onHello: () => tickets.get(address)?.authenticated(),
       onClose(reason, error) {
@@ -199,6 +206,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     address: server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
     cluster: () => clustered?.cluster(),
+    connectionStats: () => ({authenticating: gate.pending, open: sockets.size, peers: local.size}),
     nodes: () =>
       registry.list().map(([name, {address, hub, session}]) => ({
         address,
@@ -208,9 +216,13 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
         since: session.since.toISOString(),
       })),
     request(node, event, sendOptions) {
-      // Connected: straight to the session, without an async function's extra promise per event.
-      const connected = registry.get(node)
-      return connected ? connected.session.request(event, sendOptions) : requestWhenConnected(node, event, sendOptions)
+      const send = (sent: PipeEvent): Promise<PipeReply> => {
+        // Connected: straight to the session, without an async function's extra promise per event.
+        const connected = registry.get(node)
+        return connected ? connected.session.request(sent, sendOptions) : requestWhenConnected(node, sent, sendOptions)
+      }
+
+      return options.traffic ? observePipeRequest(options.traffic, node, event, send) : send(event)
     },
     async waitForNode(node) {
       await registry.waitFor(node)

@@ -13,6 +13,8 @@ import {DEFAULT_AWAIT_PEER_MS, type PipeTuning, tlsReason, tuning} from './hub.j
 import {type EventHandler, type PipeEvent, type PipeReply, PipeSession, type SendOptions} from './session.js'
 import type {PipeIdentity} from './tls-identity.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {TrafficLog} from '../observe/traffic.js'
+import {observePipeHandler, observePipeRequest} from './traffic.js'
 
 /** Bound on TCP connect, TLS and the hub's HELLO; then the node gives up on this attempt and redials. */
 export const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000
@@ -24,6 +26,8 @@ export interface PipeNodeOptions extends PipeTuning {
   /** The name every hub's certificate must carry. Default: the host dialled. */
   hubName?: string
   handler: EventHandler
+  /** Events both ways as traffic records (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   backoff?: {initialMs?: number; maxMs?: number}
   /** Bound on connect, TLS and the hub's HELLO (default 10 s); a hub that stays silent is redialled. */
   handshakeTimeoutMs?: number
@@ -98,7 +102,8 @@ class PipeNode {
       },
       inFlight: () => this.session?.inFlight ?? 0,
       isConnected: () => this.session !== undefined,
-      request: (event, sendOptions) => this.request(event, sendOptions),
+      request: (event, sendOptions) =>
+        options.traffic ? observePipeRequest(options.traffic, 'hub', event, (sent) => this.request(sent, sendOptions)) : this.request(event, sendOptions),
     })
   }
 
@@ -172,7 +177,7 @@ class HubLink implements DialedSession {
 
       this.session = new PipeSession({
         ...tuning(options),
-        handler: options.handler,
+        handler: options.traffic ? observePipeHandler(options.traffic, options.handler) : options.handler,
         onHello: helloSeen,
         onClose: (why) => {
           this.reason ??= why

@@ -17,6 +17,7 @@ import {RelayLineDecoder} from './line-decoder.js'
 import {dispatchedLine, finalLine, idJson, parseRelayLine, rejectionLine, unknownRequestMessage} from './messages.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
+import type {TrafficLog} from '../observe/traffic.js'
 
 /** One log entry per request line: accepted (ok/error after the HTTP exchange) or rejected at once. */
 export interface RelayRequestLog {
@@ -36,6 +37,8 @@ export interface RelayHost {
   /** Close a connection with nothing in flight after this long without a complete line; 0: never. */
   readonly idleTimeoutMs: number
   onRequest?: (entry: RelayRequestLog) => void
+  /** Each request line as a traffic record (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
 }
 
 export class RelayConnection {
@@ -117,11 +120,12 @@ export class RelayConnection {
     this.write(dispatchedLine(id))
     runtime.retain()
     this.pendingBytes += line.length
-    void this.run(runtime, route, prepared, id, parsed.value.id, received, line.length)
+    void this.run(runtime, route, prepared, id, parsed.value.id, received, line.length, this.host.traffic ? {data, params} : undefined)
     this.updateFlow()
   }
 
-  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number): Promise<void> {
+  // `input` (the client's params and data, never the prepared call with its secrets) only for the traffic log.
+  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number, input?: unknown): Promise<void> {
     const call = new RelayCall()
     this.inFlight.add(call)
     const {scheduler} = this.host
@@ -148,6 +152,7 @@ export class RelayConnection {
     this.write(line)
     this.idleTimer?.refresh()
     this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id: rawId, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
+    if (this.host.traffic) this.observe(route.template.name, route.template.url, {bytes: size, value: input}, result, line.length, timeMs)
     if (this.ending) this.endWhenIdle()
     else this.updateFlow()
   }
@@ -155,7 +160,32 @@ export class RelayConnection {
   private reject(request: string | null, id: string, error: string, code: ErrorCode, received: number, rawId: unknown = null): void {
     this.write(rejectionLine(id, error, code))
     this.host.onRequest?.({code, id: rawId, request, status: 'error', timeMs: performance.now() - received})
+    if (this.host.traffic) this.observe(request ?? '-', '-', {bytes: 0}, {code, ok: false, response: {code, error}}, 0, performance.now() - received)
     this.updateFlow()
+  }
+
+  private get peer(): string {
+    const {remoteAddress, remotePort} = this.socket
+    return remoteAddress ? `${remoteAddress}:${remotePort}` : 'unix socket'
+  }
+
+  /** One traffic record per request line: direction `in`, the upstream status (0 when none came). */
+  private observe(name: string, path: string, request: {bytes: number; value?: unknown}, result: RelayCallResult, replyBytes: number, latencyMs: number): void {
+    const known = this.host.runtime.routes.has(name)
+    this.host.traffic!.add({
+      at: Date.now() - latencyMs,
+      direction: 'in',
+      error: result.ok ? undefined : result.code,
+      latencyMs,
+      path,
+      peer: this.peer,
+      protocol: 'relay',
+      request,
+      response: {bytes: replyBytes, value: result.response},
+      route: known ? name : undefined,
+      status: result.httpStatus ?? 0,
+      verb: known ? name : '-',
+    })
   }
 
   private write(text: string): void {

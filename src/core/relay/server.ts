@@ -13,6 +13,7 @@ import {FairScheduler} from './fair-scheduler.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {TrafficLog} from '../observe/traffic.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
@@ -30,6 +31,8 @@ export interface RelayServerOptions {
   /** Carries requests whose template has no `ca` of its own; default: an undici Agent per config. */
   dispatcher?: Dispatcher
   onRequest?: (entry: RelayRequestLog) => void
+  /** Each request line as a traffic record (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   onEvent?: (event: RelayServerEvent) => void
   /** Close a connection with no request in flight after this long without a complete line (default 5 min; 0: never). */
   idleTimeoutMs?: number
@@ -54,6 +57,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   const host: RelayHost = {
     idleTimeoutMs: Math.min(options.idleTimeoutMs ?? DEFAULT_IDLE_TIMEOUT_MS, MAX_TIMER_MS),
     onRequest: options.onRequest,
+    traffic: options.traffic,
     scheduler: new FairScheduler(options.config.maxConcurrency, options.config.maxConcurrencyPerConnection),
     get runtime() {
       return runtime

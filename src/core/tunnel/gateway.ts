@@ -16,6 +16,8 @@ import {GatewaySession, type TunnelStream, previewJson, remoteError} from './gat
 import {isKeyListed, isValidNodeId, verifyNodeKey} from './known-nodes.js'
 import {canonicalRequestType} from './messages.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {ConnectionStats, TrafficLog} from '../observe/traffic.js'
+import {observeTunnelRequest, observeTunnelStream} from './gateway-traffic.js'
 
 /** How many connected node ids an unknown-node error names. */
 const MAX_NODES_NAMED = 20
@@ -43,6 +45,8 @@ export interface TunnelGatewayOptions {
   /** Requests and streams waiting on one node; beyond it they fail at the gateway with 503. Default 1024. */
   maxInFlight?: number
   onEvent?: (event: TunnelGatewayEvent) => void
+  /** Each request and STREAM toward a node as a traffic record (metrics, inspector); none built without it. */
+  traffic?: TrafficLog
   /** Makes the registry of nodes from this gateway's own one: a cluster's (src/core/cluster/tunnel-cluster.ts). */
   registry?: (local: LocalPeerRegistry<TunnelPeer>) => TunnelPeerRegistry
 }
@@ -86,6 +90,8 @@ export interface TunnelGatewayHandle extends AsyncDisposable {
   /** With `stallMs`, a reader that takes nothing for that long while the node's channel is paused loses the stream. */
   stream(nodeId: string, path: string, options?: {params?: Record<string, unknown>; timeoutMs?: number; stallMs?: number}): TunnelStream
   waitForNode(nodeId: string, timeoutMs: number): Promise<void>
+  /** Node connections now (peers: nodes registered here), for metrics gauges. */
+  connectionStats(): ConnectionStats
   /** Stops listening, fails what is in flight with RW_ERR_CLOSED and disconnects every node. Safe twice. */
   close(): Promise<void>
 }
@@ -142,6 +148,11 @@ class TunnelGateway {
     return withAsyncDispose<TunnelGatewayHandle>({
       address: this.server.address() as AddressInfo,
       close: () => (this.closing ??= this.shutdown()),
+      connectionStats: () => ({
+        authenticating: this.gate.pending,
+        open: this.sockets.size,
+        peers: this.registry.list().filter(([, entry]) => entry.gateway === undefined).length,
+      }),
       nodes: () =>
         this.registry.list().map(([, {address, connectedSince, fingerprint, gateway, id, session}]) => ({
           address,
@@ -151,7 +162,11 @@ class TunnelGateway {
           inFlight: session.inFlight,
           ...(this.clustered ? {gateway: gateway ?? this.clustered.hubName} : {}),
         })),
-      request: (nodeId, verb, path, requestOptions) => this.request(nodeId, verb, path, requestOptions),
+      request: (nodeId, verb, path, requestOptions) => {
+        const {traffic} = this.options
+        if (!traffic) return this.request(nodeId, verb, path, requestOptions)
+        return observeTunnelRequest(traffic, {data: requestOptions?.data, nodeId, path, verb}, () => this.request(nodeId, verb, path, requestOptions))
+      },
       stream: (nodeId, path, streamOptions = {}) => {
         const {params, router} = splitPath(path, streamOptions.params)
         let session: TunnelNodeSession
@@ -161,7 +176,8 @@ class TunnelGateway {
           return failedStream(error as RestwireError)
         }
 
-        return session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.stallMs)
+        const stream = session.stream(router, params, streamOptions.timeoutMs ?? this.timeoutMs, streamOptions.stallMs)
+        return this.options.traffic ? observeTunnelStream(this.options.traffic, {nodeId, params, path: router}, stream) : stream
       },
       waitForNode: (nodeId, timeoutMs) => this.waitForNode(nodeId, timeoutMs),
     })

@@ -10,6 +10,8 @@ import {drained} from '../link/streams.js'
 import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import type {Query, RwRequest, RwResponse} from '../message/request.js'
 import type {Router} from '../message/router.js'
+import {jsonBytes} from '../observe/record.js'
+import type {TrafficLog} from '../observe/traffic.js'
 import {type TunnelId, type TunnelRequestMessage, type TunnelResponseMessage, newMessageId, parseTunnelRequest} from './messages.js'
 
 export interface NodeChannelOptions {
@@ -27,6 +29,18 @@ export interface NodeChannelOptions {
   /** The gateway sent IDENTIFY: the connection is registered (ends the node's handshake timer). */
   onIdentified?: () => void
   onProtocolError: (error: RestwireError) => void
+  /** Each request and STREAM answered, as a traffic record; none built without it. */
+  traffic?: TrafficLog
+}
+
+/** What went back for one request, gathered by send() for its traffic record. */
+interface Outcome {
+  started: number
+  status: number
+  bytes: number
+  items: number
+  body: unknown
+  route?: string
 }
 
 /** Items written between checks of the channel's window (and flushes of coalesced frames). */
@@ -52,6 +66,8 @@ export class NodeChannel {
   private backlogHead = 0
   private backlogBytes = 0
   private dispatchWaiting = false
+  /** Requests running, by id, while a traffic log is attached. */
+  private readonly outcomes = new Map<TunnelId, Outcome>()
 
   constructor(private readonly options: NodeChannelOptions) {
     const {stream} = options
@@ -148,10 +164,40 @@ export class NodeChannel {
         }
 
         gauge.count++
+        const outcome = this.options.traffic ? this.track(request.id) : undefined
         const done = request.request_type === 'STREAM' ? this.runStream(request) : this.run(request)
-        void done.finally(() => gauge.count--)
+        void done.finally(() => {
+          gauge.count--
+          if (outcome) this.observe(request, outcome)
+        })
       }
     }
+  }
+
+  private track(id: TunnelId): Outcome {
+    const outcome: Outcome = {body: undefined, bytes: 0, items: 0, started: performance.now(), status: 0}
+    this.outcomes.set(id, outcome)
+    return outcome
+  }
+
+  private observe(message: TunnelRequestMessage, outcome: Outcome): void {
+    this.outcomes.delete(message.id)
+    const latencyMs = performance.now() - outcome.started
+    const stream = message.request_type === 'STREAM'
+    const {client} = this.options
+    this.options.traffic!.add({
+      at: Date.now() - latencyMs,
+      direction: 'in',
+      latencyMs,
+      path: String(message.router ?? '-'),
+      peer: client.fingerprint ?? client.address,
+      protocol: 'tunnel',
+      request: {bytes: jsonBytes(message.data), value: message.data},
+      response: stream ? {bytes: outcome.bytes, items: outcome.items} : {bytes: outcome.bytes, value: outcome.body},
+      route: outcome.route,
+      status: this.closed && outcome.status === 0 ? 499 : outcome.status,
+      verb: message.request_type,
+    })
   }
 
   private rwRequest(message: TunnelRequestMessage, controller: LazyAbort): RwRequest {
@@ -190,6 +236,8 @@ export class NodeChannel {
       const request = this.requestOr400(message, controller)
       if (!request) return
       const response = await invokeHandler(router.handle, request, controller, {timeoutMs, tracebacks})
+      const outcome = this.outcomes.get(message.id)
+      if (outcome) outcome.route = request.route
       this.sendResponse(message.id, response)
       // The request keeps its in-flight place until its answer has left: what a gateway that does not
       // read can make this node hold is bounded by maxInFlight answers.
@@ -238,6 +286,8 @@ export class NodeChannel {
       }
 
       request.params = found.params
+      const outcome = this.outcomes.get(message.id)
+      if (outcome) outcome.route = found.pattern
       try {
         const result: unknown = await found.handler(request)
         iterator = toAsyncIterator(result)
@@ -269,7 +319,14 @@ export class NodeChannel {
         if (!next || next.done || cancelled() || this.closed) break
         // null is the terminator on the wire; an item that is null would end the stream for the caller.
         if (next.value === null || next.value === undefined) throw new Error('a stream item may not be null or undefined (null ends a stream)')
-        this.writer.write(this.encode(message.id, 200, next.value))
+        const frame = this.encode(message.id, 200, next.value)
+        this.writer.write(frame)
+        const outcome = this.outcomes.get(message.id)
+        if (outcome) {
+          outcome.items++
+          outcome.bytes += frame.length
+        }
+
         if (++sinceCheck >= STREAM_BATCH_ITEMS || stream.writableNeedDrain) {
           sinceCheck = 0
           this.writer.flush()
@@ -307,9 +364,17 @@ export class NodeChannel {
     } catch (error) {
       const failed = errorResponse(error, this.options)
       frame = this.encode(requestId, failed.status, failed.body)
+      code = failed.status
+      body = failed.body
     }
 
     this.writer.write(frame)
+    const outcome = this.outcomes.get(requestId)
+    if (outcome) {
+      outcome.status = code
+      outcome.bytes += frame.length
+      if (body !== null) outcome.body = body
+    }
   }
 
   /**

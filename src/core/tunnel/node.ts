@@ -18,6 +18,7 @@ import {Waiters} from '../link/waiters.js'
 import {DEFAULT_MAX_IN_FLIGHT, DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
 import {NodeChannel} from './node-channel.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {TrafficLog} from '../observe/traffic.js'
 
 export interface GatewayAddress {
   host: string
@@ -51,6 +52,8 @@ export interface ExposeNodeOptions {
   /** The transport: returns a connected byte stream; `signal` aborts on close(). Default: TCP with Nagle off. */
   connect?: (to: {host: string; port: number}, signal: AbortSignal) => Promise<Duplex>
   onEvent?: (event: TunnelNodeEvent) => void
+  /** Each request and STREAM this node answered, as a traffic record (metrics, inspector). */
+  traffic?: TrafficLog
 }
 
 export type TunnelNodeEvent =
@@ -174,6 +177,7 @@ class TunnelNode {
           router: this.options.router,
           stream: accept(),
           tracebacks: this.options.tracebacks ?? false,
+          traffic: this.options.traffic,
         })
         channels.add(channel)
       })
