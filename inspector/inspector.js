@@ -153,7 +153,9 @@
     const W = 230
     const H = 70
     const max = Math.max(1, ...list.map((r) => r.latencyMs))
-    const x = (at) => ((at - (now - CHART_WINDOW_MS)) / CHART_WINDOW_MS) * (W - 6) + 3
+    // The x axis spans the records shown (at least 30 s), so that a fresh server's first points spread out.
+    const span = Math.max(30_000, now - Math.min(...list.map((r) => r.at)))
+    const x = (at) => ((at - (now - span)) / span) * (W - 6) + 3
     const y = (ms) => H - 4 - (ms / max) * (H - 16)
     const svg = document.createElementNS(NS, 'svg')
     svg.setAttribute('viewBox', `0 0 ${W} ${H}`)

@@ -73,6 +73,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     onEvent: (event) => logHubEvent(event, logFormat),
     port: options.port,
     registry: cluster && ((local) => cluster.registry(local)),
+    traffic,
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error

@@ -60,6 +60,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     port: options.port,
     registry: cluster && ((local) => cluster.registry(local)),
     timeoutMs: options.timeoutMs,
+    traffic,
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error

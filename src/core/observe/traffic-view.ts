@@ -42,7 +42,7 @@ export interface TrafficDetail extends TrafficSummary {
 export function summarize(record: TrafficRecord): TrafficSummary {
   const {at, direction, error, id, latencyMs, path, peer, protocol, status, verb} = record
   return {
-    at, direction, id, latencyMs, path, protocol, requestBytes: record.request.bytes, responseBytes: record.response.bytes, status, verb,
+    at, direction, id, latencyMs: Math.round(latencyMs * 10) / 10, path, protocol, requestBytes: record.request.bytes, responseBytes: record.response.bytes, status, verb,
     ...(peer === undefined ? {} : {peer}),
     ...(error === undefined ? {} : {error}),
   }

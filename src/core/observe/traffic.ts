@@ -32,6 +32,11 @@ export interface TrafficRecord {
    * node's path, a request no route matched).
    */
   route?: string
+  /**
+   * What the request carried besides its path and body, so that the inspector can replay it: a tunnel
+   * request's query params (an object), a pipe event's args (a string array). Absent when none.
+   */
+  params?: unknown
   /** The answer's status; 0 when none came (peer gone, timeout before any answer). */
   status: number
   latencyMs: number

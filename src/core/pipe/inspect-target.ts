@@ -18,7 +18,9 @@ export function pipeInspectTarget(hub: PipeHubHandle, timeoutMs = DEFAULT_EVENT_
     protocol: 'pipe',
     async replay(record: TrafficRecord, edit: ReplayEdit): Promise<ReplayOutcome> {
       if (record.direction !== 'out' || !record.peer) throw new RestwireError('RW_ERR_USAGE', 'only a request the hub sent to a node can be replayed here', {status: 400})
-      const {args, noun} = parseNounPath(record.path)
+      const parsed = parseNounPath(record.path)
+      const args = Array.isArray(record.params) ? record.params.map(String) : parsed.args
+      const noun = parsed.noun
       const body = edit.body === undefined ? bodyBytes(record.request.value) : Buffer.from(edit.body)
       const contentType = record.request.headers?.['content-type']
       const reply = await hub.request(record.peer, {args, body: body.length > 0 ? body : undefined, noun, verb: record.verb, ...(contentType ? {contentType} : {})}, {timeoutMs})

@@ -22,7 +22,7 @@ export function tunnelInspectTarget(gateway: TunnelGatewayHandle): InspectTarget
       if (!VERBS.has(verb)) throw new RestwireError('RW_ERR_USAGE', `a ${record.verb} cannot be replayed (only GET, POST, PATCH, DELETE, UPDATE)`, {status: 400})
       const mark = record.path.indexOf('?')
       const path = mark === -1 ? record.path : record.path.slice(0, mark)
-      const params = mark === -1 ? undefined : parseQuery(record.path.slice(mark + 1))
+      const params = isObject(record.params) ? record.params : mark === -1 ? undefined : parseQuery(record.path.slice(mark + 1))
       const data = edit.body === undefined ? jsonValue(record.request.value) : parseEdited(edit.body)
       try {
         const {body, status} = await gateway.request(record.peer, verb, path, {data, params})
@@ -33,6 +33,10 @@ export function tunnelInspectTarget(gateway: TunnelGatewayHandle): InspectTarget
       }
     },
   }
+}
+
+function isObject(value: unknown): value is Record<string, unknown> {
+  return typeof value === 'object' && value !== null && !Array.isArray(value)
 }
 
 /** A request body as JSON data: a Buffer the log kept is parsed, a JSON value taken as is. */
