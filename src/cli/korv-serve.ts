@@ -1,6 +1,8 @@
 // `korv serve` glue: start the service, log what it does on stderr, drain and stop on SIGINT/SIGTERM.
 import {formatHostPort} from '../core/address.js'
 import {type KorvServiceOptions, startKorvService} from '../core/korv/service.js'
+import {korvInspectTarget} from '../core/korv/inspect-target.js'
+import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {stopSignal} from './serve-until-signal.js'
@@ -10,13 +12,17 @@ export interface KorvServeOptions extends KorvServiceOptions {
   logFormat: LogFormat
   drainMs: number
   json: boolean
+  /** `--inspect HOST:PORT` and its token (docs/inspect.md); no address: off. */
+  inspect: InspectCliOptions
 }
 
 export async function runKorvServe(options: KorvServeOptions): Promise<{address: string; port: number} | undefined> {
   const {logFormat} = options
+  const traffic = prepareInspector(options.inspect, '--inspect')
   const signalled = stopSignal()
   const service = await startKorvService({
     ...options,
+    traffic,
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
     onEvent(event) {
       if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
@@ -30,6 +36,11 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     },
     onRequest: (entry) => writeRequestLog(entry, logFormat),
   })
+  const inspector = traffic && (await startOwnInspector(options.inspect, traffic, korvInspectTarget({handler: service.handler, handlerTimeoutMs: options.handlerTimeoutMs, log: traffic, tracebacks: options.tracebacks})).catch(async (error: unknown) => {
+    await service.close({drainMs: 0})
+    throw error
+  }))
+  const inspectorAt = inspector && inspectorUrl(inspector.address.address, inspector.address.port, options.inspect.token)
   const {address, port} = service.address
   const listening = {
     address,
@@ -38,6 +49,7 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     event: 'listening',
     handler: service.handlerSource,
     hostKeys: service.hostKeys.map((key) => key.fingerprint),
+    ...(inspectorAt ? {inspector: inspectorAt} : {}),
     port,
   }
   if (logFormat === 'json' || options.json) process.stderr.write(JSON.stringify({time: new Date().toISOString(), ...listening}) + '\n')
@@ -46,10 +58,12 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     process.stderr.write(`${c.green('korv')} listening on ${c.bold(formatHostPort(address, port))} (${service.handlerSource}, ${service.routes.length} routes)\n`)
     for (const key of service.hostKeys) process.stderr.write(c.dim(`host key ${key.fingerprint} ${key.path}\n`))
     process.stderr.write(c.dim(`authorized keys ${service.authorizedKeysPath}\n`))
+    if (inspectorAt) process.stderr.write(c.dim(`inspector ${inspectorAt}\n`))
   }
 
   const signal = await signalled
   process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
+  await inspector?.close()
   await service.close({drainMs: options.drainMs}).catch(() => {})
   process.stderr.write(c.dim('korv server stopped\n'))
   return options.json ? {address, port} : undefined

@@ -3,12 +3,16 @@
 import type {RelayAddress} from '../core/relay/address.js'
 import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
+import {relayInspectTarget} from '../core/relay/inspect-target.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
+import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
 
 export interface RelayStartOptions {
+  /** `--inspect HOST:PORT` and its token (docs/inspect.md); no address: off. */
+  inspect: InspectCliOptions
   configPath: string
   listen: RelayAddress
   socketMode?: number
@@ -25,6 +29,7 @@ const MAX_LOGGED_NAME_CHARS = 80
 
 export async function runRelayStart(options: RelayStartOptions): Promise<{address: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  const traffic = prepareInspector(options.inspect, '--inspect')
   const signalled = stopSignal()
   let reloading = Promise.resolve()
   // Installed before the relay starts (a SIGHUP would otherwise kill the process), so it finds the relay here.
@@ -53,17 +58,25 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     onEvent: (event: RelayServerEvent) => writeEventLog({...event}, logFormat),
     onRequest: (entry) => writeRelayLog(entry, logFormat),
     socketMode: options.socketMode,
+    traffic,
   })
   started.relay = relay
+  const inspector = traffic && (await startOwnInspector(options.inspect, traffic, relayInspectTarget(relay)).catch(async (error: unknown) => {
+    await relay.close()
+    throw error
+  }))
+  const inspectorAt = inspector && inspectorUrl(inspector.address.address, inspector.address.port, options.inspect.token)
   if (logFormat === 'json') {
-    process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
+    process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', ...(inspectorAt ? {inspector: inspectorAt} : {}), requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
     process.stderr.write(`${c.green('relay')} listening on ${c.bold(escapeControl(relay.address))} (${config.requests.size} requests from ${escapeControl(options.configPath)}; SIGHUP reloads it)\n`)
+    if (inspectorAt) process.stderr.write(c.dim(`inspector ${inspectorAt}\n`))
   }
 
   const signal = await signalled
   process.off('SIGHUP', onHangup)
   process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
+  await inspector?.close()
   await relay.close()
   process.stderr.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
