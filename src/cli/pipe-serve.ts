@@ -88,9 +88,9 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   const inspectorAt = inspector && inspectorUrl(gateway.address.address, gateway.address.port, inspect.token)
   writeStartLine(
     {cluster: options.cluster && {hub: cluster?.hubName, name: options.cluster.name}, event: 'listening', host: address, http: gateway.url, ...(inspectorAt ? {inspector: inspectorAt} : {}), port, sources: setup.sources},
-    `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}${inspectorAt ? `\n${c.dim(`inspector ${inspectorAt}`)}` : ''}${
+    `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}${
       options.cluster ? `\n${c.dim(`cluster "${options.cluster.name}" as hub ${cluster?.hubName} through ${options.cluster.servers.join(', ')}`)}` : ''
-    }\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    }\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}${inspectorAt ? `\n${c.dim(`inspector ${inspectorAt}`)}` : ''}`,
     logFormat,
   )
   await untilSignal(signal, 'hub', async () => {
