@@ -29,8 +29,8 @@ const result = await build({
   // Outside the bundle: optional native add-ons, TypeScript loaders (they locate their own files) and
   // undici (loaded only by --upstream and the relay), yaml (only for a YAML relay config), @peculiar/x509
   // and its Reflect polyfill (loaded only by keys ca / keys cert), the NATS client (only for pipe serve
-  // --cluster).
-  external: ['cpu-features', 'typescript', 'tsx', 'undici', 'yaml', '@peculiar/x509', 'reflect-metadata', '@nats-io/*', '*.node'],
+  // --cluster), prom-client (only when metrics are scraped).
+  external: ['cpu-features', 'typescript', 'tsx', 'undici', 'yaml', 'prom-client', '@peculiar/x509', 'reflect-metadata', '@nats-io/*', '*.node'],
   format: 'cjs',
   legalComments: 'none',
   logLevel: 'warning',

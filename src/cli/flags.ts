@@ -42,6 +42,14 @@ export function addressFlag(options: AddressFlagOptions): OptionFlag<Address> | 
   return flag() as OptionFlag<Address>
 }
 
+/** `--metrics HOST:PORT` of the servers without an HTTP port of their own; off unless given (a bare PORT is loopback). */
+export const metricsFlag = (): OptionFlag<TcpAddress | undefined> =>
+  addressFlag({
+    description: 'Serve GET /metrics (Prometheus text format), /healthz and /readyz on this address; off unless given (docs/metrics.md).',
+    helpGroup: 'METRICS',
+    role: 'listen',
+  }) as OptionFlag<TcpAddress | undefined>
+
 /**
  * A `--to` that takes several addresses (hubs or gateways that act as one): repeatable and
  * comma-separated (`--to a:7443,b:7443 --to c:7443`), each in the one grammar; parsed to a list.

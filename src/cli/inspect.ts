@@ -21,6 +21,16 @@ export function prepareInspector(options: InspectCliOptions, flag: string): Traf
   return new TrafficLog({bodies: true, keep: INSPECT_KEEP})
 }
 
+/**
+ * The one log a server reports into: the inspector's (it keeps bodies and the last records) when the
+ * inspector is on, with the metrics counting from it too; else the metrics' own, if any.
+ */
+export function servedLog(inspectorLog: TrafficLog | undefined, observed: {traffic: TrafficLog; metrics: {attach(log: TrafficLog): unknown}} | undefined): TrafficLog | undefined {
+  if (!inspectorLog) return observed?.traffic
+  observed?.metrics.attach(inspectorLog)
+  return inspectorLog
+}
+
 /** The inspector mounted on a server's own HTTP port (tunnel gateway, pipe hub). */
 export async function mountInspector(options: InspectCliOptions, log: TrafficLog, target: InspectTarget): Promise<Inspector> {
   const {createInspector} = await import('../core/observe/inspector.js')

@@ -2,13 +2,18 @@
 import {formatHostPort} from '../core/address.js'
 import {type KorvServiceOptions, startKorvService} from '../core/korv/service.js'
 import {korvInspectTarget} from '../core/korv/inspect-target.js'
-import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector} from './inspect.js'
+import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector, servedLog} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {stopSignal} from './serve-until-signal.js'
 import {type LogFormat, writeEventLog, writeRequestLog} from './request-log.js'
+import type {TcpAddress} from '../core/address.js'
+import type {KorvServiceHandle} from '../core/korv/service.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface KorvServeOptions extends KorvServiceOptions {
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
   logFormat: LogFormat
   drainMs: number
   json: boolean
@@ -20,11 +25,16 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
   const {logFormat} = options
   const traffic = prepareInspector(options.inspect, '--inspect')
   const signalled = stopSignal()
+  // Filled once the server is up: the metrics read it at scrape time.
+  const started: {server?: KorvServiceHandle} = {}
+  const observed = options.metrics ? observeTraffic({connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0}, protocol: 'korv'}) : undefined
   const service = await startKorvService({
     ...options,
-    traffic,
+    traffic: servedLog(traffic, observed),
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
     onEvent(event) {
+      if (event.type === 'auth-rejected') observed?.metrics.refusedConnection('auth')
+      else if (event.type === 'startup-refused') observed?.metrics.refusedConnection(event.reason)
       if (event.type === 'auth-rejected') writeEventLog({address: event.address, event: 'auth rejected', fingerprint: event.fingerprint, reason: event.reason}, logFormat)
       else if (event.type === 'protocol-error') writeEventLog({address: event.address, error: event.error.code, event: 'protocol error', framing: event.framing, reason: event.error.message}, logFormat)
       else if (event.type === 'idle-timeout') writeEventLog({address: event.address, event: 'idle connection closed'}, logFormat)
@@ -41,6 +51,12 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     throw error
   }))
   const inspectorAt = inspector && inspectorUrl(inspector.address.address, inspector.address.port, options.inspect.token)
+  started.server = service
+  let stopping = false
+  const metricsPort = observed && (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: !stopping, reason: stopping ? 'draining' : 'listening'})}, logFormat).catch(async (error: unknown) => {
+    await service.close({drainMs: 0})
+    throw error
+  }))
   const {address, port} = service.address
   const listening = {
     address,
@@ -62,9 +78,11 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
   }
 
   const signal = await signalled
+  stopping = true
   process.stderr.write(c.dim(`${signal}: draining in-flight requests (up to ${options.drainMs} ms)\n`))
   await inspector?.close()
   await service.close({drainMs: options.drainMs}).catch(() => {})
+  await metricsPort?.close()
   process.stderr.write(c.dim('korv server stopped\n'))
   return options.json ? {address, port} : undefined
 }

@@ -9,11 +9,13 @@ import {pipeInspectTarget} from '../core/pipe/inspect-target.js'
 import {connectPipeNode} from '../core/pipe/node.js'
 import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-identity.js'
 import {clusterJoinOptions} from './cluster-flags.js'
-import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector} from './inspect.js'
+import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector, servedLog} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
 import type {LogFormat} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {PipeHubHandle} from '../core/pipe/hub.js'
+import {observeTraffic} from './observe.js'
 
 interface PipeCommonOptions {
   identity: PipeIdentityOptions
@@ -63,6 +65,19 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
   const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
   const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
+  // Filled once the server is up: the metrics read it at scrape time.
+  const started: {server?: PipeHubHandle} = {}
+  // Always on: /metrics, /healthz and /readyz live on the gateway's port.
+  const observed = observeTraffic({
+    cluster: () => {
+      const view = started.server?.cluster()
+      if (!view) return undefined
+      const remoteNodes = started.server!.nodes().filter((node) => node.hub !== undefined && node.hub !== view.hub).length
+      return {hubs: view.hubs.length, remoteNodes, state: view.state}
+    },
+    connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0},
+    protocol: 'pipe',
+  })
   const hub = await startPipeHub({
     handler: setup.handler,
     heartbeatMs: options.heartbeatMs,
@@ -70,16 +85,26 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     identity,
     loginGraceMs: options.loginGraceMs,
     maxStartups: options.maxStartups,
-    onEvent: (event) => logHubEvent(event, logFormat),
+    onEvent: (event) => {
+      if (event.type === 'node-rejected' && event.refused) observed.metrics.refusedConnection(event.refused)
+      logHubEvent(event, logFormat)
+    },
     port: options.port,
     registry: cluster && ((local) => cluster.registry(local)),
-    traffic,
+    traffic: servedLog(traffic, observed),
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error
   })
   const inspector = traffic && (await mountInspector(inspect, traffic, pipeInspectTarget(hub, options.timeoutMs)))
-  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, inspector, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+  started.server = hub
+  let stopping = false
+  const hubReady = (): {ready: boolean; reason: string} => {
+    if (stopping) return {ready: false, reason: 'stopping'}
+    if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
+    return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
+  }
+  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, inspector, observe: {metrics: observed.metrics, ready: hubReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await hub.close()
     await cluster?.close()
     throw error
@@ -95,6 +120,7 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
   )
   await untilSignal(signal, 'hub', async () => {
     inspector?.close()
+    stopping = true
     await gateway.close()
     await hub.close()
     await cluster?.close()
@@ -115,16 +141,24 @@ export async function runPipeConnect(options: PipeConnectOptions): Promise<{http
   const identity = await loadPipeIdentity(options.identity)
   const setup = await setUpPipeHandler({...options.handlers, side: 'node'})
   const hubs = options.to.map(({host, port}) => formatHostPort(host, port))
+  const observed = observeTraffic({protocol: 'pipe'})
+  observed.metrics.setPeerConnected(false)
   const node = connectPipeNode({
     backoff: {maxMs: options.maxBackoffMs},
     handler: setup.handler,
     heartbeatMs: options.heartbeatMs,
     hubName: options.hubName,
     identity,
-    onEvent: (event) => logNodeEvent(event, logFormat),
+    onEvent: (event) => {
+      if (event.type === 'connected' || event.type === 'disconnected') observed.metrics.setPeerConnected(event.type === 'connected')
+      else if (event.type === 'retrying') observed.metrics.redialed()
+      logNodeEvent(event, logFormat)
+    },
     to: options.to,
+    traffic: observed.traffic,
   })
-  const gateway = await startPipeGateway({kind: 'node', node}, {...options.http, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+  const nodeReady = (): {ready: boolean; reason: string} => (node.isConnected() ? {ready: true, reason: 'connected to a hub'} : {ready: false, reason: 'no hub connected'})
+  const gateway = await startPipeGateway({kind: 'node', node}, {...options.http, observe: {metrics: observed.metrics, ready: nodeReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await node.close()
     throw error
   })

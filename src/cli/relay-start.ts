@@ -5,14 +5,18 @@ import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
 import {relayInspectTarget} from '../core/relay/inspect-target.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
-import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector} from './inspect.js'
+import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector, servedLog} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {TcpAddress} from '../core/address.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface RelayStartOptions {
   /** `--inspect HOST:PORT` and its token (docs/inspect.md); no address: off. */
   inspect: InspectCliOptions
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
   configPath: string
   listen: RelayAddress
   socketMode?: number
@@ -50,6 +54,13 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
 
   process.on('SIGHUP', onHangup)
   const config = await loadRelayConfig(options.configPath)
+  const observed = options.metrics
+    ? observeTraffic({
+        connections: () => ({authenticating: 0, open: started.relay?.connections ?? 0}),
+        protocol: 'relay',
+        refusedCounted: () => ({cap: started.relay?.refusedConnections ?? 0}),
+      })
+    : undefined
   const relay = await startRelayServer({
     config,
     idleTimeoutMs: options.idleTimeoutMs,
@@ -58,7 +69,7 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     onEvent: (event: RelayServerEvent) => writeEventLog({...event}, logFormat),
     onRequest: (entry) => writeRelayLog(entry, logFormat),
     socketMode: options.socketMode,
-    traffic,
+    traffic: servedLog(traffic, observed),
   })
   started.relay = relay
   const inspector = traffic && (await startOwnInspector(options.inspect, traffic, relayInspectTarget(relay)).catch(async (error: unknown) => {
@@ -66,6 +77,13 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
     throw error
   }))
   const inspectorAt = inspector && inspectorUrl(inspector.address.address, inspector.address.port, options.inspect.token)
+  let stopping = false
+  const metricsPort =
+    observed &&
+    (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: !stopping, reason: stopping ? 'draining' : 'listening'})}, logFormat).catch(async (error: unknown) => {
+      await relay.close({drainMs: 0})
+      throw error
+    }))
   if (logFormat === 'json') {
     process.stderr.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', ...(inspectorAt ? {inspector: inspectorAt} : {}), requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
@@ -75,9 +93,11 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
 
   const signal = await signalled
   process.off('SIGHUP', onHangup)
+  stopping = true
   process.stderr.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
   await inspector?.close()
   await relay.close()
+  await metricsPort?.close()
   process.stderr.write(c.dim('relay stopped\n'))
   return options.json ? {address: relay.address} : undefined
 }

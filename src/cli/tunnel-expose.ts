@@ -7,9 +7,13 @@ import {stderrColors as c} from './output.js'
 import {askPassphrase} from './prompts.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {TcpAddress} from '../core/address.js'
+import {observeTraffic, startMetricsPort} from './observe.js'
 
-export interface TunnelExposeOptions extends Omit<ExposeServiceOptions, 'onEvent' | 'keyOptions'> {
+export interface TunnelExposeOptions extends Omit<ExposeServiceOptions, 'onEvent' | 'keyOptions' | 'traffic'> {
   logFormat: LogFormat
+  /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
+  metrics?: TcpAddress
 }
 
 export interface TunnelExposeResult {
@@ -21,6 +25,9 @@ export async function runTunnelExpose(options: TunnelExposeOptions): Promise<Tun
   const {logFormat} = options
   const signalled = stopSignal()
   let connected = false
+  let up = false
+  const observed = options.metrics ? observeTraffic({protocol: 'tunnel'}) : undefined
+  observed?.metrics.setPeerConnected(false)
   // The node dials at once; hold its first events until the start line is out, so the log reads in order.
   let held: TunnelNodeEvent[] | undefined = []
   const service = await startExposeService({
@@ -28,11 +35,21 @@ export async function runTunnelExpose(options: TunnelExposeOptions): Promise<Tun
     keyOptions: {askPassphrase: process.stdin.isTTY ? askPassphrase : undefined},
     onEvent(event) {
       if (event.type === 'connected') connected = true
+      if (event.type === 'connected' || event.type === 'disconnected') observed?.metrics.setPeerConnected((up = event.type === 'connected'))
+      else if (event.type === 'retrying') observed?.metrics.redialed()
+      else if (event.type === 'auth-rejected') observed?.metrics.refusedConnection('auth')
       if (held) held.push(event)
       else logNodeEvent(event, logFormat)
     },
+    traffic: observed?.traffic,
   })
   const {node} = service
+  const metricsPort =
+    observed &&
+    (await startMetricsPort(options.metrics, {metrics: observed.metrics, ready: () => ({ready: up, reason: up ? 'connected to a gateway' : 'no gateway connected'})}, logFormat).catch(async (error: unknown) => {
+      await service.close()
+      throw error
+    }))
   const started = {
     authorizedKeys: service.authorizedKeysPath,
     created: service.created,
@@ -56,6 +73,7 @@ export async function runTunnelExpose(options: TunnelExposeOptions): Promise<Tun
   if (signal) writeEventLog({event: 'stopping', signal}, logFormat)
 
   await service.close().catch(() => {})
+  await metricsPort?.close()
   writeEventLog({event: 'node stopped', nodeId: node.nodeId}, logFormat)
   if (!signal && options.once && !connected) {
     const gateways = (Array.isArray(options.to) ? options.to : [options.to as GatewayAddress]).map(({host, port}) => formatHostPort(host, port))

@@ -7,12 +7,14 @@ import {localPaths} from '../core/home.js'
 import {startTunnelGateway} from '../core/tunnel/gateway.js'
 import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
 import {tunnelInspectTarget} from '../core/tunnel/inspect-target.js'
-import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector} from './inspect.js'
+import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector, servedLog} from './inspect.js'
 import {clusterJoinOptions} from './cluster-flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, writeEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
+import type {TunnelGatewayHandle} from '../core/tunnel/gateway.js'
+import {observeTraffic} from './observe.js'
 
 export interface TunnelGatewayCliOptions {
   host: string
@@ -42,12 +44,27 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   const {identities} = await resolveClientIdentity(options.identityPaths, undefined)
   const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
   const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
+  // Filled once the server is up: the metrics read it at scrape time.
+  const started: {server?: TunnelGatewayHandle} = {}
+  let registry: ReturnType<TunnelCluster['registry']> | undefined
+  // Always on: /metrics, /healthz and /readyz live on the HTTP API's port.
+  const observed = observeTraffic({
+    cluster: () => {
+      if (!cluster || !registry) return undefined
+      const remoteNodes = registry.list().filter(([, node]) => node.gateway !== undefined).length
+      return {hubs: registry.cluster().hubs.length, remoteNodes, state: cluster.state}
+    },
+    connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0},
+    protocol: 'tunnel',
+  })
   const gateway = await startTunnelGateway({
     acceptNew: options.acceptNew,
     host: options.host,
     identities,
     knownNodesPath,
     onEvent(event) {
+      if (event.type === 'node-refused') observed.metrics.refusedConnection(event.reason)
+      else if (event.type === 'node-rejected') observed.metrics.refusedConnection('auth')
       if (event.type === 'node-connected') writeEventLog({address: event.address, event: 'node connected', fingerprint: event.fingerprint, node: event.nodeId}, logFormat)
       else if (event.type === 'node-replaced') writeEventLog({address: event.address, event: 'node replaced', node: event.nodeId}, logFormat)
       else if (event.type === 'node-disconnected') writeEventLog({event: 'node disconnected', node: event.nodeId, reason: event.reason}, logFormat)
@@ -58,15 +75,22 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     maxInFlight: options.maxInFlight,
     maxStartups: options.maxStartups,
     port: options.port,
-    registry: cluster && ((local) => cluster.registry(local)),
+    registry: cluster && ((local) => (registry = cluster.registry(local))),
     timeoutMs: options.timeoutMs,
-    traffic,
+    traffic: servedLog(traffic, observed),
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error
   })
   const inspector = traffic && (await mountInspector(inspect, traffic, tunnelInspectTarget(gateway)))
-  const api = await startTunnelHttpApi(gateway, {...options.http, inspector, maxConnections: options.maxHttpConnections}).catch(async (error: unknown) => {
+  started.server = gateway
+  let stopping = false
+  const ready = (): {ready: boolean; reason: string} => {
+    if (stopping) return {ready: false, reason: 'stopping'}
+    if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
+    return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
+  }
+  const api = await startTunnelHttpApi(gateway, {...options.http, inspector, maxConnections: options.maxHttpConnections, observe: {metrics: observed.metrics, ready}}).catch(async (error: unknown) => {
     await gateway.close()
     await cluster?.close()
     throw error
@@ -87,6 +111,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   }
 
   const signal = await signalled
+  stopping = true
   process.stderr.write(c.dim(`${signal}: closing the HTTP API and disconnecting nodes\n`))
   inspector?.close()
   await api.close().catch(() => {})

@@ -1,6 +1,6 @@
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, durationFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
 import {inspectOwnPortFlags} from '../../cli/inspect-flags.js'
+import {addressFlag, durationFlag, metricsFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
 import {sshServerFlags} from '../../cli/ssh-server-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {RestwireError} from '../../core/errors.js'
@@ -33,6 +33,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --listen 0.0.0.0:8022 --login-grace 10s --max-startups 50 --max-channels 4', description: 'Facing the internet: tighter limits on unauthenticated connections and channels'},
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --tracebacks', description: 'While developing: send stack traces in 500 bodies'},
     {command: '<%= config.bin %> <%= command.id %> --demo --inspect 8081', description: 'With the inspector page on http://127.0.0.1:8081/: live requests, each in full, replay'},
+    {command: '<%= config.bin %> <%= command.id %> --demo --metrics 9464', description: 'Prometheus metrics on http://127.0.0.1:9464/metrics, health on /healthz and /readyz'},
   ]
 
   static override flags = {
@@ -55,6 +56,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     'max-partial-total': sizeFlag({default: DEFAULT_MAX_PARTIAL_BYTES_TOTAL, description: 'Unfinished requests all connections together may hold; beyond it the connection holding the most loses its largest channel (503).'}),
     'max-startups': positiveIntFlag({default: DEFAULT_MAX_STARTUPS, description: 'Connections still authenticating at once; more are refused at once.'}),
     listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, description: 'Where to accept SSH connections (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
+    metrics: metricsFlag(),
   }
 
   async run(): Promise<{address: string; port: number} | undefined> {
@@ -79,6 +81,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       maxPartialBytesPerConnection: flags['max-partial-size'],
       maxPartialBytesTotal: flags['max-partial-total'],
       maxStartups: flags['max-startups'],
+      metrics: flags.metrics,
       port: flags.listen.port,
       routesPath: flags.routes,
       tracebacks: flags.tracebacks ?? flags.demo,

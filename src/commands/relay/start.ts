@@ -1,7 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressFlag, durationFlag, logFormatFlag} from '../../cli/flags.js'
 import {inspectOwnPortFlags} from '../../cli/inspect-flags.js'
+import {addressFlag, durationFlag, logFormatFlag, metricsFlag} from '../../cli/flags.js'
 import {socketModeFlag} from '../../cli/relay-flags.js'
 import {DEFAULT_RELAY_ADDRESS, RELAY_LISTEN} from '../../core/relay/address.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS} from '../../core/relay/limits.js'
@@ -24,6 +24,7 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml', description: 'Listen on tcp://127.0.0.1:9876'},
     {command: '<%= config.bin %> <%= command.id %> --config relay.json --listen unix:/run/restwire/relay.sock --socket-mode 0660', description: 'A UNIX socket that a group may use'},
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --idle-timeout 30s --max-connections 64', description: 'Close idle clients after 30 s; at most 64 connections'},
+    {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --metrics 9466', description: 'Prometheus metrics on http://127.0.0.1:9466/metrics, health on /healthz and /readyz'},
     {command: 'kill -HUP <pid>', description: 'Reload the config'},
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --inspect 8082', description: 'With the inspector page on http://127.0.0.1:8082/: live requests, each in full, replay'},
   ]
@@ -35,6 +36,7 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection with no request in flight after this long without a complete request line (0: never).'}),
     'log-format': logFormatFlag(),
     'max-connections': Flags.integer({default: DEFAULT_MAX_CONNECTIONS, description: 'Connections open at once; more are closed at once (the relay has no authentication: this is its MaxStartups).', min: 1}),
+    metrics: metricsFlag(),
     'socket-mode': socketModeFlag({defaultHelp: async () => '0600', description: 'File mode of a UNIX socket (octal).'}),
   }
 
@@ -49,6 +51,7 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
       listen: flags.listen,
       logFormat: flags['log-format'],
       maxConnections: flags['max-connections'],
+      metrics: flags.metrics,
       socketMode: flags['socket-mode'],
     })
   }

@@ -1,6 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
-import {addressListFlag, durationFlag, positiveIntFlag, requireAddresses} from '../../cli/flags.js'
+import {addressListFlag, durationFlag, metricsFlag, positiveIntFlag, requireAddresses} from '../../cli/flags.js'
 import {sshServerFlags} from '../../cli/ssh-server-flags.js'
 import {targetFlag} from '../../cli/targets.js'
 import type {TunnelExposeResult} from '../../cli/tunnel-expose.js'
@@ -22,6 +22,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     {command: '<%= config.bin %> <%= command.id %> --to gw-a.example.com:8022,gw-b.example.com:8022 --routes ./routes.js', description: 'Two gateways: dial one, move to the other when it fails'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --demo --handshake-timeout 5s', description: 'Give up on a gateway that does not finish the handshake within 5 s, and redial'},
     {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --upstream http://127.0.0.1:3000 --host-key /etc/restwire/node_key --authorized-keys ./gateways', description: 'Put a local HTTP service behind the tunnel'},
+    {command: '<%= config.bin %> <%= command.id %> --to gw.example.com:8022 --demo --metrics 9465', description: 'Prometheus metrics on 127.0.0.1:9465/metrics; /readyz answers 200 only while connected'},
   ]
 
   static override flags = {
@@ -36,6 +37,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
     'handshake-timeout': durationFlag({default: DEFAULT_NODE_HANDSHAKE_TIMEOUT_MS, description: 'From the TCP connect to the gateway\'s IDENTIFY; then the node drops the connection and redials.'}),
     'max-backoff': durationFlag({default: DEFAULT_BACKOFF_MAX_MS, description: 'Longest wait between redials.'}),
     'max-in-flight': positiveIntFlag({default: DEFAULT_MAX_IN_FLIGHT, description: 'Requests and streams in flight per gateway connection; beyond it they get 503.'}),
+    metrics: metricsFlag(),
     'node-id': Flags.string({description: 'Node id the gateway knows this node by (default: derived from the host key).'}),
     once: Flags.boolean({description: 'Stop when the first connection ends instead of redialling.'}),
     target: targetFlag(),
@@ -54,6 +56,7 @@ The node redials forever with exponential backoff and jitter (from 0.5s up to --
       hostKeyPaths: flags['host-key'],
       logFormat: flags['log-format'],
       maxInFlight: flags['max-in-flight'],
+      metrics: flags.metrics,
       nodeId: flags['node-id'],
       once: flags.once,
       routesPath: flags.routes,

@@ -14,7 +14,7 @@ import type {TunnelStream} from '../tunnel/gateway-session.js'
 import {remoteError} from '../tunnel/gateway-session.js'
 import type {TunnelPeer, TunnelPeerRegistry} from '../tunnel/gateway.js'
 import type {TunnelResponseMessage} from '../tunnel/messages.js'
-import {type ClusterAdapter, type JoinOptions, type JoinedCluster, type RemoteCall, joinCluster} from './cluster-registry.js'
+import {type ClusterAdapter, type ClusterRegistry, type JoinOptions, type JoinedCluster, type RemoteCall, joinCluster} from './cluster-registry.js'
 import {errorFrom} from './forward.js'
 import type {LocalRequest} from './forward.js'
 
@@ -25,7 +25,7 @@ const MAX_ANSWER_BYTES = 64 * 1024 * 1024
 
 export interface TunnelCluster extends Omit<JoinedCluster<TunnelPeer>, 'registry'> {
   /** For startTunnelGateway's `registry` option. */
-  registry: (local: Parameters<JoinedCluster<TunnelPeer>['registry']>[0]) => TunnelPeerRegistry
+  registry: (local: Parameters<JoinedCluster<TunnelPeer>['registry']>[0]) => TunnelPeerRegistry & Pick<ClusterRegistry<TunnelPeer>, 'cluster'>
 }
 
 interface CallArgs {

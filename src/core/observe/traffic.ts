@@ -65,9 +65,15 @@ export interface TrafficLogOptions {
   keep?: number
   /** Keep request and response bodies (the inspector needs them; metrics do not). */
   bodies?: boolean
+  /** With bodies: a larger body is kept as its first bytes (a Buffer) or not at all (a JSON value). Default 256 KiB. */
+  maxBodyBytes?: number
+  /** With bodies: the bytes of all kept bodies; past it the oldest records lose theirs. Default 64 MiB. */
+  maxBodyTotalBytes?: number
 }
 
 const DEFAULT_KEEP = 500
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024
+export const DEFAULT_MAX_BODY_TOTAL_BYTES = 64 * 1024 * 1024
 
 /** A bounded log of the last `keep` records, with listeners told of each new one. */
 export class TrafficLog {
@@ -76,10 +82,19 @@ export class TrafficLog {
   private readonly ring: TrafficRecord[] = []
   private readonly listeners = new Set<TrafficListener>()
   private next = 1
+  private readonly maxBodyBytes: number
+  private readonly maxBodyTotalBytes: number
+  /** Bytes of the bodies each ring entry keeps, in ring order, and their sum. */
+  private readonly kept: number[] = []
+  private keptTotal = 0
+  /** Ring entries before this index have had their bodies dropped for the total bound. */
+  private dropped = 0
 
   constructor(options: TrafficLogOptions = {}) {
     this.keep = Math.max(1, options.keep ?? DEFAULT_KEEP)
     this.bodies = options.bodies ?? false
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    this.maxBodyTotalBytes = options.maxBodyTotalBytes ?? DEFAULT_MAX_BODY_TOTAL_BYTES
   }
 
   add(input: TrafficInput): TrafficRecord {
@@ -90,7 +105,22 @@ export class TrafficLog {
     }
 
     this.ring.push(record)
-    if (this.ring.length > this.keep) this.ring.shift()
+    this.kept.push(this.bodies ? this.boundBody(record.request) + this.boundBody(record.response) : 0)
+    this.keptTotal += this.kept.at(-1)!
+    if (this.ring.length > this.keep) {
+      this.ring.shift()
+      this.keptTotal -= this.kept.shift()!
+      this.dropped = Math.max(0, this.dropped - 1)
+    }
+
+    // A body held by the log is memory the server cannot free: over the total, the oldest lose theirs.
+    while (this.keptTotal > this.maxBodyTotalBytes && this.dropped < this.ring.length - 1) {
+      const old = this.ring[this.dropped]!
+      delete old.request.value
+      delete old.response.value
+      this.keptTotal -= this.kept[this.dropped]!
+      this.kept[this.dropped++] = 0
+    }
     for (const listener of this.listeners) {
       try {
         listener(record)
@@ -100,6 +130,21 @@ export class TrafficLog {
     }
 
     return record
+  }
+
+  /** Cuts a body over maxBodyBytes (a Buffer to a copy of its first bytes, a JSON value dropped); the bytes it keeps. */
+  private boundBody(body: TrafficBody): number {
+    const {value} = body
+    if (value === undefined) return 0
+    if (Buffer.isBuffer(value)) {
+      if (value.length <= this.maxBodyBytes) return value.length
+      body.value = Buffer.from(value.subarray(0, this.maxBodyBytes))
+      return this.maxBodyBytes
+    }
+
+    if (body.bytes <= this.maxBodyBytes) return body.bytes
+    delete body.value
+    return 0
   }
 
   /** The kept records, oldest first. */

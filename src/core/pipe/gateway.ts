@@ -14,6 +14,7 @@ import type {PipeEvent, PipeReply, SendOptions} from './session.js'
 
 import {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 import {withAsyncDispose} from '../dispose.js'
+import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_EVENT_TIMEOUT_MS, DEFAULT_HUB_HTTP_PORT, DEFAULT_NODE_HTTP_PORT} from './defaults.js'
 const DRAIN_MS = 5000
@@ -34,6 +35,8 @@ export interface PipeGatewayOptions {
   requestTimeoutMs?: number
   /** The inspector page and its routes (`/`, `/inspect/...`), served before the gateway's own routes. */
   inspector?: {handle(req: IncomingMessage, res: ServerResponse): boolean}
+  /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
+  observe?: ObserveEndpoints
 }
 
 export interface PipeGatewayHandle extends AsyncDisposable {
@@ -58,6 +61,7 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
     req.on('error', () => {})
     res.on('error', () => {})
     if (options.inspector?.handle(req, res)) return
+    if (options.observe && answerObserveRequest(options.observe, req, res)) return
     const done = handle(target, req, res, timeoutMs)
       .catch((error: unknown) => sendError(res, error))
       .catch(() => void res.destroy())

@@ -68,7 +68,8 @@ export type PipeHubEvent =
   | {type: 'node-connected'; node: string; address: string}
   | {type: 'node-replaced'; node: string; address: string}
   | {type: 'node-disconnected'; node: string; reason: string; error?: RestwireError}
-  | {type: 'node-rejected'; address: string; reason: string}
+  /** `refused`: why, for metrics: a certificate or TLS failure (auth), the grace time, or the startup cap. */
+  | {type: 'node-rejected'; address: string; reason: string; refused?: 'auth' | 'grace' | 'cap'}
 
 export interface PipeNodeInfo {
   name: string
@@ -118,7 +119,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     maxStartups: options.maxStartups ?? DEFAULT_MAX_STARTUPS,
     onRefused(why, socket) {
       const reason = why === 'cap' ? `more than ${gate.maxStartups} connections without a HELLO yet` : `no TLS handshake and HELLO within ${gate.graceMs} ms`
-      emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, type: 'node-rejected'})
+      emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, refused: why, type: 'node-rejected'})
     },
   })
   // Each accepted TCP connection's place in the gate, by its address (the TLS socket reports the same one).
@@ -148,7 +149,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     // A hang-up of a socket already gone (the gate closed it, and said so; or the peer left mid-handshake):
     // nothing to add, and no address to name.
     if (socket.remoteAddress === undefined && errnoCode(error) === 'ECONNRESET') return void socket.destroy()
-    emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), type: 'node-rejected'})
+    emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason: tlsReason(error), refused: 'auth', type: 'node-rejected'})
     // With a tlsClientError listener Node leaves the socket open (a handshake timeout included).
     socket.destroy()
   })
@@ -163,7 +164,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     const name = certificateName(cert)
     if (refusal || !name) {
       const reason = refusal ?? 'the client certificate names no node (no CN, no DNS name)'
-      emit({address, reason, type: 'node-rejected'})
+      emit({address, reason, refused: 'auth', type: 'node-rejected'})
       // Nothing from this peer is read; it is told why in a GOAWAY, then cut off.
       endWithin(socket, CLOSE_GRACE_MS, {last: encodeJsonFrame(FrameType.GOAWAY, 0, 0, {reason: `refused: ${reason}`})})
       return

@@ -45,6 +45,8 @@ export interface RelayServer extends AsyncDisposable {
   readonly address: string
   readonly port?: number
   readonly connections: number
+  /** Connections refused at accept (over --max-connections) since the start, for metrics. */
+  readonly refusedConnections: number
   /** Serves new request lines with this config; requests in flight finish on the old one. */
   reload(config: RelayConfig): Promise<void>
   /** Stops accepting, lets in-flight requests answer (up to drainMs), then closes. Safe to call twice. */
@@ -67,6 +69,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
   let refused = 0
+  let refusedTotal = 0
   let refusedLoggedAt = -Infinity
   const server = createServer((socket: Socket) => {
     socket.on('error', () => {})
@@ -74,6 +77,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       // Refused at once; counted, and logged at most every REFUSED_LOG_EVERY_MS.
       socket.destroy()
       refused++
+      refusedTotal++
       if (performance.now() - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
         refusedLoggedAt = performance.now()
         options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused})
@@ -114,6 +118,9 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     },
     get connections() {
       return connections.size
+    },
+    get refusedConnections() {
+      return refusedTotal
     },
     port: address.kind === 'tcp' ? address.port : undefined,
     async reload(config) {

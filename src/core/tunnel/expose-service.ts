@@ -13,7 +13,7 @@ import {withAsyncDispose} from '../dispose.js'
 
 /** authorized_keys lists the gateways allowed in. */
 export interface ExposeServiceOptions
-  extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'handshakeTimeoutMs' | 'maxInFlight' | 'tracebacks' | 'onEvent'>,
+  extends Pick<ExposeNodeOptions, 'to' | 'nodeId' | 'once' | 'backoff' | 'handlerTimeoutMs' | 'handshakeTimeoutMs' | 'maxInFlight' | 'tracebacks' | 'onEvent' | 'traffic'>,
     ServerIdentityOptions,
     HandlerSourceOptions {}
 

@@ -12,6 +12,7 @@ import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
 import {withAsyncDispose} from '../dispose.js'
+import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
 export const DEFAULT_HTTP_MAX_BODY_BYTES = 16 * 1024 * 1024
@@ -32,6 +33,8 @@ export interface TunnelHttpApiOptions {
   drainMs?: number
   /** The inspector page and its routes (`/`, `/inspect/...`), served before the API's own routes. */
   inspector?: {handle(req: IncomingMessage, res: ServerResponse): boolean}
+  /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
+  observe?: ObserveEndpoints
 }
 
 export interface TunnelHttpApiHandle extends AsyncDisposable {
@@ -56,6 +59,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     req.on('error', () => {})
     res.on('error', () => {})
     if (options.inspector?.handle(req, res)) return
+    if (options.observe && answerObserveRequest(options.observe, req, res)) return
     const done = handle(gateway, req, res, {maxBodyBytes, sendTimeoutMs: options.sendTimeoutMs, streams}).catch((error: unknown) => sendError(res, error))
     active.add(done)
     void done.finally(() => active.delete(done))
@@ -99,7 +103,7 @@ async function handle(gateway: TunnelGatewayHandle, req: IncomingMessage, res: S
   }
 
   const match = /^\/nodes\/([^/]+)(\/.*)?$/.exec(url.pathname)
-  if (!match) return sendJson(res, 404, {error: `no such endpoint: ${url.pathname}; use GET /nodes or METHOD /nodes/<id>/<path>`})
+  if (!match) return sendJson(res, 404, {error: `no such endpoint: ${url.pathname}; use GET /nodes, METHOD /nodes/<id>/<path>, or GET /metrics, /healthz, /readyz`})
   const verb = VERBS[method]
   if (!verb) return sendMethodNotAllowed(res, ALLOW)
   const nodeId = decodeSegment(match[1]!)

@@ -1,0 +1,19 @@
+// Types of the Prometheus text-format parser the metrics tests scrape with (the package ships none).
+declare module 'parse-prometheus-text-format' {
+  export interface PrometheusSample {
+    labels?: Record<string, string>
+    value?: string
+    buckets?: Record<string, string>
+    count?: string
+    sum?: string
+  }
+
+  export interface PrometheusFamily {
+    name: string
+    help: string
+    type: 'COUNTER' | 'GAUGE' | 'HISTOGRAM' | 'SUMMARY' | 'UNTYPED'
+    metrics: PrometheusSample[]
+  }
+
+  export default function parsePrometheusTextFormat(text: string): PrometheusFamily[]
+}
