@@ -208,9 +208,11 @@
     const editable = (request.kind === 'json' || request.kind === 'text') && !request.truncated
     $('replay-body').value = editable ? request.text : ''
     $('replay-body').disabled = !editable && request.kind !== 'none'
-    $('replay-hint').textContent = editable || request.kind === 'none'
+    $('replay-hint').textContent = editable
       ? 'Edit the body and send it again through the same path a real call takes.'
-      : 'This body is binary or truncated: Replay sends it unchanged.'
+      : request.kind === 'none'
+        ? (request.bytes > 0 ? 'The log did not keep this body: type one to replay it.' : 'No body: Replay sends the request again as it was; type one to add it.')
+        : 'This body is binary or cut short: Replay sends it as recorded (refused when the log kept only part of it).'
     $('replay-body').dataset.original = $('replay-body').value
     $('replay-compare').hidden = true
     $('replay-state').textContent = ''
