@@ -14,7 +14,7 @@ import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import {InspectorFeed} from './inspector-feed.js'
 import {type InspectorAccess, guardRequest} from './inspector-guard.js'
-import {type BodyView, detail, viewBody} from './traffic-view.js'
+import {type BodyView, detail, summarize, viewBody} from './traffic-view.js'
 import type {TrafficBody, TrafficLog, TrafficProtocol, TrafficRecord} from './traffic.js'
 
 /** Largest replay request (the edited body, as JSON); larger is 413. */
@@ -109,7 +109,7 @@ export function createInspector(options: InspectorOptions): Inspector {
 
     if (path === '/inspect/api/records') {
       if (method !== 'GET') return sendJson(res, 405, {error: 'use GET'})
-      return sendJson(res, 200, {about, peers: target.peers(), records: log.recent().map((record) => detail(record))})
+      return sendJson(res, 200, {about, peers: target.peers(), records: log.recent().map(summarize)})
     }
 
     if (path === '/inspect/api/peers') return method === 'GET' ? sendJson(res, 200, target.peers()) : sendJson(res, 405, {error: 'use GET'})

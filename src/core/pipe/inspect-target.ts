@@ -8,8 +8,11 @@ import {DEFAULT_EVENT_TIMEOUT_MS} from './defaults.js'
 import {parseNounPath} from './gateway.js'
 import type {PipeHubHandle} from './hub.js'
 
-/** Reply bytes a replay keeps for the page; the rest is read and counted. */
+/** Reply bytes a replay keeps for the page; the rest is read and counted, up to REPLAY_READ_BYTES. */
 const REPLAY_KEEP_BYTES = 256 * 1024
+/** A replayed reply longer than this, or still streaming after REPLAY_READ_MS, is cut (a node could stream forever). */
+const REPLAY_READ_BYTES = 16 * 1024 * 1024
+const REPLAY_READ_MS = 60_000
 
 export function pipeInspectTarget(hub: PipeHubHandle, timeoutMs = DEFAULT_EVENT_TIMEOUT_MS): InspectTarget {
   return {
@@ -26,9 +29,18 @@ export function pipeInspectTarget(hub: PipeHubHandle, timeoutMs = DEFAULT_EVENT_
       const reply = await hub.request(record.peer, {args, body: body.length > 0 ? body : undefined, noun, verb: record.verb, ...(contentType ? {contentType} : {})}, {timeoutMs})
       const kept: Buffer[] = []
       let bytes = 0
-      for await (const chunk of reply.body as AsyncIterable<Buffer>) {
-        if (bytes < REPLAY_KEEP_BYTES) kept.push(chunk.subarray(0, REPLAY_KEEP_BYTES - bytes))
-        bytes += chunk.length
+      const timer = setTimeout(() => reply.body.destroy(), REPLAY_READ_MS)
+      try {
+        for await (const chunk of reply.body as AsyncIterable<Buffer>) {
+          if (bytes < REPLAY_KEEP_BYTES) kept.push(chunk.subarray(0, REPLAY_KEEP_BYTES - bytes))
+          bytes += chunk.length
+          if (bytes >= REPLAY_READ_BYTES) break
+        }
+      } catch {
+        // cut after REPLAY_READ_MS, or the connection dropped mid-reply: what arrived is the answer shown
+      } finally {
+        clearTimeout(timer)
+        reply.body.destroy()
       }
 
       return {response: {bytes, headers: {'content-type': reply.contentType, 'x-event-return-code': String(reply.code)}, value: Buffer.concat(kept)}, status: reply.code}
