@@ -153,7 +153,14 @@ export function createInspector(options: InspectorOptions): Inspector {
 
       if (asset) {
         if (req.method !== 'GET' && req.method !== 'HEAD') sendJson(res, 405, {error: 'use GET'})
-        else sendAsset(res, asset)
+        else {
+          try {
+            sendAsset(res, asset)
+          } catch (error) {
+            sendJson(res, 500, {code: (error as RestwireError).code ?? 'RW_ERR_INTERNAL', error: (error as Error).message})
+          }
+        }
+
         return true
       }
 
