@@ -141,6 +141,8 @@ describe('inspector on a tunnel gateway', {timeout: 90_000}, () => {
     assert.equal(bad.status, 400)
     assert.match(bad.body, /not valid JSON/)
     assert.equal((await rawRequest(port, `/inspect/api/records/${id}/replay`, {headers: INSPECT})).status, 405, 'replay is a POST')
+    const huge = await rawRequest(port, `/inspect/api/records/${id}/replay`, {body: JSON.stringify({body: 'x'.repeat(1024 * 1024)}), headers: INSPECT, method: 'POST'})
+    assert.equal(huge.status, 413)
     const withQuery = await call(port, 'GET', '/echo?tag=a&tag=b')
     const echoed = JSON.parse((await rawRequest(port, `/inspect/api/records/${withQuery}/replay`, {body: '{}', headers: INSPECT, method: 'POST'})).body) as {status: number; response: {text: string}}
     assert.equal(echoed.status, 200)
