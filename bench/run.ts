@@ -3,7 +3,7 @@
 // JSON summary (last line of stdout). Environment:
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay (a subset)
+//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,tunnel,pipe,relay,metrics (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
@@ -15,6 +15,7 @@ import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, makeTempDir} from './children.js'
 import {measureColdStart} from './cold-start.js'
 import {runEchoCases} from './echo-cases.js'
+import {type MetricsBenchResult, printMetricsReport, runMetricsCases} from './metrics.js'
 import {runPipeCases} from './pipe.js'
 import {type RelayBenchResult, runRelayCases} from './relay.js'
 import {printRelayReport, relaySummary} from './relay-report.js'
@@ -33,7 +34,7 @@ const settings = {
   coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay'].join(',')).split(',')),
+  only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'metrics'].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
   profDir: process.env.BENCH_PROF_DIR,
   rounds: Math.round(numberEnv('BENCH_ROUNDS', 3)),
@@ -81,6 +82,7 @@ async function main(): Promise<void> {
   if (settings.only.has('pipe')) measurements.pipe = await runPipeCases({...settings, bulkBytes: settings.pipeBulkBytes}, dir)
   let relay: RelayBenchResult | undefined
   if (settings.only.has('relay')) relay = await runRelayCases(settings)
+  const metrics: MetricsBenchResult | undefined = settings.only.has('metrics') ? await runMetricsCases(settings, keys) : undefined
 
   if (settings.only.has('cold')) {
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
@@ -91,12 +93,14 @@ async function main(): Promise<void> {
   const verdicts = computeVerdicts(ratios)
   printReport(measurements, ratios, verdicts)
   if (relay) printRelayReport(relay)
+  if (metrics) printMetricsReport(metrics)
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
   const machine = {cores: availableParallelism(), cpu: cpus()[0]?.model ?? 'unknown', loadAverageBefore: loadBefore, node: process.version}
   const {only, ...rest} = settings
   const json = summary(measurements, ratios, verdicts, {...rest, date: new Date().toISOString(), machine, only: [...only], ssh2})
-  process.stdout.write(`\nsummary (JSON):\n${relay ? JSON.stringify({...(JSON.parse(json) as object), relay: relaySummary(relay)}) : json}\n`)
+  const extra = {...(relay ? {relay: relaySummary(relay)} : {}), ...(metrics ? {metrics} : {})}
+  process.stdout.write(`\nsummary (JSON):\n${Object.keys(extra).length > 0 ? JSON.stringify({...(JSON.parse(json) as object), ...extra}) : json}\n`)
 }
 
 try {

@@ -75,6 +75,23 @@ describe('korv serve --metrics', {timeout: 120_000}, () => {
     await eventually(async () => assert.ok((await scrape(base)).value('restwire_connections_refused_total', {reason: 'auth'}) > before))
   })
 
+  it('prom-client is loaded by the first scrape only, never by korv call', async () => {
+    const debug = {...env, NODE_DEBUG: 'module'}
+    const call = await restwire(['korv', 'call', 'GET', '/hello', '--to', String(serve.port)], debug)
+    assert.equal(call.code, 0)
+    assert.ok(!call.stderr.includes('prom-client'), 'korv call never reads prom-client')
+    const fresh = await startServe(['--demo', '--metrics', '127.0.0.1:0'], debug)
+    try {
+      const freshBase = await metricsBase(fresh)
+      assert.equal((await health(freshBase, '/healthz')).status, 200)
+      assert.ok(!fresh.stderr.some((line) => line.includes('prom-client')), 'not loaded before a scrape')
+      await scrape(freshBase)
+      await eventually(async () => assert.ok(fresh.stderr.some((line) => line.includes('prom-client'))))
+    } finally {
+      await fresh.stop('SIGKILL')
+    }
+  })
+
   it('korv serve without --metrics opens no metrics port', async () => {
     const plain = await startServe(['--demo'], {RESTWIRE_HOME: join(dir(), 'home')})
     try {

@@ -24,6 +24,7 @@ Events sent by the hub are answered by --handlers, --serve-dir (GET file//PATH, 
     {command: '<%= config.bin %> <%= command.id %> --to 10.0.0.5:7443 --hub-name hub --ca ./pki --name worker-1 --upstream http://127.0.0.1:3000', description: 'Dial by IP address, check the hub\'s certificate name "hub", forward events to a local service'},
     {command: '<%= config.bin %> <%= command.id %> --to hub-a.example.com:7443,hub-b.example.com:7443 --ca ./pki --name worker-1 --upstream http://127.0.0.1:3000', description: 'Two hubs of one cluster: dial one, move to the other when it fails'},
     {command: 'curl http://127.0.0.1:8091/server/time', description: 'Call the hub from this node'},
+    {command: 'curl http://127.0.0.1:8091/readyz', description: '200 while connected to a hub, 503 while not; /metrics and /healthz beside it'},
   ]
 
   static override flags = {

@@ -32,6 +32,7 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
     {command: 'curl http://127.0.0.1:8090/client/fileserver/file//reports/q3.pdf -o q3.pdf', description: 'Fetch a file from node "fileserver" (started with --serve-dir)'},
     {command: 'curl http://127.0.0.1:8090/nodes', description: 'List the connected nodes'},
     {command: 'xdg-open http://127.0.0.1:8090/', description: 'Open the inspector: nodes, live events, replay'},
+    {command: 'curl http://127.0.0.1:8090/metrics', description: 'Prometheus metrics (also /healthz, and /readyz: 503 while a --cluster hub cannot reach NATS)'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --handlers ./hub-handlers.js --upstream http://127.0.0.1:3000', description: 'Answer node events with your functions, then a local HTTP service'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --cluster nats://10.0.0.5:4222,nats://10.0.0.6:4222 --nats-user hub --cluster-hub hub-a', description: 'One hub of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --login-grace 10s --max-startups 50', description: 'On a public address: close connections without a HELLO after 10s, at most 50 at once'},

@@ -29,6 +29,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     {command: 'xdg-open http://127.0.0.1:8080/', description: 'Open the inspector: nodes, live requests, replay'},
     {command: 'RESTWIRE_INSPECT_TOKEN=$(openssl rand -hex 24) <%= config.bin %> <%= command.id %> --http 0.0.0.0:8080', description: 'API and inspector on every interface; the inspector needs the token (open /#token=...)'},
     {command: 'curl -N -H "Accept: application/x-ndjson" http://127.0.0.1:8080/nodes/api-node/stream', description: 'Follow a STREAM as NDJSON'},
+    {command: 'curl http://127.0.0.1:8080/metrics', description: 'Prometheus metrics (also /healthz, and /readyz: 503 while a --cluster gateway cannot reach NATS)'},
     {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --cluster nats://10.0.0.5:4222 --nats-user gw --cluster-hub gw-a', description: 'One gateway of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
     {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --login-grace 10s --max-startups 20', description: 'On an exposed port: drop connections that do not register within 10 s, at most 20 handshakes at once'},
   ]

@@ -1,12 +1,12 @@
 // What a server's /metrics says, aggregated in plain counters as its traffic records arrive (a map
 // lookup and a few additions per record: the hot path never touches prom-client), and turned into
 // Prometheus metrics only when scraped (prometheus.ts). Label values are bounded: routes are patterns,
-// and past MAX_SERIES label sets new ones are counted under verb and route "other".
+// and past MAX_SERIES (route, verb) pairs new ones are counted under verb and route "other".
 import type {ConnectionStats, TrafficLog, TrafficProtocol, TrafficRecord} from './traffic.js'
 
 /** Upper bounds of the latency histogram, in seconds. */
 export const LATENCY_BUCKETS_S = [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30]
-/** Distinct label sets of the request counters; beyond it new ones fold into "other". */
+/** Distinct (route, verb) pairs counted; beyond it new ones fold into ("other", "other"). */
 export const MAX_SERIES = 1000
 /** The route label of a request whose route this process does not know (a node's path, no route matched). */
 export const OTHER = 'other'
@@ -43,19 +43,34 @@ export interface ServerMetricsOptions {
   refusedCounted?: () => Partial<Record<RefusalReason, number>>
 }
 
+const CLASS_NAMES = ['none', '1xx', '2xx', '3xx', '4xx', '5xx', 'ok', 'event_error'] as const
+
+/** statusClass() as an index into CLASS_NAMES: no string is built per record. */
+function statusClassIndex(record: Pick<TrafficRecord, 'protocol' | 'status' | 'error'>): number {
+  const {status} = record
+  if (record.error !== undefined) return status >= 100 && status <= 599 ? Math.floor(status / 100) : 0
+  // A pipe status is the event's return code (0 ok, 251 handler failed, any the handler chose), not HTTP.
+  if (record.protocol === 'pipe') return status === 0 ? 6 : 7
+  return status >= 100 && status <= 599 ? Math.floor(status / 100) : 0
+}
+
 /** A status as a bounded label: `2xx`..`5xx`; pipe codes `ok` (0) and `event_error`; `none` when no answer came. */
 export function statusClass(record: Pick<TrafficRecord, 'protocol' | 'status' | 'error'>): string {
-  const {status} = record
-  if (status >= 100 && status <= 599) return `${Math.floor(status / 100)}xx`
-  if (record.error !== undefined) return 'none'
-  if (record.protocol === 'pipe') return status === 0 ? 'ok' : 'event_error'
-  return 'none'
+  return CLASS_NAMES[statusClassIndex(record)]!
+}
+
+/** The series of one (route, verb): by direction, the latency, and the counts by status class. */
+interface Cell {
+  route: string
+  verb: string
+  latency: Array<LatencySeries | undefined>
+  requests: Array<RequestSeries | undefined>
 }
 
 export class ServerMetrics {
   readonly protocol: TrafficProtocol
-  readonly requests = new Map<string, RequestSeries>()
-  readonly latency = new Map<string, LatencySeries>()
+  readonly requests: RequestSeries[] = []
+  readonly latency: LatencySeries[] = []
   bytesReceived = 0
   bytesSent = 0
   handlerErrors = 0
@@ -65,6 +80,9 @@ export class ServerMetrics {
   /** For a node: connected to its gateway or hub now. */
   peerConnected: boolean | undefined
   private readonly options: ServerMetricsOptions
+  /** route → verb → cell: two lookups of strings the router and parser made, no key built per record. */
+  private readonly cells = new Map<string, Map<string, Cell>>()
+  private cellCount = 0
 
   constructor(options: ServerMetricsOptions) {
     this.options = options
@@ -77,48 +95,65 @@ export class ServerMetrics {
   }
 
   count(record: TrafficRecord): void {
-    let verb = record.verb
-    let route = record.route ?? OTHER
-    const klass = statusClass(record)
-    let key = `${record.protocol}\0${record.direction}\0${verb}\0${route}\0${klass}`
-    let series = this.requests.get(key)
+    const cell = this.cell(record.route ?? OTHER, record.verb)
+    const direction = record.direction === 'in' ? 0 : 1
+    const klass = statusClassIndex(record)
+    const slot = direction * CLASS_NAMES.length + klass
+    let series = cell.requests[slot]
     if (!series) {
-      if (this.requests.size >= MAX_SERIES) {
-        verb = OTHER
-        route = OTHER
-        key = `${record.protocol}\0${record.direction}\0${verb}\0${route}\0${klass}`
-        series = this.requests.get(key)
-      }
-
-      if (!series) {
-        series = {count: 0, labels: {direction: record.direction, protocol: record.protocol, route, status_class: klass, verb}}
-        this.requests.set(key, series)
-      }
+      series = {count: 0, labels: {direction: record.direction, protocol: record.protocol, route: cell.route, status_class: CLASS_NAMES[klass]!, verb: cell.verb}}
+      cell.requests[slot] = series
+      this.requests.push(series)
     }
 
     series.count++
-    this.observeLatency(record, series.labels.verb, series.labels.route)
-    const [received, sent] = record.direction === 'in' ? [record.request.bytes, record.response.bytes] : [record.response.bytes, record.request.bytes]
-    this.bytesReceived += received
-    this.bytesSent += sent
-    if (record.direction === 'in' && (record.status === 500 || (record.protocol === 'pipe' && record.status === 251))) this.handlerErrors++
-    if (record.status === 504 || record.error === 'RW_ERR_TIMEOUT') this.timeouts++
-  }
-
-  private observeLatency(record: TrafficRecord, verb: string, route: string): void {
-    const key = `${record.protocol}\0${record.direction}\0${verb}\0${route}`
-    let series = this.latency.get(key)
-    if (!series) {
-      series = {buckets: Array.from({length: LATENCY_BUCKETS_S.length + 1}, () => 0), count: 0, labels: {direction: record.direction, protocol: record.protocol, route, verb}, sum: 0}
-      this.latency.set(key, series)
+    let latency = cell.latency[direction]
+    if (!latency) {
+      latency = {buckets: Array.from({length: LATENCY_BUCKETS_S.length + 1}, () => 0), count: 0, labels: {direction: record.direction, protocol: record.protocol, route: cell.route, verb: cell.verb}, sum: 0}
+      cell.latency[direction] = latency
+      this.latency.push(latency)
     }
 
     const seconds = record.latencyMs / 1000
     let index = 0
     while (index < LATENCY_BUCKETS_S.length && seconds > LATENCY_BUCKETS_S[index]!) index++
-    series.buckets[index]!++
-    series.sum += seconds
-    series.count++
+    latency.buckets[index]!++
+    latency.sum += seconds
+    latency.count++
+    if (direction === 0) {
+      this.bytesReceived += record.request.bytes
+      this.bytesSent += record.response.bytes
+      if (record.status === 500 || (record.protocol === 'pipe' && record.status === 251)) this.handlerErrors++
+    } else {
+      this.bytesReceived += record.response.bytes
+      this.bytesSent += record.request.bytes
+    }
+
+    if (record.status === 504 || record.error === 'RW_ERR_TIMEOUT') this.timeouts++
+  }
+
+  /** The cell of (route, verb); past MAX_SERIES cells, new pairs share the ("other", "other") cell. */
+  private cell(route: string, verb: string): Cell {
+    let verbs = this.cells.get(route)
+    let cell = verbs?.get(verb)
+    if (cell) return cell
+    if (this.cellCount >= MAX_SERIES) {
+      route = OTHER
+      verb = OTHER
+      verbs = this.cells.get(route)
+      cell = verbs?.get(verb)
+      if (cell) return cell
+    }
+
+    if (!verbs) {
+      verbs = new Map()
+      this.cells.set(route, verbs)
+    }
+
+    cell = {latency: [], requests: [], route, verb}
+    verbs.set(verb, cell)
+    this.cellCount++
+    return cell
   }
 
   refusedConnection(reason: RefusalReason): void {

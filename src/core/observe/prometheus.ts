@@ -38,10 +38,10 @@ function restwireMetrics(m: ServerMetrics): PromClient.Metric[] {
   const stats = (): ReturnType<ServerMetrics['connections']> => m.connections()
   return [
     metric('restwire_requests_total', 'Requests and events finished, by protocol, direction (in: answered here; out: sent to a peer), verb, route pattern and status class.', 'counter', () =>
-      [...m.requests.values()].map(({count, labels}) => ({labels, value: count})),
+      m.requests.map(({count, labels}) => ({labels, value: count})),
     ),
     metric('restwire_request_duration_seconds', 'Time from a request\'s arrival (or sending) to its answer.', 'histogram', () =>
-      [...m.latency.values()].flatMap(({buckets, count, labels, sum}) => {
+      m.latency.flatMap(({buckets, count, labels, sum}) => {
         let cumulative = 0
         const samples: Sample[] = LATENCY_BUCKETS_S.map((le, index) => {
           cumulative += buckets[index]!
