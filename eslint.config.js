@@ -12,6 +12,11 @@ export default tseslint.config(
     },
   },
   {
+    // The inspector page's script runs in the browser (docs/inspect.md).
+    files: ['inspector/**/*.js'],
+    languageOptions: {sourceType: 'script', globals: {document: 'readonly', window: 'readonly', location: 'readonly', history: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', TextDecoderStream: 'readonly', requestAnimationFrame: 'readonly', setInterval: 'readonly'}},
+  },
+  {
     // Core stays free of the CLI's libraries (../shared/STYLE.md, "The shape": dependencies flow one way).
     files: ['src/core/**/*.ts'],
     rules: {

@@ -13,6 +13,7 @@ import {delimiter, join} from 'node:path'
 export const TOOLS = {
   awk: {pkg: 'mawk', uses: 'the bash completion script reading target names'},
   bash: {pkg: 'bash', uses: 'the bash completion script'},
+  chromium: {pkg: 'chromium', uses: 'the inspector page in a real browser, headless, driven by playwright-core'},
   curl: {pkg: 'curl', uses: 'an HTTP client against the tunnel and pipe gateways'},
   gzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},
   gunzip: {pkg: 'gzip', uses: 'the docs examples that compress a korv body'},

@@ -5,9 +5,11 @@ import type {ClusterOptions, PipeCluster} from '../core/cluster/pipe-cluster.js'
 import {startPipeGateway} from '../core/pipe/gateway.js'
 import {type PipeHandlerSetupOptions, setUpPipeHandler} from '../core/pipe/handler-setup.js'
 import {startPipeHub} from '../core/pipe/hub.js'
+import {pipeInspectTarget} from '../core/pipe/inspect-target.js'
 import {connectPipeNode} from '../core/pipe/node.js'
 import {type PipeIdentityOptions, loadPipeIdentity} from '../core/pipe/tls-identity.js'
 import {clusterJoinOptions} from './cluster-flags.js'
+import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector, servedLog} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {logHubEvent, logNodeEvent, writeStartLine} from './pipe-log.js'
 import type {LogFormat} from './request-log.js'
@@ -32,6 +34,8 @@ export interface PipeServeOptions extends PipeCommonOptions {
   maxStartups: number
   /** Join a cluster of hubs over NATS (docs/cluster.md). */
   cluster?: ClusterOptions
+  /** The inspector at / of the HTTP gateway (docs/inspect.md); off with --no-inspect. */
+  inspect: {enabled: boolean; token?: string}
 }
 
 export interface PipeConnectOptions extends PipeCommonOptions {
@@ -55,6 +59,8 @@ async function untilSignal(signal: Promise<NodeJS.Signals>, what: string, close:
 
 export async function runPipeServe(options: PipeServeOptions): Promise<PipeServeResult | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  const inspect: InspectCliOptions = {address: options.inspect.enabled ? options.http : undefined, token: options.inspect.token}
+  const traffic = prepareInspector(inspect, '--http')
   const signal = stopSignal()
   const identity = await loadPipeIdentity({name: 'hub', ...options.identity})
   const setup = await setUpPipeHandler({...options.handlers, side: 'hub'})
@@ -85,11 +91,12 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     },
     port: options.port,
     registry: cluster && ((local) => cluster.registry(local)),
-    traffic: observed.traffic,
+    traffic: servedLog(traffic, observed),
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error
   })
+  const inspector = traffic && (await mountInspector(inspect, traffic, pipeInspectTarget(hub, options.timeoutMs)))
   started.server = hub
   let stopping = false
   const hubReady = (): {ready: boolean; reason: string} => {
@@ -97,20 +104,22 @@ export async function runPipeServe(options: PipeServeOptions): Promise<PipeServe
     if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
     return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
   }
-  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, observe: {metrics: observed.metrics, ready: hubReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
+  const gateway = await startPipeGateway({hub, kind: 'hub'}, {...options.http, inspector, observe: {metrics: observed.metrics, ready: hubReady}, timeoutMs: options.timeoutMs}).catch(async (error: unknown) => {
     await hub.close()
     await cluster?.close()
     throw error
   })
   const {address, port} = hub.address
+  const inspectorAt = inspector && inspectorUrl(gateway.address.address, gateway.address.port, inspect.token)
   writeStartLine(
-    {cluster: options.cluster && {hub: cluster?.hubName, name: options.cluster.name}, event: 'listening', host: address, http: gateway.url, port, sources: setup.sources},
+    {cluster: options.cluster && {hub: cluster?.hubName, name: options.cluster.name}, event: 'listening', host: address, http: gateway.url, ...(inspectorAt ? {inspector: inspectorAt} : {}), port, sources: setup.sources},
     `${c.green('pipe hub')} listening for nodes on ${c.bold(formatHostPort(address, port))} (mutual TLS), gateway ${c.bold(gateway.url)}${
       options.cluster ? `\n${c.dim(`cluster "${options.cluster.name}" as hub ${cluster?.hubName} through ${options.cluster.servers.join(', ')}`)}` : ''
-    }\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}`,
+    }\n${c.dim(`handlers: ${setup.sources.join('; ') || 'none'}`)}${inspectorAt ? `\n${c.dim(`inspector ${inspectorAt}`)}` : ''}`,
     logFormat,
   )
   await untilSignal(signal, 'hub', async () => {
+    inspector?.close()
     stopping = true
     await gateway.close()
     await hub.close()

@@ -4,8 +4,10 @@
 import type {RelayAddress} from '../core/relay/address.js'
 import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
+import {relayInspectTarget} from '../core/relay/inspect-target.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
 import {BatchedLog} from './batched-log.js'
+import {type InspectCliOptions, inspectorUrl, prepareInspector, startOwnInspector, servedLog} from './inspect.js'
 import {stderrColors as c} from './output.js'
 import {type LogFormat, escapeControl, formatEventLog} from './request-log.js'
 import {stopSignal} from './serve-until-signal.js'
@@ -13,6 +15,8 @@ import type {TcpAddress} from '../core/address.js'
 import {observeTraffic, startMetricsPort} from './observe.js'
 
 export interface RelayStartOptions {
+  /** `--inspect HOST:PORT` and its token (docs/inspect.md); no address: off. */
+  inspect: InspectCliOptions
   /** `--metrics`: where /metrics, /healthz and /readyz are served; off when absent. */
   metrics?: TcpAddress
   configPath: string
@@ -45,6 +49,7 @@ export async function runRelayStart(options: RelayStartOptions): Promise<{addres
 }
 
 async function serve(options: RelayStartOptions, logFormat: LogFormat, log: BatchedLog): Promise<{address: string} | undefined> {
+  const traffic = prepareInspector(options.inspect, '--inspect')
   const signalled = stopSignal()
   let reloading = Promise.resolve()
   // Installed before the relay starts (a SIGHUP would otherwise kill the process), so it finds the relay here.
@@ -80,9 +85,14 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
     onEvent: (event: RelayServerEvent) => log.write(formatEventLog({...event}, logFormat)),
     onRequest: (entry) => log.write(formatRelayLog(entry, logFormat)),
     socketMode: options.socketMode,
-    traffic: observed?.traffic,
+    traffic: servedLog(traffic, observed),
   })
   started.relay = relay
+  const inspector = traffic && (await startOwnInspector(options.inspect, traffic, relayInspectTarget(relay)).catch(async (error: unknown) => {
+    await relay.close()
+    throw error
+  }))
+  const inspectorAt = inspector && inspectorUrl(inspector.address.address, inspector.address.port, options.inspect.token)
   let stopping = false
   const metricsPort =
     observed &&
@@ -91,9 +101,10 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
       throw error
     }))
   if (logFormat === 'json') {
-    log.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', requests: config.requests.size, time: new Date().toISOString()}) + '\n')
+    log.write(JSON.stringify({address: relay.address, config: options.configPath, event: 'listening', ...(inspectorAt ? {inspector: inspectorAt} : {}), requests: config.requests.size, time: new Date().toISOString()}) + '\n')
   } else {
     log.write(`${c.green('relay')} listening on ${c.bold(escapeControl(relay.address))} (${config.requests.size} requests from ${escapeControl(options.configPath)}; SIGHUP reloads it)\n`)
+    if (inspectorAt) log.write(c.dim(`inspector ${inspectorAt}\n`))
   }
 
   // A supervisor waits for this line: it is not left for the end of the turn.
@@ -103,6 +114,7 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
   stopping = true
   log.write(c.dim(`${signal}: finishing requests in flight, then stopping\n`))
   log.flushSync()
+  await inspector?.close()
   await relay.close()
   await metricsPort?.close()
   log.write(c.dim('relay stopped\n'))

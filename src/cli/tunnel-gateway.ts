@@ -6,6 +6,8 @@ import type {TunnelCluster} from '../core/cluster/tunnel-cluster.js'
 import {localPaths} from '../core/home.js'
 import {startTunnelGateway} from '../core/tunnel/gateway.js'
 import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
+import {tunnelInspectTarget} from '../core/tunnel/inspect-target.js'
+import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector, servedLog} from './inspect.js'
 import {clusterJoinOptions} from './cluster-flags.js'
 import {resolveClientIdentity} from './identities.js'
 import {stderrColors as c} from './output.js'
@@ -30,10 +32,14 @@ export interface TunnelGatewayCliOptions {
   json: boolean
   /** Join a cluster of gateways over NATS (docs/cluster.md). */
   cluster?: ClusterOptions
+  /** The inspector at / of the HTTP API (docs/inspect.md); off with --no-inspect. */
+  inspect: {enabled: boolean; token?: string}
 }
 
 export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promise<{port: number; http: string} | undefined> {
   const logFormat: LogFormat = options.json ? 'json' : options.logFormat
+  const inspect: InspectCliOptions = {address: options.inspect.enabled ? options.http : undefined, token: options.inspect.token}
+  const traffic = prepareInspector(inspect, '--http')
   const signalled = stopSignal()
   const {identities} = await resolveClientIdentity(options.identityPaths, undefined)
   const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
@@ -71,11 +77,12 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     port: options.port,
     registry: cluster && ((local) => (registry = cluster.registry(local))),
     timeoutMs: options.timeoutMs,
-    traffic: observed.traffic,
+    traffic: servedLog(traffic, observed),
   }).catch(async (error: unknown) => {
     await cluster?.close()
     throw error
   })
+  const inspector = traffic && (await mountInspector(inspect, traffic, tunnelInspectTarget(gateway)))
   started.server = gateway
   let stopping = false
   const ready = (): {ready: boolean; reason: string} => {
@@ -83,7 +90,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
     return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
   }
-  const api = await startTunnelHttpApi(gateway, {...options.http, maxConnections: options.maxHttpConnections, observe: {metrics: observed.metrics, ready}}).catch(async (error: unknown) => {
+  const api = await startTunnelHttpApi(gateway, {...options.http, inspector, maxConnections: options.maxHttpConnections, observe: {metrics: observed.metrics, ready}}).catch(async (error: unknown) => {
     await gateway.close()
     await cluster?.close()
     throw error
@@ -94,16 +101,19 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   const http = `http://${formatHostPort(apiAddress.address, apiAddress.port)}`
   if (logFormat === 'json') {
     const clustered = options.cluster && {cluster: {hub: cluster?.hubName, name: options.cluster.name}}
-    process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath, ...clustered}) + '\n')
+    const inspected = inspector && {inspector: inspectorUrl(apiAddress.address, apiAddress.port, inspect.token)}
+    process.stderr.write(JSON.stringify({time: new Date().toISOString(), event: 'listening', address: gateway.address.address, port, http, knownNodes: knownNodesPath, ...clustered, ...inspected}) + '\n')
   } else {
     process.stderr.write(`${c.green('tunnel gateway')} listening for nodes on ${c.bold(formatHostPort(gateway.address.address, port))}, HTTP API on ${c.bold(http)}\n`)
     process.stderr.write(c.dim(`known nodes ${knownNodesPath}${options.acceptNew ? ' (accepting new nodes)' : ''}\n`))
+    if (inspector) process.stderr.write(c.dim(`inspector ${inspectorUrl(apiAddress.address, apiAddress.port, inspect.token)}\n`))
     if (options.cluster) process.stderr.write(c.dim(`cluster "${options.cluster.name}" as gateway ${cluster?.hubName} through ${options.cluster.servers.join(', ')}\n`))
   }
 
   const signal = await signalled
   stopping = true
   process.stderr.write(c.dim(`${signal}: closing the HTTP API and disconnecting nodes\n`))
+  inspector?.close()
   await api.close().catch(() => {})
   await gateway.close().catch(() => {})
   await cluster?.close().catch(() => {})

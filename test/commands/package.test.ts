@@ -167,6 +167,19 @@ describe('the npm package, installed from its tarball', () => {
       if (existsSync('/proc/self/maps')) assert.ok(await loadsBinding(serve.child.pid!), 'the bundle loads the binding from the installed ssh2')
     })
 
+    it('serves the inspector page from the package\'s inspector/ folder', async (t) => {
+      if (skipped(t)) return
+      assert.deepEqual(readdirSync(join(packageDir, 'inspector')).sort(), ['index.html', 'inspector.css', 'inspector.js'])
+      const serve = await startServe(['--demo', '--inspect', '0'], isolated(join(dir(), 'inspect-home')), installed)
+      servers.push(serve)
+      const url = String(JSON.parse(serve.stderr.find((line) => line.includes('"listening"'))!).inspector)
+      for (const path of ['', 'inspect/inspector.js', 'inspect/inspector.css']) {
+        const response = await fetch(url + path)
+        assert.equal(response.status, 200, path)
+        assert.ok((await response.text()).length > 100, path)
+      }
+    })
+
     it('works without the binding (as when it cannot be built): ssh2 falls back to node:crypto', async (t) => {
       if (skipped(t)) return
       const built = existsSync(binding)

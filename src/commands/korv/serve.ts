@@ -1,4 +1,5 @@
 import {BaseCommand} from '../../cli/base-command.js'
+import {inspectOwnPortFlags} from '../../cli/inspect-flags.js'
 import {addressFlag, durationFlag, metricsFlag, positiveIntFlag, sizeFlag} from '../../cli/flags.js'
 import {sshServerFlags} from '../../cli/ssh-server-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
@@ -21,7 +22,9 @@ export default class KorvServe extends BaseCommand<typeof KorvServe> {
 
 With no --host-key and --authorized-keys, the restwire home ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire) holds a host key and an authorized_keys file, created on first run, that authorize the local client key used by \`restwire korv call\`.
 
-Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forwarded to an HTTP service) or --demo. One log line per request goes to stderr. SIGINT or SIGTERM stops accepting, lets in-flight requests finish (--drain-timeout) and exits 0.`
+Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forwarded to an HTTP service) or --demo. One log line per request goes to stderr. SIGINT or SIGTERM stops accepting, lets in-flight requests finish (--drain-timeout) and exits 0.
+
+--inspect HOST:PORT serves the inspector page there (docs/inspect.md): the last requests live, each in full, replayed through the same handler. It stays on loopback unless --inspect-token (or RESTWIRE_INSPECT_TOKEN) is set.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --demo', description: 'Zero configuration: demo routes on 127.0.0.1:8022'},
@@ -29,10 +32,12 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
     {command: '<%= config.bin %> <%= command.id %> --upstream http://127.0.0.1:3000 --listen 0.0.0.0:8022 --host-key /etc/restwire/host_key --authorized-keys ~/.ssh/authorized_keys', description: 'Put an SSH front on a local HTTP service'},
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --listen 0.0.0.0:8022 --login-grace 10s --max-startups 50 --max-channels 4', description: 'Facing the internet: tighter limits on unauthenticated connections and channels'},
     {command: '<%= config.bin %> <%= command.id %> --routes ./routes.js --tracebacks', description: 'While developing: send stack traces in 500 bodies'},
+    {command: '<%= config.bin %> <%= command.id %> --demo --inspect 8081', description: 'With the inspector page on http://127.0.0.1:8081/: live requests, each in full, replay'},
     {command: '<%= config.bin %> <%= command.id %> --demo --metrics 9464', description: 'Prometheus metrics on http://127.0.0.1:9464/metrics, health on /healthz and /readyz'},
   ]
 
   static override flags = {
+    ...inspectOwnPortFlags,
     ...sshServerFlags({
       authorizedPeers: 'client keys allowed in',
       callers: 'clients',
@@ -66,6 +71,7 @@ Requests are answered by --routes FILE (a JS or TS module), --upstream URL (forw
       host: flags.listen.host,
       hostKeyPaths: flags['host-key'],
       idleTimeoutMs: flags['idle-timeout'],
+      inspect: {address: flags.inspect, token: flags['inspect-token']},
       json: this.jsonEnabled(),
       logFormat: flags['log-format'],
       loginGraceMs: flags['login-grace'],

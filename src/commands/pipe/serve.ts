@@ -2,6 +2,7 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {addressFlag, durationFlag, positiveIntFlag} from '../../cli/flags.js'
 import {clusterFlags, clusterOptions} from '../../cli/cluster-flags.js'
+import {inspectOnHttpFlags} from '../../cli/inspect-flags.js'
 import {handlerFlags, identityFlags, timingFlags} from '../../cli/pipe-flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_HUB_HTTP_PORT, DEFAULT_PIPE_PORT} from '../../core/pipe/defaults.js'
@@ -22,12 +23,15 @@ A connection must finish TLS and send its HELLO within --login-grace of the TCP 
 
 With --cluster, several hubs act as one through NATS: a node may connect to any of them, METHOD /client/<node>/... on any hub's gateway reaches it wherever it is, GET /nodes lists the whole cluster with the hub holding each node, and the newest connection of a node wins across hubs. NATS unreachable: each hub serves its own nodes, logs the cluster as degraded, says so in GET /nodes, and rejoins by itself. See docs/cluster.md.
 
+The gateway's port also serves the inspector at / (docs/inspect.md): the connected nodes and the last events live, each one in full with a Replay button. It stays on loopback unless --inspect-token (or RESTWIRE_INSPECT_TOKEN) is set: a non-loopback --http without a token is refused, unless --no-inspect turns the inspector off.
+
 Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and the node connections and exits 0.`
 
   static override examples = [
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443', description: 'Hub on every interface, port 7443; gateway on http://127.0.0.1:8090'},
     {command: 'curl http://127.0.0.1:8090/client/fileserver/file//reports/q3.pdf -o q3.pdf', description: 'Fetch a file from node "fileserver" (started with --serve-dir)'},
     {command: 'curl http://127.0.0.1:8090/nodes', description: 'List the connected nodes'},
+    {command: 'xdg-open http://127.0.0.1:8090/', description: 'Open the inspector: nodes, live events, replay'},
     {command: 'curl http://127.0.0.1:8090/metrics', description: 'Prometheus metrics (also /healthz, and /readyz: 503 while a --cluster hub cannot reach NATS)'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --handlers ./hub-handlers.js --upstream http://127.0.0.1:3000', description: 'Answer node events with your functions, then a local HTTP service'},
     {command: '<%= config.bin %> <%= command.id %> --ca ./pki --listen 0.0.0.0:7443 --cluster nats://10.0.0.5:4222,nats://10.0.0.6:4222 --nats-user hub --cluster-hub hub-a', description: 'One hub of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
@@ -39,6 +43,7 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
     ...handlerFlags,
     ...timingFlags,
     ...clusterFlags,
+    ...inspectOnHttpFlags,
     http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HUB_HTTP_PORT}`, description: 'Where the local HTTP gateway listens (port 0 picks a free one).', role: 'listen'}),
     listen: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_PIPE_PORT}`, description: 'Where nodes dial in over TLS (0.0.0.0:PORT for every interface; port 0 picks a free one).', role: 'listen'}),
     'login-grace': durationFlag({default: DEFAULT_LOGIN_GRACE_MS, description: 'A connection must finish TLS and send its HELLO within this time of the TCP accept, else it is closed.'}),
@@ -55,6 +60,7 @@ Every state change is logged on stderr. SIGINT or SIGTERM closes the gateway and
       heartbeatMs: flags.heartbeat,
       host: flags.listen.host,
       http: flags.http,
+      inspect: {enabled: flags.inspect, token: flags['inspect-token']},
       identity: {caFile: flags['ca-file'], certFile: flags.cert, dir: flags.ca, keyFile: flags.key, name: flags.name},
       json: this.jsonEnabled(),
       logFormat: flags['log-format'],

@@ -1,5 +1,6 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
+import {inspectOwnPortFlags} from '../../cli/inspect-flags.js'
 import {addressFlag, durationFlag, logFormatFlag, metricsFlag} from '../../cli/flags.js'
 import {socketModeFlag} from '../../cli/relay-flags.js'
 import {DEFAULT_RELAY_ADDRESS, RELAY_LISTEN} from '../../core/relay/address.js'
@@ -15,6 +16,8 @@ One log line per request on stderr (name, id, outcome, HTTP status, time; never 
 
 Limits: a connection with no request in flight is closed after --idle-timeout without a complete line; past --max-connections new connections are closed at once; a client that does not read its replies is not read from until it does.
 
+--inspect HOST:PORT serves the inspector page there (docs/inspect.md): the last requests live, each in full, replayed as one more request line on the relay's socket. It stays on loopback unless --inspect-token (or RESTWIRE_INSPECT_TOKEN) is set.
+
 Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
 
   static override examples = [
@@ -23,9 +26,11 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --idle-timeout 30s --max-connections 64', description: 'Close idle clients after 30 s; at most 64 connections'},
     {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --metrics 9466', description: 'Prometheus metrics on http://127.0.0.1:9466/metrics, health on /healthz and /readyz'},
     {command: 'kill -HUP <pid>', description: 'Reload the config'},
+    {command: '<%= config.bin %> <%= command.id %> --config relay.yaml --inspect 8082', description: 'With the inspector page on http://127.0.0.1:8082/: live requests, each in full, replay'},
   ]
 
   static override flags = {
+    ...inspectOwnPortFlags,
     config: Flags.string({char: 'c', description: 'Relay config file (JSON, or YAML for .yaml/.yml).', required: true}),
     listen: addressFlag({...RELAY_LISTEN, default: DEFAULT_RELAY_ADDRESS, description: 'Where clients connect: TCP (port 0 picks a free one) or a UNIX socket.', unix: true}),
     'idle-timeout': durationFlag({default: DEFAULT_IDLE_TIMEOUT_MS, description: 'Close a connection with no request in flight after this long without a complete request line (0: never).'}),
@@ -41,6 +46,7 @@ Exit codes: 0 after SIGINT/SIGTERM, 2 invalid config or flags, 3 cannot listen.`
     return runRelayStart({
       configPath: flags.config,
       idleTimeoutMs: flags['idle-timeout'],
+      inspect: {address: flags.inspect, token: flags['inspect-token']},
       json: this.jsonEnabled(),
       listen: flags.listen,
       logFormat: flags['log-format'],

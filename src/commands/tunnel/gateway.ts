@@ -1,6 +1,7 @@
 import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {clusterFlags, clusterOptions} from '../../cli/cluster-flags.js'
+import {inspectOnHttpFlags} from '../../cli/inspect-flags.js'
 import {addressFlag, durationFlag, logFormatFlag, positiveIntFlag} from '../../cli/flags.js'
 import {LOOPBACK_HOST} from '../../core/address.js'
 import {DEFAULT_LOGIN_GRACE_MS, DEFAULT_MAX_STARTUPS} from '../../core/startup-gate.js'
@@ -16,6 +17,8 @@ Limits against hostile peers: a connection must finish the SSH handshake and IDE
 
 With --cluster, several gateways act as one through NATS: a node may dial any of them (\`tunnel expose --to\` takes several), METHOD /nodes/<id>/<path> and STREAMs on any gateway's API reach it wherever it is (a client that goes away cancels the STREAM across gateways), GET /nodes lists the whole cluster with the gateway holding each node, and the newest connection of a node wins across gateways. See docs/cluster.md.
 
+The same port serves the inspector at / (docs/inspect.md): the connected nodes and the last requests live, each one in full with a Replay button. It stays on loopback unless --inspect-token (or RESTWIRE_INSPECT_TOKEN) is set: a non-loopback --http without a token is refused, unless --no-inspect turns the inspector off.
+
 With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else $XDG_CONFIG_HOME/restwire or ~/.config/restwire); the default --known-nodes is the known_nodes file there. Node connections and rejections are logged on stderr. SIGINT or SIGTERM stops both listeners, ends streams and exits 0.`
 
   static override examples = [
@@ -23,6 +26,8 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
     {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --identity ~/.ssh/gateway_key --known-nodes /etc/restwire/known_nodes', description: 'Accept nodes from the network, trusting only listed node keys'},
     {command: 'curl http://127.0.0.1:8080/nodes', description: 'List the connected nodes'},
     {command: 'curl -X POST http://127.0.0.1:8080/nodes/api-node/create -d \'{"name":"ada"}\'', description: 'Call a route on a node'},
+    {command: 'xdg-open http://127.0.0.1:8080/', description: 'Open the inspector: nodes, live requests, replay'},
+    {command: 'RESTWIRE_INSPECT_TOKEN=$(openssl rand -hex 24) <%= config.bin %> <%= command.id %> --http 0.0.0.0:8080', description: 'API and inspector on every interface; the inspector needs the token (open /#token=...)'},
     {command: 'curl -N -H "Accept: application/x-ndjson" http://127.0.0.1:8080/nodes/api-node/stream', description: 'Follow a STREAM as NDJSON'},
     {command: 'curl http://127.0.0.1:8080/metrics', description: 'Prometheus metrics (also /healthz, and /readyz: 503 while a --cluster gateway cannot reach NATS)'},
     {command: '<%= config.bin %> <%= command.id %> --listen 0.0.0.0:8022 --cluster nats://10.0.0.5:4222 --nats-user gw --cluster-hub gw-a', description: 'One gateway of a cluster (password in RESTWIRE_NATS_PASS); start the others with the same --cluster'},
@@ -31,6 +36,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
 
   static override flags = {
     ...clusterFlags,
+    ...inspectOnHttpFlags,
     'accept-new': Flags.boolean({description: 'Trust and record the host key of a node id that --known-nodes does not list yet.'}),
     http: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_HTTP_API_PORT}`, description: 'Where the local HTTP API listens (port 0 picks a free one).', role: 'listen'}),
     identity: Flags.string({char: 'i', description: 'SSH private key the gateway authenticates with (repeatable; default: the restwire home client key).', multiple: true, multipleNonGreedy: true}),
@@ -53,6 +59,7 @@ With no --identity the restwire home's client key is used ($RESTWIRE_HOME, else 
       host: flags.listen.host,
       http: flags.http,
       identityPaths: flags.identity,
+      inspect: {enabled: flags.inspect, token: flags['inspect-token']},
       json: this.jsonEnabled(),
       knownNodesPath: flags['known-nodes'],
       logFormat: flags['log-format'],

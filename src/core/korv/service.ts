@@ -4,6 +4,7 @@ import type {AddressInfo} from 'node:net'
 import {createHttpUpstream} from '../message/http-upstream.js'
 import {loadRoutesModule} from '../message/routes-module.js'
 import {type HandlerSourceOptions, type ServerIdentityOptions, loadServerIdentity, requireOneHandlerSource} from '../server-setup.js'
+import type {RequestHandler} from '../message/request.js'
 import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
 import {type KorvConnectionStats, type KorvServerOptions, createKorvServer} from './server.js'
@@ -21,6 +22,8 @@ export interface KorvServiceHandle extends AsyncDisposable {
   routes: Array<{verb: string; path: string}>
   handlerSource: 'routes' | 'upstream' | 'demo'
   connectionStats(): KorvConnectionStats
+  /** The handler every request goes through (the router, or the upstream's): the inspector replays through it. */
+  handler: RequestHandler
   close(options?: {drainMs?: number}): Promise<void>
 }
 
@@ -71,6 +74,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
     },
     connectionStats: () => handle.connectionStats(),
     created,
+    handler: upstream?.handler ?? server.router.handle,
     handlerSource: options.routesPath ? 'routes' : options.upstreamUrl ? 'upstream' : 'demo',
     hostKeys: hostKeys.map(({fingerprint, path, type}) => ({fingerprint, path, type})),
     routes: server.router.routes().map(({path, verb}) => ({path, verb})),

@@ -32,6 +32,11 @@ export interface TrafficRecord {
    * node's path, a request no route matched).
    */
   route?: string
+  /**
+   * What the request carried besides its path and body, so that the inspector can replay it: a tunnel
+   * request's query params (an object), a pipe event's args (a string array). Absent when none.
+   */
+  params?: unknown
   /** The answer's status; 0 when none came (peer gone, timeout before any answer). */
   status: number
   latencyMs: number
@@ -62,9 +67,15 @@ export interface TrafficLogOptions {
   keep?: number
   /** Keep request and response bodies (the inspector needs them; metrics do not). */
   bodies?: boolean
+  /** With bodies: a larger body is kept as its first bytes (a Buffer) or not at all (a JSON value). Default 256 KiB. */
+  maxBodyBytes?: number
+  /** With bodies: the bytes of all kept bodies; past it the oldest records lose theirs. Default 64 MiB. */
+  maxBodyTotalBytes?: number
 }
 
 const DEFAULT_KEEP = 500
+export const DEFAULT_MAX_BODY_BYTES = 256 * 1024
+export const DEFAULT_MAX_BODY_TOTAL_BYTES = 64 * 1024 * 1024
 
 /** A bounded log of the last `keep` records, with listeners told of each new one. */
 export class TrafficLog {
@@ -73,10 +84,19 @@ export class TrafficLog {
   private readonly ring: TrafficRecord[] = []
   private readonly listeners = new Set<TrafficListener>()
   private next = 1
+  private readonly maxBodyBytes: number
+  private readonly maxBodyTotalBytes: number
+  /** Bytes of the bodies each ring entry keeps, in ring order, and their sum. */
+  private readonly kept: number[] = []
+  private keptTotal = 0
+  /** Ring entries before this index have had their bodies dropped for the total bound. */
+  private dropped = 0
 
   constructor(options: TrafficLogOptions = {}) {
     this.keep = Math.max(1, options.keep ?? DEFAULT_KEEP)
     this.bodies = options.bodies ?? false
+    this.maxBodyBytes = options.maxBodyBytes ?? DEFAULT_MAX_BODY_BYTES
+    this.maxBodyTotalBytes = options.maxBodyTotalBytes ?? DEFAULT_MAX_BODY_TOTAL_BYTES
   }
 
   /**
@@ -92,7 +112,8 @@ export class TrafficLog {
     }
 
     this.ring.push(record)
-    if (this.ring.length > this.keep) this.ring.shift()
+    if (this.bodies) this.boundBodies(record)
+    else if (this.ring.length > this.keep) this.ring.shift()
     for (const listener of this.listeners) {
       try {
         listener(record)
@@ -102,6 +123,42 @@ export class TrafficLog {
     }
 
     return record
+  }
+
+  /** With bodies: each one bounded, the ring trimmed, and past the total the oldest records lose theirs. */
+  private boundBodies(record: TrafficRecord): void {
+    const size = this.boundBody(record.request) + this.boundBody(record.response)
+    this.kept.push(size)
+    this.keptTotal += size
+    if (this.ring.length > this.keep) {
+      this.ring.shift()
+      this.keptTotal -= this.kept.shift()!
+      this.dropped = Math.max(0, this.dropped - 1)
+    }
+
+    // A body held by the log is memory the server cannot free.
+    while (this.keptTotal > this.maxBodyTotalBytes && this.dropped < this.ring.length - 1) {
+      const old = this.ring[this.dropped]!
+      old.request.value = undefined
+      old.response.value = undefined
+      this.keptTotal -= this.kept[this.dropped]!
+      this.kept[this.dropped++] = 0
+    }
+  }
+
+  /** Cuts a body over maxBodyBytes (a Buffer to a copy of its first bytes, a JSON value dropped); the bytes it keeps. */
+  private boundBody(body: TrafficBody): number {
+    const {value} = body
+    if (value === undefined) return 0
+    if (Buffer.isBuffer(value)) {
+      if (value.length <= this.maxBodyBytes) return value.length
+      body.value = Buffer.from(value.subarray(0, this.maxBodyBytes))
+      return this.maxBodyBytes
+    }
+
+    if (body.bytes <= this.maxBodyBytes) return body.bytes
+    body.value = undefined
+    return 0
   }
 
   /** The kept records, oldest first. */

@@ -33,6 +33,8 @@ export interface PipeGatewayOptions {
   /** Bound on receiving a request's headers (default 10 s), then on the whole request (default 300 s). */
   headersTimeoutMs?: number
   requestTimeoutMs?: number
+  /** The inspector page and its routes (`/`, `/inspect/...`), served before the gateway's own routes. */
+  inspector?: {handle(req: IncomingMessage, res: ServerResponse): boolean}
   /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
   observe?: ObserveEndpoints
 }
@@ -58,6 +60,7 @@ export async function startPipeGateway(target: PipeGatewayTarget, options: PipeG
     // For their whole life: a client that resets mid-body or mid-reply must not crash the process.
     req.on('error', () => {})
     res.on('error', () => {})
+    if (options.inspector?.handle(req, res)) return
     if (options.observe && answerObserveRequest(options.observe, req, res)) return
     const done = handle(target, req, res, timeoutMs)
       .catch((error: unknown) => sendError(res, error))

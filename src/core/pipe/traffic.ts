@@ -19,6 +19,7 @@ export async function observePipeRequest(traffic: TrafficLog, peer: string, even
       direction: 'out',
       error,
       latencyMs: performance.now() - started,
+      params: event.args.length > 0 ? event.args : undefined,
       path: event.noun,
       peer,
       protocol: 'pipe',

@@ -9,6 +9,7 @@ interface Exchange {
   verb: string
   path: string
   data: unknown
+  params?: unknown
 }
 
 /** Runs `send` and records its answer or failure, direction `out`, peer = the node. */
@@ -21,6 +22,7 @@ export async function observeTunnelRequest<T extends {status: number; body: unkn
       direction: 'out',
       error,
       latencyMs: performance.now() - started,
+      params: exchange.params,
       path: exchange.path,
       peer: exchange.nodeId,
       protocol: 'tunnel',

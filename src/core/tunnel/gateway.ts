@@ -179,7 +179,7 @@ class TunnelGateway {
       request: (nodeId, verb, path, requestOptions) => {
         const {traffic} = this.options
         if (!traffic) return this.request(nodeId, verb, path, requestOptions)
-        return observeTunnelRequest(traffic, {data: requestOptions?.data, nodeId, path, verb}, () => this.request(nodeId, verb, path, requestOptions))
+        return observeTunnelRequest(traffic, {data: requestOptions?.data, nodeId, params: requestOptions?.params, path, verb}, () => this.request(nodeId, verb, path, requestOptions))
       },
       stream: (nodeId, path, streamOptions = {}) => {
         const {params, router} = splitPath(path, streamOptions.params)

@@ -33,6 +33,8 @@ export interface TunnelHttpApiOptions {
   /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
   sendTimeoutMs?: number
   drainMs?: number
+  /** The inspector page and its routes (`/`, `/inspect/...`), served before the API's own routes. */
+  inspector?: {handle(req: IncomingMessage, res: ServerResponse): boolean}
   /** GET /metrics, /healthz and /readyz on this port (docs/metrics.md). */
   observe?: ObserveEndpoints
 }
@@ -65,9 +67,14 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   const api: ApiState = {active: 0, gateway, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES, onIdle: undefined, sendTimeoutMs: options.sendTimeoutMs, streams: new Set()}
   const {observe} = options
   const server: Server = createServer((req, res) => {
-    if (!observe || !answerObserveRequest(observe, req, res)) return onRequest(api, req, res)
-    req.on('error', ignore)
-    res.on('error', ignore)
+    if (options.inspector?.handle(req, res) || (observe && answerObserveRequest(observe, req, res))) {
+      // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
+      req.on('error', ignore)
+      res.on('error', ignore)
+      return
+    }
+
+    onRequest(api, req, res)
   })
   server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
   server.on('connection', (socket) => socket.on('error', ignore))
