@@ -67,15 +67,16 @@ export interface TrafficLogOptions {
   keep?: number
   /** Keep request and response bodies (the inspector needs them; metrics do not). */
   bodies?: boolean
-  /** With bodies: a larger body is kept as its first bytes (a Buffer) or not at all (a JSON value). Default 256 KiB. */
+  /** With bodies: a larger body is kept as its first bytes (a Buffer) or not at all (a JSON value). Default 64 KiB. */
   maxBodyBytes?: number
-  /** With bodies: the bytes of all kept bodies; past it the oldest records lose theirs. Default 64 MiB. */
+  /** With bodies: the bytes of all kept bodies; past it the oldest records lose theirs. Default 16 MiB:
+   * a gateway's default inspector must stay within what a flood of large requests may grow it by. */
   maxBodyTotalBytes?: number
 }
 
 const DEFAULT_KEEP = 500
-export const DEFAULT_MAX_BODY_BYTES = 256 * 1024
-export const DEFAULT_MAX_BODY_TOTAL_BYTES = 64 * 1024 * 1024
+export const DEFAULT_MAX_BODY_BYTES = 64 * 1024
+export const DEFAULT_MAX_BODY_TOTAL_BYTES = 16 * 1024 * 1024
 
 /** A bounded log of the last `keep` records, with listeners told of each new one. */
 export class TrafficLog {
