@@ -36,14 +36,14 @@ export class Scrape {
 }
 
 export async function scrape(base: string): Promise<Scrape> {
-  const response = await fetch(`${base}/metrics`)
+  const response = await fetch(`${base}/metrics`, {signal: AbortSignal.timeout(10_000)})
   assert.equal(response.status, 200)
   assert.match(response.headers.get('content-type') ?? '', /^text\/plain; version=0\.0\.4/)
   return new Scrape(await response.text())
 }
 
 export async function health(base: string, path: '/healthz' | '/readyz'): Promise<{status: number; text: string}> {
-  const response = await fetch(`${base}${path}`)
+  const response = await fetch(`${base}${path}`, {signal: AbortSignal.timeout(10_000)})
   return {status: response.status, text: await response.text()}
 }
 
