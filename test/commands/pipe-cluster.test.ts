@@ -1,6 +1,7 @@
 // `pipe serve --cluster` as real processes on a real nats-server: a large body across hubs with the
 // hubs' peak memory, a hub killed with SIGKILL (calls in flight through it get 503 at once, its node is
-// reachable again once it redials another hub), and a hub refused for wrong NATS credentials.
+// reachable again once it redials another hub), a hub refused for wrong NATS credentials, and a creds file
+// (--nats-creds) on NATS in operator/JWT mode: two hubs serve a call across them, a hub without it is refused.
 // PIPE_CLUSTER_MIB sets the body size (default 64; the issue's figure is 256).
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
@@ -13,6 +14,7 @@ import {after, before, describe, it} from 'node:test'
 import {builtinSource, createPipeHandler} from '../../src/core/pipe/handlers.js'
 import type {PipeNodeHandle} from '../../src/core/pipe/node.js'
 import {restwire} from '../helpers/cli.js'
+import {makeNatsOperator} from '../helpers/nats-operator.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {until} from '../helpers/pipe-cluster-fixture.js'
@@ -207,6 +209,55 @@ describe('pipe serve --cluster: real hub processes on NATS', {skip: skipWithout(
       assert.match(result.stdout + result.stderr, /RW_ERR_CLUSTER/)
       assert.match(result.stdout + result.stderr, /authorization/i)
     } finally {
+      await guarded.stop()
+    }
+  })
+
+  it('joins NATS in operator/JWT mode with --nats-creds and serves a call across two hubs; refuses a hub without creds or with a stranger\'s (exit 3, RW_ERR_CLUSTER)', async () => {
+    const operator = await makeNatsOperator(dir())
+    const configFile = join(dir(), 'nats-operator.conf')
+    await writeFile(configFile, operator.config)
+    const guarded = await startNatsServer({configFile})
+    const started: PipeProcess[] = []
+    try {
+      // Allowed only the cluster's subjects and the inboxes, as docs/cluster.md advises.
+      const creds = await operator.userCreds('hubs', ['restwire.pipe.sealed.>', '_INBOX.>'])
+      const startCredsHub = async (name: string): Promise<{http: string; port: number}> => {
+        const process = await startPipeProcess(
+          ['serve', '--ca', pki.dir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', guarded.url, '--cluster-name', 'sealed', '--cluster-hub', name, '--nats-creds', creds],
+          /"event":"listening"/,
+        )
+        started.push(process)
+        const listening = await process.waitForLog(/"event":"listening"/)
+        return {http: listening.http as string, port: listening.port as number}
+      }
+
+      const a = await startCredsHub('sealed-a')
+      const b = await startCredsHub('sealed-b')
+      await pki.addNode('sealed-node')
+      const {node} = await startTestNode(pki, b.port, {handler, name: 'sealed-node'})
+      nodes.push(node)
+      await node.connected()
+      const placedOnB = async (): Promise<boolean> => {
+        const answer = (await (await fetch(`${a.http}/nodes`)).json()) as {nodes: Array<{name: string; hub: string}>}
+        return answer.nodes.some((entry) => entry.name === 'sealed-node' && entry.hub === 'sealed-b')
+      }
+
+      await until('sealed-a to see "sealed-node" on sealed-b', placedOnB)
+      const answer = await exchange(`${a.http}/client/sealed-node/whoami`, 'GET')
+      assert.equal(answer.status, 200, answer.text)
+      assert.equal(answer.headers['x-event-return-code'], '0')
+
+      const serve = (extra: string[]): ReturnType<typeof restwire> =>
+        restwire(['pipe', 'serve', '--ca', pki.dir, '--listen', '127.0.0.1:0', '--http', '127.0.0.1:0', '--cluster', guarded.url, '--cluster-name', 'sealed', '--json', ...extra], {})
+      for (const extra of [[], ['--nats-creds', await operator.strangerCreds('stranger')]]) {
+        const result = await serve(extra)
+        assert.equal(result.code, 3, `${extra.join(' ')}: ${result.stderr}`)
+        assert.match(result.stdout + result.stderr, /RW_ERR_CLUSTER/)
+        assert.match(result.stdout + result.stderr, /authorization/i)
+      }
+    } finally {
+      await Promise.all(started.map((process) => process.stop()))
       await guarded.stop()
     }
   })

@@ -1,15 +1,16 @@
 // `tunnel gateway --cluster` as real processes on a real nats-server: a node on one gateway reached
 // through the other (request and STREAM), a gateway killed with SIGKILL (a call in flight through it
 // gets 503 at once; the node redials the other gateway), a gateway refused for wrong NATS credentials, and
-// NATS with a token or TLS: joined with them, refused without.
+// NATS with a token, TLS or a creds file (operator/JWT mode): joined with them, refused without.
 import assert from 'node:assert/strict'
-import {mkdir} from 'node:fs/promises'
+import {mkdir, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {Router} from '../../src/core/message/router.js'
 import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
 import {type TunnelNodeHandle, exposeNode} from '../../src/core/tunnel/index.js'
 import {type CliProcess, restwire, spawnCli} from '../helpers/cli.js'
+import {makeNatsOperator} from '../helpers/nats-operator.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
 import {until} from '../helpers/pipe-cluster-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -160,6 +161,25 @@ describe('restwire tunnel gateway --cluster', {skip: skipWithout('nats-server'),
       const refused = await tryGateway(guarded.url, [])
       assert.ok('code' in refused && refused.code === 3, JSON.stringify(refused))
       assert.match(refused.output, /RW_ERR_CLUSTER/)
+    } finally {
+      await guarded.stop()
+    }
+  })
+
+  it('joins NATS in operator/JWT mode with --nats-creds, and refuses to start without it or with a stranger\'s (exit 3, RW_ERR_CLUSTER)', async () => {
+    const operator = await makeNatsOperator(dir())
+    const configFile = join(dir(), 'nats-operator.conf')
+    await writeFile(configFile, operator.config)
+    const guarded = await startNatsServer({configFile})
+    try {
+      const creds = await operator.userCreds('gateways', ['restwire.tunnel.guarded.>', '_INBOX.>'])
+      assert.deepEqual(await tryGateway(guarded.url, ['--nats-creds', creds]), {cluster: {hub: 'gw-g', name: 'guarded'}})
+      for (const extra of [[], ['--nats-creds', await operator.strangerCreds('stranger')]]) {
+        const refused = await tryGateway(guarded.url, extra)
+        assert.ok('code' in refused && refused.code === 3, JSON.stringify(refused))
+        assert.match(refused.output, /RW_ERR_CLUSTER/)
+        assert.match(refused.output, /authorization/i)
+      }
     } finally {
       await guarded.stop()
     }

@@ -1,5 +1,5 @@
 // A private nats-server (Debian's, 2.9) for the cluster tests: 127.0.0.1 on a free port, optional
-// user/password; stop() and start() again on the same port to test an outage. Guard with skipWithout('nats-server').
+// user/password, token, TLS or a configuration file; stop() and start() again on the same port to test an outage. Guard with skipWithout('nats-server').
 import {type ChildProcess, spawn} from 'node:child_process'
 import {createServer} from 'node:net'
 import {tool} from './tools.js'
@@ -30,12 +30,15 @@ export interface NatsServerOptions {
   token?: string
   /** TLS for clients: the server's certificate and key (PEM files); clients then use tls://. */
   tls?: {cert: string; key: string}
+  /** A configuration file for what has no command-line flag (operator/JWT mode: helpers/nats-operator.ts). */
+  configFile?: string
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort()
   let child: ChildProcess | undefined
   const args = [
+    ...(options.configFile ? ['-c', options.configFile] : []),
     '-a', '127.0.0.1', '-p', String(port),
     ...(options.user ? ['--user', options.user, '--pass', options.pass ?? ''] : []),
     ...(options.token ? ['--auth', options.token] : []),
