@@ -7,6 +7,8 @@ import {tool} from './tools.js'
 export interface NatsServer {
   url: string
   port: number
+  /** The end of its log (slow consumers, disconnects), for a failing test's message. */
+  log(): string
   /** Starts it again on the same port (after stop()). */
   start(): Promise<void>
   /** SIGKILL: the clients see their connection drop at once. */
@@ -44,11 +46,12 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ...(options.token ? ['--auth', options.token] : []),
     ...(options.tls ? ['--tls', '--tlscert', options.tls.cert, '--tlskey', options.tls.key] : []),
   ]
+  let log = ''
   const start = (): Promise<void> =>
     new Promise((resolve, reject) => {
       const spawned = spawn(tool('nats-server'), args, {stdio: ['ignore', 'ignore', 'pipe']})
       child = spawned
-      let log = ''
+      log = ''
       const timer = setTimeout(() => reject(new Error(`nats-server not ready in 10 s:\n${log}`)), 10_000)
       spawned.stderr!.on('data', (chunk: Buffer) => {
         log += chunk.toString()
@@ -72,5 +75,5 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   }
 
   await start()
-  return {port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
+  return {log: () => log.slice(-4000), port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
 }
