@@ -46,7 +46,7 @@ export async function runKorvServe(options: KorvServeOptions): Promise<{address:
     },
     onRequest: (entry) => writeRequestLog(entry, logFormat),
   })
-  const inspector = traffic && (await startOwnInspector(options.inspect, traffic, korvInspectTarget({handler: service.handler, handlerTimeoutMs: options.handlerTimeoutMs, log: traffic, tracebacks: options.tracebacks})).catch(async (error: unknown) => {
+  const inspector = traffic && (await startOwnInspector(options.inspect, traffic, korvInspectTarget({clients: service.clients, handler: service.handler, handlerTimeoutMs: options.handlerTimeoutMs, log: traffic, tracebacks: options.tracebacks})).catch(async (error: unknown) => {
     await service.close({drainMs: 0})
     throw error
   }))

@@ -188,7 +188,7 @@ export class ChannelSession {
     const {id, resource, verb, body} = parsed.request
     if (gauge.count >= gauge.max) {
       const started = performance.now()
-      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started, payload.length)
+      this.reply(id, {body: {error: `too many requests in flight on this connection (limit ${gauge.max})`}, status: 503}, verb, splitResource(resource).path, started, payload.length, resource)
       return
     }
 
@@ -196,10 +196,10 @@ export class ChannelSession {
   }
 
   /** Sends a reply the server makes itself and logs it. */
-  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number, requestBytes: number): void {
+  private reply(requestId: KorvId, response: RwResponse, verb: string, path: string, started: number, requestBytes: number, resource = path): void {
     const code = this.send(requestId, response)
     const latencyMs = this.log(verb, path, code, started)
-    if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, undefined, response.body)
+    if (this.options.traffic) this.observe(verb, path, resource, code, latencyMs, requestBytes, undefined, response.body)
   }
 
   /** Logs the request; returns how long it took (the traffic record reuses it). */
@@ -210,8 +210,12 @@ export class ChannelSession {
     return durationMs
   }
 
-  /** One traffic record; called only when a log is attached, so a server without one builds nothing. */
-  private observe(verb: string, path: string, status: number, latencyMs: number, requestBytes: number, requestBody: unknown, responseBody: unknown, route?: string): void {
+  /**
+   * One traffic record; called only when a log is attached, so a server without one builds nothing.
+   * `path` (no query) stays the record's path, for metrics' route labels; a resource with a query rides
+   * in `params.resource`, so that the inspector's replay sends the same resource.
+   */
+  private observe(verb: string, path: string, resource: string, status: number, latencyMs: number, requestBytes: number, requestBody: unknown, responseBody: unknown, route?: string): void {
     const {client} = this.options
     const traffic = this.options.traffic!
     const sent = status === 499 ? 0 : this.sentBytes
@@ -220,6 +224,7 @@ export class ChannelSession {
       at: Date.now() - latencyMs,
       direction: 'in',
       latencyMs,
+      params: resource === path ? undefined : {resource},
       path,
       peer: client.fingerprint ?? client.address,
       protocol: 'korv',
@@ -257,12 +262,12 @@ export class ChannelSession {
   }
 
   private settle(id: KorvId, request: RwRequest, started: number, controller: LazyAbort, response: RwResponse, requestBytes: number): void {
-    const {path, verb} = request
+    const {path, resource, verb} = request
     const {gauge} = this.options
     try {
       const code = this.closed ? 499 : this.send(id, response)
       const latencyMs = this.log(verb, path, code, started)
-      if (this.options.traffic) this.observe(verb, path, code, latencyMs, requestBytes, request.body, response.body, request.route)
+      if (this.options.traffic) this.observe(verb, path, resource, code, latencyMs, requestBytes, request.body, response.body, request.route)
     } finally {
       this.active.delete(controller)
       gauge.count--

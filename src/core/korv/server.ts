@@ -2,6 +2,7 @@
 // and whose `korv` session subsystem carries the same messages as NDJSON, for plain OpenSSH clients.
 import {type AddressInfo, type Server as NetServer, type Socket, createServer} from 'node:net'
 import ssh2 from 'ssh2'
+import {formatHostPort} from '../address.js'
 import {RestwireError} from '../errors.js'
 import {listenOn} from '../listen.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
@@ -16,7 +17,7 @@ import {ConnectionDecodeBudget, DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION, DEFAUL
 import {canonicalVerb} from './messages.js'
 import {ChannelSession, type InFlightGauge, type KorvFraming, type KorvLimits, type KorvRequestLog} from './channel-session.js'
 import {withAsyncDispose} from '../dispose.js'
-import type {ConnectionStats, TrafficLog} from '../observe/traffic.js'
+import type {ConnectedClients, ConnectionStats, TrafficLog} from '../observe/traffic.js'
 
 
 export interface KorvServerOptions {
@@ -66,6 +67,8 @@ export interface KorvServerHandle extends AsyncDisposable {
   address: AddressInfo
   /** Connections now, for metrics gauges. */
   connectionStats(): KorvConnectionStats
+  /** The authenticated connections now (at most `limit` of them) and their number, for the inspector. */
+  clients(limit: number): ConnectedClients
   /** Stops accepting, lets in-flight requests finish for up to `drainMs`, then closes every connection. */
   close(options?: {drainMs?: number}): Promise<void>
 }
@@ -83,7 +86,8 @@ export class KorvServer {
   private readonly handler: RequestHandler
   private readonly limits: KorvLimits
   private readonly connections = new Set<ssh2.Connection>()
-  private readonly gauges = new Set<InFlightGauge>()
+  /** Each authenticated connection's in-flight gauge, and who it is (the inspector lists them). */
+  private readonly gauges = new Map<InFlightGauge, {id: string; address?: string; fingerprint?: string; since: number}>()
   private drained: (() => void) | undefined
   private messageId = 0
   private closing: Promise<void> | undefined
@@ -123,6 +127,15 @@ export class KorvServer {
     this.listening = true
     return withAsyncDispose<KorvServerHandle>({
       address: this.tcp.address() as AddressInfo,
+      clients: (limit) => {
+        const clients = []
+        for (const [gauge, who] of this.gauges) {
+          if (clients.length >= limit) break
+          clients.push({...who, inFlight: gauge.count})
+        }
+
+        return {clients, total: this.gauges.size}
+      },
       close: (options) => this.close(options),
       connectionStats: () => ({
         authenticating: this.gate.pending,
@@ -196,7 +209,8 @@ export class KorvServer {
       const budget = new ConnectionDecodeBudget(this.decodeBudget, this.options.maxPartialBytesPerConnection ?? DEFAULT_MAX_PARTIAL_BYTES_PER_CONNECTION)
       const maxChannels = this.options.maxChannels ?? DEFAULT_MAX_CHANNELS
       let channels = 0
-      this.gauges.add(gauge)
+      const id = formatHostPort(address ?? '?', socket?.remotePort ?? 0)
+      this.gauges.set(gauge, {address, fingerprint: authenticated.fingerprint, id, since: Date.now()})
       const idle = this.idleTimer(client, gauge, address)
       client.on('close', () => {
         this.gauges.delete(gauge)
@@ -277,7 +291,7 @@ export class KorvServer {
 
   private inFlightCount(): number {
     let count = 0
-    for (const gauge of this.gauges) count += gauge.count
+    for (const gauge of this.gauges.keys()) count += gauge.count
     return count
   }
 

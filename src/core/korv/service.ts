@@ -9,6 +9,7 @@ import {addDemoRoutes} from './demo-routes.js'
 import {httpMethodFor} from './messages.js'
 import {type KorvConnectionStats, type KorvServerOptions, createKorvServer} from './server.js'
 import {withAsyncDispose} from '../dispose.js'
+import type {ConnectedClients} from '../observe/traffic.js'
 
 /** The server's own options (see server.ts), minus the keys and handler that the service sets up. */
 export interface KorvServiceOptions extends ServerIdentityOptions, HandlerSourceOptions, Omit<KorvServerOptions, 'authorizedKeys' | 'handler' | 'hostKeys'> {}
@@ -22,6 +23,8 @@ export interface KorvServiceHandle extends AsyncDisposable {
   routes: Array<{verb: string; path: string}>
   handlerSource: 'routes' | 'upstream' | 'demo'
   connectionStats(): KorvConnectionStats
+  /** The authenticated connections now (at most `limit`) and their number, for the inspector. */
+  clients(limit: number): ConnectedClients
   /** The handler every request goes through (the router, or the upstream's): the inspector replays through it. */
   handler: RequestHandler
   close(options?: {drainMs?: number}): Promise<void>
@@ -72,6 +75,7 @@ export async function startKorvService(options: KorvServiceOptions): Promise<Kor
       authorizedKeys.close()
       await upstream?.close()
     },
+    clients: (limit) => handle.clients(limit),
     connectionStats: () => handle.connectionStats(),
     created,
     handler: upstream?.handler ?? server.router.handle,

@@ -52,6 +52,8 @@ export interface InspectTarget {
   /** `tunnel gateway`, `pipe hub`...: the page's title. */
   name: string
   peers(): InspectPeer[]
+  /** How many peers there are in all, when peers() lists only the first of them (korv serve, relay). */
+  peerTotal?(): number
   /** Sends `record`'s request again (with `edit`), as a real caller would; throws RestwireError for refusals. */
   replay(record: TrafficRecord, edit: ReplayEdit): Promise<ReplayOutcome>
 }
@@ -109,10 +111,17 @@ export function createInspector(options: InspectorOptions): Inspector {
 
     if (path === '/inspect/api/records') {
       if (method !== 'GET') return sendJson(res, 405, {error: 'use GET'})
-      return sendJson(res, 200, {about, peers: target.peers(), records: log.recent().map(summarize)})
+      const peers = target.peers()
+      return sendJson(res, 200, {about, peers, peersTotal: target.peerTotal?.() ?? peers.length, records: log.recent().map(summarize)})
     }
 
-    if (path === '/inspect/api/peers') return method === 'GET' ? sendJson(res, 200, target.peers()) : sendJson(res, 405, {error: 'use GET'})
+    if (path === '/inspect/api/peers') {
+      if (method !== 'GET') return sendJson(res, 405, {error: 'use GET'})
+      const peers = target.peers()
+      res.setHeader('x-total-count', String(target.peerTotal?.() ?? peers.length))
+      return sendJson(res, 200, peers)
+    }
+
     const match = /^\/inspect\/api\/records\/(\d{1,15})(\/replay)?$/.exec(path)
     if (!match) return sendJson(res, 404, {error: `no such inspector route: ${path}`})
     const record = log.get(Number(match[1]))

@@ -1,7 +1,7 @@
 // How the inspector shows a TrafficRecord: a summary row for the live list, and the full record with its
 // bodies made readable (JSON pretty-printed, text as is, binary as its size and a hex preview), every
 // preview capped so that a 16 MiB body never reaches a browser whole.
-import type {TrafficBody, TrafficRecord} from './traffic.js'
+import type {ConnectedClients, TrafficBody, TrafficRecord} from './traffic.js'
 
 /** Characters of a body preview (text or pretty JSON) sent to the page; the rest is cut and marked. */
 export const BODY_PREVIEW_CHARS = 64 * 1024
@@ -116,4 +116,20 @@ export function hexPreview(bytes: Buffer): string {
   }
 
   return lines.join('\n')
+}
+
+/** Connected clients a korv server or relay lists (a flood of connections must not make a huge page); the total is counted. */
+export const MAX_LISTED_CLIENTS = 200
+
+/** An InspectPeer (inspector.ts, which imports this file) of a korv server or relay. */
+export interface ClientPeer {id: string; inFlight: number; since: string; address?: string; fingerprint?: string}
+
+/** A korv server's or relay's connected clients as inspector peers (the first MAX_LISTED_CLIENTS of them). */
+export function clientPeers(list: (limit: number) => ConnectedClients): {peers(): ClientPeer[]; peerTotal(): number} {
+  return {
+    peerTotal: () => list(0).total,
+    peers: () => list(MAX_LISTED_CLIENTS).clients.map(({address, fingerprint, id, inFlight, since}) => ({
+      id, inFlight, since: new Date(since).toISOString(), ...(address ? {address} : {}), ...(fingerprint ? {fingerprint} : {}),
+    })),
+  }
 }

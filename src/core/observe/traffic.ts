@@ -62,6 +62,24 @@ export interface ConnectionStats {
 }
 export type TrafficListener = (record: TrafficRecord) => void
 
+/** One client connection a server holds now (korv serve's SSH connections, the relay's sockets), for the inspector. */
+export interface ConnectedClient {
+  /** `host:port` of the peer, or `unix socket #n`: unique among the open connections. */
+  id: string
+  address?: string
+  /** SSH key fingerprint (korv). */
+  fingerprint?: string
+  /** Epoch ms when the connection was accepted. */
+  since: number
+  inFlight: number
+}
+
+/** The first `limit` connected clients and how many there are in all (a list must stay bounded under a flood). */
+export interface ConnectedClients {
+  total: number
+  clients: ConnectedClient[]
+}
+
 export interface TrafficLogOptions {
   /** How many records the log keeps for late subscribers (the inspector's first page). */
   keep?: number

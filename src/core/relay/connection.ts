@@ -17,7 +17,7 @@ import {RelayLineDecoder} from './line-decoder.js'
 import {dispatchedLine, finalLine, idJson, parseRelayLine, rejectionLine, unknownRequestMessage} from './messages.js'
 import {type RelayCallResult, RelayInputError, type RelayRoute} from './relay-route.js'
 import type {RelayRuntime} from './runtime.js'
-import type {TrafficLog} from '../observe/traffic.js'
+import type {ConnectedClient, TrafficLog} from '../observe/traffic.js'
 
 /** One log entry per request line: accepted (ok/error after the HTTP exchange) or rejected at once. */
 export interface RelayRequestLog {
@@ -54,6 +54,8 @@ export class RelayConnection {
   /** The server is draining: end once the last reply is written. */
   private ending = false
   private onIdle?: () => void
+  /** Epoch ms of the accept, for the inspector's list of clients. */
+  readonly since = Date.now()
 
   constructor(
     private readonly socket: Socket,
@@ -83,6 +85,12 @@ export class RelayConnection {
       this.onIdle = resolve
       this.endWhenIdle()
     })
+  }
+
+  /** Who this client is, for the inspector; `id` names a UNIX socket client by its number (they have no address). */
+  describe(id: string): ConnectedClient {
+    const {remoteAddress} = this.socket
+    return {id: remoteAddress ? this.peer : id, inFlight: this.inFlight.size, since: this.since, ...(remoteAddress ? {address: remoteAddress} : {})}
   }
 
   /** Aborts in-flight requests and drops the socket. */

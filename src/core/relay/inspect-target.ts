@@ -1,11 +1,12 @@
 // What the inspector asks of a relay: a replay that is one more request line on the relay's own socket
 // (the path a real client's line takes, so it is logged and recorded like one). A record's body is the
-// line's input, `{"params": ..., "data": ...}`; an edited body is that object. The relay keeps no list
-// of its clients.
+// line's input, `{"params": ..., "data": ...}`; an edited body is that object. Its peers are the relay's
+// client sockets.
 import {RestwireError} from '../errors.js'
 import type {InspectTarget, ReplayEdit, ReplayOutcome} from '../observe/inspector.js'
+import {clientPeers} from '../observe/traffic-view.js'
 import {jsonBytes} from '../observe/record.js'
-import type {TrafficRecord} from '../observe/traffic.js'
+import type {ConnectedClients, TrafficRecord} from '../observe/traffic.js'
 import {jsonValue, parseEdited} from '../tunnel/inspect-target.js'
 import {parseRelayAddress} from './address.js'
 import {sendRelayRequest} from './client.js'
@@ -13,10 +14,10 @@ import {sendRelayRequest} from './client.js'
 /** A replay waits this long for the relay's final reply (its own templates bound the HTTP exchange). */
 const REPLAY_TIMEOUT_MS = 120_000
 
-export function relayInspectTarget(relay: {address: string}): InspectTarget {
+export function relayInspectTarget(relay: {address: string; clients(limit: number): ConnectedClients}): InspectTarget {
   return {
     name: 'relay',
-    peers: () => [],
+    ...clientPeers((limit) => relay.clients(limit)),
     protocol: 'relay',
     async replay(record: TrafficRecord, edit: ReplayEdit): Promise<ReplayOutcome> {
       if (!record.route) throw new RestwireError('RW_ERR_USAGE', 'only a request the config names can be replayed', {status: 400})

@@ -13,7 +13,7 @@ import {FairScheduler} from './fair-scheduler.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 import {withAsyncDispose} from '../dispose.js'
-import type {TrafficLog} from '../observe/traffic.js'
+import type {ConnectedClients, TrafficLog} from '../observe/traffic.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
 const DEFAULT_DRAIN_MS = 10_000
@@ -45,6 +45,8 @@ export interface RelayServer extends AsyncDisposable {
   readonly address: string
   readonly port?: number
   readonly connections: number
+  /** The client connections now (at most `limit` of them) and their number, for the inspector. */
+  clients(limit: number): ConnectedClients
   /** Connections refused at accept (over --max-connections) since the start, for metrics. */
   readonly refusedConnections: number
   /** Serves new request lines with this config; requests in flight finish on the old one. */
@@ -65,7 +67,9 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       return runtime
     },
   }
-  const connections = new Set<RelayConnection>()
+  /** Open connections, with their accept number (it names a UNIX socket client, which has no address). */
+  const connections = new Map<RelayConnection, number>()
+  let accepted = 0
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
   let refused = 0
@@ -88,7 +92,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     }
 
     const connection = new RelayConnection(socket, host)
-    connections.add(connection)
+    connections.set(connection, ++accepted)
     socket.once('close', () => connections.delete(connection))
   })
 
@@ -109,12 +113,21 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
     close(closeOptions = {}) {
       closing ??= (async () => {
         const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-        await settleWithin(Promise.all([...connections].map((connection) => connection.drain())), closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
-        for (const connection of connections) connection.destroy()
+        await settleWithin(Promise.all([...connections.keys()].map((connection) => connection.drain())), closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
+        for (const connection of connections.keys()) connection.destroy()
         await closed
         await runtime.close()
       })()
       return closing
+    },
+    clients(limit) {
+      const clients = []
+      for (const [connection, number] of connections) {
+        if (clients.length >= limit) break
+        clients.push(connection.describe(`unix socket #${number}`))
+      }
+
+      return {clients, total: connections.size}
     },
     get connections() {
       return connections.size
