@@ -51,7 +51,7 @@ function cpuTicks(pid: number): number | undefined {
 }
 
 async function startChild(variant: Variant, keysDir: string): Promise<{pid: number; port: number; stop(): Promise<void>}> {
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', join(ROOT, 'bench', 'metrics-child.ts'), variant, keysDir], {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
+  const child = spawnTracked(process.execPath, [...(process.env.BENCH_PROF_DIR ? ['--cpu-prof', '--cpu-prof-dir', join(process.env.BENCH_PROF_DIR, variant)] : []), '--import', 'tsx', join(ROOT, 'bench', 'metrics-child.ts'), variant, keysDir], {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
   const lines = createInterface({input: child.stdout!})
   const first = await Promise.race([
     new Promise<string>((resolve) => lines.once('line', resolve)),
