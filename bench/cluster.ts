@@ -10,7 +10,6 @@
 // BENCH_PROF_DIR=dir: the hubs run with --cpu-prof and write their profiles there.
 import {type ChildProcess} from 'node:child_process'
 import {mkdirSync, readFileSync} from 'node:fs'
-import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
@@ -19,6 +18,7 @@ import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {tool, toolPath} from '../test/helpers/tools.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type RoundsSettings, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
+import {freePort} from '../test/helpers/nats-server.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE = 'bench-node'
@@ -44,16 +44,6 @@ export interface ClusterResults {
   tunnel: ClusterResult
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 /** Resolves with the first stdout line of a child (its JSON info), or fails if it exits first. */
 async function firstLine(child: ChildProcess, what: string): Promise<Record<string, number>> {

@@ -2,7 +2,6 @@
 // expose --metrics`, and `pipe serve` with `pipe connect` (on their gateways). The node is started before
 // its gateway or hub, so /readyz is seen going from 503 (redialling) to 200 (connected).
 import assert from 'node:assert/strict'
-import {createServer} from 'node:net'
 import {join} from 'node:path'
 import {after, describe, it} from 'node:test'
 import {ensureServerIdentity, localPaths} from '../../src/core/home.js'
@@ -11,17 +10,8 @@ import {makePipePki} from '../helpers/pipe-pki.js'
 import {eventually, health, scrape} from '../helpers/scrape.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {skipWithout} from '../helpers/tools.js'
+import {freePort} from '../helpers/nats-server.js'
 
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const {port} = server.address() as {port: number}
-      server.close(() => resolve(port))
-    })
-  })
-}
 
 describe('metrics of the tunnel and the pipe', {timeout: 180_000}, () => {
   const dir = useTempDir('restwire-metrics-links-')

@@ -15,7 +15,8 @@ export interface NatsServer {
   stop(): Promise<void>
 }
 
-function freePort(): Promise<number> {
+/** A port free on 127.0.0.1 now (for a server that must be restarted on the same port). */
+export function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
     const server = createServer()
     server.once('error', reject)
