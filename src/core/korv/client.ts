@@ -3,16 +3,16 @@ import type {Duplex} from 'node:stream'
 import type ssh2 from 'ssh2'
 import SshClient from 'ssh2/lib/client.js'
 import {PeerGoneError, RestwireError, TimeoutError, errnoCode, errorForCode, isRestwireError} from '../errors.js'
-import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
-import {stringifyJson} from '../json.js'
 import {blobKeyType} from '../ssh/key-blob.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
 import {KnownHosts, hostKeyError} from '../ssh/known-hosts.js'
 import type {LoadedPrivateKey} from '../ssh/private-key.js'
 import {type OnTrace, elapsedMs} from '../trace.js'
 import {parseKorvResponse} from './messages.js'
-import {DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_REQUEST_TIMEOUT_MS, RESTWIRE_IDENT} from './defaults.js'
+import {KorvRequests, type KorvRequestOptions, type KorvResponse} from './requests.js'
+import {DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, RESTWIRE_IDENT} from './defaults.js'
 
 export {DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
 export const DEFAULT_CLIENT_MAX_IN_FLIGHT = 512
@@ -48,31 +48,11 @@ export interface KorvClientOptions {
   onTrace?: OnTrace
 }
 
-export interface KorvResponse {
-  status: number
-  body: unknown
-  requestId: number
-  durationMs: number
-}
-
-export interface KorvRequestOptions {
-  timeoutMs?: number
-  signal?: AbortSignal
-}
-
-interface Pending {
-  resolve: (response: KorvResponse) => void
-  reject: (error: Error) => void
-  timer: NodeJS.Timeout
-  started: number
-}
+export type {KorvRequestOptions, KorvResponse} from './requests.js'
 
 export class KorvClient implements AsyncDisposable {
-  private readonly pending = new Map<number, Pending>()
-  private readonly queue: Array<() => void> = []
+  private readonly requests: KorvRequests
   private readonly writer: FrameWriter
-  private nextId = 0
-  private closedError: RestwireError | undefined
   private sshClosed = false
   private lastOrphanError: {code: number; message: string} | undefined
   /** Resolves when the SSH connection has closed (a persisted connection's master exits then). */
@@ -86,6 +66,11 @@ export class KorvClient implements AsyncDisposable {
     readonly coalesce: boolean,
   ) {
     this.writer = new FrameWriter(channel, coalesce)
+    this.requests = new KorvRequests({
+      defaultTimeoutMs: options.requestTimeoutMs,
+      maxInFlight: options.maxInFlight ?? DEFAULT_CLIENT_MAX_IN_FLIGHT,
+      send: (frame) => this.writer.write(frame),
+    })
     const decoder = new GzipMemberDecoder({
       maxMessageBytes: options.maxMessageBytes ?? DEFAULT_MAX_MESSAGE_BYTES,
       onError: (error) => this.fail(errorForCode(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
@@ -174,34 +159,12 @@ export class KorvClient implements AsyncDisposable {
   }
 
   get inFlight(): number {
-    return this.pending.size
+    return this.requests.size
   }
 
   /** Sends one request; resolves with the response, whatever its status. */
   request(verb: string, resource: string, body: unknown = null, options: KorvRequestOptions = {}): Promise<KorvResponse> {
-    if (this.closedError) return Promise.reject(this.closedError)
-    const max = this.options.maxInFlight ?? DEFAULT_CLIENT_MAX_IN_FLIGHT
-    if (this.pending.size >= max) {
-      return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.request(verb, resource, body, options))
-    }
-
-    let payload: string
-    try {
-      payload = stringifyJson({body, id: this.nextId + 1, resource, verb}, 'the request body')
-    } catch (error) {
-      return Promise.reject(error)
-    }
-
-    const id = ++this.nextId
-    const timeoutMs = options.timeoutMs ?? this.options.requestTimeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    return new Promise<KorvResponse>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.settle(id)?.reject(new TimeoutError(`no response to ${verb} ${resource} within ${timeoutMs} ms`, {timeoutMs}))
-      }, timeoutMs)
-      this.pending.set(id, {reject, resolve, started: performance.now(), timer})
-      options.signal?.addEventListener('abort', () => this.settle(id)?.reject(new RestwireError('RW_ERR_INTERRUPTED', 'request aborted')), {once: true})
-      this.writer.write(encodeGzipMember(payload))
-    })
+    return this.requests.request(verb, resource, body, options)
   }
 
   /** Fails what is still pending and closes the connection. Safe to call twice. */
@@ -227,31 +190,13 @@ export class KorvClient implements AsyncDisposable {
   private onResponse(payload: Buffer): void {
     const response = parseKorvResponse(payload)
     // Korv's server sends a stray 400 with request_id 0 before STORE/UPDATE answers: ignore unknown ids.
-    if (!response) return
-    if (typeof response.request_id !== 'number' || !this.pending.has(response.request_id)) {
-      const error = (response.body as {error?: unknown} | null)?.error
-      if (response.code >= 400) this.lastOrphanError = {code: response.code, message: typeof error === 'string' ? error : JSON.stringify(response.body)}
-      return
-    }
-
-    const entry = this.settle(response.request_id)
-    entry?.resolve({body: response.body, durationMs: performance.now() - entry.started, requestId: response.request_id, status: response.code})
-  }
-
-  private settle(id: number): Pending | undefined {
-    const entry = this.pending.get(id)
-    if (!entry) return undefined
-    this.pending.delete(id)
-    clearTimeout(entry.timer)
-    this.queue.shift()?.()
-    return entry
+    if (!response || this.requests.answer(response)) return
+    const error = (response.body as {error?: unknown} | null)?.error
+    if (response.code >= 400) this.lastOrphanError = {code: response.code, message: typeof error === 'string' ? error : JSON.stringify(response.body)}
   }
 
   private fail(error: RestwireError): void {
-    if (this.closedError) return
-    this.closedError = error
-    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error)
-    for (const waiting of this.queue.splice(0)) waiting()
+    this.requests.fail(error)
   }
 }
 

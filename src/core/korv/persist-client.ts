@@ -3,44 +3,29 @@
 // reused connection. After the master's `ok` line the socket is a korv channel: gzip members both ways.
 import {type Socket, createConnection} from 'node:net'
 import {unlink} from 'node:fs/promises'
-import {PeerGoneError, RestwireError, TimeoutError, errnoCode, errorForCode} from '../errors.js'
-import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
+import {PeerGoneError, RestwireError, errnoCode, errorForCode} from '../errors.js'
+import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
-import {stringifyJson} from '../json.js'
-import {DEFAULT_REQUEST_TIMEOUT_MS} from './defaults.js'
 import {parseKorvResponse} from './messages.js'
+import {KorvRequests, type KorvResponse} from './requests.js'
 import {dirname} from 'node:path'
 import {type PersistOp, checkPersistDir, encodeHello, errorFromWire, parseReply, readFirstLine} from './persist-socket.js'
 
-export interface PersistedResponse {
-  status: number
-  body: unknown
-  requestId: number
-  durationMs: number
-}
-
-interface Pending {
-  resolve: (response: PersistedResponse) => void
-  reject: (error: Error) => void
-  timer: NodeJS.Timeout
-  started: number
-}
+export type PersistedResponse = KorvResponse
 
 /** Requests over one korv channel that a master opened for this socket; the same calls as KorvClient's. */
 export class PersistedKorvClient {
-  private readonly pending = new Map<number, Pending>()
-  private readonly queue: Array<() => void> = []
   private readonly writer: FrameWriter
-  private nextId = 0
-  private closedError: RestwireError | undefined
+  private readonly requests: KorvRequests
 
   constructor(
     private readonly socket: Socket,
     coalesce: boolean,
     readonly masterPid: number,
-    private readonly maxInFlight: number,
+    maxInFlight: number,
   ) {
     this.writer = new FrameWriter(socket, coalesce)
+    this.requests = new KorvRequests({maxInFlight, send: (frame) => this.writer.write(frame)})
     const decoder = new GzipMemberDecoder({
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       onError: (error) => this.fail(errorForCode(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
@@ -53,25 +38,7 @@ export class PersistedKorvClient {
   }
 
   request(verb: string, resource: string, body: unknown = null, options: {timeoutMs?: number} = {}): Promise<PersistedResponse> {
-    if (this.closedError) return Promise.reject(this.closedError)
-    if (this.pending.size >= this.maxInFlight) {
-      return new Promise<void>((resolve) => this.queue.push(resolve)).then(() => this.request(verb, resource, body, options))
-    }
-
-    let payload: string
-    try {
-      payload = stringifyJson({body, id: this.nextId + 1, resource, verb}, 'the request body')
-    } catch (error) {
-      return Promise.reject(error)
-    }
-
-    const id = ++this.nextId
-    const timeoutMs = options.timeoutMs ?? DEFAULT_REQUEST_TIMEOUT_MS
-    return new Promise<PersistedResponse>((resolve, reject) => {
-      const timer = setTimeout(() => this.settle(id)?.reject(new TimeoutError(`no response to ${verb} ${resource} within ${timeoutMs} ms`, {timeoutMs})), timeoutMs)
-      this.pending.set(id, {reject, resolve, started: performance.now(), timer})
-      this.writer.write(encodeGzipMember(payload))
-    })
+    return this.requests.request(verb, resource, body, options)
   }
 
   /**
@@ -86,24 +53,11 @@ export class PersistedKorvClient {
 
   private onResponse(payload: Buffer): void {
     const response = parseKorvResponse(payload)
-    if (!response || typeof response.request_id !== 'number') return
-    const entry = this.settle(response.request_id)
-    entry?.resolve({body: response.body, durationMs: performance.now() - entry.started, requestId: response.request_id, status: response.code})
-  }
-
-  private settle(id: number): Pending | undefined {
-    const entry = this.pending.get(id)
-    if (!entry) return undefined
-    this.pending.delete(id)
-    clearTimeout(entry.timer)
-    this.queue.shift()?.()
-    return entry
+    if (response) this.requests.answer(response)
   }
 
   private fail(error: RestwireError): void {
-    this.closedError ??= error
-    for (const id of [...this.pending.keys()]) this.settle(id)?.reject(error)
-    for (const wake of this.queue.splice(0)) wake()
+    this.requests.fail(error)
   }
 }
 
