@@ -94,16 +94,24 @@ export function printReport(m: Measurements, ratios: Ratios, verdicts: Verdict[]
 
   out.push('', 'ratios', '')
   for (const [name, value] of Object.entries(ratios)) out.push(`${name.padEnd(34)}${fixed(value, 2, 9)}x`)
-  out.push('', 'targets', '')
-  for (const v of verdicts) {
-    const op = v.better === 'higher' ? '≥' : '≤'
-    const goal = v.goalMet ? 'goal met' : `goal ${op} ${v.goal}x not met`
-    out.push(`${v.pass ? 'PASS' : 'MISS'}  ${v.name.padEnd(34)}${fixed(v.value, 2, 6)}x  (target ${op} ${v.target}x; ${goal})`)
-  }
-
+  out.push('', 'targets', '', ...verdicts.map(verdictLine))
   process.stdout.write(out.join('\n') + '\n')
   if (m.tunnel) printTunnelReport(m.tunnel, m.korvC1)
   if (m.pipe) printPipeReport(m.pipe)
+}
+
+/** `PASS  name   0.98x  (target ≥ 0.95x; goal met)`: one target's line. */
+export function verdictLine(v: Verdict): string {
+  const op = v.better === 'higher' ? '≥' : '≤'
+  const goal = v.goalMet ? 'goal met' : `goal ${op} ${round2(v.goal)}x not met`
+  return `${v.pass ? 'PASS' : 'MISS'}  ${v.name.padEnd(34)}${fixed(v.value, 2, 6)}x  (target ${op} ${round2(v.target)}x; ${goal})`
+}
+
+const round2 = (value: number): number => Math.round(value * 100) / 100
+
+/** A case's own targets, after its section (as printReport prints the built-in ones). */
+export function printVerdicts(verdicts: Verdict[]): void {
+  if (verdicts.length > 0) process.stdout.write(['', '  targets', ...verdicts.map((v) => `  ${verdictLine(v)}`)].join('\n') + '\n')
 }
 
 export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], settings: Record<string, unknown>): string {

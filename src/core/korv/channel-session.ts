@@ -211,14 +211,16 @@ export class ChannelSession {
   }
 
   /**
-   * One traffic record; called only when a log is attached, so a server without one builds nothing.
-   * `path` (no query) stays the record's path, for metrics' route labels; a resource with a query rides
-   * in `params.resource`, so that the inspector's replay sends the same resource.
+   * Reports one request; called only when a log is attached, so a server without one does nothing. With
+   * metrics only (no inspector), a tally of the fields: no record is built. Else a record: `path` (no
+   * query) stays the record's path; a resource with a query rides in `params.resource`, so that the
+   * inspector's replay sends the same resource.
    */
   private observe(verb: string, path: string, resource: string, status: number, latencyMs: number, requestBytes: number, requestBody: unknown, responseBody: unknown, route?: string): void {
-    const {client} = this.options
     const traffic = this.options.traffic!
     const sent = status === 499 ? 0 : this.sentBytes
+    if (!traffic.recording) return traffic.tally('korv', 'in', verb, route, status, undefined, latencyMs, requestBytes, sent)
+    const {client} = this.options
     const bodies = traffic.bodies
     traffic.add({
       at: Date.now() - latencyMs,

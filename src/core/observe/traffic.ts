@@ -62,6 +62,71 @@ export interface ConnectionStats {
 }
 export type TrafficListener = (record: TrafficRecord) => void
 
+/**
+ * What counts traffic (ServerMetrics): told of every record a log gets, and of every request a server
+ * reports with tally() instead of a record, when no one reads records (no inspector, no subscriber).
+ */
+export interface TrafficCounter {
+  count(record: TrafficRecord): void
+  tally(protocol: TrafficProtocol, direction: 'in' | 'out', verb: string, route: string | undefined, status: number, error: string | undefined, latencyMs: number, requestBytes: number, responseBytes: number): void
+}
+
+/**
+ * A body recorded as it streams past: a copy of its first bytes (at most the log's maxBodyBytes) and
+ * its size so far. Made only by a log that keeps bodies (TrafficLog.captureBody), so a server without
+ * an inspector copies nothing; the stream itself is never held. Its `value` is that prefix as one
+ * Buffer (joined when read), shorter than `bytes` when the body was longer: the inspector marks it truncated.
+ */
+export class StreamedBody implements TrafficBody {
+  bytes = 0
+  headers?: Record<string, string>
+  private chunks: Buffer[] = []
+  private keptBytes = 0
+  private joined: Buffer | undefined
+  private dropped = false
+  /** Set by the log holding the record: told of each byte kept, for its total bound. */
+  grew: ((bytes: number) => void) | undefined
+
+  constructor(private readonly limit: number) {}
+
+  /** Bytes of the prefix kept now. */
+  get kept(): number {
+    return this.dropped ? 0 : this.keptBytes
+  }
+
+  add(chunk: Uint8Array | string): void {
+    const length = typeof chunk === 'string' ? Buffer.byteLength(chunk) : chunk.length
+    this.bytes += length
+    const room = this.limit - this.keptBytes
+    if (this.dropped || room <= 0 || length === 0) return
+    // A string is encoded only as far as the prefix reaches (a UTF-8 character is at most 4 bytes).
+    const bytes = typeof chunk === 'string' ? Buffer.from(chunk.length > room ? chunk.slice(0, room) : chunk) : chunk
+    const piece = Buffer.from(bytes.subarray(0, room))
+    this.chunks.push(piece)
+    this.keptBytes += piece.length
+    this.joined = undefined
+    this.grew?.(piece.length)
+  }
+
+  get value(): Buffer | undefined {
+    if (this.dropped || this.keptBytes === 0) return undefined
+    if (!this.joined) {
+      this.joined = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.keptBytes)
+      this.chunks = [this.joined]
+    }
+
+    return this.joined
+  }
+
+  /** Only `undefined` may be set: the log dropping the prefix (for its total bound, or the record left it). */
+  set value(value: unknown) {
+    if (value !== undefined) throw new TypeError('a StreamedBody keeps only what streams past it')
+    this.dropped = true
+    this.chunks = []
+    this.joined = undefined
+  }
+}
+
 /** One client connection a server holds now (korv serve's SSH connections, the relay's sockets), for the inspector. */
 export interface ConnectedClient {
   /** `host:port` of the peer, or `unix socket #n`: unique among the open connections. */
@@ -102,6 +167,7 @@ export class TrafficLog {
   private readonly keep: number
   private readonly ring: TrafficRecord[] = []
   private readonly listeners = new Set<TrafficListener>()
+  private readonly counters: TrafficCounter[] = []
   private next = 1
   private readonly maxBodyBytes: number
   private readonly maxBodyTotalBytes: number
@@ -119,6 +185,52 @@ export class TrafficLog {
   }
 
   /**
+   * True when something reads whole records (the log keeps bodies or more than one record, or has a
+   * subscriber): a server builds a record per request only then, and else reports it with tally().
+   */
+  get recording(): boolean {
+    return this.bodies || this.keep > 1 || this.listeners.size > 0
+  }
+
+  /** Tells `counter` of every request from now on (records and tallies); returns the function that stops it. */
+  addCounter(counter: TrafficCounter): () => void {
+    this.counters.push(counter)
+    return () => {
+      const index = this.counters.indexOf(counter)
+      if (index >= 0) this.counters.splice(index, 1)
+    }
+  }
+
+  /**
+   * A request reported without a record (when `recording` is false): only the counters hear of it. The
+   * hot path of a server with metrics and no inspector: no object is built.
+   */
+  tally(protocol: TrafficProtocol, direction: 'in' | 'out', verb: string, route: string | undefined, status: number, error: string | undefined, latencyMs: number, requestBytes: number, responseBytes: number): void {
+    for (let index = 0; index < this.counters.length; index++) {
+      try {
+        this.counters[index]!.tally(protocol, direction, verb, route, status, error, latencyMs, requestBytes, responseBytes)
+      } catch {
+        // a counter's fault must not break the server that reports the traffic
+      }
+    }
+  }
+
+  /** A recorder of a streamed body's first bytes when this log keeps bodies; undefined (nothing copied) when it does not. */
+  captureBody(): StreamedBody | undefined {
+    return this.bodies ? new StreamedBody(this.maxBodyBytes) : undefined
+  }
+
+  /**
+   * Puts `body` (from captureBody) on a record already added, as its `side` body, for the inspector:
+   * the counters counted the record as it was. Its prefix counts towards the total bound as it grows.
+   */
+  attachBody(record: TrafficRecord, side: 'request' | 'response', body: StreamedBody): void {
+    body.headers ??= record[side].headers
+    record[side] = body
+    this.watch(record, body, true)
+  }
+
+  /**
    * Takes `input` as the record (it gains its `id`): servers build a fresh one per request, and a copy
    * (object spread) or `delete` here cost a korv request at c=64 more than 5% of its CPU.
    */
@@ -133,6 +245,14 @@ export class TrafficLog {
     this.ring.push(record)
     if (this.bodies) this.boundBodies(record)
     else if (this.ring.length > this.keep) this.ring.shift()
+    for (let index = 0; index < this.counters.length; index++) {
+      try {
+        this.counters[index]!.count(record)
+      } catch {
+        // a counter's fault must not break the server that reports the traffic
+      }
+    }
+
     for (const listener of this.listeners) {
       try {
         listener(record)
@@ -146,15 +266,23 @@ export class TrafficLog {
 
   /** With bodies: each one bounded, the ring trimmed, and past the total the oldest records lose theirs. */
   private boundBodies(record: TrafficRecord): void {
-    const size = this.boundBody(record.request) + this.boundBody(record.response)
+    const size = this.boundBody(record.request, record) + this.boundBody(record.response, record)
     this.kept.push(size)
     this.keptTotal += size
     if (this.ring.length > this.keep) {
-      this.ring.shift()
+      const gone = this.ring.shift()!
+      // A body still streaming stops being recorded: the log no longer shows it.
+      if (gone.request instanceof StreamedBody) gone.request.value = undefined
+      if (gone.response instanceof StreamedBody) gone.response.value = undefined
       this.keptTotal -= this.kept.shift()!
       this.dropped = Math.max(0, this.dropped - 1)
     }
 
+    this.trim()
+  }
+
+  /** Past the total, the oldest records lose their bodies (never the newest record). */
+  private trim(): void {
     // A body held by the log is memory the server cannot free.
     while (this.keptTotal > this.maxBodyTotalBytes && this.dropped < this.ring.length - 1) {
       const old = this.ring[this.dropped]!
@@ -165,8 +293,40 @@ export class TrafficLog {
     }
   }
 
+  /** The index in the ring of a record it still holds with its bodies; -1 when it left or lost them. */
+  private indexOf(record: TrafficRecord): number {
+    const first = this.ring[0]
+    const index = first === undefined ? -1 : record.id - first.id
+    return index >= this.dropped && index < this.ring.length && this.ring[index] === record ? index : -1
+  }
+
+  /** Charges a streamed body's prefix to its record, now (`now`) and as it grows; a record gone from the log drops it. */
+  private watch(record: TrafficRecord, body: StreamedBody, now: boolean): void {
+    const charge = (bytes: number): void => {
+      const index = this.indexOf(record)
+      if (index < 0) {
+        body.grew = undefined
+        body.value = undefined
+        return
+      }
+
+      this.kept[index]! += bytes
+      this.keptTotal += bytes
+      this.trim()
+    }
+
+    body.grew = charge
+    if (now && body.kept > 0) charge(body.kept)
+  }
+
   /** Cuts a body over maxBodyBytes (a Buffer to a copy of its first bytes, a JSON value dropped); the bytes it keeps. */
-  private boundBody(body: TrafficBody): number {
+  private boundBody(body: TrafficBody, record: TrafficRecord): number {
+    if (body instanceof StreamedBody) {
+      // Charged here for what it holds now (boundBodies adds it up), and by watch() as it grows.
+      this.watch(record, body, false)
+      return body.kept
+    }
+
     const {value} = body
     if (value === undefined) return 0
     if (Buffer.isBuffer(value)) {
