@@ -16,8 +16,14 @@ export interface BodyOwner {
 /** For bodies whose stream has already ended: no credit to grant, nothing to reset. */
 const DETACHED: BodyOwner = {abandoned() {}, grant() {}}
 
+/** Told of every chunk of a body as it arrives (the inspector's record of it, which keeps a bounded prefix). */
+export interface BodyTap {
+  add(chunk: Buffer): void
+}
+
 export class IncomingBody {
   private chunks: Buffer[] = []
+  private tap: BodyTap | undefined
   private bufferedBytes = 0
   private received = 0
   private granted = 0
@@ -59,9 +65,15 @@ export class IncomingBody {
     // A small slice is copied out of the socket chunk it arrived in: held by a slow reader, a 1-byte
     // slice would keep its whole chunk (up to 64 KiB) alive. Large slices share their chunk.
     const chunk = slice.length < 4096 && slice.buffer.byteLength > 4 * slice.length ? Buffer.from(slice) : slice
-    if (this.readable) return this.readable.deliver(chunk)
+    if (this.readable) {
+      if (!this.readable.deliver(chunk)) return false
+      this.tap?.add(chunk)
+      return true
+    }
+
     if (chunk.length > this.windowBytes - (this.received - this.granted)) return false
     this.received += chunk.length
+    this.tap?.add(chunk)
     if (this.discarded || chunk.length === 0) return true
     this.chunks.push(chunk)
     this.bufferedBytes += chunk.length
@@ -71,6 +83,12 @@ export class IncomingBody {
     }
 
     return true
+  }
+
+  /** Tells `tap` of the chunks buffered so far and of every later one (set before any reader takes them). */
+  tapWith(tap: BodyTap): void {
+    for (const chunk of this.chunks) tap.add(chunk)
+    this.tap = tap
   }
 
   finish(): void {

@@ -4,7 +4,7 @@ import type {Readable} from 'node:stream'
 import type {RestwireError} from '../errors.js'
 import type {BodySource, SendWindow} from './body-stream.js'
 import {FLAG_INLINE, type Frame} from './frames.js'
-import {IncomingBody} from './incoming-body.js'
+import {type BodyTap, IncomingBody} from './incoming-body.js'
 import type {EventMeta, ReplyMeta} from './messages.js'
 import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './event-types.js'
 
@@ -42,6 +42,11 @@ export class IncomingEvent implements IncomingPipeEvent {
 
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
     return this.stream.body!.read(maxBytes)
+  }
+
+  /** Tells `tap` of the event body's chunks as they arrive (the inspector's record), before the handler reads any. */
+  tapBody(tap: BodyTap): void {
+    this.stream.body?.tapWith(tap)
   }
 
   // text() and json() make this a handler context as it is (createPipeHandler needs no wrapper per event).
@@ -84,6 +89,12 @@ export class Reply implements PipeReply {
     const body = this.whole
     this.whole = EMPTY
     return Promise.resolve(body)
+  }
+
+  /** Tells `tap` of the reply body's chunks as they arrive (the inspector's record), before the caller reads any. */
+  tapBody(tap: BodyTap): void {
+    if (this.incoming) this.incoming.tapWith(tap)
+    else if (this.whole.length > 0) tap.add(this.whole)
   }
 
   /** The body when it came whole in one frame and nothing read it yet (a cluster hub forwards it as is, with no stream). */

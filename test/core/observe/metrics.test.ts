@@ -35,6 +35,35 @@ describe('ServerMetrics', () => {
     assert.equal(buckets['+Inf'], 4)
   })
 
+  it('counts a tally (no record built) exactly as it counts the same request as a record', async () => {
+    const requests: TrafficInput[] = [
+      record(), record({latencyMs: 700}), record({status: 500}), record({error: 'RW_ERR_TIMEOUT', status: 0}), record({status: 504}),
+      record({direction: 'out', request: {bytes: 5}, response: {bytes: 7}}), record({route: undefined, verb: 'STORE'}),
+      record({protocol: 'pipe', route: 'echo', status: 0, verb: 'POST'}), record({protocol: 'pipe', route: 'echo', status: 251, verb: 'POST'}),
+    ]
+    const recorded = new TrafficLog({keep: 10})
+    const tallied = new TrafficLog({keep: 1})
+    assert.equal(recorded.recording, true, 'a log keeping records wants them built')
+    assert.equal(tallied.recording, false, 'a counting-only log does not')
+    const byRecord = new ServerMetrics({protocol: 'korv'})
+    const byTally = new ServerMetrics({protocol: 'korv'})
+    byRecord.attach(recorded)
+    const detach = byTally.attach(tallied)
+    for (const each of requests) {
+      recorded.add({...each, request: {...each.request}, response: {...each.response}})
+      tallied.tally(each.protocol, each.direction, each.verb, each.route, each.status, each.error, each.latencyMs, each.request.bytes, each.response.bytes)
+    }
+
+    const ours = async (metrics: ServerMetrics): Promise<string> => (await renderPrometheus(metrics)).text.split('\n').filter((line) => line.includes('restwire_')).join('\n')
+    assert.equal(await ours(byTally), await ours(byRecord))
+    detach()
+    tallied.tally('korv', 'in', 'GET', '/users/:id', 200, undefined, 1, 1, 1)
+    assert.equal(await ours(byTally), await ours(byRecord), 'a detached counter counts no more')
+    const unsubscribe = tallied.subscribe(() => {})
+    assert.equal(tallied.recording, true, 'a subscriber wants records')
+    unsubscribe()
+  })
+
   it('keeps labels bounded: past MAX_SERIES (route, verb) pairs, new ones count as "other"', async () => {
     const metrics = new ServerMetrics({protocol: 'pipe'})
     for (let i = 0; i < MAX_SERIES + 500; i++) metrics.count({...record({protocol: 'pipe', route: `noun-${i}`, status: 0}), id: i})

@@ -39,4 +39,51 @@ describe('TrafficLog body bounds', () => {
     assert.equal(record.request.value, undefined)
     assert.equal(record.response.value, undefined)
   })
+
+  it('records a streamed body as a copy of its first bytes, however long it runs', () => {
+    const log = new TrafficLog({bodies: true, maxBodyBytes: 100})
+    const body = log.captureBody()!
+    const record = log.add(input({bytes: 0}))
+    log.attachBody(record, 'request', body)
+    const chunk = Buffer.alloc(60, 1)
+    body.add(chunk)
+    chunk.fill(9)
+    body.add('é'.repeat(50))
+    for (let i = 0; i < 1000; i++) body.add(Buffer.alloc(1000))
+    const kept = record.request.value as Buffer
+    assert.equal(kept.length, 100)
+    assert.deepEqual(kept.subarray(0, 60), Buffer.alloc(60, 1), 'a copy: the sender may reuse its buffer')
+    assert.equal(kept.subarray(60).toString('utf8'), 'é'.repeat(20))
+    assert.equal(record.request.bytes, 60 + 100 + 1000 * 1000)
+    assert.throws(() => (body.value = Buffer.alloc(1)), TypeError)
+  })
+
+  it('counts streamed bodies towards the total as they grow, and stops recording one whose record left', () => {
+    const log = new TrafficLog({bodies: true, keep: 3, maxBodyBytes: 1000, maxBodyTotalBytes: 2500})
+    const bodies = [0, 1, 2].map(() => {
+      const body = log.captureBody()!
+      log.attachBody(log.add(input({bytes: 0})), 'response', body)
+      return body
+    })
+    for (const body of bodies) body.add(Buffer.alloc(1000))
+    // 3000 bytes over a total of 2500: the oldest record lost its body, the newest kept theirs.
+    assert.deepEqual(bodies.map((b) => b.value?.length), [undefined, 1000, 1000])
+    bodies[0]!.add(Buffer.alloc(10))
+    assert.equal(bodies[0]!.value, undefined, 'a dropped body stays dropped')
+    const late = log.captureBody()!
+    const lateRecord = log.add(input({bytes: 0}, late))
+    late.add(Buffer.alloc(500))
+    assert.equal(lateRecord.response.value?.length, 500)
+    log.add(input({bytes: 0}))
+    log.add(input({bytes: 0}))
+    log.add(input({bytes: 0}))
+    // lateRecord left the ring (keep 3): what still streams is no longer kept.
+    assert.equal(late.value, undefined)
+    late.add(Buffer.alloc(10))
+    assert.equal(late.value, undefined)
+  })
+
+  it('makes no recorder without `bodies`', () => {
+    assert.equal(new TrafficLog({keep: 10}).captureBody(), undefined)
+  })
 })
