@@ -5,7 +5,8 @@
 // With a log that keeps bodies (the inspector's), both bodies of each event are recorded as they pass,
 // as a bounded prefix (StreamedBody): the event body while it is sent or arrives, the reply body while
 // it is sent or arrives, after the record was made (metrics counted it as above). Without one, no body
-// is copied and no stream is wrapped but the one that counts a streamed event body's bytes.
+// is copied and no stream is wrapped but the one that counts a streamed event body's bytes; with a log
+// only counted (metrics, no inspector), no record is built either: the fields are tallied.
 import {failureOutcome} from '../observe/record.js'
 import type {StreamedBody, TrafficLog, TrafficRecord} from '../observe/traffic.js'
 import type {BodySource} from './body-stream.js'
@@ -21,8 +22,10 @@ export async function observePipeRequest(traffic: TrafficLog, peer: string, even
   const counted = countedBody(event.body, captured)
   const headers = event.contentType ? {'content-type': event.contentType} : undefined
   if (captured && headers) captured.headers = headers
-  const record = (status: number, error?: string): TrafficRecord =>
-    traffic.add({
+  const record = (status: number, error?: string): TrafficRecord | undefined => {
+    // Metrics only (no inspector): the fields are tallied, no record is built.
+    if (!traffic.recording) return void traffic.tally('pipe', 'out', event.verb, event.noun, status, error, performance.now() - started, counted.bytes(), 0)
+    return traffic.add({
       at,
       direction: 'out',
       error,
@@ -38,13 +41,14 @@ export async function observePipeRequest(traffic: TrafficLog, peer: string, even
       status,
       verb: event.verb,
     })
+  }
 
   try {
     const reply = await send(counted.body === event.body ? event : {...event, body: counted.body})
     const made = record(reply.code)
     // The reply body as it arrives (a reply a cluster peer forwards is not a Reply: its body is not recorded).
     const replyBody = reply instanceof Reply ? traffic.captureBody() : undefined
-    if (replyBody) {
+    if (replyBody && made) {
       replyBody.headers = {'content-type': reply.contentType}
       traffic.attachBody(made, 'response', replyBody)
       ;(reply as Reply).tapBody(replyBody)
@@ -70,7 +74,9 @@ export function observePipeHandler(traffic: TrafficLog, handler: EventHandler): 
       ;(event as IncomingEvent).tapBody(eventBody)
     }
 
-    const record = (status: number, replyBytes: number, value: unknown, error?: string): TrafficRecord => {
+    const record = (status: number, replyBytes: number, value: unknown, error?: string): TrafficRecord | undefined => {
+      const route = status === RETURN_NO_HANDLER ? undefined : event.noun
+      if (!traffic.recording) return void traffic.tally('pipe', 'in', event.verb, route, status, error, performance.now() - started, 0, replyBytes)
       const made = traffic.add({
         at,
         direction: 'in',
@@ -82,7 +88,7 @@ export function observePipeHandler(traffic: TrafficLog, handler: EventHandler): 
         request: {bytes: 0},
         response: {bytes: replyBytes, value},
         // A noun no handler answers (255) is the peer's free text: one label for all of them.
-        route: status === RETURN_NO_HANDLER ? undefined : event.noun,
+        route,
         status,
         verb: event.verb,
       })
@@ -94,7 +100,8 @@ export function observePipeHandler(traffic: TrafficLog, handler: EventHandler): 
       const reply = await handler(event)
       const size = wholeSize(reply.body)
       const made = record(reply.code, size ?? 0, traffic.bodies && size !== undefined ? reply.body : undefined)
-      if (traffic.bodies) made.response.headers = {'content-type': reply.contentType}
+      if (!made || !traffic.bodies) return reply
+      made.response.headers = {'content-type': reply.contentType}
       return size === undefined ? recordReplyStream(traffic, made, reply) : reply
     } catch (error) {
       record(failureOutcome(error).status, 0, undefined, failureOutcome(error).error ?? 'RW_ERR_INTERNAL')
