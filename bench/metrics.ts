@@ -7,7 +7,8 @@
 // interval (order statistics: a round disturbed by a burst of other load moves neither much) and the
 // spread; the verdict says whether that interval settles the 5% target. Its own time, independent of
 // BENCH_SECONDS (the other cases' 1 s per case were far noisier than the 5% the target allows):
-//   BENCH_METRICS_SECONDS=32 (measured, both servers together)   BENCH_METRICS_ROUNDS=16
+//   BENCH_METRICS_SECONDS=32 (measured, both servers together)   BENCH_METRICS_ROUNDS=32 (so 0.5 s windows:
+//   more, shorter rounds pair the two servers closer in time and narrow the median's interval)
 //   BENCH_METRICS_AA=1 (both servers without metrics: the ratios then show the method's own noise and bias)
 import {readFileSync, readdirSync} from 'node:fs'
 import {join} from 'node:path'
@@ -223,6 +224,8 @@ export function printMetricsReport(result: MetricsBenchResult): void {
   const range = (r: RatioSpread): string => `median ${r.median.toFixed(3)} (95% CI ${r.ciLow.toFixed(3)}–${r.ciHigh.toFixed(3)}), quartiles ${r.q1.toFixed(3)}–${r.q3.toFixed(3)}, range ${r.min.toFixed(3)}–${r.max.toFixed(3)}`
   process.stdout.write(`\nkorv + metrics (c=${result.concurrency}, same run, ${result.rounds} alternating rounds of ${result.windowSeconds.toFixed(1)} s windows each)\n`)
   process.stdout.write(`${line('korv', result.plain)}\n${line('korv + metrics', result.metrics)}\n`)
+  const pooled = result.metrics.cpuUsPerRequest !== undefined && result.plain.cpuUsPerRequest ? (result.metrics.cpuUsPerRequest / result.plain.cpuUsPerRequest).toFixed(3) : 'n/a'
+  process.stdout.write(`  ratio korv+metrics/korv, all windows pooled: throughput ${(result.metrics.rps / result.plain.rps).toFixed(3)}, server CPU per request ${pooled}\n`)
   process.stdout.write('  ratio korv+metrics/korv per round:\n')
   process.stdout.write(`    server CPU per request  ${result.cpuRatio ? range(result.cpuRatio) : 'n/a (no /proc)'}\n`)
   process.stdout.write(`    throughput              ${range(result.rpsRatio)}\n`)

@@ -7,7 +7,7 @@
 //   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics,cluster (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
-//   BENCH_METRICS_SECONDS=32 BENCH_METRICS_ROUNDS=16 (korv + metrics: measured time, both servers, and its A/B rounds)
+//   BENCH_METRICS_SECONDS=32 BENCH_METRICS_ROUNDS=32 (korv + metrics: measured time, both servers, and its A/B rounds)
 //   BENCH_PROF_DIR=dir (servers run with --cpu-prof, profiles written there: CPU.<date>.<pid>.<thread>...;
 //   the main thread's is the biggest; profile the client with `node --cpu-prof --import tsx bench/run.ts`)
 // Servers run in child processes, clients in this one: echo-cases.ts says why.
@@ -49,7 +49,7 @@ const settings = {
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
-  metricsRounds: Math.round(numberEnv('BENCH_METRICS_ROUNDS', 16)),
+  metricsRounds: Math.round(numberEnv('BENCH_METRICS_ROUNDS', 32)),
   metricsSeconds: numberEnv('BENCH_METRICS_SECONDS', 32),
   only: new Set((process.env.BENCH_ONLY ?? [...TRANSPORTS, 'cold', 'tunnel', 'pipe', 'relay', 'relay-cli', 'metrics', 'cluster', ...EXTRA_CASES.map((c) => c.name)].join(',')).split(',')),
   pipeBulkBytes: Math.round(numberEnv('BENCH_PIPE_BULK_MIB', 256) * 2 ** 20),
