@@ -64,6 +64,18 @@ describe('ServerMetrics', () => {
     unsubscribe()
   })
 
+  it('a counter that throws breaks neither the log nor the other counters', async () => {
+    const log = new TrafficLog({keep: 1})
+    const faulty = {count() { throw new Error('broken counter') }, tally() { throw new Error('broken counter') }}
+    const metrics = new ServerMetrics({protocol: 'korv'})
+    log.addCounter(faulty)
+    metrics.attach(log)
+    log.tally('korv', 'in', 'GET', '/users/:id', 200, undefined, 1, 2, 3)
+    log.add(record())
+    const scrape = new Scrape((await renderPrometheus(metrics)).text)
+    assert.equal(scrape.value('restwire_requests_total', {status_class: '2xx'}), 2)
+  })
+
   it('keeps labels bounded: past MAX_SERIES (route, verb) pairs, new ones count as "other"', async () => {
     const metrics = new ServerMetrics({protocol: 'pipe'})
     for (let i = 0; i < MAX_SERIES + 500; i++) metrics.count({...record({protocol: 'pipe', route: `noun-${i}`, status: 0}), id: i})
