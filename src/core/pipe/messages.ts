@@ -149,8 +149,9 @@ export function parseEventMeta(payload: Buffer, start = 0, end = payload.length)
 }
 
 // The last verb checked and its upper-case form: a connection's events mostly repeat a few verbs.
-let lastVerb = ''
-let lastVerbUpper = ''
+// Starts as a valid pair (an empty string must never match it).
+let lastVerb = 'GET'
+let lastVerbUpper = 'GET'
 function checkVerb(verb: string): string | undefined {
   if (!VERB.test(verb)) return undefined
   lastVerb = verb

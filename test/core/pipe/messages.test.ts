@@ -41,6 +41,7 @@ describe('pipe metadata codec', () => {
     assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'GET'})) instanceof Object)
     assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'G ET'})) instanceof RestwireError)
     assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: '1GET'})) instanceof RestwireError)
+    assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: ''})) instanceof RestwireError)
   })
 
   it('lays EVENT metadata out as documented', () => {
