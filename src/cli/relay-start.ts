@@ -127,18 +127,42 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
  * holding CR/LF or an escape sequence must not forge log lines or drive the terminal).
  */
 function formatRelayLog(entry: RelayRequestLog, format: LogFormat): string {
-  const time = new Date().toISOString()
+  const time = isoNow()
   const timeMs = Math.round(entry.timeMs * 100) / 100
   const id = cut(idText(entry.id), MAX_LOGGED_ID_CHARS)
   const request = entry.request === null ? null : cut(entry.request, MAX_LOGGED_NAME_CHARS)
   if (format === 'json') return JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs}) + '\n'
 
-  const outcome = entry.status === 'ok' ? c.green('ok') : c.red('error')
-  const detail = [entry.httpStatus === undefined ? '-' : String(entry.httpStatus), entry.code ?? ''].join(' ').trimEnd()
-  return `${c.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${outcome} ${detail} ${timeMs}ms\n`
+  const styled = styledWords()
+  const status = entry.httpStatus === undefined ? '-' : String(entry.httpStatus)
+  const detail = entry.code ? `${status} ${entry.code}` : status
+  return `${styled.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${entry.status === 'ok' ? styled.ok : styled.error} ${detail} ${timeMs}ms\n`
+}
+
+// A line per request at thousands a second: the clock's text is made once per millisecond, and the
+// fixed words are styled once per colour level (the level is set once at start-up, by --color or the terminal).
+let isoMs = -1
+let isoText = ''
+function isoNow(): string {
+  const now = Date.now()
+  if (now !== isoMs) {
+    isoMs = now
+    isoText = new Date(now).toISOString()
+  }
+
+  return isoText
+}
+
+let styled: {level: number; ok: string; error: string; dim: (text: string) => string} | undefined
+function styledWords(): NonNullable<typeof styled> {
+  const {level} = c
+  if (styled?.level !== level) styled = {dim: level === 0 ? (text) => text : (text) => c.dim(text), error: c.red('error'), level, ok: c.green('ok')}
+  return styled
 }
 
 function idText(id: unknown): string {
+  // A number's JSON text is its String() (ids come from JSON.parse: finite).
+  if (typeof id === 'number') return String(id)
   try {
     return JSON.stringify(id) ?? 'null'
   } catch {

@@ -11,6 +11,17 @@ const CONTROL = /[\u0000-\u001f\u007f-\u009f]/g
 
 /** Text for a text log line: control characters become `\xNN` (the JSON log escapes by itself). */
 export function escapeControl(text: string): string {
+  // Most names, paths and ids hold none: a scan is cheaper than the regular expression's replace.
+  let clean = true
+  for (let i = 0; i < text.length; i++) {
+    const code = text.charCodeAt(i)
+    if (code < 0x20 || (code >= 0x7f && code <= 0x9f)) {
+      clean = false
+      break
+    }
+  }
+
+  if (clean) return text
   return text.replace(CONTROL, (char) => `\\x${char.charCodeAt(0).toString(16).padStart(2, '0')}`)
 }
 

@@ -1,14 +1,20 @@
 // Outgoing frames of one connection: the frames queued in one event-loop turn go out together (or
 // every ~2 KiB, so the peer can start early), in writes of at most about 64 KiB (both peers are
-// restwire, so coalescing is always safe). Small frames are built in one buffer;
-// large payloads are queued by reference and copied once, into the write. The queue writes to a
+// restwire, so coalescing is always safe). Small frames are built one after another in a slab (a
+// shared buffer cut into the segments written), so a run of small events is written as the slab's
+// slice: no Buffer per frame and no concatenation; large payloads are queued by reference and copied
+// once, into the write. The queue writes to a
 // FrameSink (a socket in use, a fake in tests) and is told by its owner when the sink drains.
 import {stringifyJson} from '../json.js'
 import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode, frameTypeName} from './frames.js'
-import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta} from './messages.js'
+import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta, writeString} from './messages.js'
 
 /** Payloads up to this size are copied next to their header (one small allocation instead of two). */
 const COPY_PAYLOAD_BYTES = 1024
+/** Small frames are built in slabs of this size; a frame larger than a quarter of it gets its own buffer. */
+const SLAB_BYTES = 8 * 1024
+/** A turn that queued less than this gives its slab up (an idle connection's heartbeat keeps no slab). */
+const KEEP_SLAB_BYTES = 1024
 /** Frames are written in groups of about this many bytes (one DATA frame, or many small frames). */
 const SEGMENT_BYTES = 64 * 1024
 /**
@@ -19,6 +25,8 @@ const SEGMENT_BYTES = 64 * 1024
  * record per event. 2 KiB (about 30 small events) measured best between 512 B and 16 KiB.
  */
 const EARLY_WRITE_BYTES = 2 * 1024
+
+const EMPTY = Buffer.alloc(0)
 
 /** Where frames are written: the part of a socket the queue uses. */
 export interface FrameSink {
@@ -31,6 +39,14 @@ export interface FrameSink {
 export class FrameQueue {
   private queue: Buffer[] = []
   private queuedBytes = 0
+  /** The slab small frames are built in: [slabStart, slabEnd) holds frames not yet in `queue`. */
+  private slab: Buffer | undefined
+  private slabStart = 0
+  private slabEnd = 0
+  /** Bytes queued since the last end-of-turn flush (early writes included). */
+  private turnBytes = 0
+  /** The buffer the last reserve() made room in. */
+  private target: Buffer = EMPTY
   private scheduled = false
   private closed = false
   private drainWaiters: Array<() => void> = []
@@ -55,11 +71,14 @@ export class FrameQueue {
     if (this.closed) return
     const length = payload?.length ?? 0
     if (length > COPY_PAYLOAD_BYTES) {
-      this.queue.push(header(Buffer.allocUnsafe(FRAME_HEADER_BYTES), type, flags, streamId, length), payload!)
+      const at = this.reserve(FRAME_HEADER_BYTES)
+      header(this.target, at, type, flags, streamId, length)
+      this.seal()
+      this.queue.push(payload!)
     } else {
-      const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
-      if (length > 0) payload!.copy(frame, FRAME_HEADER_BYTES)
-      this.queue.push(frame)
+      const at = this.reserve(FRAME_HEADER_BYTES + length)
+      header(this.target, at, type, flags, streamId, length)
+      if (length > 0) payload!.copy(this.target, at + FRAME_HEADER_BYTES)
     }
 
     this.queued(FRAME_HEADER_BYTES + length)
@@ -69,9 +88,9 @@ export class FrameQueue {
     if (this.closed) return
     const text = stringifyJson(value, `a ${frameTypeName(type)} frame`)
     const length = Buffer.byteLength(text)
-    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
-    frame.write(text, FRAME_HEADER_BYTES, 'utf8')
-    this.queue.push(frame)
+    const at = this.reserve(FRAME_HEADER_BYTES + length)
+    header(this.target, at, type, flags, streamId, length)
+    this.target.write(text, at + FRAME_HEADER_BYTES, 'utf8')
     this.queued(FRAME_HEADER_BYTES + length)
   }
 
@@ -93,23 +112,66 @@ export class FrameQueue {
     if (this.closed) return
     const prefix = inlineBody === undefined ? 0 : 2
     const length = prefix + metaBytes + inlineBytes
-    const frame = header(Buffer.allocUnsafe(FRAME_HEADER_BYTES + length), type, flags, streamId, length)
-    if (inlineBody !== undefined) frame.writeUInt16BE(metaBytes, FRAME_HEADER_BYTES)
-    const at = FRAME_HEADER_BYTES + prefix
+    const start = this.reserve(FRAME_HEADER_BYTES + length)
+    const frame = this.target
+    header(frame, start, type, flags, streamId, length)
+    if (inlineBody !== undefined) frame.writeUInt16BE(metaBytes, start + FRAME_HEADER_BYTES)
+    const at = start + FRAME_HEADER_BYTES + prefix
     if (type === FrameType.EVENT) writeEventMeta(frame, at, meta as EventMeta)
     else writeReplyMeta(frame, at, meta as ReplyMeta)
-    if (typeof inlineBody === 'string') frame.write(inlineBody, at + metaBytes, 'utf8')
+    if (typeof inlineBody === 'string') writeString(frame, at + metaBytes, inlineBody)
     else inlineBody?.copy(frame, at + metaBytes)
-    this.queue.push(frame)
     this.queued(FRAME_HEADER_BYTES + length)
   }
 
   flush(): void {
     this.scheduled = false
     this.writeOut()
+    if (this.turnBytes < KEEP_SLAB_BYTES) this.dropSlab()
+    this.turnBytes = 0
+  }
+
+  /**
+   * Room for `bytes` of frame at the returned offset of `this.target` (the slab, or for a large frame a
+   * buffer of its own, queued at once in order). Frames are written into it before anything else is queued.
+   */
+  private reserve(bytes: number): number {
+    if (bytes > SLAB_BYTES / 4) {
+      this.seal()
+      this.target = Buffer.allocUnsafe(bytes)
+      this.queue.push(this.target)
+      return 0
+    }
+
+    if (this.slab === undefined || this.slab.length - this.slabEnd < bytes) {
+      this.seal()
+      this.slab = Buffer.allocUnsafeSlow(SLAB_BYTES)
+      this.slabStart = 0
+      this.slabEnd = 0
+    }
+
+    const at = this.slabEnd
+    this.slabEnd += bytes
+    this.target = this.slab
+    return at
+  }
+
+  /** The slab's frames not yet queued go into the queue as one slice (before anything queued after them). */
+  private seal(): void {
+    if (this.slab === undefined || this.slabEnd === this.slabStart) return
+    this.queue.push(this.slab.subarray(this.slabStart, this.slabEnd))
+    this.slabStart = this.slabEnd
+  }
+
+  private dropSlab(): void {
+    this.seal()
+    this.slab = undefined
+    this.slabStart = 0
+    this.slabEnd = 0
   }
 
   private writeOut(): void {
+    this.seal()
     if (this.queue.length === 0 || this.closed || this.socket.destroyed) return
     // Writes of about one frame's size: one big concatenation per turn would allocate (and page in)
     // megabytes each time a body streams, which costs more than the encryption.
@@ -143,11 +205,15 @@ export class FrameQueue {
     this.closed = true
     this.queue = []
     this.queuedBytes = 0
+    this.slab = undefined
+    this.slabStart = 0
+    this.slabEnd = 0
     this.wakeDrain()
   }
 
   private queued(bytes: number): void {
     this.queuedBytes += bytes
+    this.turnBytes += bytes
     if (this.queuedBytes >= EARLY_WRITE_BYTES) {
       this.writeOut()
       return
@@ -165,12 +231,11 @@ export class FrameQueue {
   }
 }
 
-function header(buffer: Buffer, type: FrameTypeCode, flags: number, streamId: number, length: number): Buffer {
-  buffer[0] = type
-  buffer[1] = flags
-  buffer[2] = 0
-  buffer[3] = 0
-  buffer.writeUInt32BE(streamId, 4)
-  buffer.writeUInt32BE(length, 8)
-  return buffer
+function header(buffer: Buffer, at: number, type: FrameTypeCode, flags: number, streamId: number, length: number): void {
+  buffer[at] = type
+  buffer[at + 1] = flags
+  buffer[at + 2] = 0
+  buffer[at + 3] = 0
+  buffer.writeUInt32BE(streamId, at + 4)
+  buffer.writeUInt32BE(length, at + 8)
 }

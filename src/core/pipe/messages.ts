@@ -87,18 +87,18 @@ const VERB = /^[A-Za-z][A-Za-z0-9_-]*$/
 
 /** Encoded size of an EVENT's metadata; -1 when a field is too long for its length prefix. */
 export function eventMetaLength(meta: EventMeta): number {
-  const verb = Buffer.byteLength(meta.verb)
-  const noun = Buffer.byteLength(meta.noun)
+  const verb = utf8Length(meta.verb)
+  const noun = utf8Length(meta.noun)
   if (verb > 0xff || noun > 0xff_ff || meta.args.length > 0xff_ff) return -1
   let length = 1 + verb + 2 + noun + 2 + 2
   for (const arg of meta.args) {
-    const bytes = Buffer.byteLength(arg)
+    const bytes = utf8Length(arg)
     if (bytes > 0xff_ff) return -1
     length += 2 + bytes
   }
 
   if (meta.contentType !== undefined) {
-    const bytes = Buffer.byteLength(meta.contentType)
+    const bytes = utf8Length(meta.contentType)
     if (bytes >= NO_CONTENT_TYPE) return -1
     length += bytes
   }
@@ -142,15 +142,27 @@ export function parseEventMeta(payload: Buffer, start = 0, end = payload.length)
   const typeLength = reader.u16()
   const contentType = typeLength === NO_CONTENT_TYPE ? undefined : reader.string(typeLength)
   if (reader.short || reader.offset !== end) return protocolError('EVENT metadata does not match its layout')
-  if (!VERB.test(verb)) return protocolError('EVENT needs a verb made of letters')
+  const upper = verb === lastVerb ? lastVerbUpper : checkVerb(verb)
+  if (upper === undefined) return protocolError('EVENT needs a verb made of letters')
   if (noun === '') return protocolError('EVENT needs a non-empty noun')
-  return {args, contentType, noun, verb: verb.toUpperCase()}
+  return {args, contentType, noun, verb: upper}
+}
+
+// The last verb checked and its upper-case form: a connection's events mostly repeat a few verbs.
+// Starts as a valid pair (an empty string must never match it).
+let lastVerb = 'GET'
+let lastVerbUpper = 'GET'
+function checkVerb(verb: string): string | undefined {
+  if (!VERB.test(verb)) return undefined
+  lastVerb = verb
+  lastVerbUpper = verb.toUpperCase()
+  return lastVerbUpper
 }
 
 /** Encoded size of a REPLY's metadata; -1 when the code is not an int32 or the content type is too long. */
 export function replyMetaLength(meta: ReplyMeta): number {
   if ((meta.code | 0) !== meta.code) return -1
-  const bytes = Buffer.byteLength(meta.contentType)
+  const bytes = utf8Length(meta.contentType)
   return bytes > 0xff_ff ? -1 : 4 + 2 + bytes
 }
 
@@ -175,9 +187,66 @@ export function parseReplyMeta(payload: Buffer, start = 0, end = payload.length)
   return {code, contentType}
 }
 
-/** The string's UTF-8 bytes at `offset`; returns the offset after them. */
-function writeString(target: Buffer, offset: number, value: string): number {
-  return value.length === 0 ? offset : offset + target.write(value, offset, 'utf8')
+// Verbs, nouns, arguments and content types are mostly short ASCII: those are measured, written and
+// read in plain JS (a call into C++ per field cost more than the work), and a string read is taken from
+// a small table of recent ones when its bytes match (no new string per field per event). Anything
+// longer or not ASCII goes through Buffer's UTF-8 code as before.
+const SHORT_STRING_CHARS = 64
+const RECENT_SLOTS = 256
+const recentStrings: string[] = new Array<string>(RECENT_SLOTS).fill('')
+
+/** UTF-8 length; a short ASCII string's is its length. */
+export function utf8Length(value: string): number {
+  const length = value.length
+  if (length <= SHORT_STRING_CHARS) {
+    let i = 0
+    while (i < length && value.charCodeAt(i) < 0x80) i++
+    if (i === length) return length
+  }
+
+  return Buffer.byteLength(value)
+}
+
+/** The string's UTF-8 bytes at `offset` (room measured by utf8Length); returns the offset after them. */
+export function writeString(target: Buffer, offset: number, value: string): number {
+  const length = value.length
+  if (length === 0) return offset
+  if (length <= SHORT_STRING_CHARS) {
+    let i = 0
+    for (; i < length; i++) {
+      const code = value.charCodeAt(i)
+      if (code >= 0x80) break
+      target[offset + i] = code
+    }
+
+    if (i === length) return offset + length
+  }
+
+  return offset + target.write(value, offset, 'utf8')
+}
+
+/** payload[start, start + length) as UTF-8 text. */
+function readString(payload: Buffer, start: number, length: number): string {
+  if (length > SHORT_STRING_CHARS) return payload.toString('utf8', start, start + length)
+  let hash = length
+  for (let i = start; i < start + length; i++) {
+    const byte = payload[i]!
+    if (byte >= 0x80) return payload.toString('utf8', start, start + length)
+    hash = (Math.imul(hash, 31) + byte) | 0
+  }
+
+  const slot = hash & (RECENT_SLOTS - 1)
+  const recent = recentStrings[slot]!
+  if (recent.length === length) {
+    let i = 0
+    while (i < length && recent.charCodeAt(i) === payload[start + i]) i++
+    if (i === length) return recent
+  }
+
+  // ASCII: latin1 decodes it the same, without UTF-8 validation.
+  const text = payload.toString('latin1', start, start + length)
+  recentStrings[slot] = text
+  return text
 }
 
 /** [u16 length][UTF-8 bytes]. */
@@ -218,7 +287,7 @@ class MetaReader {
 
   string(length: number): string {
     if (length === 0 || !this.has(length)) return ''
-    const value = this.payload.toString('utf8', this.offset, this.offset + length)
+    const value = readString(this.payload, this.offset, length)
     this.offset += length
     return value
   }

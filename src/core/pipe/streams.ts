@@ -9,7 +9,7 @@ import type {EventHandler, PipeEvent, PipeReply, ReplySpec, SendOptions} from '.
 import type {FrameQueue} from './frame-queue.js'
 import {FLAG_END, FLAG_INLINE, type Frame, FrameType, type FrameTypeCode, MAX_FRAME_PAYLOAD_BYTES} from './frames.js'
 import {type BodyOwner, IncomingBody} from './incoming-body.js'
-import {type EventMeta, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseReplyMeta, parseResetMeta, replyMetaLength} from './messages.js'
+import {type EventMeta, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseReplyMeta, parseResetMeta, replyMetaLength, utf8Length} from './messages.js'
 import type {ReadThrottle} from './read-throttle.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
 import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
@@ -200,7 +200,7 @@ export class PipeStreams {
     if (this.host.closedReason !== undefined) return false
     // A string is measured and written straight into the frame (no Buffer made for it first).
     let size: number
-    if (typeof body === 'string') size = body.length > INLINE_BODY_BYTES ? INLINE_BODY_BYTES + 1 : Buffer.byteLength(body)
+    if (typeof body === 'string') size = body.length > INLINE_BODY_BYTES ? INLINE_BODY_BYTES + 1 : utf8Length(body)
     else if (body instanceof Uint8Array) size = body.byteLength
     else return false
     if (size > INLINE_BODY_BYTES) return false

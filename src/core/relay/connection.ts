@@ -1,6 +1,7 @@
 // One client connection: lines in, requests run concurrently, replies out in completion order. Bad lines
-// are answered and forgotten; the connection stays open. Replies of one event-loop turn share one socket
-// write (cork, then uncork in setImmediate). The client's EOF ends the connection (as in txhttprelay):
+// are answered and forgotten; the connection stays open. Replies of one event-loop turn are joined into
+// one string and written once, in setImmediate (one socket write and one UTF-8 encoding per turn, not a
+// buffered write per line). The client's EOF ends the connection (as in txhttprelay):
 // its in-flight requests are aborted, which cancels the upstream requests.
 //
 // What one connection may hold is bounded: reading stops while it has MAX_PENDING_REQUESTS (or
@@ -49,7 +50,9 @@ export class RelayConnection {
   private pendingBytes = 0
   private reading = true
   private waitingForDrain = false
-  private corked = false
+  /** Reply lines of this turn, written together at its end (flushOut). */
+  private out = ''
+  private flushScheduled = false
   private closed = false
   /** The server is draining: end once the last reply is written. */
   private ending = false
@@ -198,14 +201,11 @@ export class RelayConnection {
 
   private write(text: string): void {
     if (this.closed) return
-    const {socket} = this
-    if (!this.corked) {
-      this.corked = true
-      socket.cork()
-      setImmediate(this.uncork)
+    this.out += text
+    if (!this.flushScheduled) {
+      this.flushScheduled = true
+      setImmediate(this.flushOut)
     }
-
-    socket.write(text)
   }
 
   /**
@@ -214,7 +214,8 @@ export class RelayConnection {
    */
   private updateFlow(): void {
     if (this.closed) return
-    const backlogged = this.socket.writableLength > WRITE_HIGH_WATER_BYTES
+    // Lines of this turn not yet handed to the socket count too (ASCII but for escapes: length ≈ bytes).
+    const backlogged = this.socket.writableLength + this.out.length > WRITE_HIGH_WATER_BYTES
     if (backlogged && !this.waitingForDrain) {
       this.waitingForDrain = true
       this.socket.once('drain', this.drained)
@@ -239,9 +240,12 @@ export class RelayConnection {
     this.updateFlow()
   }
 
-  private readonly uncork = (): void => {
-    this.corked = false
-    this.socket.uncork()
+  private readonly flushOut = (): void => {
+    this.flushScheduled = false
+    const text = this.out
+    if (text === '') return
+    this.out = ''
+    if (!this.closed) this.socket.write(text)
   }
 
   /** Nothing in flight and no complete line for the idle timeout: close (a request still running keeps it open). */
@@ -254,9 +258,9 @@ export class RelayConnection {
     this.ending = true
     if (this.inFlight.size > 0) return
     if (!this.closed) {
+      // Replies still waiting for the end of the turn go out before the end.
+      this.flushOut()
       this.socket.end()
-      // Replies still corked go out with the end.
-      if (this.corked) this.uncork()
     }
 
     this.onIdle?.()

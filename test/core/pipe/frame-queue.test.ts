@@ -3,7 +3,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {FrameQueue} from '../../../src/core/pipe/frame-queue.js'
 import {FLAG_END, FLAG_INLINE, FrameType} from '../../../src/core/pipe/frames.js'
-import {parseEventMeta, eventMetaLength} from '../../../src/core/pipe/messages.js'
+import {encodeEventMeta, parseEventMeta, eventMetaLength} from '../../../src/core/pipe/messages.js'
 import {FakeTransport, decodeFrames, turn, typeOf} from '../../helpers/pipe-engine.js'
 
 describe('pipe frame queue', () => {
@@ -97,5 +97,39 @@ describe('pipe frame queue', () => {
     other.frame(FrameType.PING, 0, 0, Buffer.alloc(8))
     other.flush()
     assert.equal(gone.written.length, 0)
+  })
+
+  it('small frames share slabs, larger ones get a buffer of their own: every frame in order, byte for byte, across early writes and turns', async () => {
+    const sink = new FakeTransport()
+    const queue = new FrameQueue(sink)
+    const sent: Array<{type: string; streamId: number; payload: Buffer}> = []
+    const meta = {args: [], contentType: 'application/json', noun: 'echo', verb: 'POST'}
+    const metaBytes = eventMetaLength(meta)
+    for (let turnIndex = 0; turnIndex < 3; turnIndex++) {
+      for (let i = 0; i < 400; i++) {
+        const streamId = turnIndex * 1000 + i + 1
+        // Sizes around the slab's bounds: empty, small, 1 KiB copied, 1 KiB + 1 by reference, over a quarter slab.
+        const size = [0, 30, 1024, 1025, 2100, 5000][i % 6]!
+        const payload = Buffer.alloc(size, i & 0xff)
+        if (i % 7 === 3) {
+          const body = 'ü'.repeat(i % 50)
+          queue.meta(FrameType.EVENT, FLAG_INLINE | FLAG_END, streamId, meta, metaBytes, body, Buffer.byteLength(body))
+          sent.push({payload: Buffer.concat([Buffer.from([metaBytes >> 8, metaBytes & 0xff]), encodeEventMeta(meta), Buffer.from(body)]), streamId, type: 'EVENT'})
+        } else {
+          queue.frame(FrameType.DATA, 0, streamId, payload)
+          sent.push({payload, streamId, type: 'DATA'})
+        }
+      }
+
+      await turn()
+    }
+
+    const frames = decodeFrames(sink.written)
+    assert.equal(frames.length, sent.length)
+    for (const [index, frame] of frames.entries()) {
+      assert.equal(typeOf(frame), sent[index]!.type)
+      assert.equal(frame.streamId, sent[index]!.streamId)
+      assert.ok(frame.payload.equals(sent[index]!.payload), `frame ${index}`)
+    }
   })
 })

@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {RestwireError} from '../../../src/core/errors.js'
-import {encodeEventMeta, encodeReplyMeta, errorText, eventMetaLength, parseEventMeta, parseHello, parseReplyMeta, parseResetMeta, replyMetaLength} from '../../../src/core/pipe/messages.js'
+import {encodeEventMeta, encodeReplyMeta, errorText, eventMetaLength, parseEventMeta, parseHello, parseReplyMeta, parseResetMeta, replyMetaLength, utf8Length} from '../../../src/core/pipe/messages.js'
 import {deepJsonText, deepValue} from '../../helpers/hostile.js'
 
 describe('pipe metadata codec', () => {
@@ -19,6 +19,29 @@ describe('pipe metadata codec', () => {
     }
 
     assert.equal((parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'get'})) as {verb: string}).verb, 'GET')
+  })
+
+  it('short ASCII fields (measured, written and read in JS, from the recent-strings table) and others (UTF-8, 64+ chars) round-trip alike', () => {
+    const long = 'n'.repeat(64) + 'x'
+    const texts = ['', 'a', 'echo', 'wörld', '日本', 'x'.repeat(64), long, 'caf\u00e9', '\u007f\u0001', 'é'.repeat(40)]
+    for (const text of texts) assert.equal(utf8Length(text), Buffer.byteLength(text), text)
+    // Twice each: the second reading of the same bytes comes from the table. Many distinct nouns of one
+    // length collide in its 256 slots: each must still read back as its own bytes.
+    const nouns = [...texts.filter((text) => text !== ''), ...Array.from({length: 600}, (_, i) => `n${i}`)]
+    for (let round = 0; round < 2; round++) {
+      for (const noun of nouns) {
+        const meta = {args: [noun, 'ä' + noun], contentType: noun, noun, verb: round === 0 ? 'get' : 'Post'}
+        const bytes = encodeEventMeta(meta)
+        assert.equal(bytes.length, eventMetaLength(meta))
+        assert.deepEqual(parseEventMeta(bytes), {...meta, verb: meta.verb.toUpperCase()})
+      }
+    }
+
+    // A verb that fails the check right after a valid one is still refused.
+    assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'GET'})) instanceof Object)
+    assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: 'G ET'})) instanceof RestwireError)
+    assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: '1GET'})) instanceof RestwireError)
+    assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: ''})) instanceof RestwireError)
   })
 
   it('lays EVENT metadata out as documented', () => {
