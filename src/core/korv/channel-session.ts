@@ -102,7 +102,7 @@ export class ChannelSession {
     this.timed = options.onRequest !== undefined || options.traffic !== undefined
     // Backpressure: a peer that does not read its replies stops being read (and its requests stop
     // being started) until the channel drains, so unread replies cannot pile up without bound.
-    this.writer = new FrameWriter({write: this.writeOut}, options.coalesce)
+    this.writer = new FrameWriter({write: this.writeOut}, options.coalesce, 'tick')
     const onMessage = (payload: Buffer): void => this.onMessage(payload)
     const onError = (error: RestwireError): void => this.onFramingError(error)
     this.decoder =
