@@ -33,27 +33,6 @@ const MAX_HEADER_BYTES = 64 * 1024
 const STORED_REASSEMBLY_LIMIT_BYTES = 256 * 1024
 
 /**
- * Below this many bytes a CRC-32 is computed here, a byte at a time from a table: for a message of
- * 70 bytes that is about half the time of a call to zlib.crc32, whose fixed cost dominates small
- * inputs (the korv server's and client's crc32 was 4-5% of their CPU at c=64). Above it zlib wins.
- */
-const JS_CRC_MAX_BYTES = 128
-const CRC_TABLE = new Int32Array(256)
-for (let n = 0; n < 256; n++) {
-  let c = n
-  for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
-  CRC_TABLE[n] = c
-}
-
-/** CRC-32 (the gzip trailer's) of buf[start, end). */
-export function crc32(buf: Uint8Array, start = 0, end = buf.length): number {
-  if (end - start > JS_CRC_MAX_BYTES) return zlib.crc32(start === 0 && end === buf.length ? buf : buf.subarray(start, end))
-  let c = -1
-  for (let i = start; i < end; i++) c = CRC_TABLE[(c ^ buf[i]!) & 0xff]! ^ (c >>> 8)
-  return (c ^ -1) >>> 0
-}
-
-/**
  * Encodes one payload as one gzip member. Small payloads use stored blocks (a valid member that any
  * gzip reader accepts, built without zlib); larger ones are deflated at `level`. A small string is
  * written straight into the member, without an intermediate Buffer.
@@ -69,7 +48,7 @@ export function encodeGzipMember(payload: Buffer | string, level = 1): Buffer {
     out.writeUInt16LE(length, at + 1)
     out.writeUInt16LE(~length & 0xffff, at + 3)
     out.write(payload, at + 5)
-    out.writeUInt32LE(crc32(out, at + 5, at + 5 + length), at + 5 + length)
+    out.writeUInt32LE(zlib.crc32(out.subarray(at + 5, at + 5 + length)), at + 5 + length)
     out.writeUInt32LE(length, at + 9 + length)
     return out
   }
@@ -89,7 +68,7 @@ export function encodeGzipMember(payload: Buffer | string, level = 1): Buffer {
     from += length
   }
 
-  out.writeUInt32LE(crc32(payload), at)
+  out.writeUInt32LE(zlib.crc32(payload), at)
   out.writeUInt32LE(payload.length >>> 0, at + 4)
   return out
 }
@@ -325,7 +304,7 @@ export class GzipMemberDecoder {
 
   /** Checks the trailer at `at` and emits the payload. */
   private finishMember(payload: Buffer, buf: Buffer, at: number): boolean {
-    if (buf.readUInt32LE(at) !== crc32(payload) || buf.readUInt32LE(at + 4) !== payload.length >>> 0) {
+    if (buf.readUInt32LE(at) !== zlib.crc32(payload) || buf.readUInt32LE(at + 4) !== payload.length >>> 0) {
       this.fail('RW_ERR_FRAME_CORRUPT', 'gzip member checksum mismatch')
       return false
     }

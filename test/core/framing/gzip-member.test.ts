@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import zlib from 'node:zlib'
 import type {RestwireError} from '../../../src/core/errors.js'
-import {GzipMemberDecoder, crc32, encodeGzipMember} from '../../../src/core/framing/gzip-member.js'
+import {GzipMemberDecoder, encodeGzipMember} from '../../../src/core/framing/gzip-member.js'
 
 function collect(maxMessageBytes?: number) {
   const messages: string[] = []
@@ -143,25 +143,5 @@ describe('GzipMemberDecoder', () => {
     for (const text of ['', '{"a":1}', '{"t":"héllo €"}'.repeat(100), 'x'.repeat(9000)]) {
       assert.equal(zlib.gunzipSync(encodeGzipMember(text)).toString(), text)
     }
-  })
-
-  it('computes the same CRC-32 as zlib for every length around the table/zlib switch, at any offset', () => {
-    const bytes = Buffer.from(Array.from({length: 400}, (_, i) => (i * 131 + 17) & 0xff))
-    for (let length = 0; length <= 300; length++) {
-      for (const start of [0, 3]) {
-        const slice = bytes.subarray(start, start + length)
-        assert.equal(crc32(bytes, start, start + length), zlib.crc32(slice), `length ${length} at ${start}`)
-        assert.equal(crc32(slice), zlib.crc32(slice))
-      }
-    }
-  })
-
-  it('still refuses a member whose checksum was computed over different bytes', () => {
-    const {decoder, errors, messages} = collect()
-    const member = encodeGzipMember('{"a":1}')
-    member[member.length - 8] ^= 1
-    decoder.push(member)
-    assert.deepEqual(messages, [])
-    assert.equal(errors[0]?.code, 'RW_ERR_FRAME_CORRUPT')
   })
 })
