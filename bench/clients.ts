@@ -1,9 +1,9 @@
 // The client side of each echo transport, as send(body) → echoed body.
 import {connect as netConnect} from 'node:net'
 import {Pool} from 'undici'
-import {KorvClient} from '../src/core/korv/client.js'
 import type {KorvKeys} from '../test/helpers/korv-fixture.js'
-import {lineWriter, onLines} from './line-socket.js'
+import {type KorvModule, loadKorv} from './korv-dist.js'
+import {lineWriter, onLines} from './line-socket.mjs'
 import type {SendEcho} from './load.js'
 
 export interface EchoClient {
@@ -53,8 +53,9 @@ export async function connectHttp(port: number, concurrency: number): Promise<Ec
   }
 }
 
-/** One SSH connection, one korv channel, every request pipelined on it. */
-export async function connectKorv(port: number, keys: KorvKeys): Promise<EchoClient> {
+/** One SSH connection, one korv channel, every request pipelined on it; the client from dist/ (korv-dist.ts). */
+export async function connectKorv(port: number, keys: KorvKeys, korv?: KorvModule): Promise<EchoClient> {
+  const {KorvClient} = korv ?? (await loadKorv())
   const client = await KorvClient.connect({hostKeyPolicy: 'accept-new', identities: [keys.clientKey], knownHostsPath: keys.knownHostsPath, port})
   return {
     close: () => client.close(),

@@ -35,9 +35,9 @@ export interface ServerChild {
 const SERVER_KIND: Record<Transport, string> = {http: 'http', korv: 'korv', 'raw-tcp': 'tcp'}
 
 export async function startServerChild(transport: Transport, keysDir: string, profDir: string | undefined): Promise<ServerChild> {
-  // Default profile names: tsx's loader thread writes a profile of its own, which a fixed name would clobber.
+  // Plain node, no tsx: every server runs compiled code (korv from dist/), as users run it.
   const prof = profDir ? ['--cpu-prof', '--cpu-prof-dir', profDir] : []
-  const child = spawnTracked(process.execPath, ['--import', 'tsx', ...prof, join(ROOT, 'bench', 'server-child.ts'), SERVER_KIND[transport], keysDir], {
+  const child = spawnTracked(process.execPath, [...prof, join(ROOT, 'bench', 'echo-server.mjs'), SERVER_KIND[transport], keysDir], {
     cwd: ROOT,
     stdio: ['pipe', 'pipe', 'inherit'],
   })

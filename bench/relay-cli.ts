@@ -67,7 +67,7 @@ async function startRelayCli(dir: string, httpPort: number): Promise<{port: numb
 export async function runRelayCliCases(settings: RelayCliSettings): Promise<RelayCliResult> {
   process.stderr.write('bench: relay CLI with its request log (stderr to a file) vs direct undici\n')
   const dir = makeTempDir('restwire-bench-relay-cli-')
-  const http = await startChild('server-child.ts', ['http'])
+  const http = await startChild('echo-server.mjs', ['http'])
   let relay: Awaited<ReturnType<typeof startRelayCli>> | undefined
   const clients: EchoClient[] = []
   try {

@@ -9,7 +9,7 @@ import {createInterface} from 'node:readline'
 import {connect as netConnect} from 'node:net'
 import {type EchoClient, connectHttp} from './clients.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {lineWriter, onLines} from './line-socket.js'
+import {lineWriter, onLines} from './line-socket.mjs'
 import {type LoadResult, type WindowSamples, runWindow, summarize} from './load.js'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -81,7 +81,7 @@ export async function connectRelay(port: number): Promise<EchoClient> {
 
 export async function runRelayCases(settings: RelaySettings): Promise<RelayBenchResult> {
   process.stderr.write('bench: relay vs direct undici, same HTTP echo server\n')
-  const http = await startChild('server-child.ts', ['http'])
+  const http = await startChild('echo-server.mjs', ['http'])
   let relay: Child | undefined
   const clients: EchoClient[] = []
   try {

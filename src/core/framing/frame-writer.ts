@@ -20,6 +20,15 @@ export interface FrameSink {
   write(chunk: Buffer): boolean
 }
 
+/**
+ * When the frames of a turn go out: `immediate` at the end of the event-loop turn (setImmediate),
+ * `tick` as soon as the code that wrote them has run (process.nextTick: after the current callback and
+ * the promise jobs it started). A socket read decodes to many messages in one callback, so both
+ * coalesce the same answers; `tick` skips the rest of the poll phase and the check phase, the wait
+ * a lone request (concurrency 1) paid on each side.
+ */
+export type FlushTiming = 'immediate' | 'tick'
+
 export class FrameWriter {
   private queue: Buffer[] = []
   private queuedBytes = 0
@@ -27,10 +36,15 @@ export class FrameWriter {
   private closed = false
   private flushAt = EARLY_FLUSH_BYTES
 
+  private readonly schedule: (callback: () => void) => void
+
   constructor(
     private readonly sink: FrameSink,
     private readonly coalesce: boolean,
-  ) {}
+    timing: FlushTiming = 'immediate',
+  ) {
+    this.schedule = timing === 'tick' ? process.nextTick : setImmediate
+  }
 
   write(frame: Buffer): void {
     if (this.closed) return
@@ -44,7 +58,7 @@ export class FrameWriter {
     if (!this.scheduled) {
       // Also after an early write: the turn's end resets the threshold.
       this.scheduled = true
-      setImmediate(this.onTurnEnd)
+      this.schedule(this.onTurnEnd)
     }
 
     if (this.queuedBytes >= this.flushAt) {

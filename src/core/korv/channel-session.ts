@@ -6,7 +6,7 @@ import {stringifyJson} from '../json.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {NdjsonDecoder} from '../framing/ndjson.js'
-import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
+import {AbortableRequest, errorResponse, invokeHandler} from '../message/invoke.js'
 import {type RequestHandler, type RwRequest, type RwResponse, splitResource} from '../message/request.js'
 import type {TrafficLog} from '../observe/traffic.js'
 import type {BudgetHolder, BudgetRefusal, ConnectionDecodeBudget} from './decode-budget.js'
@@ -49,7 +49,8 @@ export interface ChannelSessionOptions {
   /** This connection's share of the partially-decoded-bytes budget. */
   budget: ConnectionDecodeBudget
   nextMessageId: () => number
-  onRequest: (entry: KorvRequestLog) => void
+  /** Where each finished request is logged; without one no log entry is built. */
+  onRequest?: (entry: KorvRequestLog) => void
   /** Where each finished request is reported, when the server observes its traffic. */
   traffic?: TrafficLog
   onProtocolError: (error: RestwireError, framing: KorvFraming) => void
@@ -79,7 +80,8 @@ function ndjsonDecoder(maxLineBytes: number, onLine: (line: Buffer) => void, onE
 
 export class ChannelSession {
   private readonly writer: FrameWriter
-  private readonly active = new Set<LazyAbort>()
+  /** Requests whose handler answered with a promise (one that answers synchronously is settled in the same call). */
+  private readonly active = new Set<AbortableRequest>()
   private decoder: Decoder
   /** Bytes the decoder held after the last chunk, as charged to the budget; the budget may evict us. */
   private readonly holder = {charged: 0, evict: (): void => this.refuse('server')} satisfies BudgetHolder
@@ -92,12 +94,15 @@ export class ChannelSession {
   private framingFailed = false
   /** Bytes of the last frame send() wrote, for the traffic log (send returns the status). */
   private sentBytes = 0
+  /** Someone reads each request's duration (a request log or a traffic log): otherwise no clock is read. */
+  private readonly timed: boolean
 
   constructor(private readonly options: ChannelSessionOptions) {
     const {framing, limits, stream} = options
+    this.timed = options.onRequest !== undefined || options.traffic !== undefined
     // Backpressure: a peer that does not read its replies stops being read (and its requests stop
     // being started) until the channel drains, so unread replies cannot pile up without bound.
-    this.writer = new FrameWriter({write: this.writeOut}, options.coalesce)
+    this.writer = new FrameWriter({write: this.writeOut}, options.coalesce, 'tick')
     const onMessage = (payload: Buffer): void => this.onMessage(payload)
     const onError = (error: RestwireError): void => this.onFramingError(error)
     this.decoder =
@@ -116,10 +121,6 @@ export class ChannelSession {
     })
     stream.on('close', () => this.close())
     stream.on('error', () => this.close())
-  }
-
-  get inFlight(): number {
-    return this.active.size
   }
 
   private readonly writeOut = (chunk: Buffer): boolean => {
@@ -202,11 +203,12 @@ export class ChannelSession {
     if (this.options.traffic) this.observe(verb, path, resource, code, latencyMs, requestBytes, undefined, response.body)
   }
 
-  /** Logs the request; returns how long it took (the traffic record reuses it). */
+  /** Logs the request; returns how long it took (the traffic record reuses it), 0 when nothing is told. */
   private log(verb: string, path: string, code: number, started: number): number {
-    const {client} = this.options
+    if (!this.timed) return 0
+    const {client, onRequest} = this.options
     const durationMs = performance.now() - started
-    this.options.onRequest({address: client.address, code, durationMs, fingerprint: client.fingerprint, path, verb})
+    onRequest?.({address: client.address, code, durationMs, fingerprint: client.fingerprint, path, verb})
     return durationMs
   }
 
@@ -238,32 +240,24 @@ export class ChannelSession {
     })
   }
 
-  /** Runs one request; a handler that answers synchronously is settled in the same call (no promise, no microtask). */
+  /**
+   * Runs one request; a handler that answers synchronously is settled in the same call (no promise, no
+   * microtask, no entry in `active`: nothing can close the channel while it runs).
+   */
   private run(id: KorvId, verb: string, resource: string, body: unknown, requestBytes: number): void {
     const {gauge, handler, limits} = this.options
-    const started = performance.now()
-    const controller = new LazyAbort()
+    const started = this.timed ? performance.now() : 0
     const {path, query} = splitResource(resource)
-    const request: RwRequest = {
-      body,
-      client: this.options.client,
-      params: {},
-      path,
-      query,
-      resource,
-      get signal() {
-        return controller.signal
-      },
-      verb,
-    }
-    this.active.add(controller)
+    const request = new AbortableRequest(verb, resource, path, query, body, this.options.client)
     gauge.count++
-    const result = invokeHandler(handler, request, controller, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
-    if (result instanceof Promise) void result.then((response) => this.settle(id, request, started, controller, response, requestBytes))
-    else this.settle(id, request, started, controller, result, requestBytes)
+    const result = invokeHandler(handler, request, request, {timeoutMs: limits.handlerTimeoutMs, tracebacks: limits.tracebacks})
+    if (result instanceof Promise) {
+      this.active.add(request)
+      void result.then((response) => this.settle(id, request, started, response, requestBytes))
+    } else this.settle(id, request, started, result, requestBytes)
   }
 
-  private settle(id: KorvId, request: RwRequest, started: number, controller: LazyAbort, response: RwResponse, requestBytes: number): void {
+  private settle(id: KorvId, request: AbortableRequest, started: number, response: RwResponse, requestBytes: number): void {
     const {path, resource, verb} = request
     const {gauge} = this.options
     try {
@@ -271,7 +265,7 @@ export class ChannelSession {
       const latencyMs = this.log(verb, path, code, started)
       if (this.options.traffic) this.observe(verb, path, resource, code, latencyMs, requestBytes, request.body, response.body, request.route)
     } finally {
-      this.active.delete(controller)
+      this.active.delete(request)
       gauge.count--
       this.options.onSettled()
       this.endIfDone()

@@ -65,7 +65,7 @@ export class KorvClient implements AsyncDisposable {
     /** The server decodes coalesced input (a restwire server); Korv's Python server does not. */
     readonly coalesce: boolean,
   ) {
-    this.writer = new FrameWriter(channel, coalesce)
+    this.writer = new FrameWriter(channel, coalesce, 'tick')
     this.requests = new KorvRequests({
       defaultTimeoutMs: options.requestTimeoutMs,
       maxInFlight: options.maxInFlight ?? DEFAULT_CLIENT_MAX_IN_FLIGHT,

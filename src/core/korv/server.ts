@@ -229,7 +229,7 @@ export class KorvServer {
           limits: this.limits,
           nextMessageId: () => ++this.messageId,
           onProtocolError: (error) => this.options.onEvent?.({address, error, framing, type: 'protocol-error'}),
-          onRequest: (entry) => this.options.onRequest?.(entry),
+          onRequest: this.options.onRequest,
           onActivity: idle ? () => idle.refresh() : undefined,
           onSettled: () => this.onSettled(),
           stream,

@@ -1,7 +1,7 @@
 // Runs a request handler under the shared rules: a throw is 500 (with or without traceback), a handler
 // that outlives its timeout is 504, and every request gets exactly one response. A handler that
 // answers synchronously is answered without a timer or a promise.
-import type {RequestHandler, RwRequest, RwResponse} from './request.js'
+import type {Query, RequestHandler, RwRequest, RwResponse} from './request.js'
 import {TimeoutError} from '../errors.js'
 
 export const DEFAULT_HANDLER_TIMEOUT_MS = 30_000
@@ -68,31 +68,59 @@ function validResponse(response: RwResponse): RwResponse {
   return response
 }
 
-/** An abort signal made only if a handler asks for it (most never do; making one costs per request). */
+/**
+ * An abort signal made only if a handler asks for it (most never do; making one costs per request).
+ * `abort` is a method and the listener list is made on the first `onAbort`: nothing per instance
+ * beyond its three fields.
+ */
 export class LazyAbort {
-  private controller: AbortController | undefined
-  private reason: unknown
-  private listeners: Array<() => void> = []
+  #controller: AbortController | undefined
+  #reason: unknown
+  #listeners: Array<() => void> | undefined
 
   get signal(): AbortSignal {
-    if (!this.controller) {
-      this.controller = new AbortController()
-      if (this.reason !== undefined) this.controller.abort(this.reason)
+    if (!this.#controller) {
+      this.#controller = new AbortController()
+      if (this.#reason !== undefined) this.#controller.abort(this.#reason)
     }
 
-    return this.controller.signal
+    return this.#controller.signal
   }
 
-  readonly abort = (reason: unknown): void => {
-    if (this.reason !== undefined) return
-    this.reason = reason ?? new Error('aborted')
-    this.controller?.abort(this.reason)
-    for (const listener of this.listeners.splice(0)) listener()
+  abort(reason: unknown): void {
+    if (this.#reason !== undefined) return
+    this.#reason = reason ?? new Error('aborted')
+    this.#controller?.abort(this.#reason)
+    const listeners = this.#listeners
+    this.#listeners = undefined
+    if (listeners) for (const listener of listeners) listener()
   }
 
   /** Runs `listener` on abort (at once if already aborted). */
   onAbort(listener: () => void): void {
-    if (this.reason !== undefined) listener()
-    else this.listeners.push(listener)
+    if (this.#reason !== undefined) listener()
+    else (this.#listeners ??= []).push(listener)
+  }
+}
+
+/**
+ * A request that is its own LazyAbort: one object per request, `signal` a getter on the prototype. An
+ * object literal with its own `get signal()` made a new hidden class (map, descriptors, accessor pair)
+ * per request, which the scavenger then kept alive through the map transition tree: at c=64 on korv
+ * half the young generation survived every scavenge and the GC took a fifth of the server's time.
+ */
+export class AbortableRequest extends LazyAbort implements RwRequest {
+  params: Record<string, string> = {}
+  route: string | undefined = undefined
+
+  constructor(
+    public verb: string,
+    public resource: string,
+    public path: string,
+    public query: Query,
+    public body: unknown,
+    public client: RwRequest['client'],
+  ) {
+    super()
   }
 }

@@ -51,6 +51,40 @@ describe('FrameWriter', () => {
     await nextTurn()
   })
 
+  it("with 'tick' timing, writes the frames of one callback right after it, not at the end of the turn", async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true, 'tick')
+    const seen = await new Promise<string[]>((resolve) =>
+      setImmediate(() => {
+        for (const text of ['a', 'b', 'c']) writer.write(Buffer.from(text))
+        assert.equal(out.writes.length, 0)
+        // A tick queued after the writer's own runs once it has written.
+        process.nextTick(() => resolve(out.writes.map(String)))
+      }),
+    )
+    assert.deepEqual(seen, ['abc'])
+  })
+
+  it("with 'tick' timing, frames written by the promise jobs of one run join one write", async () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true, 'tick')
+    writer.write(Buffer.from('a'))
+    await Promise.resolve()
+    writer.write(Buffer.from('b'))
+    await nextTurn()
+    writer.write(Buffer.from('c'))
+    await nextTurn()
+    assert.deepEqual(out.writes.map(String), ['ab', 'c'])
+  })
+
+  it("with 'tick' timing, still writes early once 2 KiB wait", () => {
+    const out = sink()
+    const writer = new FrameWriter(out, true, 'tick')
+    for (let i = 0; i < 30; i++) writer.write(Buffer.alloc(100, i))
+    assert.equal(out.writes.length, 1)
+    assert.ok(out.writes[0]!.length <= 2100)
+  })
+
   it('drops what is queued on close and ignores later writes', async () => {
     const out = sink()
     const writer = new FrameWriter(out, true)

@@ -1,11 +1,12 @@
 // The raw-TCP baseline's framing: NDJSON lines on a node:net socket, written corked until the end of the
 // current tick so that pipelined messages share a syscall (what any careful raw implementation does).
-import type {Socket} from 'node:net'
+// Plain JavaScript (types in line-socket.d.mts), so that the baseline runs untransformed on both sides.
 
-export function onLines(socket: Socket, onLine: (line: string) => void): void {
+/** Calls onLine(line) for every complete line received. */
+export function onLines(socket, onLine) {
   let pending = ''
   socket.setEncoding('utf8')
-  socket.on('data', (chunk: string) => {
+  socket.on('data', (chunk) => {
     let from = 0
     let newline = chunk.indexOf('\n')
     if (newline === -1) {
@@ -25,9 +26,9 @@ export function onLines(socket: Socket, onLine: (line: string) => void): void {
 }
 
 /** Returns write(line): the first write of a tick corks the socket, a nextTick uncorks it. */
-export function lineWriter(socket: Socket): (line: string) => void {
+export function lineWriter(socket) {
   let corked = false
-  const uncork = (): void => {
+  const uncork = () => {
     corked = false
     socket.uncork()
   }
