@@ -1,0 +1,97 @@
+// A call across hubs never waits in silence: the hub holding the node that gives a call up (it judged
+// the caller's hub gone) tells the caller at once (503), where the caller used to wait for its 15 s open
+// bound or the gateway's timeout; and a stall of the hubs' own process (a loaded machine: timers run
+// before the beats waiting unread in the socket) does not make hubs judge each other gone, so a call in
+// flight across the stall is answered.
+import assert from 'node:assert/strict'
+import {after, before, describe, it} from 'node:test'
+import {createPipeHandler} from '../../../src/core/pipe/handlers.js'
+import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
+import {type RawNats, connectRawNats} from '../../helpers/nats-raw.js'
+import {type NatsServer, startNatsServer} from '../../helpers/nats-server.js'
+import {type ClusterHub, clusterNodes, startClusterHub, until} from '../../helpers/pipe-cluster-fixture.js'
+import {startTestNode} from '../../helpers/pipe-fixture.js'
+import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
+import {useTempDir} from '../../helpers/ssh-tools.js'
+import {skipWithout} from '../../helpers/tools.js'
+
+/** Blocks this process's event loop (both hubs, the node, the clients) for `ms`: a stalled machine. */
+function stall(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms)
+}
+
+describe('cluster: a call across hubs is never given up in silence', {skip: skipWithout('nats-server', 'openssl'), timeout: 90_000}, () => {
+  const dir = useTempDir('restwire-cluster-give-up-')
+  let pki: PipePki
+  let nats: NatsServer
+  let raw: RawNats
+  const hubs: ClusterHub[] = []
+  const ids = new Map<string, string>()
+  let node: PipeNodeHandle
+  /** Calls of get_gate that reached the node, each released by the test. */
+  const entered: Array<() => void> = []
+
+  before(async () => {
+    pki = await makePipePki(dir())
+    nats = await startNatsServer()
+    // Heartbeats of 5 s on the pipe links: the stall below must not end them (that is not what this checks).
+    for (const name of ['hub-a', 'hub-b']) hubs.push(await startClusterHub(pki, name, {servers: [nats.url]}, {gatewayTimeoutMs: 30_000, heartbeatMs: 5000}))
+    const handler = createPipeHandler({
+      functions: {
+        get_gate: () => new Promise((resolve) => entered.push(() => resolve({released: true}))),
+      },
+    })
+    ;({node} = await startTestNode(pki, hubs[1]!.hub.address.port, {handler, heartbeatMs: 5000}))
+    await node.connected()
+    await until('hub-a to list node-a on hub-b', async () => (await clusterNodes(hubs[0]!.gateway)).nodes.some((entry) => entry.name === 'node-a' && entry.hub === 'hub-b'))
+    raw = await connectRawNats(nats.port)
+    raw.sub('restwire.pipe.test.beat', (msg) => {
+      const {hub, name} = JSON.parse(msg.data.toString()) as {hub: string; name: string}
+      ids.set(name, hub)
+    })
+    await until('both hub ids', () => ids.size === 2)
+  })
+  after(async () => {
+    raw?.close()
+    for (const release of entered) release()
+    await node?.close()
+    await Promise.all(hubs.map((hub) => hub.close()))
+    await nats?.stop()
+  })
+
+  it('the holding hub that judges the caller\'s hub gone tells the caller: 503 at once, not the gateway\'s 504', async () => {
+    const before = entered.length
+    const call = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
+    await until('the call to reach the node', () => entered.length > before)
+    // Any member may say a hub left (NATS is the trust boundary): hub-b now takes hub-a for gone, and
+    // gives up the calls it serves for it.
+    raw.pub('restwire.pipe.test.bye', JSON.stringify({hub: ids.get('hub-a')}))
+    const response = await call
+    const text = await response.text()
+    assert.equal(response.status, 503, text)
+    assert.match(text, /gone/)
+    // The next call is served as before.
+    const again = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
+    await until('the next call to reach the node', () => entered.length > before + 1)
+    entered.at(-1)!()
+    const answer = await again
+    assert.equal(answer.status, 200, await answer.clone().text())
+    assert.deepEqual(await answer.json(), {released: true})
+  })
+
+  it('a stall of 3.5 s of the hubs\' own process: no hub is judged gone, the call in flight is answered', async () => {
+    const before = entered.length
+    const call = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
+    await until('the call to reach the node', () => entered.length > before)
+    // Past the 3 s of silence after which a hub is gone: every beat of the other hub waits unread.
+    stall(3500)
+    // Let the timers that were due run, and the beats that waited be read.
+    await new Promise((resolve) => setTimeout(resolve, 1500))
+    entered.at(-1)!()
+    const response = await call
+    assert.equal(response.status, 200, await response.clone().text())
+    assert.deepEqual(await response.json(), {released: true})
+    assert.deepEqual(hubs.map((hub) => hub.states), [[], []], 'no hub lost NATS')
+    for (const hub of hubs) assert.deepEqual((await clusterNodes(hub.gateway)).cluster.hubs, ['hub-a', 'hub-b'])
+  })
+})
