@@ -79,6 +79,23 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
     assert.deepEqual(await answer.json(), {released: true})
   })
 
+  it('a malformed message into a live call fails that call with 502, and the holding hub is told to stop', async () => {
+    const before = entered.length
+    // Any member may read the opens (NATS is the trust boundary): the caller's call subject is their reply subject.
+    const opens: string[] = []
+    raw.sub(`restwire.pipe.test.node.${Buffer.from('node-a').toString('base64url')}`, (msg) => void (msg.reply && opens.push(msg.reply)))
+    await raw.flush()
+    const call = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
+    await until('the call to reach the node', () => entered.length > before && opens.length > 0)
+    // A data message cut short after its type byte.
+    raw.pub(opens.at(-1)!, Buffer.from([3]))
+    const response = await call
+    const text = await response.text()
+    assert.equal(response.status, 502, text)
+    assert.match(text, /malformed message/)
+    entered.at(-1)!()
+  })
+
   it('a stall of 3.5 s of the hubs\' own process: no hub is judged gone, the call in flight is answered', async () => {
     const before = entered.length
     const call = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
