@@ -96,6 +96,24 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
     entered.at(-1)!()
   })
 
+  it('a hub silent past 3 s that answers pings stays; once it stops answering, it is gone', async () => {
+    // A member beating once as hub "quiet", then answering its pings only while `answering`.
+    const id = 'abcdef012345'
+    let answering = true
+    raw.sub(`restwire.pipe.test.hub.${id}.ping`, (msg) => {
+      if (answering && msg.reply) raw.pub(msg.reply, '')
+    })
+    await raw.flush()
+    raw.pub('restwire.pipe.test.beat', JSON.stringify({hub: id, name: 'quiet'}))
+    const listed = async (): Promise<boolean> => (await clusterNodes(hubs[0]!.gateway)).cluster.hubs.includes('quiet')
+    await until('hub-a to list hub "quiet"', listed)
+    // Past its 3 s of silence, and then some: each silence check pinged it, and it answered.
+    await new Promise((resolve) => setTimeout(resolve, 5000))
+    assert.ok(await listed(), 'a silent hub that answers its pings was dropped')
+    answering = false
+    await until('hub-a to drop hub "quiet"', async () => !(await listed()), 15_000)
+  })
+
   it('a stall of 3.5 s of the hubs\' own process: no hub is judged gone, the call in flight is answered', async () => {
     const before = entered.length
     const call = fetch(`${hubs[0]!.gateway.url}/client/node-a/gate`)
