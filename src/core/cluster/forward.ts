@@ -334,7 +334,9 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     if (named) host.link.send(caller, encodeAck(named.call, named.hub))
   }, streamed ? 0 : ACK_DELAY_MS)
   // The hub gives the call up (the caller's hub judged gone, this hub's NATS link lost, this hub
-  // closing): the caller is told, whatever the cause; if its hub is really gone, nobody hears it.
+  // closing): the caller is told, whatever the cause. Nobody hears it if the caller's hub is really
+  // gone, nor when this hub's link is down (the client drops what it queued when it redials): the
+  // caller's pings of this hub then find no responders.
   const stop = (error: RestwireError): void => {
     if (done) return
     sendError(host, caller, errorValue(error))
