@@ -23,7 +23,7 @@
 import {Readable} from 'node:stream'
 import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
-import {BodyInbox, type ChunkSink, Credit, prefetchBody, sendBody} from './body-flow.js'
+import {BodyInbox, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
 import type {CallInbox} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
@@ -98,14 +98,15 @@ export function strayMessage(host: ForwardHost, msg: Msg): void {
 
 /**
  * Sends `event` to `node` on whichever hub holds it; resolves when the reply starts. NotConnectedAnywhere
- * if none does. `hubId`: the hub the directory places it on, watched until the holder names itself.
+ * if none does (nothing of `body` was sent then: a retry sends the same). `body`: the event's body as
+ * prefetchBody read it ahead, once for every attempt: reading the source again would skip what the first
+ * attempt read. `hubId`: the hub the directory places it on, watched until the holder names itself.
  */
-export async function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, options: SendOptions, hubId?: string): Promise<PipeReply> {
+export function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, body: Prefetched | undefined, options: SendOptions, hubId?: string): Promise<PipeReply> {
   if (host.link.state !== 'connected') {
-    throw new PeerGoneError(`node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {status: 503})
+    return Promise.reject(new PeerGoneError(`node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {status: 503}))
   }
 
-  const body = event.body === undefined ? undefined : await prefetchBody(event.body)
   return new CallerSide(host, node, event, options, body, hubId).reply
 }
 
@@ -131,7 +132,7 @@ class CallerSide {
     private readonly node: string,
     event: PipeEvent,
     private readonly options: SendOptions,
-    private readonly request: {inline: Buffer} | {streamed: NonNullable<PipeEvent['body']>} | undefined,
+    private readonly request: Prefetched | undefined,
     hubId: string | undefined,
   ) {
     this.reply = new Promise((resolve, reject) => (this.settle = {reject, resolve}))

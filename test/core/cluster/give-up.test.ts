@@ -4,6 +4,7 @@
 // before the beats waiting unread in the socket) does not make hubs judge each other gone, so a call in
 // flight across the stall is answered.
 import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
 import {after, before, describe, it} from 'node:test'
 import {createPipeHandler} from '../../../src/core/pipe/handlers.js'
 import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
@@ -28,6 +29,8 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
   const hubs: ClusterHub[] = []
   const ids = new Map<string, string>()
   let node: PipeNodeHandle
+  let mover: PipeNodeHandle | undefined
+  let handler: ReturnType<typeof createPipeHandler>
   /** Calls of get_gate that reached the node, each released by the test. */
   const entered: Array<() => void> = []
 
@@ -35,10 +38,23 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
     pki = await makePipePki(dir())
     nats = await startNatsServer()
     // Heartbeats of 5 s on the pipe links: the stall below must not end them (that is not what this checks).
-    for (const name of ['hub-a', 'hub-b']) hubs.push(await startClusterHub(pki, name, {servers: [nats.url]}, {gatewayTimeoutMs: 30_000, heartbeatMs: 5000}))
-    const handler = createPipeHandler({
+    await pki.addNode('mover')
+    // awaitNodeMs 10 s: the retried call below waits for its node to connect.
+    for (const name of ['hub-a', 'hub-b']) hubs.push(await startClusterHub(pki, name, {awaitNodeMs: 10_000, servers: [nats.url]}, {gatewayTimeoutMs: 30_000, heartbeatMs: 5000}))
+    handler = createPipeHandler({
       functions: {
         get_gate: () => new Promise((resolve) => entered.push(() => resolve({released: true}))),
+        /** The sha256 and size of the event body, read as it streams. */
+        async post_sha(ctx) {
+          const hash = createHash('sha256')
+          let bytes = 0
+          for await (const chunk of ctx.body) {
+            hash.update(chunk as Buffer)
+            bytes += (chunk as Buffer).length
+          }
+
+          return {bytes, sha: hash.digest('hex')}
+        },
       },
     })
     ;({node} = await startTestNode(pki, hubs[1]!.hub.address.port, {handler, heartbeatMs: 5000}))
@@ -54,6 +70,7 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
   after(async () => {
     raw?.close()
     for (const release of entered) release()
+    await mover?.close()
     await node?.close()
     await Promise.all(hubs.map((hub) => hub.close()))
     await nats?.stop()
@@ -112,6 +129,27 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
     assert.ok(await listed(), 'a silent hub that answers its pings was dropped')
     answering = false
     await until('hub-a to drop hub "quiet"', async () => !(await listed()), 15_000)
+  })
+
+  it('a call retried after "no responders" (a stale directory) sends its whole streamed body, not what the first attempt left unread', async () => {
+    // A member claims "mover" for a hub of its own: hub-a's open finds no subscriber, and the call
+    // waits for the node to connect somewhere, then goes again.
+    const fake = 'fedcba543210'
+    raw.pub('restwire.pipe.test.beat', JSON.stringify({hub: fake, name: 'fake'}))
+    raw.pub('restwire.pipe.test.up', JSON.stringify({hub: fake, name: 'fake', nodes: [{address: '127.0.0.1:1', at: Date.now(), node: 'mover'}]}))
+    const listedOn = async (): Promise<string | undefined> => (await clusterNodes(hubs[0]!.gateway)).nodes.find((entry) => entry.name === 'mover')?.hub
+    await until('hub-a to place "mover" on the fake hub', async () => (await listedOn()) === 'fake')
+    const body = Buffer.alloc(2 * 1024 * 1024)
+    for (let i = 0; i < body.length; i++) body[i] = (i * 7) & 0xff
+    const call = fetch(`${hubs[0]!.gateway.url}/client/mover/sha`, {body, method: 'POST'})
+    // The first attempt found no responders: hub-a dropped the stale entry and waits for the node.
+    await until('hub-a to drop the stale entry', async () => (await listedOn()) === undefined)
+    ;({node: mover} = await startTestNode(pki, hubs[1]!.hub.address.port, {handler, heartbeatMs: 5000, name: 'mover'}))
+    const response = await call
+    assert.equal(response.status, 200, await response.clone().text())
+    assert.deepEqual(await response.json(), {bytes: body.length, sha: createHash('sha256').update(body).digest('hex')})
+    // The fake hub is silent and answers no ping: it goes.
+    await until('hub-a to drop the fake hub', async () => !(await clusterNodes(hubs[0]!.gateway)).cluster.hubs.includes('fake'), 15_000)
   })
 
   it('a stall of 3.5 s of the hubs\' own process: no hub is judged gone, the call in flight is answered', async () => {
