@@ -8,8 +8,9 @@ import assert from 'node:assert/strict'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 import {type PipeNodeHandle} from '../../src/core/pipe/node.js'
+import {encodeCredit, encodeData, encodeOpen} from '../../src/core/cluster/wire.js'
 import {GROWTH_LIMIT_BYTES, type HealthyReport, MIB, deepJsonText, healthyClient, watchRss} from '../helpers/hostile.js'
-import {type RawNats, connectRawNats, natsHeaders} from '../helpers/nats-raw.js'
+import {type RawNats, connectRawNats} from '../helpers/nats-raw.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {until} from '../helpers/pipe-cluster-fixture.js'
@@ -103,28 +104,36 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
     assert.equal(hostile.closed, false, `${what}: NATS dropped the hostile member (${hostile.errors.join('; ')})`)
   }
 
-  it('malformed opens on a node subject: no headers, bad header blocks, non-JSON, 100,000-deep JSON, missing fields, no reply subject', async () => {
+  it('malformed opens on a node subject: not an open, truncated, unknown body mode, lengths past the end, no timeout, trailing bytes, 100,000-deep JSON, NATS header garbage, no reply subject', async () => {
     const from = hub('hub-b').process.stderr.length
     await underAttack('malformed opens', async () => {
       const subject = nodeSubject('node-a')
-      const deep = deepJsonText(100_000)
-      const cases: Array<{data: string; headers?: string; reply?: string}> = [
-        {data: 'not json', reply: '_INBOX.hostile.1'},
+      const good = encodeOpen({args: ['a'], hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'}, undefined)
+      const patched = (offset: number, bytes: number[]): Buffer => {
+        const copy = Buffer.from(good)
+        copy.set(bytes, offset)
+        return copy
+      }
+      // At: 0 type, 1 body mode, 2 f64 timeout, 10 [u8 1]["x"], 12 [u8 3]["GET"], 16 [u16 6]["whoami"], 24 [u16 1], 26 [u32 1]["a"], 31 [u16 0xffff]
+      const cases: Array<{data: string | Buffer; headers?: string; reply?: string}> = [
+        {data: 'not an open', reply: '_INBOX.hostile.1'},
         {data: 'x', headers: 'NATS/1.0\r\nno colon here\r\n\r\n', reply: '_INBOX.hostile.2'},
         {data: 'x', headers: 'garbage\u0000\u00ff\r\n\r\n', reply: '_INBOX.hostile.3'},
-        {data: '{}', headers: natsHeaders({'rw-ml': '2', 'rw-t': 'open'}), reply: '_INBOX.hostile.4'},
-        {data: deep, headers: natsHeaders({'rw-ml': String(deep.length), 'rw-t': 'open'}), reply: '_INBOX.hostile.5'},
-        {data: '{"hub":"x"}', headers: natsHeaders({'rw-ml': '-5', 'rw-t': 'open'}), reply: '_INBOX.hostile.6'},
-        {data: '{"hub":"x"}', headers: natsHeaders({'rw-ml': '99999999', 'rw-t': 'open'}), reply: '_INBOX.hostile.7'},
-        {data: JSON.stringify({args: 'nope', hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'}), headers: natsHeaders({'rw-ml': '80', 'rw-t': 'open'}), reply: '_INBOX.hostile.8'},
-        {data: JSON.stringify({args: [], hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'})},
+        {data: Buffer.from([1]), reply: '_INBOX.hostile.4'},
+        {data: deepJsonText(100_000), reply: '_INBOX.hostile.5'},
+        {data: patched(1, [9]), reply: '_INBOX.hostile.6'},
+        {data: patched(26, [0xff, 0xff, 0xff, 0xff]), reply: '_INBOX.hostile.7'},
+        {data: patched(2, [0, 0, 0, 0, 0, 0, 0, 0]), reply: '_INBOX.hostile.8'},
+        {data: Buffer.concat([good, Buffer.from('trailing')]), reply: '_INBOX.hostile.9'},
+        {data: good.subarray(0, good.length - 3), reply: '_INBOX.hostile.10'},
+        {data: good},
       ]
       for (let round = 0; round < 50; round++) for (const entry of cases) hostile.pub(subject, entry.data, {headers: entry.headers, reply: entry.reply})
     })
     await logged(hub('hub-b').process, /(?=.*cluster message refused)(?=.*malformed open)/, from)
   })
 
-  it('malformed and stray call messages to a hub inbox: unknown calls, wrong chunk sequence, absurd credit, non-JSON acks and errors', async () => {
+  it('malformed and stray call messages to a hub inbox: unknown calls, wrong chunk sequence, absurd credit, truncated acks and credits, non-JSON errors, unknown types', async () => {
     const from = hub('hub-a').process.stderr.length
     await underAttack('stray call messages', async () => {
       for (const name of ['hub-a', 'hub-b']) {
@@ -132,13 +141,14 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
         // that call (NATS is the trust boundary), which is not what this checks.
         const inbox = `_INBOX.${hub(name).id}.x-`
         for (let i = 0; i < 500; i++) {
-          hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: natsHeaders({'rw-end': '1', 'rw-seq': '7', 'rw-t': 'data'})})
-          hostile.pub(`${inbox}${i.toString(36)}`, '', {headers: natsHeaders({'rw-n': '1e308', 'rw-t': 'credit'})})
-          hostile.pub(`${inbox}zz${i}`, '', {headers: natsHeaders({'rw-n': 'NaN', 'rw-t': 'credit'})})
-          hostile.pub(`${inbox}${i.toString(36)}`, 'not json', {headers: natsHeaders({'rw-t': 'ack'})})
-          hostile.pub(`${inbox}${i.toString(36)}`, deepJsonText(10_000, 'object'), {headers: natsHeaders({'rw-t': 'error'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, encodeData(7, Buffer.from('x'), true))
+          hostile.pub(`${inbox}${i.toString(36)}`, encodeCredit(0xff_ff_ff_ff))
+          hostile.pub(`${inbox}zz${i}`, Buffer.from([4, 1]))
+          hostile.pub(`${inbox}${i.toString(36)}`, Buffer.from([2, 200, 1]))
+          hostile.pub(`${inbox}${i.toString(36)}`, Buffer.concat([Buffer.from([5]), Buffer.from(deepJsonText(10_000, 'object'))]))
           hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: 'NATS/1.0 503\r\n\r\n'})
-          hostile.pub(`${inbox}${i.toString(36)}`, 'x', {headers: natsHeaders({'rw-call': 'restwire.pipe.adv.beat', 'rw-t': 'data'})})
+          hostile.pub(`${inbox}${i.toString(36)}`, encodeData(0, Buffer.from('x'), false, undefined, {call: 'restwire.pipe.adv.beat', hub: 'x'}))
+          hostile.pub(`${inbox}${i.toString(36)}`, Buffer.from([99, 1, 2, 3]))
         }
       }
     })
@@ -188,9 +198,9 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
     })
     const rss = watchRss(hub('hub-b').process.child.pid!)
     const subject = nodeSubject('node-a')
-    const meta = Buffer.from(JSON.stringify({args: [], hub: hub('hub-a').id, noun: 'whoami', timeoutMs: 10_000, verb: 'GET'}))
+    const open = encodeOpen({args: [], hub: hub('hub-a').id!, noun: 'whoami', timeoutMs: 10_000, verb: 'GET'}, undefined)
     for (let i = 0; i < 20_000; i++) {
-      hostile.pub(subject, meta, {headers: natsHeaders({'rw-ml': String(meta.length), 'rw-t': 'open'}), reply: `_INBOX.hostile.flood.${i}`})
+      hostile.pub(subject, open, {reply: `_INBOX.hostile.flood.${i}`})
       if (i % 1000 === 999) await hostile.flush()
     }
 
@@ -217,11 +227,11 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
       slow.stopReading()
       await underAttack('never-reading opener', async () => {
         const subject = nodeSubject('node-a')
-        const meta = Buffer.from(JSON.stringify({args: ['64'], hub: hub('hub-a').id, noun: 'big', timeoutMs: 10_000, verb: 'GET'}))
+        const open = encodeOpen({args: ['64'], hub: hub('hub-a').id!, noun: 'big', timeoutMs: 10_000, verb: 'GET'}, undefined)
         // 10 calls of 64 MiB each, no credit ever: without flow control hub-b would hold 640 MiB. (Past
         // 16 such calls to one node, the pipe's own per-link budget (16 windows of 4 MiB, unread) stops
         // the node's link, on one hub as across hubs: docs/cluster.md.)
-        for (let i = 0; i < 10; i++) hostile.pub(subject, meta, {headers: natsHeaders({'rw-ml': String(meta.length), 'rw-t': 'open'}), reply: `_INBOX.slow.${i}`})
+        for (let i = 0; i < 10; i++) hostile.pub(subject, open, {reply: `_INBOX.slow.${i}`})
         await sleep(3000)
       })
     } finally {

@@ -3,10 +3,10 @@
 // consumer reads; the sender never has more than WINDOW_CHUNKS unacknowledged, so memory stays bounded
 // by the window on both hubs, whatever the body's size.
 //
-// Messages (on the other side's call inbox; header rw-t names the type):
-//   data    payload = body bytes, header rw-seq = 0, 1, 2… (a gap means NATS dropped one: the call
-//           fails); rw-end = 1 on the last (its payload may be empty)
-//   credit  header rw-n = chunks the receiver consumed since its last credit
+// Messages (on the other side's call inbox, as wire.ts lays them out):
+//   data    body bytes with seq = 0, 1, 2… (a gap means NATS dropped one: the call fails), and END on
+//           the last (its payload may be empty)
+//   credit  chunks the receiver consumed since its last credit
 import {PeerGoneError, RestwireError} from '../errors.js'
 import {Waiters} from '../link/waiters.js'
 import type {BodySource} from '../pipe/body-stream.js'

@@ -9,6 +9,7 @@ import type {LinkSession} from '../link/session.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {ClusterPeerRegistry} from './cluster-peer-registry.js'
 import {CallInbox} from './call-inbox.js'
+import {prefetchBody} from './body-flow.js'
 import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall, strayMessage} from './forward.js'
 import {HubWatch} from './hub-watch.js'
 import {type ClusterOptions, type ClusterState, type NatsLink, connectNats} from './nats-link.js'
@@ -128,8 +129,10 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   // was behind), it is waited for like a node that is away, once.
   const forward = async (entry: RemoteNode, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> => {
     const node = entry.node
+    // Read ahead once for every attempt: a streamed source read again would skip what the first read.
+    const body = event.body === undefined ? undefined : await prefetchBody(event.body)
     try {
-      return await forwardEvent(host, node, event, sendOptions, entry.hubId)
+      return await forwardEvent(host, node, event, body, sendOptions, entry.hubId)
     } catch (error) {
       if (!(error instanceof NotConnectedAnywhere)) throw error
     }
@@ -139,9 +142,9 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     const notConnected = new PeerGoneError(`node "${node}" is not connected`, {status: 503})
     const peer = await registry.waitFor(node, Math.min(awaitNodeMs, sendOptions.timeoutMs))
     if (!peer) throw notConnected
-    if (local.get(node) === peer) return adapter.serve(peer)(event, sendOptions)
+    if (local.get(node) === peer) return adapter.serve(peer)(body ? {...event, body: 'inline' in body ? body.inline : body.streamed} : event, sendOptions)
     try {
-      return await forwardEvent(host, node, event, sendOptions, presence.get(node)?.hubId)
+      return await forwardEvent(host, node, event, body, sendOptions, presence.get(node)?.hubId)
     } catch (error) {
       throw error instanceof NotConnectedAnywhere ? notConnected : error
     }

@@ -4,35 +4,40 @@
 // publishes the open on the node's subject with its call subject as reply subject: if no hub holds the
 // node, the NATS server itself answers there with status 503 (no responders). A small call is two
 // messages: the open, carrying the request body, and one data message carrying the reply's start, its
-// whole body and the end; the holder's call subject rides on that data message.
-//
-// Messages (header rw-t):
-//   open    caller → node subject  payload = meta JSON, then the request body when inline; rw-ml = the
-//                                  meta's length in bytes. meta = {hub, verb, noun, args, contentType,
-//                                  timeoutMs, body?: 'inline' | 'stream'}; reply subject = caller's call
-//   ack     holder → caller        {call, hub}: where to send a streamed request body, credit and cancel.
-//                                  Sent at once for a streamed body, else only if the reply has not
-//                                  started within ACK_DELAY_MS (so that a cancel can reach the holder)
-//   data    both ways              body chunks (body-flow.ts); the holder's first one carries
-//                                  rw-reply = {code, contentType}, and rw-call / rw-hub if not acked yet
+// whole body and the end; the holder's call subject rides on that data message. The messages are bytes
+// (wire.ts), published through the link's per-turn batch (nats-link.ts):
+//   open    caller → node subject  the event, its timeout, the caller's hub id, and the request body when
+//                                  inline (or: a body follows, streamed); reply subject = caller's call
+//   ack     holder → caller        where to send a streamed request body, credit and cancel. Sent at
+//                                  once for a streamed body, else only if the reply has not started
+//                                  within ACK_DELAY_MS (so that a cancel can reach the holder)
+//   data    both ways              body chunks (body-flow.ts); the holder's first one carries the reply's
+//                                  start, and the ack if not sent yet
 //   credit  both ways              body-flow.ts
-//   error   holder → caller        {code, status, message}: the event failed (as RestwireError)
+//   error   holder → caller        {code, status, message}: the event failed (as RestwireError), or the
+//                                  holder gave the call up (its NATS link was lost, it judged the caller's
+//                                  hub gone, it is closing): never a silent end, which left the caller
+//                                  waiting for its open bound or its credit
 //   cancel  caller → holder        the HTTP client went away or the reply body was abandoned; also the
 //                                  answer to data or an ack for a call that is over
 import {Readable} from 'node:stream'
-import {type Msg, type MsgHdrs, headers as natsHeaders} from '@nats-io/transport-node'
+import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
-import {BodyInbox, type ChunkSink, Credit, prefetchBody, sendBody} from './body-flow.js'
+import {BodyInbox, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
 import type {CallInbox} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import {Reply} from '../pipe/stream.js'
 import type {NatsLink} from './nats-link.js'
 import type {ClusterSubjects} from './subjects.js'
+import {
+  CANCEL, MessageType, OpenBody, type OpenMeta, decodeAck, decodeCredit, decodeData, decodeError, decodeOpen, encodeAck, encodeCredit, encodeData, encodeError, encodeOpen,
+} from './wire.js'
 
 /**
- * Bound on the holder's first word (ack or reply): it comes within ACK_DELAY_MS unless NATS or the hub
- * is stuck. A dead hub is found sooner by hub-watch's pings; 5 s proved too short on a loaded machine.
+ * Bound on the holder's first word (ack, reply or error): it comes within ACK_DELAY_MS unless NATS or
+ * the hub is stuck, and a holder that gives a call up says so. A dead hub is found sooner by
+ * hub-watch's pings.
  */
 const OPEN_TIMEOUT_MS = 15_000
 /** A reply that starts sooner carries the ack itself: one message fewer per call. */
@@ -55,34 +60,21 @@ export interface ForwardHost {
   served: Set<(error: RestwireError) => void>
 }
 
-interface OpenMeta {
-  hub: string
-  verb: string
-  noun: string
-  args: string[]
-  contentType?: string
-  timeoutMs: number
-  body?: 'inline' | 'stream'
+function sendError(host: ForwardHost, subject: string, value: {code: string; status: number; message: string}): void {
+  host.link.send(subject, encodeError(value))
 }
 
-function message(type: string, extra?: Record<string, string>): MsgHdrs {
-  const h = natsHeaders()
-  h.set('rw-t', type)
-  if (extra) for (const [key, value] of Object.entries(extra)) h.set(key, value)
-  return h
-}
-
-function publish(host: ForwardHost, subject: string, type: string, value?: unknown, extra?: Record<string, string>): void {
-  if (host.link.nc.isClosed()) return
-  host.link.nc.publish(subject, value === undefined ? undefined : JSON.stringify(value), {headers: message(type, extra)})
-}
-
-/** A ChunkSink publishing data messages to `subject`; `first()` adds headers to the first one only. */
-function dataSink(host: ForwardHost, subject: string, over: () => boolean, first?: () => Record<string, string>): ChunkSink {
+/** A ChunkSink publishing data messages to `subject`; `first()` gives the reply's start and the ack for the first one. */
+function dataSink(
+  host: ForwardHost,
+  subject: string,
+  over: () => boolean,
+  first?: () => {reply: {code: number; contentType: string}; call?: {call: string; hub: string}},
+): ChunkSink {
   return (seq, payload, end) => {
-    if (over() || host.link.nc.isClosed()) return false
-    const extra: Record<string, string> = {'rw-seq': String(seq), ...(end ? {'rw-end': '1'} : {}), ...(seq === 0 ? first?.() : {})}
-    host.link.nc.publish(subject, payload, {headers: message('data', extra)})
+    if (over()) return false
+    const start = seq === 0 ? first?.() : undefined
+    host.link.send(subject, encodeData(seq, payload, end, start?.reply, start?.call))
     return true
   }
 }
@@ -95,47 +87,38 @@ export function errorFrom(value: {code?: unknown; status?: unknown; message?: un
   return errorForCode(code as Parameters<typeof errorForCode>[0], text, {status})
 }
 
-/** A reply's start as the holder sent it (rw-reply), or undefined when malformed. */
-function replyMeta(header: string): {code: number; contentType: string} | undefined {
-  try {
-    const {code, contentType} = JSON.parse(header) as {code?: unknown; contentType?: unknown}
-    return Number.isInteger(code) && typeof contentType === 'string' ? {code: code as number, contentType} : undefined
-  } catch {
-    return undefined
-  }
-}
-
-function pushData(body: BodyInbox | undefined, msg: Msg): void {
-  body?.push(Number(msg.headers!.get('rw-seq')), msg.data, msg.headers!.get('rw-end') === '1')
-}
-
 /** A message for a call that is over: data or an ack naming the holder's call gets a cancel, so the holder stops. */
 export function strayMessage(host: ForwardHost, msg: Msg): void {
-  const type = msg.headers?.get('rw-t')
-  let call = type === 'data' ? msg.headers!.get('rw-call') : ''
-  if (type === 'ack') call = String(msg.json<{call?: unknown}>().call ?? '')
-  if (call.startsWith('_INBOX.')) publish(host, call, 'cancel')
+  const data = msg.data
+  let call = ''
+  if (data[0] === MessageType.ack) call = decodeAck(data).call
+  else if (data[0] === MessageType.data) call = decodeData(data).call?.call ?? ''
+  if (call.startsWith('_INBOX.')) host.link.send(call, CANCEL)
 }
 
 /**
  * Sends `event` to `node` on whichever hub holds it; resolves when the reply starts. NotConnectedAnywhere
- * if none does. `hubId`: the hub the directory places it on, watched until the holder names itself.
+ * if none does (nothing of `body` was sent then: a retry sends the same). `body`: the event's body as
+ * prefetchBody read it ahead, once for every attempt: reading the source again would skip what the first
+ * attempt read. `hubId`: the hub the directory places it on, watched until the holder names itself.
  */
-export async function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, options: SendOptions, hubId?: string): Promise<PipeReply> {
+export function forwardEvent(host: ForwardHost, node: string, event: PipeEvent, body: Prefetched | undefined, options: SendOptions, hubId?: string): Promise<PipeReply> {
   if (host.link.state !== 'connected') {
-    throw new PeerGoneError(`node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {status: 503})
+    return Promise.reject(new PeerGoneError(`node "${node}" is not on this hub, and the cluster is degraded (NATS unreachable)`, {status: 503}))
   }
 
-  const body = event.body === undefined ? undefined : await prefetchBody(event.body)
   return new CallerSide(host, node, event, options, body, hubId).reply
 }
 
 class CallerSide {
   readonly reply: Promise<PipeReply>
   private readonly inbox: string
-  private readonly credit = new Credit()
-  private readonly body: BodyInbox
+  /** Only for a streamed request body. */
+  private credit: Credit | undefined
+  /** Only for a reply that streams (not whole in its first message). */
+  private body: BodyInbox | undefined
   private settle!: {resolve: (reply: PipeReply) => void; reject: (error: Error) => void}
+  private settled = false
   private call: string | undefined
   private done = false
   private replied = false
@@ -149,89 +132,106 @@ class CallerSide {
     private readonly node: string,
     event: PipeEvent,
     private readonly options: SendOptions,
-    private readonly request: {inline: Buffer} | {streamed: NonNullable<PipeEvent['body']>} | undefined,
+    private readonly request: Prefetched | undefined,
     hubId: string | undefined,
   ) {
     this.reply = new Promise((resolve, reject) => (this.settle = {reject, resolve}))
-    this.body = new BodyInbox(
-      (n) => this.call && publish(host, this.call, 'credit', undefined, {'rw-n': String(n)}),
-      () => this.fail(new PeerGoneError('the reply body was abandoned', {status: 499}), true),
+    if (request && 'streamed' in request) this.credit = new Credit()
+    const open = encodeOpen(
+      {args: event.args, contentType: event.contentType, hub: host.link.hubId, noun: event.noun, timeoutMs: options.timeoutMs, verb: event.verb},
+      request ? ('inline' in request ? request.inline : 'stream') : undefined,
     )
     this.inbox = host.inbox.open((msg) => this.receive(msg))
     if (hubId) this.watchHub(hubId)
-    const inline = request && 'inline' in request ? request.inline : undefined
-    const meta: OpenMeta = {
-      args: event.args, contentType: event.contentType, hub: host.link.hubId, noun: event.noun, timeoutMs: options.timeoutMs, verb: event.verb,
-      ...(request ? {body: inline ? 'inline' : 'stream'} : {}),
-    }
-    const metaBytes = Buffer.from(JSON.stringify(meta))
-    const payload = inline ? Buffer.concat([metaBytes, inline]) : metaBytes
-    host.link.nc.publish(host.subjects.node(node), payload, {headers: message('open', {'rw-ml': String(metaBytes.byteLength)}), reply: this.inbox})
+    host.link.send(host.subjects.node(node), open, this.inbox)
     this.openTimer = setTimeout(() => this.fail(new PeerGoneError(`node "${node}": the hub holding it did not answer within ${OPEN_TIMEOUT_MS} ms`, {status: 503}), true), OPEN_TIMEOUT_MS)
     options.signal?.addEventListener('abort', this.onAbort, {once: true})
     if (options.signal?.aborted) this.onAbort()
   }
 
+  private resolve(reply: PipeReply): void {
+    this.settled = true
+    this.settle.resolve(reply)
+  }
+
+  private reject(error: Error): void {
+    this.settled = true
+    this.settle.reject(error)
+  }
+
   private receive(msg: Msg): void {
-    // The server's own answer to the open: no subscriber on the node's subject.
-    if (msg.headers?.code === 503) {
-      this.settle.reject(new NotConnectedAnywhere(this.node))
+    const data = msg.data
+    // The server's own answer to the open (no payload, status 503): no subscriber on the node's subject.
+    if (data.byteLength === 0) {
+      if (msg.headers?.code !== 503) return this.host.report(`an empty message for a call to ${this.node}`)
+      this.reject(new NotConnectedAnywhere(this.node))
       return this.finish()
     }
 
-    const type = msg.headers?.get('rw-t')
-    if (type === 'ack') {
-      const {call, hub} = msg.json<{call?: unknown; hub?: unknown}>()
-      if (typeof call === 'string' && typeof hub === 'string') this.acked(call, hub)
-    } else if (type === 'data') {
-      if (this.call === undefined && msg.headers!.get('rw-call')) this.acked(msg.headers!.get('rw-call'), msg.headers!.get('rw-hub'))
-      const reply = msg.headers!.get('rw-reply')
-      const end = msg.headers!.get('rw-end') === '1'
-      if (reply) {
-        const meta = replyMeta(reply)
-        if (!meta) return this.fail(new RestwireError('RW_ERR_PROTOCOL', `the hub holding node "${this.node}" sent a malformed reply`, {status: 502}), true)
+    try {
+      this.dispatch(data)
+    } catch (error) {
+      this.host.report(`a malformed message for a call to ${this.node} (${(error as Error).message})`)
+      this.fail(new RestwireError('RW_ERR_PROTOCOL', `the hub holding node "${this.node}" sent a malformed message`, {status: 502}), true)
+    }
+  }
+
+  private dispatch(data: Uint8Array): void {
+    const type = data[0]
+    if (type === MessageType.data) {
+      const message = decodeData(data)
+      if (this.call === undefined && message.call) this.acked(message.call.call, message.call.hub)
+      if (message.reply) {
+        if (this.replied) throw new Error('a second reply start')
         this.replied = true
         // The whole reply in this one message: no body inbox, no stream until the consumer asks.
-        if (end && msg.headers!.get('rw-seq') === '0') {
-          this.settle.resolve(new Reply(meta, Buffer.from(msg.data)))
+        if (message.end && message.seq === 0) {
+          this.resolve(new Reply(message.reply, Buffer.from(message.body)))
           return this.finish()
         }
 
-        this.started(meta)
+        this.started(message.reply)
       } else if (!this.replied) {
         return this.fail(new RestwireError('RW_ERR_PROTOCOL', `the hub holding node "${this.node}" sent a body before the reply's start`, {status: 502}), true)
       }
 
-      pushData(this.body, msg)
-      if (msg.headers!.get('rw-end') === '1') this.finish()
-    } else if (type === 'credit') this.credit.grant(Number(msg.headers!.get('rw-n')))
-    else if (type === 'error') this.fail(errorFrom(msg.json()), false)
-    else this.host.report(`a message of unknown type "${String(type)}" for a call to ${this.node}`)
+      this.body!.push(message.seq, message.body, message.end)
+      if (message.end) this.finish()
+    } else if (type === MessageType.ack) {
+      const {call, hub} = decodeAck(data)
+      this.acked(call, hub)
+    } else if (type === MessageType.credit) this.credit?.grant(decodeCredit(data))
+    else if (type === MessageType.error) this.fail(errorFrom(decodeError(data)), false)
+    else this.host.report(`a message of unknown type ${String(type)} for a call to ${this.node}`)
   }
 
   private watchHub(hubId: string): void {
     if (this.watched === hubId) return
     this.unwatch()
     this.watched = hubId
-    this.unwatch = this.host.watch(hubId, (error) => this.fail(error, false))
+    // Told too: a hub judged gone that is alive after all (a stall) stops serving the call.
+    this.unwatch = this.host.watch(hubId, (error) => this.fail(error, true))
   }
 
   private acked(call: string, hub: string): void {
     if (this.call !== undefined) return
     clearTimeout(this.openTimer)
-    if (this.done) return void publish(this.host, call, 'cancel')
+    if (this.done) return void this.host.link.send(call, CANCEL)
     this.call = call
-    this.watchHub(hub)
+    if (hub) this.watchHub(hub)
     if (!this.request || !('streamed' in this.request)) return
-    sendBody(this.request.streamed, this.credit, dataSink(this.host, call, () => this.done)).catch((error: unknown) =>
+    sendBody(this.request.streamed, this.credit!, dataSink(this.host, call, () => this.done)).catch((error: unknown) =>
       this.fail(error instanceof RestwireError ? error : new PeerGoneError(`the body source failed: ${(error as Error).message}`, {status: 502}), true),
     )
   }
 
   private started(meta: {code: number; contentType: string}): void {
     let readable: Readable | undefined
-    const {body} = this
-    this.settle.resolve({
+    const body = (this.body = new BodyInbox(
+      (n) => this.call && this.host.link.send(this.call, encodeCredit(n)),
+      () => this.fail(new PeerGoneError('the reply body was abandoned', {status: 499}), true),
+    ))
+    this.resolve({
       get body() {
         return (readable ??= Readable.from(body, {objectMode: false}))
       },
@@ -252,19 +252,19 @@ class CallerSide {
 
   private fail(error: RestwireError, tellHolder: boolean): void {
     if (this.done) return
-    if (tellHolder && this.call) publish(this.host, this.call, 'cancel')
-    this.settle.reject(error)
-    this.body.fail(error)
+    if (tellHolder && this.call) this.host.link.send(this.call, CANCEL)
+    if (!this.settled) this.reject(error)
+    this.body?.fail(error)
     this.finish()
   }
 
   private finish(): void {
     if (this.done) return
     this.done = true
-    // Never left pending, whatever ended the call (a no-op once the reply started).
-    this.settle.reject(new PeerGoneError(`the call to node "${this.node}" ended before its reply`, {status: 502}))
+    // Never left pending, whatever ended the call.
+    if (!this.settled) this.reject(new PeerGoneError(`the call to node "${this.node}" ended before its reply`, {status: 502}))
     clearTimeout(this.openTimer)
-    this.credit.stop()
+    this.credit?.stop()
     this.unwatch()
     this.options.signal?.removeEventListener('abort', this.onAbort)
     this.host.inbox.close(this.inbox)
@@ -274,23 +274,21 @@ class CallerSide {
 /** What the holder calls to send an event to its local node. */
 export type LocalRequest = (event: PipeEvent, options: SendOptions) => Promise<PipeReply>
 
-/** The open's meta and inline body; undefined (reported) when malformed. */
+/** The open's fields and inline body; undefined (reported) when malformed. */
 function parseOpen(host: ForwardHost, msg: Msg): {meta: OpenMeta; inline?: Buffer} | undefined {
   try {
-    const length = Number(msg.headers?.get('rw-ml'))
-    if (!Number.isInteger(length) || length <= 0 || length > msg.data.byteLength) throw new Error('no meta length')
-    const meta = JSON.parse(Buffer.from(msg.data.buffer, msg.data.byteOffset, length).toString('utf8')) as OpenMeta
-    const strings = (value: unknown): value is string[] => Array.isArray(value) && value.every((item) => typeof item === 'string')
-    if (typeof meta?.hub !== 'string' || typeof meta.verb !== 'string' || typeof meta.noun !== 'string' || !strings(meta.args) || typeof meta.timeoutMs !== 'number' || !(meta.timeoutMs > 0)) {
-      throw new Error('missing fields')
-    }
-
-    if (meta.contentType !== undefined && typeof meta.contentType !== 'string') throw new Error('bad content type')
-    return {inline: meta.body === 'inline' ? Buffer.from(msg.data.subarray(length)) : undefined, meta}
+    return decodeOpen(msg.data)
   } catch (error) {
     host.report(`a malformed open on ${msg.subject} (${(error as Error).message})`)
     return undefined
   }
+}
+
+/** The error a failure travels as to the caller. */
+function errorValue(error: unknown): {code: string; status: number; message: string} {
+  const failure = error instanceof RestwireError ? error : undefined
+  const status = typeof failure?.details?.status === 'number' ? failure.details.status : 502
+  return {code: failure?.code ?? 'RW_ERR_CLOSED', message: (error as Error).message, status}
 }
 
 /** The holder's side of one call opened by `msg` on a node's subject. */
@@ -298,38 +296,51 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
   const caller = msg.reply
   if (!caller) return host.report(`an open on ${msg.subject} without a reply subject`)
   const open = parseOpen(host, msg)
-  if (!open) return publish(host, caller, 'error', {code: 'RW_ERR_PROTOCOL', message: 'a malformed open', status: 502})
+  if (!open) return sendError(host, caller, {code: 'RW_ERR_PROTOCOL', message: 'a malformed open', status: 502})
   const {meta} = open
-  if (!request) return publish(host, caller, 'error', {code: 'RW_ERR_CLOSED', message: 'the node just left the hub holding it', status: 503})
+  if (!request) return sendError(host, caller, {code: 'RW_ERR_CLOSED', message: 'the node just left the hub holding it', status: 503})
   if (host.served.size >= MAX_SERVED_CALLS) {
     host.report(`more than ${MAX_SERVED_CALLS} calls from other hubs at once: refused one (503)`)
-    return publish(host, caller, 'error', {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
+    return sendError(host, caller, {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
   }
 
   const controller = new AbortController()
   const credit = new Credit()
   let done = false
   let acked = false
-  const body = meta.body === 'stream' ? new BodyInbox((n) => publish(host, caller, 'credit', undefined, {'rw-n': String(n)})) : undefined
+  const streamed = meta.body === OpenBody.stream
+  const body = streamed ? new BodyInbox((n) => host.link.send(caller, encodeCredit(n))) : undefined
   const call = host.inbox.open((m) => {
-    const type = m.headers?.get('rw-t')
-    if (type === 'data') pushData(body, m)
-    else if (type === 'credit') credit.grant(Number(m.headers!.get('rw-n')))
-    else if (type === 'cancel') {
+    const data = m.data
+    const type = data[0]
+    if (type === MessageType.data) {
+      const message = decodeData(data)
+      body?.push(message.seq, message.body, message.end)
+    } else if (type === MessageType.credit) credit.grant(decodeCredit(data))
+    else if (type === MessageType.cancel) {
       body?.fail(new PeerGoneError('the caller went away', {status: 499}))
       controller.abort()
       finish()
     }
   })
-  const ack = (): Record<string, string> => {
-    if (acked) return {}
+  const ack = (): {call: string; hub: string} | undefined => {
+    if (acked) return undefined
     acked = true
     clearTimeout(ackTimer)
-    return {'rw-call': call, 'rw-hub': host.link.hubId}
+    return {call, hub: host.link.hubId}
   }
 
-  const ackTimer = setTimeout(() => publish(host, caller, 'ack', {call, hub: host.link.hubId}, ack()), meta.body === 'stream' ? 0 : ACK_DELAY_MS)
+  const ackTimer = setTimeout(() => {
+    const named = ack()
+    if (named) host.link.send(caller, encodeAck(named.call, named.hub))
+  }, streamed ? 0 : ACK_DELAY_MS)
+  // The hub gives the call up (the caller's hub judged gone, this hub's NATS link lost, this hub
+  // closing): the caller is told, whatever the cause. Nobody hears it if the caller's hub is really
+  // gone, nor when this hub's link is down (the client drops what it queued when it redials): the
+  // caller's pings of this hub then find no responders.
   const stop = (error: RestwireError): void => {
+    if (done) return
+    sendError(host, caller, errorValue(error))
     body?.fail(error)
     controller.abort(error)
     finish()
@@ -353,13 +364,11 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     try {
       reply = await request(event, {signal: controller.signal, timeoutMs: meta.timeoutMs})
       if (done) return
-      const start = JSON.stringify({code: reply.code, contentType: reply.contentType})
+      const start = {code: reply.code, contentType: reply.contentType}
       whole = reply instanceof Reply ? reply.wholeBody() : undefined
-      await sendBody(whole ?? reply.body, credit, dataSink(host, caller, () => done, () => ({'rw-reply': start, ...ack()})))
+      await sendBody(whole ?? reply.body, credit, dataSink(host, caller, () => done, () => ({call: ack(), reply: start})))
     } catch (error) {
-      const failure = error instanceof RestwireError ? error : undefined
-      const status = typeof failure?.details?.status === 'number' ? failure.details.status : 502
-      if (!done) publish(host, caller, 'error', {code: failure?.code ?? 'RW_ERR_CLOSED', message: (error as Error).message, status})
+      if (!done) sendError(host, caller, errorValue(error))
     } finally {
       // Stopped before the end (the caller went away, or stopped granting credit): destroying the
       // local body resets the node's stream.

@@ -1,8 +1,8 @@
 // Which hub holds which node, kept in every hub's memory from NATS subjects (subjects.ts), not from a
 // KV bucket: NATS 2.9 has no per-key TTL, and a bucket-wide max age would have every hub rewrite every
 // node's key each second for a dead hub's nodes to vanish within seconds. Here a hub's liveness is its
-// heartbeat: one message per hub per second, whatever its node count; a hub silent for 3 s (or whose
-// ping finds no responders) takes its nodes with it. Routing does not trust this directory: a call goes
+// heartbeat: one message per hub per second, whatever its node count; a hub silent for 3 s that does
+// not answer a ping within 1 s (or whose ping finds no responders) takes its nodes with it. Routing does not trust this directory: a call goes
 // to the node's own subject, which only the holding hub subscribes to.
 import type {Msg, NatsConnection, Subscription} from '@nats-io/transport-node'
 import {Waiters} from '../link/waiters.js'
@@ -11,6 +11,11 @@ import {type ClusterSubjects, clusterSubjects} from './subjects.js'
 
 export const BEAT_MS = 1000
 export const HUB_SILENCE_MS = 3000
+/**
+ * A hub silent for HUB_SILENCE_MS is pinged before it is judged gone: one that answers within this
+ * long was only stalled (a loaded machine, a long GC) and keeps its nodes and its calls.
+ */
+export const SILENCE_PING_MS = 1000
 /** How often a hub with calls in flight to another hub checks that it is alive. */
 export const PROBE_MS = 250
 /** Nodes per .up message (a sync of a big hub goes out in batches well under max_payload). */
@@ -71,6 +76,10 @@ export class Presence {
   private readonly arrivals = new Map<string, Waiters<RemoteNode>>()
   private readonly subscriptions: Subscription[] = []
   private readonly timers: NodeJS.Timeout[] = []
+  /** When the silence check last ran: a check that runs late means this hub itself was stalled. */
+  private lastExpire = Date.now()
+  /** Silent hubs being pinged before they are judged gone. */
+  private readonly confirming = new Set<string>()
   private pending: NodeClaim[] = []
   private flush: NodeJS.Immediate | undefined
 
@@ -263,8 +272,29 @@ export class Presence {
   }
 
   private expire(): void {
-    const limit = Date.now() - HUB_SILENCE_MS
-    for (const [hubId, hub] of this.hubs) if (hub.lastSeen < limit) this.gone(hubId)
+    const now = Date.now()
+    // Silence counts only while this hub was awake: after a stall of its own (a loaded machine), timers
+    // run before I/O, and the beats that came meanwhile still wait unread in its socket.
+    const late = now - this.lastExpire - BEAT_MS
+    this.lastExpire = now
+    if (late > 0) for (const hub of this.hubs.values()) hub.lastSeen += late
+    const limit = now - HUB_SILENCE_MS
+    for (const [hubId, hub] of this.hubs) if (hub.lastSeen < limit) this.confirmSilence(hubId)
+  }
+
+  /** A silent hub is gone unless it answers a ping within SILENCE_PING_MS (no responders: gone at once). */
+  private confirmSilence(hubId: string): void {
+    if (this.confirming.has(hubId)) return
+    this.confirming.add(hubId)
+    const alive = (): void => {
+      const hub = this.hubs.get(hubId)
+      if (hub) hub.lastSeen = Date.now()
+    }
+
+    void Promise.resolve()
+      .then(() => this.nc.request(this.subjects.ping(hubId), undefined, {timeout: SILENCE_PING_MS}))
+      .then(alive, () => this.gone(hubId))
+      .finally(() => this.confirming.delete(hubId))
   }
 
   private publish(subject: string, value: unknown): void {
