@@ -86,6 +86,28 @@ module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
   },
 }
 
+// node:fs/promises costs a few ms to load (its FileHandle, streams and readline), and a call through a
+// persisted connection only stats, reads and unlinks a few paths: in that bundle, those calls go through
+// node:fs's callbacks (already loaded by Node's start-up), the same system calls and errors; any other
+// function of the module is the real one, loaded when first called.
+const FS_PROMISES_ON_CALLBACKS = ['access', 'lstat', 'mkdir', 'readFile', 'stat', 'unlink']
+const FS_PROMISES_REAL = ['appendFile', 'chmod', 'link', 'open', 'readdir', 'rename', 'rm', 'writeFile']
+const fsPromisesOnCallbacks = {
+  name: 'fs-promises-on-callbacks',
+  setup(build) {
+    build.onResolve({filter: /^node:fs\/promises$/}, () => ({namespace: 'fs-promises-on-callbacks', path: 'fs/promises'}))
+    build.onLoad({filter: /.*/, namespace: 'fs-promises-on-callbacks'}, () => ({
+      contents: [
+        "import fs from 'node:fs'",
+        "import {promisify} from 'node:util'",
+        ...FS_PROMISES_ON_CALLBACKS.map((name) => `export const ${name} = promisify(fs.${name})`),
+        ...FS_PROMISES_REAL.map((name) => `export const ${name} = (...args) => fs.promises.${name}(...args)`),
+      ].join('\n'),
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -107,6 +129,18 @@ const common = {
 }
 
 const results = await Promise.all([
+  // bin/run.js is CommonJS (an ES module entry costs Node's ES module loader): it requires this one.
+  build({
+    bundle: true,
+    entryPoints: ['src/code-cache.ts'],
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    outfile: 'dist/code-cache.cjs',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+  }),
   build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
   build({
     ...common,
@@ -117,6 +151,16 @@ const results = await Promise.all([
     external: [...common.external, '@inquirer/*'],
     outfile: 'dist/korv-call.cjs',
     plugins: [withoutOclifConfig, ssh2ClientApart, debugWhenAsked],
+  }),
+  // A call through a live persisted connection (src/korv-call-persisted-entry.ts): bin/run.js tries it
+  // before the bundle above. No oclif, no ssh2, no prompts.
+  build({
+    ...common,
+    define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
+    entryPoints: ['src/korv-call-persisted-entry.ts'],
+    external: [...common.external, '@inquirer/*', '@oclif/*', 'ssh2'],
+    outfile: 'dist/korv-call-persisted.cjs',
+    plugins: [fsPromisesOnCallbacks],
   }),
   build({
     ...common,
