@@ -14,7 +14,7 @@ export interface KorvCallOptions {
   verb?: string
   path?: string
   data?: PayloadSource
-  interactive: boolean
+  interactive?: boolean
   batch?: string
   concurrency: number
   host: string
@@ -22,8 +22,8 @@ export interface KorvCallOptions {
   user: string
   identityPaths?: string[]
   knownHostsPath?: string
-  acceptNew: boolean
-  insecure: boolean
+  acceptNew?: boolean
+  insecure?: boolean
   timeoutMs: number
   connectTimeoutMs: number
   json: boolean

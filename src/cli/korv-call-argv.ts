@@ -88,7 +88,8 @@ export function parseSimpleKorvCall(argv: readonly string[]): SimpleKorvCall | u
   if ((values.data as {kind: string} | undefined)?.kind === 'stdin') return undefined
   const to = (values.to as TcpAddress | undefined) ?? (parseAddress(KORV_CALL_TO_DEFAULT, KORV_CALL_TO) as TcpAddress)
   return {
-    acceptNew: values['accept-new'] === true,
+    // A boolean flag not given is undefined, as oclif leaves it.
+    acceptNew: values['accept-new'] as true | undefined,
     batch: undefined,
     color: (values.color as ColorMode | undefined) ?? 'auto',
     concurrency: (values.concurrency as number | undefined) ?? DEFAULT_BATCH_CONCURRENCY,
@@ -96,8 +97,8 @@ export function parseSimpleKorvCall(argv: readonly string[]): SimpleKorvCall | u
     data: values.data as SimpleKorvCall['data'],
     host: to.host,
     identityPaths: values.identity as string[] | undefined,
-    insecure: values.insecure === true,
-    interactive: false,
+    insecure: values.insecure as true | undefined,
+    interactive: undefined,
     json: values.json === true,
     knownHostsPath: values['known-hosts'] as string | undefined,
     path: path!,
@@ -106,6 +107,6 @@ export function parseSimpleKorvCall(argv: readonly string[]): SimpleKorvCall | u
     timeoutMs: (values.timeout as number | undefined) ?? DEFAULT_REQUEST_TIMEOUT_MS,
     user: (values.user as string | undefined) ?? KORV_CALL_DEFAULT_USER,
     verb: verb!,
-    verbose: false,
+    verbose: undefined,
   }
 }

@@ -38,7 +38,7 @@ export interface PersistTargetOptions {
   user: string
   identityPaths?: string[]
   knownHostsPath?: string
-  insecure: boolean
+  insecure?: boolean
 }
 
 export interface PersistSocket {
