@@ -108,6 +108,38 @@ const fsPromisesOnCallbacks = {
   },
 }
 
+// Likewise node:zlib: that call's messages are a few dozen bytes, framed as stored gzip members whose
+// only zlib work is a CRC-32. In that bundle, CRC-32 of a small Buffer is computed here (the same
+// polynomial and result as zlib.crc32); everything else, and large inputs, go to the real module, loaded
+// when first used.
+const zlibWhenNeeded = {
+  name: 'zlib-when-needed',
+  setup(build) {
+    build.onResolve({filter: /^node:zlib$/}, () => ({namespace: 'zlib-when-needed', path: 'zlib'}))
+    build.onLoad({filter: /.*/, namespace: 'zlib-when-needed'}, () => ({
+      contents: `let real
+const zlib = () => (real ??= process.getBuiltinModule('node:zlib'))
+let table
+function crc32(data, value = 0) {
+  if (typeof data === 'string' || data.length > 4096) return zlib().crc32(data, value)
+  if (!table) {
+    table = new Int32Array(256)
+    for (let n = 0; n < 256; n++) {
+      let c = n
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+      table[n] = c
+    }
+  }
+  let crc = ~value
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >>> 8)
+  return ~crc >>> 0
+}
+export default new Proxy({}, {get: (_, name) => (name === 'crc32' ? crc32 : zlib()[name])})`,
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -156,11 +188,13 @@ const results = await Promise.all([
   // before the bundle above. No oclif, no ssh2, no prompts.
   build({
     ...common,
-    define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
+    // The \`performance\` global loads perf_hooks; this bundle only takes differences of it.
+    banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
+    define: {...common.define, 'performance.now': '__rwNow', RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
     entryPoints: ['src/korv-call-persisted-entry.ts'],
     external: [...common.external, '@inquirer/*', '@oclif/*', 'ssh2'],
     outfile: 'dist/korv-call-persisted.cjs',
-    plugins: [fsPromisesOnCallbacks],
+    plugins: [fsPromisesOnCallbacks, zlibWhenNeeded],
   }),
   build({
     ...common,

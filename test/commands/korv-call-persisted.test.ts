@@ -138,6 +138,8 @@ describe('korv call: the persisted fast path', () => {
       ['GET', '/hello'],
       ['GET', '/nope'],
       ['STORE', '/echo', '--data', '{"a":[1,2]}', '--json'],
+      // Over 4 KiB: the bundle's CRC-32 hands it to zlib (smaller ones it computes itself).
+      ['STORE', '/echo', '--data', JSON.stringify({big: 'x'.repeat(6000)})],
       ['DELETE', '/nope', '--json'],
       ['GET', '/slow', '--timeout', '300ms'],
       ['GET', '/slow', '--timeout', '300ms', '--json'],
