@@ -3,7 +3,7 @@
 // oclif, ssh2 or the rest of the CLI in the file V8 reads. bin/run.js tries it first; when it returns
 // false (another form of the call, a named target in play, no live master, a body it cannot read)
 // nothing has been sent or printed, and the full command (korv-call-entry.ts) runs the call as always.
-// What a cold call pays for trying: the argument parse and two stats; net, zlib and the output code load
+// What a cold call pays for trying: the argument parse and one stat; net and the output code load
 // only when the target's socket exists (cli/korv-persisted-call.ts).
 import {existsSync} from 'node:fs'
 import {restwireHome} from './core/home.js'
@@ -24,15 +24,16 @@ export async function runPersistedKorvCall(argv: string[], env: NodeJS.ProcessEn
   if (env[TARGET_ENV_VARIABLE] !== undefined || env[`${envPrefix}_CONTENT_TYPE`] !== undefined) return false
   const verb = canonicalVerb(options.verb)
   if (!verb || !options.path.startsWith('/')) return false
+  // Synchronous checks first: a cold call (no socket for its target) returns without an event loop turn.
   let socket: ReturnType<typeof persistSocketFor>
   try {
-    if (await targetsConfigExists(targetsConfigPath(restwireHome(env)))) return false
     socket = persistSocketFor(options)
+    if (!existsSync(socket.socketPath)) return false
+    if (await targetsConfigExists(targetsConfigPath(restwireHome(env)))) return false
   } catch {
     return false
   }
 
-  if (!existsSync(socket.socketPath)) return false
   const {callThroughPersisted} = await import('./cli/korv-persisted-call.js')
   return callThroughPersisted({...options, verb}, socket, {bin: RESTWIRE_PACKAGE.bin, started})
 }

@@ -139,7 +139,7 @@ describe('persisted connection master: the channel opened ahead', () => {
     conn.close = async () => {}
     const socketPath = join(dir, 'd.sock')
     master = await startPersistMaster({connection: conn, idleMs: 60_000, key: KEY, socketPath})
-    await until(() => conn.channels.length === 1 && !conn.channels[0]!.connecting)
+    await until(() => conn.channels.length === 1 && !(conn.channels[0] as Socket).connecting)
     const spare = conn.channels[0]!
     await master.close('stop')
     master = undefined
