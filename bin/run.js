@@ -21,17 +21,18 @@ async function main(argv) {
     const {runPersistedKorvCall} = requireWithCodeCache(join(dist, 'korv-call-persisted.cjs'), {accepts: () => persisted, variant: 'call'})
     persisted = await runPersistedKorvCall(argv.slice(2))
     if (persisted) return
-    // ssh2's client, only when the call connects itself (scripts/bundle.mjs).
-    const requireBundle = (name) => {
-      requireBundle.loaded = true
-      return requireWithCodeCache(join(dist, name))
+    // Two caches for each: one written by a call that connected itself (`connect`; src/cli/korv-call.ts
+    // says so), one by any other (a call through a persisted connection, or one that started a master and
+    // so loaded ssh2 for its keys only).
+    const connectedItself = () => globalThis[Symbol.for('restwire.connectedItself')] === true
+    // ssh2's client and key parser, only when the call connects itself or starts a master (scripts/bundle.mjs);
+    // loaded once, though several modules of the call's bundle ask for it.
+    const bundles = new Map()
+    globalThis[Symbol.for('restwire.requireBundle')] = (name) => {
+      if (!bundles.has(name)) bundles.set(name, requireWithCodeCache(join(dist, name), {accepts: connectedItself, variant: 'connect'}))
+      return bundles.get(name)
     }
-    globalThis[Symbol.for('restwire.requireBundle')] = requireBundle
-    // Two caches: a call that connected itself (`connect`) and one through a persisted connection.
-    const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {
-      accepts: () => requireBundle.loaded === true,
-      variant: 'connect',
-    })
+    const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {accepts: connectedItself, variant: 'connect'})
     await runKorvCallCommand(argv.slice(2))
   } else {
     // One code cache per command (`restwire korv serve ...` → korv:serve), for known commands only.

@@ -85,6 +85,9 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
 
   // Loaded only here: a call through a persisted connection never loads ssh2.
   const {KorvClient} = await import('../core/korv/client.js')
+  // Tells bin/run.js that this run took the path of a call that connects itself: only such a run writes
+  // the `connect` code caches (one that only started a master, or used one, compiled a part of it).
+  ;(globalThis as Record<symbol, unknown>)[Symbol.for('restwire.connectedItself')] = true
   return withProgress(`connecting to ${formatHostPort(options.host, options.port)}`, KorvClient.connect(clientOptions))
 }
 
