@@ -12,6 +12,12 @@ export default tseslint.config(
     },
   },
   {
+    // bin/run.js is CommonJS (bin/package.json): a CommonJS entry starts faster than an ES module one.
+    files: ['bin/run.js'],
+    languageOptions: {sourceType: 'commonjs', globals: {require: 'readonly', __dirname: 'readonly', module: 'readonly'}},
+    rules: {'@typescript-eslint/no-require-imports': 'off'},
+  },
+  {
     // The inspector page's script runs in the browser (docs/inspect.md).
     files: ['inspector/**/*.js'],
     languageOptions: {sourceType: 'script', globals: {document: 'readonly', window: 'readonly', location: 'readonly', history: 'readonly', sessionStorage: 'readonly', fetch: 'readonly', TextDecoderStream: 'readonly', requestAnimationFrame: 'readonly', setInterval: 'readonly'}},

@@ -1,33 +1,50 @@
 #!/usr/bin/env node
+// CommonJS (bin/package.json): an ES module entry costs Node's ES module loader, a few ms of every start.
 // dist/cli.cjs is the bundled CLI (npm run build), loaded through a V8 code cache; it re-exports oclif's
 // execute. Code run from that cache cannot use import() on Node 20: it gets this one (src/core/dynamic-import.ts).
 // oclif's own Node version check costs a semver parse on every start; package.json engines covers it.
+'use strict'
 process.env.OCLIF_DISABLE_ENGINE_WARNING ??= '1'
 globalThis[Symbol.for('restwire.import')] = (specifier) => import(specifier)
-const {requireWithCodeCache} = await import('../dist/code-cache.js')
-const argv = process.argv.slice(2)
-// `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
-const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
-if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
-  // ssh2's client, only when the call connects itself (scripts/bundle.mjs).
-  const requireBundle = (name) => {
-    requireBundle.loaded = true
-    return requireWithCodeCache(new URL(`../dist/${name}`, import.meta.url))
+const {join} = require('node:path')
+const root = join(__dirname, '..')
+const dist = join(root, 'dist')
+const {requireWithCodeCache} = require('../dist/code-cache.cjs')
+
+async function main(argv) {
+  // `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
+  const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
+  if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
+    // A plain call to a target with a live persisted connection: its own small bundle, no oclif, no ssh2
+    // (src/korv-call-persisted-entry.ts). It sends nothing when it does not apply, and the command runs.
+    let persisted = false
+    const {runPersistedKorvCall} = requireWithCodeCache(join(dist, 'korv-call-persisted.cjs'), {accepts: () => persisted, variant: 'call'})
+    persisted = await runPersistedKorvCall(argv.slice(2))
+    if (persisted) return
+    // Two caches for each: one written by a call that connected itself (`connect`; src/cli/korv-call.ts
+    // says so), one by any other (a call through a persisted connection, or one that started a master and
+    // so loaded ssh2 for its keys only).
+    const connectedItself = () => globalThis[Symbol.for('restwire.connectedItself')] === true
+    // ssh2's client and key parser, only when the call connects itself or starts a master (scripts/bundle.mjs);
+    // loaded once, though several modules of the call's bundle ask for it.
+    const bundles = new Map()
+    globalThis[Symbol.for('restwire.requireBundle')] = (name) => {
+      if (!bundles.has(name)) bundles.set(name, requireWithCodeCache(join(dist, name), {accepts: connectedItself, variant: 'connect'}))
+      return bundles.get(name)
+    }
+    const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {accepts: connectedItself, variant: 'connect'})
+    await runKorvCallCommand(argv.slice(2))
+  } else {
+    // One code cache per command (`restwire korv serve ...` → korv:serve), for known commands only.
+    const words = argv.slice(0, 2)
+    const variant = words.length === 2 && words.every((word) => /^[a-z]{1,16}$/.test(word)) ? words.join(':') : undefined
+    const {execute} = requireWithCodeCache(join(dist, 'cli.cjs'), {
+      accepts: (exports, id) => Object.hasOwn(exports.COMMANDS, id),
+      variant,
+    })
+    // The package root, not this file: oclif looks for package.json upwards from here, and bin/ has its own.
+    await execute({dir: root})
   }
-  globalThis[Symbol.for('restwire.requireBundle')] = requireBundle
-  // Two caches: a call that connected itself (`connect`) and one through a persisted connection.
-  const {runKorvCallCommand} = requireWithCodeCache(new URL('../dist/korv-call.cjs', import.meta.url), {
-    accepts: () => requireBundle.loaded === true,
-    variant: 'connect',
-  })
-  await runKorvCallCommand(argv.slice(2))
-} else {
-  // One code cache per command (`restwire korv serve ...` → korv:serve), for known commands only.
-  const words = argv.slice(0, 2)
-  const variant = words.length === 2 && words.every((word) => /^[a-z]{1,16}$/.test(word)) ? words.join(':') : undefined
-  const {execute} = requireWithCodeCache(new URL('../dist/cli.cjs', import.meta.url), {
-    accepts: (exports, id) => Object.hasOwn(exports.COMMANDS, id),
-    variant,
-  })
-  await execute({dir: import.meta.url})
 }
+
+main(process.argv.slice(2))

@@ -86,6 +86,60 @@ module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
   },
 }
 
+// node:fs/promises costs a few ms to load (its FileHandle, streams and readline), and a call through a
+// persisted connection only stats, reads and unlinks a few paths: in that bundle, those calls go through
+// node:fs's callbacks (already loaded by Node's start-up), the same system calls and errors; any other
+// function of the module is the real one, loaded when first called.
+const FS_PROMISES_ON_CALLBACKS = ['access', 'lstat', 'mkdir', 'readFile', 'stat', 'unlink']
+const FS_PROMISES_REAL = ['appendFile', 'chmod', 'link', 'open', 'readdir', 'rename', 'rm', 'writeFile']
+const fsPromisesOnCallbacks = {
+  name: 'fs-promises-on-callbacks',
+  setup(build) {
+    build.onResolve({filter: /^node:fs\/promises$/}, () => ({namespace: 'fs-promises-on-callbacks', path: 'fs/promises'}))
+    build.onLoad({filter: /.*/, namespace: 'fs-promises-on-callbacks'}, () => ({
+      contents: [
+        "import fs from 'node:fs'",
+        "import {promisify} from 'node:util'",
+        ...FS_PROMISES_ON_CALLBACKS.map((name) => `export const ${name} = promisify(fs.${name})`),
+        ...FS_PROMISES_REAL.map((name) => `export const ${name} = (...args) => fs.promises.${name}(...args)`),
+      ].join('\n'),
+      loader: 'js',
+    }))
+  },
+}
+
+// Likewise node:zlib: that call's messages are a few dozen bytes, framed as stored gzip members whose
+// only zlib work is a CRC-32. In that bundle, CRC-32 of a small Buffer is computed here (the same
+// polynomial and result as zlib.crc32); everything else, and large inputs, go to the real module, loaded
+// when first used.
+const zlibWhenNeeded = {
+  name: 'zlib-when-needed',
+  setup(build) {
+    build.onResolve({filter: /^node:zlib$/}, () => ({namespace: 'zlib-when-needed', path: 'zlib'}))
+    build.onLoad({filter: /.*/, namespace: 'zlib-when-needed'}, () => ({
+      contents: `let real
+const zlib = () => (real ??= process.getBuiltinModule('node:zlib'))
+let table
+function crc32(data, value = 0) {
+  if (typeof data === 'string' || data.length > 4096) return zlib().crc32(data, value)
+  if (!table) {
+    table = new Int32Array(256)
+    for (let n = 0; n < 256; n++) {
+      let c = n
+      for (let k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1
+      table[n] = c
+    }
+  }
+  let crc = ~value
+  for (let i = 0; i < data.length; i++) crc = table[(crc ^ data[i]) & 0xff] ^ (crc >>> 8)
+  return ~crc >>> 0
+}
+export default new Proxy({}, {get: (_, name) => (name === 'crc32' ? crc32 : zlib()[name])})`,
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -107,6 +161,18 @@ const common = {
 }
 
 const results = await Promise.all([
+  // bin/run.js is CommonJS (an ES module entry costs Node's ES module loader): it requires this one.
+  build({
+    bundle: true,
+    entryPoints: ['src/code-cache.ts'],
+    format: 'cjs',
+    legalComments: 'none',
+    logLevel: 'warning',
+    outfile: 'dist/code-cache.cjs',
+    platform: 'node',
+    target: 'node20',
+    write: false,
+  }),
   build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
   build({
     ...common,
@@ -117,6 +183,18 @@ const results = await Promise.all([
     external: [...common.external, '@inquirer/*'],
     outfile: 'dist/korv-call.cjs',
     plugins: [withoutOclifConfig, ssh2ClientApart, debugWhenAsked],
+  }),
+  // A call through a live persisted connection (src/korv-call-persisted-entry.ts): bin/run.js tries it
+  // before the bundle above. No oclif, no ssh2, no prompts.
+  build({
+    ...common,
+    // The \`performance\` global loads perf_hooks; this bundle only takes differences of it.
+    banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
+    define: {...common.define, 'performance.now': '__rwNow', RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
+    entryPoints: ['src/korv-call-persisted-entry.ts'],
+    external: [...common.external, '@inquirer/*', '@oclif/*', 'ssh2'],
+    outfile: 'dist/korv-call-persisted.cjs',
+    plugins: [fsPromisesOnCallbacks, zlibWhenNeeded],
   }),
   build({
     ...common,

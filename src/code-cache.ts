@@ -28,8 +28,9 @@ export interface CodeCacheOptions {
   accepts?: (exports: Record<string, unknown>, variant: string) => boolean
 }
 
-export function requireWithCodeCache(url: URL, options: CodeCacheOptions = {}): Record<string, unknown> {
-  const file = realpathSync(fileURLToPath(url))
+/** Requires `file` (a path or file: URL), a CommonJS bundle, through its code cache. */
+export function requireWithCodeCache(url: URL | string, options: CodeCacheOptions = {}): Record<string, unknown> {
+  const file = realpathSync(typeof url === 'string' ? url : fileURLToPath(url))
   const cacheFileFor = (variant?: string): string => `${file}.${process.version}${variant ? '.' + variant.replaceAll(':', '-') : ''}.v8cache`
   const sharedFile = cacheFileFor()
   const variantFile = options.variant ? cacheFileFor(options.variant) : undefined

@@ -2,8 +2,9 @@
 import * as Flags from '@oclif/core/flags'
 import type {OptionFlag} from '@oclif/core/interfaces'
 import {type Address, type AddressSpec, type TcpAddress, addressForms, formatAddress, parseAddress} from '../core/address.js'
-import {DURATION_FORMS, formatDuration, parseDuration} from '../core/duration.js'
+import {formatDuration} from '../core/duration.js'
 import {RestwireError} from '../core/errors.js'
+import {type PayloadSource, durationValue, payloadValue, persistValue, positiveIntValue} from './flag-values.js'
 
 /** Options of one address flag: its role and grammar (core/address.ts), default and help. */
 export interface AddressFlagOptions extends AddressSpec {
@@ -92,19 +93,14 @@ export function requireAddresses(list: readonly TcpAddress[] | undefined, what: 
 /** A duration: `30` or `30s` (seconds), `500ms`, `2m`, `1h`; parsed to milliseconds, shown as `30s`. */
 const durationBase = Flags.custom<number>({
   async parse(input, _context, options) {
-    const ms = parseDuration(input, {allowZero: true})
-    if (ms === undefined) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration (${DURATION_FORMS}), got "${input}"`)
-    return ms
+    return durationValue(input, options.name)
   },
 })
 
 /** `korv call --persist`: how long a kept connection waits for the next call (a duration > 0), or `stop`. */
 export const persistFlag = Flags.custom<number | 'stop'>({
   async parse(input, _context, options) {
-    if (input === 'stop') return 'stop'
-    const ms = parseDuration(input)
-    if (ms === undefined) throw new RestwireError('RW_ERR_USAGE', `--${options.name} takes a duration (${DURATION_FORMS}) or "stop", got "${input}"`)
-    return ms
+    return persistValue(input, options.name)
   },
 })
 
@@ -139,27 +135,15 @@ export const logFormatFlag = (description = 'Log format on stderr.') => Flags.op
 
 export const positiveIntFlag = Flags.custom<number>({
   async parse(input, _context, options) {
-    const value = Number(input)
-    if (!Number.isInteger(value) || value < 1) throw new RestwireError('RW_ERR_USAGE', `--${options.name} must be a positive integer, got "${input}"`)
-    return value
+    return positiveIntValue(input, options.name)
   },
 })
 
-/** Where a request body comes from: inline JSON, a file (`@path`) or stdin (`@-`). */
-export type PayloadSource = {kind: 'inline'; value: unknown} | {kind: 'file'; path: string} | {kind: 'stdin'}
+export type {PayloadSource} from './flag-values.js'
 
 export const dataFlag = Flags.custom<PayloadSource>({
   description: 'Request body: JSON text, @FILE to read a file, or @- to read stdin.',
   async parse(input) {
-    if (input === '@-') return {kind: 'stdin'}
-    if (input.startsWith('@')) return {kind: 'file', path: input.slice(1)}
-    try {
-      return {kind: 'inline', value: JSON.parse(input)}
-    } catch (error) {
-      throw new RestwireError('RW_ERR_USAGE', `--data is not valid JSON: ${(error as Error).message}`, {
-        cause: error,
-        hint: 'Quote JSON for the shell, e.g. --data \'{"name":"x"}\', or use --data @file.json.',
-      })
-    }
+    return payloadValue(input)
   },
 })

@@ -2,46 +2,20 @@
 import {formatHostPort} from '../core/address.js'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
 import {localPaths} from '../core/home.js'
-import type {HostKeyPolicy, KorvClientOptions, KorvResponse} from '../core/korv/client.js'
+import type {HostKeyPolicy, KorvClientOptions} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
-import {type OnTrace, jsonByteLength} from '../core/trace.js'
-import {type CallEnvelope, type EnvelopeTarget, buildEnvelope, errorDocument} from './envelope.js'
+import type {OnTrace} from '../core/trace.js'
+import {type CallEnvelope, errorDocument} from './envelope.js'
 import {exitCodeForStatus} from './exit-codes.js'
-import type {PayloadSource} from './flags.js'
+import {type KorvCallOptions, type KorvRequester, callOnce, envelopeFor, targetOf, traceRequest, traceResponse} from './korv-answer.js'
 import {type PersistSocket, persistSocketFor, startPersistMaster, stopPersist, usePersisted} from './korv-persist.js'
-import {formatJson, stderrColors as c, writeStdout} from './output.js'
+import {writeStdout} from './output.js'
 import {readPayload} from './payload.js'
 import {withProgress} from './progress.js'
 import {promptRequest} from './request-prompts.js'
 
-export interface KorvCallOptions {
-  verb?: string
-  path?: string
-  data?: PayloadSource
-  interactive: boolean
-  batch?: string
-  concurrency: number
-  host: string
-  port: number
-  user: string
-  identityPaths?: string[]
-  knownHostsPath?: string
-  acceptNew: boolean
-  insecure: boolean
-  timeoutMs: number
-  connectTimeoutMs: number
-  json: boolean
-  /** -v: trace the connection and the exchange on stderr. */
-  verbose?: boolean
-  /** --persist: keep the connection this long after the last call (ms), or `stop` the one kept. */
-  persist?: number | 'stop'
-}
 
-/** What a call needs of its connection: a KorvClient, or a channel through a persisted one. */
-interface KorvRequester {
-  request(verb: string, path: string, body: unknown, options: {timeoutMs?: number}): Promise<KorvResponse>
-  close(): Promise<void>
-}
+export type {KorvCallOptions} from './korv-answer.js'
 
 /** The --json result of `korv call`: the call envelope. */
 export type KorvCallResult = CallEnvelope
@@ -66,21 +40,7 @@ export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallRes
       return undefined
     }
 
-    const {body, path, verb} = request!
-    traceRequest(trace, verb, path, body)
-    const response = await withProgress(`waiting for ${verb} ${path}`, client.request(verb, path, body, {timeoutMs: options.timeoutMs}))
-    if (trace) {
-      traceResponse(trace, response)
-      trace('info', `Total ${round(performance.now() - started)} ms (connect and handshake ${round(connectMs)} ms)`)
-    }
-
-    process.exitCode = exitCodeForStatus(response.status)
-    const totalMs = performance.now() - started
-    if (options.json) return envelopeFor(options, {path, verb}, response, {connectMs, responseMs: response.durationMs, totalMs})
-
-    writeStdout(formatJson(response.body))
-    if (response.status >= 400) process.stderr.write(c.yellow(`${verb} ${path}: ${response.status}\n`))
-    return undefined
+    return await callOnce(client, options, request!, {connectMs, started}, trace)
   } finally {
     await client.close()
   }
@@ -125,6 +85,9 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
 
   // Loaded only here: a call through a persisted connection never loads ssh2.
   const {KorvClient} = await import('../core/korv/client.js')
+  // Tells bin/run.js that this run took the path of a call that connects itself: only such a run writes
+  // the `connect` code caches (one that only started a master, or used one, compiled a part of it).
+  ;(globalThis as Record<symbol, unknown>)[Symbol.for('restwire.connectedItself')] = true
   return withProgress(`connecting to ${formatHostPort(options.host, options.port)}`, KorvClient.connect(clientOptions))
 }
 
@@ -169,16 +132,6 @@ async function connectOptions(options: KorvCallOptions, retry: string, trace: On
     trustCommand: `restwire korv call --accept-new --to ${formatHostPort(options.host, options.port)}${knownHostsFlag} ${retry}`,
     user: options.user,
   }
-}
-
-/** The korv envelope, its body as a size only (it may hold secrets). */
-function traceRequest(trace: OnTrace | undefined, verb: string, path: string, body: unknown, id?: unknown): void {
-  trace?.('send', `${verb} ${path}${id === undefined ? '' : ` (batch id ${JSON.stringify(id)})`} [body: ${jsonByteLength(body)} bytes of JSON]`)
-}
-
-function traceResponse(trace: OnTrace | undefined, response: KorvResponse): void {
-  trace?.('recv', `${response.status} (request_id ${response.requestId}) [body: ${jsonByteLength(response.body)} bytes of JSON]`)
-  trace?.('info', `Response after ${round(response.durationMs)} ms`)
 }
 
 /**
@@ -257,27 +210,3 @@ function parseBatchLine(line: string, lineNumber: number): BatchLine {
   return {body: record.body ?? null, id, path, verb}
 }
 
-function targetOf(options: KorvCallOptions, request: {verb: string; path: string}): EnvelopeTarget {
-  return {address: formatHostPort(options.host, options.port), request: {verb: request.verb, path: request.path}}
-}
-
-function envelopeFor(
-  options: KorvCallOptions,
-  request: {verb: string; path: string},
-  response: KorvResponse,
-  timing: {connectMs?: number; responseMs: number; totalMs: number},
-  batch?: {id: unknown; line: number},
-): CallEnvelope {
-  return buildEnvelope({
-    body: response.body,
-    bodyEncoding: 'json',
-    details: batch ? {requestId: response.requestId, batch} : {requestId: response.requestId},
-    ok: exitCodeForStatus(response.status) === 0,
-    protocol: 'korv',
-    status: response.status,
-    target: targetOf(options, request),
-    timing,
-  })
-}
-
-const round = (ms: number): number => Math.round(ms * 100) / 100

@@ -1,9 +1,8 @@
 // `korv call`'s persisted connection (--persist DURATION, --persist stop, a target's `persist:`): which
-// socket a call's target maps to, using a live master there, starting one, stopping it.
-import {resolve} from 'node:path'
+// socket a call's target maps to (core/korv/persist-socket.ts), using a live master there, starting one,
+// stopping it.
 import {fileURLToPath} from 'node:url'
 import {RestwireError} from '../core/errors.js'
-import {localPaths} from '../core/home.js'
 import type {KorvClientOptions} from '../core/korv/client.js'
 import {type PersistedKorvClient, openPersisted, stopPersisted} from '../core/korv/persist-client.js'
 import {
@@ -11,43 +10,15 @@ import {
   type PersistMasterStatus,
   ensurePersistDir,
   errorFromWire,
-  persistKey,
-  persistSocketPath,
+  type PersistSocket,
   readFirstLine,
 } from '../core/korv/persist-socket.js'
 import {formatHostPort} from '../core/address.js'
 
-export interface PersistTargetOptions {
-  host: string
-  port: number
-  user: string
-  identityPaths?: string[]
-  knownHostsPath?: string
-  insecure: boolean
-}
+export {type PersistSocket, type PersistTargetOptions, persistSocketFor} from '../core/korv/persist-socket.js'
 
 /** The master's Node start-up and its SSH handshake, beyond --connect-timeout. */
 const MASTER_START_MARGIN_MS = 10_000
-
-export interface PersistSocket {
-  home: string
-  key: string
-  socketPath: string
-}
-
-/** The socket of this call's target (server, user, keys, known_hosts, host key check). */
-export function persistSocketFor(options: PersistTargetOptions): PersistSocket {
-  const paths = localPaths()
-  const key = persistKey({
-    host: options.host,
-    identities: (options.identityPaths ?? []).map((path) => resolve(path)),
-    knownHostsPath: resolve(options.knownHostsPath ?? paths.knownHosts),
-    port: options.port,
-    user: options.user,
-    verifyHostKey: !options.insecure,
-  })
-  return {home: paths.home, key, socketPath: persistSocketPath(paths.home, key)}
-}
 
 /** A channel through the live master of this target, or undefined (none, or a stale socket, removed). */
 export async function usePersisted(socket: PersistSocket, maxInFlight: number): Promise<PersistedKorvClient | undefined> {

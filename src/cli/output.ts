@@ -2,11 +2,11 @@
 // logs and errors on stderr; the colour rules themselves (--color, NO_COLOR).
 import chalk, {chalkStderr} from 'chalk'
 import type {RestwireError} from '../core/errors.js'
+import {COLOR_MODES, type ColorMode} from './flag-values.js'
 
 export const stdoutIsTty = (): boolean => Boolean(process.stdout.isTTY)
 
-export const COLOR_MODES = ['auto', 'always', 'never'] as const
-export type ColorMode = (typeof COLOR_MODES)[number]
+export {COLOR_MODES, type ColorMode} from './flag-values.js'
 
 type ColorLevel = 0 | 1 | 2 | 3
 

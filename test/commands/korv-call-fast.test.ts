@@ -14,7 +14,7 @@ const FULL_PATH = `
 globalThis[Symbol.for('restwire.import')] = (specifier) => import(specifier)
 const {requireWithCodeCache} = await import(${JSON.stringify(join(root, 'dist', 'code-cache.js'))})
 const {execute} = requireWithCodeCache(new URL(${JSON.stringify(`file://${join(root, 'dist', 'cli.cjs')}`)}))
-await execute({args: process.argv.slice(1), dir: ${JSON.stringify(`file://${join(root, 'bin', 'run.js')}`)}})
+await execute({args: process.argv.slice(1), dir: ${JSON.stringify(root)}})
 `
 
 function fullPath(args: string[], env: Record<string, string>): Promise<{code: number; stdout: string; stderr: string}> {

@@ -90,7 +90,7 @@ describe('the npm package, installed from its tarball', () => {
     assert.equal(manifest.version, pjson.version, 'the manifest was made from this version')
     for (const id of ['keys:gen', 'korv:call', 'korv:serve']) assert.ok(manifest.commands[id], `the manifest lists ${id}`)
     assert.ok(existsSync(join(packageDir, 'dist', 'cli.cjs')))
-    assert.deepEqual(readdirSync(join(packageDir, 'bin')), ['run.js'], 'bin/dev.js needs src/ and tsx: not shipped')
+    assert.deepEqual(readdirSync(join(packageDir, 'bin')).sort(), ['package.json', 'run.js'], 'bin/dev.mjs needs src/ and tsx: not shipped')
     assert.deepEqual(v8Caches(join(packageDir, 'dist')), [], 'no code cache from the build machine')
     assert.equal(existsSync(join(packageDir, 'src')), false)
     for (const devOnly of ['typescript', 'eslint', '@types/node']) assert.equal(existsSync(join(packageDir, 'node_modules', devOnly)), false, `${devOnly} is not installed`)

@@ -3,9 +3,9 @@ import * as Flags from '@oclif/core/flags'
 import {BaseCommand} from '../../cli/base-command.js'
 import {targetFlag} from '../../cli/targets.js'
 import {addressFlag, dataFlag, durationFlag, persistFlag, positiveIntFlag} from '../../cli/flags.js'
-import type {KorvCallResult} from '../../cli/korv-call.js'
-import {LOOPBACK_HOST} from '../../core/address.js'
-import {DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_KORV_PORT, DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/korv/defaults.js'
+import type {KorvCallOptions, KorvCallResult} from '../../cli/korv-call.js'
+import {KORV_CALL_DEFAULT_USER, KORV_CALL_TO, KORV_CALL_TO_DEFAULT} from '../../cli/korv-call-argv.js'
+import {DEFAULT_BATCH_CONCURRENCY, DEFAULT_CONNECT_TIMEOUT_MS, DEFAULT_REQUEST_TIMEOUT_MS} from '../../core/korv/defaults.js'
 
 export default class KorvCall extends BaseCommand<typeof KorvCall> {
   static override summary = 'Call a korv server: one request, or a pipelined batch.'
@@ -47,14 +47,19 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
     persist: persistFlag({description: 'Keep the SSH connection in a background process for later calls to this target, until this long passes without one (60s, 10m...); or `stop` it. Calls find a kept connection without this flag.'}),
     target: targetFlag(),
     timeout: durationFlag({default: DEFAULT_REQUEST_TIMEOUT_MS, description: 'Time allowed for each response (30s, 500ms...).'}),
-    to: addressFlag({default: `${LOOPBACK_HOST}:${DEFAULT_KORV_PORT}`, defaultPort: DEFAULT_KORV_PORT, description: 'The korv server to call (its --listen).', role: 'to'}),
-    user: Flags.string({char: 'u', default: 'korv', description: 'SSH user name (korv servers accept any).'}),
+    to: addressFlag({...KORV_CALL_TO, default: KORV_CALL_TO_DEFAULT, description: 'The korv server to call (its --listen).'}),
+    user: Flags.string({char: 'u', default: KORV_CALL_DEFAULT_USER, description: 'SSH user name (korv servers accept any).'}),
   }
 
   async run(): Promise<KorvCallResult | undefined> {
-    const {args, flags} = this
     const {runKorvCall} = await import('../../cli/korv-call.js')
-    return runKorvCall({
+    return runKorvCall(this.callOptions())
+  }
+
+  /** The parsed arguments as runKorvCall's options (the fast path's parser is tested against this). */
+  callOptions(): KorvCallOptions {
+    const {args, flags} = this
+    return {
       acceptNew: flags['accept-new'],
       batch: flags.batch,
       concurrency: flags.concurrency,
@@ -73,6 +78,6 @@ Exit codes: 0 for 2xx, 8 for 4xx, 9 for 5xx, 2 usage, 3 connection, 4 authentica
       user: flags.user,
       verb: args.verb,
       verbose: flags.verbose,
-    })
+    }
   }
 }

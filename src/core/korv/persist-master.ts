@@ -101,7 +101,7 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     channels++
     let channel: Duplex
     try {
-      channel = await connection.openChannel()
+      channel = await takeChannel()
     } catch (error) {
       releaseChannel()
       const rw = isRestwireError(error) ? error : new RestwireError('RW_ERR_CONNECT', String(error))
@@ -133,6 +133,52 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     socket.resume()
   }
 
+  // One channel opened ahead, so that a call gets its channel without a round trip to the server: the
+  // next call's is opened as soon as one is handed out. It counts against the server's channels per
+  // connection (korv serve allows 16; this master uses at most maxChannels + 1). A spare the server
+  // closes (or that fails) is dropped, and the call that finds none opens its own.
+  interface Spare {
+    channel?: Duplex
+    opening: Promise<Duplex | undefined>
+  }
+  let spare = undefined as Spare | undefined
+  const prepareSpare = (): void => {
+    if (spare || stopping) return
+    const entry: Spare = {
+      opening: connection.openChannel().then(
+        (channel) => {
+          // A call may already be waiting for this one (takeChannel); only a stopping master drops it.
+          if (stopping) {
+            channel.destroy()
+            return undefined
+          }
+
+          entry.channel = channel
+          channel.on('error', () => {})
+          channel.once('close', () => {
+            if (spare === entry) spare = undefined
+          })
+          return channel
+        },
+        () => {
+          if (spare === entry) spare = undefined
+          return undefined
+        },
+      ),
+    }
+    spare = entry
+  }
+
+  const takeChannel = async (): Promise<Duplex> => {
+    const entry = spare
+    spare = undefined
+    const ready = entry && (await entry.opening)
+    prepareSpare()
+    if (ready && !ready.destroyed && ready.readable && ready.writable) return ready
+    ready?.destroy()
+    return connection.openChannel()
+  }
+
   const releaseChannel = (): void => {
     channels--
     waiting.shift()?.()
@@ -142,6 +188,8 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     if (stopping) return
     stopping = true
     clearTimeout(idleTimer)
+    spare?.channel?.destroy()
+    spare = undefined
     await new Promise<void>((resolve) => server.close(() => resolve()))
     for (const socket of clients) socket.destroy()
     await unlink(socketPath).catch(() => {})
@@ -151,6 +199,7 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
 
   await listen(server, socketPath)
   void connection.sshClosedPromise.then(() => stop('the SSH connection closed'))
+  prepareSpare()
   armIdle()
   return {close: (reason = 'closed') => stop(reason), closed}
 }

@@ -2,7 +2,8 @@
 // Like OpenSSH's ControlPath: one socket per target, user, key and host key check, in a directory only
 // this user can enter (0700), the socket itself 0600. A cheap module: no ssh2, no net.
 import {lstat, mkdir} from 'node:fs/promises'
-import {join} from 'node:path'
+import {join, resolve} from 'node:path'
+import {localPaths} from '../home.js'
 import {ERROR_CATALOGUE, type ErrorCode, PeerGoneError, RestwireError, errnoCode, errorForCode} from '../errors.js'
 
 export const PERSIST_DIR_NAME = 'persist'
@@ -29,6 +30,35 @@ export interface PersistTarget {
 /** The target as one string: compared in full by the master, hashed for the socket's name. */
 export function persistKey(target: PersistTarget): string {
   return JSON.stringify([target.host, target.port, target.user, target.identities, target.knownHostsPath, target.verifyHostKey])
+}
+
+export interface PersistTargetOptions {
+  host: string
+  port: number
+  user: string
+  identityPaths?: string[]
+  knownHostsPath?: string
+  insecure?: boolean
+}
+
+export interface PersistSocket {
+  home: string
+  key: string
+  socketPath: string
+}
+
+/** The socket of this call's target (server, user, keys, known_hosts, host key check). */
+export function persistSocketFor(options: PersistTargetOptions): PersistSocket {
+  const paths = localPaths()
+  const key = persistKey({
+    host: options.host,
+    identities: (options.identityPaths ?? []).map((path) => resolve(path)),
+    knownHostsPath: resolve(options.knownHostsPath ?? paths.knownHosts),
+    port: options.port,
+    user: options.user,
+    verifyHostKey: !options.insecure,
+  })
+  return {home: paths.home, key, socketPath: persistSocketPath(paths.home, key)}
 }
 
 export function persistDir(home: string): string {

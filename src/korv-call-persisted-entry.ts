@@ -1,0 +1,39 @@
+// The fastest path of `restwire korv call`, bundled into dist/korv-call-persisted.cjs (scripts/bundle.mjs):
+// a plain call (cli/korv-call-argv.ts) to a target whose persisted connection is live runs here, without
+// oclif, ssh2 or the rest of the CLI in the file V8 reads. bin/run.js tries it first; when it returns
+// false (another form of the call, a named target in play, no live master, a body it cannot read)
+// nothing has been sent or printed, and the full command (korv-call-entry.ts) runs the call as always.
+// What a cold call pays for trying: the argument parse and one stat; net and the output code load
+// only when the target's socket exists (cli/korv-persisted-call.ts).
+import {existsSync} from 'node:fs'
+import {restwireHome} from './core/home.js'
+import {canonicalVerb} from './core/korv/messages.js'
+import {persistSocketFor} from './core/korv/persist-socket.js'
+import {TARGET_ENV_VARIABLE, targetsConfigExists, targetsConfigPath} from './core/targets.js'
+import {parseSimpleKorvCall} from './cli/korv-call-argv.js'
+
+declare const RESTWIRE_PACKAGE: {name: string; version: string; bin: string}
+
+/** Runs `korv call ARGV...` through a live persisted connection; false (and nothing done) when it does not apply. */
+export async function runPersistedKorvCall(argv: string[], env: NodeJS.ProcessEnv = process.env): Promise<boolean> {
+  const started = performance.now()
+  const options = parseSimpleKorvCall(argv)
+  if (!options) return false
+  // A named target may fill any flag, and RESTWIRE_CONTENT_TYPE=json turns --json on: the full command reads them.
+  const envPrefix = RESTWIRE_PACKAGE.bin.toUpperCase().replaceAll('-', '_')
+  if (env[TARGET_ENV_VARIABLE] !== undefined || env[`${envPrefix}_CONTENT_TYPE`] !== undefined) return false
+  const verb = canonicalVerb(options.verb)
+  if (!verb || !options.path.startsWith('/')) return false
+  // Synchronous checks first: a cold call (no socket for its target) returns without an event loop turn.
+  let socket: ReturnType<typeof persistSocketFor>
+  try {
+    socket = persistSocketFor(options)
+    if (!existsSync(socket.socketPath)) return false
+    if (await targetsConfigExists(targetsConfigPath(restwireHome(env)))) return false
+  } catch {
+    return false
+  }
+
+  const {callThroughPersisted} = await import('./cli/korv-persisted-call.js')
+  return callThroughPersisted({...options, verb}, socket, {bin: RESTWIRE_PACKAGE.bin, started})
+}
