@@ -4,9 +4,10 @@
 //   pipe    startPipeHub answering POST echo; the pipe PKI in <dir>                → {"pid","port"}
 //   tunnel  startTunnelGateway + startTunnelHttpApi; keys as makeTunnelKeys writes  → {"pid","port","httpPort"}
 // Then one command per stdin line, one JSON answer per line on stdout:
-//   mem          GC twice, then {"rss","heapUsed","external","arrayBuffers"} in bytes
+//   mem          GC twice, then {"rss","rssAnon","heapTotal","heapUsed","external","arrayBuffers"} in bytes
 //   snap <path>  a heap snapshot written to <path>, then {"path"}
 // Exits when stdin ends.
+import {readFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {setTimeout as sleep} from 'node:timers/promises'
@@ -46,14 +47,20 @@ async function startGateway(dir: string): Promise<{info: object; close(): Promis
   }
 }
 
+/** The anonymous part of the RSS (malloc, the V8 heap; not the binary's code pages), Linux only: else 0. */
+async function rssAnon(): Promise<number> {
+  const status = await readFile('/proc/self/status', 'utf8').catch(() => '')
+  return Number(/^RssAnon:\s+(\d+) kB/m.exec(status)?.[1] ?? 0) * 1024
+}
+
 async function memory(): Promise<object> {
   const gc = (globalThis as {gc?: () => void}).gc
   // Twice, with a turn between: the first pass frees what only weak or finalised objects held.
   gc?.()
   await sleep(50)
   gc?.()
-  const {arrayBuffers, external, heapUsed, rss} = process.memoryUsage()
-  return {arrayBuffers, external, gc: gc !== undefined, heapUsed, rss}
+  const {arrayBuffers, external, heapTotal, heapUsed, rss} = process.memoryUsage()
+  return {arrayBuffers, external, gc: gc !== undefined, heapTotal, heapUsed, rss, rssAnon: await rssAnon()}
 }
 
 const [kind, dir] = process.argv.slice(2)

@@ -1,16 +1,21 @@
 // The scale section (issue #15): many idle connections on one server, and requests spread over them.
 //   korv    1,000 SSH connections (one korv client each) to one korv server
-//   pipe    200 pipe nodes connected to one hub
-//   tunnel  200 tunnel nodes connected to one gateway
-// For each: the server's RSS (and heap) before and after, after GC (the child runs with --expose-gc),
-// as KiB per idle connection = delta / N, read twice: right after the connections opened, and once they
-// have been idle for BENCH_SCALE_SETTLE_SECONDS (default 15). The first reading is mostly V8's young
-// generation, grown to several MiB by the allocations of N handshakes in a row; V8's memory reducer gives
-// it back after a few idle seconds (a bare ssh2 server, 1,000 connections: 35 KiB each at once, 22 KiB
-// idle), so the idle reading is the cost of holding a connection. Then a closed loop at c=64 whose requests go round-robin over
-// all N connections (korv: client → server; pipe: node → hub; tunnel: HTTP API → gateway → node), p99
-// under load. Servers run in a child from dist/ (scale-child.ts); the N clients here, from dist/ too.
-// BENCH_SCALE=korv:1000,pipe:200,tunnel:200 sets the counts (0 skips one).
+//   pipe    400 pipe nodes connected to one hub
+//   tunnel  400 tunnel nodes connected to one gateway
+// Memory per idle connection is the marginal cost of one more connection: the first half of the N
+// connections is opened and left idle for BENCH_SCALE_SETTLE_SECONDS (default 15), then the server's
+// memory is read (after GC: the child runs with --expose-gc); the second half is opened, left idle as
+// long, and read again; KiB per connection = delta / (N/2). What the first connections pay once and no
+// later one pays again (code pages of node and OpenSSL read in from the binary, JIT-compiled handshake
+// code, the grown V8 heap) is in the baseline instead of being divided among the N. Read right after
+// the second half opened ("at once"), the figure is mostly V8's young generation, grown by the
+// allocations of many handshakes in a row; V8's memory reducer gives it back after a few idle seconds.
+// RSS is also given as its anonymous part (RssAnon: malloc and the V8 heap, without file pages), as
+// "held" (RSS less the V8 heap's free space, which V8's sizing moves by tens of KiB per connection
+// between two readings on a loaded machine), and heap in use. Then a closed loop at c=64 whose requests go round-robin over all N connections (korv:
+// client → server; pipe: node → hub; tunnel: HTTP API → gateway → node), p99 under load. Servers run in
+// a child from dist/ (scale-child.ts); the N clients here, from dist/ too.
+// BENCH_SCALE=korv:1000,pipe:400,tunnel:400 sets the counts (0 skips one).
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -35,6 +40,9 @@ const SETTLE_MS = Number(process.env.BENCH_SCALE_SETTLE_SECONDS ?? 15) * 1000
 
 interface Memory {
   rss: number
+  /** RssAnon from /proc/self/status (Linux), in bytes; 0 elsewhere. */
+  rssAnon: number
+  heapTotal: number
   heapUsed: number
   external: number
   gc: boolean
@@ -47,6 +55,14 @@ export interface ScaleRow {
   rssKibPerConnectionAtOnce: number
   /** Idle: after SETTLE_MS. */
   rssKibPerConnection: number
+  /** The anonymous part of it (malloc, V8 heap), idle. */
+  rssAnonKibPerConnection: number
+  /**
+   * RSS less the V8 heap's free space (heapTotal - heapUsed), idle: what the connections hold, without
+   * the swings of V8's sizing (young generation, free old-space pages) that move RSS by tens of KiB per
+   * connection between two readings on a loaded machine.
+   */
+  heldKibPerConnection: number
   heapKibPerConnection: number
   externalKibPerConnection: number
   gc: boolean
@@ -96,41 +112,49 @@ async function openAll<T>(count: number, open: (i: number) => Promise<T>): Promi
   return opened
 }
 
-/** RSS and heap per connection, then the round-robin load; `open` returns the senders and a closer. */
-async function measure(
-  kind: ScaleRow['kind'],
-  child: ScaleChild,
-  count: number,
-  ctx: CaseContext,
-  open: () => Promise<{sends: SendEcho[]; close(): Promise<void>}>,
-): Promise<ScaleRow> {
-  // The child's start-up garbage and grown heap settle too before the first reading.
-  await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
-  const before = (await child.ask('mem')) as unknown as Memory
-  const opened = await open()
+interface Opened {
+  sends: SendEcho[]
+  close(): Promise<void>
+}
+
+/** Memory per connection (the second half's), then the round-robin load; `open` opens `count` more connections from index `from`. */
+async function measure(kind: ScaleRow['kind'], child: ScaleChild, count: number, ctx: CaseContext, open: (from: number, count: number) => Promise<Opened>): Promise<ScaleRow> {
+  const settle = (): Promise<unknown> => new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+  const half = Math.floor(count / 2)
+  const parts: Opened[] = []
   try {
+    parts.push(await open(0, half))
+    // The first half idle: its one-off costs and the child's start-up garbage settle before the baseline.
+    await settle()
+    const before = (await child.ask('mem')) as unknown as Memory
+    parts.push(await open(half, count - half))
     // Let handshakes finish their last writes and timers settle before reading the idle figure.
     await new Promise((resolve) => setTimeout(resolve, 500))
     const atOnce = (await child.ask('mem')) as unknown as Memory
-    await new Promise((resolve) => setTimeout(resolve, SETTLE_MS))
+    await settle()
     const after = (await child.ask('mem')) as unknown as Memory
     if (process.env.BENCH_SCALE_SNAPSHOTS) await child.ask(`snap ${join(process.env.BENCH_SCALE_SNAPSHOTS, `${kind}-${count}.heapsnapshot`)}`)
+    const sends = parts.flatMap((part) => part.sends)
     let next = 0
-    const send: SendEcho = (body) => opened.sends[next++ % opened.sends.length]!(body)
+    const send: SendEcho = (body) => sends[next++ % sends.length]!(body)
     const window = await runWindow(send, {concurrency: LOAD_CONCURRENCY, measureMs: ctx.settings.measureSeconds * 1000, warmupMs: ctx.settings.warmupSeconds * 1000})
-    const per = (key: 'rss' | 'heapUsed' | 'external'): number => (after[key] - before[key]) / count / KIB
+    const added = count - half
+    const per = (key: 'rss' | 'rssAnon' | 'heapUsed' | 'external'): number => (after[key] - before[key]) / added / KIB
+    const held = (m: Memory): number => m.rss - (m.heapTotal - m.heapUsed)
     return {
       connections: count,
       externalKibPerConnection: per('external'),
       gc: after.gc,
       heapKibPerConnection: per('heapUsed'),
+      heldKibPerConnection: (held(after) - held(before)) / added / KIB,
       kind,
       load: summarize(LOAD_CONCURRENCY, [window]),
+      rssAnonKibPerConnection: per('rssAnon'),
       rssKibPerConnection: per('rss'),
-      rssKibPerConnectionAtOnce: (atOnce.rss - before.rss) / count / KIB,
+      rssKibPerConnectionAtOnce: (atOnce.rss - before.rss) / added / KIB,
     }
   } finally {
-    await opened.close()
+    await Promise.all(parts.map((part) => part.close()))
   }
 }
 
@@ -138,10 +162,10 @@ async function korvScale(ctx: CaseContext, count: number): Promise<ScaleRow> {
   const {KorvClient} = await dist<KorvModule>('core/korv/index.js')
   const child = await startScaleChild('korv', ctx.keys.dir)
   try {
-    return await measure('korv', child, count, ctx, async () => {
-      const options = {hostKeyPolicy: 'accept-new' as const, identities: [ctx.keys.clientKey], knownHostsPath: ctx.keys.knownHostsPath, port: child.info.port}
-      await (await KorvClient.connect(options)).close() // records the host key once, before the crowd
-      const clients = await openAll(count, () => KorvClient.connect(options))
+    const options = {hostKeyPolicy: 'accept-new' as const, identities: [ctx.keys.clientKey], knownHostsPath: ctx.keys.knownHostsPath, port: child.info.port}
+    await (await KorvClient.connect(options)).close() // records the host key once, before the crowd
+    return await measure('korv', child, count, ctx, async (_from, n) => {
+      const clients = await openAll(n, () => KorvClient.connect(options))
       const sends = clients.map((client) => async (body: unknown) => (await client.request('STORE', '/echo', body)).body)
       return {close: async () => void (await Promise.all(clients.map((client) => client.close()))), sends}
     })
@@ -157,10 +181,10 @@ async function pipeScale(ctx: CaseContext, count: number): Promise<ScaleRow> {
   await openAll(count, (i) => pki.addNode(names[i]!))
   const child = await startScaleChild('pipe', pki.dir)
   try {
-    return await measure('pipe', child, count, ctx, async () => {
-      const handler = pipe.createPipeHandler({functions: {}})
-      const nodes = await openAll(count, async (i) => {
-        const node = pipe.connectPipeNode({handler, hubName: 'hub', identity: await pipe.loadPipeIdentity({dir: pki.dir, name: names[i]!}), to: {host: '127.0.0.1', port: child.info.port}})
+    const handler = pipe.createPipeHandler({functions: {}})
+    return await measure('pipe', child, count, ctx, async (from, n) => {
+      const nodes = await openAll(n, async (i) => {
+        const node = pipe.connectPipeNode({handler, hubName: 'hub', identity: await pipe.loadPipeIdentity({dir: pki.dir, name: names[from + i]!}), to: {host: '127.0.0.1', port: child.info.port}})
         await node.connected()
         return node
       })
@@ -183,35 +207,33 @@ async function tunnelScale(ctx: CaseContext, count: number): Promise<ScaleRow> {
   await trustNode(keys.knownNodesPath, 'scale-*', keys.nodeHostPublicKey)
   const child = await startScaleChild('tunnel', dir)
   try {
-    return await measure('tunnel', child, count, ctx, async () => {
-      const authorizedKeys = await tunnel.AuthorizedKeysFile.open(keys.authorizedKeysPath)
-      const router = new tunnel.Router().route('POST', '/echo', (req) => req.body)
-      const nodes = await openAll(count, async (i) => {
-        const node = tunnel.exposeNode({authorizedKeys, hostKeys: [{privateKey: keys.nodeHostKey.privateKey}], nodeId: `scale-${i}`, router, to: {host: '127.0.0.1', port: child.info.port}})
-        await node.connected()
-        return node
+    const authorizedKeys = await tunnel.AuthorizedKeysFile.open(keys.authorizedKeysPath)
+    const router = new tunnel.Router().route('POST', '/echo', (req) => req.body)
+    const pool = new Pool(`http://127.0.0.1:${child.info.httpPort}`, {connections: LOAD_CONCURRENCY})
+    try {
+      return await measure('tunnel', child, count, ctx, async (from, n) => {
+        const nodes = await openAll(n, async (i) => {
+          const node = tunnel.exposeNode({authorizedKeys, hostKeys: [{privateKey: keys.nodeHostKey.privateKey}], nodeId: `scale-${from + i}`, router, to: {host: '127.0.0.1', port: child.info.port}})
+          await node.connected()
+          return node
+        })
+        const sends = nodes.map((_, i) => async (body: unknown) => {
+          const response = await pool.request({body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST', path: `/nodes/scale-${from + i}/echo`})
+          if (response.statusCode !== 200) throw new Error(`tunnel scale-${from + i}: HTTP ${response.statusCode} ${await response.body.text()}`)
+          return response.body.json()
+        })
+        return {close: async () => void (await Promise.all(nodes.map((node) => node.close()))), sends}
       })
-      const pool = new Pool(`http://127.0.0.1:${child.info.httpPort}`, {connections: LOAD_CONCURRENCY})
-      const sends = nodes.map((_, i) => async (body: unknown) => {
-        const response = await pool.request({body: JSON.stringify(body), headers: {'content-type': 'application/json'}, method: 'POST', path: `/nodes/scale-${i}/echo`})
-        if (response.statusCode !== 200) throw new Error(`tunnel scale-${i}: HTTP ${response.statusCode} ${await response.body.text()}`)
-        return response.body.json()
-      })
-      return {
-        async close() {
-          await pool.close()
-          await Promise.all(nodes.map((node) => node.close()))
-        },
-        sends,
-      }
-    })
+    } finally {
+      await pool.close()
+    }
   } finally {
     await child.stop()
   }
 }
 
 function counts(): Record<ScaleRow['kind'], number> {
-  const result = {korv: 1000, pipe: 200, tunnel: 200}
+  const result = {korv: 1000, pipe: 400, tunnel: 400}
   for (const part of (process.env.BENCH_SCALE ?? '').split(',').filter(Boolean)) {
     const [kind, value] = part.split(':')
     if (!(kind! in result) || !(Number(value) >= 0)) throw new Error(`BENCH_SCALE: bad entry "${part}" (korv:N,pipe:N,tunnel:N)`)
@@ -224,12 +246,12 @@ function counts(): Record<ScaleRow['kind'], number> {
 const fixed = (value: number, digits: number, width: number): string => value.toFixed(digits).padStart(width)
 
 function print(rows: ScaleRow[]): void {
-  const out = ['', `scale: idle connections on one server (KiB each = server delta / N, after GC; idle = after ${SETTLE_MS / 1000} s), then c=${LOAD_CONCURRENCY} round-robin over all of them`, '']
-  out.push(`${'server'.padEnd(22)}${'N'.padStart(6)}${'RSS at once'.padStart(12)}${'RSS idle'.padStart(9)}${'heap KiB'.padStart(10)}${'ext KiB'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`)
+  const out = ['', `scale: idle connections on one server (KiB each = server delta over the second N/2 / (N/2), after GC; idle = after ${SETTLE_MS / 1000} s), then c=${LOAD_CONCURRENCY} round-robin over all of them`, '']
+  out.push(`${'server'.padEnd(22)}${'N'.padStart(6)}${'RSS at once'.padStart(12)}${'RSS idle'.padStart(9)}${'anon'.padStart(7)}${'held'.padStart(7)}${'heap KiB'.padStart(10)}${'ext KiB'.padStart(9)}${'req/s'.padStart(9)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`)
   const label = {korv: 'korv server', pipe: 'pipe hub (nodes)', tunnel: 'tunnel gateway (nodes)'}
   for (const r of rows) {
     out.push(
-      `${label[r.kind].padEnd(22)}${String(r.connections).padStart(6)}${fixed(r.rssKibPerConnectionAtOnce, 1, 12)}${fixed(r.rssKibPerConnection, 1, 9)}${fixed(r.heapKibPerConnection, 1, 10)}${fixed(r.externalKibPerConnection, 1, 9)}` +
+      `${label[r.kind].padEnd(22)}${String(r.connections).padStart(6)}${fixed(r.rssKibPerConnectionAtOnce, 1, 12)}${fixed(r.rssKibPerConnection, 1, 9)}${fixed(r.rssAnonKibPerConnection, 1, 7)}${fixed(r.heldKibPerConnection, 1, 7)}${fixed(r.heapKibPerConnection, 1, 10)}${fixed(r.externalKibPerConnection, 1, 9)}` +
         `${fixed(r.load.rps, 0, 9)}${fixed(r.load.p50Ms, 3, 9)}${fixed(r.load.p99Ms, 3, 9)}`,
     )
   }

@@ -124,8 +124,18 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
       emit({address: formatAddress(socket.remoteAddress, socket.remotePort), reason, refused: why, type: 'node-rejected'})
     },
   })
-  // Each accepted TCP connection's place in the gate, by its address (the TLS socket reports the same one).
+  // Each accepted TCP connection's place in the gate, by its address (the TLS socket reports the same one),
+  // until its HELLO or its close: nothing of the startup is kept for the node's lifetime.
   const tickets = new Map<string, StartupTicket>()
+  // One listener for every raw socket (not a closure per connection); the address was read (and cached
+  // by net) on accept.
+  function forgetTicket(this: Socket): void {
+    tickets.delete(formatAddress(this.remoteAddress, this.remotePort))
+  }
+
+  const forgetSocket = function (this: TLSSocket): void {
+    sockets.delete(this)
+  }
 
   const server = createServer({
     ca: options.identity.ca,
@@ -145,7 +155,7 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
     const ticket = gate.admit(raw)
     if (!ticket) return
     tickets.set(address, ticket)
-    raw.once('close', () => tickets.delete(address))
+    raw.on('close', forgetTicket)
   })
   server.on('tlsClientError', (error, socket) => {
     // A hang-up of a socket already gone (the gate closed it, and said so; or the peer left mid-handshake):
@@ -174,12 +184,15 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
 
     socket.setNoDelay(true)
     sockets.add(socket)
-    socket.once('close', () => sockets.delete(socket))
+    socket.on('close', forgetSocket)
     const session: PipeSession = new PipeSession({
       ...tuning(options),
       handler,
       // TLS and HELLO done: this node no longer counts against the startup cap or its grace time.
-      onHello: () => tickets.get(address)?.authenticated(),
+      onHello() {
+        tickets.get(address)?.authenticated()
+        tickets.delete(address)
+      },
       onClose(reason, error) {
         if (registry.remove(name, connected)) emit({error, node: name, reason, type: 'node-disconnected'})
       },

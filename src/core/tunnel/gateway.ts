@@ -6,7 +6,7 @@ import {PeerGoneError, RestwireError, TimeoutError} from '../errors.js'
 import {type PeerRegistry, LocalPeerRegistry} from '../link/peer-registry.js'
 import type {LinkSession} from '../link/session.js'
 import {listenOn} from '../listen.js'
-import {type StartupRefusal, StartupGate} from '../startup-gate.js'
+import {type StartupRefusal, StartupGate, type StartupTicket} from '../startup-gate.js'
 import {DEFAULT_MAX_MESSAGE_BYTES} from '../framing/gzip-member.js'
 import {parseQuery} from '../message/request.js'
 import {sha256Fingerprint} from '../ssh/fingerprint.js'
@@ -130,6 +130,10 @@ class TunnelGateway {
   private readonly gate: StartupGate
   /** Sockets the gate closed at the end of their grace: already reported as node-refused. */
   private readonly expired = new WeakSet<Socket>()
+  /** The identities as ssh2 keys, parsed once for every node connection (see authKeys). */
+  private readonly authKeys: Array<ssh2.ParsedKey | Buffer>
+  /** The 'close' listener of every accepted socket: one function, not a closure per node. */
+  private readonly forgetSocket: (this: Socket) => void
   private closing: Promise<void> | undefined
 
   constructor(private readonly options: TunnelGatewayOptions) {
@@ -144,6 +148,12 @@ class TunnelGateway {
         options.onEvent?.({address: addressOf(socket), reason, type: 'node-refused'})
       },
     })
+    this.authKeys = options.identities.map((identity) => authKey(identity))
+    const {sockets} = this
+    this.forgetSocket = function (this: Socket) {
+      sockets.delete(this)
+    }
+
     this.server = createServer({noDelay: true}, (socket) => this.onSocket(socket))
     this.server.on('error', () => {})
   }
@@ -246,8 +256,9 @@ class TunnelGateway {
     if (!ticket) return
     const address = addressOf(socket)
     this.sockets.add(socket)
-    socket.on('close', () => this.sockets.delete(socket))
-    void this.identify(socket, address, () => ticket.authenticated()).catch((error: unknown) => {
+    // Not a closure over this scope: it would keep the ticket (and its timer) for the node's lifetime.
+    socket.on('close', this.forgetSocket)
+    void this.identify(socket, address, ticket).catch((error: unknown) => {
       const failure = error instanceof RestwireError ? error : new RestwireError('RW_ERR_CONNECT', `node at ${address}: ${(error as Error).message}`, {cause: error})
       if (!this.expired.has(socket)) this.options.onEvent?.({address, error: failure, type: 'node-rejected'})
       socket.destroy()
@@ -255,7 +266,7 @@ class TunnelGateway {
   }
 
   /** SSH handshake as the client, one direct-tcpip channel, IDENTIFY, host key check, registration. */
-  private async identify(socket: Socket, address: string, registered: () => void): Promise<void> {
+  private async identify(socket: Socket, address: string, ticket: StartupTicket): Promise<void> {
     const {knownNodesPath} = this.options
     const connectTimeoutMs = this.options.connectTimeoutMs ?? DEFAULT_GATEWAY_CONNECT_TIMEOUT_MS
     const ssh = new ssh2.Client()
@@ -266,16 +277,21 @@ class TunnelGateway {
     // timeout), and an 'error' with no listener would end the process.
     ssh.on('error', (error: Error & {level?: string}) => handshakeError?.(error))
     await new Promise<void>((resolve, reject) => {
-      ssh.once('ready', () => resolve())
       // A socket that closes before the handshake finished may end without an 'error'.
-      ssh.once('close', () => reject(refused ?? new PeerGoneError(`the node at ${address} disconnected during the SSH handshake`)))
+      const closedEarly = (): void => reject(refused ?? new PeerGoneError(`the node at ${address} disconnected during the SSH handshake`))
+      ssh.once('ready', () => {
+        // Not left on the client for its lifetime (it would keep this promise's scope).
+        ssh.off('close', closedEarly)
+        resolve()
+      })
+      ssh.once('close', closedEarly)
       handshakeError = (error) => {
         if (refused) reject(refused)
         else if (error.level === 'client-authentication') reject(new RestwireError('RW_ERR_AUTH', `node at ${address} rejected every gateway key`, {cause: error}))
         else reject(new RestwireError('RW_ERR_CONNECT', `SSH handshake with the node at ${address} failed: ${error.message}`, {cause: error}))
       }
       ssh.connect({
-        authHandler: this.options.identities.map((identity) => ({key: identity.privateKey, passphrase: identity.passphrase, type: 'publickey' as const, username: GATEWAY_USER})),
+        authHandler: this.authKeys.map((key, i) => ({key, passphrase: this.options.identities[i]!.passphrase, type: 'publickey' as const, username: GATEWAY_USER})),
         hostVerifier: (key: Buffer, verify: (ok: boolean) => void) => {
           hostKey = key
           if (this.options.acceptNew) return verify(true)
@@ -332,7 +348,9 @@ class TunnelGateway {
         id: claimed,
         session,
       }
-      registered()
+      // The handshake's leftovers are not kept for the connection's lifetime (the closures above hold this scope).
+      hostKey = undefined
+      ticket.authenticated()
       this.register(identified.entry)
     } catch (error) {
       ssh.end()
@@ -361,6 +379,17 @@ class TunnelGateway {
     for (const socket of this.sockets) socket.destroy()
     await stopped
   }
+}
+
+/**
+ * An identity as ssh2's client takes it: the parsed key when it parses (ssh2 would otherwise parse the
+ * key file, and build its key objects, again for every node connection), else the file's bytes, which
+ * ssh2 then skips as an invalid key as before.
+ */
+function authKey(identity: LoadedPrivateKey): ssh2.ParsedKey | Buffer {
+  const parsed = ssh2.utils.parseKey(identity.privateKey, identity.passphrase)
+  const key = Array.isArray(parsed) ? (parsed[0] as ssh2.ParsedKey | undefined) : parsed
+  return key && !(key instanceof Error) && key.isPrivateKey() ? key : identity.privateKey
 }
 
 function addressOf(socket: Socket): string {
