@@ -308,7 +308,13 @@ class Connection {
     })
   }
 
+  /** Writes the answers that are ready now (close() calls it before cutting the connection). */
+  flushNow(): void {
+    this.write()
+  }
+
   private write(): void {
+    if (!this.flushing) return
     this.flushing = false
     let out = ''
     while (this.slots.length > 0 && this.slots[0]!.text !== undefined) out += this.slots.shift()!.text
@@ -413,7 +419,12 @@ class FastServer {
 
   closeAll(): void {
     this.closing = true
-    for (const connection of this.connections) connection.socket.destroy()
+    // Answers given in the same turn as the drain's end are still on their way to the socket.
+    for (const connection of this.connections) {
+      connection.flushNow()
+      connection.socket.destroy()
+    }
+
     this.stopSweeping()
     this.options.fallback.closeAllConnections()
   }
