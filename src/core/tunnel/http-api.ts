@@ -1,7 +1,8 @@
 // The gateway's local HTTP API: `GET /nodes`, `METHOD /nodes/<id>/<path>` as one tunnel request, and
-// STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes. Plain
-// requests take the hot path of http-json.ts: a request target parsed without a URL object, the body
-// read with listeners, the answer in one res.end().
+// STREAMs as NDJSON or SSE, so that curl (or any HTTP client) can call the connected nodes. Plain JSON
+// requests to /nodes... take the hot path of http-fast.ts (a strict HTTP/1.1 reader on the raw socket,
+// no node:http objects); everything else (streams, the inspector, /metrics, chunked bodies, Expect,
+// anything unusual) is served by node:http on the same port, with the answers of http-json.ts.
 import {type IncomingMessage, type Server, type ServerResponse, createServer} from 'node:http'
 import type {AddressInfo} from 'node:net'
 import {settleWithin} from '../link/streams.js'
@@ -11,7 +12,8 @@ import type {TunnelGatewayHandle, TunnelVerb} from './gateway.js'
 import {DEFAULT_HTTP_API_PORT, DEFAULT_HTTP_MAX_CONNECTIONS} from './defaults.js'
 import {DEFAULT_STREAM_STALL_MS} from './gateway-session.js'
 import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.js'
-import {readJsonBody, sendError, sendJson} from './http-json.js'
+import {type JsonAnswer, errorAnswer, jsonAnswer, parseBody, readJsonBody, sendAnswer, sendError} from './http-json.js'
+import {type FastRequest, createFastHttpServer} from './http-fast.js'
 import {withAsyncDispose} from '../dispose.js'
 import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
@@ -66,6 +68,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   const port = options.port ?? DEFAULT_HTTP_API_PORT
   const api: ApiState = {active: 0, gateway, maxBodyBytes: options.maxBodyBytes ?? DEFAULT_HTTP_MAX_BODY_BYTES, onIdle: undefined, sendTimeoutMs: options.sendTimeoutMs, streams: new Set()}
   const {observe} = options
+  // node:http never listens itself: the hot path's net server hands it the connections it does not serve.
   const server: Server = createServer((req, res) => {
     if (options.inspector?.handle(req, res) || (observe && answerObserveRequest(observe, req, res))) {
       // A client may reset mid-request or mid-answer: both ends of the exchange keep an error listener.
@@ -76,24 +79,34 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
 
     onRequest(api, req, res)
   })
-  server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
-  server.on('connection', (socket) => socket.on('error', ignore))
-  await listenOn(server, host, port, 'HTTP')
+  const fast = createFastHttpServer({
+    claims: claimsFastPath,
+    fallback: server,
+    keepAliveMs: server.keepAliveTimeout,
+    maxBodyBytes: api.maxBodyBytes,
+    serve: (request, answer) => serveFast(api, request, answer),
+  })
+  fast.server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
+  fast.server.on('connection', (socket) => socket.on('error', ignore))
+  await listenOn(fast.server, host, port, 'HTTP')
   // Accept errors after listening (EMFILE under a flood) must not end the process.
-  server.on('error', ignore)
+  fast.server.on('error', ignore)
 
   let closing: Promise<void> | undefined
   const shutdown = async (): Promise<void> => {
-    const stopped = new Promise<void>((resolve) => server.close(() => resolve()))
+    const stopped = new Promise<void>((resolve) => fast.server.close(() => resolve()))
+    // node:http's close() closes its idle connections and stops its timeout checks (it never listened).
+    server.close(ignore)
+    fast.closeIdle()
     for (const end of api.streams) end()
     const idle = api.active === 0 ? Promise.resolve() : new Promise<void>((resolve) => (api.onIdle = resolve))
     await settleWithin(idle, options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)
-    server.closeAllConnections()
+    fast.closeAll()
     await stopped
   }
 
   return withAsyncDispose<TunnelHttpApiHandle>({
-    address: server.address() as AddressInfo,
+    address: fast.server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
   })
 }
@@ -117,8 +130,8 @@ function release(api: ApiState): void {
   if (--api.active === 0) api.onIdle?.()
 }
 
-function reply(api: ApiState, res: ServerResponse, status: number, body: unknown, headers?: string[]): void {
-  sendJson(res, status, body, headers)
+function reply(api: ApiState, res: ServerResponse, answer: JsonAnswer): void {
+  sendAnswer(res, answer)
   release(api)
 }
 
@@ -127,31 +140,43 @@ function fail(api: ApiState, res: ServerResponse, error: unknown): void {
   release(api)
 }
 
-function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
-  const {path, query} = requestTarget(req.url ?? '/')
-  const method = req.method ?? 'GET'
+/** Where a request goes: an answer of the API's own, a STREAM, or one request to a node. */
+type Routed =
+  | {kind: 'answer'; answer: JsonAnswer}
+  | {kind: 'stream'; format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined}
+  | {kind: 'request'; verb: TunnelVerb; nodeId: string; path: string; params: Record<string, unknown> | undefined}
+
+/** The same routing for node:http and the hot path. May throw (a query too deep...). */
+function routeRequest(api: ApiState, method: string, target: string, accept: string | undefined): Routed {
+  const {path, query} = requestTarget(target)
   if (path === '/nodes' || path === NODES_PREFIX) {
-    if (method !== 'GET') return methodNotAllowed(api, res, 'GET')
+    if (method !== 'GET') return methodNotAllowed('GET')
     // The cluster's state rides in headers, so the list stays the one-gateway array.
     const cluster = api.gateway.cluster()
-    return reply(api, res, 200, listNodes(api.gateway), cluster && ['x-cluster-state', cluster.state, 'x-cluster-since', cluster.since])
+    return {answer: jsonAnswer(200, listNodes(api.gateway), cluster && ['x-cluster-state', cluster.state, 'x-cluster-since', cluster.since]), kind: 'answer'}
   }
 
   // /nodes/<id>[/<path>], id not empty.
   const slash = path.indexOf('/', NODES_PREFIX.length)
   if (!path.startsWith(NODES_PREFIX) || slash === NODES_PREFIX.length) {
-    return reply(api, res, 404, {error: `no such endpoint: ${path}; use GET /nodes, METHOD /nodes/<id>/<path>, or GET /metrics, /healthz, /readyz`})
+    return {answer: jsonAnswer(404, {error: `no such endpoint: ${path}; use GET /nodes, METHOD /nodes/<id>/<path>, or GET /metrics, /healthz, /readyz`}), kind: 'answer'}
   }
 
   const verb = VERBS[method]
-  if (!verb) return methodNotAllowed(api, res, ALLOW)
+  if (!verb) return methodNotAllowed(ALLOW)
   const nodeId = decodeSegment(slash === -1 ? path.slice(NODES_PREFIX.length) : path.slice(NODES_PREFIX.length, slash))
   const nodePath = slash === -1 ? '/' : decodePath(path.slice(slash))
   const params = query === '' ? undefined : parseQuery(query)
+  const format = verb === 'GET' ? streamFormat(accept) : undefined
+  if (format) return {format, kind: 'stream', nodeId, params, path: nodePath}
+  return {kind: 'request', nodeId, params, path: nodePath, verb}
+}
 
-  const format = verb === 'GET' ? streamFormat(req.headers.accept) : undefined
-  if (format) {
-    void serveStream(api, res, {format, nodeId, params, path: nodePath}).then(() => release(api))
+function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
+  const routed = routeRequest(api, req.method ?? 'GET', req.url ?? '/', req.headers.accept)
+  if (routed.kind === 'answer') return reply(api, res, routed.answer)
+  if (routed.kind === 'stream') {
+    void serveStream(api, res, routed).then(() => release(api))
     return
   }
 
@@ -159,17 +184,52 @@ function route(api: ApiState, req: IncomingMessage, res: ServerResponse): void {
     if (error) return fail(api, res, error)
     let answer: ReturnType<TunnelGatewayHandle['request']>
     try {
-      answer = api.gateway.request(nodeId, verb, nodePath, {data, params})
+      answer = api.gateway.request(routed.nodeId, routed.verb, routed.path, {data, params: routed.params})
     } catch (failure) {
       // Called from a stream listener: nothing above would catch it.
       return fail(api, res, failure)
     }
 
     answer.then(
-      ({body, status}) => reply(api, res, status, body),
+      ({body, status}) => reply(api, res, jsonAnswer(status, body)),
       (failure: unknown) => fail(api, res, failure),
     )
   })
+}
+
+const API_METHODS = new Set(['DELETE', 'GET', 'PATCH', 'POST', 'PUT'])
+
+/**
+ * The requests the hot path serves: the API's methods on /nodes..., except STREAMs (GET with an NDJSON
+ * or SSE Accept). Neither the inspector (`/`, `/inspect/...`) nor /metrics, /healthz, /readyz answer
+ * a target starting with /nodes, so whatever takes the request, the answer is the same.
+ */
+function claimsFastPath(method: string, target: string, accept: string | undefined): boolean {
+  if (!API_METHODS.has(method) || !target.startsWith('/nodes')) return false
+  const next = target.charCodeAt(6)
+  if (!(Number.isNaN(next) || next === 0x2f || next === 0x3f)) return false
+  return !(method === 'GET' && accept !== undefined && streamFormat(accept))
+}
+
+/** One request of the hot path: the same routing and answers as over node:http. */
+function serveFast(api: ApiState, request: FastRequest, answer: (answer: JsonAnswer) => void): void {
+  api.active++
+  const done = (result: JsonAnswer): void => {
+    answer(result)
+    release(api)
+  }
+
+  try {
+    const routed = routeRequest(api, request.method, request.target, undefined)
+    if (routed.kind !== 'request') return done(routed.kind === 'answer' ? routed.answer : errorAnswer(new Error('a stream on the hot path')))
+    const data = request.body === undefined ? undefined : parseBody(request.body.toString('utf8'))
+    api.gateway.request(routed.nodeId, routed.verb, routed.path, {data, params: routed.params}).then(
+      ({body, status}) => done(jsonAnswer(status, body)),
+      (failure: unknown) => done(errorAnswer(failure)),
+    )
+  } catch (error) {
+    done(errorAnswer(error))
+  }
 }
 
 /** In a cluster each node also names the gateway holding it. */
@@ -212,11 +272,11 @@ function decodeSegment(segment: string): string {
   }
 }
 
-function methodNotAllowed(api: ApiState, res: ServerResponse, allow: string): void {
-  reply(api, res, 405, {error: `method not allowed; use ${allow}`}, ['allow', allow])
+function methodNotAllowed(allow: string): Routed {
+  return {answer: jsonAnswer(405, {error: `method not allowed; use ${allow}`}, ['allow', allow]), kind: 'answer'}
 }
 
-async function serveStream(api: ApiState, res: ServerResponse, request: {format: StreamFormat; nodeId: string; path: string; params: Record<string, unknown> | undefined}): Promise<void> {
+async function serveStream(api: ApiState, res: ServerResponse, request: Extract<Routed, {kind: 'stream'}>): Promise<void> {
   // A remote reader that stops reading loses its stream rather than keep the node paused for every caller.
   const stream = api.gateway.stream(request.nodeId, request.path, {params: request.params, stallMs: DEFAULT_STREAM_STALL_MS})
   const end = (): void => void stream.cancel()

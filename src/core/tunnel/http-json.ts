@@ -59,7 +59,8 @@ export function readJsonBody(req: IncomingMessage, maxBodyBytes: number, done: B
   req.on('close', onClose)
 }
 
-function parseBody(text: string): unknown {
+/** A request body's JSON: undefined when empty or all whitespace, a 400 RestwireError when not JSON. */
+export function parseBody(text: string): unknown {
   // Cheap check first: only an all-whitespace body needs trim()'s copy to be told from JSON.
   if (text.length === 0 || (text.charCodeAt(0) <= 32 && text.trim() === '')) return undefined
   try {
@@ -73,44 +74,58 @@ function tooLarge(maxBodyBytes: number): RestwireError {
   return new RestwireError('RW_ERR_FRAME_TOO_LARGE', `the request body is larger than ${maxBodyBytes} bytes`, {status: 413})
 }
 
+/** An answer's status, JSON text and extra header pairs, for node:http (sendJson) and the hot path (http-fast.ts) alike. */
+export interface JsonAnswer {
+  status: number
+  text: string
+  headers?: string[]
+}
+
+/** `body` as JSON text; a body that cannot be written as JSON (a node's 100,000-deep answer) becomes a 502. */
+export function jsonAnswer(status: number, body: unknown, extraHeaders?: string[]): JsonAnswer {
+  try {
+    return {headers: extraHeaders, status, text: stringifyJson(body === undefined ? null : body, "the node's answer")}
+  } catch (error) {
+    return {headers: extraHeaders, status: 502, text: JSON.stringify({code: (error as RestwireError).code, error: (error as Error).message})}
+  }
+}
+
+/** A node's 4xx/5xx keeps its status and body; other failures become `{"error", "code"}` with a fitting status. */
+export function errorAnswer(error: unknown): JsonAnswer {
+  if (!(error instanceof RestwireError)) return jsonAnswer(500, {code: 'RW_ERR_INTERNAL', error: String((error as Error)?.message ?? error)})
+  const status = errorStatus(error)
+  if (error instanceof StatusError && status === error.status) return jsonAnswer(status, error.body)
+  // The body was not read to the end: do not keep the connection for a next request.
+  const extra = status === 413 ? ['connection', 'close'] : undefined
+  const connected = error.code === 'RW_ERR_NODE_UNKNOWN' ? error.details?.connected : undefined
+  return jsonAnswer(status, connected === undefined ? {code: error.code, error: error.message} : {code: error.code, connected, error: error.message}, extra)
+}
+
 /**
  * The whole answer in one res.end(): status line, headers and body leave in one socket write. Never
- * throws: a body that cannot be written as JSON (a node's 100,000-deep answer) becomes a 502.
+ * throws: a body that cannot be written as JSON becomes a 502.
  */
 export function sendJson(res: ServerResponse, status: number, body: unknown, extraHeaders?: string[]): void {
+  sendAnswer(res, jsonAnswer(status, body, extraHeaders))
+}
+
+/** A node's 4xx/5xx keeps its status and body; other failures become `{"error", "code"}` with a fitting status. */
+export function sendError(res: ServerResponse, error: unknown): void {
+  sendAnswer(res, errorAnswer(error))
+}
+
+/** One answer in one res.end(); nothing (but ending it) when the response has started or the client is gone. */
+export function sendAnswer(res: ServerResponse, answer: JsonAnswer): void {
   if (res.headersSent || res.destroyed) {
     if (!res.writableEnded) res.end()
     return
   }
 
-  let text: string
-  try {
-    text = stringifyJson(body === undefined ? null : body, "the node's answer")
-  } catch (error) {
-    status = 502
-    text = JSON.stringify({code: (error as RestwireError).code, error: (error as Error).message})
-  }
-
   // A flat array of raw header pairs: Node takes it as is, without building and walking an object.
-  const headers = ['content-length', String(Buffer.byteLength(text)), 'content-type', 'application/json']
-  if (extraHeaders) headers.push(...extraHeaders)
-  res.writeHead(status, headers)
-  res.end(text)
-}
-
-/** A node's 4xx/5xx keeps its status and body; other failures become `{"error", "code"}` with a fitting status. */
-export function sendError(res: ServerResponse, error: unknown): void {
-  if (!(error instanceof RestwireError)) {
-    sendJson(res, 500, {code: 'RW_ERR_INTERNAL', error: String((error as Error)?.message ?? error)})
-    return
-  }
-
-  const status = errorStatus(error)
-  if (error instanceof StatusError && status === error.status) return sendJson(res, status, error.body)
-  // The body was not read to the end: do not keep the connection for a next request.
-  const extra = status === 413 ? ['connection', 'close'] : undefined
-  const connected = error.code === 'RW_ERR_NODE_UNKNOWN' ? error.details?.connected : undefined
-  sendJson(res, status, connected === undefined ? {code: error.code, error: error.message} : {code: error.code, connected, error: error.message}, extra)
+  const headers = ['content-length', String(Buffer.byteLength(answer.text)), 'content-type', 'application/json']
+  if (answer.headers) headers.push(...answer.headers)
+  res.writeHead(answer.status, headers)
+  res.end(answer.text)
 }
 
 export function errorStatus(error: RestwireError): number {
