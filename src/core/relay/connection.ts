@@ -183,10 +183,14 @@ export class RelayConnection {
   /** One traffic record per request line: direction `in`, the upstream status (0 when none came). */
   private observe(name: string, path: string, request: {bytes: number; value?: unknown}, result: RelayCallResult, replyBytes: number, latencyMs: number): void {
     const known = this.host.runtime.routes.has(name)
-    this.host.traffic!.add({
+    const traffic = this.host.traffic!
+    const error = result.ok ? undefined : result.code
+    // Metrics only (no inspector): the fields are counted, no record is built.
+    if (!traffic.recording) return traffic.tally('relay', 'in', known ? name : '-', known ? name : undefined, result.httpStatus ?? 0, error, latencyMs, request.bytes, replyBytes)
+    traffic.add({
       at: Date.now() - latencyMs,
       direction: 'in',
-      error: result.ok ? undefined : result.code,
+      error,
       latencyMs,
       path,
       peer: this.peer,

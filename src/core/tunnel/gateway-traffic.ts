@@ -17,11 +17,14 @@ export async function observeTunnelRequest<T extends {status: number; body: unkn
   const started = performance.now()
   const at = Date.now()
   const record = (status: number, body: unknown, error?: string): void => {
+    const latencyMs = performance.now() - started
+    // Metrics only (no inspector): the fields are counted, no record is built.
+    if (!traffic.recording) return traffic.tally('tunnel', 'out', exchange.verb, undefined, status, error, latencyMs, jsonBytes(exchange.data), jsonBytes(body))
     traffic.add({
       at,
       direction: 'out',
       error,
-      latencyMs: performance.now() - started,
+      latencyMs,
       params: exchange.params,
       path: exchange.path,
       peer: exchange.nodeId,

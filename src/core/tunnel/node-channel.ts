@@ -185,17 +185,22 @@ export class NodeChannel {
     const latencyMs = performance.now() - outcome.started
     const stream = message.request_type === 'STREAM'
     const {client} = this.options
-    this.options.traffic!.add({
+    const traffic = this.options.traffic!
+    const status = this.closed && outcome.status === 0 ? 499 : outcome.status
+    const requestBytes = jsonBytes(message.data)
+    // Metrics only (no inspector): the fields are counted, no record is built.
+    if (!traffic.recording) return traffic.tally('tunnel', 'in', message.request_type, outcome.route, status, undefined, latencyMs, requestBytes, outcome.bytes)
+    traffic.add({
       at: Date.now() - latencyMs,
       direction: 'in',
       latencyMs,
       path: String(message.router ?? '-'),
       peer: client.fingerprint ?? client.address,
       protocol: 'tunnel',
-      request: {bytes: jsonBytes(message.data), value: message.data},
+      request: {bytes: requestBytes, value: message.data},
       response: stream ? {bytes: outcome.bytes, items: outcome.items} : {bytes: outcome.bytes, value: outcome.body},
       route: outcome.route,
-      status: this.closed && outcome.status === 0 ? 499 : outcome.status,
+      status,
       verb: message.request_type,
     })
   }
