@@ -71,3 +71,20 @@ function installCleanup(): void {
     })
   }
 }
+
+/** Reads the port from the JSON "listening" line; keeps draining stderr (one log line per request) after. */
+export function listeningPort(stderr: NodeJS.ReadableStream): Promise<number> {
+  let text = ''
+  return new Promise((resolve, reject) => {
+    const onData = (chunk: Buffer): void => {
+      text += chunk.toString()
+      const match = /"port":(\d+)/.exec(text)
+      if (!match) return
+      stderr.off('data', onData).on('data', () => {})
+      resolve(Number(match[1]))
+    }
+
+    stderr.on('data', onData)
+    stderr.once('end', () => reject(new Error(`korv serve exited before listening:\n${text}`)))
+  })
+}

@@ -5,7 +5,7 @@ import {existsSync, statSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {GzipMemberDecoder, encodeGzipMember} from '../src/core/framing/gzip-member.js'
-import {exited, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
+import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
 import {median} from './load.js'
 
 export interface ColdStartResult {
@@ -49,23 +49,6 @@ export async function measureColdStart(runs: number): Promise<ColdStartResult> {
     await stopChild(server)
     removeTempDir(home)
   }
-}
-
-/** Reads the port from the JSON "listening" line; keeps draining stderr (one log line per request) after. */
-function listeningPort(stderr: NodeJS.ReadableStream): Promise<number> {
-  let text = ''
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString()
-      const match = /"port":(\d+)/.exec(text)
-      if (!match) return
-      stderr.off('data', onData).on('data', () => {})
-      resolve(Number(match[1]))
-    }
-
-    stderr.on('data', onData)
-    stderr.once('end', () => reject(new Error(`korv serve exited before listening:\n${text}`)))
-  })
 }
 
 async function timeChild(command: string, args: string[], env: NodeJS.ProcessEnv, expect?: string): Promise<number> {

@@ -5,7 +5,7 @@
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {GzipMemberDecoder, encodeGzipMember} from '../src/core/framing/gzip-member.js'
-import {exited, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
+import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
 import {median} from './load.js'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -77,23 +77,6 @@ export function printPersistReport(result: PersistBenchResult): void {
     `cold / node -e 0: ${(result.cold.ms / result.node.ms).toFixed(2)}x (target <= 1.5x)   persisted / node -e 0: ${(result.persisted.ms / result.node.ms).toFixed(2)}x (target <= 1.2x)   persisted / ssh -W: ${(result.persisted.ms / result.ssh.ms).toFixed(2)}x`,
   ]
   process.stdout.write(lines.join('\n') + '\n')
-}
-
-/** Reads the port from the JSON "listening" line; keeps draining stderr (one log line per request) after. */
-function listeningPort(stderr: NodeJS.ReadableStream): Promise<number> {
-  let text = ''
-  return new Promise((resolve, reject) => {
-    const onData = (chunk: Buffer): void => {
-      text += chunk.toString()
-      const match = /"port":(\d+)/.exec(text)
-      if (!match) return
-      stderr.off('data', onData).on('data', () => {})
-      resolve(Number(match[1]))
-    }
-
-    stderr.on('data', onData)
-    stderr.once('end', () => reject(new Error(`korv serve exited before listening:\n${text}`)))
-  })
 }
 
 /** Spawn to exit of `argv`, under GNU time for its peak RSS when there is one. */

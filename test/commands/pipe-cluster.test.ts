@@ -18,7 +18,7 @@ import {makeNatsOperator} from '../helpers/nats-operator.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
 import {type PipeProcess, startPipeProcess} from '../helpers/pipe-cli.js'
 import {until} from '../helpers/pipe-cluster-fixture.js'
-import {startTestNode, testFunctions} from '../helpers/pipe-fixture.js'
+import {postSha, startTestNode, testFunctions} from '../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../helpers/pipe-pki.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {skipWithout} from '../helpers/tools.js'
@@ -76,17 +76,7 @@ describe('pipe serve --cluster: real hub processes on NATS', {skip: skipWithout(
   const handler = createPipeHandler({
     functions: {
       ...testFunctions,
-      /** The sha256 and size of the event body, read as it streams. */
-      async post_sha(ctx) {
-        const hash = createHash('sha256')
-        let bytes = 0
-        for await (const chunk of ctx.body) {
-          hash.update(chunk as Buffer)
-          bytes += (chunk as Buffer).length
-        }
-
-        return {bytes, sha: hash.digest('hex')}
-      },
+      post_sha: postSha,
       get_pattern: () =>
         (async function* () {
           yield* pattern()

@@ -1,4 +1,5 @@
 // Starts real pipe hubs and nodes on 127.0.0.1 for tests, and collects their events.
+import {createHash} from 'node:crypto'
 import {type PipeHubEvent, type PipeHubHandle, type PipeHubOptions, startPipeHub} from '../../src/core/pipe/hub.js'
 import {type PipeNodeEvent, type PipeNodeHandle, type PipeNodeOptions, connectPipeNode} from '../../src/core/pipe/node.js'
 import {readBody} from '../../src/core/pipe/body-stream.js'
@@ -32,6 +33,18 @@ export function eventLog<T>(): EventLog<T> {
     },
   }
   return log
+}
+
+/** A handler function: the sha256 and size of the event body, read as it streams. */
+export const postSha: PipeHandlerFunction = async (ctx) => {
+  const hash = createHash('sha256')
+  let bytes = 0
+  for await (const chunk of ctx.body) {
+    hash.update(chunk as Buffer)
+    bytes += (chunk as Buffer).length
+  }
+
+  return {bytes, sha: hash.digest('hex')}
 }
 
 let releaseGate: () => void = () => {}

@@ -11,7 +11,7 @@ import type {PipeNodeHandle} from '../../../src/core/pipe/node.js'
 import {type RawNats, connectRawNats} from '../../helpers/nats-raw.js'
 import {type NatsServer, startNatsServer} from '../../helpers/nats-server.js'
 import {type ClusterHub, clusterNodes, startClusterHub, until} from '../../helpers/pipe-cluster-fixture.js'
-import {startTestNode} from '../../helpers/pipe-fixture.js'
+import {postSha, startTestNode} from '../../helpers/pipe-fixture.js'
 import {type PipePki, makePipePki} from '../../helpers/pipe-pki.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
 import {skipWithout} from '../../helpers/tools.js'
@@ -44,17 +44,7 @@ describe('cluster: a call across hubs is never given up in silence', {skip: skip
     handler = createPipeHandler({
       functions: {
         get_gate: () => new Promise((resolve) => entered.push(() => resolve({released: true}))),
-        /** The sha256 and size of the event body, read as it streams. */
-        async post_sha(ctx) {
-          const hash = createHash('sha256')
-          let bytes = 0
-          for await (const chunk of ctx.body) {
-            hash.update(chunk as Buffer)
-            bytes += (chunk as Buffer).length
-          }
-
-          return {bytes, sha: hash.digest('hex')}
-        },
+        post_sha: postSha,
       },
     })
     ;({node} = await startTestNode(pki, hubs[1]!.hub.address.port, {handler, heartbeatMs: 5000}))
