@@ -148,6 +148,16 @@ describe('restwire tunnel expose --routes and --upstream', () => {
     assert.equal(await node.stop('SIGINT'), 0, node.stderr.join('\n'))
   })
 
+  it('refuses a routes module with a verb the tunnel does not carry: a config error (exit 2), not a crash', async () => {
+    const routes = join(dir(), 'bad-verb.mjs')
+    await writeFile(routes, `export default {'FETCH /items': () => ({})}`)
+    const node = startExpose(['--to', `127.0.0.1:${gateway.address.port}`, '--routes', routes, '--node-id', 'bad-verb-node'], env)
+    assert.equal(await node.exited, 2, node.stderr.join('\n'))
+    const stderr = node.stderr.join('\n')
+    assert.match(stderr, /bad-verb\.mjs: route "FETCH \/items": unknown tunnel verb "FETCH"; use one of GET, POST, PATCH, DELETE, STREAM/)
+    assert.doesNotMatch(stderr, /RW_ERR_INTERNAL|bug in restwire/)
+  })
+
   it('forwards GET/POST/PATCH/DELETE to --upstream, and STREAM as NDJSON or SSE', async () => {
     let streamClosed = (): void => {}
     const closed = new Promise<void>((resolve) => (streamClosed = resolve))

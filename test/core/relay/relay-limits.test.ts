@@ -112,11 +112,13 @@ describe('relay: limits per connection and between connections', {timeout: 60_00
       // 600 × 50 ms over 2 slots: 15 s of work, all queued before the polite client asks.
       greedy.send(Array.from({length: 600}, (_, i) => JSON.stringify({id: i, params: {ms: 50}, request: 'slow'})).join('\n') + '\n')
       await greedy.waitFor((r) => r.status === 'dispatched', 600)
-      const started = performance.now()
       polite.send({id: 'p', params: {user_id: 1}, request: 'user'})
       assert.equal((await polite.final('p')).status, 'ok')
-      const waited = performance.now() - started
-      assert.ok(waited < 3000, `answered within 3 s beside the greedy queue (liveness bound; took ${Math.round(waited)} ms)`)
+      // Counted, not timed: with round robin the polite request takes the next free slot, so only the few
+      // greedy requests running or just finished are answered before it; first come first served would
+      // answer all 600 first.
+      const greedyDone = greedy.replies.filter((r) => r.status !== 'dispatched').length
+      assert.ok(greedyDone <= 20, `${greedyDone} of the greedy client's 600 requests were answered before the polite one`)
     } finally {
       greedy.close()
       polite.close()
