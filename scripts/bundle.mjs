@@ -140,6 +140,41 @@ export default new Proxy({}, {get: (_, name) => (name === 'crc32' ? crc32 : zlib
   },
 }
 
+// ssh2's constants ask cpu-features (a native add-on: its package.json, a dlopen and CPUID decoding,
+// 6-11 ms of a cold `korv call` here) two things at load: is this x86, and has the CPU AES instructions
+// (its cipher order: AES-GCM first, or ChaCha20-Poly1305 first without them). On Linux x86 the flags
+// line of /proc/cpuinfo answers both (the kernel's CPUID reading); anywhere else, or when it cannot be
+// read, the real add-on answers.
+const cpuFeaturesFromProc = {
+  name: 'cpu-features-from-proc',
+  setup(build) {
+    build.onResolve({filter: /^cpu-features$/}, ({namespace}) =>
+      namespace === 'cpu-features-from-proc' ? {external: true, path: 'cpu-features'} : {namespace: 'cpu-features-from-proc', path: 'cpu-features'},
+    )
+    build.onLoad({filter: /.*/, namespace: 'cpu-features-from-proc'}, () => ({
+      contents: `module.exports = function cpuFeatures() {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'ia32')) {
+    const fs = require('node:fs')
+    let fd
+    try {
+      fd = fs.openSync('/proc/cpuinfo', 'r')
+      const buffer = Buffer.alloc(16384)
+      const text = buffer.toString('latin1', 0, fs.readSync(fd, buffer, 0, buffer.length, 0))
+      const flags = /^flags\\s*:(.*)$/m.exec(text)
+      if (flags) return {arch: 'x86', flags: {aes: flags[1].trim().split(/\\s+/).includes('aes')}}
+    } catch {
+      // The add-on, below.
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+  }
+  return require('cpu-features')()
+}`,
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -196,10 +231,22 @@ const results = await Promise.all([
     outfile: 'dist/korv-call-persisted.cjs',
     plugins: [fsPromisesOnCallbacks, zlibWhenNeeded],
   }),
+  // A plain call to a target without a persisted connection (src/korv-call-cold-entry.ts): the persisted
+  // fast path hands it over with its body read and its TCP connection started. No oclif, no prompts
+  // (loaded from node_modules when a key asks for a passphrase); ssh2 apart, as above.
+  build({
+    ...common,
+    banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
+    define: {...common.define, 'performance.now': '__rwNow'},
+    entryPoints: ['src/korv-call-cold-entry.ts'],
+    external: [...common.external, '@inquirer/*', '@oclif/*'],
+    outfile: 'dist/korv-call-cold.cjs',
+    plugins: [ssh2ClientApart, fsPromisesOnCallbacks, zlibWhenNeeded],
+  }),
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2NativeBinding, saferBufferIsBuffer],
+    plugins: [ssh2NativeBinding, saferBufferIsBuffer, cpuFeaturesFromProc],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:
