@@ -7,21 +7,90 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {build} from 'esbuild'
 
+// Source rewrites of ssh2's own files in a bundle: each names its file, the text it replaces and why. A
+// text not found fails the build (an ssh2 upgrade must look at each again).
+function ssh2Rewrites(rewrites) {
+  return {
+    name: 'ssh2-rewrites',
+    setup(build) {
+      build.onLoad({filter: /ssh2[\\/]lib[\\/].*\.js$/}, async ({path}) => {
+        const mine = rewrites.filter(({file}) => path.replaceAll('\\', '/').endsWith(`/ssh2/lib/${file}`))
+        if (mine.length === 0) return undefined
+        let contents = await readFile(path, 'utf8')
+        for (const {from, to} of mine) {
+          if (!contents.includes(from)) throw new Error(`scripts/bundle.mjs: ssh2/lib/${mine[0].file} no longer contains ${JSON.stringify(from)}`)
+          contents = contents.replace(from, to)
+        }
+        return {contents, loader: 'js'}
+      })
+    },
+  }
+}
+
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
 // from the ssh2 package instead (absent when ssh2's install script did not build it: ssh2 then runs its
 // ciphers on node:crypto, more slowly; docs/architecture.md, "The published package").
-const ssh2NativeBinding = {
-  name: 'ssh2-native-binding',
-  setup(build) {
-    build.onLoad({filter: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/}, async ({path}) => ({
-      contents: (await readFile(path, 'utf8')).replace(
-        "require('./crypto/build/Release/sshcrypto.node')",
-        "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
-      ),
-      loader: 'js',
-    }))
-  },
+const SSH2_NATIVE_BINDING = {
+  file: 'protocol/crypto.js',
+  from: "require('./crypto/build/Release/sshcrypto.node')",
+  to: "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
 }
+
+// What a `korv call` that connects itself does not load (dist/ssh2-client.cjs; issue 15, round 10):
+const SSH2_CLIENT_LOAD_LESS = [
+  // The Poly1305 of chacha20-poly1305 without the native binding is a WebAssembly module, compiled and
+  // instantiated at load (5 ms of CPU), and every connection waits for it before it sends its version
+  // line. With the binding (its own ChaCha20-Poly1305) ssh2 never uses it (only its own tests force the
+  // JS cipher): then nothing is compiled and there is nothing to wait for.
+  {
+    file: 'protocol/crypto.js',
+    from: 'init: (() => {',
+    to: 'init: ChaChaPolyCipher && ChaChaPolyDecipher ? Promise.resolve() : (() => {',
+  },
+  // Node's child_process (and dgram under it) only for the Windows agents (Pageant, Cygwin) that spawn a helper.
+  {
+    file: 'agent.js',
+    from: "const { execFile, spawn } = require('child_process');",
+    to: "const execFile = (...args) => require('child_process').execFile(...args);\nconst spawn = (...args) => require('child_process').spawn(...args);",
+  },
+  // Node's dns only for forceIPv4/forceIPv6 (net.connect resolves a host name itself).
+  {
+    file: 'client.js',
+    from: "const { lookup: dnsLookup } = require('dns');",
+    to: "const dnsLookup = (...args) => require('dns').lookup(...args);",
+  },
+  // Node's zlib, and an Inflate stream made at load for its native handle's class, only when a connection
+  // negotiates compression (korv's server and client prefer none): loaded by the compressing reader and
+  // writer, the only users of those names.
+  {
+    file: 'protocol/zlib.js',
+    from: `const {
+  createInflate,
+  constants: {
+    DEFLATE,
+    INFLATE,
+    Z_DEFAULT_CHUNK,
+    Z_DEFAULT_COMPRESSION,
+    Z_DEFAULT_MEMLEVEL,
+    Z_DEFAULT_STRATEGY,
+    Z_DEFAULT_WINDOWBITS,
+    Z_PARTIAL_FLUSH,
+  }
+} = require('zlib');
+const ZlibHandle = createInflate()._handle.constructor;`,
+    to: `let DEFLATE, INFLATE, Z_DEFAULT_CHUNK, Z_DEFAULT_COMPRESSION, Z_DEFAULT_MEMLEVEL, Z_DEFAULT_STRATEGY,
+  Z_DEFAULT_WINDOWBITS, Z_PARTIAL_FLUSH, ZlibHandle;
+function loadZlib() {
+  if (ZlibHandle !== undefined) return;
+  const { createInflate, constants } = require('zlib');
+  ({ DEFLATE, INFLATE, Z_DEFAULT_CHUNK, Z_DEFAULT_COMPRESSION, Z_DEFAULT_MEMLEVEL, Z_DEFAULT_STRATEGY,
+     Z_DEFAULT_WINDOWBITS, Z_PARTIAL_FLUSH } = constants);
+  ZlibHandle = createInflate()._handle.constructor;
+}`,
+  },
+  {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(DEFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(DEFLATE);'},
+  {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(INFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(INFLATE);'},
+]
 
 // The fast entry of `korv call` (src/korv-call-entry.ts) runs its command without oclif's Config.load:
 // oclif's Command module needs its config module only for that (static Command.run), so that module and
@@ -208,7 +277,7 @@ const results = await Promise.all([
     target: 'node20',
     write: false,
   }),
-  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
+  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING])]}),
   build({
     ...common,
     define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
@@ -246,7 +315,7 @@ const results = await Promise.all([
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2NativeBinding, saferBufferIsBuffer, cpuFeaturesFromProc],
+    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:
