@@ -1,8 +1,9 @@
 // dist/ssh2-client.cjs, the ssh2 that `korv call` loads when it connects itself, is built with source
 // rewrites that leave out work at load (scripts/bundle.mjs): zlib only when compression is negotiated,
 // the Poly1305 WebAssembly module only without the native binding, cpu-features read from
-// /proc/cpuinfo. What they defer must still work: against a real ssh2 server, a compressed connection,
-// chacha20-poly1305, and the cipher order the real cpu-features gives.
+// /proc/cpuinfo; and a key file's signed authentication request is sent without the query before it.
+// Against a real ssh2 server: a compressed connection, chacha20-poly1305, the cipher order the real
+// cpu-features gives, and what the server sees of public key authentication.
 import assert from 'node:assert/strict'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
@@ -56,7 +57,64 @@ async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.
   }
 }
 
+/** Connects with these keys to a server that accepts only `accepted`; each publickey request it saw, and whether the client got in. */
+async function authenticate(keys: Buffer[], accepted: Buffer): Promise<{requests: Array<{signed: boolean; accepted: boolean}>; ready: boolean}> {
+  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
+  const acceptedPublic = ssh2.utils.parseKey(accepted) as ssh2.ParsedKey
+  const requests: Array<{signed: boolean; accepted: boolean}> = []
+  const server = new ssh2.Server({hostKeys: [hostKey]}, (connection) => {
+    connection.on('error', () => {})
+    connection.on('authentication', (context) => {
+      if (context.method !== 'publickey') return context.reject(['publickey'])
+      const known = context.key.data.equals(acceptedPublic.getPublicSSH())
+      requests.push({accepted: known, signed: context.signature !== undefined})
+      if (!known) return context.reject(['publickey'])
+      if (context.signature === undefined) return context.accept()
+      if (acceptedPublic.verify(context.blob!, context.signature, context.hashAlgo) === true) context.accept()
+      else context.reject(['publickey'])
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = new bundle.client()
+  try {
+    const ready = await new Promise<boolean>((resolve) => {
+      client.on('error', () => resolve(false))
+      client.on('ready', () => resolve(true))
+      client.connect({
+        authHandler: keys.map((key): ssh2.PublicKeyAuthMethod => ({key, type: 'publickey', username: 'u'})),
+        host: '127.0.0.1',
+        port: (server.address() as {port: number}).port,
+        readyTimeout: 10_000,
+        username: 'u',
+      })
+    })
+    return {ready, requests}
+  } finally {
+    client.end()
+    server.close()
+  }
+}
+
 describe('the ssh2 bundle of korv call', () => {
+  const key = (): Buffer => Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private)
+
+  it('signs its first publickey request: one request for a key the server takes', async () => {
+    const only = key()
+    const result = await authenticate([only], only)
+    assert.equal(result.ready, true)
+    assert.deepEqual(result.requests, [{accepted: true, signed: true}])
+  })
+
+  it('goes on to the next key when the server refuses a signed request, and fails when it refuses all', async () => {
+    const [refused, accepted] = [key(), key()]
+    const second = await authenticate([refused, accepted], accepted)
+    assert.equal(second.ready, true)
+    assert.deepEqual(second.requests, [{accepted: false, signed: true}, {accepted: true, signed: true}])
+    const none = await authenticate([refused], accepted)
+    assert.equal(none.ready, false)
+    assert.deepEqual(none.requests, [{accepted: false, signed: true}])
+  })
+
   it('compresses when both sides ask for it (zlib loaded then)', async () => {
     const {negotiated, received} = await exchange({compress: ['zlib']})
     assert.equal(negotiated.cs.compress, 'zlib')
