@@ -16,7 +16,7 @@ async function main(argv) {
   const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
   if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
     // Two caches for each bundle that connects: one written by a call that connected itself (`connect`;
-    // src/cli/korv-connect.ts callers say so), one by any other (a call through a persisted connection, or
+    // src/cli/korv-call.ts and src/korv-call-cold-entry.ts say so), one by any other (a call through a persisted connection, or
     // one that started a master and so loaded ssh2 for its keys only).
     const connectedItself = () => globalThis[Symbol.for('restwire.connectedItself')] === true
     // ssh2's client and key parser, only when the call connects itself or starts a master (scripts/bundle.mjs);
