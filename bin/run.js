@@ -15,15 +15,9 @@ async function main(argv) {
   // `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
   const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
   if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
-    // A plain call to a target with a live persisted connection: its own small bundle, no oclif, no ssh2
-    // (src/korv-call-persisted-entry.ts). It sends nothing when it does not apply, and the command runs.
-    let persisted = false
-    const {runPersistedKorvCall} = requireWithCodeCache(join(dist, 'korv-call-persisted.cjs'), {accepts: () => persisted, variant: 'call'})
-    persisted = await runPersistedKorvCall(argv.slice(2))
-    if (persisted) return
-    // Two caches for each: one written by a call that connected itself (`connect`; src/cli/korv-call.ts
-    // says so), one by any other (a call through a persisted connection, or one that started a master and
-    // so loaded ssh2 for its keys only).
+    // Two caches for each bundle that connects: one written by a call that connected itself (`connect`;
+    // src/cli/korv-call.ts and src/korv-call-cold-entry.ts say so), one by any other (a call through a persisted connection, or
+    // one that started a master and so loaded ssh2 for its keys only).
     const connectedItself = () => globalThis[Symbol.for('restwire.connectedItself')] === true
     // ssh2's client and key parser, only when the call connects itself or starts a master (scripts/bundle.mjs);
     // loaded once, though several modules of the call's bundle ask for it.
@@ -31,6 +25,20 @@ async function main(argv) {
     globalThis[Symbol.for('restwire.requireBundle')] = (name) => {
       if (!bundles.has(name)) bundles.set(name, requireWithCodeCache(join(dist, name), {accepts: connectedItself, variant: 'connect'}))
       return bundles.get(name)
+    }
+    // A plain call: its own small bundle, no oclif (src/korv-call-persisted-entry.ts). To a target with a
+    // live persisted connection it goes through it, without ssh2; to one without, it connects itself
+    // (dist/korv-call-cold.cjs, src/korv-call-cold-entry.ts). It sends nothing when it does not apply,
+    // and the full command runs.
+    let path
+    const {runPersistedKorvCall} = requireWithCodeCache(join(dist, 'korv-call-persisted.cjs'), {accepts: () => path === 'persisted', variant: 'call'})
+    const taken = await runPersistedKorvCall(argv.slice(2), process.env, (call) => {
+      path = 'cold'
+      return globalThis[Symbol.for('restwire.requireBundle')]('korv-call-cold.cjs').runColdKorvCall(call)
+    })
+    if (taken) {
+      path ??= 'persisted'
+      return
     }
     const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {accepts: connectedItself, variant: 'connect'})
     await runKorvCallCommand(argv.slice(2))

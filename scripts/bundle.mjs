@@ -7,21 +7,115 @@ import {readFile, writeFile} from 'node:fs/promises'
 import {dirname} from 'node:path'
 import {build} from 'esbuild'
 
+// Source rewrites of ssh2's own files in a bundle: each names its file, the text it replaces and why. A
+// text not found fails the build (an ssh2 upgrade must look at each again).
+function ssh2Rewrites(rewrites) {
+  return {
+    name: 'ssh2-rewrites',
+    setup(build) {
+      build.onLoad({filter: /ssh2[\\/]lib[\\/].*\.js$/}, async ({path}) => {
+        const mine = rewrites.filter(({file}) => path.replaceAll('\\', '/').endsWith(`/ssh2/lib/${file}`))
+        if (mine.length === 0) return undefined
+        let contents = await readFile(path, 'utf8')
+        for (const {from, to} of mine) {
+          if (contents.split(from).length !== 2) throw new Error(`scripts/bundle.mjs: ssh2/lib/${mine[0].file} no longer contains ${JSON.stringify(from)} once`)
+          contents = contents.replace(from, to)
+        }
+        return {contents, loader: 'js'}
+      })
+    },
+  }
+}
+
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
 // from the ssh2 package instead (absent when ssh2's install script did not build it: ssh2 then runs its
 // ciphers on node:crypto, more slowly; docs/architecture.md, "The published package").
-const ssh2NativeBinding = {
-  name: 'ssh2-native-binding',
-  setup(build) {
-    build.onLoad({filter: /ssh2[\\/]lib[\\/]protocol[\\/]crypto\.js$/}, async ({path}) => ({
-      contents: (await readFile(path, 'utf8')).replace(
-        "require('./crypto/build/Release/sshcrypto.node')",
-        "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
-      ),
-      loader: 'js',
-    }))
-  },
+const SSH2_NATIVE_BINDING = {
+  file: 'protocol/crypto.js',
+  from: "require('./crypto/build/Release/sshcrypto.node')",
+  to: "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
 }
+
+// What a `korv call` that connects itself does not load (dist/ssh2-client.cjs; issue 15, round 10):
+const SSH2_CLIENT_LOAD_LESS = [
+  // The Poly1305 of chacha20-poly1305 without the native binding is a WebAssembly module, compiled and
+  // instantiated at load (5 ms of CPU), and every connection waits for it before it sends its version
+  // line. With the binding (its own ChaCha20-Poly1305) ssh2 never uses it (only its own tests force the
+  // JS cipher): then nothing is compiled and there is nothing to wait for.
+  {
+    file: 'protocol/crypto.js',
+    from: 'init: (() => {',
+    to: 'init: ChaChaPolyCipher && ChaChaPolyDecipher ? Promise.resolve() : (() => {',
+  },
+  // Node's child_process (and dgram under it) only for the Windows agents (Pageant, Cygwin) that spawn a helper.
+  {
+    file: 'agent.js',
+    from: "const { execFile, spawn } = require('child_process');",
+    to: "const execFile = (...args) => require('child_process').execFile(...args);\nconst spawn = (...args) => require('child_process').spawn(...args);",
+  },
+  // Node's dns only for forceIPv4/forceIPv6 (net.connect resolves a host name itself).
+  {
+    file: 'client.js',
+    from: "const { lookup: dnsLookup } = require('dns');",
+    to: "const dnsLookup = (...args) => require('dns').lookup(...args);",
+  },
+  // Public key authentication with a key file sends the signed request at once, without the query
+  // (a request without signature, answered by USERAUTH_PK_OK) that ssh2 sends first: RFC 4252 section 7
+  // allows either, and a key the server refuses fails the same way (USERAUTH_FAILURE, the next key).
+  // One round trip less per call. Nothing is revealed that the query would not: the public key, and a
+  // signature over this session's identifier, which binds it to this connection, whose host key was
+  // verified before authentication began. The signing is that of the USERAUTH_PK_OK handler; an agent's
+  // keys (which may ask their user before signing) are still queried first.
+  {
+    file: 'client.js',
+    from: `            proto.authPK(username, curAuth.key, keyAlgo);
+            break;`,
+    to: `            proto.authPK(username, curAuth.key, keyAlgo, (buf, cb) => {
+              const hashAlgo = (curAuth.keyAlgos ? curAuth.keyAlgos[0][1] : undefined);
+              const signature = curAuth.key.sign(buf, hashAlgo);
+              if (signature instanceof Error) {
+                signature.message =
+                  \`Error signing data with key: \${signature.message}\`;
+                signature.level = 'client-authentication';
+                this.emit('error', signature);
+                return tryNextAuth();
+              }
+              cb(signature);
+            });
+            break;`,
+  },
+  // Node's zlib, and an Inflate stream made at load for its native handle's class, only when a connection
+  // negotiates compression (korv's server and client prefer none): loaded by the compressing reader and
+  // writer, the only users of those names.
+  {
+    file: 'protocol/zlib.js',
+    from: `const {
+  createInflate,
+  constants: {
+    DEFLATE,
+    INFLATE,
+    Z_DEFAULT_CHUNK,
+    Z_DEFAULT_COMPRESSION,
+    Z_DEFAULT_MEMLEVEL,
+    Z_DEFAULT_STRATEGY,
+    Z_DEFAULT_WINDOWBITS,
+    Z_PARTIAL_FLUSH,
+  }
+} = require('zlib');
+const ZlibHandle = createInflate()._handle.constructor;`,
+    to: `let DEFLATE, INFLATE, Z_DEFAULT_CHUNK, Z_DEFAULT_COMPRESSION, Z_DEFAULT_MEMLEVEL, Z_DEFAULT_STRATEGY,
+  Z_DEFAULT_WINDOWBITS, Z_PARTIAL_FLUSH, ZlibHandle;
+function loadZlib() {
+  if (ZlibHandle !== undefined) return;
+  const { createInflate, constants } = require('zlib');
+  ({ DEFLATE, INFLATE, Z_DEFAULT_CHUNK, Z_DEFAULT_COMPRESSION, Z_DEFAULT_MEMLEVEL, Z_DEFAULT_STRATEGY,
+     Z_DEFAULT_WINDOWBITS, Z_PARTIAL_FLUSH } = constants);
+  ZlibHandle = createInflate()._handle.constructor;
+}`,
+  },
+  {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(DEFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(DEFLATE);'},
+  {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(INFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(INFLATE);'},
+]
 
 // The fast entry of `korv call` (src/korv-call-entry.ts) runs its command without oclif's Config.load:
 // oclif's Command module needs its config module only for that (static Command.run), so that module and
@@ -140,6 +234,41 @@ export default new Proxy({}, {get: (_, name) => (name === 'crc32' ? crc32 : zlib
   },
 }
 
+// ssh2's constants ask cpu-features (a native add-on: its package.json, a dlopen and CPUID decoding,
+// 6-11 ms of a cold `korv call` here) two things at load: is this x86, and has the CPU AES instructions
+// (its cipher order: AES-GCM first, or ChaCha20-Poly1305 first without them). On Linux x86 the flags
+// line of /proc/cpuinfo answers both (the kernel's CPUID reading); anywhere else, or when it cannot be
+// read, the real add-on answers.
+const cpuFeaturesFromProc = {
+  name: 'cpu-features-from-proc',
+  setup(build) {
+    build.onResolve({filter: /^cpu-features$/}, ({namespace}) =>
+      namespace === 'cpu-features-from-proc' ? {external: true, path: 'cpu-features'} : {namespace: 'cpu-features-from-proc', path: 'cpu-features'},
+    )
+    build.onLoad({filter: /.*/, namespace: 'cpu-features-from-proc'}, () => ({
+      contents: `module.exports = function cpuFeatures() {
+  if (process.platform === 'linux' && (process.arch === 'x64' || process.arch === 'ia32')) {
+    const fs = require('node:fs')
+    let fd
+    try {
+      fd = fs.openSync('/proc/cpuinfo', 'r')
+      const buffer = Buffer.alloc(16384)
+      const text = buffer.toString('latin1', 0, fs.readSync(fd, buffer, 0, buffer.length, 0))
+      const flags = /^flags\\s*:(.*)$/m.exec(text)
+      if (flags) return {arch: 'x86', flags: {aes: flags[1].trim().split(/\\s+/).includes('aes')}}
+    } catch {
+      // The add-on, below.
+    } finally {
+      if (fd !== undefined) fs.closeSync(fd)
+    }
+  }
+  return require('cpu-features')()
+}`,
+      loader: 'js',
+    }))
+  },
+}
+
 const pkg = JSON.parse(await readFile('package.json', 'utf8'))
 
 const common = {
@@ -173,7 +302,7 @@ const results = await Promise.all([
     target: 'node20',
     write: false,
   }),
-  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2NativeBinding]}),
+  build({...common, entryPoints: ['src/index.ts'], outfile: 'dist/cli.cjs', plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING])]}),
   build({
     ...common,
     define: {...common.define, RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
@@ -196,10 +325,22 @@ const results = await Promise.all([
     outfile: 'dist/korv-call-persisted.cjs',
     plugins: [fsPromisesOnCallbacks, zlibWhenNeeded],
   }),
+  // A plain call to a target without a persisted connection (src/korv-call-cold-entry.ts): the persisted
+  // fast path hands it over with its body read and its TCP connection started. No oclif, no prompts
+  // (loaded from node_modules when a key asks for a passphrase); ssh2 apart, as above.
+  build({
+    ...common,
+    banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
+    define: {...common.define, 'performance.now': '__rwNow'},
+    entryPoints: ['src/korv-call-cold-entry.ts'],
+    external: [...common.external, '@inquirer/*', '@oclif/*'],
+    outfile: 'dist/korv-call-cold.cjs',
+    plugins: [ssh2ClientApart, fsPromisesOnCallbacks, zlibWhenNeeded],
+  }),
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2NativeBinding, saferBufferIsBuffer],
+    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:

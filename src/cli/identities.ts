@@ -1,5 +1,6 @@
 // Resolves the SSH identity a client command uses: -i files, else the restwire home's client key
 // (made and authorized for local use on first run), plus ssh-agent when SSH_AUTH_SOCK is set.
+import {isatty} from 'node:tty'
 import {ensureClientIdentity, localPaths} from '../core/home.js'
 import {agentSocket} from '../core/ssh/agent.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../core/ssh/private-key.js'
@@ -21,7 +22,8 @@ export async function resolveClientIdentity(identityPaths: string[] | undefined,
     keyPaths = [paths.clientKey]
   }
 
-  const prompt = process.stdin.isTTY ? askPassphrase : undefined
+  // Whether stdin is a terminal, without making process.stdin (for a file or /dev/null, an fs.ReadStream).
+  const prompt = isatty(0) ? askPassphrase : undefined
   const identities = await Promise.all(keyPaths.map((path) => loadPrivateKey(path, {askPassphrase: prompt})))
   return {
     agent: agentSocket(),

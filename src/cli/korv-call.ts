@@ -1,13 +1,12 @@
 // `korv call` glue: resolve the request (arguments, --data, prompts), connect, send, render.
 import {formatHostPort} from '../core/address.js'
 import {ERROR_CATALOGUE, RestwireError, isRestwireError} from '../core/errors.js'
-import {localPaths} from '../core/home.js'
-import type {HostKeyPolicy, KorvClientOptions} from '../core/korv/client.js'
 import {KORV_VERBS, canonicalVerb} from '../core/korv/messages.js'
 import type {OnTrace} from '../core/trace.js'
 import {type CallEnvelope, errorDocument} from './envelope.js'
 import {exitCodeForStatus} from './exit-codes.js'
 import {type KorvCallOptions, type KorvRequester, callOnce, envelopeFor, targetOf, traceRequest, traceResponse} from './korv-answer.js'
+import {connectOptions} from './korv-connect.js'
 import {type PersistSocket, persistSocketFor, startPersistMaster, stopPersist, usePersisted} from './korv-persist.js'
 import {writeStdout} from './output.js'
 import {readPayload} from './payload.js'
@@ -19,8 +18,6 @@ export type {KorvCallOptions} from './korv-answer.js'
 
 /** The --json result of `korv call`: the call envelope. */
 export type KorvCallResult = CallEnvelope
-
-const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost'])
 
 export async function runKorvCall(options: KorvCallOptions): Promise<KorvCallResult | undefined> {
   const started = performance.now()
@@ -104,34 +101,6 @@ async function usePersistedTraced(socket: PersistSocket, options: KorvCallOption
 
   if (client) trace?.('info', `Using the persisted connection ${socket.socketPath} (pid ${client.masterPid})`)
   return client
-}
-
-async function connectOptions(options: KorvCallOptions, retry: string, trace: OnTrace | undefined): Promise<KorvClientOptions & {host: string; port: number; user: string; knownHostsPath: string}> {
-  // Key loading (and node:crypto under it) only for a call that connects itself.
-  const {resolveClientIdentity} = await import('./identities.js')
-  const identity = await resolveClientIdentity(options.identityPaths, options.knownHostsPath)
-  // Zero configuration: the first use of a server on this machine is trusted, as the README promises.
-  const policy: HostKeyPolicy = options.insecure
-    ? 'off'
-    : options.acceptNew || (identity.zeroConfig && LOOPBACK.has(options.host))
-      ? 'accept-new'
-      : 'strict'
-  const knownHostsFlag = options.knownHostsPath ? ` --known-hosts ${options.knownHostsPath}` : ''
-  return {
-    agent: identity.agent,
-    connectTimeoutMs: options.connectTimeoutMs,
-    host: options.host,
-    hostKeyPolicy: policy,
-    identities: identity.identities,
-    knownHostsPath: identity.knownHostsPath,
-    localAuthorizedKeysPath: LOOPBACK.has(options.host) ? localPaths().authorizedKeys : undefined,
-    maxInFlight: options.concurrency,
-    onTrace: trace,
-    port: options.port,
-    requestTimeoutMs: options.timeoutMs,
-    trustCommand: `restwire korv call --accept-new --to ${formatHostPort(options.host, options.port)}${knownHostsFlag} ${retry}`,
-    user: options.user,
-  }
 }
 
 /**

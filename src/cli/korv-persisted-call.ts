@@ -2,12 +2,11 @@
 // the target's socket exists: the body, a channel through the master, the request, and what it prints
 // (cli/korv-answer.ts and the error rendering of BaseCommand.catch, so the same as the full command).
 import type {PersistSocket} from '../core/korv/persist-socket.js'
-import {errorDocument} from './envelope.js'
 import {callOnce} from './korv-answer.js'
 import type {SimpleKorvCall} from './korv-call-argv.js'
+import {printCallError} from './korv-call-error.js'
 import {usePersisted} from './korv-persist.js'
-import {configureColor, formatJson, renderError, writeStdout} from './output.js'
-import {toRestwireError} from './parse-errors.js'
+import {configureColor, formatJson, writeStdout} from './output.js'
 import {readPayload} from './payload.js'
 
 /**
@@ -33,10 +32,7 @@ export async function callThroughPersisted(options: SimpleKorvCall & {verb: stri
     if (envelope) writeStdout(formatJson(envelope))
   } catch (error) {
     await client.close()
-    const rwError = toRestwireError(error as Error, {args: ['VERB', 'PATH'], flags: [], id: 'korv:call', usage: `${times.bin} korv call`})
-    process.exitCode = rwError.exitCode
-    if (options.json) writeStdout(formatJson(errorDocument(rwError)))
-    else process.stderr.write(renderError(rwError, false))
+    printCallError(error as Error, options.json, times.bin)
   }
 
   return true

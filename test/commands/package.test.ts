@@ -159,7 +159,7 @@ describe('the npm package, installed from its tarball', () => {
       if (skipped(t)) return
       const {serve, stdout} = await serveAndCall(join(dir(), 'korv-home'), ['--demo'], '/hello')
       assert.equal(stdout, '{"msg":"Hello World!"}\n')
-      assert.ok(v8Caches(join(packageDir, 'dist')).includes(`korv-call.cjs.${process.version}.connect.v8cache`), 'korv call has its own cache')
+      assert.ok(v8Caches(join(packageDir, 'dist')).includes(`korv-call-cold.cjs.${process.version}.connect.v8cache`), 'korv call has its own cache')
       if (!existsSync(binding)) {
         console.warn(`\n*** package test: ssh2's native binding was not built at install (no compiler, or install scripts skipped); korv ran on ssh2's fallback ***\n`)
         return

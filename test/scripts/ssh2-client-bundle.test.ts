@@ -1,0 +1,137 @@
+// dist/ssh2-client.cjs, the ssh2 that `korv call` loads when it connects itself, is built with source
+// rewrites that leave out work at load (scripts/bundle.mjs): zlib only when compression is negotiated,
+// the Poly1305 WebAssembly module only without the native binding, cpu-features read from
+// /proc/cpuinfo; and a key file's signed authentication request is sent without the query before it.
+// Against a real ssh2 server: a compressed connection, chacha20-poly1305, the cipher order the real
+// cpu-features gives, and what the server sees of public key authentication.
+import assert from 'node:assert/strict'
+import {createRequire} from 'node:module'
+import {join} from 'node:path'
+import {describe, it} from 'node:test'
+import ssh2 from 'ssh2'
+import {root} from '../helpers/cli.js'
+
+const require = createRequire(import.meta.url)
+const bundle = require(join(root, 'dist', 'ssh2-client.cjs')) as {client: typeof ssh2.Client}
+
+/** One exec over a connection of the bundle's client, with these algorithms; what was negotiated and the bytes received. */
+async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.NegotiatedAlgorithms; received: number}> {
+  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
+  const server = new ssh2.Server({algorithms, hostKeys: [hostKey]}, (connection) => {
+    connection.on('error', () => {})
+    connection.on('authentication', (context) => context.accept())
+    connection.on('ready', () =>
+      connection.on('session', (accept) =>
+        accept().on('exec', (acceptExec) => {
+          const stream = acceptExec()
+          stream.end('z'.repeat(100_000))
+          stream.exit(0)
+        }),
+      ),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = new bundle.client()
+  try {
+    return await new Promise((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error('no answer within 10 s')), 10_000)
+      let negotiated: ssh2.NegotiatedAlgorithms
+      client.on('error', reject)
+      client.on('handshake', (algorithms) => (negotiated = algorithms))
+      client.on('ready', () =>
+        client.exec('x', (error, stream) => {
+          if (error) return reject(error)
+          let received = 0
+          stream.on('data', (chunk: Buffer) => (received += chunk.length))
+          stream.on('close', () => {
+            clearTimeout(timer)
+            resolve({negotiated, received})
+          })
+        }),
+      )
+      client.connect({algorithms, host: '127.0.0.1', password: 'p', port: (server.address() as {port: number}).port, readyTimeout: 10_000, username: 'u'})
+    })
+  } finally {
+    client.end()
+    server.close()
+  }
+}
+
+/** Connects with these keys to a server that accepts only `accepted`; each publickey request it saw, and whether the client got in. */
+async function authenticate(keys: Buffer[], accepted: Buffer): Promise<{requests: Array<{signed: boolean; accepted: boolean}>; ready: boolean}> {
+  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
+  const acceptedPublic = ssh2.utils.parseKey(accepted) as ssh2.ParsedKey
+  const requests: Array<{signed: boolean; accepted: boolean}> = []
+  const server = new ssh2.Server({hostKeys: [hostKey]}, (connection) => {
+    connection.on('error', () => {})
+    connection.on('authentication', (context) => {
+      if (context.method !== 'publickey') return context.reject(['publickey'])
+      const known = context.key.data.equals(acceptedPublic.getPublicSSH())
+      requests.push({accepted: known, signed: context.signature !== undefined})
+      if (!known) return context.reject(['publickey'])
+      if (context.signature === undefined) return context.accept()
+      if (acceptedPublic.verify(context.blob!, context.signature, context.hashAlgo) === true) context.accept()
+      else context.reject(['publickey'])
+    })
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const client = new bundle.client()
+  try {
+    const ready = await new Promise<boolean>((resolve) => {
+      client.on('error', () => resolve(false))
+      client.on('ready', () => resolve(true))
+      client.connect({
+        authHandler: keys.map((key): ssh2.PublicKeyAuthMethod => ({key, type: 'publickey', username: 'u'})),
+        host: '127.0.0.1',
+        port: (server.address() as {port: number}).port,
+        readyTimeout: 10_000,
+        username: 'u',
+      })
+    })
+    return {ready, requests}
+  } finally {
+    client.end()
+    server.close()
+  }
+}
+
+describe('the ssh2 bundle of korv call', () => {
+  const key = (): Buffer => Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private)
+
+  it('signs its first publickey request: one request for a key the server takes', async () => {
+    const only = key()
+    const result = await authenticate([only], only)
+    assert.equal(result.ready, true)
+    assert.deepEqual(result.requests, [{accepted: true, signed: true}])
+  })
+
+  it('goes on to the next key when the server refuses a signed request, and fails when it refuses all', async () => {
+    const [refused, accepted] = [key(), key()]
+    const second = await authenticate([refused, accepted], accepted)
+    assert.equal(second.ready, true)
+    assert.deepEqual(second.requests, [{accepted: false, signed: true}, {accepted: true, signed: true}])
+    const none = await authenticate([refused], accepted)
+    assert.equal(none.ready, false)
+    assert.deepEqual(none.requests, [{accepted: false, signed: true}])
+  })
+
+  it('compresses when both sides ask for it (zlib loaded then)', async () => {
+    const {negotiated, received} = await exchange({compress: ['zlib']})
+    assert.equal(negotiated.cs.compress, 'zlib')
+    assert.equal(negotiated.sc.compress, 'zlib')
+    assert.equal(received, 100_000)
+  })
+
+  it('runs chacha20-poly1305', async () => {
+    const {negotiated, received} = await exchange({cipher: ['chacha20-poly1305@openssh.com']})
+    assert.equal(negotiated.cs.cipher, 'chacha20-poly1305@openssh.com')
+    assert.equal(received, 100_000)
+  })
+
+  it('offers the ciphers in the order ssh2 with the real cpu-features does', async () => {
+    // The client's default list decides what is negotiated against a server that allows them all.
+    const constants = require('ssh2/lib/protocol/constants.js') as {DEFAULT_CIPHER: string[]}
+    const {negotiated} = await exchange({})
+    assert.equal(negotiated.cs.cipher, constants.DEFAULT_CIPHER[0])
+  })
+})
