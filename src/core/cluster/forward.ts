@@ -23,7 +23,7 @@
 import {Readable} from 'node:stream'
 import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
-import {BodyInbox, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
+import {BodyInbox, CHUNK_BYTES, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
 import type {CallInbox} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
@@ -366,7 +366,11 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
       if (done) return
       const start = {code: reply.code, contentType: reply.contentType}
       whole = reply instanceof Reply ? reply.wholeBody() : undefined
-      await sendBody(whole ?? reply.body, credit, dataSink(host, caller, () => done, () => ({call: ack(), reply: start})))
+      const sink = dataSink(host, caller, () => done, () => ({call: ack(), reply: start}))
+      // A whole reply of one chunk is one data message, sent now: the window is never empty for the
+      // first chunk, so there is no credit to wait for (sendBody would take a few turns to say so).
+      if (whole && whole.byteLength <= CHUNK_BYTES) sink(0, whole, true)
+      else await sendBody(whole ?? reply.body, credit, sink)
     } catch (error) {
       if (!done) sendError(host, caller, errorValue(error))
     } finally {
