@@ -151,6 +151,34 @@ export const INLINE_BYTES = 64 * 1024
 /** How long the caller waits for a body's next piece before streaming it rather than inlining it. */
 const PREFETCH_WAIT_MS = 20
 
+/**
+ * `pending`'s result, or undefined if it takes longer than `ms`. The timer starts only at the end of
+ * this event-loop turn: an HTTP request's body arrives in the same turn as its headers, so most calls
+ * make no timer at all (one per call used to wake the hub every 20 ms for nothing, as Node leaves the
+ * system timer of a cleared timer armed).
+ */
+function within<T>(pending: Promise<T>, ms: number): Promise<T | undefined> {
+  return new Promise((resolve, reject) => {
+    let timer: NodeJS.Timeout | undefined
+    const immediate = setImmediate(() => (timer = setTimeout(resolve, ms, undefined)))
+    const stop = (): void => {
+      clearImmediate(immediate)
+      clearTimeout(timer)
+    }
+
+    pending.then(
+      (value) => {
+        stop()
+        resolve(value)
+      },
+      (error: unknown) => {
+        stop()
+        reject(error)
+      },
+    )
+  })
+}
+
 /** A request body as the caller sends it: whole in the open message, or streamed after the ack. */
 export type Prefetched = {inline: Buffer} | {streamed: BodySource}
 
@@ -169,9 +197,7 @@ export async function prefetchBody(source: BodySource): Promise<Prefetched> {
   let total = 0
   let pending: Promise<IteratorResult<Buffer | Uint8Array | string>> | undefined = iterator.next()
   while (total <= INLINE_BYTES) {
-    let timer: NodeJS.Timeout | undefined
-    const result = await Promise.race([pending!, new Promise<undefined>((resolve) => (timer = setTimeout(() => resolve(undefined), PREFETCH_WAIT_MS)))])
-    clearTimeout(timer)
+    const result = await within(pending!, PREFETCH_WAIT_MS)
     if (result === undefined) break
     pending = undefined
     if (result.done) return {inline: Buffer.concat(read)}
