@@ -128,7 +128,7 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   // it makes at the end of every response (about 15% of a hub's CPU per small event).
   const whole = reply instanceof Reply ? reply.wholeBody() : undefined
   if (whole) {
-    res.writeHead(200, {'content-length': whole.byteLength, 'content-type': reply.contentType, [EVENT_RETURN_CODE_HEADER]: String(reply.code)})
+    res.writeHead(200, {'content-type': reply.contentType, [EVENT_RETURN_CODE_HEADER]: String(reply.code), 'content-length': whole.byteLength})
     res.end(whole)
     // Until the answer is out, for close()'s drain (the response closes once written, or when the client goes away).
     if (!res.writableFinished && !res.destroyed) await new Promise<void>((resolve) => res.once('close', resolve))
