@@ -28,6 +28,12 @@ export interface ClusterPeerRegistryOptions<S extends LinkSession> {
 export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<S> {
   /** When each local node connected (epoch ms), for the newest-wins rule and announcements. */
   private readonly claims = new Map<string, NodeClaim>()
+  /**
+   * The session standing for each directory entry, made once: an entry is replaced (never changed) when
+   * its node moves or reconnects, so its session stays true while it lives. Made per call before, it
+   * cost a few objects and a never-settling promise on every forwarded event.
+   */
+  private readonly remotes = new WeakMap<RemoteNode, S>()
 
   constructor(private readonly options: ClusterPeerRegistryOptions<S>) {}
 
@@ -52,7 +58,13 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
     const local = this.options.local.get(name)
     if (local) return local
     const entry = this.options.presence.get(name)
-    return entry ? this.options.remote(entry) : undefined
+    return entry ? this.remoteOf(entry) : undefined
+  }
+
+  private remoteOf(entry: RemoteNode): S {
+    let session = this.remotes.get(entry)
+    if (!session) this.remotes.set(entry, (session = this.options.remote(entry)))
+    return session
   }
 
   add(name: string, session: S, replacedReason: string): S | undefined {
@@ -84,7 +96,7 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
     const local = this.options.local.list()
     const here = new Set(local.map(([name]) => name))
     const remote = this.options.presence.list().filter((entry) => !here.has(entry.node))
-    return [...local, ...remote.map((entry): [string, S] => [entry.node, this.options.remote(entry)])]
+    return [...local, ...remote.map((entry): [string, S] => [entry.node, this.remoteOf(entry)])]
   }
 
   waitFor(name: string, timeoutMs?: number): Promise<S | undefined> {
@@ -92,7 +104,7 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
     if (now) return Promise.resolve(now)
     return Promise.race([
       this.options.local.waitFor(name, timeoutMs),
-      this.options.presence.arrival(name, timeoutMs).then((entry) => entry && this.options.remote(entry)),
+      this.options.presence.arrival(name, timeoutMs).then((entry) => entry && this.remoteOf(entry)),
     ])
   }
 

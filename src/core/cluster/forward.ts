@@ -23,7 +23,7 @@
 import {Readable} from 'node:stream'
 import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
-import {BodyInbox, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
+import {BodyInbox, CHUNK_BYTES, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
 import type {CallInbox} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
@@ -304,7 +304,26 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     return sendError(host, caller, {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
   }
 
-  const controller = new AbortController()
+  // Made only when the local side asks for the signal (a tunnel request never does): an AbortController
+  // per call was a visible share of the holder's CPU. `abort` before that is remembered.
+  let controller: AbortController | undefined
+  let abortedWith: {reason: unknown} | undefined
+  const abort = (reason?: unknown): void => {
+    abortedWith ??= {reason}
+    controller?.abort(reason)
+  }
+
+  const signalOptions: SendOptions = {
+    get signal() {
+      if (!controller) {
+        controller = new AbortController()
+        if (abortedWith) controller.abort(abortedWith.reason)
+      }
+
+      return controller.signal
+    },
+    timeoutMs: meta.timeoutMs,
+  }
   const credit = new Credit()
   let done = false
   let acked = false
@@ -319,7 +338,7 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     } else if (type === MessageType.credit) credit.grant(decodeCredit(data))
     else if (type === MessageType.cancel) {
       body?.fail(new PeerGoneError('the caller went away', {status: 499}))
-      controller.abort()
+      abort()
       finish()
     }
   })
@@ -342,7 +361,7 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     if (done) return
     sendError(host, caller, errorValue(error))
     body?.fail(error)
-    controller.abort(error)
+    abort(error)
     finish()
   }
   host.served.add(stop)
@@ -362,11 +381,15 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     let reply: PipeReply | undefined
     let whole: Buffer | undefined
     try {
-      reply = await request(event, {signal: controller.signal, timeoutMs: meta.timeoutMs})
+      reply = await request(event, signalOptions)
       if (done) return
       const start = {code: reply.code, contentType: reply.contentType}
       whole = reply instanceof Reply ? reply.wholeBody() : undefined
-      await sendBody(whole ?? reply.body, credit, dataSink(host, caller, () => done, () => ({call: ack(), reply: start})))
+      const sink = dataSink(host, caller, () => done, () => ({call: ack(), reply: start}))
+      // A whole reply of one chunk is one data message, sent now: the window is never empty for the
+      // first chunk, so there is no credit to wait for (sendBody would take a few turns to say so).
+      if (whole && whole.byteLength <= CHUNK_BYTES) sink(0, whole, true)
+      else await sendBody(whole ?? reply.body, credit, sink)
     } catch (error) {
       if (!done) sendError(host, caller, errorValue(error))
     } finally {

@@ -22,13 +22,29 @@ export interface ClusterSubjects {
 
 export type ClusterService = 'pipe' | 'tunnel'
 
+/** Node subjects kept made (subjects.node) per cluster. */
+const NODE_SUBJECTS_KEPT = 4096
+
 export function clusterSubjects(cluster: string, service: ClusterService = 'pipe'): ClusterSubjects {
   const prefix = `restwire.${service}.${cluster}`
+  // Every forwarded event names its node's subject: the base64url of its name is kept for the nodes
+  // called lately (bounded: forgotten all at once when full).
+  const tokens = new Map<string, string>()
+  const node = (name: string): string => {
+    let subject = tokens.get(name)
+    if (subject === undefined) {
+      if (tokens.size >= NODE_SUBJECTS_KEPT) tokens.clear()
+      tokens.set(name, (subject = `${prefix}.node.${Buffer.from(name).toString('base64url') || '_'}`))
+    }
+
+    return subject
+  }
+
   return {
     beat: `${prefix}.beat`,
     bye: `${prefix}.bye`,
     down: `${prefix}.down`,
-    node: (name) => `${prefix}.node.${Buffer.from(name).toString('base64url') || '_'}`,
+    node,
     ping: (hubId) => `${prefix}.hub.${hubId}.ping`,
     sync: `${prefix}.sync`,
     up: `${prefix}.up`,

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {BodyInbox, CHUNK_BYTES, Credit, INLINE_BYTES, WINDOW_CHUNKS, prefetchBody, sendBody} from '../../../src/core/cluster/body-flow.js'
+import {clusterSubjects} from '../../../src/core/cluster/subjects.js'
 
 describe('cluster body flow (chunks under credit, no NATS)', () => {
   it('splits a body into chunks of at most CHUNK_BYTES, never sends past its credit, and marks the last', async () => {
@@ -118,5 +119,39 @@ describe('cluster body flow (chunks under credit, no NATS)', () => {
     const chunks: string[] = []
     for await (const chunk of body.streamed as AsyncIterable<Buffer>) chunks.push(chunk.toString())
     assert.deepEqual(chunks, ['a', 'b'])
+  })
+
+  it('fails with the source\'s error when the body breaks during the prefetch, several prefetches of one turn each on its own', async () => {
+    async function* broken(): AsyncGenerator<Buffer> {
+      yield Buffer.from('a')
+      // Past the end of the turn: the wait's timer has started by then.
+      await new Promise((resolve) => setTimeout(resolve, 5))
+      throw new Error('the client reset')
+    }
+
+    async function* quick(text: string): AsyncGenerator<Buffer> {
+      yield Buffer.from(text)
+    }
+
+    // Made in the same turn: they share one end-of-turn check, each settles with its own body.
+    const [failed, first, second] = await Promise.allSettled([prefetchBody(broken()), prefetchBody(quick('x')), prefetchBody(quick('yz'))])
+    assert.equal(failed.status, 'rejected')
+    assert.match(String((failed as PromiseRejectedResult).reason), /the client reset/)
+    assert.deepEqual((first as PromiseFulfilledResult<unknown>).value, {inline: Buffer.from('x')})
+    assert.deepEqual((second as PromiseFulfilledResult<unknown>).value, {inline: Buffer.from('yz')})
+  })
+})
+
+describe('cluster subjects', () => {
+  it('names every node by its own subject, the same each time, past the bound of subjects kept', () => {
+    const subjects = clusterSubjects('c1', 'tunnel')
+    const names = Array.from({length: 5000}, (_, i) => `node.${i} *>`)
+    const first = names.map((name) => subjects.node(name))
+    assert.equal(new Set(first).size, names.length)
+    assert.deepEqual(names.map((name) => subjects.node(name)), first)
+    assert.equal(subjects.node('a.b'), `restwire.tunnel.c1.node.${Buffer.from('a.b').toString('base64url')}`)
+    assert.equal(subjects.node(''), 'restwire.tunnel.c1.node._')
+    // Another cluster's subjects are its own.
+    assert.notEqual(clusterSubjects('c2', 'tunnel').node('a.b'), subjects.node('a.b'))
   })
 })

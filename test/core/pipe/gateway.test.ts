@@ -124,6 +124,32 @@ describe('pipe gateways and handler sources', {skip: skipWithout('openssl', 'cur
     assert.deepEqual(JSON.parse(answer.body), {args: ['a b', 'c'], peer: 'node-a', utc: true})
   })
 
+  it('streams a reply that does not come whole (chunked, no length) and keeps the connection; a whole one goes with its length', async () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 5)
+    for (let i = 0; i < big.length; i++) big[i] = (i * 7) & 0xff
+    await writeFile(join(files, 'big.bin'), big)
+    const client = new Client(hubGateway.url)
+    try {
+      const streamed = await client.request({method: 'GET', path: '/client/node-a/file//big.bin'})
+      assert.equal(streamed.statusCode, 200)
+      assert.equal(streamed.headers['content-length'], undefined)
+      assert.equal(streamed.headers['transfer-encoding'], 'chunked')
+      assert.ok(Buffer.from(await streamed.body.arrayBuffer()).equals(big))
+      const file = await client.request({method: 'GET', path: '/client/node-a/file//reports/q3.pdf'})
+      assert.deepEqual([...Buffer.from(await file.body.arrayBuffer())], [0x25, 0x50, 0x44, 0x46, 0, 1, 2, 0xff])
+    } finally {
+      await client.close()
+    }
+
+    // A handler's JSON answer comes whole in one frame: written at once, with its length.
+    const whole = await request(`${nodeGateway.url}/server/time/utc//x`)
+    const text = await whole.body.text()
+    assert.deepEqual(JSON.parse(text), {args: ['x'], peer: 'node-a', utc: true})
+    assert.equal(whole.headers['content-length'], String(Buffer.byteLength(text)))
+    assert.equal(whole.headers['transfer-encoding'], undefined)
+    assert.equal(whole.headers['x-event-return-code'], '0')
+  })
+
   it('streams a 64 MiB request body to a handler through the gateway (curl uploads, the handler hashes)', async () => {
     const file = join(dir(), 'big.bin')
     const block = Buffer.alloc(1024 * 1024)
