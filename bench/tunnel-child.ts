@@ -5,8 +5,11 @@
 //   `node --import tsx bench/tunnel-child.ts gateway <keysDir>`: startTunnelGateway + startTunnelHttpApi on
 //     free ports; prints {"pid", "gatewayPort", "httpPort"} once listening.
 // Exits when its stdin ends (so it dies with the bench). Keys are the files makeTunnelKeys writes.
+// The library comes from dist/ (tunnel-dist.ts): run `npm run build` first.
 import {join} from 'node:path'
-import {AuthorizedKeysFile, Router, exposeNode, loadPrivateKey, startTunnelGateway, startTunnelHttpApi} from '../src/core/tunnel/index.js'
+import {loadTunnel} from './tunnel-dist.js'
+
+const {AuthorizedKeysFile, Router, exposeNode, loadPrivateKey, startTunnelGateway, startTunnelHttpApi} = await loadTunnel()
 
 async function startNode(keysDir: string, nodeId: string, gatewayPort: number): Promise<() => Promise<void>> {
   const router = new Router()

@@ -1,12 +1,15 @@
 // Server CPU per request of the tunnel's request paths (issue 15), for A/B work on the gateway:
 //   node --import tsx bench/tunnel-cpu.ts api|library|bare [rounds] [seconds] [concurrency]
 // - api: the gateway + HTTP API child (bench/tunnel-child.ts gateway, from TUNNEL_CPU_ROOT if set, so
-//   that another tree's build can be measured against this one) and a node child; undici keep-alive
-//   POSTs the small JSON to /nodes/bench-node/echo. Measures the gateway child.
+//   that another tree's build can be measured against this one) and a node child (the same tree's);
+//   undici keep-alive POSTs the small JSON to /nodes/bench-node/echo. Measures the gateway child, and
+//   reports the node child's and this client's CPU per request too.
 // - library: one child runs a gateway and the closed loop of gateway.request() itself (as a library user
 //   would) against a node child. Measures that child (client loop included).
 // - bare: a node:http server child that reads each body and answers the same JSON from memory: the floor
 //   node:http itself imposes on an HTTP server. Measures that child.
+// Every side runs the compiled library in dist/ (tunnel-dist.ts): `npm run build` first (in
+// TUNNEL_CPU_ROOT too).
 // CPU is utime + stime from /proc/PID/stat over each window, divided by the requests completed in it.
 import {spawn} from 'node:child_process'
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
@@ -16,8 +19,8 @@ import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
-import {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} from '../src/core/tunnel/index.js'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
+import {loadTunnel} from './tunnel-dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'
@@ -71,15 +74,26 @@ async function loadWindow(send: () => Promise<void>, concurrency: number, ms: nu
 
 const BODY = JSON.stringify({msg: 'hello', n: 12_345})
 
-async function measure(pid: number, send: () => Promise<void>, rounds: number, seconds: number, concurrency: number): Promise<number[]> {
+/** Per window, besides the measured process: the other processes' µs per request (the node child, this client). */
+const others: Record<string, number[]> = {}
+
+async function measure(pid: number, send: () => Promise<void>, rounds: number, seconds: number, concurrency: number, also: Record<string, number> = {}): Promise<number[]> {
   await loadWindow(send, concurrency, 3000)
   const perRequest: number[] = []
   for (let round = 0; round < rounds; round++) {
     const before = cpuTicks(pid)
+    const alsoBefore = Object.fromEntries(Object.entries(also).map(([name, other]) => [name, cpuTicks(other)]))
     const count = await loadWindow(send, concurrency, seconds * 1000)
     const us = ((cpuTicks(pid) - before) * 1e6) / TICKS / count
     perRequest.push(us)
-    process.stderr.write(`round ${round}: ${count} requests, ${us.toFixed(1)} µs CPU per request\n`)
+    let line = `round ${round}: ${count} requests, ${us.toFixed(1)} µs CPU per request`
+    for (const [name, other] of Object.entries(also)) {
+      const otherUs = ((cpuTicks(other) - alsoBefore[name]!) * 1e6) / TICKS / count
+      ;(others[name] ??= []).push(otherUs)
+      line += `, ${name} ${otherUs.toFixed(1)}`
+    }
+
+    process.stderr.write(line + '\n')
   }
 
   return perRequest
@@ -98,6 +112,7 @@ function httpSend(port: number, path: string, concurrency: number): {send: () =>
 
 /** Keys as makeTunnelKeys writes them (the files tunnel-child.ts reads), the node trusted. */
 async function keysDir(): Promise<string> {
+  const {AuthorizedKeysFile} = await loadTunnel()
   const dir = mkdtempSync(join(tmpdir(), 'tunnel-cpu-'))
   const made = await makeTunnelKeys(dir)
   await trustNode(made.knownNodesPath, NODE_ID, made.nodeHostPublicKey)
@@ -130,6 +145,7 @@ async function main(): Promise<void> {
   if (mode === 'library-load') {
     // The child of `library`: a gateway and the load loop in one process; prints its figures as JSON.
     const dir = roundsArg!
+    const {loadPrivateKey, startTunnelGateway} = await loadTunnel()
     const gateway = await startTunnelGateway({identities: [await loadPrivateKey(join(dir, 'client_key'))], knownNodesPath: join(dir, 'known_hosts'), port: 0})
     process.stdout.write(JSON.stringify({gatewayPort: gateway.address.port}) + '\n')
     await gateway.waitForNode(NODE_ID, 20_000)
@@ -156,9 +172,10 @@ async function main(): Promise<void> {
     if (mode === 'api') {
       const gateway = await startScript(join(childRoot, 'bench', 'tunnel-child.ts'), ['gateway', dir], true)
       started.push(gateway)
-      started.push(await startScript(join(ROOT, 'bench', 'tunnel-child.ts'), ['node', dir, NODE_ID, String(gateway.info.gatewayPort)]))
+      const node = await startScript(join(childRoot, 'bench', 'tunnel-child.ts'), ['node', dir, NODE_ID, String(gateway.info.gatewayPort)])
+      started.push(node)
       const {pool, send} = httpSend(gateway.info.httpPort!, `/nodes/${NODE_ID}/echo`, concurrency)
-      perRequest = await measure(gateway.pid, send, rounds, seconds, concurrency)
+      perRequest = await measure(gateway.pid, send, rounds, seconds, concurrency, {client: process.pid, node: node.pid})
       await pool.close()
     } else if (mode === 'bare') {
       const bare = process.env.TUNNEL_CPU_BARE ? await startScript(process.env.TUNNEL_CPU_BARE, [], true) : await startScript(join(ROOT, 'bench', 'tunnel-cpu.ts'), ['bare-server'], true)
@@ -177,7 +194,8 @@ async function main(): Promise<void> {
       throw new Error('usage: tunnel-cpu.ts api|library|bare [rounds] [seconds] [concurrency]')
     }
 
-    process.stdout.write(JSON.stringify({median: Number(median(perRequest).toFixed(1)), mode, perRequest: perRequest.map((x) => Number(x.toFixed(1))), root: childRoot}) + '\n')
+    const alsoMedians = Object.fromEntries(Object.entries(others).map(([name, values]) => [name, Number(median(values).toFixed(1))]))
+    process.stdout.write(JSON.stringify({median: Number(median(perRequest).toFixed(1)), mode, perRequest: perRequest.map((x) => Number(x.toFixed(1))), root: childRoot, ...alsoMedians}) + '\n')
   } finally {
     for (const child of started) child.stop()
     rmSync(dir, {force: true, recursive: true})

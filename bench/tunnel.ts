@@ -12,14 +12,15 @@
 // 3. STREAM items per second over one tunnel: the node yields {"i": n} as fast as it can; the bench
 //    process consumes them with gateway.stream() (the library, no HTTP). Optionally the same stream
 //    through the HTTP API as NDJSON (gateway in a child again), print only.
+// Every side runs the compiled library in dist/ (tunnel-dist.ts), as korv's and the pipe's benches do.
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
-import {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} from '../src/core/tunnel/index.js'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
+import {type TunnelModule, loadTunnel} from './tunnel-dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'
@@ -129,7 +130,7 @@ async function measureNdjson(pool: Pool, settings: TunnelSettings): Promise<Stre
 }
 
 /** gateway.stream() from the library gateway: a warm-up stream, then one measured. */
-async function measureLibraryStream(gateway: Awaited<ReturnType<typeof startTunnelGateway>>, settings: TunnelSettings): Promise<StreamResult> {
+async function measureLibraryStream(gateway: Awaited<ReturnType<TunnelModule['startTunnelGateway']>>, settings: TunnelSettings): Promise<StreamResult> {
   // A short warm-up stream, so JIT and the SSH window are in their steady state.
   for await (const item of gateway.stream(NODE_ID, '/items', {params: {n: 20_000}})) void item
   const started = performance.now()
@@ -146,6 +147,7 @@ async function measureLibraryStream(gateway: Awaited<ReturnType<typeof startTunn
 }
 
 export async function runTunnelCases(settings: TunnelSettings, dir: string): Promise<TunnelResult> {
+  const {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} = await loadTunnel()
   const keysDir = join(dir, 'tunnel')
   mkdirSync(keysDir)
   const keys = await makeTunnelKeys(keysDir)
@@ -156,7 +158,7 @@ export async function runTunnelCases(settings: TunnelSettings, dir: string): Pro
   const gatewayChild = await startChild(['gateway', keysDir])
   const children: Child[] = []
   const pool = new Pool(`http://127.0.0.1:${gatewayChild.info.httpPort}`, {connections: Math.max(...settings.concurrency)})
-  let gateway: Awaited<ReturnType<typeof startTunnelGateway>> | undefined
+  let gateway: Awaited<ReturnType<TunnelModule['startTunnelGateway']>> | undefined
   try {
     children.push(await startChild(['node', keysDir, NODE_ID, String(gatewayChild.info.gatewayPort)]))
     await waitForNodeOverHttp(pool)

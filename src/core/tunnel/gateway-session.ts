@@ -100,24 +100,9 @@ export class GatewaySession {
       return Promise.reject(error)
     }
 
-    const {id} = message
     return new Promise<TunnelResponseMessage>((resolve, reject) => {
-      const timer = setTimeout(() => {
-        this.pending.delete(id)
-        reject(new TimeoutError(`no answer to ${type} ${router ?? ''} within ${timeoutMs} ms`, {status: 504, timeoutMs}))
-      }, timeoutMs)
-      this.pending.set(id, {
-        fail: (error) => {
-          clearTimeout(timer)
-          reject(error)
-        },
-        onMessage: (response) => {
-          clearTimeout(timer)
-          resolve(response)
-          return true
-        },
-        stream: false,
-      })
+      const pending = new PendingRequest(this.pending, message.id, type, router, timeoutMs, resolve, reject)
+      this.pending.set(message.id, pending)
       this.writer.write(frame)
     })
   }
@@ -363,6 +348,49 @@ export class GatewaySession {
 
     if (entry.onMessage(read.response, payload.length)) this.pending.delete(requestId)
   }
+}
+
+/**
+ * A request waiting for its one answer: one object and one timer per request (the timer's callback
+ * is a shared function given this object, not a closure).
+ */
+class PendingRequest implements Pending {
+  readonly stream = false
+  private readonly timer: NodeJS.Timeout
+
+  constructor(
+    private readonly map: Map<string | number, Pending>,
+    private readonly id: string | number,
+    // Not the message: its data (up to the body limit) is not kept while the answer is awaited.
+    private readonly type: TunnelRequestType,
+    private readonly router: string | null,
+    private readonly timeoutMs: number,
+    private readonly resolve: (response: TunnelResponseMessage) => void,
+    private readonly reject: (error: RestwireError) => void,
+  ) {
+    this.timer = setTimeout(timedOut, timeoutMs, this)
+  }
+
+  onMessage(response: TunnelResponseMessage): boolean {
+    clearTimeout(this.timer)
+    this.resolve(response)
+    return true
+  }
+
+  fail(error: RestwireError): void {
+    clearTimeout(this.timer)
+    this.reject(error)
+  }
+
+  expire(): void {
+    const {router, timeoutMs, type} = this
+    this.map.delete(this.id)
+    this.reject(new TimeoutError(`no answer to ${type} ${router ?? ''} within ${timeoutMs} ms`, {status: 504, timeoutMs}))
+  }
+}
+
+function timedOut(request: PendingRequest): void {
+  request.expire()
 }
 
 /** A non-200 answer as an error: a StatusError (RW_ERR_REMOTE_4XX or _5XX) carrying the status and body. */

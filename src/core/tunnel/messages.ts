@@ -63,8 +63,13 @@ export function parseTunnelRequest(payload: Buffer | string): ParsedTunnelReques
   if (!isPlainObject(message)) return {error: 'message is not a JSON object', ok: false, requestId: 0}
   const {data, id, kwargs, params, request_type: type, router} = message
   if (!isId(id)) return {error: 'missing or invalid "id" (a non-empty string or non-zero number)', ok: false, requestId: 0}
-  const missing = REQUIRED_KEYS.filter((key) => !(key in message))
-  if (missing.length > 0) return {error: `missing key${missing.length > 1 ? 's' : ''} ${missing.map((k) => `"${k}"`).join(', ')}`, ok: false, requestId: id}
+  // The list of missing keys is only built when one is missing (this runs for every request).
+  const complete = 'id' in message && 'request_type' in message && 'router' in message && 'data' in message && 'params' in message && 'kwargs' in message
+  if (!complete) {
+    const missing = REQUIRED_KEYS.filter((key) => !(key in message))
+    return {error: `missing key${missing.length > 1 ? 's' : ''} ${missing.map((k) => `"${k}"`).join(', ')}`, ok: false, requestId: id}
+  }
+
   if (typeof type !== 'string') return {error: '"request_type" must be a string', ok: false, requestId: id}
   const requestType = canonicalRequestType(type)
   if (!requestType) return {error: `unknown request_type "${type}"; use one of ${TUNNEL_REQUEST_TYPES.join(', ')}`, ok: false, requestId: id}

@@ -7,7 +7,7 @@ import type {InFlightGauge} from '../korv/channel-session.js'
 import {FrameWriter} from '../framing/frame-writer.js'
 import {GzipMemberDecoder, encodeGzipMember} from '../framing/gzip-member.js'
 import {drained} from '../link/streams.js'
-import {LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
+import {AbortableRequest, type LazyAbort, errorResponse, invokeHandler} from '../message/invoke.js'
 import type {Query, RwRequest, RwResponse} from '../message/request.js'
 import type {Router} from '../message/router.js'
 import {jsonBytes} from '../observe/record.js'
@@ -166,10 +166,14 @@ export class NodeChannel {
         gauge.count++
         const outcome = this.options.traffic ? this.track(request.id) : undefined
         const done = request.request_type === 'STREAM' ? this.runStream(request) : this.run(request)
-        void done.finally(() => {
+        const finished = (): void => {
           gauge.count--
           if (outcome) this.observe(request, outcome)
-        })
+        }
+
+        // A handler that answered synchronously is done here: no promise, no microtask.
+        if (done) void done.finally(finished)
+        else finished()
       }
     }
   }
@@ -205,57 +209,75 @@ export class NodeChannel {
     })
   }
 
-  private rwRequest(message: TunnelRequestMessage, controller: LazyAbort): RwRequest {
+  /**
+   * The handler's request, which is also its abort (one object per request, as korv's: see
+   * AbortableRequest). The query and the resource's `?search` are only built when there are params.
+   */
+  private rwRequest(message: TunnelRequestMessage): AbortableRequest {
     const query = toQuery(message.params)
-    const search = new URLSearchParams(Object.entries(query).flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v): [string, string] => [key, v]))).toString()
     const path = message.router!
-    return {
-      body: message.data,
-      client: this.options.client,
-      params: {},
-      path,
-      query,
-      resource: search ? `${path}?${search}` : path,
-      get signal() {
-        return controller.signal
-      },
-      verb: message.request_type,
-    }
+    const search = hasKeys(query) ? new URLSearchParams(Object.entries(query).flatMap(([key, value]) => (Array.isArray(value) ? value : [value]).map((v): [string, string] => [key, v]))).toString() : ''
+    return new AbortableRequest(message.request_type, search ? `${path}?${search}` : path, path, query, message.data, this.options.client)
   }
 
   /** The handler's request, or undefined after answering 400 for a message that makes none. */
-  private requestOr400(message: TunnelRequestMessage, controller: LazyAbort): RwRequest | undefined {
+  private requestOr400(message: TunnelRequestMessage): AbortableRequest | undefined {
     try {
-      return this.rwRequest(message, controller)
+      return this.rwRequest(message)
     } catch (error) {
       this.send(message.id, 400, {error: (error as Error).message})
       return undefined
     }
   }
 
-  private async run(message: TunnelRequestMessage): Promise<void> {
-    const controller = new LazyAbort()
-    this.active.add(controller)
-    try {
-      const {handlerTimeoutMs: timeoutMs, router, tracebacks} = this.options
-      const request = this.requestOr400(message, controller)
-      if (!request) return
-      const response = await invokeHandler(router.handle, request, controller, {timeoutMs, tracebacks})
-      const outcome = this.outcomes.get(message.id)
-      if (outcome) outcome.route = request.route
-      this.sendResponse(message.id, response)
-      // The request keeps its in-flight place until its answer has left: what a gateway that does not
-      // read can make this node hold is bounded by maxInFlight answers.
-      if (this.options.stream.writableNeedDrain && !this.closed) await this.drained()
-    } finally {
-      this.active.delete(controller)
+  /**
+   * Runs one request. A handler that answers synchronously (and an answer that leaves at once) is
+   * settled in this call: no promise, no microtask, no entry in `active` (nothing can close the channel
+   * while it runs). Otherwise the returned promise settles once the answer has left.
+   */
+  private run(message: TunnelRequestMessage): Promise<void> | undefined {
+    const request = this.requestOr400(message)
+    if (!request) {
       this.endIfFailed()
+      return undefined
     }
+
+    const {handlerTimeoutMs: timeoutMs, router, tracebacks} = this.options
+    const result = invokeHandler(router.handle, request, request, {timeoutMs, tracebacks})
+    if (!(result instanceof Promise)) return this.answer(message, request, result)
+    this.active.add(request)
+    return result.then((response) => this.answer(message, request, response))
+  }
+
+  private answer(message: TunnelRequestMessage, request: AbortableRequest, response: RwResponse): Promise<void> | undefined {
+    const outcome = this.outcomes.get(message.id)
+    if (outcome) outcome.route = request.route
+    this.sendResponse(message.id, response)
+    // The request keeps its in-flight place until its answer has left: what a gateway that does not
+    // read can make this node hold is bounded by maxInFlight answers.
+    if (this.options.stream.writableNeedDrain && !this.closed) {
+      this.active.add(request)
+      return this.drained().then(() => this.settled(request))
+    }
+
+    this.settled(request)
+    return undefined
+  }
+
+  private settled(request: AbortableRequest): void {
+    this.active.delete(request)
+    this.endIfFailed()
   }
 
   private async runStream(message: TunnelRequestMessage): Promise<void> {
     const {router} = this.options
-    const controller = new LazyAbort()
+    const request = this.requestOr400(message)
+    if (!request) {
+      this.endIfFailed()
+      return
+    }
+
+    const controller: LazyAbort = request
     let iterator: AsyncIterator<unknown> | undefined
     let cancelled = false
     let wake = (): void => {}
@@ -276,8 +298,6 @@ export class NodeChannel {
     this.streams.set(String(message.id), {cancel})
     this.active.add(controller)
     try {
-      const request = this.requestOr400(message, controller)
-      if (!request) return
       const found = router.match('STREAM', request.path)
       if (found.kind === 'not-found') {
         // A single 404 and no terminator: the gateway reports it as an error, never as an empty stream.
@@ -426,10 +446,16 @@ export class NodeChannel {
   }
 }
 
+function hasKeys(object: object): boolean {
+  for (const key in object) if (Object.hasOwn(object, key)) return true
+  return false
+}
+
 /** params → query: strings kept, arrays of scalars kept as lists, anything else as JSON text. */
 function toQuery(params: Record<string, unknown> | null): Query {
   const query: Query = {}
-  for (const [key, value] of Object.entries(params ?? {})) {
+  if (params === null) return query
+  for (const [key, value] of Object.entries(params)) {
     if (value === null || value === undefined) continue
     query[key] = Array.isArray(value) ? value.map(scalarText) : scalarText(value)
   }

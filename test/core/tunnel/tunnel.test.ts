@@ -35,6 +35,7 @@ describe('tunnel: gateway and node over real SSH', {timeout: 60_000}, () => {
 
   const router = new Router()
     .route('GET', '/home', () => ({home: 'router'}))
+    .route('GET', '/whoami', (req) => ({aborted: req.signal.aborted, path: req.path, query: req.query, resource: req.resource, route: req.route, verb: req.verb}))
     .route('GET', '/echo/:name', (req) => ({name: req.params.name, query: req.query, verb: req.verb}))
     .route('POST', '/create', (req) => [201, req.body])
     .route('PATCH', '/item', (req) => ({patched: req.body}))
@@ -193,8 +194,25 @@ describe('tunnel: gateway and node over real SSH', {timeout: 60_000}, () => {
     }
   })
 
+  it("the handler's request: resource with the query only when there are params, signal, route", async () => {
+    assert.deepEqual((await gateway.request(NODE_ID, 'GET', '/whoami')).body, {aborted: false, path: '/whoami', query: {}, resource: '/whoami', route: '/whoami', verb: 'GET'})
+    assert.deepEqual((await gateway.request(NODE_ID, 'GET', '/whoami', {params: {}})).body, {aborted: false, path: '/whoami', query: {}, resource: '/whoami', route: '/whoami', verb: 'GET'})
+    // A params value of null is dropped: no query, so no `?`.
+    assert.deepEqual((await gateway.request(NODE_ID, 'GET', '/whoami', {params: {gone: null}})).body, {aborted: false, path: '/whoami', query: {}, resource: '/whoami', route: '/whoami', verb: 'GET'})
+    assert.deepEqual((await gateway.request(NODE_ID, 'GET', '/whoami?a=1&a=2', {params: {b: 'x y'}})).body, {
+      aborted: false,
+      path: '/whoami',
+      query: {a: ['1', '2'], b: 'x y'},
+      resource: '/whoami?a=1&a=2&b=x+y',
+      route: '/whoami',
+      verb: 'GET',
+    })
+  })
+
   it('a request bounded by the gateway timeout fails with RW_ERR_TIMEOUT', async () => {
-    await assert.rejects(gateway.request(NODE_ID, 'GET', '/slow', {timeoutMs: 50}), (error) => isRestwireError(error, 'RW_ERR_TIMEOUT'))
+    await assert.rejects(gateway.request(NODE_ID, 'GET', '/slow', {timeoutMs: 50}), (error) => isRestwireError(error, 'RW_ERR_TIMEOUT') && (error as Error).message === 'no answer to GET /slow within 50 ms' && statusOf(error) === 504)
+    // The timed-out request no longer counts as in flight on the gateway.
+    assert.equal(gateway.nodes().find((node) => node.id === NODE_ID)?.inFlight, 0)
     releaseSlow()
   })
 
