@@ -93,8 +93,12 @@ export interface FrameDecoderOptions {
 
 export class FrameDecoder {
   private readonly maxPayloadBytes: number
-  /** Unread input as received: frames are cut out with at most one copy, even when split across many chunks. */
+  /**
+   * Unread input as received, the first chunk from `offset` on: frames are cut out with at most one
+   * copy, even when split across many chunks, and a chunk holding many frames is not re-sliced per frame.
+   */
   private chunks: Buffer[] = []
+  private offset = 0
   private buffered = 0
   private failed = false
   /** The DATA frame whose payload is being handed on. */
@@ -120,11 +124,12 @@ export class FrameDecoder {
 
       if (this.buffered < FRAME_HEADER_BYTES) return
       const head = this.peekHeader()
-      const type = head[0]!
-      const flags = head[1]!
-      const reserved = head.readUInt16BE(2)
-      const streamId = head.readUInt32BE(4)
-      const length = head.readUInt32BE(8)
+      const at = this.offset
+      const type = head[at]!
+      const flags = head[at + 1]!
+      const reserved = head.readUInt16BE(at + 2)
+      const streamId = head.readUInt32BE(at + 4)
+      const length = head.readUInt32BE(at + 8)
       const problem = this.checkHeader(type, flags, reserved, streamId, length)
       if (problem) {
         this.fail(problem)
@@ -132,7 +137,7 @@ export class FrameDecoder {
       }
 
       if (type === FrameType.DATA && length > 0) {
-        this.take(FRAME_HEADER_BYTES)
+        this.skip(FRAME_HEADER_BYTES)
         this.data = {flags, remaining: length, streamId}
         continue
       }
@@ -146,7 +151,7 @@ export class FrameDecoder {
   /** Hands on the DATA payload bytes buffered so far, as views; false when more input is needed. */
   private deliverData(data: {flags: number; remaining: number; streamId: number}): boolean {
     if (this.buffered === 0) return false
-    const size = Math.min(data.remaining, this.chunks[0]!.length)
+    const size = Math.min(data.remaining, this.chunks[0]!.length - this.offset)
     const piece = this.take(size)
     data.remaining -= size
     const more = data.remaining > 0
@@ -155,46 +160,63 @@ export class FrameDecoder {
     return !this.failed
   }
 
-  /** The first 12 bytes, joining the first chunks when a header is split. */
+  /** The chunk holding the next 12 bytes from `offset`, joining the first chunks when a header is split. */
   private peekHeader(): Buffer {
-    if (this.chunks[0]!.length < FRAME_HEADER_BYTES) {
-      const joined = Buffer.concat(this.chunks, this.buffered)
+    const first = this.chunks[0]!
+    if (first.length - this.offset < FRAME_HEADER_BYTES) {
+      const joined = Buffer.concat([first.subarray(this.offset), ...this.chunks.slice(1)], this.buffered)
       this.chunks = [joined]
+      this.offset = 0
+      return joined
     }
 
-    return this.chunks[0]!
+    return first
   }
 
   /** Removes a header and its payload; returns the payload (one view when the frame sits in one chunk). */
   private takePayload(length: number): Buffer {
     const total = FRAME_HEADER_BYTES + length
     const first = this.chunks[0]!
-    if (first.length < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    const at = this.offset
+    if (first.length - at < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    this.consumed(first, at + total)
     this.buffered -= total
-    if (first.length === total) this.chunks.shift()
-    else this.chunks[0] = first.subarray(total)
-    return first.subarray(FRAME_HEADER_BYTES, total)
+    return first.subarray(at + FRAME_HEADER_BYTES, at + total)
+  }
+
+  /** The first chunk is read up to `end`: drop it once read whole. */
+  private consumed(first: Buffer, end: number): void {
+    if (end === first.length) {
+      this.chunks.shift()
+      this.offset = 0
+    } else this.offset = end
+  }
+
+  /** Drops the next n bytes, which sit in the first chunk (a DATA header: peekHeader made it so). */
+  private skip(n: number): void {
+    this.buffered -= n
+    this.consumed(this.chunks[0]!, this.offset + n)
   }
 
   /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */
   private take(n: number): Buffer {
     this.buffered -= n
     const first = this.chunks[0]!
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
+    const at = this.offset
+    if (first.length - at >= n) {
+      this.consumed(first, at + n)
+      return first.subarray(at, at + n)
     }
 
     const out = Buffer.allocUnsafe(n)
     let offset = 0
     while (offset < n) {
       const chunk = this.chunks[0]!
-      const size = Math.min(chunk.length, n - offset)
-      chunk.copy(out, offset, 0, size)
+      const from = this.offset
+      const size = Math.min(chunk.length - from, n - offset)
+      chunk.copy(out, offset, from, from + size)
       offset += size
-      if (size === chunk.length) this.chunks.shift()
-      else this.chunks[0] = chunk.subarray(size)
+      this.consumed(chunk, from + size)
     }
 
     return out
@@ -222,6 +244,7 @@ export class FrameDecoder {
   private fail(error: RestwireError): void {
     this.failed = true
     this.chunks = []
+    this.offset = 0
     this.buffered = 0
     this.data = undefined
     this.options.onError(error)

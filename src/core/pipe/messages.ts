@@ -133,7 +133,7 @@ export function encodeEventMeta(meta: EventMeta): Buffer {
 
 /** The EVENT metadata in payload[start, end) (an INLINE frame's sits between its length and the body). */
 export function parseEventMeta(payload: Buffer, start = 0, end = payload.length): EventMeta | RestwireError {
-  const reader = new MetaReader(payload, start, end)
+  const reader = META_READER.reset(payload, start, end)
   const verb = reader.string(reader.u8())
   const noun = reader.string(reader.u16())
   const count = reader.u16()
@@ -180,7 +180,7 @@ export function encodeReplyMeta(meta: ReplyMeta): Buffer {
 }
 
 export function parseReplyMeta(payload: Buffer, start = 0, end = payload.length): ReplyMeta | RestwireError {
-  const reader = new MetaReader(payload, start, end)
+  const reader = META_READER.reset(payload, start, end)
   const code = reader.i32()
   const contentType = reader.string(reader.u16())
   if (reader.short || reader.offset !== end) return protocolError('REPLY metadata does not match its layout')
@@ -228,23 +228,23 @@ export function writeString(target: Buffer, offset: number, value: string): numb
 /** payload[start, start + length) as UTF-8 text. */
 function readString(payload: Buffer, start: number, length: number): string {
   if (length > SHORT_STRING_CHARS) return payload.toString('utf8', start, start + length)
-  let hash = length
-  for (let i = start; i < start + length; i++) {
-    const byte = payload[i]!
-    if (byte >= 0x80) return payload.toString('utf8', start, start + length)
-    hash = (Math.imul(hash, 31) + byte) | 0
-  }
-
-  const slot = hash & (RECENT_SLOTS - 1)
+  const end = start + length
+  // The slot is picked by length, first and last byte: a repeated field is matched in one pass.
+  const slot = (length * 31 + payload[start]! * 7 + payload[end - 1]!) & (RECENT_SLOTS - 1)
   const recent = recentStrings[slot]!
+  let i = 0
   if (recent.length === length) {
-    let i = 0
+    // The table holds ASCII only: bytes equal to its characters are ASCII too.
     while (i < length && recent.charCodeAt(i) === payload[start + i]) i++
     if (i === length) return recent
   }
 
+  for (let at = start + i; at < end; at++) {
+    if (payload[at]! >= 0x80) return payload.toString('utf8', start, end)
+  }
+
   // ASCII: latin1 decodes it the same, without UTF-8 validation.
-  const text = payload.toString('latin1', start, start + length)
+  const text = payload.toString('latin1', start, end)
   recentStrings[slot] = text
   return text
 }
@@ -256,15 +256,23 @@ function writeString16(target: Buffer, offset: number, value: string): number {
   return end
 }
 
-/** Reads fields in order; past the end it returns zeros and empty strings and sets `short`. */
+/**
+ * Reads fields in order; past the end it returns zeros and empty strings and sets `short`. One reader
+ * serves every parse (reset() per payload; parsing is synchronous): no object per event.
+ */
 class MetaReader {
   short = false
+  offset = 0
+  private payload: Buffer = Buffer.alloc(0)
+  private end = 0
 
-  constructor(
-    private readonly payload: Buffer,
-    public offset: number,
-    private readonly end: number,
-  ) {}
+  reset(payload: Buffer, offset: number, end: number): this {
+    this.payload = payload
+    this.offset = offset
+    this.end = end
+    this.short = false
+    return this
+  }
 
   u8(): number {
     if (!this.has(1)) return 0
@@ -298,6 +306,8 @@ class MetaReader {
     return false
   }
 }
+
+const META_READER = new MetaReader()
 
 export function parseResetMeta(payload: Buffer): ResetMeta {
   const value = parseJsonPayload(payload) as Partial<ResetMeta> | undefined
