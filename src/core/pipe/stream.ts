@@ -125,6 +125,7 @@ export class Stream {
   /** Outgoing: when the reply is late (clock time), and the timeout it was counted with (ReplyDeadlines). */
   deadline = 0
   timeoutMs = 0
+  slot = -1
   /** Created on first use of the handler's signal: most handlers never look. */
   abort: AbortController | undefined = undefined
   /** Why the stream ended early, for a signal asked for afterwards. */
