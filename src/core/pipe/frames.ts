@@ -40,6 +40,7 @@ export const FLAG_INLINE = 0x02
 const KNOWN_FLAGS = FLAG_END | FLAG_INLINE
 
 const TYPE_NAMES: Record<number, FrameTypeName> = Object.fromEntries(Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]))
+const EMPTY = Buffer.alloc(0)
 const CONNECTION_TYPES = new Set<number>([FrameType.HELLO, FrameType.PING, FrameType.PONG, FrameType.GOAWAY])
 
 export interface Frame {
@@ -89,6 +90,11 @@ export interface FrameDecoderOptions {
   onFrame: (frame: Frame) => void
   /** Called once, for bytes that cannot be framed (unknown type, bad header, over-limit); later input is ignored. */
   onError: (error: RestwireError) => void
+  /**
+   * onFrame gets one Frame object, filled anew for each frame (no object per frame): for a consumer that
+   * keeps nothing of a frame past its onFrame call but the payload.
+   */
+  reuseFrame?: boolean
 }
 
 export class FrameDecoder {
@@ -103,9 +109,22 @@ export class FrameDecoder {
   private failed = false
   /** The DATA frame whose payload is being handed on. */
   private data: {flags: number; remaining: number; streamId: number} | undefined
+  private readonly reused: Frame | undefined
 
   constructor(private readonly options: FrameDecoderOptions) {
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES
+    this.reused = options.reuseFrame ? {flags: 0, more: false, payload: EMPTY, streamId: 0, type: FrameType.HELLO} : undefined
+  }
+
+  private emit(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer, more: boolean): void {
+    const frame = this.reused
+    if (!frame) return this.options.onFrame(type === FrameType.DATA ? {flags, more, payload, streamId, type} : {flags, payload, streamId, type})
+    frame.type = type
+    frame.flags = flags
+    frame.streamId = streamId
+    frame.payload = payload
+    frame.more = more
+    this.options.onFrame(frame)
   }
 
   get bufferedBytes(): number {
@@ -143,7 +162,7 @@ export class FrameDecoder {
       }
 
       if (this.buffered < FRAME_HEADER_BYTES + length) return
-      this.options.onFrame({flags, payload: this.takePayload(length), streamId, type: type as FrameTypeCode})
+      this.emit(type as FrameTypeCode, flags, streamId, this.takePayload(length), false)
       if (this.failed) return
     }
   }
@@ -156,7 +175,7 @@ export class FrameDecoder {
     data.remaining -= size
     const more = data.remaining > 0
     if (!more) this.data = undefined
-    this.options.onFrame({flags: more ? data.flags & ~FLAG_END : data.flags, more, payload: piece, streamId: data.streamId, type: FrameType.DATA})
+    this.emit(FrameType.DATA, more ? data.flags & ~FLAG_END : data.flags, data.streamId, piece, more)
     return !this.failed
   }
 
