@@ -85,6 +85,25 @@ export function encodeWindowFrame(streamId: number, incrementBytes: number): Buf
   return encodeFrame(FrameType.WINDOW, 0, streamId, payload)
 }
 
+/** The big-endian u32 at `at` (the caller made sure the 4 bytes are there). */
+export function readU32(buffer: Uint8Array, at: number): number {
+  return buffer[at]! * 0x1_00_00_00 + ((buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!)
+}
+
+/** Writes `value` (a u32) big endian at `at`. */
+export function writeU32(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 24
+  buffer[at + 1] = value >>> 16
+  buffer[at + 2] = value >>> 8
+  buffer[at + 3] = value
+}
+
+/** Writes `value` (a u16) big endian at `at`. */
+export function writeU16(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 8
+  buffer[at + 1] = value
+}
+
 export interface FrameDecoderOptions {
   maxPayloadBytes?: number
   onFrame: (frame: Frame) => void
@@ -146,9 +165,10 @@ export class FrameDecoder {
       const at = this.offset
       const type = head[at]!
       const flags = head[at + 1]!
-      const reserved = head.readUInt16BE(at + 2)
-      const streamId = head.readUInt32BE(at + 4)
-      const length = head.readUInt32BE(at + 8)
+      // Byte by byte: Buffer's read methods on chunks of several shapes cost a generic property load each.
+      const reserved = (head[at + 2]! << 8) | head[at + 3]!
+      const streamId = readU32(head, at + 4)
+      const length = readU32(head, at + 8)
       const problem = this.checkHeader(type, flags, reserved, streamId, length)
       if (problem) {
         this.fail(problem)

@@ -10,6 +10,7 @@
 // REPLY metadata:
 //   [i32 code][u16 content type length][content type]
 import {RestwireError} from '../errors.js'
+import {writeU16, writeU32} from './frames.js'
 
 /** 2: EVENT and REPLY metadata in binary (1 had JSON). */
 export const PIPE_PROTOCOL_VERSION = 2
@@ -111,11 +112,11 @@ export function writeEventMeta(target: Buffer, offset: number, meta: EventMeta):
   let at = writeString(target, offset + 1, meta.verb)
   target[offset] = at - offset - 1
   at = writeString16(target, at, meta.noun)
-  target.writeUInt16BE(meta.args.length, at)
+  writeU16(target, at, meta.args.length)
   at += 2
   for (const arg of meta.args) at = writeString16(target, at, arg)
   if (meta.contentType === undefined) {
-    target.writeUInt16BE(NO_CONTENT_TYPE, at)
+    writeU16(target, at, NO_CONTENT_TYPE)
     return at + 2
   }
 
@@ -167,7 +168,7 @@ export function replyMetaLength(meta: ReplyMeta): number {
 }
 
 export function writeReplyMeta(target: Buffer, offset: number, meta: ReplyMeta): number {
-  target.writeInt32BE(meta.code, offset)
+  writeU32(target, offset, meta.code >>> 0)
   return writeString16(target, offset + 4, meta.contentType)
 }
 
@@ -252,7 +253,7 @@ function readString(payload: Buffer, start: number, length: number): string {
 /** [u16 length][UTF-8 bytes]. */
 function writeString16(target: Buffer, offset: number, value: string): number {
   const end = writeString(target, offset + 2, value)
-  target.writeUInt16BE(end - offset - 2, offset)
+  writeU16(target, offset, end - offset - 2)
   return end
 }
 
@@ -281,14 +282,17 @@ class MetaReader {
 
   u16(): number {
     if (!this.has(2)) return 0
-    const value = this.payload.readUInt16BE(this.offset)
+    const {payload, offset} = this
+    const value = (payload[offset]! << 8) | payload[offset + 1]!
     this.offset += 2
     return value
   }
 
   i32(): number {
     if (!this.has(4)) return 0
-    const value = this.payload.readInt32BE(this.offset)
+    const {payload, offset} = this
+    // Signed: the code is an i32.
+    const value = (payload[offset]! << 24) | (payload[offset + 1]! << 16) | (payload[offset + 2]! << 8) | payload[offset + 3]!
     this.offset += 4
     return value
   }

@@ -151,7 +151,8 @@ export class Stream {
  */
 export function metaEnd(frame: Frame): number {
   if (!(frame.flags & FLAG_INLINE)) return frame.payload.length
-  const end = 2 + frame.payload.readUInt16BE(0)
+  const {payload} = frame
+  const end = 2 + ((payload[0]! << 8) | payload[1]!)
   return end > frame.payload.length ? -1 : end
 }
 
