@@ -115,6 +115,8 @@ export class Reply implements PipeReply {
 export class Stream {
   /** Credit for our body on this stream (PipeStreams.windowOf makes it on first use). */
   window: SendWindow | undefined = undefined
+  /** In its connection's stream table (a stream id is only reused once its stream has left it). */
+  open = false
   /** Our side sends no more on this stream (reply ended, reset, connection gone). */
   stopped = false
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */

@@ -79,6 +79,7 @@ export class PipeStreams {
     this.nextStreamId += 2
     const stream = new Stream(id, true)
     this.streams.set(id, stream)
+    stream.open = true
     const {body} = event
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
@@ -112,7 +113,11 @@ export class PipeStreams {
   /** The connection is gone: every stream fails with `failure`, and no deadline fires any more. */
   closeAll(failure: RestwireError): void {
     this.deadlines.stop()
-    for (const stream of this.streams.values()) this.endStream(stream, failure)
+    for (const stream of this.streams.values()) {
+      stream.open = false
+      this.endStream(stream, failure)
+    }
+
     this.streams.clear()
   }
 
@@ -141,6 +146,7 @@ export class PipeStreams {
 
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
+    stream.open = true
     this.answer(stream, meta)
   }
 
@@ -203,7 +209,7 @@ export class PipeStreams {
     }
 
     const {body} = reply
-    if (this.streams.get(stream.id) !== stream) {
+    if (!stream.open) {
       // Reset or disconnected while the handler ran: release what it opened.
       ;(body as {destroy?: () => void} | undefined)?.destroy?.()
       return
@@ -294,7 +300,8 @@ export class PipeStreams {
 
   /** The stream is over for this connection; what its body still holds no longer counts against it. */
   private forget(stream: Stream): void {
-    if (this.streams.get(stream.id) !== stream) return
+    if (!stream.open) return
+    stream.open = false
     this.streams.delete(stream.id)
     if (stream.body) this.options.throttle.released(stream.body.unconsumed)
   }
@@ -376,7 +383,7 @@ export class PipeStreams {
 
   /** Ends one event on our side and tells the peer (RESET). */
   private resetStream(stream: Stream, code: number, reason: string): void {
-    if (this.streams.get(stream.id) !== stream) return
+    if (!stream.open) return
     this.forget(stream)
     this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
     const error = code === 504
