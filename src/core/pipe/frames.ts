@@ -145,6 +145,8 @@ export class FrameDecoder {
     frame.payload = payload
     frame.more = more
     this.options.onFrame(frame)
+    // An idle connection must not keep its last socket chunk alive through the frame.
+    frame.payload = EMPTY
   }
 
   get bufferedBytes(): number {
