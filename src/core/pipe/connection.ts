@@ -55,7 +55,8 @@ export class PipeConnection implements StreamsHost {
     this.clock = clock
     this.out = new FrameQueue(transport)
     this.throttle = new ReadThrottle(transport, this.out, options.maxBufferedBytes ?? DEFAULT_MAX_BUFFERED_BYTES)
-    this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame)})
+    // One Frame object for all frames: nothing here keeps a frame past onFrame, only payloads.
+    this.decoder = new FrameDecoder({onError: (error) => this.fail(error), onFrame: (frame) => this.onFrame(frame), reuseFrame: true})
     this.streams = new PipeStreams({
       clock,
       handler: options.handler,

@@ -6,7 +6,7 @@
 // once, into the write. The queue writes to a
 // FrameSink (a socket in use, a fake in tests) and is told by its owner when the sink drains.
 import {stringifyJson} from '../json.js'
-import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode, frameTypeName} from './frames.js'
+import {FRAME_HEADER_BYTES, FrameType, type FrameTypeCode, frameTypeName, writeU16, writeU32} from './frames.js'
 import {type EventMeta, type ReplyMeta, writeEventMeta, writeReplyMeta, writeString} from './messages.js'
 
 /** Payloads up to this size are copied next to their header (one small allocation instead of two). */
@@ -115,7 +115,7 @@ export class FrameQueue {
     const start = this.reserve(FRAME_HEADER_BYTES + length)
     const frame = this.target
     header(frame, start, type, flags, streamId, length)
-    if (inlineBody !== undefined) frame.writeUInt16BE(metaBytes, start + FRAME_HEADER_BYTES)
+    if (inlineBody !== undefined) writeU16(frame, start + FRAME_HEADER_BYTES, metaBytes)
     const at = start + FRAME_HEADER_BYTES + prefix
     if (type === FrameType.EVENT) writeEventMeta(frame, at, meta as EventMeta)
     else writeReplyMeta(frame, at, meta as ReplyMeta)
@@ -236,6 +236,6 @@ function header(buffer: Buffer, at: number, type: FrameTypeCode, flags: number, 
   buffer[at + 1] = flags
   buffer[at + 2] = 0
   buffer[at + 3] = 0
-  buffer.writeUInt32BE(streamId, at + 4)
-  buffer.writeUInt32BE(length, at + 8)
+  writeU32(buffer, at + 4, streamId)
+  writeU32(buffer, at + 8, length)
 }

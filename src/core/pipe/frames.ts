@@ -40,7 +40,9 @@ export const FLAG_INLINE = 0x02
 const KNOWN_FLAGS = FLAG_END | FLAG_INLINE
 
 const TYPE_NAMES: Record<number, FrameTypeName> = Object.fromEntries(Object.entries(FrameType).map(([name, code]) => [code, name as FrameTypeName]))
-const CONNECTION_TYPES = new Set<number>([FrameType.HELLO, FrameType.PING, FrameType.PONG, FrameType.GOAWAY])
+const EMPTY = Buffer.alloc(0)
+/** The frame types of stream 0, as a bit mask by type code (a bit test per frame instead of a Set lookup). */
+const CONNECTION_TYPES = (1 << FrameType.HELLO) | (1 << FrameType.PING) | (1 << FrameType.PONG) | (1 << FrameType.GOAWAY)
 
 export interface Frame {
   type: FrameTypeCode
@@ -84,24 +86,67 @@ export function encodeWindowFrame(streamId: number, incrementBytes: number): Buf
   return encodeFrame(FrameType.WINDOW, 0, streamId, payload)
 }
 
+/** The big-endian u32 at `at` (the caller made sure the 4 bytes are there). */
+export function readU32(buffer: Uint8Array, at: number): number {
+  return buffer[at]! * 0x1_00_00_00 + ((buffer[at + 1]! << 16) | (buffer[at + 2]! << 8) | buffer[at + 3]!)
+}
+
+/** Writes `value` (a u32) big endian at `at`. */
+export function writeU32(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 24
+  buffer[at + 1] = value >>> 16
+  buffer[at + 2] = value >>> 8
+  buffer[at + 3] = value
+}
+
+/** Writes `value` (a u16) big endian at `at`. */
+export function writeU16(buffer: Uint8Array, at: number, value: number): void {
+  buffer[at] = value >>> 8
+  buffer[at + 1] = value
+}
+
 export interface FrameDecoderOptions {
   maxPayloadBytes?: number
   onFrame: (frame: Frame) => void
   /** Called once, for bytes that cannot be framed (unknown type, bad header, over-limit); later input is ignored. */
   onError: (error: RestwireError) => void
+  /**
+   * onFrame gets one Frame object, filled anew for each frame (no object per frame): for a consumer that
+   * keeps nothing of a frame past its onFrame call but the payload.
+   */
+  reuseFrame?: boolean
 }
 
 export class FrameDecoder {
   private readonly maxPayloadBytes: number
-  /** Unread input as received: frames are cut out with at most one copy, even when split across many chunks. */
+  /**
+   * Unread input as received, the first chunk from `offset` on: frames are cut out with at most one
+   * copy, even when split across many chunks, and a chunk holding many frames is not re-sliced per frame.
+   */
   private chunks: Buffer[] = []
+  private offset = 0
   private buffered = 0
   private failed = false
   /** The DATA frame whose payload is being handed on. */
   private data: {flags: number; remaining: number; streamId: number} | undefined
+  private readonly reused: Frame | undefined
 
   constructor(private readonly options: FrameDecoderOptions) {
     this.maxPayloadBytes = options.maxPayloadBytes ?? MAX_FRAME_PAYLOAD_BYTES
+    this.reused = options.reuseFrame ? {flags: 0, more: false, payload: EMPTY, streamId: 0, type: FrameType.HELLO} : undefined
+  }
+
+  private emit(type: FrameTypeCode, flags: number, streamId: number, payload: Buffer, more: boolean): void {
+    const frame = this.reused
+    if (!frame) return this.options.onFrame(type === FrameType.DATA ? {flags, more, payload, streamId, type} : {flags, payload, streamId, type})
+    frame.type = type
+    frame.flags = flags
+    frame.streamId = streamId
+    frame.payload = payload
+    frame.more = more
+    this.options.onFrame(frame)
+    // An idle connection must not keep its last socket chunk alive through the frame.
+    frame.payload = EMPTY
   }
 
   get bufferedBytes(): number {
@@ -120,11 +165,13 @@ export class FrameDecoder {
 
       if (this.buffered < FRAME_HEADER_BYTES) return
       const head = this.peekHeader()
-      const type = head[0]!
-      const flags = head[1]!
-      const reserved = head.readUInt16BE(2)
-      const streamId = head.readUInt32BE(4)
-      const length = head.readUInt32BE(8)
+      const at = this.offset
+      const type = head[at]!
+      const flags = head[at + 1]!
+      // Byte by byte: Buffer's read methods on chunks of several shapes cost a generic property load each.
+      const reserved = (head[at + 2]! << 8) | head[at + 3]!
+      const streamId = readU32(head, at + 4)
+      const length = readU32(head, at + 8)
       const problem = this.checkHeader(type, flags, reserved, streamId, length)
       if (problem) {
         this.fail(problem)
@@ -132,13 +179,13 @@ export class FrameDecoder {
       }
 
       if (type === FrameType.DATA && length > 0) {
-        this.take(FRAME_HEADER_BYTES)
+        this.skip(FRAME_HEADER_BYTES)
         this.data = {flags, remaining: length, streamId}
         continue
       }
 
       if (this.buffered < FRAME_HEADER_BYTES + length) return
-      this.options.onFrame({flags, payload: this.takePayload(length), streamId, type: type as FrameTypeCode})
+      this.emit(type as FrameTypeCode, flags, streamId, this.takePayload(length), false)
       if (this.failed) return
     }
   }
@@ -146,55 +193,72 @@ export class FrameDecoder {
   /** Hands on the DATA payload bytes buffered so far, as views; false when more input is needed. */
   private deliverData(data: {flags: number; remaining: number; streamId: number}): boolean {
     if (this.buffered === 0) return false
-    const size = Math.min(data.remaining, this.chunks[0]!.length)
+    const size = Math.min(data.remaining, this.chunks[0]!.length - this.offset)
     const piece = this.take(size)
     data.remaining -= size
     const more = data.remaining > 0
     if (!more) this.data = undefined
-    this.options.onFrame({flags: more ? data.flags & ~FLAG_END : data.flags, more, payload: piece, streamId: data.streamId, type: FrameType.DATA})
+    this.emit(FrameType.DATA, more ? data.flags & ~FLAG_END : data.flags, data.streamId, piece, more)
     return !this.failed
   }
 
-  /** The first 12 bytes, joining the first chunks when a header is split. */
+  /** The chunk holding the next 12 bytes from `offset`, joining the first chunks when a header is split. */
   private peekHeader(): Buffer {
-    if (this.chunks[0]!.length < FRAME_HEADER_BYTES) {
-      const joined = Buffer.concat(this.chunks, this.buffered)
+    const first = this.chunks[0]!
+    if (first.length - this.offset < FRAME_HEADER_BYTES) {
+      const joined = Buffer.concat([first.subarray(this.offset), ...this.chunks.slice(1)], this.buffered)
       this.chunks = [joined]
+      this.offset = 0
+      return joined
     }
 
-    return this.chunks[0]!
+    return first
   }
 
   /** Removes a header and its payload; returns the payload (one view when the frame sits in one chunk). */
   private takePayload(length: number): Buffer {
     const total = FRAME_HEADER_BYTES + length
     const first = this.chunks[0]!
-    if (first.length < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    const at = this.offset
+    if (first.length - at < total) return this.take(total).subarray(FRAME_HEADER_BYTES)
+    this.consumed(first, at + total)
     this.buffered -= total
-    if (first.length === total) this.chunks.shift()
-    else this.chunks[0] = first.subarray(total)
-    return first.subarray(FRAME_HEADER_BYTES, total)
+    return first.subarray(at + FRAME_HEADER_BYTES, at + total)
+  }
+
+  /** The first chunk is read up to `end`: drop it once read whole. */
+  private consumed(first: Buffer, end: number): void {
+    if (end === first.length) {
+      this.chunks.shift()
+      this.offset = 0
+    } else this.offset = end
+  }
+
+  /** Drops the next n bytes, which sit in the first chunk (a DATA header: peekHeader made it so). */
+  private skip(n: number): void {
+    this.buffered -= n
+    this.consumed(this.chunks[0]!, this.offset + n)
   }
 
   /** Removes and returns the next n bytes (a view when they sit in one chunk, else one copy). */
   private take(n: number): Buffer {
     this.buffered -= n
     const first = this.chunks[0]!
-    if (first.length >= n) {
-      if (first.length === n) this.chunks.shift()
-      else this.chunks[0] = first.subarray(n)
-      return first.subarray(0, n)
+    const at = this.offset
+    if (first.length - at >= n) {
+      this.consumed(first, at + n)
+      return first.subarray(at, at + n)
     }
 
     const out = Buffer.allocUnsafe(n)
     let offset = 0
     while (offset < n) {
       const chunk = this.chunks[0]!
-      const size = Math.min(chunk.length, n - offset)
-      chunk.copy(out, offset, 0, size)
+      const from = this.offset
+      const size = Math.min(chunk.length - from, n - offset)
+      chunk.copy(out, offset, from, from + size)
       offset += size
-      if (size === chunk.length) this.chunks.shift()
-      else this.chunks[0] = chunk.subarray(size)
+      this.consumed(chunk, from + size)
     }
 
     return out
@@ -207,7 +271,7 @@ export class FrameDecoder {
     if (flags & FLAG_INLINE && ((type !== FrameType.EVENT && type !== FrameType.REPLY) || !(flags & FLAG_END) || length < 2)) {
       return new FrameCorruptError(`INLINE on a ${frameTypeName(type)} frame that cannot carry it`)
     }
-    const connectionFrame = CONNECTION_TYPES.has(type)
+    const connectionFrame = ((CONNECTION_TYPES >> type) & 1) === 1
     if (connectionFrame !== (streamId === 0)) {
       return new FrameCorruptError(`a ${frameTypeName(type)} frame on stream ${streamId}`)
     }
@@ -222,6 +286,7 @@ export class FrameDecoder {
   private fail(error: RestwireError): void {
     this.failed = true
     this.chunks = []
+    this.offset = 0
     this.buffered = 0
     this.data = undefined
     this.options.onError(error)

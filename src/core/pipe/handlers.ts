@@ -59,7 +59,8 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
 
     try {
       const fn = Object.hasOwn(functions, name) ? functions[name] : undefined
-      if (fn) return toReplySpec(await fn(ctx, postOf(ctx), ...event.args))
+      // No spread call for the usual event without arguments.
+      if (fn) return toReplySpec(await (event.args.length === 0 ? fn(ctx, postOf(ctx)) : fn(ctx, postOf(ctx), ...event.args)))
       for (const source of sources) {
         const reply = await source(ctx)
         if (reply) return reply

@@ -232,18 +232,19 @@ export async function startPipeHub(options: PipeHubOptions): Promise<PipeHubHand
         since: session.since.toISOString(),
       })),
     request(node, event, sendOptions) {
-      const send = (sent: PipeEvent): Promise<PipeReply> => {
-        // Connected: straight to the session, without an async function's extra promise per event.
-        const connected = registry.get(node)
-        return connected ? connected.session.request(sent, sendOptions) : requestWhenConnected(node, sent, sendOptions)
-      }
-
-      return options.traffic ? observePipeRequest(options.traffic, node, event, send) : send(event)
+      if (options.traffic) return observePipeRequest(options.traffic, node, event, (sent) => sendTo(node, sent, sendOptions))
+      return sendTo(node, event, sendOptions)
     },
     async waitForNode(node) {
       await registry.waitFor(node)
     },
   })
+
+  /** Connected: straight to the session, without an async function's extra promise (or a closure) per event. */
+  function sendTo(node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> {
+    const connected = registry.get(node)
+    return connected ? connected.session.request(event, sendOptions) : requestWhenConnected(node, event, sendOptions)
+  }
 
   async function requestWhenConnected(node: string, event: PipeEvent, sendOptions: SendOptions): Promise<PipeReply> {
     let connected = registry.get(node)

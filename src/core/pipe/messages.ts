@@ -10,6 +10,7 @@
 // REPLY metadata:
 //   [i32 code][u16 content type length][content type]
 import {RestwireError} from '../errors.js'
+import {writeU16, writeU32} from './frames.js'
 
 /** 2: EVENT and REPLY metadata in binary (1 had JSON). */
 export const PIPE_PROTOCOL_VERSION = 2
@@ -111,11 +112,11 @@ export function writeEventMeta(target: Buffer, offset: number, meta: EventMeta):
   let at = writeString(target, offset + 1, meta.verb)
   target[offset] = at - offset - 1
   at = writeString16(target, at, meta.noun)
-  target.writeUInt16BE(meta.args.length, at)
+  writeU16(target, at, meta.args.length)
   at += 2
   for (const arg of meta.args) at = writeString16(target, at, arg)
   if (meta.contentType === undefined) {
-    target.writeUInt16BE(NO_CONTENT_TYPE, at)
+    writeU16(target, at, NO_CONTENT_TYPE)
     return at + 2
   }
 
@@ -133,7 +134,7 @@ export function encodeEventMeta(meta: EventMeta): Buffer {
 
 /** The EVENT metadata in payload[start, end) (an INLINE frame's sits between its length and the body). */
 export function parseEventMeta(payload: Buffer, start = 0, end = payload.length): EventMeta | RestwireError {
-  const reader = new MetaReader(payload, start, end)
+  const reader = META_READER.reset(payload, start, end)
   const verb = reader.string(reader.u8())
   const noun = reader.string(reader.u16())
   const count = reader.u16()
@@ -167,7 +168,7 @@ export function replyMetaLength(meta: ReplyMeta): number {
 }
 
 export function writeReplyMeta(target: Buffer, offset: number, meta: ReplyMeta): number {
-  target.writeInt32BE(meta.code, offset)
+  writeU32(target, offset, meta.code >>> 0)
   return writeString16(target, offset + 4, meta.contentType)
 }
 
@@ -180,7 +181,7 @@ export function encodeReplyMeta(meta: ReplyMeta): Buffer {
 }
 
 export function parseReplyMeta(payload: Buffer, start = 0, end = payload.length): ReplyMeta | RestwireError {
-  const reader = new MetaReader(payload, start, end)
+  const reader = META_READER.reset(payload, start, end)
   const code = reader.i32()
   const contentType = reader.string(reader.u16())
   if (reader.short || reader.offset !== end) return protocolError('REPLY metadata does not match its layout')
@@ -228,23 +229,23 @@ export function writeString(target: Buffer, offset: number, value: string): numb
 /** payload[start, start + length) as UTF-8 text. */
 function readString(payload: Buffer, start: number, length: number): string {
   if (length > SHORT_STRING_CHARS) return payload.toString('utf8', start, start + length)
-  let hash = length
-  for (let i = start; i < start + length; i++) {
-    const byte = payload[i]!
-    if (byte >= 0x80) return payload.toString('utf8', start, start + length)
-    hash = (Math.imul(hash, 31) + byte) | 0
-  }
-
-  const slot = hash & (RECENT_SLOTS - 1)
+  const end = start + length
+  // The slot is picked by length, first and last byte: a repeated field is matched in one pass.
+  const slot = (length * 31 + payload[start]! * 7 + payload[end - 1]!) & (RECENT_SLOTS - 1)
   const recent = recentStrings[slot]!
+  let i = 0
   if (recent.length === length) {
-    let i = 0
+    // The table holds ASCII only: bytes equal to its characters are ASCII too.
     while (i < length && recent.charCodeAt(i) === payload[start + i]) i++
     if (i === length) return recent
   }
 
+  for (let at = start + i; at < end; at++) {
+    if (payload[at]! >= 0x80) return payload.toString('utf8', start, end)
+  }
+
   // ASCII: latin1 decodes it the same, without UTF-8 validation.
-  const text = payload.toString('latin1', start, start + length)
+  const text = payload.toString('latin1', start, end)
   recentStrings[slot] = text
   return text
 }
@@ -252,19 +253,27 @@ function readString(payload: Buffer, start: number, length: number): string {
 /** [u16 length][UTF-8 bytes]. */
 function writeString16(target: Buffer, offset: number, value: string): number {
   const end = writeString(target, offset + 2, value)
-  target.writeUInt16BE(end - offset - 2, offset)
+  writeU16(target, offset, end - offset - 2)
   return end
 }
 
-/** Reads fields in order; past the end it returns zeros and empty strings and sets `short`. */
+/**
+ * Reads fields in order; past the end it returns zeros and empty strings and sets `short`. One reader
+ * serves every parse (reset() per payload; parsing is synchronous): no object per event.
+ */
 class MetaReader {
   short = false
+  offset = 0
+  private payload: Buffer = Buffer.alloc(0)
+  private end = 0
 
-  constructor(
-    private readonly payload: Buffer,
-    public offset: number,
-    private readonly end: number,
-  ) {}
+  reset(payload: Buffer, offset: number, end: number): this {
+    this.payload = payload
+    this.offset = offset
+    this.end = end
+    this.short = false
+    return this
+  }
 
   u8(): number {
     if (!this.has(1)) return 0
@@ -273,14 +282,17 @@ class MetaReader {
 
   u16(): number {
     if (!this.has(2)) return 0
-    const value = this.payload.readUInt16BE(this.offset)
+    const {payload, offset} = this
+    const value = (payload[offset]! << 8) | payload[offset + 1]!
     this.offset += 2
     return value
   }
 
   i32(): number {
     if (!this.has(4)) return 0
-    const value = this.payload.readInt32BE(this.offset)
+    const {payload, offset} = this
+    // Signed: the code is an i32.
+    const value = (payload[offset]! << 24) | (payload[offset + 1]! << 16) | (payload[offset + 2]! << 8) | payload[offset + 3]!
     this.offset += 4
     return value
   }
@@ -298,6 +310,8 @@ class MetaReader {
     return false
   }
 }
+
+const META_READER = new MetaReader()
 
 export function parseResetMeta(payload: Buffer): ResetMeta {
   const value = parseJsonPayload(payload) as Partial<ResetMeta> | undefined

@@ -9,10 +9,16 @@ export interface Deadline {
   /** Clock time (performance.now() by default) after which the event has waited too long for its reply. */
   deadline: number
   timeoutMs: number
+  /** Where the item sits in the pending list while pending (set by ReplyDeadlines; -1 or unset: not pending). */
+  slot?: number
 }
 
 export class ReplyDeadlines<T extends Deadline> {
-  private readonly pending = new Set<T>()
+  /**
+   * The pending items, each knowing its slot: add and delete are a push and a swap with the last, with
+   * no hashing (a Set keyed by the stream object cost an identity hash and a hash-table insert per event).
+   */
+  private readonly pending: T[] = []
   private timer: ClockTimer | undefined
   /** When the timer fires; Infinity when it is not armed. */
   private armedAt = Number.POSITIVE_INFINITY
@@ -27,24 +33,41 @@ export class ReplyDeadlines<T extends Deadline> {
     if (this.stopped) return
     item.timeoutMs = timeoutMs
     item.deadline = this.clock.now() + timeoutMs
-    this.pending.add(item)
+    if (!this.has(item)) {
+      item.slot = this.pending.length
+      this.pending.push(item)
+    }
+
     if (item.deadline < this.armedAt) this.arm(item.deadline)
   }
 
   /** Progress: the timeout counts again from now. The timer is not touched: it re-checks when it fires. */
   refresh(item: T): void {
-    if (this.pending.has(item)) item.deadline = this.clock.now() + item.timeoutMs
+    if (this.has(item)) item.deadline = this.clock.now() + item.timeoutMs
   }
 
   delete(item: T): void {
     // The timer stays armed when the set empties: clearing and re-arming it for every event at
     // concurrency 1 would cost what this class saves. It fires once, finds nothing, and stops.
-    this.pending.delete(item)
+    if (!this.has(item)) return
+    const last = this.pending.pop()!
+    if (last !== item) {
+      last.slot = item.slot
+      this.pending[item.slot!] = last
+    }
+
+    item.slot = -1
+  }
+
+  private has(item: T): boolean {
+    const slot = item.slot
+    return slot !== undefined && slot >= 0 && this.pending[slot] === item
   }
 
   stop(): void {
     this.stopped = true
-    this.pending.clear()
+    for (const item of this.pending) item.slot = -1
+    this.pending.length = 0
     this.clock.clearTimer(this.timer)
     this.timer = undefined
     this.armedAt = Number.POSITIVE_INFINITY
@@ -69,7 +92,9 @@ export class ReplyDeadlines<T extends Deadline> {
     }
 
     for (const item of due) {
-      this.pending.delete(item)
+      // An earlier expiry may have ended it already (a reset that took others with it).
+      if (!this.has(item)) continue
+      this.delete(item)
       this.expire(item)
     }
 

@@ -108,22 +108,43 @@ export class Reply implements PipeReply {
   }
 }
 
-export interface Stream {
-  id: number
-  outgoing: boolean
-  window: SendWindow
+/**
+ * One stream's state. A class with every field set up front (one hidden class for all streams); the
+ * send window is made only when a body is sent in DATA frames: most events and replies go INLINE.
+ */
+export class Stream {
+  /** Credit for our body on this stream (PipeStreams.windowOf makes it on first use). */
+  window: SendWindow | undefined = undefined
+  /** In its connection's stream table (a stream id is only reused once its stream has left it). */
+  open = false
+  /** Our side sends no more on this stream (reply ended, reset, connection gone). */
+  stopped = false
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
-  body?: IncomingBody
-  reply?: {resolve: (reply: PipeReply) => void; reject: (error: RestwireError) => void}
+  body: IncomingBody | undefined = undefined
+  /** Outgoing, until the reply starts (or the event fails): the caller's promise. */
+  resolve: ((reply: PipeReply) => void) | undefined = undefined
+  reject: ((error: RestwireError) => void) | undefined = undefined
   /** Outgoing: when the reply is late (clock time), and the timeout it was counted with (ReplyDeadlines). */
-  deadline: number
-  timeoutMs: number
+  deadline = 0
+  timeoutMs = 0
+  slot = -1
   /** Created on first use of the handler's signal: most handlers never look. */
-  abort?: AbortController
+  abort: AbortController | undefined = undefined
   /** Why the stream ended early, for a signal asked for afterwards. */
-  aborted?: RestwireError
+  aborted: RestwireError | undefined = undefined
   /** Runs once when the stream is gone (unhooks the caller's abort signal). */
-  cleanup?: () => void
+  cleanup: (() => void) | undefined = undefined
+
+  constructor(
+    readonly id: number,
+    readonly outgoing: boolean,
+  ) {}
+
+  /** Nothing more is sent on this stream; a pump waiting for credit wakes and stops. */
+  stop(): void {
+    this.stopped = true
+    this.window?.stop()
+  }
 }
 
 /**
@@ -132,7 +153,8 @@ export interface Stream {
  */
 export function metaEnd(frame: Frame): number {
   if (!(frame.flags & FLAG_INLINE)) return frame.payload.length
-  const end = 2 + frame.payload.readUInt16BE(0)
+  const {payload} = frame
+  const end = 2 + ((payload[0]! << 8) | payload[1]!)
   return end > frame.payload.length ? -1 : end
 }
 

@@ -12,9 +12,13 @@ import {type BodyOwner, IncomingBody} from './incoming-body.js'
 import {type EventMeta, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseReplyMeta, parseResetMeta, replyMetaLength, utf8Length} from './messages.js'
 import type {ReadThrottle} from './read-throttle.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
-import {IncomingEvent, Reply, type Stream, isEmptyBody, metaEnd} from './stream.js'
+import {IncomingEvent, Reply, Stream, isEmptyBody, metaEnd} from './stream.js'
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024
+
+function handlerFailed(error: unknown): ReplySpec {
+  return {body: `handler failed: ${errorText(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+}
 /** EVENT or REPLY metadata must fit one frame, with room for the INLINE length prefix. */
 const MAX_META_BYTES = MAX_FRAME_PAYLOAD_BYTES - 2
 type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
@@ -73,12 +77,14 @@ export class PipeStreams {
 
     const id = this.nextStreamId
     this.nextStreamId += 2
-    const stream: Stream = {deadline: 0, id, outgoing: true, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
+    const stream = new Stream(id, true)
     this.streams.set(id, stream)
+    stream.open = true
     const {body} = event
     const empty = isEmptyBody(body)
     const promise = new Promise<PipeReply>((resolve, reject) => {
-      stream.reply = {reject, resolve}
+      stream.resolve = resolve
+      stream.reject = reject
     })
     this.deadlines.add(stream, options.timeoutMs)
     const {signal} = options
@@ -107,7 +113,11 @@ export class PipeStreams {
   /** The connection is gone: every stream fails with `failure`, and no deadline fires any more. */
   closeAll(failure: RestwireError): void {
     this.deadlines.stop()
-    for (const stream of this.streams.values()) this.endStream(stream, failure)
+    for (const stream of this.streams.values()) {
+      stream.open = false
+      this.endStream(stream, failure)
+    }
+
     this.streams.clear()
   }
 
@@ -126,7 +136,7 @@ export class PipeStreams {
       return this.sendJson(FrameType.RESET, 0, frame.streamId, {code: 503, reason: 'too many events in flight'} satisfies ResetMeta)
     }
 
-    const stream: Stream = {deadline: 0, id: frame.streamId, outgoing: false, timeoutMs: 0, window: new SendWindow(this.windowBytes)}
+    const stream = new Stream(frame.streamId, false)
     const body = this.bodyFor(stream)
     stream.body = body
     if (inline && end < frame.payload.length) {
@@ -136,7 +146,8 @@ export class PipeStreams {
 
     if (frame.flags & FLAG_END) body.finish()
     this.streams.set(stream.id, stream)
-    this.answer(stream, meta).catch((error: unknown) => this.resetStream(stream, 500, `the reply could not be sent: ${errorText(error)}`))
+    stream.open = true
+    this.answer(stream, meta)
   }
 
   /** DATA, REPLY, RESET or WINDOW. */
@@ -146,7 +157,7 @@ export class PipeStreams {
     if (!stream) return
     if (frame.type === FrameType.WINDOW) {
       if (frame.payload.length !== 4) return this.host.fail(new RestwireError('RW_ERR_PROTOCOL', 'a WINDOW frame without a 4-byte increment'))
-      stream.window.add(frame.payload.readUInt32BE(0))
+      this.windowOf(stream).add(frame.payload.readUInt32BE(0))
     } else if (frame.type === FrameType.RESET) {
       const reset = parseResetMeta(frame.payload)
       const status = reset.code >= 400 && reset.code <= 599 ? reset.code : 502
@@ -162,14 +173,34 @@ export class PipeStreams {
     }
   }
 
-  private async answer(stream: Stream, meta: EventMeta): Promise<void> {
-    let reply: ReplySpec
+  /**
+   * Runs the handler and sends its reply a microtask later (a handler that answers at once included), as
+   * one promise reaction per event: no async function (its promise, its await) and no catch() of it.
+   */
+  private answer(stream: Stream, meta: EventMeta): void {
+    let result: Promise<ReplySpec> | ReplySpec
     try {
-      reply = await this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
+      result = this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
     } catch (error) {
-      reply = {body: `handler failed: ${errorText(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
+      result = handlerFailed(error)
     }
 
+    Promise.resolve(result).then(
+      (reply) => this.reply(stream, reply),
+      (error: unknown) => this.reply(stream, handlerFailed(error)),
+    )
+  }
+
+  private reply(stream: Stream, reply: ReplySpec): void {
+    try {
+      this.sendReply(stream, reply)
+    } catch (error) {
+      this.resetStream(stream, 500, `the reply could not be sent: ${errorText(error)}`)
+    }
+  }
+
+  private sendReply(stream: Stream, spec: ReplySpec): void {
+    let reply = spec
     let metaBytes = replyMetaLength(reply)
     if (metaBytes < 0 || metaBytes > MAX_META_BYTES) {
       ;(reply.body as {destroy?: () => void} | undefined)?.destroy?.()
@@ -178,7 +209,7 @@ export class PipeStreams {
     }
 
     const {body} = reply
-    if (this.streams.get(stream.id) !== stream) {
+    if (!stream.open) {
       // Reset or disconnected while the handler ran: release what it opened.
       ;(body as {destroy?: () => void} | undefined)?.destroy?.()
       return
@@ -204,7 +235,7 @@ export class PipeStreams {
     else if (body instanceof Uint8Array) size = body.byteLength
     else return false
     if (size > INLINE_BODY_BYTES) return false
-    if (2 + metaBytes + size > MAX_FRAME_PAYLOAD_BYTES || !stream.window.takeNow(size)) return false
+    if (2 + metaBytes + size > MAX_FRAME_PAYLOAD_BYTES || !this.takeNow(stream, size)) return false
     this.out.meta(type, FLAG_INLINE | FLAG_END, stream.id, meta, metaBytes, typeof body === 'string' ? body : toBuffer(body), size)
     return true
   }
@@ -218,7 +249,7 @@ export class PipeStreams {
   private sendBody(stream: Stream, body: BodySource): void {
     if (typeof body === 'string' || body instanceof Uint8Array) {
       const bytes = toBuffer(body)
-      if (bytes.length <= MAX_FRAME_PAYLOAD_BYTES && stream.window.takeNow(bytes.length)) {
+      if (bytes.length <= MAX_FRAME_PAYLOAD_BYTES && this.takeNow(stream, bytes.length)) {
         this.send(FrameType.DATA, FLAG_END, stream.id, bytes)
         if (!stream.outgoing) this.finishIncoming(stream)
         return
@@ -229,7 +260,8 @@ export class PipeStreams {
   }
 
   private onReply(stream: Stream, frame: Frame): void {
-    if (!stream.outgoing || !stream.reply || stream.body) {
+    const {resolve} = stream
+    if (!stream.outgoing || !resolve || stream.body) {
       return this.host.fail(new RestwireError('RW_ERR_PROTOCOL', `an unexpected REPLY on stream ${stream.id}`))
     }
 
@@ -237,22 +269,22 @@ export class PipeStreams {
     const inline = (frame.flags & FLAG_INLINE) !== 0
     const meta = end < 0 ? new RestwireError('RW_ERR_PROTOCOL', 'INLINE metadata length exceeds the frame') : parseReplyMeta(frame.payload, inline ? 2 : 0, end)
     if (meta instanceof RestwireError) return this.host.fail(meta)
-    const {reply} = stream
     this.deadlines.delete(stream)
-    stream.reply = undefined
+    stream.resolve = undefined
+    stream.reject = undefined
     if (inline) {
       // The whole reply in one frame (INLINE implies END): the event is over, and the Reply holds the
       // bytes without an IncomingBody.
-      stream.window.stop()
+      stream.stop()
       this.forget(stream)
       stream.cleanup?.()
-      reply.resolve(new Reply(meta, frame.payload.subarray(end)))
+      resolve(new Reply(meta, frame.payload.subarray(end)))
       return
     }
 
     const body = this.bodyFor(stream)
     stream.body = body
-    reply.resolve(new Reply(meta, body))
+    resolve(new Reply(meta, body))
     if (frame.flags & FLAG_END) this.onBodyEnd(stream)
   }
 
@@ -260,7 +292,7 @@ export class PipeStreams {
     stream.body!.finish()
     // An outgoing event is complete once its reply has ended; stop sending the rest of our body, if any.
     if (stream.outgoing) {
-      stream.window.stop()
+      stream.stop()
       this.forget(stream)
       stream.cleanup?.()
     }
@@ -268,7 +300,8 @@ export class PipeStreams {
 
   /** The stream is over for this connection; what its body still holds no longer counts against it. */
   private forget(stream: Stream): void {
-    if (this.streams.get(stream.id) !== stream) return
+    if (!stream.open) return
+    stream.open = false
     this.streams.delete(stream.id)
     if (stream.body) this.options.throttle.released(stream.body.unconsumed)
   }
@@ -293,15 +326,32 @@ export class PipeStreams {
     },
   }
 
+  /** The stream's send window, made on first use (a stopped stream's starts stopped). */
+  private windowOf(stream: Stream): SendWindow {
+    if (stream.window) return stream.window
+    const window = new SendWindow(this.windowBytes)
+    if (stream.stopped) window.stop()
+    stream.window = window
+    return window
+  }
+
+  /** Takes credit for a body sent whole; a stream that never sent in DATA frames needs no window for it. */
+  private takeNow(stream: Stream, bytes: number): boolean {
+    if (stream.window) return stream.window.takeNow(bytes)
+    // A whole body is the stream's only send: the fresh window's full credit is all that counts.
+    return !stream.stopped && bytes <= this.windowBytes
+  }
+
   private finishIncoming(stream: Stream): void {
     this.forget(stream)
-    stream.window.stop()
+    stream.stop()
     // The event body is no longer wanted: free what is buffered (the sender stops when it sees the reply end).
     if (stream.body && !stream.body.complete) stream.body.discard()
   }
 
   /** Sends a body as DATA frames within the stream's credit, ending with END. */
   private async pump(stream: Stream, source: BodySource): Promise<void> {
+    const window = this.windowOf(stream)
     const chunks: AsyncIterable<Buffer | Uint8Array | string> | Array<Buffer | Uint8Array | string> =
       typeof source === 'string' || source instanceof Uint8Array ? [source] : source
     try {
@@ -309,31 +359,31 @@ export class PipeStreams {
         const chunk = toBuffer(raw)
         let offset = 0
         while (offset < chunk.length) {
-          const size = await stream.window.take(Math.min(chunk.length - offset, MAX_FRAME_PAYLOAD_BYTES))
+          const size = await window.take(Math.min(chunk.length - offset, MAX_FRAME_PAYLOAD_BYTES))
           if (size === 0) return
           this.send(FrameType.DATA, 0, stream.id, chunk.subarray(offset, offset + size))
           // While the event body is still moving, the peer is not late: the reply timeout counts from the last progress.
-          if (stream.reply) this.deadlines.refresh(stream)
+          if (stream.resolve) this.deadlines.refresh(stream)
           offset += size
         }
 
         if (this.out.bytes >= FLUSH_BYTES || this.out.sinkFull) await this.out.drained()
-        if (stream.window.stopped) return
+        if (stream.stopped) return
       }
     } catch (error) {
-      if (stream.window.stopped) return
+      if (stream.stopped) return
       this.resetStream(stream, 502, `the body source failed: ${(error as Error).message}`)
       return
     }
 
-    if (stream.window.stopped) return
+    if (stream.stopped) return
     this.send(FrameType.DATA, FLAG_END, stream.id)
     if (!stream.outgoing) this.finishIncoming(stream)
   }
 
   /** Ends one event on our side and tells the peer (RESET). */
   private resetStream(stream: Stream, code: number, reason: string): void {
-    if (this.streams.get(stream.id) !== stream) return
+    if (!stream.open) return
     this.forget(stream)
     this.sendJson(FrameType.RESET, 0, stream.id, {code, reason} satisfies ResetMeta)
     const error = code === 504
@@ -343,13 +393,15 @@ export class PipeStreams {
   }
 
   private endStream(stream: Stream, error: RestwireError): void {
-    stream.window.stop()
+    stream.stop()
     stream.aborted = error
     stream.abort?.abort(error)
-    if (stream.reply) {
+    const {reject} = stream
+    if (reject) {
       this.deadlines.delete(stream)
-      stream.reply.reject(error)
-      stream.reply = undefined
+      stream.resolve = undefined
+      stream.reject = undefined
+      reject(error)
     }
 
     stream.body?.fail(error)

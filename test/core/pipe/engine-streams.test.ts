@@ -3,7 +3,7 @@
 // deadlines, resets, and the read throttle.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import type {IncomingPipeEvent} from '../../../src/core/pipe/event-types.js'
+import type {IncomingPipeEvent, ReplySpec} from '../../../src/core/pipe/event-types.js'
 import {FLAG_END, FLAG_INLINE, type Frame, FrameType, encodeFrame, encodeJsonFrame} from '../../../src/core/pipe/frames.js'
 import {parseEventMeta, parseReplyMeta} from '../../../src/core/pipe/messages.js'
 import {dataFrame, eventFrame, json, replyFrame, startEngine, turn, typeOf, windowFrame} from '../../helpers/pipe-engine.js'
@@ -63,6 +63,17 @@ describe('pipe stream engine: events and replies', () => {
     assert.equal(ok!.payload.subarray(2 + metaBytes).toString(), 'got ping')
     assert.match(failed!.payload.toString(), /handler failed: no luck/)
     assert.deepEqual(parseReplyMeta(failed!.payload, 2, 2 + failed!.payload.readUInt16BE(0)), {code: 251, contentType: 'text/plain; charset=utf-8'})
+    assert.equal(engine.connection.inFlight, 0)
+  })
+
+  it('a handler whose reply cannot be sent (not a reply object) ends its event with RESET 500; the connection stays', async () => {
+    const engine = await started({handler: () => null as unknown as ReplySpec})
+    engine.push(eventFrame(2, {args: [], noun: 'x', verb: 'GET'}))
+    await turn()
+    const [reset] = engine.sent()
+    assert.deepEqual([typeOf(reset!), reset!.streamId, (json(reset!) as {code: number}).code], ['RESET', 2, 500])
+    assert.match((json(reset!) as {reason: string}).reason, /the reply could not be sent/)
+    assert.equal(engine.connection.closed, false)
     assert.equal(engine.connection.inFlight, 0)
   })
 

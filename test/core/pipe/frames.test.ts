@@ -75,6 +75,35 @@ describe('pipe frames', () => {
     assert.ok(Buffer.concat(seen.map((f) => f.payload)).equals(payload))
   })
 
+  it('with reuseFrame, hands the same Frame object each time, filled anew (frames split across chunks too)', () => {
+    const bytes = Buffer.concat([
+      encodeFrame(FrameType.EVENT, FLAG_END, 2, Buffer.from('one')),
+      encodeFrame(FrameType.DATA, FLAG_END, 4, Buffer.from('two!')),
+      encodeWindowFrame(6, 70_000),
+    ])
+    const objects = new Set<Frame>()
+    const seen: Array<[number, number, number, string, boolean | undefined]> = []
+    const decoder = new FrameDecoder({
+      onError: assert.fail,
+      onFrame(frame) {
+        objects.add(frame)
+        seen.push([frame.type, frame.flags, frame.streamId, frame.payload.toString('hex'), frame.more])
+      },
+      reuseFrame: true,
+    })
+    // Cut inside the second header and inside the last payload.
+    decoder.push(bytes.subarray(0, 20))
+    decoder.push(bytes.subarray(20, bytes.length - 2))
+    decoder.push(bytes.subarray(bytes.length - 2))
+    assert.equal(objects.size, 1)
+    assert.deepEqual(seen, [
+      [FrameType.EVENT, FLAG_END, 2, Buffer.from('one').toString('hex'), false],
+      [FrameType.DATA, FLAG_END, 4, Buffer.from('two!').toString('hex'), false],
+      [FrameType.WINDOW, 0, 6, '00011170', false],
+    ])
+    assert.equal(decoder.bufferedBytes, 0)
+  })
+
   it('takes a payload of exactly the limit and refuses one byte more, before reading the payload', () => {
     const limit = decodeAll([encodeFrame(FrameType.DATA, 0, 1, Buffer.alloc(MAX_FRAME_PAYLOAD_BYTES))])
     assert.equal(limit.frames.length, 1)

@@ -44,6 +44,14 @@ describe('pipe metadata codec', () => {
     assert.ok(parseEventMeta(encodeEventMeta({args: [], noun: 'n', verb: ''})) instanceof RestwireError)
   })
 
+  it('reads a field that shares its recent-strings slot (length, first and last byte) as its own bytes, UTF-8 included', () => {
+    // 'abcd', 'axyd' and 'a' + 'é' + 'd' (4 bytes) pick the same slot; the last differs from the others
+    // after one matching byte and is not ASCII.
+    for (const noun of ['abcd', 'axyd', 'abcd', 'a\u00e9d', 'abcd', 'a\u00e9d']) {
+      assert.equal((parseEventMeta(encodeEventMeta({args: [], noun, verb: 'GET'})) as {noun: string}).noun, noun)
+    }
+  })
+
   it('lays EVENT metadata out as documented', () => {
     const bytes = encodeEventMeta({args: ['a'], contentType: 't/p', noun: 'cat', verb: 'GET'})
     assert.equal(bytes.toString('hex'), '03' + '474554' + '0003' + '636174' + '0001' + '0001' + '61' + '0003' + '742f70')

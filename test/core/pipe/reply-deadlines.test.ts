@@ -67,6 +67,25 @@ describe('pipe reply deadlines', () => {
     assert.deepEqual(expired, ['a@1000', 'b@1000'])
   })
 
+  it('an expiry that ends another due item (deleting it) leaves that one unexpired; later items still expire', () => {
+    const clock = new FakeClock()
+    const expired: string[] = []
+    const b = item('b')
+    const deadlines: ReplyDeadlines<Item> = new ReplyDeadlines<Item>((expiring) => {
+      expired.push(`${expiring.name}@${clock.now()}`)
+      if (expiring.name === 'a') deadlines.delete(b)
+    }, clock)
+    deadlines.add(item('a'), 1000)
+    deadlines.add(b, 1000)
+    deadlines.add(item('c'), 2000)
+    clock.advance(1000)
+    assert.deepEqual(expired, ['a@1000'])
+    deadlines.refresh(b)
+    clock.advance(1000)
+    assert.deepEqual(expired, ['a@1000', 'c@2000'])
+    assert.equal(clock.pending, 0)
+  })
+
   it('stop() clears the timer and ignores later items', () => {
     const {clock, deadlines, expired} = setUp()
     deadlines.add(item('a'), 1000)
