@@ -1,11 +1,12 @@
 // One hub of the cluster bench in its own process (exits when its stdin ends):
 //   cluster-child.ts pipe <pkiDir> <natsUrl> <hubName>     a pipe hub (compiled dist/, like the pipe bench)
 //     joins the cluster, serves the hub and its HTTP gateway on free ports; prints {"pid","port","http"}
-//   cluster-child.ts tunnel <keysDir> <natsUrl> <hubName>  a tunnel gateway (sources, like the tunnel bench)
+//   cluster-child.ts tunnel <keysDir> <natsUrl> <hubName>  a tunnel gateway (compiled dist/, like the tunnel bench)
 //     joins the cluster, serves nodes and its HTTP API on free ports; prints {"pid","port","http"}
 // BENCH_PROF_DIR: run under --cpu-prof (cluster.ts passes the flag).
 import {join} from 'node:path'
 import {loadPipe} from './pipe-dist.js'
+import {loadTunnel} from './tunnel-dist.js'
 
 const [kind, dir, natsUrl, hubName] = process.argv.slice(2)
 if ((kind !== 'pipe' && kind !== 'tunnel') || !dir || !natsUrl || !hubName) throw new Error('usage: cluster-child.ts pipe|tunnel DIR NATS_URL HUB_NAME')
@@ -25,8 +26,8 @@ async function startPipe(): Promise<() => Promise<void>> {
 }
 
 async function startTunnel(): Promise<() => Promise<void>> {
-  const {loadPrivateKey, startTunnelGateway, startTunnelHttpApi} = await import('../src/core/tunnel/index.js')
-  const {joinTunnelCluster} = await import('../src/core/cluster/tunnel-cluster.js')
+  const {loadPrivateKey, startTunnelGateway, startTunnelHttpApi} = await loadTunnel()
+  const {joinTunnelCluster} = (await import(new URL('../dist/core/cluster/tunnel-cluster.js', import.meta.url).href)) as typeof import('../src/core/cluster/tunnel-cluster.js')
   const cluster = await joinTunnelCluster({hubName, name: 'bench', servers: [natsUrl!]})
   const gateway = await startTunnelGateway({
     identities: [await loadPrivateKey(join(dir!, 'client_key'))],
