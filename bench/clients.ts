@@ -2,7 +2,7 @@
 import {connect as netConnect} from 'node:net'
 import {Pool} from 'undici'
 import type {KorvKeys} from '../test/helpers/korv-fixture.js'
-import {type KorvModule, loadKorv} from './korv-dist.js'
+import {type KorvModule, loadKorv} from './dist.js'
 import {lineWriter, onLines} from './line-socket.mjs'
 import type {SendEcho} from './load.js'
 
@@ -53,7 +53,7 @@ export async function connectHttp(port: number, concurrency: number): Promise<Ec
   }
 }
 
-/** One SSH connection, one korv channel, every request pipelined on it; the client from dist/ (korv-dist.ts). */
+/** One SSH connection, one korv channel, every request pipelined on it; the client from dist/ (dist.ts). */
 export async function connectKorv(port: number, keys: KorvKeys, korv?: KorvModule): Promise<EchoClient> {
   const {KorvClient} = korv ?? (await loadKorv())
   const client = await KorvClient.connect({hostKeyPolicy: 'accept-new', identities: [keys.clientKey], knownHostsPath: keys.knownHostsPath, port})

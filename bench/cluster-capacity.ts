@@ -11,7 +11,7 @@ import type {ChildProcess} from 'node:child_process'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {tool} from '../test/helpers/tools.js'
 import {cleanup, exited, makeTempDir, spawnTracked} from './children.js'
-import {loadPipe} from './pipe-dist.js'
+import {loadPipe} from './dist.js'
 
 const NODES = Number(process.argv[2] ?? 500)
 const ROOT = join(import.meta.dirname, '..')

@@ -5,15 +5,14 @@
 //     joins the cluster, serves nodes and its HTTP API on free ports; prints {"pid","port","http"}
 // BENCH_PROF_DIR: run under --cpu-prof (cluster.ts passes the flag).
 import {join} from 'node:path'
-import {loadPipe} from './pipe-dist.js'
-import {loadTunnel} from './tunnel-dist.js'
+import {importDist, loadPipe, loadTunnel} from './dist.js'
 
 const [kind, dir, natsUrl, hubName] = process.argv.slice(2)
 if ((kind !== 'pipe' && kind !== 'tunnel') || !dir || !natsUrl || !hubName) throw new Error('usage: cluster-child.ts pipe|tunnel DIR NATS_URL HUB_NAME')
 
 async function startPipe(): Promise<() => Promise<void>> {
   const {createPipeHandler, loadPipeIdentity, startPipeGateway, startPipeHub} = await loadPipe()
-  const {joinPipeCluster} = (await import(new URL('../dist/core/cluster/pipe-cluster.js', import.meta.url).href)) as typeof import('../src/core/cluster/pipe-cluster.js')
+  const {joinPipeCluster} = await importDist<typeof import('../src/core/cluster/pipe-cluster.js')>('core/cluster/pipe-cluster.js')
   const cluster = await joinPipeCluster({hubName, name: 'bench', servers: [natsUrl!]})
   const hub = await startPipeHub({handler: createPipeHandler({}), identity: await loadPipeIdentity({dir: dir!, name: 'hub'}), port: 0, registry: (local) => cluster.registry(local)})
   const gateway = await startPipeGateway({hub, kind: 'hub'}, {port: 0, timeoutMs: 30_000})
@@ -27,7 +26,7 @@ async function startPipe(): Promise<() => Promise<void>> {
 
 async function startTunnel(): Promise<() => Promise<void>> {
   const {loadPrivateKey, startTunnelGateway, startTunnelHttpApi} = await loadTunnel()
-  const {joinTunnelCluster} = (await import(new URL('../dist/core/cluster/tunnel-cluster.js', import.meta.url).href)) as typeof import('../src/core/cluster/tunnel-cluster.js')
+  const {joinTunnelCluster} = await importDist<typeof import('../src/core/cluster/tunnel-cluster.js')>('core/cluster/tunnel-cluster.js')
   const cluster = await joinTunnelCluster({hubName, name: 'bench', servers: [natsUrl!]})
   const gateway = await startTunnelGateway({
     identities: [await loadPrivateKey(join(dir!, 'client_key'))],

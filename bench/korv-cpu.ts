@@ -15,7 +15,7 @@ import {createInterface} from 'node:readline'
 import {makeKorvKeys} from '../test/helpers/korv-fixture.js'
 import {cleanup, exited, makeTempDir, spawnTracked, stopChild} from './children.js'
 import {type EchoClient, connectHttp, connectKorv, connectTcp} from './clients.js'
-import {loadKorv} from './korv-dist.js'
+import {loadKorv} from './dist.js'
 import {median, percentile, runWindow} from './load.js'
 
 /** utime and stime (clock ticks of 10 ms) of a process. */

@@ -7,7 +7,7 @@
 // Both pipe sides answer POST echo (the body back) and GET bulk//N (N bytes, streamed).
 import {type TLSSocket, createServer} from 'node:tls'
 import type {PipeHandlerFunction} from '../src/core/pipe/index.js'
-import {loadNdjson, loadPipe} from './pipe-dist.js'
+import {loadNdjson, loadPipe} from './dist.js'
 
 const {connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} = await loadPipe()
 const {NdjsonDecoder} = await loadNdjson()

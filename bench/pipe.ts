@@ -7,7 +7,7 @@
 //    that writes N bytes; MB/s, the median of BENCH_ROUNDS transfers each.
 // 3. Reconnect: the hub child is killed (SIGKILL) and started again on the same port; the time from its
 //    "listening" to the first successful event from the node here (default backoff).
-// Both sides run the compiled library from dist/ (pipe-dist.ts says why): build first.
+// Both sides run the compiled library from dist/ (dist.ts says why): build first.
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {connect as tlsConnect} from 'node:tls'
@@ -16,7 +16,7 @@ import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type SendEcho, measureInRounds} from './load.js'
 import {reportOtherCpu, watchOtherCpu} from './other-cpu.js'
-import {loadNdjson, loadPipe} from './pipe-dist.js'
+import {loadNdjson, loadPipe} from './dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE = 'bench-node'

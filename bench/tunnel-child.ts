@@ -5,9 +5,9 @@
 //   `node --import tsx bench/tunnel-child.ts gateway <keysDir>`: startTunnelGateway + startTunnelHttpApi on
 //     free ports; prints {"pid", "gatewayPort", "httpPort"} once listening.
 // Exits when its stdin ends (so it dies with the bench). Keys are the files makeTunnelKeys writes.
-// The library comes from dist/ (tunnel-dist.ts): run `npm run build` first.
+// The library comes from dist/ (dist.ts): run `npm run build` first.
 import {join} from 'node:path'
-import {loadTunnel} from './tunnel-dist.js'
+import {loadTunnel} from './dist.js'
 
 const {AuthorizedKeysFile, Router, exposeNode, loadPrivateKey, startTunnelGateway, startTunnelHttpApi} = await loadTunnel()
 

@@ -8,7 +8,7 @@
 //   would) against a node child. Measures that child (client loop included).
 // - bare: a node:http server child that reads each body and answers the same JSON from memory: the floor
 //   node:http itself imposes on an HTTP server. Measures that child.
-// Every side runs the compiled library in dist/ (tunnel-dist.ts): `npm run build` first (in
+// Every side runs the compiled library in dist/ (dist.ts): `npm run build` first (in
 // TUNNEL_CPU_ROOT too).
 // CPU is utime + stime from /proc/PID/stat over each window, divided by the requests completed in it.
 import {spawn} from 'node:child_process'
@@ -20,7 +20,7 @@ import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
-import {loadTunnel} from './tunnel-dist.js'
+import {loadTunnel} from './dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'

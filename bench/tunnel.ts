@@ -12,7 +12,7 @@
 // 3. STREAM items per second over one tunnel: the node yields {"i": n} as fast as it can; the bench
 //    process consumes them with gateway.stream() (the library, no HTTP). Optionally the same stream
 //    through the HTTP API as NDJSON (gateway in a child again), print only.
-// Every side runs the compiled library in dist/ (tunnel-dist.ts), as korv's and the pipe's benches do.
+// Every side runs the compiled library in dist/ (dist.ts), as korv's and the pipe's benches do.
 import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
@@ -20,7 +20,7 @@ import {Pool} from 'undici'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {exited, spawnTracked, stopChild} from './children.js'
 import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
-import {type TunnelModule, loadTunnel} from './tunnel-dist.js'
+import {type TunnelModule, loadTunnel} from './dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'

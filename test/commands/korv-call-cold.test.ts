@@ -9,6 +9,7 @@ import {chmod, copyFile, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
+import {writeCallTestRoutes} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
 /** One way of running the call in a child: the fast paths as bin/run.js chains them (saying whether they took it), or the full command alone. */
@@ -40,16 +41,7 @@ describe('korv call: the cold fast path', () => {
   before(async () => {
     home = join(dir(), 'home')
     env = {RESTWIRE_HOME: home}
-    const routes = join(dir(), 'routes.mjs')
-    await writeFile(
-      routes,
-      `export default {
-  'GET /hello': () => ({msg: 'hi'}),
-  'STORE /echo': ({body}) => [201, body],
-  'GET /slow': () => new Promise((resolve) => setTimeout(() => resolve({slow: true}), 5000)),
-}
-`,
-    )
+    const routes = await writeCallTestRoutes(dir())
     serve = await startServe(['--routes', routes], env)
     to = `127.0.0.1:${serve.port}`
     // Trusts the host key (zero configuration), as a first call does.

@@ -12,6 +12,7 @@ import {parseSimpleKorvCall} from '../../src/cli/korv-call-argv.js'
 import KorvCall from '../../src/commands/korv/call.js'
 import {commandConfig} from '../../src/korv-call-entry.js'
 import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
+import {writeCallTestRoutes} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
 const PKG = {bin: 'restwire', name: 'restwire', version: '0.0.0'}
@@ -113,16 +114,7 @@ describe('korv call: the persisted fast path', () => {
 
     before(async () => {
       env = {RESTWIRE_HOME: join(dir(), 'home')}
-      const routes = join(dir(), 'routes.mjs')
-      await writeFile(
-        routes,
-        `export default {
-  'GET /hello': () => ({msg: 'hi'}),
-  'STORE /echo': ({body}) => [201, body],
-  'GET /slow': () => new Promise((resolve) => setTimeout(() => resolve({slow: true}), 5000)),
-}
-`,
-      )
+      const routes = await writeCallTestRoutes(dir())
       serve = await startServe(['--routes', routes], env)
       to = `127.0.0.1:${serve.port}`
       const started = await restwire(['korv', 'call', 'GET', '/hello', '--to', to, '--persist', '5m'], env)

@@ -10,6 +10,21 @@ import {type KorvServer, type KorvServerHandle, type KorvServerOptions, createKo
 import {AuthorizedKeysFile} from '../../src/core/ssh/authorized-keys.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
 
+/** The routes module the `korv call` command tests serve (GET /hello, STORE /echo answering 201, a 5 s GET /slow); its path. */
+export async function writeCallTestRoutes(dir: string): Promise<string> {
+  const routes = join(dir, 'routes.mjs')
+  await writeFile(
+    routes,
+    `export default {
+  'GET /hello': () => ({msg: 'hi'}),
+  'STORE /echo': ({body}) => [201, body],
+  'GET /slow': () => new Promise((resolve) => setTimeout(() => resolve({slow: true}), 5000)),
+}
+`,
+  )
+  return routes
+}
+
 export interface KorvKeys {
   dir: string
   hostKeyPath: string
