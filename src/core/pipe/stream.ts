@@ -8,6 +8,13 @@ import {type BodyTap, IncomingBody} from './incoming-body.js'
 import type {EventMeta, ReplyMeta} from './messages.js'
 import {DEFAULT_MAX_READ_BYTES, type IncomingPipeEvent, type PipeReply} from './event-types.js'
 
+const EMPTY = Buffer.alloc(0)
+
+/** Where an incoming event's body is made when a whole one (Stream.whole) is asked for as a stream. */
+export interface EventBodies {
+  bodyOf(stream: Stream): IncomingBody
+}
+
 /** An event as a handler sees it; a class, so that the lazy `body` and `signal` stay cheap. */
 export class IncomingEvent implements IncomingPipeEvent {
   readonly verb: string
@@ -19,6 +26,7 @@ export class IncomingEvent implements IncomingPipeEvent {
     meta: EventMeta,
     private readonly stream: Stream,
     readonly peer: string,
+    private readonly bodies: EventBodies,
   ) {
     this.verb = meta.verb
     this.noun = meta.noun
@@ -27,7 +35,7 @@ export class IncomingEvent implements IncomingPipeEvent {
   }
 
   get body(): Readable {
-    return this.stream.body!.stream()
+    return this.bodies.bodyOf(this.stream).stream()
   }
 
   get signal(): AbortSignal {
@@ -41,12 +49,21 @@ export class IncomingEvent implements IncomingPipeEvent {
   }
 
   read(maxBytes = DEFAULT_MAX_READ_BYTES): Promise<Buffer> {
-    return this.stream.body!.read(maxBytes)
+    const {stream} = this
+    const {whole} = stream
+    // A body that came whole (most events): its bytes, with no IncomingBody; read again, it is empty,
+    // as a consumed body is.
+    if (whole !== undefined && whole.length <= maxBytes) {
+      stream.whole = EMPTY
+      return Promise.resolve(whole)
+    }
+
+    return this.bodies.bodyOf(stream).read(maxBytes)
   }
 
   /** Tells `tap` of the event body's chunks as they arrive (the inspector's record), before the handler reads any. */
   tapBody(tap: BodyTap): void {
-    this.stream.body?.tapWith(tap)
+    this.bodies.bodyOf(this.stream).tapWith(tap)
   }
 
   // text() and json() make this a handler context as it is (createPipeHandler needs no wrapper per event).
@@ -60,7 +77,6 @@ export class IncomingEvent implements IncomingPipeEvent {
   }
 }
 
-const EMPTY = Buffer.alloc(0)
 
 /** A reply as the caller sees it: a streamed body, or (INLINE, most replies) the whole body at once. */
 export class Reply implements PipeReply {
@@ -121,6 +137,13 @@ export class Stream {
   stopped = false
   /** The body coming from the peer (reply body for outgoing events, event body for incoming ones). */
   body: IncomingBody | undefined = undefined
+  /**
+   * Incoming: an event body that came whole with its EVENT (END set; INLINE or empty), held as its bytes
+   * until read (no IncomingBody unless someone asks for a stream); undefined once an IncomingBody holds it.
+   */
+  whole: Buffer | undefined = undefined
+  /** The whole body's size, counted against the read throttle until the stream is forgotten. */
+  wholeBytes = 0
   /** Outgoing, until the reply starts (or the event fails): the caller's promise. */
   resolve: ((reply: PipeReply) => void) | undefined = undefined
   reject: ((error: RestwireError) => void) | undefined = undefined
@@ -162,4 +185,98 @@ export function isEmptyBody(body: BodySource | undefined): boolean {
   if (body === undefined) return true
   if (typeof body === 'string' || body instanceof Uint8Array) return body.length === 0
   return false
+}
+
+/** The ring for our own stream ids starts this small (an idle connection holds none) and doubles up to MAX. */
+const RING_START_SLOTS = 64
+const RING_MAX_SLOTS = 1024
+
+/**
+ * A connection's open streams by id. The ids this side allocates (its parity, counting up by two) sit
+ * in a ring indexed by their low bits: no hashing, no rehash, no table growth per event. A ring slot
+ * still held by a live stream when its id comes round again doubles the ring (up to RING_MAX_SLOTS),
+ * then sends the newcomer to the Map. The peer's ids (which it chooses, so it could pick ids that
+ * collide) only ever go to the Map; a frame naming one of our ids is only looked up, never stored.
+ */
+export class StreamTable {
+  private ring: Array<Stream | undefined> | undefined
+  private mask = 0
+  private inRing = 0
+  private readonly others = new Map<number, Stream>()
+
+  /** `ownParity`: id & 1 of the ids this side allocates (hub 1, node 0). */
+  constructor(private readonly ownParity: number) {}
+
+  get size(): number {
+    return this.inRing + this.others.size
+  }
+
+  get(id: number): Stream | undefined {
+    if ((id & 1) === this.ownParity && this.ring !== undefined) {
+      const stream = this.ring[(id >>> 1) & this.mask]
+      if (stream !== undefined && stream.id === id) return stream
+    }
+
+    return this.others.size === 0 ? undefined : this.others.get(id)
+  }
+
+  has(id: number): boolean {
+    return this.get(id) !== undefined
+  }
+
+  /** Adds a stream whose id is not in the table. */
+  add(stream: Stream): void {
+    const {id} = stream
+    if ((id & 1) !== this.ownParity) {
+      this.others.set(id, stream)
+      return
+    }
+
+    let ring = this.ring ?? this.grow()
+    if (ring[(id >>> 1) & this.mask] !== undefined && ring.length < RING_MAX_SLOTS) ring = this.grow()
+    const slot = (id >>> 1) & this.mask
+    if (ring[slot] === undefined) {
+      ring[slot] = stream
+      this.inRing++
+    } else this.others.set(id, stream)
+  }
+
+  delete(stream: Stream): void {
+    const {id} = stream
+    if ((id & 1) === this.ownParity && this.ring !== undefined) {
+      const slot = (id >>> 1) & this.mask
+      if (this.ring[slot] === stream) {
+        this.ring[slot] = undefined
+        this.inRing--
+        return
+      }
+    }
+
+    this.others.delete(id)
+  }
+
+  values(): Stream[] {
+    const all: Stream[] = []
+    if (this.ring) for (const stream of this.ring) if (stream !== undefined) all.push(stream)
+    for (const stream of this.others.values()) all.push(stream)
+    return all
+  }
+
+  clear(): void {
+    this.ring = undefined
+    this.mask = 0
+    this.inRing = 0
+    this.others.clear()
+  }
+
+  /** A ring twice the size (RING_START_SLOTS at first); its streams keep distinct slots, as their low bits differed. */
+  private grow(): Array<Stream | undefined> {
+    const old = this.ring
+    const size = old === undefined ? RING_START_SLOTS : old.length * 2
+    const ring = new Array<Stream | undefined>(size).fill(undefined)
+    this.mask = size - 1
+    if (old) for (const stream of old) if (stream !== undefined) ring[(stream.id >>> 1) & this.mask] = stream
+    this.ring = ring
+    return ring
+  }
 }

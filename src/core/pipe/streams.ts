@@ -12,7 +12,7 @@ import {type BodyOwner, IncomingBody} from './incoming-body.js'
 import {type EventMeta, errorText, type ReplyMeta, type ResetMeta, eventMetaLength, parseEventMeta, parseReplyMeta, parseResetMeta, replyMetaLength, utf8Length} from './messages.js'
 import type {ReadThrottle} from './read-throttle.js'
 import {ReplyDeadlines} from './reply-deadlines.js'
-import {IncomingEvent, Reply, Stream, isEmptyBody, metaEnd} from './stream.js'
+import {type EventBodies, IncomingEvent, Reply, Stream, StreamTable, isEmptyBody, metaEnd} from './stream.js'
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 
@@ -26,6 +26,15 @@ type MetaFrameType = typeof FrameType.EVENT | typeof FrameType.REPLY
 const INLINE_BODY_BYTES = 16 * 1024
 /** A body pump pauses once this much is queued, until the queue is written and the socket drained. */
 const FLUSH_BYTES = 512 * 1024
+/** A whole event body smaller than this is copied out of its socket chunk (as IncomingBody.deliver does). */
+const COPY_BODY_BYTES = 4096
+const EMPTY_BODY = Buffer.alloc(0)
+
+function copyOf(slice: Buffer): Buffer {
+  const copy = Buffer.allocUnsafe(slice.length)
+  slice.copy(copy, 0)
+  return copy
+}
 
 /** The connection part, as the streams see it. */
 export interface StreamsHost {
@@ -47,8 +56,8 @@ export interface PipeStreamsOptions {
   clock: Clock
 }
 
-export class PipeStreams {
-  private readonly streams = new Map<number, Stream>()
+export class PipeStreams implements EventBodies {
+  private readonly streams: StreamTable
   private nextStreamId: number
   private readonly deadlines: ReplyDeadlines<Stream>
   private readonly host: StreamsHost
@@ -60,6 +69,7 @@ export class PipeStreams {
     this.out = options.out
     this.windowBytes = options.windowBytes
     this.nextStreamId = options.role === 'hub' ? 1 : 2
+    this.streams = new StreamTable(options.role === 'hub' ? 1 : 0)
     this.deadlines = new ReplyDeadlines<Stream>((stream) => this.resetStream(stream, 504, `no reply within ${stream.timeoutMs} ms`), options.clock)
   }
 
@@ -78,7 +88,7 @@ export class PipeStreams {
     const id = this.nextStreamId
     this.nextStreamId += 2
     const stream = new Stream(id, true)
-    this.streams.set(id, stream)
+    this.streams.add(stream)
     stream.open = true
     const {body} = event
     const empty = isEmptyBody(body)
@@ -137,15 +147,28 @@ export class PipeStreams {
     }
 
     const stream = new Stream(frame.streamId, false)
-    const body = this.bodyFor(stream)
-    stream.body = body
-    if (inline && end < frame.payload.length) {
-      body.deliver(frame.payload.subarray(end))
-      this.options.throttle.received(frame.payload.length - end)
+    if (frame.flags & FLAG_END) {
+      // The whole body came with the event (INLINE, or none): its bytes, no IncomingBody (bodyOf makes
+      // one if a handler wants a stream). A small body is copied out of its socket chunk, as
+      // IncomingBody.deliver does: a handler holding it must not keep the whole chunk alive.
+      const size = inline ? frame.payload.length - end : 0
+      if (size === 0) stream.whole = EMPTY_BODY
+      else {
+        const slice = frame.payload.subarray(end)
+        stream.whole = size < COPY_BODY_BYTES ? copyOf(slice) : slice
+        stream.wholeBytes = size
+        this.options.throttle.received(size)
+      }
+    } else {
+      const body = this.bodyFor(stream)
+      stream.body = body
+      if (inline && end < frame.payload.length) {
+        body.deliver(frame.payload.subarray(end))
+        this.options.throttle.received(frame.payload.length - end)
+      }
     }
 
-    if (frame.flags & FLAG_END) body.finish()
-    this.streams.set(stream.id, stream)
+    this.streams.add(stream)
     stream.open = true
     this.answer(stream, meta)
   }
@@ -166,6 +189,9 @@ export class PipeStreams {
     } else if (frame.type === FrameType.REPLY) {
       this.onReply(stream, frame)
     } else if (frame.type === FrameType.DATA) {
+      // An incoming event whose body came whole gets a DATA only from a peer breaking the protocol;
+      // it is taken as before (into the body, within its window).
+      if (!stream.outgoing && stream.whole !== undefined) this.bodyOf(stream)
       if (!stream.body) return this.host.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} before its REPLY`))
       if (!stream.body.deliver(frame.payload)) return this.host.fail(new RestwireError('RW_ERR_PROTOCOL', `DATA on stream ${stream.id} beyond the flow-control window`))
       this.options.throttle.received(frame.payload.length)
@@ -180,7 +206,7 @@ export class PipeStreams {
   private answer(stream: Stream, meta: EventMeta): void {
     let result: Promise<ReplySpec> | ReplySpec
     try {
-      result = this.options.handler(new IncomingEvent(meta, stream, this.options.peer))
+      result = this.options.handler(new IncomingEvent(meta, stream, this.options.peer, this))
     } catch (error) {
       result = handlerFailed(error)
     }
@@ -302,8 +328,21 @@ export class PipeStreams {
   private forget(stream: Stream): void {
     if (!stream.open) return
     stream.open = false
-    this.streams.delete(stream.id)
+    this.streams.delete(stream)
     if (stream.body) this.options.throttle.released(stream.body.unconsumed)
+    else if (stream.wholeBytes > 0) this.options.throttle.released(stream.wholeBytes)
+  }
+
+  /** An incoming event's body as an IncomingBody (made from its whole bytes on first use). */
+  bodyOf(stream: Stream): IncomingBody {
+    if (stream.body) return stream.body
+    const body = this.bodyFor(stream)
+    const whole = stream.whole ?? EMPTY_BODY
+    stream.whole = undefined
+    if (whole.length > 0) body.deliver(whole)
+    body.finish()
+    stream.body = body
+    return body
   }
 
   private bodyFor(stream: Stream): IncomingBody {

@@ -248,3 +248,84 @@ describe('pipe stream engine: deadlines and resets', () => {
     assert.deepEqual(engine.sent(), [])
   })
 })
+
+describe('pipe stream engine: an event body that came whole', () => {
+  const POST = {args: [], noun: 'echo', verb: 'POST'}
+  const inline = (streamId: number, body: Buffer): Buffer => eventFrame(streamId, POST, body, FLAG_INLINE | FLAG_END)
+
+  it('is read as its bytes, copied out of the socket chunk; read again it is empty', async () => {
+    let first: Buffer | undefined
+    let second: Buffer | undefined
+    const chunk = Buffer.concat([inline(2, Buffer.from('ping'))])
+    const engine = await started({
+      async handler(event) {
+        first = await event.read()
+        second = await event.read()
+        return {code: 0, contentType: 'text/plain'}
+      },
+    })
+    engine.connection.push(chunk)
+    await turn()
+    chunk.fill(0)
+    assert.equal(first?.toString(), 'ping', 'a later change to the socket chunk does not reach the body')
+    assert.equal(second?.length, 0)
+    assert.equal(engine.connection.inFlight, 0)
+  })
+
+  it('is a stream, a tap and a size check on demand, as a body in DATA frames is', async () => {
+    const streamed: Buffer[] = []
+    const tapped: Buffer[] = []
+    let tooLarge: unknown
+    const engine = await started({
+      async handler(event) {
+        if (event.noun === 'small') {
+          tooLarge = await event.read(3).catch((error: unknown) => error)
+          return {code: 0, contentType: 'text/plain'}
+        }
+
+        ;(event as unknown as {tapBody(tap: {add(chunk: Buffer): void}): void}).tapBody({add: (chunk) => tapped.push(chunk)})
+        for await (const chunk of event.body) streamed.push(chunk as Buffer)
+        return {code: 0, contentType: 'text/plain'}
+      },
+    })
+    engine.push(inline(2, Buffer.from('hello there')), eventFrame(4, {...POST, noun: 'small'}, Buffer.from('four'), FLAG_INLINE | FLAG_END))
+    await turn()
+    await turn()
+    assert.equal(Buffer.concat(streamed).toString(), 'hello there')
+    assert.equal(Buffer.concat(tapped).toString(), 'hello there')
+    assert.match(String(tooLarge), /larger than 3 bytes/)
+    // Read as a stream, the body grants its credit back (WINDOW), as one that came in DATA frames does.
+    assert.deepEqual(engine.sent().map((frame) => [typeOf(frame), frame.streamId]).sort(), [['REPLY', 2], ['REPLY', 4], ['WINDOW', 2]])
+  })
+
+  it('counts against maxBufferedBytes until its event ends, read or not', async () => {
+    const engine = await started({handler: never, heartbeatMs: 1000, maxBufferedBytes: 1000, windowBytes: 4096})
+    engine.push(inline(2, Buffer.alloc(1500)))
+    assert.equal(engine.transport.paused, true)
+    engine.push(encodeJsonFrame(FrameType.RESET, 0, 2, {code: 499, reason: 'gone'}))
+    assert.equal(engine.transport.paused, false)
+    assert.equal(engine.connection.inFlight, 0)
+  })
+
+  it('DATA after it (a peer breaking the protocol) goes into the body within its window, as before; beyond it, the connection ends', async () => {
+    let body: Buffer | undefined
+    let go: () => void = () => {}
+    const engine = await started({
+      async handler(event) {
+        await new Promise<void>((resolve) => (go = resolve))
+        body = await event.read()
+        return {code: 0, contentType: 'text/plain'}
+      },
+      windowBytes: 4096,
+    })
+    engine.push(inline(2, Buffer.from('ab')), dataFrame(2, Buffer.from('cd')))
+    assert.equal(engine.connection.closed, false)
+    go()
+    await turn()
+    await turn()
+    assert.equal(body?.toString(), 'abcd')
+    engine.push(inline(4, Buffer.from('ab')), dataFrame(4, Buffer.alloc(4095)))
+    assert.equal(engine.connection.closed, true)
+    assert.match(engine.closes[0]!.reason, /beyond the flow-control window/)
+  })
+})
