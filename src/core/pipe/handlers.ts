@@ -40,7 +40,7 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
   // built per event), up to a bound.
   const names = new Map<string, Map<string, string>>()
   let remembered = 0
-  return async (event) => {
+  return (event) => {
     const ctx = contextFor(event)
     let byNoun = names.get(event.verb)
     let name = byNoun?.get(event.noun)
@@ -57,20 +57,53 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
       remembered++
     }
 
+    // No async function per event: a function's result becomes the reply at once, or for a promise in
+    // one reaction (a throw, a rejection or a result that is no reply: 'raised', as before).
+    let value: unknown
     try {
       const fn = Object.hasOwn(functions, name) ? functions[name] : undefined
+      if (!fn) return fromSources(ctx, sources, name)
       // No spread call for the usual event without arguments.
-      if (fn) return toReplySpec(await (event.args.length === 0 ? fn(ctx, postOf(ctx)) : fn(ctx, postOf(ctx), ...event.args)))
-      for (const source of sources) {
-        const reply = await source(ctx)
-        if (reply) return reply
-      }
+      value = event.args.length === 0 ? fn(ctx, postOf(ctx)) : fn(ctx, postOf(ctx), ...event.args)
     } catch (error) {
-      return jsonReply(RETURN_HANDLER_RAISED, {error: `${name} raised: ${errorText(error)}`})
+      return raised(name, error)
     }
 
-    return jsonReply(RETURN_NO_HANDLER, {error: `no handler for ${event.verb} ${event.noun} (${name})`})
+    const handler = name
+    if (isThenable(value)) return Promise.resolve(value).then((result) => replyOf(handler, result), (error: unknown) => raised(handler, error))
+    return replyOf(handler, value)
   }
+}
+
+function isThenable(value: unknown): value is PromiseLike<unknown> {
+  if (value instanceof Promise) return true
+  return value !== null && (typeof value === 'object' || typeof value === 'function') && typeof (value as {then?: unknown}).then === 'function'
+}
+
+function replyOf(name: string, value: unknown): ReplySpec {
+  try {
+    return toReplySpec(value)
+  } catch (error) {
+    return raised(name, error)
+  }
+}
+
+function raised(name: string, error: unknown): ReplySpec {
+  return jsonReply(RETURN_HANDLER_RAISED, {error: `${name} raised: ${errorText(error)}`})
+}
+
+/** No function by that name: the sources in order, then 'no handler'. */
+async function fromSources(ctx: PipeHandlerContext, sources: PipeHandlerSource[], name: string): Promise<ReplySpec> {
+  try {
+    for (const source of sources) {
+      const reply = await source(ctx)
+      if (reply) return reply
+    }
+  } catch (error) {
+    return raised(name, error)
+  }
+
+  return jsonReply(RETURN_NO_HANDLER, {error: `no handler for ${ctx.verb} ${ctx.noun} (${name})`})
 }
 
 /** The built-in examples from RestPipe: `get_time` and `get_cat`, named for the side they run on. */

@@ -187,33 +187,46 @@ export function isEmptyBody(body: BodySource | undefined): boolean {
   return false
 }
 
-/** The ring for our own stream ids starts this small (an idle connection holds none) and doubles up to MAX. */
+/** A ring starts this small (an idle connection holds none) and doubles up to RING_MAX_SLOTS. */
 const RING_START_SLOTS = 64
 const RING_MAX_SLOTS = 1024
 
+/** The streams of one id parity (one side's ids), by the id's low bits. */
+class StreamRing {
+  slots: Array<Stream | undefined> = new Array<Stream | undefined>(RING_START_SLOTS).fill(undefined)
+  mask = RING_START_SLOTS - 1
+  count = 0
+
+  /** Twice the slots; its streams keep distinct slots (their low bits already differed). */
+  grow(): void {
+    const old = this.slots
+    const size = old.length * 2
+    this.slots = new Array<Stream | undefined>(size).fill(undefined)
+    this.mask = size - 1
+    for (const stream of old) if (stream !== undefined) this.slots[(stream.id >>> 1) & this.mask] = stream
+  }
+}
+
 /**
- * A connection's open streams by id. The ids this side allocates (its parity, counting up by two) sit
- * in a ring indexed by their low bits: no hashing, no rehash, no table growth per event. A ring slot
- * still held by a live stream when its id comes round again doubles the ring (up to RING_MAX_SLOTS),
- * then sends the newcomer to the Map. The peer's ids (which it chooses, so it could pick ids that
- * collide) only ever go to the Map; a frame naming one of our ids is only looked up, never stored.
+ * A connection's open streams by id. Each side allocates the ids of one parity counting up by two, so
+ * each parity has a ring indexed by the id's low bits: no hashing, no rehash, no table growth per
+ * event. A slot still held by a live stream when an id comes round to it again doubles that ring (up to
+ * RING_MAX_SLOTS), then sends the newcomer to a Map. Lookups compare the id, so two streams of one slot
+ * are never confused. A peer choosing colliding ids only sends its own streams to the Map (our ids have
+ * the other parity, hence the other ring), and the peer's open streams are bounded by maxInFlight.
  */
 export class StreamTable {
-  private ring: Array<Stream | undefined> | undefined
-  private mask = 0
-  private inRing = 0
+  private readonly rings: [StreamRing | undefined, StreamRing | undefined] = [undefined, undefined]
   private readonly others = new Map<number, Stream>()
 
-  /** `ownParity`: id & 1 of the ids this side allocates (hub 1, node 0). */
-  constructor(private readonly ownParity: number) {}
-
   get size(): number {
-    return this.inRing + this.others.size
+    return (this.rings[0]?.count ?? 0) + (this.rings[1]?.count ?? 0) + this.others.size
   }
 
   get(id: number): Stream | undefined {
-    if ((id & 1) === this.ownParity && this.ring !== undefined) {
-      const stream = this.ring[(id >>> 1) & this.mask]
+    const ring = this.rings[id & 1]
+    if (ring !== undefined) {
+      const stream = ring.slots[(id >>> 1) & ring.mask]
       if (stream !== undefined && stream.id === id) return stream
     }
 
@@ -227,27 +240,24 @@ export class StreamTable {
   /** Adds a stream whose id is not in the table. */
   add(stream: Stream): void {
     const {id} = stream
-    if ((id & 1) !== this.ownParity) {
-      this.others.set(id, stream)
-      return
-    }
-
-    let ring = this.ring ?? this.grow()
-    if (ring[(id >>> 1) & this.mask] !== undefined && ring.length < RING_MAX_SLOTS) ring = this.grow()
-    const slot = (id >>> 1) & this.mask
-    if (ring[slot] === undefined) {
-      ring[slot] = stream
-      this.inRing++
+    const parity = id & 1
+    const ring = this.rings[parity] ?? (this.rings[parity] = new StreamRing())
+    if (ring.slots[(id >>> 1) & ring.mask] !== undefined && ring.slots.length < RING_MAX_SLOTS) ring.grow()
+    const slot = (id >>> 1) & ring.mask
+    if (ring.slots[slot] === undefined) {
+      ring.slots[slot] = stream
+      ring.count++
     } else this.others.set(id, stream)
   }
 
   delete(stream: Stream): void {
     const {id} = stream
-    if ((id & 1) === this.ownParity && this.ring !== undefined) {
-      const slot = (id >>> 1) & this.mask
-      if (this.ring[slot] === stream) {
-        this.ring[slot] = undefined
-        this.inRing--
+    const ring = this.rings[id & 1]
+    if (ring !== undefined) {
+      const slot = (id >>> 1) & ring.mask
+      if (ring.slots[slot] === stream) {
+        ring.slots[slot] = undefined
+        ring.count--
         return
       }
     }
@@ -257,26 +267,14 @@ export class StreamTable {
 
   values(): Stream[] {
     const all: Stream[] = []
-    if (this.ring) for (const stream of this.ring) if (stream !== undefined) all.push(stream)
+    for (const ring of this.rings) if (ring) for (const stream of ring.slots) if (stream !== undefined) all.push(stream)
     for (const stream of this.others.values()) all.push(stream)
     return all
   }
 
   clear(): void {
-    this.ring = undefined
-    this.mask = 0
-    this.inRing = 0
+    this.rings[0] = undefined
+    this.rings[1] = undefined
     this.others.clear()
-  }
-
-  /** A ring twice the size (RING_START_SLOTS at first); its streams keep distinct slots, as their low bits differed. */
-  private grow(): Array<Stream | undefined> {
-    const old = this.ring
-    const size = old === undefined ? RING_START_SLOTS : old.length * 2
-    const ring = new Array<Stream | undefined>(size).fill(undefined)
-    this.mask = size - 1
-    if (old) for (const stream of old) if (stream !== undefined) ring[(stream.id >>> 1) & this.mask] = stream
-    this.ring = ring
-    return ring
   }
 }

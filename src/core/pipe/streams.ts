@@ -16,6 +16,14 @@ import {type EventBodies, IncomingEvent, Reply, Stream, StreamTable, isEmptyBody
 
 export const DEFAULT_MAX_IN_FLIGHT = 1024
 
+/** The stream whose reply promise is being made: one executor for all of them (no closure per event). */
+let capturing: Stream | undefined
+function captureResolvers(resolve: (reply: PipeReply) => void, reject: (error: RestwireError) => void): void {
+  capturing!.resolve = resolve
+  capturing!.reject = reject
+  capturing = undefined
+}
+
 function handlerFailed(error: unknown): ReplySpec {
   return {body: `handler failed: ${errorText(error)}`, code: 251, contentType: 'text/plain; charset=utf-8'}
 }
@@ -69,7 +77,7 @@ export class PipeStreams implements EventBodies {
     this.out = options.out
     this.windowBytes = options.windowBytes
     this.nextStreamId = options.role === 'hub' ? 1 : 2
-    this.streams = new StreamTable(options.role === 'hub' ? 1 : 0)
+    this.streams = new StreamTable()
     this.deadlines = new ReplyDeadlines<Stream>((stream) => this.resetStream(stream, 504, `no reply within ${stream.timeoutMs} ms`), options.clock)
   }
 
@@ -92,10 +100,8 @@ export class PipeStreams implements EventBodies {
     stream.open = true
     const {body} = event
     const empty = isEmptyBody(body)
-    const promise = new Promise<PipeReply>((resolve, reject) => {
-      stream.resolve = resolve
-      stream.reject = reject
-    })
+    capturing = stream
+    const promise = new Promise<PipeReply>(captureResolvers)
     this.deadlines.add(stream, options.timeoutMs)
     const {signal} = options
     if (signal) {

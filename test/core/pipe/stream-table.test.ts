@@ -1,5 +1,6 @@
-// The stream table: our own ids in a ring (grown on a live collision, then the Map), the peer's ids
-// only ever in the Map, lookups that never confuse two streams sharing a ring slot.
+// The stream table: each side's ids in a ring of their own (grown on a live collision, then the Map),
+// lookups that never confuse two streams sharing a ring slot, and a peer's colliding ids kept away
+// from ours.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 import {Stream, StreamTable} from '../../../src/core/pipe/stream.js'
@@ -8,7 +9,7 @@ const hubStream = (id: number): Stream => new Stream(id, true)
 
 describe('pipe stream table', () => {
   it('finds, counts and deletes our own streams; a deleted slot is free for the next id', () => {
-    const table = new StreamTable(1)
+    const table = new StreamTable()
     const streams = [1, 3, 5, 7].map(hubStream)
     for (const stream of streams) table.add(stream)
     assert.equal(table.size, 4)
@@ -24,7 +25,7 @@ describe('pipe stream table', () => {
   })
 
   it('keeps two live streams of one ring slot apart: the ring doubles, and past its bound the Map takes the newcomer', () => {
-    const table = new StreamTable(1)
+    const table = new StreamTable()
     const old = hubStream(1)
     table.add(old)
     // Ids 1 + 2k share slot 0 of a ring of k slots: 129 collides at 64 slots, 2049 even at the 1024 bound.
@@ -40,8 +41,8 @@ describe('pipe stream table', () => {
     for (const id of ids) assert.equal(table.get(id), undefined)
   })
 
-  it("puts the peer's ids only in the Map: ids chosen to collide leave our own streams alone", () => {
-    const table = new StreamTable(0)
+  it("a peer's ids chosen to collide go to the Map and leave our own streams (the other ring) alone", () => {
+    const table = new StreamTable()
     const ours = [2, 4, 6].map(hubStream)
     for (const stream of ours) table.add(stream)
     const theirs = Array.from({length: 2000}, (_, i) => new Stream(1 + 2048 * i, false))
