@@ -38,9 +38,14 @@ const FLUSH_BYTES = 512 * 1024
 const COPY_BODY_BYTES = 4096
 const EMPTY_BODY = Buffer.alloc(0)
 
-function copyOf(slice: Buffer): Buffer {
-  const copy = Buffer.allocUnsafe(slice.length)
-  slice.copy(copy, 0)
+/** Up to this many bytes are copied in JS (no call into C++, and no view of the source made first). */
+const COPY_IN_JS_BYTES = 128
+
+/** payload[start, start + size) as a Buffer of its own. */
+function copyOut(payload: Buffer, start: number, size: number): Buffer {
+  const copy = Buffer.allocUnsafe(size)
+  if (size <= COPY_IN_JS_BYTES) for (let i = 0; i < size; i++) copy[i] = payload[start + i]!
+  else payload.copy(copy, 0, start, start + size)
   return copy
 }
 
@@ -160,8 +165,7 @@ export class PipeStreams implements EventBodies {
       const size = inline ? frame.payload.length - end : 0
       if (size === 0) stream.whole = EMPTY_BODY
       else {
-        const slice = frame.payload.subarray(end)
-        stream.whole = size < COPY_BODY_BYTES ? copyOf(slice) : slice
+        stream.whole = size < COPY_BODY_BYTES ? copyOut(frame.payload, end, size) : frame.payload.subarray(end)
         stream.wholeBytes = size
         this.options.throttle.received(size)
       }
