@@ -38,14 +38,10 @@ const FLUSH_BYTES = 512 * 1024
 const COPY_BODY_BYTES = 4096
 const EMPTY_BODY = Buffer.alloc(0)
 
-/** Up to this many bytes are copied in JS (no call into C++, and no view of the source made first). */
-const COPY_IN_JS_BYTES = 128
-
-/** payload[start, start + size) as a Buffer of its own. */
+/** payload[start, start + size) as a Buffer of its own (no view of the source made first). */
 function copyOut(payload: Buffer, start: number, size: number): Buffer {
   const copy = Buffer.allocUnsafe(size)
-  if (size <= COPY_IN_JS_BYTES) for (let i = 0; i < size; i++) copy[i] = payload[start + i]!
-  else payload.copy(copy, 0, start, start + size)
+  payload.copy(copy, 0, start, start + size)
   return copy
 }
 
