@@ -37,26 +37,28 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
   const functions = options.functions ?? {}
   const sources = options.sources ?? []
   // Names repeat (a service has a handful of nouns): remember them, by verb then noun (no key string
-  // built per event), up to a bound.
-  const names = new Map<string, Map<string, string>>()
+  // built per event), up to a bound, each with the reactions that turn its function's result into a
+  // reply (no closures per event).
+  const routes = new Map<string, Map<string, Route>>()
   let remembered = 0
   return (event) => {
     const ctx = contextFor(event)
-    let byNoun = names.get(event.verb)
-    let name = byNoun?.get(event.noun)
-    if (name === undefined) {
-      name = handlerName(event.verb, event.noun)
+    let byNoun = routes.get(event.verb)
+    let route = byNoun?.get(event.noun)
+    if (route === undefined) {
+      route = new Route(handlerName(event.verb, event.noun))
       if (remembered >= 1024) {
-        names.clear()
+        routes.clear()
         remembered = 0
         byNoun = undefined
       }
 
-      if (!byNoun) names.set(event.verb, (byNoun = new Map()))
-      byNoun.set(event.noun, name)
+      if (!byNoun) routes.set(event.verb, (byNoun = new Map()))
+      byNoun.set(event.noun, route)
       remembered++
     }
 
+    const {name} = route
     // No async function per event: a function's result becomes the reply at once, or for a promise in
     // one reaction (a throw, a rejection or a result that is no reply: 'raised', as before).
     let value: unknown
@@ -69,9 +71,18 @@ export function createPipeHandler(options: PipeHandlerOptions): EventHandler {
       return raised(name, error)
     }
 
-    const handler = name
-    if (isThenable(value)) return Promise.resolve(value).then((result) => replyOf(handler, result), (error: unknown) => raised(handler, error))
-    return replyOf(handler, value)
+    return isThenable(value) ? Promise.resolve(value).then(route.replied, route.failed) : replyOf(name, value)
+  }
+}
+
+/** A handler name and the reactions to its function's promise, made once per name. */
+class Route {
+  readonly replied: (value: unknown) => ReplySpec
+  readonly failed: (error: unknown) => ReplySpec
+
+  constructor(readonly name: string) {
+    this.replied = (value) => replyOf(name, value)
+    this.failed = (error) => raised(name, error)
   }
 }
 
