@@ -4,7 +4,8 @@ import {join} from 'node:path'
 import {Readable} from 'node:stream'
 import {describe, it} from 'node:test'
 import {isRestwireError} from '../../../src/core/errors.js'
-import {handlerName, toReplySpec} from '../../../src/core/pipe/handlers.js'
+import {createPipeHandler, handlerName, toReplySpec} from '../../../src/core/pipe/handlers.js'
+import type {IncomingPipeEvent} from '../../../src/core/pipe/event-types.js'
 import {loadHandlersModule} from '../../../src/core/pipe/handlers-module.js'
 import {checkRelativePath} from '../../../src/core/pipe/serve-dir.js'
 import {useTempDir} from '../../helpers/ssh-tools.js'
@@ -29,6 +30,47 @@ describe('pipe handlers', () => {
     assert.deepEqual(toReplySpec(['a', 'b', 'c']), {body: '["a","b","c"]', code: 0, contentType: 'application/json'})
     const stream = Readable.from([Buffer.from('x')])
     assert.equal(toReplySpec(stream).body, stream)
+  })
+
+  it('answers from functions however they return (value, promise, thenable, throw, rejection, no JSON), and repeated names alike', async () => {
+    const event = (noun: string, args: string[] = []): IncomingPipeEvent =>
+      ({args, body: Readable.from([]), contentType: 'text/plain', noun, peer: 'p', read: async () => Buffer.from('in'), signal: new AbortController().signal, verb: 'GET'}) as IncomingPipeEvent
+    const handler = createPipeHandler({
+      functions: {
+        get_async: async (ctx) => ['text/plain', 0, await ctx.read()],
+        get_bigint: async () => 1n,
+        get_rejects: async () => {
+          throw new Error('nope')
+        },
+        get_sync: (_ctx, _post, a) => ({a: a ?? null}),
+        get_thenable: () => ({then: (resolve: (value: unknown) => void) => resolve('from a thenable')}),
+        get_throws() {
+          throw new Error('at once')
+        },
+      },
+      sources: [(ctx) => (ctx.noun === 'fallback' ? {code: 0, contentType: 'text/plain', body: 'source'} : undefined)],
+    })
+    const answer = async (noun: string, args?: string[]): Promise<{body: string; code: number}> => {
+      const reply = await handler(event(noun, args))
+      return {body: Buffer.from(reply.body as string | Buffer ?? '').toString(), code: reply.code}
+    }
+
+    for (let round = 0; round < 2; round++) {
+      assert.deepEqual(await answer('async'), {body: 'in', code: 0})
+      assert.deepEqual(await answer('sync', ['x']), {body: '{"a":"x"}', code: 0})
+      assert.deepEqual(await answer('thenable'), {body: 'from a thenable', code: 0})
+      assert.deepEqual(await answer('fallback'), {body: 'source', code: 0})
+      const rejects = await answer('rejects')
+      assert.equal(rejects.code, 251)
+      assert.match(rejects.body, /get_rejects raised: nope/)
+      assert.match((await answer('throws')).body, /get_throws raised: at once/)
+      const bigint = await answer('bigint')
+      assert.equal(bigint.code, 251)
+      assert.match(bigint.body, /get_bigint raised/)
+      const none = await answer('missing')
+      assert.equal(none.code, 255)
+      assert.match(none.body, /no handler for GET missing \(get_missing\)/)
+    }
   })
 
   it('loads verb_noun functions from a TypeScript module, named or on the default export', async () => {
