@@ -38,10 +38,14 @@ const FLUSH_BYTES = 512 * 1024
 const COPY_BODY_BYTES = 4096
 const EMPTY_BODY = Buffer.alloc(0)
 
-/** payload[start, start + size) as a Buffer of its own (no view of the source made first). */
+/** Up to this many bytes are copied in a JS loop: Buffer.copy from an offset makes a view of the source first. */
+const COPY_IN_JS_BYTES = 256
+
+/** payload[start, start + size) as a Buffer of its own. */
 function copyOut(payload: Buffer, start: number, size: number): Buffer {
   const copy = Buffer.allocUnsafe(size)
-  payload.copy(copy, 0, start, start + size)
+  if (size > COPY_IN_JS_BYTES) payload.copy(copy, 0, start, start + size)
+  else for (let i = 0; i < size; i++) copy[i] = payload[start + i]!
   return copy
 }
 
