@@ -1,5 +1,5 @@
 // Loading a private key file for SSH client or server use, asking for its passphrase only when needed.
-import {open} from 'node:fs/promises'
+import {closeSync, fstatSync, openSync, readFileSync} from 'node:fs'
 import {RestwireError} from '../errors.js'
 import {fileErrorReason} from '../fs-errors.js'
 import {sha256Fingerprint} from './fingerprint.js'
@@ -112,15 +112,19 @@ function toLoaded(path: string, data: Buffer, parsed: ParsedPrivateKey, passphra
   return loaded
 }
 
-/** The contents with the mode and owner of the file they were read from (one open: no race between them). */
+/**
+ * The contents with the mode and owner of the file they were read from (one open: no race between them).
+ * Synchronous: a key file is a few hundred bytes, and the asynchronous calls would start libuv's thread
+ * pool and cost two thread wake-ups each, on the start-up path of every call that connects itself.
+ */
 async function readKeyFile(path: string): Promise<{data: Buffer; mode: number; uid: number}> {
   try {
-    const handle = await open(path, 'r')
+    const fd = openSync(path, 'r')
     try {
-      const stats = await handle.stat()
-      return {data: await handle.readFile(), mode: stats.mode, uid: stats.uid}
+      const stats = fstatSync(fd)
+      return {data: readFileSync(fd), mode: stats.mode, uid: stats.uid}
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   } catch (error) {
     throw new RestwireError('RW_ERR_KEY_FILE', `Cannot read the private key ${path}: ${fileErrorReason(error)}`, {
