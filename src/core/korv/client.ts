@@ -284,7 +284,7 @@ function openKorvChannel(ssh: ssh2.Client, host: string, port: number): Promise<
 function authMethods(options: KorvClientOptions): ssh2.AnyAuthMethod[] {
   const username = options.user ?? 'korv'
   const methods: ssh2.AnyAuthMethod[] = (options.identities ?? []).map(
-    (identity): ssh2.PublicKeyAuthMethod => ({key: identity.privateKey, passphrase: identity.passphrase, type: 'publickey', username}),
+    (identity): ssh2.PublicKeyAuthMethod => ({key: identity.parsed ?? identity.privateKey, passphrase: identity.passphrase, type: 'publickey', username}),
   )
   if (options.agent) methods.push({agent: options.agent, type: 'agent', username} satisfies ssh2.AgentAuthMethod)
   return methods
