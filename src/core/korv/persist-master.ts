@@ -181,7 +181,9 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     const entry = spare
     spare = undefined
     const ready = entry && (await entry.opening)
-    prepareSpare()
+    // The next call's channel is opened once this call's request is on its way (a request sent with the
+    // hello is passed on first, so the server does not open a channel before answering it).
+    setImmediate(prepareSpare)
     if (ready && !ready.destroyed && ready.readable && ready.writable) return ready
     ready?.destroy()
     return connection.openChannel()
