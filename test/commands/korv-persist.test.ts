@@ -74,6 +74,7 @@ describe('restwire korv call --persist', () => {
       `import {appendFileSync, writeFileSync} from 'node:fs'
 export default {
   'GET /hello': () => ({msg: 'hi'}),
+  'GET /big': () => ({big: 'x'.repeat(600000)}),
   'STORE /hit': () => { appendFileSync(${JSON.stringify(join(dir(), 'hits'))}, 'x'); return {hit: true} },
   'GET /slow': () => { writeFileSync(${JSON.stringify(join(dir(), 'slow-started'))}, ''); return new Promise((resolve) => setTimeout(() => resolve({slow: true}), 20000)) },
 }
@@ -155,6 +156,18 @@ export default {
     assert.deepEqual(response.body, {hit: true})
     assert.ok(taken.client.masterPid > 0)
     assert.equal(readFileSync(join(dir(), 'hits'), 'utf8'), 'x', 'one request reached the server: the one the master took')
+  })
+
+  it('prints a large answer whole before it exits, through the master and cold (a pipe that fills)', async () => {
+    const expected = JSON.stringify({big: 'x'.repeat(600_000)}) + '\n'
+    const persisted = await call('GET', '/big')
+    assert.equal(persisted.code, 0, persisted.stderr)
+    assert.equal(persisted.stdout.length, expected.length)
+    assert.equal(persisted.stdout, expected)
+    const cold = await call('GET', '/big', '--user', 'someone-else')
+    assert.equal(cold.code, 0, cold.stderr)
+    assert.equal(cold.stdout.length, expected.length)
+    assert.equal(cold.stdout, expected)
   })
 
   it('is not used by another target (another user, --insecure)', async () => {
