@@ -38,7 +38,11 @@ async function main(argv) {
     })
     if (taken) {
       path ??= 'persisted'
-      return
+      // Answered and printed: exit now, once stdout and stderr have taken what was written to them (a
+      // full pipe takes it later), without waiting for the server's side of a cold call's close or for
+      // Node's teardown of the heap. process.exit keeps the exit code and runs the code caches' exit hooks.
+      await Promise.all([process.stdout, process.stderr].map((stream) => stream.writableLength > 0 && new Promise((resolve) => stream.write('', resolve))))
+      process.exit()
     }
     const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {accepts: connectedItself, variant: 'connect'})
     await runKorvCallCommand(argv.slice(2))

@@ -180,21 +180,23 @@ module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
   },
 }
 
-// node:fs/promises costs a few ms to load (its FileHandle, streams and readline), and a call through a
-// persisted connection only stats, reads and unlinks a few paths: in that bundle, those calls go through
-// node:fs's callbacks (already loaded by Node's start-up), the same system calls and errors; any other
-// function of the module is the real one, loaded when first called.
-const FS_PROMISES_ON_CALLBACKS = ['access', 'lstat', 'mkdir', 'readFile', 'stat', 'unlink']
+// node:fs/promises costs a few ms to load (its FileHandle, streams and readline), and a plain `korv call`
+// (both fast paths) only stats, reads and unlinks a few small files: in those bundles, those calls are
+// node:fs's synchronous ones (already loaded by Node's start-up) under a promise: the same system calls
+// and errors, without libuv's thread pool, which the first asynchronous file call starts (four threads
+// the main thread waits for) and which then costs two thread wake-ups per call; on a loaded machine each
+// wake-up is a wait for a core. Any other function of the module is the real one, loaded when first called.
+const FS_PROMISES_SYNC = ['access', 'lstat', 'mkdir', 'readFile', 'stat', 'unlink']
 const FS_PROMISES_REAL = ['appendFile', 'chmod', 'link', 'open', 'readdir', 'rename', 'rm', 'writeFile']
-const fsPromisesOnCallbacks = {
-  name: 'fs-promises-on-callbacks',
+const fsPromisesSync = {
+  name: 'fs-promises-sync',
   setup(build) {
-    build.onResolve({filter: /^node:fs\/promises$/}, () => ({namespace: 'fs-promises-on-callbacks', path: 'fs/promises'}))
-    build.onLoad({filter: /.*/, namespace: 'fs-promises-on-callbacks'}, () => ({
+    build.onResolve({filter: /^node:fs\/promises$/}, () => ({namespace: 'fs-promises-sync', path: 'fs/promises'}))
+    build.onLoad({filter: /.*/, namespace: 'fs-promises-sync'}, () => ({
       contents: [
         "import fs from 'node:fs'",
-        "import {promisify} from 'node:util'",
-        ...FS_PROMISES_ON_CALLBACKS.map((name) => `export const ${name} = promisify(fs.${name})`),
+        'const settled = (call) => (...args) => { try { return Promise.resolve(call(...args)) } catch (error) { return Promise.reject(error) } }',
+        ...FS_PROMISES_SYNC.map((name) => `export const ${name} = settled(fs.${name}Sync)`),
         ...FS_PROMISES_REAL.map((name) => `export const ${name} = (...args) => fs.promises.${name}(...args)`),
       ].join('\n'),
       loader: 'js',
@@ -323,7 +325,7 @@ const results = await Promise.all([
     entryPoints: ['src/korv-call-persisted-entry.ts'],
     external: [...common.external, '@inquirer/*', '@oclif/*', 'ssh2'],
     outfile: 'dist/korv-call-persisted.cjs',
-    plugins: [fsPromisesOnCallbacks, zlibWhenNeeded],
+    plugins: [fsPromisesSync, zlibWhenNeeded],
   }),
   // A plain call to a target without a persisted connection (src/korv-call-cold-entry.ts): the persisted
   // fast path hands it over with its body read and its TCP connection started. No oclif, no prompts
@@ -335,7 +337,7 @@ const results = await Promise.all([
     entryPoints: ['src/korv-call-cold-entry.ts'],
     external: [...common.external, '@inquirer/*', '@oclif/*'],
     outfile: 'dist/korv-call-cold.cjs',
-    plugins: [ssh2ClientApart, fsPromisesOnCallbacks, zlibWhenNeeded],
+    plugins: [ssh2ClientApart, fsPromisesSync, zlibWhenNeeded],
   }),
   build({
     ...common,

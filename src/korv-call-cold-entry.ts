@@ -46,7 +46,9 @@ export async function runColdKorvCall(call: ColdKorvCall): Promise<void> {
     try {
       envelope = await callOnce(client, options, {body, path: options.path, verb: options.verb}, {connectMs, started})
     } finally {
-      await client.close()
+      // Not the server's side of the close: the process exits next (bin/run.js), and the server ends
+      // the connection when it reads this side's disconnect.
+      await client.end()
     }
 
     if (envelope) writeStdout(formatJson(envelope))

@@ -57,7 +57,11 @@ export async function runPersistedKorvCall(argv: string[], env: NodeJS.ProcessEn
     return false
   }
 
-  await cold!({bin: RESTWIRE_PACKAGE.bin, body, options: {...options, verb}, socket: dial(options.host, options.port), started})
+  const tcp = dial(options.host, options.port)
+  // net issues the connect of a numeric address in a process.nextTick; this tick comes after it, so the
+  // connect is on its way before the cold bundle, the keys and ssh2 load (synchronous, 10-20 ms).
+  await new Promise<void>((resolve) => process.nextTick(resolve))
+  await cold!({bin: RESTWIRE_PACKAGE.bin, body, options: {...options, verb}, socket: tcp, started})
   return true
 }
 

@@ -152,8 +152,9 @@ async function readKeyPublicLine(path: string): Promise<string | undefined> {
     })
   }
 
-  const {parseKey} = (await import('ssh2/lib/protocol/keyParser.js')).default
-  const parsed = parseKey(data)
+  // The parse the key's loader (ssh/private-key.ts) then reuses.
+  const {parseKeyData} = await import('./ssh/private-key.js')
+  const parsed = await parseKeyData(data)
   if (parsed instanceof Error || !parsed.isPrivateKey()) {
     throw new RestwireError('RW_ERR_KEY_FILE', `${path} is not an unencrypted private key restwire can read`, {
       cause: parsed instanceof Error ? parsed : undefined,

@@ -1,13 +1,16 @@
 // `korv call --persist`: the built CLI against `korv serve`, through a TCP proxy in this process that
 // counts the SSH connections the server gets; the master is a real background process.
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, readdirSync, statSync} from 'node:fs'
 import {chmod, rm, writeFile} from 'node:fs/promises'
 import {type AddressInfo, type Server, type Socket, connect, createConnection, createServer} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import {type ServeProcess, restwire, startServe} from '../helpers/cli.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
+import {KORV_CALL_DEFAULT_USER} from '../../src/cli/korv-call-argv.js'
+import {openPersisted} from '../../src/core/korv/persist-client.js'
+import {persistKey, persistSocketPath} from '../../src/core/korv/persist-socket.js'
 import {waitFor} from '../helpers/wait.js'
 
 /** Forwards to the korv server and counts connections (each one an SSH connection of a client). */
@@ -68,9 +71,11 @@ describe('restwire korv call --persist', () => {
     // GET /slow says it has started (a file), then answers after 20 s: a call in flight to kill the master under.
     await writeFile(
       routes,
-      `import {writeFileSync} from 'node:fs'
+      `import {appendFileSync, writeFileSync} from 'node:fs'
 export default {
   'GET /hello': () => ({msg: 'hi'}),
+  'GET /big': () => ({big: 'x'.repeat(600000)}),
+  'STORE /hit': () => { appendFileSync(${JSON.stringify(join(dir(), 'hits'))}, 'x'); return {hit: true} },
   'GET /slow': () => { writeFileSync(${JSON.stringify(join(dir(), 'slow-started'))}, ''); return new Promise((resolve) => setTimeout(() => resolve({slow: true}), 20000)) },
 }
 `,
@@ -132,6 +137,37 @@ export default {
     const result = await call('GET', '/hello')
     assert.equal(result.code, 0, result.stderr)
     assert.equal(proxy.connections(), before, 'the master still serves')
+  })
+
+  it('passes on a request sent with the hello only when it takes the hello (not for another target)', async () => {
+    const home = env.RESTWIRE_HOME!
+    const socketPath = join(home, 'persist', socketsIn()[0]!)
+    const key = persistKey({host: '127.0.0.1', identities: [], knownHostsPath: join(home, 'known_hosts'), port: proxy.port, user: KORV_CALL_DEFAULT_USER, verifyHostKey: true})
+    assert.equal(persistSocketPath(home, key), socketPath, 'the key of the calls above')
+    const first = {body: null, resource: '/hit', verb: 'STORE'}
+    const refused = await openPersisted(socketPath, `${key} `, {first, maxInFlight: 1})
+    assert.equal(refused.state, 'absent')
+    const taken = await openPersisted(socketPath, key, {first, maxInFlight: 1})
+    assert.equal(taken.state, 'open')
+    if (taken.state !== 'open') return
+    const response = await taken.response!
+    await taken.client.close()
+    assert.equal(response.status, 200)
+    assert.deepEqual(response.body, {hit: true})
+    assert.ok(taken.client.masterPid > 0)
+    assert.equal(readFileSync(join(dir(), 'hits'), 'utf8'), 'x', 'one request reached the server: the one the master took')
+  })
+
+  it('prints a large answer whole before it exits, through the master and cold (a pipe that fills)', async () => {
+    const expected = JSON.stringify({big: 'x'.repeat(600_000)}) + '\n'
+    const persisted = await call('GET', '/big')
+    assert.equal(persisted.code, 0, persisted.stderr)
+    assert.equal(persisted.stdout.length, expected.length)
+    assert.equal(persisted.stdout, expected)
+    const cold = await call('GET', '/big', '--user', 'someone-else')
+    assert.equal(cold.code, 0, cold.stderr)
+    assert.equal(cold.stdout.length, expected.length)
+    assert.equal(cold.stdout, expected)
   })
 
   it('is not used by another target (another user, --insecure)', async () => {

@@ -17,24 +17,31 @@ export type PersistedResponse = KorvResponse
 export class PersistedKorvClient {
   private readonly writer: FrameWriter
   private readonly requests: KorvRequests
+  /** The master's pid, from its answer (`listen`). */
+  masterPid = 0
 
+  /** Sends nothing and reads nothing until `listen`: requests made before it are written after the hello. */
   constructor(
     private readonly socket: Socket,
     coalesce: boolean,
-    readonly masterPid: number,
     maxInFlight: number,
   ) {
     this.writer = new FrameWriter(socket, coalesce)
     this.requests = new KorvRequests({maxInFlight, send: (frame) => this.writer.write(frame)})
+  }
+
+  /** The master said yes (its `ok` line, read): what follows on the socket is the channel's answers. */
+  listen(masterPid: number): this {
+    this.masterPid = masterPid
     const decoder = new GzipMemberDecoder({
       maxMessageBytes: DEFAULT_MAX_MESSAGE_BYTES,
       onError: (error) => this.fail(errorForCode(error.code, `server sent an unreadable stream: ${error.message}`, {cause: error})),
       onMessage: (payload) => this.onResponse(payload),
     })
-    socket.on('data', (chunk: Buffer) => decoder.push(chunk))
-    socket.on('error', () => {})
-    socket.on('close', () => this.fail(new PeerGoneError(`the persisted connection (master pid ${masterPid}) closed before the answer arrived`)))
-    socket.resume()
+    this.socket.on('data', (chunk: Buffer) => decoder.push(chunk))
+    this.socket.on('close', () => this.fail(new PeerGoneError(`the persisted connection (master pid ${this.masterPid}) closed before the answer arrived`)))
+    this.socket.resume()
+    return this
   }
 
   request(verb: string, resource: string, body: unknown = null, options: {timeoutMs?: number} = {}): Promise<PersistedResponse> {
@@ -62,7 +69,8 @@ export class PersistedKorvClient {
 }
 
 export type PersistedOpen =
-  | {state: 'open'; client: PersistedKorvClient}
+  /** `response`: the answer to the request sent with the hello (openPersisted's `first`). */
+  | {state: 'open'; client: PersistedKorvClient; response?: Promise<PersistedResponse>}
   /** No master (no socket, or a stale one, now removed), or one for another target: connect directly. */
   | {state: 'absent'}
 
@@ -70,18 +78,53 @@ export type PersistedOpen =
  * Asks the master on `socketPath` for a korv channel. A missing socket, a stale one (removed here) or a
  * master that says the socket is not for this key is `absent`; a master that answers with an error
  * (the server refused the channel) throws it.
+ *
+ * With `first`, that request is written with the hello, in the same write, instead of after the master's
+ * answer (one round trip to the master less; the master keeps what follows the hello line and passes it
+ * on only once it has the channel): `response` is its answer. When the call ends up `absent` or throws,
+ * the master has passed none of it on (it ends the socket without a channel), and the request is
+ * dropped here without a word.
  */
-export async function openPersisted(socketPath: string, key: string, options: {maxInFlight: number}): Promise<PersistedOpen> {
-  const opened = await hello(socketPath, key, 'call')
-  if (!opened) return {state: 'absent'}
+export async function openPersisted(
+  socketPath: string,
+  key: string,
+  options: {maxInFlight: number; first?: {verb: string; resource: string; body: unknown; timeoutMs?: number}},
+): Promise<PersistedOpen> {
+  let client: PersistedKorvClient | undefined
+  let response: Promise<PersistedResponse> | undefined
+  const early = options.first
+    ? (socket: Socket): void => {
+        const {body, resource, timeoutMs, verb} = options.first!
+        // One request, written as it is made: coalescing (the master's `coalesce`) is for many.
+        client = new PersistedKorvClient(socket, false, options.maxInFlight)
+        response = client.request(verb, resource, body, {timeoutMs})
+        // Awaited by the caller once open; dropped (and so not to be reported) otherwise.
+        response.catch(() => {})
+      }
+    : undefined
+  let opened: Awaited<ReturnType<typeof hello>>
+  try {
+    opened = await hello(socketPath, key, 'call', early)
+  } catch (error) {
+    void client?.close()
+    throw error
+  }
+
+  if (!opened) {
+    void client?.close()
+    return {state: 'absent'}
+  }
+
   const {reply, socket} = opened
   if (!reply.ok) {
+    void client?.close()
     socket.destroy()
     if (reply.code === 'RW_ERR_CONFIG') return {state: 'absent'}
     throw errorFromWire(reply)
   }
 
-  return {client: new PersistedKorvClient(socket, reply.coalesce, reply.pid, options.maxInFlight), state: 'open'}
+  client ??= new PersistedKorvClient(socket, reply.coalesce, options.maxInFlight)
+  return {client: client.listen(reply.pid), response, state: 'open'}
 }
 
 /** `--persist stop`: the master's pid when one was running for this key and is now stopping. */
@@ -97,7 +140,8 @@ export async function stopPersisted(socketPath: string, key: string): Promise<nu
   return opened.reply.pid
 }
 
-async function hello(socketPath: string, key: string, op: PersistOp): Promise<{socket: Socket; reply: ReturnType<typeof parseReply> & object} | undefined> {
+/** `early` may write on the socket right after the hello (before the master's answer). */
+async function hello(socketPath: string, key: string, op: PersistOp, early?: (socket: Socket) => void): Promise<{socket: Socket; reply: ReturnType<typeof parseReply> & object} | undefined> {
   try {
     await checkPersistDir(dirname(socketPath))
   } catch (error) {
@@ -106,6 +150,12 @@ async function hello(socketPath: string, key: string, op: PersistOp): Promise<{s
   }
 
   const socket = createConnection(socketPath)
+  socket.on('error', () => {})
+  // Written before the connection is up, corked: the hello and an early request go out in one write.
+  socket.cork()
+  socket.write(encodeHello(key, op))
+  early?.(socket)
+  socket.uncork()
   try {
     await new Promise<void>((resolve, reject) => {
       socket.once('connect', resolve)
@@ -120,8 +170,6 @@ async function hello(socketPath: string, key: string, op: PersistOp): Promise<{s
     throw new RestwireError('RW_ERR_CONNECT', `cannot reach the persisted connection at ${socketPath}: ${(error as Error).message}`, {cause: error})
   }
 
-  socket.setNoDelay?.(true)
-  socket.write(encodeHello(key, op))
   let line: string
   try {
     line = await readFirstLine(socket)

@@ -81,13 +81,21 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     }
 
     const pid = process.pid
+    // A refused or finished socket: what the client sent after its hello (a request sent with it) is
+    // dropped unread, so that its end is seen and the socket closes (a paused socket with data left in
+    // it would never see it, and would hold `stop` and the idle timer for good).
+    const finish = (reply: Parameters<typeof encodeReply>[0]): void => {
+      socket.end(encodeReply(reply))
+      socket.resume()
+    }
+
     if (hello.key !== key) {
-      socket.end(encodeReply({code: 'RW_ERR_CONFIG', message: 'this persisted connection is for another target', ok: false}))
+      finish({code: 'RW_ERR_CONFIG', message: 'this persisted connection is for another target', ok: false})
       return
     }
 
     if (hello.op === 'stop') {
-      socket.end(encodeReply({coalesce: connection.coalesce, ok: true, pid}))
+      finish({coalesce: connection.coalesce, ok: true, pid})
       void stop('stopped (--persist stop)')
       return
     }
@@ -105,7 +113,7 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     } catch (error) {
       releaseChannel()
       const rw = isRestwireError(error) ? error : new RestwireError('RW_ERR_CONNECT', String(error))
-      socket.end(encodeReply({code: rw.code, hint: rw.hint, message: rw.message, ok: false}))
+      finish({code: rw.code, hint: rw.hint, message: rw.message, ok: false})
       return
     }
 
@@ -173,7 +181,9 @@ export async function startPersistMaster(options: PersistMasterOptions): Promise
     const entry = spare
     spare = undefined
     const ready = entry && (await entry.opening)
-    prepareSpare()
+    // The next call's channel is opened once this call's request is on its way (a request sent with the
+    // hello is passed on first, so the server does not open a channel before answering it).
+    setImmediate(prepareSpare)
     if (ready && !ready.destroyed && ready.readable && ready.writable) return ready
     ready?.destroy()
     return connection.openChannel()

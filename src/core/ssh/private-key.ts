@@ -1,5 +1,6 @@
 // Loading a private key file for SSH client or server use, asking for its passphrase only when needed.
-import {open} from 'node:fs/promises'
+import {closeSync, fstatSync, openSync, readFileSync} from 'node:fs'
+import type {ParsedKey} from 'ssh2'
 import {RestwireError} from '../errors.js'
 import {fileErrorReason} from '../fs-errors.js'
 import {sha256Fingerprint} from './fingerprint.js'
@@ -18,6 +19,11 @@ export interface LoadedPrivateKey {
   type: string
   publicKeyBlob: Buffer
   fingerprint: string
+  /**
+   * ssh2's parse of the key, which this process's SSH client takes as it is (no parse of its own). Not
+   * enumerable: never copied or serialised with the rest (a master gets the file's bytes).
+   */
+  readonly parsed?: ParsedKey
 }
 
 export interface LoadPrivateKeyOptions {
@@ -79,15 +85,25 @@ export async function loadPrivateKey(path: string, options: LoadPrivateKeyOption
   throw wrongPassphrase(path, lastError, ` (${PROMPT_ATTEMPTS} tries)`)
 }
 
-interface ParsedPrivateKey {
-  type: string
-  getPublicSSH(): Buffer
+let lastParse: {data: Buffer; parsed: ParsedKey | Error} | undefined
+
+/**
+ * ssh2's parse of a key file's bytes (an Error when they are not a key, or the passphrase is wrong). The
+ * last parse without a passphrase is remembered: a call that connects itself with the home's key checks
+ * that key (home.ts) and then loads it (here), the same bytes, and one parse does for both.
+ */
+export async function parseKeyData(data: Buffer, passphrase?: string): Promise<ParsedKey | Error> {
+  const {parseKey} = (await import('ssh2/lib/protocol/keyParser.js')).default
+  if (passphrase !== undefined) return parseKey(data, passphrase)
+  if (lastParse?.data.equals(data)) return lastParse.parsed
+  const parsed = parseKey(data)
+  lastParse = {data: Buffer.from(data), parsed}
+  return parsed
 }
 
 /** Parses with ssh2; an Error return means "not a key", or "wrong passphrase" when one was given. */
-async function parse(path: string, data: Buffer, passphrase?: string): Promise<ParsedPrivateKey | Error> {
-  const {parseKey} = (await import('ssh2/lib/protocol/keyParser.js')).default
-  const parsed = parseKey(data, passphrase)
+async function parse(path: string, data: Buffer, passphrase?: string): Promise<ParsedKey | Error> {
+  const parsed = await parseKeyData(data, passphrase)
   if (parsed instanceof Error) return parsed
   if (!parsed.isPrivateKey()) {
     throw new RestwireError('RW_ERR_KEY_FILE', `${path} is a public key, not a private key`, {
@@ -99,7 +115,7 @@ async function parse(path: string, data: Buffer, passphrase?: string): Promise<P
   return parsed
 }
 
-function toLoaded(path: string, data: Buffer, parsed: ParsedPrivateKey, passphrase: string | undefined): LoadedPrivateKey {
+function toLoaded(path: string, data: Buffer, parsed: ParsedKey, passphrase: string | undefined): LoadedPrivateKey {
   const publicKeyBlob = parsed.getPublicSSH()
   const loaded: LoadedPrivateKey = {
     path,
@@ -109,18 +125,23 @@ function toLoaded(path: string, data: Buffer, parsed: ParsedPrivateKey, passphra
     fingerprint: sha256Fingerprint(publicKeyBlob),
   }
   if (passphrase !== undefined) loaded.passphrase = passphrase
+  Object.defineProperty(loaded, 'parsed', {enumerable: false, value: parsed})
   return loaded
 }
 
-/** The contents with the mode and owner of the file they were read from (one open: no race between them). */
+/**
+ * The contents with the mode and owner of the file they were read from (one open: no race between them).
+ * Synchronous: a key file is a few hundred bytes, and the asynchronous calls would start libuv's thread
+ * pool and cost two thread wake-ups each, on the start-up path of every call that connects itself.
+ */
 async function readKeyFile(path: string): Promise<{data: Buffer; mode: number; uid: number}> {
   try {
-    const handle = await open(path, 'r')
+    const fd = openSync(path, 'r')
     try {
-      const stats = await handle.stat()
-      return {data: await handle.readFile(), mode: stats.mode, uid: stats.uid}
+      const stats = fstatSync(fd)
+      return {data: readFileSync(fd), mode: stats.mode, uid: stats.uid}
     } finally {
-      await handle.close()
+      closeSync(fd)
     }
   } catch (error) {
     throw new RestwireError('RW_ERR_KEY_FILE', `Cannot read the private key ${path}: ${fileErrorReason(error)}`, {
