@@ -131,21 +131,28 @@ export class RelayConnection {
     this.write(dispatchedLine(id))
     runtime.retain()
     this.pendingBytes += line.length
-    void this.run(runtime, route, prepared, id, parsed.value.id, received, line.length, this.host.traffic ? {data, params} : undefined)
+    this.run(runtime, route, prepared, id, parsed.value.id, received, line.length, this.host.traffic ? {data, params} : undefined)
     this.updateFlow()
   }
 
   // `input` (the client's params and data, never the prepared call with its secrets) only for the traffic log.
-  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number, input?: unknown): Promise<void> {
+  // Callbacks, not async/await: a request that finds a free slot costs no promise here.
+  private run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number, input?: unknown): void {
     const call = new RelayCall()
     this.inFlight.add(call)
-    const {scheduler} = this.host
-    const slot = scheduler.acquire(this.slots)
-    if (slot) await slot
-    let result: RelayCallResult
-    if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
-    else result = await route.call(prepared, call)
-    scheduler.release(this.slots)
+    const done = (result: RelayCallResult): void => this.finish(runtime, route, call, result, id, rawId, received, size, input)
+    const start = (): void => {
+      if (call.cancelled) done({code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}})
+      else route.call(prepared, call, done)
+    }
+
+    const slot = this.host.scheduler.acquire(this.slots)
+    if (slot) void slot.then(start)
+    else start()
+  }
+
+  private finish(runtime: RelayRuntime, route: RelayRoute, call: RelayCall, result: RelayCallResult, id: string, rawId: unknown, received: number, size: number, input: unknown): void {
+    this.host.scheduler.release(this.slots)
     runtime.release()
     this.inFlight.delete(call)
     this.pendingBytes -= size

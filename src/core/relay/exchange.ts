@@ -10,11 +10,16 @@ export type CancelReason = 'timeout' | 'client-gone'
 export type ResponseHeaders = Record<string, string | string[]>
 
 export class RelayCall {
-  cancelled: CancelReason | undefined
+  cancelled: CancelReason | undefined = undefined
   /** Aborts the exchange in progress (set while one is). */
-  abortExchange: ((error: Error) => void) | undefined
+  abortExchange: ((error: Error) => void) | undefined = undefined
   /** Ends a backoff wait early (set while waiting). */
-  wake: (() => void) | undefined
+  wake: (() => void) | undefined = undefined
+  // Its place in its route's timeout list (deadlines.ts): one timer per route, not one per call.
+  deadline = 0
+  timed = false
+  prevDeadline: RelayCall | undefined = undefined
+  nextDeadline: RelayCall | undefined = undefined
 
   cancel(reason: CancelReason): void {
     if (this.cancelled) return
@@ -29,10 +34,17 @@ export const TOO_LARGE = new Error('response body over the limit')
 
 export type ExchangeOutcome = {status: number; headers: ResponseHeaders; body: Buffer} | {error: Error; status?: number; headers?: ResponseHeaders}
 
-export function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, call: RelayCall, limit: number): Promise<ExchangeOutcome> {
-  return new Promise((resolve) => {
-    dispatcher.dispatch(options, new ExchangeHandler(call, limit, resolve))
-  })
+/**
+ * Runs one exchange; `settle` gets its outcome once, in a microtask after undici's callback (never inside
+ * undici's own call stack, and without a promise per exchange).
+ */
+export function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOptions, call: RelayCall, limit: number, settle: (outcome: ExchangeOutcome) => void): void {
+  const handler = new ExchangeHandler(call, limit, settle)
+  try {
+    dispatcher.dispatch(options, handler)
+  } catch (error) {
+    handler.onError(error as Error)
+  }
 }
 
 // The handler methods undici's own request() uses (onConnect, onHeaders, onData, onComplete, onError):
@@ -43,6 +55,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   private chunks: Buffer[] = []
   private size = 0
   private abort: ((error: Error) => void) | undefined
+  private settled = false
 
   constructor(
     private readonly call: RelayCall,
@@ -79,13 +92,19 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     this.call.abortExchange = undefined
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
-    this.settle({body, headers: this.headers, status: this.status})
+    this.finish({body, headers: this.headers, status: this.status})
   }
 
   onError(error: Error): void {
     this.call.abortExchange = undefined
     this.chunks = []
-    this.settle(error === TOO_LARGE ? {error, headers: this.headers, status: this.status} : {error})
+    this.finish(error === TOO_LARGE ? {error, headers: this.headers, status: this.status} : {error})
+  }
+
+  private finish(outcome: ExchangeOutcome): void {
+    if (this.settled) return
+    this.settled = true
+    queueMicrotask(() => this.settle(outcome))
   }
 }
 

@@ -49,6 +49,8 @@ export function parseRelayLine(line: Buffer): ParsedRelayLine {
 
 /** The id as JSON text, written once per line and reused in every reply; RW_ERR_JSON when it cannot be (too deep). */
 export function idJson(id: unknown): string {
+  // A number from JSON.parse is finite: its JSON text is its String() (the common id, without a stringify).
+  if (typeof id === 'number') return String(id)
   return stringifyJson(id, 'the "id"')
 }
 
