@@ -46,7 +46,9 @@ export class RelayConnection {
   private readonly decoder: RelayLineDecoder
   private readonly inFlight = new Set<RelayCall>()
   private readonly slots = new SlotQueue()
-  private readonly idleTimer: NodeJS.Timeout | undefined
+  private idleTimer: NodeJS.Timeout | undefined
+  /** performance.now() of the last complete line, reply or drain: the idle timer checks it when it fires (no refresh per request). */
+  private lastActive = performance.now()
   private pendingBytes = 0
   private reading = true
   private waitingForDrain = false
@@ -103,7 +105,7 @@ export class RelayConnection {
 
   private handleLine(line: Buffer): void {
     const received = performance.now()
-    this.idleTimer?.refresh()
+    this.lastActive = received
     const parsed = parseRelayLine(line)
     let id: string
     try {
@@ -168,7 +170,7 @@ export class RelayConnection {
     }
 
     this.write(line)
-    this.idleTimer?.refresh()
+    this.lastActive = received + timeMs
     this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id: rawId, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
     if (this.host.traffic) this.observe(route.template.name, route.template.url, {bytes: size, value: input}, result, line.length, timeMs)
     if (this.ending) this.endWhenIdle()
@@ -247,7 +249,7 @@ export class RelayConnection {
 
   private readonly drained = (): void => {
     this.waitingForDrain = false
-    this.idleTimer?.refresh()
+    this.lastActive = performance.now()
     this.updateFlow()
   }
 
@@ -259,10 +261,19 @@ export class RelayConnection {
     if (!this.closed) this.socket.write(text)
   }
 
-  /** Nothing in flight and no complete line for the idle timeout: close (a request still running keeps it open). */
+  /** Nothing in flight and no complete line, reply or drain for the idle timeout: close (a request still running keeps it open). */
   private readonly idleTimeout = (): void => {
-    if (this.inFlight.size > 0) this.idleTimer!.refresh()
-    else this.socket.destroy()
+    const now = performance.now()
+    if (this.inFlight.size > 0) this.lastActive = now
+    // Node's timers count whole milliseconds of loop time: one may fire a fraction early (then it waits 1 ms more).
+    const left = this.lastActive + this.host.idleTimeoutMs - now
+    if (left <= 0) {
+      this.socket.destroy()
+      return
+    }
+
+    this.idleTimer = setTimeout(this.idleTimeout, Math.max(1, Math.ceil(left)))
+    this.idleTimer.unref()
   }
 
   private endWhenIdle(): void {
