@@ -161,7 +161,7 @@ export class RelayConnection {
     const timeMs = performance.now() - received
     let line: string
     try {
-      line = finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers)
+      line = finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers, result.headersJson)
     } catch (error) {
       // An upstream body too deep to write as JSON: an error reply for this request alone.
       const {code, message} = error as RestwireError

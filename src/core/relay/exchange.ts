@@ -32,7 +32,8 @@ export class RelayCall {
 /** The error an exchange ends with when the body passes the limit (its status and headers are kept). */
 export const TOO_LARGE = new Error('response body over the limit')
 
-export type ExchangeOutcome = {status: number; headers: ResponseHeaders; body: Buffer} | {error: Error; status?: number; headers?: ResponseHeaders}
+/** `headersJson`: the headers' JSON text (`JSON.stringify(headers)`), made as they were read when that was simple. */
+export type ExchangeOutcome = {status: number; headers: ResponseHeaders; headersJson: string | undefined; body: Buffer} | {error: Error; status?: number; headers?: ResponseHeaders}
 
 /**
  * Runs one exchange; `settle` gets its outcome once, in a microtask after undici's callback (never inside
@@ -52,6 +53,7 @@ export function exchange(dispatcher: Dispatcher, options: Dispatcher.DispatchOpt
 class ExchangeHandler implements Dispatcher.DispatchHandler {
   private status = 0
   private headers: ResponseHeaders = {}
+  private headersJson: string | undefined = undefined
   private chunks: Buffer[] = []
   private size = 0
   private abort: ((error: Error) => void) | undefined
@@ -72,7 +74,9 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   onHeaders(statusCode: number, rawHeaders: Buffer[]): boolean {
     if (statusCode < 200) return true
     this.status = statusCode
-    this.headers = parseRawHeaders(rawHeaders)
+    const parsed = parseRawHeaders(rawHeaders)
+    this.headers = parsed.headers
+    this.headersJson = parsed.json
     if (Number(this.headers['content-length'] ?? 0) > this.limit) this.abort!(TOO_LARGE)
     return true
   }
@@ -92,7 +96,7 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   onComplete(): void {
     this.call.abortExchange = undefined
     const body = this.chunks.length === 1 ? this.chunks[0]! : Buffer.concat(this.chunks, this.size)
-    this.finish({body, headers: this.headers, status: this.status})
+    this.finish({body, headers: this.headers, headersJson: this.headersJson, status: this.status})
   }
 
   onError(error: Error): void {
@@ -108,17 +112,33 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 }
 
-/** undici's raw header list (name, value, name, value...) as an object: lower-case names, repeated ones as arrays. */
-function parseRawHeaders(raw: Buffer[]): ResponseHeaders {
+/** A name or value that JSON.stringify writes between quotes as it is (no quote, backslash or control character). */
+const PLAIN = /^[^"\\\u0000-\u001f]*$/
+/** A name JSON.stringify would move to the front (an integer-like key), or one an object does not keep. */
+const REORDERED = /^[0-9]|^__proto__$/
+
+/**
+ * undici's raw header list (name, value, name, value...) as an object: lower-case names, repeated ones as
+ * arrays. With it, its JSON text (what the final reply carries), built as the headers are read, the same
+ * as `JSON.stringify(headers)`; undefined when a repeated name, an escape or a reordered name needs the
+ * general path.
+ */
+export function parseRawHeaders(raw: Buffer[]): {headers: ResponseHeaders; json: string | undefined} {
   const headers: ResponseHeaders = {}
+  let json: string | undefined = '{'
   for (let i = 0; i < raw.length; i += 2) {
     const name = raw[i]!.toString('latin1').toLowerCase()
     const value = raw[i + 1]!.toString('latin1')
     const previous = Object.hasOwn(headers, name) ? headers[name] : undefined
-    if (previous === undefined) headers[name] = value
-    else if (Array.isArray(previous)) previous.push(value)
-    else headers[name] = [previous, value]
+    if (previous === undefined) {
+      headers[name] = value
+      if (json !== undefined) json = PLAIN.test(name) && PLAIN.test(value) && !REORDERED.test(name) ? `${json}${json.length === 1 ? '' : ','}"${name}":"${value}"` : undefined
+    } else {
+      json = undefined
+      if (Array.isArray(previous)) previous.push(value)
+      else headers[name] = [previous, value]
+    }
   }
 
-  return headers
+  return {headers, json: json === undefined ? undefined : json + '}'}
 }

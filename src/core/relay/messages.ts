@@ -61,13 +61,14 @@ export function dispatchedLine(id: string): string {
 /**
  * The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's).
  * `time` stays a JSON number of seconds (what txhttprelay clients parse), rounded to 0.1 ms: 4 decimals.
+ * `headersJson`, when given, is `JSON.stringify(headers)` made already (exchange.ts).
  * Throws RW_ERR_JSON when `response` (an upstream's body) cannot be written as JSON (nested too deeply).
  */
-export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
+export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined, headersJson?: string): string {
   const body = response === undefined ? 'null' : stringifyJson(response, "the upstream's response body")
   let line = `{"status":"${ok ? 'ok' : 'error'}","time":${decimalText(timeSeconds, 4)},"id":${id},"response":${body}`
   // Header values are strings (or arrays of them): they always serialise.
-  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
+  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${headersJson ?? JSON.stringify(headers ?? {})}`
   return line + '}\n'
 }
 

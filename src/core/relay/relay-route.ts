@@ -24,6 +24,8 @@ export interface RelayCallResult {
   response: unknown
   httpStatus?: number
   headers?: ResponseHeaders
+  /** JSON.stringify(headers), when the exchange made it as it read them. */
+  headersJson?: string
   code?: ErrorCode
 }
 
@@ -80,10 +82,10 @@ export class RelayRoute {
   }
 
   /** The result of an upstream answer that is not retried. */
-  answered(outcome: {status: number; headers: ResponseHeaders; body: Buffer}, expected: boolean): RelayCallResult {
+  answered(outcome: {status: number; headers: ResponseHeaders; headersJson: string | undefined; body: Buffer}, expected: boolean): RelayCallResult {
     const body = decodeBody(outcome.body, outcome.headers['content-type'])
-    if (expected) return {headers: outcome.headers, httpStatus: outcome.status, ok: true, response: body}
-    return {code: outcome.status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers: outcome.headers, httpStatus: outcome.status, ok: false, response: body}
+    if (expected) return {headers: outcome.headers, headersJson: outcome.headersJson, httpStatus: outcome.status, ok: true, response: body}
+    return {code: outcome.status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers: outcome.headers, headersJson: outcome.headersJson, httpStatus: outcome.status, ok: false, response: body}
   }
 
   failed(error: Error): RelayCallResult {
