@@ -112,6 +112,16 @@ class ExchangeHandler implements Dispatcher.DispatchHandler {
   }
 }
 
+/**
+ * A header name as lower-case text. The runtime hands in undici's `util.headerNameToString` once it has
+ * loaded undici (this module does not load it): a well-known name comes from its table, one string for
+ * every response, without a copy or a toLowerCase; another name takes the same path as this default.
+ */
+let headerName = (raw: Buffer): string => raw.toString('latin1').toLowerCase()
+export function useHeaderNames(lookup: (raw: Buffer) => string): void {
+  headerName = lookup
+}
+
 /** A name or value that JSON.stringify writes between quotes as it is (no quote, backslash or control character). */
 const PLAIN = /^[^"\\\u0000-\u001f]*$/
 /** A name JSON.stringify would move to the front (an integer-like key), or one an object does not keep. */
@@ -127,7 +137,7 @@ export function parseRawHeaders(raw: Buffer[]): {headers: ResponseHeaders; json:
   const headers: ResponseHeaders = {}
   let json: string | undefined = '{'
   for (let i = 0; i < raw.length; i += 2) {
-    const name = raw[i]!.toString('latin1').toLowerCase()
+    const name = headerName(raw[i]!)
     const value = raw[i + 1]!.toString('latin1')
     const previous = Object.hasOwn(headers, name) ? headers[name] : undefined
     if (previous === undefined) {

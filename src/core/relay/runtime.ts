@@ -6,6 +6,7 @@
 // requests have finished.
 import type {Dispatcher} from 'undici'
 import type {RelayConfig, RelayTemplate} from './config.js'
+import {useHeaderNames} from './exchange.js'
 import {RelayRoute} from './relay-route.js'
 
 const KEEP_ALIVE_MS = 30_000
@@ -24,7 +25,8 @@ export interface RelayRuntime {
 
 /** `dispatcher`, when given, carries every request whose template has no `ca` of its own (tests, embedding). */
 export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispatcher): Promise<RelayRuntime> {
-  const {Agent, Pool, interceptors} = await import('undici')
+  const {Agent, Pool, interceptors, util} = await import('undici')
+  useHeaderNames(util.headerNameToString)
   const owned: Dispatcher[] = []
   // Keyed by the PEM text ('' for the global `ca` or the system roots), then by origin for pools.
   const agents = new Map<string, Dispatcher>()

@@ -2,7 +2,8 @@
 // reply carries, made while reading; it must be exactly JSON.stringify(object), or absent.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {parseRawHeaders} from '../../../src/core/relay/exchange.js'
+import {util} from 'undici'
+import {parseRawHeaders, useHeaderNames} from '../../../src/core/relay/exchange.js'
 
 const raw = (...pairs: string[]): Buffer[] => pairs.map((text) => Buffer.from(text, 'latin1'))
 
@@ -34,5 +35,15 @@ describe('relay raw headers', () => {
 
     assert.deepEqual(parseRawHeaders(raw('Set-Cookie', 'a=1', 'Set-Cookie', 'b=2')).headers, {'set-cookie': ['a=1', 'b=2']})
     assert.equal(parseRawHeaders(raw('X-Quote', 'say "hi"')).json, undefined, 'an escape is left to JSON.stringify')
+  })
+
+  it("with undici's table of well-known names (as the runtime sets it), the same headers and text", () => {
+    const pairs = raw('Content-Type', 'application/json', 'KEEP-ALIVE', 'timeout=5', 'X-Own-Name', 'v', 'Set-Cookie', 'a', 'set-cookie', 'b', 'Caf\u00e9', 'latin1 name')
+    const before = parseRawHeaders(pairs)
+    useHeaderNames(util.headerNameToString)
+    const after = parseRawHeaders(pairs)
+    assert.deepEqual(after, before)
+    assert.deepEqual(after.headers['set-cookie'], ['a', 'b'])
+    assert.equal(after.headers['caf\u00e9'], 'latin1 name')
   })
 })
