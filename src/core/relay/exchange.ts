@@ -123,6 +123,7 @@ export function useHeaderNames(lookup: (raw: Buffer) => string): void {
 }
 
 /** A name or value that JSON.stringify writes between quotes as it is (no quote, backslash or control character). */
+// eslint-disable-next-line no-control-regex
 const PLAIN = /^[^"\\\u0000-\u001f]*$/
 /** A name JSON.stringify would move to the front (an integer-like key), or one an object does not keep. */
 const REORDERED = /^[0-9]|^__proto__$/
