@@ -69,6 +69,8 @@ export class RelayConnection {
     this.decoder = new RelayLineDecoder({
       maxLineBytes: host.runtime.config.maxLineBytes,
       onLine: (line) => this.handleLine(line),
+      // The common line (ASCII) as text: one decoding per chunk, not a subarray and a toString per line.
+      onText: (line) => this.handleLine(line),
       onOverlong: (limit) => this.reject(null, 'null', `line over the ${limit} byte limit (max_line_bytes); it was skipped`, 'RW_ERR_FRAME_TOO_LARGE', performance.now()),
     })
     socket.setNoDelay(true)
@@ -103,7 +105,8 @@ export class RelayConnection {
     this.socket.destroy()
   }
 
-  private handleLine(line: Buffer): void {
+  /** `line.length` is its size in bytes (a text line has one character per byte: line-decoder.ts). */
+  private handleLine(line: Buffer | string): void {
     const received = performance.now()
     this.lastActive = received
     const parsed = parseRelayLine(line)

@@ -27,10 +27,10 @@ export interface RelayErrorResponse {
   code: ErrorCode
 }
 
-export function parseRelayLine(line: Buffer): ParsedRelayLine {
+export function parseRelayLine(line: Buffer | string): ParsedRelayLine {
   let value: unknown
   try {
-    value = JSON.parse(line.toString('utf8'))
+    value = JSON.parse(typeof line === 'string' ? line : line.toString('utf8'))
   } catch (error) {
     return {error: `not valid JSON: ${(error as Error).message}`, id: null, ok: false}
   }
