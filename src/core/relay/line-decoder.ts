@@ -5,6 +5,8 @@
 // connection (the client gives up instead). A partial line is dropped by stop() at the close.
 // `pause()` (called from onLine when a connection holds as many requests as it may) keeps the rest of
 // the chunk undecoded until `resume()`: one chunk at most, since the socket is paused with it.
+// With `onText` (the server's request lines), the complete lines of a chunk are decoded to text at once
+// when every byte is one character, which keeps a line's length equal to its size for the limits.
 const NEWLINE = 0x0a
 const CR = 0x0d
 
