@@ -89,10 +89,11 @@ export class BatchedLog {
     const text = this.pending.join('')
     this.pending = []
     this.pendingBytes = 0
-    const batch = this.rest === undefined ? Buffer.from(text) : text === '' ? this.rest : Buffer.concat([this.rest, Buffer.from(text)])
+    // The common case, nothing left over: the text is written as it is (no Buffer made for it first).
+    const batch: string | Buffer = this.rest === undefined ? text : text === '' ? this.rest : Buffer.concat([this.rest, Buffer.from(text)])
     let written = 0
     try {
-      written = writeSync(this.fd, batch)
+      written = typeof batch === 'string' ? writeSync(this.fd, batch) : writeSync(this.fd, batch)
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EAGAIN') {
         this.broken = true
@@ -101,7 +102,9 @@ export class BatchedLog {
       }
     }
 
-    this.rest = written < batch.length ? batch.subarray(written) : undefined
+    // A string's length counts UTF-16 units: bytes only when it is all ASCII, so a short write is checked in bytes.
+    const bytes = typeof batch === 'string' ? Buffer.byteLength(batch) : batch.length
+    this.rest = written < bytes ? (typeof batch === 'string' ? Buffer.from(batch) : batch).subarray(written) : undefined
     return this.rest === undefined ? 'done' : 'full'
   }
 }

@@ -4,6 +4,7 @@
 import type {RelayAddress} from '../core/relay/address.js'
 import type {RelayRequestLog} from '../core/relay/connection.js'
 import {loadRelayConfig} from '../core/relay/load-config.js'
+import {decimalText} from '../core/relay/messages.js'
 import {relayInspectTarget} from '../core/relay/inspect-target.js'
 import {type RelayServerEvent, startRelayServer} from '../core/relay/server.js'
 import {BatchedLog} from './batched-log.js'
@@ -128,15 +129,14 @@ async function serve(options: RelayStartOptions, logFormat: LogFormat, log: Batc
  */
 function formatRelayLog(entry: RelayRequestLog, format: LogFormat): string {
   const time = isoNow()
-  const timeMs = Math.round(entry.timeMs * 100) / 100
   const id = cut(idText(entry.id), MAX_LOGGED_ID_CHARS)
   const request = entry.request === null ? null : cut(entry.request, MAX_LOGGED_NAME_CHARS)
-  if (format === 'json') return JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs}) + '\n'
+  if (format === 'json') return JSON.stringify({code: entry.code, httpStatus: entry.httpStatus, id, request, status: entry.status, time, timeMs: Math.round(entry.timeMs * 100) / 100}) + '\n'
 
   const styled = styledWords()
   const status = entry.httpStatus === undefined ? '-' : String(entry.httpStatus)
   const detail = entry.code ? `${status} ${entry.code}` : status
-  return `${styled.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${entry.status === 'ok' ? styled.ok : styled.error} ${detail} ${timeMs}ms\n`
+  return `${styled.dim(time)} ${escapeControl(request ?? '-')} id=${escapeControl(id)} ${entry.status === 'ok' ? styled.ok : styled.error} ${detail} ${decimalText(entry.timeMs, 2)}ms\n`
 }
 
 // A line per request at thousands a second: the clock's text is made once per millisecond, and the

@@ -46,7 +46,9 @@ export class RelayConnection {
   private readonly decoder: RelayLineDecoder
   private readonly inFlight = new Set<RelayCall>()
   private readonly slots = new SlotQueue()
-  private readonly idleTimer: NodeJS.Timeout | undefined
+  private idleTimer: NodeJS.Timeout | undefined
+  /** performance.now() of the last complete line, reply or drain: the idle timer checks it when it fires (no refresh per request). */
+  private lastActive = performance.now()
   private pendingBytes = 0
   private reading = true
   private waitingForDrain = false
@@ -67,6 +69,8 @@ export class RelayConnection {
     this.decoder = new RelayLineDecoder({
       maxLineBytes: host.runtime.config.maxLineBytes,
       onLine: (line) => this.handleLine(line),
+      // The common line (ASCII) as text: one decoding per chunk, not a subarray and a toString per line.
+      onText: (line) => this.handleLine(line),
       onOverlong: (limit) => this.reject(null, 'null', `line over the ${limit} byte limit (max_line_bytes); it was skipped`, 'RW_ERR_FRAME_TOO_LARGE', performance.now()),
     })
     socket.setNoDelay(true)
@@ -101,9 +105,10 @@ export class RelayConnection {
     this.socket.destroy()
   }
 
-  private handleLine(line: Buffer): void {
+  /** `line.length` is its size in bytes (a text line has one character per byte: line-decoder.ts). */
+  private handleLine(line: Buffer | string): void {
     const received = performance.now()
-    this.idleTimer?.refresh()
+    this.lastActive = received
     const parsed = parseRelayLine(line)
     let id: string
     try {
@@ -131,28 +136,35 @@ export class RelayConnection {
     this.write(dispatchedLine(id))
     runtime.retain()
     this.pendingBytes += line.length
-    void this.run(runtime, route, prepared, id, parsed.value.id, received, line.length, this.host.traffic ? {data, params} : undefined)
+    this.run(runtime, route, prepared, id, parsed.value.id, received, line.length, this.host.traffic ? {data, params} : undefined)
     this.updateFlow()
   }
 
   // `input` (the client's params and data, never the prepared call with its secrets) only for the traffic log.
-  private async run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number, input?: unknown): Promise<void> {
+  // Callbacks, not async/await: a request that finds a free slot costs no promise here.
+  private run(runtime: RelayRuntime, route: RelayRoute, prepared: ReturnType<RelayRoute['prepare']>, id: string, rawId: unknown, received: number, size: number, input?: unknown): void {
     const call = new RelayCall()
     this.inFlight.add(call)
-    const {scheduler} = this.host
-    const slot = scheduler.acquire(this.slots)
-    if (slot) await slot
-    let result: RelayCallResult
-    if (call.cancelled) result = {code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}}
-    else result = await route.call(prepared, call)
-    scheduler.release(this.slots)
+    const done = (result: RelayCallResult): void => this.finish(runtime, route, call, result, id, rawId, received, size, input)
+    const start = (): void => {
+      if (call.cancelled) done({code: 'RW_ERR_CLOSED', ok: false, response: {code: 'RW_ERR_CLOSED', error: 'cancelled: the client closed its connection'}})
+      else route.call(prepared, call, done)
+    }
+
+    const slot = this.host.scheduler.acquire(this.slots)
+    if (slot) void slot.then(start)
+    else start()
+  }
+
+  private finish(runtime: RelayRuntime, route: RelayRoute, call: RelayCall, result: RelayCallResult, id: string, rawId: unknown, received: number, size: number, input: unknown): void {
+    this.host.scheduler.release(this.slots)
     runtime.release()
     this.inFlight.delete(call)
     this.pendingBytes -= size
     const timeMs = performance.now() - received
     let line: string
     try {
-      line = finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers)
+      line = finalLine(result.ok, timeMs / 1000, id, result.response, result.httpStatus, result.headers, result.headersJson)
     } catch (error) {
       // An upstream body too deep to write as JSON: an error reply for this request alone.
       const {code, message} = error as RestwireError
@@ -161,7 +173,7 @@ export class RelayConnection {
     }
 
     this.write(line)
-    this.idleTimer?.refresh()
+    this.lastActive = received + timeMs
     this.host.onRequest?.({code: result.code, httpStatus: result.httpStatus, id: rawId, request: route.template.name, status: result.ok ? 'ok' : 'error', timeMs})
     if (this.host.traffic) this.observe(route.template.name, route.template.url, {bytes: size, value: input}, result, line.length, timeMs)
     if (this.ending) this.endWhenIdle()
@@ -240,7 +252,7 @@ export class RelayConnection {
 
   private readonly drained = (): void => {
     this.waitingForDrain = false
-    this.idleTimer?.refresh()
+    this.lastActive = performance.now()
     this.updateFlow()
   }
 
@@ -252,10 +264,19 @@ export class RelayConnection {
     if (!this.closed) this.socket.write(text)
   }
 
-  /** Nothing in flight and no complete line for the idle timeout: close (a request still running keeps it open). */
+  /** Nothing in flight and no complete line, reply or drain for the idle timeout: close (a request still running keeps it open). */
   private readonly idleTimeout = (): void => {
-    if (this.inFlight.size > 0) this.idleTimer!.refresh()
-    else this.socket.destroy()
+    const now = performance.now()
+    if (this.inFlight.size > 0) this.lastActive = now
+    // Node's timers count whole milliseconds of loop time: one may fire a fraction early (then it waits 1 ms more).
+    const left = this.lastActive + this.host.idleTimeoutMs - now
+    if (left <= 0) {
+      this.socket.destroy()
+      return
+    }
+
+    this.idleTimer = setTimeout(this.idleTimeout, Math.max(1, Math.ceil(left)))
+    this.idleTimer.unref()
   }
 
   private endWhenIdle(): void {

@@ -5,12 +5,19 @@
 // connection (the client gives up instead). A partial line is dropped by stop() at the close.
 // `pause()` (called from onLine when a connection holds as many requests as it may) keeps the rest of
 // the chunk undecoded until `resume()`: one chunk at most, since the socket is paused with it.
+// With `onText` (the server's request lines), the complete lines of a chunk are decoded to text at once
+// when every byte is one character, which keeps a line's length equal to its size for the limits.
 const NEWLINE = 0x0a
 const CR = 0x0d
 
 export interface RelayLineDecoderOptions {
   maxLineBytes: number
   onLine: (line: Buffer) => void
+  /**
+   * Optional: lines as text. When set, the complete lines of a chunk are decoded to text at once, and a
+   * line that decoded one character per byte (its `length` is its byte count) comes here instead of onLine.
+   */
+  onText?: (line: string) => void
   /** Once per over-long line, when its end (or the limit) is reached. */
   onOverlong: (maxLineBytes: number) => void
 }
@@ -35,6 +42,18 @@ export class RelayLineDecoder {
 
     let start = 0
     let end = chunk.indexOf(NEWLINE)
+    if (end !== -1 && this.options.onText !== undefined && this.pending.length === 0 && !this.skipping && !this.stopped) {
+      const last = chunk.lastIndexOf(NEWLINE)
+      const text = chunk.toString('utf8', 0, last)
+      // As long as the bytes: each byte is one character (ASCII, or an invalid byte as U+FFFD, as the
+      // Buffer path would decode it), so a character offset is a byte offset and a line's length its size.
+      if (text.length === last) {
+        start = this.emitText(chunk, text)
+        if (start === -1) return
+        end = -1
+      }
+    }
+
     while (end !== -1 && !this.stopped) {
       if (this.paused) {
         this.held.push(chunk.subarray(start))
@@ -87,6 +106,28 @@ export class RelayLineDecoder {
 
       this.push(held[index]!)
     }
+  }
+
+  /** The lines of `text` (a chunk's bytes up to its last newline); the byte offset after them, -1 when stopped or paused (the rest held). */
+  private emitText(chunk: Buffer, text: string): number {
+    const onText = this.options.onText!
+    let from = 0
+    while (from <= text.length) {
+      if (this.stopped) return -1
+      if (this.paused) {
+        this.held.push(chunk.subarray(from))
+        return -1
+      }
+
+      let newline = text.indexOf('\n', from)
+      if (newline === -1) newline = text.length
+      const stop = newline > from && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline
+      if (stop - from > this.options.maxLineBytes) this.options.onOverlong(this.options.maxLineBytes)
+      else if (stop > from) onText(text.slice(from, stop))
+      from = newline + 1
+    }
+
+    return from
   }
 
   private emit(tail: Buffer): void {

@@ -27,10 +27,10 @@ export interface RelayErrorResponse {
   code: ErrorCode
 }
 
-export function parseRelayLine(line: Buffer): ParsedRelayLine {
+export function parseRelayLine(line: Buffer | string): ParsedRelayLine {
   let value: unknown
   try {
-    value = JSON.parse(line.toString('utf8'))
+    value = JSON.parse(typeof line === 'string' ? line : line.toString('utf8'))
   } catch (error) {
     return {error: `not valid JSON: ${(error as Error).message}`, id: null, ok: false}
   }
@@ -49,6 +49,8 @@ export function parseRelayLine(line: Buffer): ParsedRelayLine {
 
 /** The id as JSON text, written once per line and reused in every reply; RW_ERR_JSON when it cannot be (too deep). */
 export function idJson(id: unknown): string {
+  // A number from JSON.parse is finite: its JSON text is its String() (the common id, without a stringify).
+  if (typeof id === 'number') return String(id)
   return stringifyJson(id, 'the "id"')
 }
 
@@ -59,19 +61,45 @@ export function dispatchedLine(id: string): string {
 /**
  * The final reply, fields in the order of PROTOCOLS.md (status, time, id, response, then restwire's).
  * `time` stays a JSON number of seconds (what txhttprelay clients parse), rounded to 0.1 ms: 4 decimals.
+ * `headersJson`, when given, is `JSON.stringify(headers)` made already (exchange.ts).
  * Throws RW_ERR_JSON when `response` (an upstream's body) cannot be written as JSON (nested too deeply).
  */
-export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined): string {
+export function finalLine(ok: boolean, timeSeconds: number, id: string, response: unknown, httpStatus: number | undefined, headers: Record<string, unknown> | undefined, headersJson?: string): string {
   const body = response === undefined ? 'null' : stringifyJson(response, "the upstream's response body")
-  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${roundSeconds(timeSeconds)},"id":${id},"response":${body}`
+  let line = `{"status":"${ok ? 'ok' : 'error'}","time":${decimalText(timeSeconds, 4)},"id":${id},"response":${body}`
   // Header values are strings (or arrays of them): they always serialise.
-  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${JSON.stringify(headers ?? {})}`
+  if (httpStatus !== undefined) line += `,"http_status":${httpStatus},"headers":${headersJson ?? JSON.stringify(headers ?? {})}`
   return line + '}\n'
 }
 
 /** Seconds to 4 decimals (0.1 ms), as docs/relay.md shows them; never written in exponent form. */
 export function roundSeconds(seconds: number): number {
   return Math.round(seconds * 10_000) / 10_000
+}
+
+const SCALES = [1, 10, 100, 1000, 10_000]
+
+/**
+ * `String(Math.round(value * 10^digits) / 10^digits)` (digits 0 to 4) built from integers: a reply's time
+ * and a log line's milliseconds, thousands of times a second, without V8's double-to-text conversion.
+ * The same text: the shortest form of a double nearest to k/10^digits is that decimal, for k up to 2^30.
+ */
+export function decimalText(value: number, digits: number): string {
+  const scale = SCALES[digits]!
+  const scaled = Math.round(value * scale)
+  // Negative, too large or not a number: the general conversion.
+  if (!(scaled >= 0 && scaled <= 0x3f_ff_ff_ff)) return String(scaled / scale)
+  const whole = Math.floor(scaled / scale)
+  let fraction = scaled - whole * scale
+  if (fraction === 0) return String(whole)
+  let width = digits
+  while (fraction % 10 === 0) {
+    fraction /= 10
+    width--
+  }
+
+  const text = String(fraction)
+  return `${whole}.${'0'.repeat(width - text.length)}${text}`
 }
 
 /** Names listed in the answer to an unknown name; a config with more says how many it left out. */

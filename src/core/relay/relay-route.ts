@@ -5,7 +5,8 @@ import type {Dispatcher} from 'undici'
 import type {ErrorCode} from '../errors.js'
 import {stringifyJson} from '../json.js'
 import type {RelayTemplate} from './config.js'
-import {type CancelReason, type RelayCall, type ResponseHeaders, TOO_LARGE, exchange} from './exchange.js'
+import {Deadlines} from './deadlines.js'
+import {type CancelReason, type ExchangeOutcome, type RelayCall, type ResponseHeaders, TOO_LARGE, exchange} from './exchange.js'
 import {type Params, PlaceholderError, fillTemplate, paramValue} from './url-template.js'
 
 /** Upstream statuses worth another attempt (when not expected and retries remain). */
@@ -23,6 +24,8 @@ export interface RelayCallResult {
   response: unknown
   httpStatus?: number
   headers?: ResponseHeaders
+  /** JSON.stringify(headers), when the exchange made it as it read them. */
+  headersJson?: string
   code?: ErrorCode
 }
 
@@ -32,6 +35,8 @@ export class RelayInputError extends Error {}
 export class RelayRoute {
   private readonly headersWithBody: Record<string, string>
   private readonly sendsBody: boolean
+  /** The template's timeout for every call, on one timer (deadlines.ts). */
+  private readonly deadlines: Deadlines
 
   constructor(
     readonly template: RelayTemplate,
@@ -40,6 +45,7 @@ export class RelayRoute {
     const contentType = template.encoding === 'form' ? 'application/x-www-form-urlencoded' : 'application/json'
     this.headersWithBody = {'content-type': contentType, ...template.headers}
     this.sendsBody = template.method !== 'GET' && template.method !== 'HEAD'
+    this.deadlines = new Deadlines(template.timeoutMs)
   }
 
   /** Throws RelayInputError for input the template cannot take, RW_ERR_JSON for data too deep to serialise. */
@@ -61,54 +67,112 @@ export class RelayRoute {
     }
   }
 
-  /** Sends the request with retries under the template's timeout; `call.cancel()` stops it at any point. */
-  async call(prepared: PreparedCall, call: RelayCall): Promise<RelayCallResult> {
-    const {template} = this
-    const timer = setTimeout(cancelForTimeout, template.timeoutMs, call)
-    const options: Dispatcher.DispatchOptions = {
-      body: prepared.body,
-      bodyTimeout: template.timeoutMs,
-      headers: prepared.headers,
-      headersTimeout: template.timeoutMs,
-      method: template.method,
-      origin: template.origin,
-      path: prepared.path,
-    }
-    try {
-      for (let attempt = 0; ; attempt++) {
-        const outcome = await exchange(this.dispatcher, options, call, template.maxResponseBytes)
-        if (call.cancelled) return this.cancelled(call.cancelled)
-        const retry = attempt < template.retries
-        if ('error' in outcome) {
-          if (outcome.error === TOO_LARGE) return this.tooLarge(outcome.status!, outcome.headers!)
-          if (retry && (await backoff(template.retryBackoffMs, attempt, call))) continue
-          if (call.cancelled) return this.cancelled(call.cancelled)
-          return failure(`${template.method} ${template.origin}: ${upstreamReason(outcome.error)}`)
-        }
-
-        const expected = template.expect.includes(outcome.status)
-        if (!expected && retry && RETRY_STATUSES.has(outcome.status)) {
-          if (await backoff(template.retryBackoffMs, attempt, call)) continue
-          return this.cancelled(call.cancelled!)
-        }
-
-        const body = decodeBody(outcome.body, outcome.headers['content-type'])
-        if (expected) return {headers: outcome.headers, httpStatus: outcome.status, ok: true, response: body}
-        return {code: outcome.status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers: outcome.headers, httpStatus: outcome.status, ok: false, response: body}
-      }
-    } finally {
-      clearTimeout(timer)
-    }
+  /**
+   * Sends the request with retries under the template's timeout; `call.cancel()` stops it at any point.
+   * `done` gets the result once. Callbacks, not async/await: no promise per attempt or per call on the
+   * relay's hot path.
+   */
+  call(prepared: PreparedCall, call: RelayCall, done: (result: RelayCallResult) => void): void {
+    new Attempts(this, prepared, call, done).send()
   }
 
-  private tooLarge(status: number, headers: ResponseHeaders): RelayCallResult {
+  /** The timeout list of this route (Attempts starts and ends each call's timeout on it). */
+  get timeouts(): Deadlines {
+    return this.deadlines
+  }
+
+  /** The result of an upstream answer that is not retried. */
+  answered(outcome: {status: number; headers: ResponseHeaders; headersJson: string | undefined; body: Buffer}, expected: boolean): RelayCallResult {
+    const body = decodeBody(outcome.body, outcome.headers['content-type'])
+    if (expected) return {headers: outcome.headers, headersJson: outcome.headersJson, httpStatus: outcome.status, ok: true, response: body}
+    return {code: outcome.status >= 500 ? 'RW_ERR_REMOTE_5XX' : 'RW_ERR_REMOTE_4XX', headers: outcome.headers, headersJson: outcome.headersJson, httpStatus: outcome.status, ok: false, response: body}
+  }
+
+  failed(error: Error): RelayCallResult {
+    return failure(`${this.template.method} ${this.template.origin}: ${upstreamReason(error)}`)
+  }
+
+  send(options: Dispatcher.DispatchOptions, call: RelayCall, settle: (outcome: ExchangeOutcome) => void): void {
+    exchange(this.dispatcher, options, call, this.template.maxResponseBytes, settle)
+  }
+
+  tooLarge(status: number, headers: ResponseHeaders): RelayCallResult {
     const error = `${this.template.method} ${this.template.origin}: response body over the ${this.template.maxResponseBytes} byte limit (max_response_bytes)`
     return {...failure(error), headers, httpStatus: status}
   }
 
-  private cancelled(reason: CancelReason): RelayCallResult {
+  cancelled(reason: CancelReason): RelayCallResult {
     if (reason === 'timeout') return failure(`${this.template.method} ${this.template.origin}: no complete answer within ${this.template.timeoutMs} ms (timeout)`, 'RW_ERR_TIMEOUT')
     return failure('cancelled: the client closed its connection', 'RW_ERR_CLOSED')
+  }
+}
+
+/**
+ * One call's attempts, in order: an exchange, then its outcome: a result, or (retries left, idempotent
+ * method) a backoff wait and the next exchange. The call's timeout spans all of them.
+ */
+class Attempts {
+  private attempt = 0
+  private readonly options: Dispatcher.DispatchOptions
+
+  constructor(
+    private readonly route: RelayRoute,
+    prepared: PreparedCall,
+    private readonly call: RelayCall,
+    private readonly done: (result: RelayCallResult) => void,
+  ) {
+    const {template} = route
+    route.timeouts.add(call)
+    // The call's own timeout (above) spans every attempt and starts before undici's per-phase timers
+    // would: it always ends the exchange first, so those are off (0) and not set and cleared per request.
+    this.options = {
+      body: prepared.body,
+      bodyTimeout: 0,
+      headers: prepared.headers,
+      headersTimeout: 0,
+      method: template.method,
+      origin: template.origin,
+      path: prepared.path,
+    }
+  }
+
+  send(): void {
+    this.route.send(this.options, this.call, this.onOutcome)
+  }
+
+  private finish(result: RelayCallResult): void {
+    this.route.timeouts.remove(this.call)
+    this.done(result)
+  }
+
+  private readonly onOutcome = (outcome: ExchangeOutcome): void => {
+    const {call, route} = this
+    const {template} = route
+    if (call.cancelled) return this.finish(route.cancelled(call.cancelled))
+    const retry = this.attempt < template.retries
+    if ('error' in outcome) {
+      if (outcome.error === TOO_LARGE) return this.finish(route.tooLarge(outcome.status!, outcome.headers!))
+      if (!retry) return this.finish(route.failed(outcome.error))
+      return backoff(template.retryBackoffMs, this.attempt, call, (again) => {
+        if (again) return this.next()
+        this.finish(call.cancelled ? route.cancelled(call.cancelled) : route.failed(outcome.error))
+      })
+    }
+
+    const expected = template.expect.includes(outcome.status)
+    if (!expected && retry && RETRY_STATUSES.has(outcome.status)) {
+      return backoff(template.retryBackoffMs, this.attempt, call, (again) => {
+        if (again) return this.next()
+        this.finish(route.cancelled(call.cancelled!))
+      })
+    }
+
+    this.finish(route.answered(outcome, expected))
+  }
+
+  private next(): void {
+    this.attempt++
+    this.send()
   }
 }
 
@@ -116,24 +180,19 @@ function failure(error: string, code: ErrorCode = 'RW_ERR_RELAY_UPSTREAM'): Rela
   return {code, ok: false, response: {code, error}}
 }
 
-function cancelForTimeout(call: RelayCall): void {
-  call.cancel('timeout')
-}
-
-/** Waits base * 2^attempt (capped); false when the call was cancelled meanwhile. */
-function backoff(baseMs: number, attempt: number, call: RelayCall): Promise<boolean> {
-  if (call.cancelled) return Promise.resolve(false)
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => {
-      call.wake = undefined
-      resolve(true)
-    }, Math.min(MAX_BACKOFF_MS, baseMs * 2 ** attempt))
-    call.wake = () => {
-      clearTimeout(timer)
-      call.wake = undefined
-      resolve(false)
-    }
-  })
+/** Waits base * 2^attempt (capped), then `then(true)`; `then(false)` at once or as soon as the call is cancelled. */
+function backoff(baseMs: number, attempt: number, call: RelayCall, then: (again: boolean) => void): void {
+  if (call.cancelled) return then(false)
+  const timer = setTimeout(() => {
+    call.wake = undefined
+    then(true)
+  }, Math.min(MAX_BACKOFF_MS, baseMs * 2 ** attempt))
+  // Woken by cancel(): the caller's stack (a timeout sweep, a closing connection) is left first.
+  call.wake = () => {
+    clearTimeout(timer)
+    call.wake = undefined
+    queueMicrotask(() => then(false))
+  }
 }
 
 function fillRaw(literals: readonly string[], names: readonly string[], params: Params): string {

@@ -1,8 +1,12 @@
-// A loaded config made executable: one RelayRoute per request, on undici Agents (keep-alive pools per
-// origin) that this runtime owns: one trusting the global `ca` (or the system roots), one per distinct
-// per-request `ca`. A reload builds a new runtime; the old one closes once its requests have finished.
+// A loaded config made executable: one RelayRoute per request, on undici dispatchers that this runtime
+// owns. A route without redirects holds the keep-alive Pool of its origin (one per origin and `ca`)
+// directly: no Agent lookup and no Agent-level drain events per request. A route that follows redirects
+// goes through an Agent (a hop may lead to another origin): one trusting the global `ca` (or the system
+// roots), one per distinct per-request `ca`. A reload builds a new runtime; the old one closes once its
+// requests have finished.
 import type {Dispatcher} from 'undici'
 import type {RelayConfig, RelayTemplate} from './config.js'
+import {useHeaderNames} from './exchange.js'
 import {RelayRoute} from './relay-route.js'
 
 const KEEP_ALIVE_MS = 30_000
@@ -15,33 +19,57 @@ export interface RelayRuntime {
   release(): void
   /** Replaced by a reload: closes once its last retained request is done. */
   retire(): void
-  /** Closes the Agents it made, after their in-flight requests (a given dispatcher is left open). */
+  /** Closes the dispatchers it made, after their in-flight requests (a given dispatcher is left open). */
   close(): Promise<void>
 }
 
 /** `dispatcher`, when given, carries every request whose template has no `ca` of its own (tests, embedding). */
 export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispatcher): Promise<RelayRuntime> {
-  const {Agent, interceptors} = await import('undici')
+  const {Agent, Pool, interceptors, util} = await import('undici')
+  useHeaderNames(util.headerNameToString)
   const owned: Dispatcher[] = []
+  // Keyed by the PEM text ('' for the global `ca` or the system roots), then by origin for pools.
+  const agents = new Map<string, Dispatcher>()
+  const pools = new Map<string, Dispatcher>()
+  const connectFor = (ca: string | undefined): {ca: string} | undefined => (ca === undefined ? undefined : {ca})
   const agentFor = (ca: string | undefined): Dispatcher => {
-    const agent = new Agent({connect: ca === undefined ? undefined : {ca}, keepAliveTimeout: KEEP_ALIVE_MS})
-    owned.push(agent)
+    let agent = agents.get(ca ?? '')
+    if (!agent) {
+      agent = new Agent({connect: connectFor(ca), keepAliveTimeout: KEEP_ALIVE_MS})
+      agents.set(ca ?? '', agent)
+      owned.push(agent)
+    }
+
     return agent
   }
 
-  const base = dispatcher ?? agentFor(config.ca?.pem)
-  const byCa = new Map<string, Dispatcher>()
-  const routes = new Map<string, RelayRoute>()
-  for (const [name, template] of config.requests) {
-    let chosen = base
-    if (template.ca) {
-      chosen = byCa.get(template.ca.pem) ?? agentFor(template.ca.pem)
-      byCa.set(template.ca.pem, chosen)
+  const poolFor = (ca: string | undefined, origin: string): Dispatcher => {
+    const key = `${ca ?? ''}\n${origin}`
+    let pool = pools.get(key)
+    if (!pool) {
+      // What an Agent makes for an origin: a Pool with no cap on connections, the same options.
+      pool = new Pool(origin, {connect: connectFor(ca), keepAliveTimeout: KEEP_ALIVE_MS})
+      pools.set(key, pool)
+      owned.push(pool)
     }
 
-    // undici follows no redirects unless asked to, per dispatcher. Every hop goes through the credential
-    // filter (inside the redirect interceptor, which re-dispatches through it).
-    if (template.redirects > 0) chosen = chosen.compose(dropCredentialsOffOrigin(template), interceptors.redirect({maxRedirections: template.redirects}))
+    return pool
+  }
+
+  const routes = new Map<string, RelayRoute>()
+  for (const [name, template] of config.requests) {
+    // A template's own `ca`, else the global one (or the system roots).
+    const ca = template.ca ? template.ca.pem : config.ca?.pem
+    let chosen: Dispatcher
+    if (template.redirects > 0) {
+      // undici follows no redirects unless asked to, per dispatcher. Every hop goes through the credential
+      // filter (inside the redirect interceptor, which re-dispatches through it).
+      const base = !template.ca && dispatcher ? dispatcher : agentFor(ca)
+      chosen = base.compose(dropCredentialsOffOrigin(template), interceptors.redirect({maxRedirections: template.redirects}))
+    } else {
+      chosen = !template.ca && dispatcher ? dispatcher : poolFor(ca, template.origin)
+    }
+
     routes.set(name, new RelayRoute(template, chosen))
   }
 
@@ -49,7 +77,7 @@ export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispat
   let retired = false
   let closing: Promise<void> | undefined
   const close = (): Promise<void> => {
-    closing ??= Promise.all(owned.map((agent) => agent.close().catch(() => {}))).then(() => {})
+    closing ??= Promise.all(owned.map((owner) => owner.close().catch(() => {}))).then(() => {})
     return closing
   }
 
@@ -58,7 +86,7 @@ export async function buildRelayRuntime(config: RelayConfig, dispatcher?: Dispat
     config,
     release() {
       retained--
-      // A request that waited for a slot across a reload must still find its Agent open.
+      // A request that waited for a slot across a reload must still find its dispatcher open.
       if (retired && retained === 0) void close()
     },
     retain() {

@@ -60,4 +60,53 @@ describe('RelayLineDecoder', () => {
     decoder.resume()
     assert.deepEqual(out, ['a', 'b'])
   })
+  it('with onText, the same lines as with onLine alone: any chunking, CRLF, empty and over-long lines, UTF-8, invalid bytes, pauses', () => {
+    const lines = ['{"request":"echo","id":1}', '', 'a\r', 'x'.repeat(40), '"é€"', 'é'.repeat(20), '0123456789'.repeat(3), 'bad \u00ff', '{"id":2}', '\r', 'last']
+    const stream = Buffer.concat([...lines.map((line) => Buffer.from(line + '\n')), Buffer.from([0x80, 0x41, 0xc3, 0x0a, 0xff, 0x0d, 0x0a]), Buffer.from('tail')])
+    let seed = 7
+    let asText = 0
+    const random = (n: number): number => {
+      seed = (seed * 1_103_515_245 + 12_345) % 2_147_483_648
+      return seed % n
+    }
+
+    const run = (text: boolean, cuts: number[], pauseAt: number): Out => {
+      const out: Out = []
+      let seen = 0
+      const decoder: RelayLineDecoder = new RelayLineDecoder({
+        maxLineBytes: 30,
+        onLine: (line) => {
+          out.push(line.toString())
+          if (++seen === pauseAt) decoder.pause()
+        },
+        onOverlong: (limit) => out.push({overlong: limit}),
+        ...(text
+          ? {
+              onText: (line: string) => {
+                asText++
+                out.push(line)
+                if (++seen === pauseAt) decoder.pause()
+              },
+            }
+          : {}),
+      })
+      let from = 0
+      for (const cut of [...cuts, stream.length]) {
+        decoder.push(stream.subarray(from, cut))
+        from = cut
+      }
+
+      decoder.resume()
+      decoder.push(Buffer.from('\n'))
+      return out
+    }
+
+    for (let round = 0; round < 300; round++) {
+      const cuts = [...new Set(Array.from({length: random(8)}, () => random(stream.length)))].sort((a, b) => a - b)
+      const pauseAt = random(6)
+      assert.deepEqual(run(true, cuts, pauseAt), run(false, cuts, pauseAt), `cuts ${cuts.join(',')}, pause at line ${pauseAt}`)
+    }
+
+    assert.ok(asText > 0, 'the text path was taken')
+  })
 })
