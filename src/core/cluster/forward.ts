@@ -21,10 +21,9 @@
 //   cancel  caller → holder        the HTTP client went away or the reply body was abandoned; also the
 //                                  answer to data or an ack for a call that is over
 import {Readable} from 'node:stream'
-import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
 import {BodyInbox, CHUNK_BYTES, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
-import type {CallInbox} from './call-inbox.js'
+import type {CallInbox, CallMessage} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import {Reply} from '../pipe/stream.js'
@@ -88,7 +87,7 @@ export function errorFrom(value: {code?: unknown; status?: unknown; message?: un
 }
 
 /** A message for a call that is over: data or an ack naming the holder's call gets a cancel, so the holder stops. */
-export function strayMessage(host: ForwardHost, msg: Msg): void {
+export function strayMessage(host: ForwardHost, msg: CallMessage): void {
   const data = msg.data
   let call = ''
   if (data[0] === MessageType.ack) call = decodeAck(data).call
@@ -159,7 +158,7 @@ class CallerSide {
     this.settle.reject(error)
   }
 
-  private receive(msg: Msg): void {
+  private receive(msg: CallMessage): void {
     const data = msg.data
     // The server's own answer to the open (no payload, status 503): no subscriber on the node's subject.
     if (data.byteLength === 0) {
@@ -274,8 +273,15 @@ class CallerSide {
 /** What the holder calls to send an event to its local node. */
 export type LocalRequest = (event: PipeEvent, options: SendOptions) => Promise<PipeReply>
 
+/** An open as the holder receives it: alone in a NATS message, or an entry of a batch (its reply subject the entry's address). */
+export interface OpenMessage {
+  subject: string
+  reply?: string
+  data: Uint8Array
+}
+
 /** The open's fields and inline body; undefined (reported) when malformed. */
-function parseOpen(host: ForwardHost, msg: Msg): {meta: OpenMeta; inline?: Buffer} | undefined {
+function parseOpen(host: ForwardHost, msg: OpenMessage): {meta: OpenMeta; inline?: Buffer} | undefined {
   try {
     return decodeOpen(msg.data)
   } catch (error) {
@@ -292,7 +298,7 @@ function errorValue(error: unknown): {code: string; status: number; message: str
 }
 
 /** The holder's side of one call opened by `msg` on a node's subject. */
-export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | undefined): void {
+export function serveCall(host: ForwardHost, msg: OpenMessage, request: LocalRequest | undefined): void {
   const caller = msg.reply
   if (!caller) return host.report(`an open on ${msg.subject} without a reply subject`)
   const open = parseOpen(host, msg)
