@@ -9,7 +9,7 @@
 //   _g<n>   the reply subject of a batch of opens (nats-link.ts): the server's "no responders" there is
 //           handed to every call of the batch still open
 import type {Msg, NatsConnection, Subscription} from '@nats-io/transport-node'
-import {BATCH_INBOX_ID, decodeBatch} from './wire.js'
+import {BATCH_INBOX_ID, WireError, decodeBatch} from './wire.js'
 
 /** What a call's handler reads of a message: its payload, and the server's status (no responders). */
 export interface CallMessage {
@@ -111,8 +111,14 @@ export class CallInbox {
   }
 
   private batch(data: Uint8Array): void {
-    // Checked whole first (throws on a malformed batch: reported, none of it used).
-    const entries = decodeBatch(data)
+    // Checked whole first (a malformed batch is reported, none of it used).
+    let entries
+    try {
+      entries = decodeBatch(data)
+    } catch (error) {
+      throw new WireError(`a malformed batch, dropped: ${(error as Error).message}`)
+    }
+
     for (const entry of entries) this.deliver(this.calls.get(entry.address), {data: entry.payload})
   }
 
