@@ -119,6 +119,18 @@ describe('cluster: batches between hubs', {skip: skipWithout('nats-server', 'ope
     )
   })
 
+  it('a caller that goes away: the node on the other hub sees its event reset (the served call\'s signal)', async () => {
+    const controller = new AbortController()
+    const outcome = hubA.hub.request('node-a', {args: [], noun: 'hang', verb: 'GET'}, {signal: controller.signal, timeoutMs: 60_000}).then(
+      () => undefined,
+      (error: Error) => error,
+    )
+    await until('the event to reach the node', () => node.inFlight() === 1)
+    controller.abort()
+    await until('the node to see the event reset', () => node.inFlight() === 0)
+    assert.ok(await outcome, 'the call was answered after its caller went away')
+  })
+
   it('a batch of opens to a node no hub holds: every call of it gets 503 "not connected" after the bounded wait', async () => {
     // hub-a's directory is behind: it places "ghost" on hub-b (a claim as hub-b would make it), where no
     // session holds it, so nobody subscribes to its subject and the server answers "no responders".

@@ -1,0 +1,27 @@
+// The signal of a call served for another hub (forward.ts): what the local side uses of an AbortSignal.
+import assert from 'node:assert/strict'
+import {describe, it} from 'node:test'
+import {ServedSignal} from '../../../src/core/cluster/forward.js'
+
+describe('ServedSignal', () => {
+  it('calls each listener once on abort, never one removed or added after, and reports one that throws without skipping the rest', () => {
+    const errors: string[] = []
+    const signal = new ServedSignal((error) => errors.push(error.message))
+    const calls: string[] = []
+    const removed = (): number => calls.push('removed')
+    signal.addEventListener('abort', () => calls.push('first'))
+    signal.addEventListener('abort', removed)
+    signal.addEventListener('abort', () => {
+      throw new Error('a broken listener')
+    })
+    signal.addEventListener('abort', () => calls.push('last'))
+    signal.removeEventListener('abort', removed)
+    assert.equal(signal.aborted, false)
+    signal.abort()
+    assert.equal(signal.aborted, true)
+    signal.addEventListener('abort', () => calls.push('late'))
+    signal.abort()
+    assert.deepEqual(calls, ['first', 'last'])
+    assert.deepEqual(errors, ['a broken listener'])
+  })
+})
