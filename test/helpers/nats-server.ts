@@ -15,6 +15,8 @@ export interface NatsServer {
   stop(): Promise<void>
   /** Messages the server received from its clients so far (its monitoring port's /varz; only with `monitor`). */
   inMsgs(): Promise<number>
+  /** The running server's process id (for its CPU time in /proc). */
+  pid(): number
 }
 
 /** A port free on 127.0.0.1 now (for a server that must be restarted on the same port). */
@@ -88,5 +90,10 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     return ((await response.json()) as {in_msgs: number}).in_msgs
   }
 
-  return {inMsgs, log: () => log.slice(-4000), port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
+  const pid = (): number => {
+    if (child?.pid === undefined) throw new Error('nats-server is not running')
+    return child.pid
+  }
+
+  return {inMsgs, log: () => log.slice(-4000), pid, port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
 }
