@@ -25,7 +25,7 @@ async function* pattern(mib: number): AsyncGenerator<Buffer> {
   for (let sent = 0; sent < mib * MIB; sent += piece.length) yield piece.subarray(0, Math.min(piece.length, mib * MIB - sent))
 }
 
-async function digest(source: AsyncIterable<Buffer | Uint8Array>): Promise<{bytes: number; sha: string}> {
+async function digest(source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>): Promise<{bytes: number; sha: string}> {
   const hash = createHash('sha256')
   let bytes = 0
   for await (const chunk of source) {
