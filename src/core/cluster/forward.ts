@@ -24,7 +24,8 @@ import {Readable} from 'node:stream'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
 import {BodyInbox, CHUNK_BYTES, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
 import type {CallInbox, CallMessage} from './call-inbox.js'
-import type {CallSignal, PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
+import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
+import {CallAbort} from '../pipe/call-signal.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import {Reply} from '../pipe/stream.js'
 import type {NatsLink} from './nats-link.js'
@@ -270,43 +271,6 @@ class CallerSide {
   }
 }
 
-/**
- * The signal of a call served for another hub: aborted when the caller cancels or the hub gives the call
- * up. What the local side uses of an AbortSignal (`aborted`, an 'abort' listener), without one: an
- * AbortController per served call (its EventTarget, listeners and the GC of both) was a visible share of
- * the holder's CPU.
- */
-export class ServedSignal implements CallSignal {
-  aborted = false
-  private listeners: Array<() => void> | undefined
-
-  constructor(private readonly onError: (error: Error) => void) {}
-
-  /** As AbortSignal's: a listener added once aborted is never called; each is called once. */
-  addEventListener(_type: 'abort', listener: () => void): void {
-    if (!this.aborted) (this.listeners ??= []).push(listener)
-  }
-
-  removeEventListener(_type: 'abort', listener: () => void): void {
-    const index = this.listeners?.indexOf(listener) ?? -1
-    if (index >= 0) this.listeners!.splice(index, 1)
-  }
-
-  abort(): void {
-    if (this.aborted) return
-    this.aborted = true
-    const listeners = this.listeners ?? []
-    this.listeners = undefined
-    for (const listener of listeners) {
-      try {
-        listener()
-      } catch (error) {
-        this.onError(error as Error)
-      }
-    }
-  }
-}
-
 /** What the holder calls to send an event to its local node. */
 export type LocalRequest = (event: PipeEvent, options: SendOptions) => Promise<PipeReply>
 
@@ -347,7 +311,9 @@ export function serveCall(host: ForwardHost, msg: OpenMessage, request: LocalReq
     return sendError(host, caller, {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
   }
 
-  const signal = new ServedSignal((error) => host.report(`a listener of a served call's cancel failed (${error.message})`))
+  // Not an AbortController: one per served call (its EventTarget, listeners and their GC) was a visible
+  // share of the holder's CPU, and the pipe session asks every request for its signal.
+  const signal = new CallAbort((error) => host.report(`a listener of a served call's cancel failed (${error.message})`))
   const abort = (): void => signal.abort()
   const signalOptions: SendOptions = {signal, timeoutMs: meta.timeoutMs}
   const credit = new Credit()

@@ -1,12 +1,12 @@
-// The signal of a call served for another hub (forward.ts): what the local side uses of an AbortSignal.
+// CallAbort (pipe/call-signal.ts): the signal of a gateway request or of a call served for another hub.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
-import {ServedSignal} from '../../../src/core/cluster/forward.js'
+import {CallAbort} from '../../../src/core/pipe/call-signal.js'
 
-describe('ServedSignal', () => {
+describe('CallAbort', () => {
   it('calls each listener once on abort, never one removed or added after, and reports one that throws without skipping the rest', () => {
     const errors: string[] = []
-    const signal = new ServedSignal((error) => errors.push(error.message))
+    const signal = new CallAbort((error) => errors.push(error.message))
     const calls: string[] = []
     const removed = (): number => calls.push('removed')
     signal.addEventListener('abort', () => calls.push('first'))
