@@ -3,12 +3,14 @@
 // hubA.request to the node on hub B. Prints per window the CPU of this process and of nats-server (µs per
 // event) and the NATS messages per event. For an A/B, run it on each build's dist/:
 //   node --import tsx bench/cluster-micro.ts [ROOT of a checkout with dist/ built]   (MICRO_EVENTS, default 20000)
+// MICRO_VIA=gateway: through hub A's HTTP gateway instead (an undici Pool of 64 connections in this process).
 import {mkdtempSync, readFileSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
 import {join} from 'node:path'
 import type {PipeHandlerFunction, PipeHubHandle} from '../src/core/pipe/index.js'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {startNatsServer} from '../test/helpers/nats-server.js'
+import {Pool} from 'undici'
 import {ROOT, importDist} from './dist.js'
 
 const root = process.argv[2] ?? ROOT
@@ -48,7 +50,17 @@ const node = pipe.connectPipeNode({
 })
 await node.connected()
 const body = Buffer.from(JSON.stringify({hello: 'world', n: 12_345}))
+const viaGateway = process.env.MICRO_VIA === 'gateway'
+const gateway = viaGateway ? await pipe.startPipeGateway({hub: hubs[0]!.hub, kind: 'hub'}, {port: 0, timeoutMs: 10_000}) : undefined
+const pool = gateway ? new Pool(gateway.url, {connections: 64}) : undefined
 const call = async (): Promise<void> => {
+  if (pool) {
+    const response = await pool.request({body, headers: {'content-type': 'application/json'}, method: 'POST', path: '/client/bench-node/echo'})
+    const text = await response.body.text()
+    if (response.statusCode !== 200) throw new Error(`HTTP ${response.statusCode}: ${text}`)
+    return
+  }
+
   const reply = await hubs[0]!.hub.request('bench-node', {args: [], body, contentType: 'application/json', noun: 'echo', verb: 'POST'}, {timeoutMs: 10_000})
   await reply.read()
 }
@@ -80,6 +92,8 @@ for (let window = 0; window <= WINDOWS; window++) {
   if (window > 0) process.stdout.write(`window ${window}: this process ${((used.user + used.system) / EVENTS).toFixed(1)} µs/event, nats-server ${natsUs.toFixed(1)} µs/event, NATS msgs/event ${(perEvent / EVENTS).toFixed(3)}\n`)
 }
 
+await pool?.close()
+await gateway?.close()
 await node.close()
 for (const hub of hubs) await hub.close()
 await nats.stop()
