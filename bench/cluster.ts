@@ -31,6 +31,8 @@ export interface ClusterPathResult extends LoadResult {
   cpuMsPerEventOf: {nats: number; hubA: number; hubB: number; node: number}
   /** Messages NATS received per event (published by the hubs; beats included, a few per second). */
   natsMsgsPerEvent: number
+  /** Write syscalls per event (/proc/PID/io syscw: sockets and all), per process. */
+  writesPerEventOf: {nats: number; hubA: number; hubB: number; node: number}
 }
 
 export interface ClusterResult {
@@ -79,6 +81,11 @@ function startTsChild(script: string, args: string[]): ChildProcess {
   return spawnTracked(process.execPath, [...prof, '--import', 'tsx', join(ROOT, 'bench', script), ...args], {cwd: ROOT, stdio: ['pipe', 'pipe', 'inherit']})
 }
 
+/** Write syscalls of `pid` so far (write, writev, sendmsg…). */
+function writes(pid: number): number {
+  return Number(/syscw: (\d+)/.exec(readFileSync(`/proc/${pid}/io`, 'utf8'))?.[1] ?? Number.NaN)
+}
+
 function ticks(pid: number): number {
   const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
   const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
@@ -105,6 +112,8 @@ function echoClient(port: number, connections: number, path: string): {send: Sen
 interface Window extends WindowSamples {
   /** Per event, in the order of `pids`: nats, hub A, hub B, node. */
   cpuTicks: number[]
+  /** Write syscalls per event, in the same order. */
+  writes: number[]
   natsMsgs: number
 }
 
@@ -129,6 +138,7 @@ async function compare(pids: number[], monitor: number, same: SendEcho, across: 
         const send = path === 'same' ? same : across
         // The counters cover warm-up too; they are divided by the events of the whole window below.
         const cpuBefore = pids.map(ticks)
+        const writesBefore = pids.map(writes)
         const msgsBefore = await natsInMsgs(monitor)
         let events = 0
         const counted: SendEcho = async (body) => {
@@ -139,9 +149,10 @@ async function compare(pids: number[], monitor: number, same: SendEcho, across: 
 
         const samples = await runWindow(counted, {concurrency, measureMs, warmupMs})
         const cpuTicks = pids.map((pid, i) => (ticks(pid) - cpuBefore[i]!) / events)
+        const writesPer = pids.map((pid, i) => (writes(pid) - writesBefore[i]!) / events)
         const natsMsgs = (await natsInMsgs(monitor)) - msgsBefore
         const list = windows[path].get(concurrency) ?? []
-        list.push({...samples, cpuTicks, natsMsgs: natsMsgs / events})
+        list.push({...samples, cpuTicks, natsMsgs: natsMsgs / events, writes: writesPer})
         windows[path].set(concurrency, list)
       }
     }
@@ -153,7 +164,14 @@ async function compare(pids: number[], monitor: number, same: SendEcho, across: 
       const mean = (pick: (w: Window) => number): number => list.reduce((sum, w) => sum + pick(w), 0) / list.length
       // Clock ticks are 10 ms (USER_HZ 100).
       const [nats, hubA, hubB, node] = [0, 1, 2, 3].map((i) => mean((w) => w.cpuTicks[i]!) * 10) as [number, number, number, number]
-      return {...summarize(c, list), cpuMsPerEvent: nats + hubA + hubB + node, cpuMsPerEventOf: {hubA, hubB, nats, node}, natsMsgsPerEvent: mean((w) => w.natsMsgs)}
+      const [wNats, wA, wB, wNode] = [0, 1, 2, 3].map((i) => mean((w) => w.writes[i]!)) as [number, number, number, number]
+      return {
+        ...summarize(c, list),
+        cpuMsPerEvent: nats + hubA + hubB + node,
+        cpuMsPerEventOf: {hubA, hubB, nats, node},
+        natsMsgsPerEvent: mean((w) => w.natsMsgs),
+        writesPerEventOf: {hubA: wA, hubB: wB, nats: wNats, node: wNode},
+      }
     })
   return {across: result('across'), same: result('same')}
 }
@@ -249,10 +267,10 @@ export function printClusterReport(results: ClusterResults): void {
 
 function printOne(kind: string, result: ClusterResult): void {
   const out: string[] = ['', `cluster (${kind}): POST echo through the gateway holding the node (same) vs another one's (across, over NATS)`]
-  out.push('  path     c    req/s     p50 ms  p99 ms  CPU ms/event (nats hubA hubB node)  NATS msgs/event')
+  out.push('  path     c    req/s     p50 ms  p99 ms  CPU ms/event (nats hubA hubB node)  NATS msgs/event  writes/event (nats hubA hubB node)')
   for (const path of ['same', 'across'] as const) {
     for (const r of result[path]) {
-      out.push(`  ${path.padEnd(7)}${String(r.concurrency).padStart(3)}${r.rps.toFixed(0).padStart(9)}${r.p50Ms.toFixed(2).padStart(11)}${r.p99Ms.toFixed(2).padStart(8)}${r.cpuMsPerEvent.toFixed(3).padStart(14)} (${[r.cpuMsPerEventOf.nats, r.cpuMsPerEventOf.hubA, r.cpuMsPerEventOf.hubB, r.cpuMsPerEventOf.node].map((v) => v.toFixed(3)).join(' ')})${r.natsMsgsPerEvent.toFixed(2).padStart(8)}`)
+      out.push(`  ${path.padEnd(7)}${String(r.concurrency).padStart(3)}${r.rps.toFixed(0).padStart(9)}${r.p50Ms.toFixed(2).padStart(11)}${r.p99Ms.toFixed(2).padStart(8)}${r.cpuMsPerEvent.toFixed(3).padStart(14)} (${[r.cpuMsPerEventOf.nats, r.cpuMsPerEventOf.hubA, r.cpuMsPerEventOf.hubB, r.cpuMsPerEventOf.node].map((v) => v.toFixed(3)).join(' ')})${r.natsMsgsPerEvent.toFixed(2).padStart(8)}         ${[r.writesPerEventOf.nats, r.writesPerEventOf.hubA, r.writesPerEventOf.hubB, r.writesPerEventOf.node].map((v) => v.toFixed(2)).join(' ')}`)
     }
   }
 

@@ -8,7 +8,7 @@ import assert from 'node:assert/strict'
 import {setTimeout as sleep} from 'node:timers/promises'
 import {after, before, describe, it} from 'node:test'
 import {type PipeNodeHandle} from '../../src/core/pipe/node.js'
-import {encodeCredit, encodeData, encodeOpen} from '../../src/core/cluster/wire.js'
+import {encodeBatch, encodeCredit, encodeData, encodeOpen} from '../../src/core/cluster/wire.js'
 import {GROWTH_LIMIT_BYTES, type HealthyReport, MIB, deepJsonText, healthyClient, watchRss} from '../helpers/hostile.js'
 import {type RawNats, connectRawNats} from '../helpers/nats-raw.js'
 import {type NatsServer, startNatsServer} from '../helpers/nats-server.js'
@@ -28,6 +28,15 @@ async function logged(process: PipeProcess, pattern: RegExp, from: number): Prom
     throw new Error(`no log line matching ${pattern}:\n${process.stderr.slice(from).join('\n')}`)
   })
   await Promise.race([process.waitForLine(pattern, from), timeout])
+}
+
+/** `valid`'s entries repeated past the batch bound (64 KiB), the count matching: only the size is wrong. */
+function encodeOversized(valid: Buffer): Buffer {
+  const entries = valid.subarray(3)
+  const copies = Math.ceil((64 * 1024) / entries.length) + 1
+  const out = Buffer.concat([Buffer.from([7, 0, 0]), ...Array.from({length: copies}, () => entries)])
+  out.writeUInt16BE(copies * 2, 1)
+  return out
 }
 
 function assertHealthy(report: HealthyReport, what: string): void {
@@ -153,6 +162,53 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
       }
     })
     await logged(hub('hub-a').process, /cluster message refused/, from)
+  })
+
+  it('batches from a hostile member: cut short, a count that lies (high, low), bytes after the last entry, an empty message or address, a length past the end, oversized: dropped whole with a log; a valid batch is served', async () => {
+    const fromA = hub('hub-a').process.stderr.length
+    const fromB = hub('hub-b').process.stderr.length
+    const repliesBefore = replies
+    await underAttack('malformed batches', async () => {
+      const open = encodeOpen({args: [], hub: 'x', noun: 'whoami', timeoutMs: 1000, verb: 'GET'}, undefined)
+      const data = encodeData(0, Buffer.from('x'), true)
+      // At: 0 type, 1 u16 count, 3 the first entry: [u8 n][address][u32 n][message]
+      const malformed = (valid: Buffer): Buffer[] => {
+        const patched = (offset: number, bytes: number[]): Buffer => {
+          const copy = Buffer.from(valid)
+          copy.set(bytes, offset)
+          return copy
+        }
+        const firstAddress = valid[3]!
+        return [
+          valid.subarray(0, valid.length - 3),
+          patched(1, [0, 3]),
+          patched(1, [0xff, 0xff]),
+          patched(1, [0, 1]),
+          patched(1, [0, 0]),
+          Buffer.concat([valid, Buffer.from('trailing')]),
+          patched(3 + 1 + firstAddress, [0, 0, 0, 0]),
+          patched(3 + 1 + firstAddress, [0xff, 0xff, 0xff, 0xff]),
+          patched(3, [0]),
+          Buffer.from([7]),
+          // Well formed, but over the bound (64 KiB): refused unread.
+          encodeOversized(valid),
+        ]
+      }
+      const opens = encodeBatch([{address: '_INBOX.hostile.v1', payload: open}, {address: '_INBOX.hostile.v2', payload: open}])
+      for (let round = 0; round < 20; round++) {
+        for (const bad of malformed(opens)) hostile.pub(nodeSubject('node-a'), bad, {reply: '_INBOX.hostile.batch'})
+        // A valid batch of two opens: hub-b serves both, its replies come back to the hostile member.
+        hostile.pub(nodeSubject('node-a'), opens, {reply: '_INBOX.hostile.batch'})
+        for (const name of ['hub-a', 'hub-b']) {
+          // Ids of no call ('-' is never in one): stray messages, answered by nothing worse than a cancel.
+          const strays = encodeBatch([{address: 'x-1', payload: data}, {address: 'x-2', payload: encodeCredit(1)}])
+          for (const bad of [...malformed(strays), strays]) hostile.pub(`_INBOX.${hub(name).id}._b`, bad)
+        }
+      }
+    })
+    await logged(hub('hub-b').process, /(?=.*cluster message refused)(?=.*batch)/, fromB)
+    await logged(hub('hub-a').process, /(?=.*cluster message refused)(?=.*batch)/, fromA)
+    await until('the valid batches answered', () => replies > repliesBefore)
   })
 
   it('forged presence: malformed announcements, absurd heartbeats, future-dated claims on a real node, a flood of fake hubs', async () => {

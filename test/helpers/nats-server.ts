@@ -13,6 +13,10 @@ export interface NatsServer {
   start(): Promise<void>
   /** SIGKILL: the clients see their connection drop at once. */
   stop(): Promise<void>
+  /** Messages the server received from its clients so far (its monitoring port's /varz; only with `monitor`). */
+  inMsgs(): Promise<number>
+  /** The running server's process id (for its CPU time in /proc). */
+  pid(): number
 }
 
 /** A port free on 127.0.0.1 now (for a server that must be restarted on the same port). */
@@ -35,10 +39,13 @@ export interface NatsServerOptions {
   tls?: {cert: string; key: string}
   /** A configuration file for what has no command-line flag (operator/JWT mode: helpers/nats-operator.ts). */
   configFile?: string
+  /** Open the monitoring port (HTTP, 127.0.0.1), for inMsgs(). */
+  monitor?: boolean
 }
 
 export async function startNatsServer(options: NatsServerOptions = {}): Promise<NatsServer> {
   const port = await freePort()
+  const monitor = options.monitor ? await freePort() : undefined
   let child: ChildProcess | undefined
   const args = [
     ...(options.configFile ? ['-c', options.configFile] : []),
@@ -46,6 +53,7 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
     ...(options.user ? ['--user', options.user, '--pass', options.pass ?? ''] : []),
     ...(options.token ? ['--auth', options.token] : []),
     ...(options.tls ? ['--tls', '--tlscert', options.tls.cert, '--tlskey', options.tls.key] : []),
+    ...(monitor ? ['-m', String(monitor)] : []),
   ]
   let log = ''
   const start = (): Promise<void> =>
@@ -76,5 +84,16 @@ export async function startNatsServer(options: NatsServerOptions = {}): Promise<
   }
 
   await start()
-  return {log: () => log.slice(-4000), port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
+  const inMsgs = async (): Promise<number> => {
+    if (!monitor) throw new Error('nats-server started without its monitoring port (monitor: true)')
+    const response = await fetch(`http://127.0.0.1:${monitor}/varz`, {signal: AbortSignal.timeout(5000)})
+    return ((await response.json()) as {in_msgs: number}).in_msgs
+  }
+
+  const pid = (): number => {
+    if (child?.pid === undefined) throw new Error('nats-server is not running')
+    return child.pid
+  }
+
+  return {inMsgs, log: () => log.slice(-4000), pid, port, start, stop, url: `${options.tls ? 'tls' : 'nats'}://127.0.0.1:${port}`}
 }

@@ -2,7 +2,7 @@
 // gateways): each local node's call subject is served here (forward.ts, holder side); a node on another
 // hub is a session made by the service's adapter, whose calls forward the event (caller side). The
 // adapter only says how a local session answers an event and what stands for a remote node.
-import type {Subscription} from '@nats-io/transport-node'
+import type {Msg, Subscription} from '@nats-io/transport-node'
 import {PeerGoneError} from '../errors.js'
 import type {LocalPeerRegistry} from '../link/peer-registry.js'
 import type {LinkSession} from '../link/session.js'
@@ -10,10 +10,11 @@ import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
 import {ClusterPeerRegistry} from './cluster-peer-registry.js'
 import {CallInbox} from './call-inbox.js'
 import {prefetchBody} from './body-flow.js'
-import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, forwardEvent, serveCall, strayMessage} from './forward.js'
+import {type ForwardHost, type LocalRequest, NotConnectedAnywhere, type OpenMessage, forwardEvent, serveCall, strayMessage} from './forward.js'
 import {HubWatch} from './hub-watch.js'
 import {type ClusterOptions, type ClusterState, type NatsLink, connectNats} from './nats-link.js'
 import {Presence, type RemoteNode} from './presence.js'
+import {MessageType, decodeBatch} from './wire.js'
 
 /** How long a call waits for a known node that is connected nowhere (it may be moving hub), before 503. */
 export const DEFAULT_AWAIT_NODE_MS = 5000
@@ -124,6 +125,8 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
     subjects: presence.subjects,
     watch: (hubId, fail) => watch.watch(hubId, fail),
   }
+  // A batch of opens to one node (nats-link.ts) answers "no responders" to a group of its calls.
+  link.openGroups = (replies) => host.inbox.group(replies)
 
   // A call to a node the directory places on another hub; if it is connected nowhere (the directory
   // was behind), it is waited for like a node that is away, once.
@@ -181,12 +184,26 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
       served.get(name)?.unsubscribe()
       served.delete(name)
       if (!present) return
-      const callback = (_error: Error | null, msg: Parameters<typeof serveCall>[1]): void => {
+      const callback = (_error: Error | null, msg: Msg): void => {
         const session = local.get(name)
-        try {
-          serveCall(host, msg, session && adapter.serve(session))
-        } catch (error) {
-          report(`a malformed open for ${name} (${(error as Error).message})`)
+        const request = session && adapter.serve(session)
+        // A batch of opens (wire.ts): each entry is an open, its address the caller's reply subject.
+        // Checked whole before any is served; a malformed one is dropped whole, reported.
+        let opens: OpenMessage[] = [msg]
+        if (msg.data[0] === MessageType.batch) {
+          try {
+            opens = decodeBatch(msg.data).map((entry) => ({data: entry.payload, reply: entry.address, subject: msg.subject}))
+          } catch (error) {
+            return report(`a malformed batch of opens for ${name} (${(error as Error).message}): dropped`)
+          }
+        }
+
+        for (const open of opens) {
+          try {
+            serveCall(host, open, request)
+          } catch (error) {
+            report(`a malformed open for ${name} (${(error as Error).message})`)
+          }
         }
       }
 

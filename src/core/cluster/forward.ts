@@ -21,11 +21,11 @@
 //   cancel  caller → holder        the HTTP client went away or the reply body was abandoned; also the
 //                                  answer to data or an ack for a call that is over
 import {Readable} from 'node:stream'
-import type {Msg} from '@nats-io/transport-node'
 import {ERROR_CATALOGUE, PeerGoneError, RestwireError, errorForCode} from '../errors.js'
 import {BodyInbox, CHUNK_BYTES, type ChunkSink, Credit, type Prefetched, sendBody} from './body-flow.js'
-import type {CallInbox} from './call-inbox.js'
+import type {CallInbox, CallMessage} from './call-inbox.js'
 import type {PipeEvent, PipeReply, SendOptions} from '../pipe/session.js'
+import {CallAbort} from '../pipe/call-signal.js'
 import {DEFAULT_MAX_READ_BYTES} from '../pipe/event-types.js'
 import {Reply} from '../pipe/stream.js'
 import type {NatsLink} from './nats-link.js'
@@ -88,7 +88,7 @@ export function errorFrom(value: {code?: unknown; status?: unknown; message?: un
 }
 
 /** A message for a call that is over: data or an ack naming the holder's call gets a cancel, so the holder stops. */
-export function strayMessage(host: ForwardHost, msg: Msg): void {
+export function strayMessage(host: ForwardHost, msg: CallMessage): void {
   const data = msg.data
   let call = ''
   if (data[0] === MessageType.ack) call = decodeAck(data).call
@@ -159,7 +159,7 @@ class CallerSide {
     this.settle.reject(error)
   }
 
-  private receive(msg: Msg): void {
+  private receive(msg: CallMessage): void {
     const data = msg.data
     // The server's own answer to the open (no payload, status 503): no subscriber on the node's subject.
     if (data.byteLength === 0) {
@@ -274,8 +274,15 @@ class CallerSide {
 /** What the holder calls to send an event to its local node. */
 export type LocalRequest = (event: PipeEvent, options: SendOptions) => Promise<PipeReply>
 
+/** An open as the holder receives it: alone in a NATS message, or an entry of a batch (its reply subject the entry's address). */
+export interface OpenMessage {
+  subject: string
+  reply?: string
+  data: Uint8Array
+}
+
 /** The open's fields and inline body; undefined (reported) when malformed. */
-function parseOpen(host: ForwardHost, msg: Msg): {meta: OpenMeta; inline?: Buffer} | undefined {
+function parseOpen(host: ForwardHost, msg: OpenMessage): {meta: OpenMeta; inline?: Buffer} | undefined {
   try {
     return decodeOpen(msg.data)
   } catch (error) {
@@ -292,7 +299,7 @@ function errorValue(error: unknown): {code: string; status: number; message: str
 }
 
 /** The holder's side of one call opened by `msg` on a node's subject. */
-export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | undefined): void {
+export function serveCall(host: ForwardHost, msg: OpenMessage, request: LocalRequest | undefined): void {
   const caller = msg.reply
   if (!caller) return host.report(`an open on ${msg.subject} without a reply subject`)
   const open = parseOpen(host, msg)
@@ -304,26 +311,11 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     return sendError(host, caller, {code: 'RW_ERR_CLOSED', message: 'the hub holding the node is overloaded', status: 503})
   }
 
-  // Made only when the local side asks for the signal (a tunnel request never does): an AbortController
-  // per call was a visible share of the holder's CPU. `abort` before that is remembered.
-  let controller: AbortController | undefined
-  let abortedWith: {reason: unknown} | undefined
-  const abort = (reason?: unknown): void => {
-    abortedWith ??= {reason}
-    controller?.abort(reason)
-  }
-
-  const signalOptions: SendOptions = {
-    get signal() {
-      if (!controller) {
-        controller = new AbortController()
-        if (abortedWith) controller.abort(abortedWith.reason)
-      }
-
-      return controller.signal
-    },
-    timeoutMs: meta.timeoutMs,
-  }
+  // Not an AbortController: one per served call (its EventTarget, listeners and their GC) was a visible
+  // share of the holder's CPU, and the pipe session asks every request for its signal.
+  const signal = new CallAbort((error) => host.report(`a listener of a served call's cancel failed (${error.message})`))
+  const abort = (): void => signal.abort()
+  const signalOptions: SendOptions = {signal, timeoutMs: meta.timeoutMs}
   const credit = new Credit()
   let done = false
   let acked = false
@@ -361,7 +353,7 @@ export function serveCall(host: ForwardHost, msg: Msg, request: LocalRequest | u
     if (done) return
     sendError(host, caller, errorValue(error))
     body?.fail(error)
-    abort(error)
+    abort()
     finish()
   }
   host.served.add(stop)

@@ -8,6 +8,7 @@ import {RestwireError} from '../errors.js'
 import {CLOSE_GRACE_MS} from '../link/session.js'
 import {settleWithin} from '../link/streams.js'
 import type {ClusterService} from './subjects.js'
+import {BATCH_HEAD_BYTES, BATCH_INBOX_ID, BATCH_MAX_BYTES, batchEntryBytes, encodeBatch} from './wire.js'
 
 export interface ClusterOptions {
   /** nats://HOST:PORT (or tls://), at least one. */
@@ -38,6 +39,37 @@ export type ClusterState = 'connected' | 'degraded'
  */
 const EARLY_SEND_BYTES = 4 * 1024
 
+/**
+ * The messages of a turn to one destination also go as one NATS message, a batch (wire.ts): nats-server
+ * parses and routes it once, and the other hub's client parses it and calls the subscription once.
+ *   - to another hub's call inbox (`_INBOX.<hubId>.<call>`): to `_INBOX.<hubId>._b`, each entry the call id;
+ *   - opens to one node's subject: to that subject, each entry the open's reply subject (the caller's
+ *     call); the batch's reply subject is a group (`openGroups`, call-inbox.ts) that hands the server's
+ *     "no responders" to each call of it.
+ * A destination with one message this turn gets it plain, as before (nothing waits longer for a batch);
+ * a message too large for a batch (a body chunk) goes plain, after what was batched before it for the
+ * same destination (a call's messages keep their order).
+ */
+interface Queued {
+  subject: string
+  payload: Uint8Array
+  reply?: string
+}
+
+interface Batch {
+  /** Where the batch goes. */
+  subject: string
+  /** Opens: entries are addressed by their reply subject. */
+  opens: boolean
+  entries: Array<{address: string; payload: Uint8Array; message: Queued}>
+  bytes: number
+}
+
+/** An address (call id or reply subject) that fits a batch entry's u8 length: ASCII (ids and inboxes are), at most 255. */
+const ADDRESS = /^[\x21-\x7e]{1,255}$/
+/** A call's subject under a hub's inbox: `_INBOX.<hubId>.<call id>` (the inbox with its dot, the id). */
+const CALL_SUBJECT = /^(_INBOX\.[^.*>\s]+\.)([^.*>\s]+)$/
+
 export interface NatsLink {
   readonly nc: NatsConnection
   /** A random id, unique per hub process: names this hub's subjects. */
@@ -51,6 +83,11 @@ export interface NatsLink {
    * is closed. Presence and pings use `nc` directly.
    */
   send(subject: string, payload: Uint8Array, reply?: string): void
+  /**
+   * How a batch of opens gets its reply subject, from the opens' own (call-inbox.ts); undefined: those
+   * opens go plain. Without it, opens are never batched.
+   */
+  openGroups: ((replies: string[]) => string | undefined) | undefined
   /** Called on every change of state ('degraded' on losing NATS, 'connected' once back). */
   onState(listener: (state: ClusterState, detail: string) => void): void
   /** Leaves NATS (flushes what is queued first). Safe twice. */
@@ -113,27 +150,90 @@ export async function connectNats(options: ClusterOptions): Promise<NatsLink> {
     }
   })()
 
-  let queue: Array<{subject: string; payload: Uint8Array; reply?: string}> = []
+  let queue: Queued[] = []
   let queuedBytes = 0
   let scheduled: NodeJS.Immediate | undefined
-  const flush = (): void => {
-    clearImmediate(scheduled)
-    scheduled = undefined
-    const batch = queue
-    queue = []
-    queuedBytes = 0
-    if (nc.isClosed()) return
-    for (const {subject, payload, reply} of batch) {
-      try {
-        nc.publish(subject, payload, reply ? {reply} : undefined)
-      } catch {
-        // Closed meanwhile, or over max_payload (a bug): the call's own bounds end it.
-      }
+  const publish = (subject: string, payload: Uint8Array, reply?: string): void => {
+    try {
+      nc.publish(subject, payload, reply ? {reply} : undefined)
+    } catch {
+      // Closed meanwhile, or over max_payload (a bug): the call's own bounds end it.
     }
   }
 
+  const publishBatch = (batch: Batch): void => {
+    if (batch.entries.length === 1) {
+      const {message} = batch.entries[0]!
+      return publish(message.subject, message.payload, message.reply)
+    }
+
+    const reply = batch.opens ? link.openGroups?.(batch.entries.map((entry) => entry.address)) : undefined
+    if (batch.opens && !reply) {
+      for (const {message} of batch.entries) publish(message.subject, message.payload, message.reply)
+      return
+    }
+
+    publish(batch.subject, encodeBatch(batch.entries), reply)
+  }
+
+  const flush = (): void => {
+    clearImmediate(scheduled)
+    scheduled = undefined
+    const messages = queue
+    queue = []
+    queuedBytes = 0
+    if (nc.isClosed()) return
+    // By destination, in the order each was first seen.
+    const batches = new Map<string, Batch>()
+    for (const message of messages) {
+      const opens = message.reply !== undefined
+      let key: string | undefined
+      let address: string | undefined
+      let batchSubject = message.subject
+      if (opens) {
+        if (link.openGroups && !message.subject.startsWith('_INBOX.')) {
+          key = `open ${message.subject}`
+          address = message.reply
+        }
+      } else {
+        const call = CALL_SUBJECT.exec(message.subject)
+        if (call) {
+          key = call[1]!
+          address = call[2]!
+          batchSubject = key + BATCH_INBOX_ID
+        }
+      }
+
+      if (key === undefined || address === undefined) {
+        publish(message.subject, message.payload, message.reply)
+        continue
+      }
+
+      const bytes = batchEntryBytes(address.length, message.payload)
+      let batch = batches.get(key)
+      const fits = ADDRESS.test(address) && BATCH_HEAD_BYTES + bytes <= BATCH_MAX_BYTES
+      // What waits for this destination goes first: a call's messages keep their order.
+      if (batch && (!fits || batch.bytes + bytes > BATCH_MAX_BYTES)) {
+        publishBatch(batch)
+        batches.delete(key)
+        batch = undefined
+      }
+
+      if (!fits) {
+        publish(message.subject, message.payload, message.reply)
+        continue
+      }
+
+      if (!batch) batches.set(key, (batch = {bytes: BATCH_HEAD_BYTES, entries: [], opens, subject: batchSubject}))
+      batch.entries.push({address, message, payload: message.payload})
+      batch.bytes += bytes
+    }
+
+    for (const batch of batches.values()) publishBatch(batch)
+  }
+
   let closing: Promise<void> | undefined
-  return {
+  const link: NatsLink = {
     close: () =>
       (closing ??= (async () => {
         flush()
@@ -152,9 +252,11 @@ export async function connectNats(options: ClusterOptions): Promise<NatsLink> {
       if (queuedBytes >= EARLY_SEND_BYTES) flush()
       else scheduled ??= setImmediate(flush)
     },
+    openGroups: undefined,
     service: options.service ?? 'pipe',
     get state() {
       return state
     },
   }
+  return link
 }

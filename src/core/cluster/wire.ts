@@ -10,9 +10,31 @@
 //   credit  [4][u32 chunks the receiver consumed]
 //   error   [5][JSON {code, status, message}]
 //   cancel  [6]
+//   batch   [7][u16 count >= 2]{[u8 n][address][u32 n >= 1][message]}: the messages of one event-loop
+//           turn to one destination in one NATS message (nats-link.ts), at most BATCH_MAX_BYTES. To a
+//           node's subject: opens, each address the caller's call subject (its reply subject). To a hub's
+//           call inbox (`_INBOX.<hubId>._b`): any other message, each address a call id under that inbox
 // A malformed message throws WireError; the inbox that received it reports it.
 
-export const MessageType = {ack: 2, cancel: 6, credit: 4, data: 3, error: 5, open: 1} as const
+export const MessageType = {ack: 2, batch: 7, cancel: 6, credit: 4, data: 3, error: 5, open: 1} as const
+
+/**
+ * Bound on a batch (NATS refuses messages over its max_payload, 1 MB by default): a message that would
+ * not fit with the batch's head (a body chunk, a large inline body) goes alone, as a plain message.
+ */
+export const BATCH_MAX_BYTES = 64 * 1024
+/** The id under a hub's call inbox (`_INBOX.<hubId>.`) that batches for its calls go to; no call id has a '_'. */
+export const BATCH_INBOX_ID = '_b'
+/** A batch's type byte and count. */
+export const BATCH_HEAD_BYTES = 3
+/** An entry's address length and message length. */
+export const BATCH_ENTRY_HEAD_BYTES = 5
+
+export interface BatchEntry {
+  address: string
+  /** The entry's message: a view into the batch (the receiver copies what it keeps). */
+  payload: Uint8Array
+}
 
 export const DataFlag = {CALL: 4, END: 1, REPLY: 2} as const
 
@@ -138,6 +160,13 @@ class Reader {
     return value
   }
 
+  view(n: number): Buffer {
+    this.need(n)
+    const value = this.bytes.subarray(this.at, this.at + n)
+    this.at += n
+    return value
+  }
+
   rest(): Buffer {
     return this.bytes.subarray(this.at)
   }
@@ -253,3 +282,54 @@ export function decodeError(bytes: Uint8Array): {code?: unknown; status?: unknow
 }
 
 export const CANCEL = Buffer.from([MessageType.cancel])
+
+/** Bytes of an entry in a batch for `address` (utf-8 length) and `payload`. */
+export function batchEntryBytes(addressBytes: number, payload: Uint8Array): number {
+  return BATCH_ENTRY_HEAD_BYTES + addressBytes + payload.byteLength
+}
+
+/** A batch of `entries` (at least two; the caller keeps it within BATCH_MAX_BYTES, an address within 255 bytes). */
+export function encodeBatch(entries: Array<{address: string; payload: Uint8Array}>): Buffer {
+  if (entries.length < 2 || entries.length > 0xff_ff) throw new RangeError(`a batch of ${entries.length} messages`)
+  const addresses = entries.map((entry) => bytesOf(entry.address, U8_MAX, 'a batch address'))
+  let length = BATCH_HEAD_BYTES
+  for (const [i, entry] of entries.entries()) length += batchEntryBytes(addresses[i]!.length, entry.payload)
+  if (length > BATCH_MAX_BYTES) throw new RangeError(`a batch of ${length} bytes`)
+  const out = Buffer.allocUnsafe(length)
+  out[0] = MessageType.batch
+  let at = out.writeUInt16BE(entries.length, 1)
+  for (const [i, entry] of entries.entries()) {
+    const address = addresses[i]!
+    out[at++] = address.length
+    at += address.copy(out, at)
+    at = out.writeUInt32BE(entry.payload.byteLength, at)
+    out.set(entry.payload, at)
+    at += entry.payload.byteLength
+  }
+
+  return out
+}
+
+/**
+ * A batch's entries, all checked before any is used: a batch over BATCH_MAX_BYTES, a count below two or
+ * that does not match the entries, an entry cut short, an empty address or message (an empty message
+ * would pass for the server's "no responders"), or bytes after the last entry throw WireError.
+ */
+export function decodeBatch(bytes: Uint8Array): BatchEntry[] {
+  if (bytes.byteLength > BATCH_MAX_BYTES) throw new WireError(`a batch of ${bytes.byteLength} bytes (at most ${BATCH_MAX_BYTES})`)
+  const reader = new Reader(bytes, 0)
+  if (reader.u8() !== MessageType.batch) throw new WireError('not a batch')
+  const count = reader.u16()
+  if (count < 2) throw new WireError(`a batch of ${count} messages`)
+  const entries: BatchEntry[] = []
+  for (let i = 0; i < count; i++) {
+    const address = reader.string(reader.u8())
+    if (address === '') throw new WireError('a batch entry without an address')
+    const length = reader.u32()
+    if (length === 0) throw new WireError('an empty message in a batch')
+    entries.push({address, payload: reader.view(length)})
+  }
+
+  if (reader.at !== bytes.byteLength) throw new WireError('bytes after the last entry of a batch')
+  return entries
+}

@@ -57,8 +57,16 @@ export interface PipeSessionOptions {
   onClose?: (reason: string, error?: RestwireError) => void
 }
 
+/** What a request's `signal` must offer (an AbortSignal does): the pipe and the cluster only listen for 'abort'. */
+export interface CallSignal {
+  readonly aborted: boolean
+  addEventListener(type: 'abort', listener: () => void, options?: {once?: boolean}): void
+  removeEventListener(type: 'abort', listener: () => void): void
+}
+
 export interface SendOptions {
   /** Bound on the time until the reply starts (counted from the last event body bytes sent); then RW_ERR_TIMEOUT (504) and the event is reset. */
   timeoutMs: number
-  signal?: AbortSignal
+  /** An AbortSignal, or any CallSignal: aborting resets the event. */
+  signal?: CallSignal
 }

@@ -5,6 +5,7 @@ import {type IncomingMessage, type Server, type ServerResponse, createServer} fr
 import type {AddressInfo} from 'node:net'
 import {pipeline} from 'node:stream/promises'
 import {RestwireError} from '../errors.js'
+import {CallAbort} from './call-signal.js'
 import {stringifyJson} from '../json.js'
 import {listenOn} from '../listen.js'
 import type {PipeHubHandle} from './hub.js'
@@ -114,12 +115,16 @@ async function handle(target: PipeGatewayTarget, req: IncomingMessage, res: Serv
   // the socket under the answer. The connection is closed after the answer instead (see below).
   const body = hasBody ? {[Symbol.asyncIterator]: () => req.iterator({destroyOnReturn: false}) as AsyncIterator<Buffer>} : undefined
   const event: PipeEvent = {args, body, contentType: req.headers['content-type'], noun, verb: req.method ?? 'GET'}
-  // The HTTP client going away ends the event on the peer too.
-  const controller = new AbortController()
+  // The HTTP client going away ends the event on the peer too. A CallAbort, not an AbortController (one
+  // per request was a visible share of the hub's CPU); a listener that throws is a bug, thrown as the
+  // EventTarget would (an uncaught exception), not swallowed.
+  const signal = new CallAbort((error) => queueMicrotask(() => {
+    throw error
+  }))
   res.once('close', () => {
-    if (!res.writableFinished) controller.abort()
+    if (!res.writableFinished) signal.abort()
   })
-  const sendOptions: SendOptions = {signal: controller.signal, timeoutMs}
+  const sendOptions: SendOptions = {signal, timeoutMs}
   const reply: PipeReply = target.kind === 'hub' ? await target.hub.request(node!, event, sendOptions) : await target.node.request(event, sendOptions)
   // An unread rest of the request body would stall the next request on a kept-alive connection.
   if (hasBody && !req.complete) res.setHeader('connection', 'close')

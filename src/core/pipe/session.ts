@@ -8,7 +8,7 @@ import type {PipeEvent, PipeReply, PipeSessionOptions, SendOptions} from './even
 export {DEFAULT_HEARTBEAT_MS} from './defaults.js'
 export {DEFAULT_MAX_READ_BYTES} from './event-types.js'
 export {DEFAULT_MAX_IN_FLIGHT} from './streams.js'
-export type {EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
+export type {CallSignal, EventHandler, IncomingPipeEvent, PipeEvent, PipeReply, PipeSessionOptions, ReplySpec, SendOptions} from './event-types.js'
 
 /** A peer that never finishes the close (after our GOAWAY) keeps its socket this long at most. */
 const CLOSE_BOUND_MS = 1000
