@@ -93,6 +93,42 @@ export async function hostileTcpRound(target: Target, rounds = 1): Promise<numbe
   return tried
 }
 
+/**
+ * Opens `count` connections that say nothing, all at once: the server accepts them in one burst, so a
+ * startup gate sees them together and no grace time can run out in between, however loaded the machine.
+ * Connections the server refuses before they connect are left out.
+ */
+export async function floodConnectionsAtOnce(target: Target, count: number): Promise<Socket[]> {
+  const settled = await Promise.allSettled(Array.from({length: count}, () => openSocket(target)))
+  return settled.flatMap((result) => (result.status === 'fulfilled' ? [result.value] : []))
+}
+
+/** The local ports of `sockets` as `host:port` addresses, as a server names its peers in its log. */
+export function peerAddresses(sockets: Socket[]): Set<string> {
+  return new Set(sockets.map((socket) => `${socket.localAddress}:${socket.localPort}`))
+}
+
+/**
+ * How many JSON log lines (from `lines`) with `"event": event` name one of `addresses`, by their
+ * `reason`: what a startup gate said about each connection of a flood, however long it took to say it.
+ */
+export function reasonsLogged(lines: readonly string[], event: string, addresses: ReadonlySet<string>): Map<string, number> {
+  const counts = new Map<string, number>()
+  for (const line of lines) {
+    if (!line.includes(event)) continue
+    let entry: {address?: unknown; event?: unknown; reason?: unknown}
+    try {
+      entry = JSON.parse(line) as typeof entry
+    } catch {
+      continue
+    }
+    if (entry.event !== event || typeof entry.address !== 'string' || !addresses.has(entry.address)) continue
+    const reason = String(entry.reason)
+    counts.set(reason, (counts.get(reason) ?? 0) + 1)
+  }
+  return counts
+}
+
 /** Opens `count` connections that say nothing; the caller destroys them (or the server closes them). */
 export async function floodConnections(target: Target, count: number): Promise<Socket[]> {
   const sockets: Socket[] = []
