@@ -29,6 +29,8 @@ export interface RelayBenchResult {
 
 interface Child {
   port: number
+  /** Its process id (both children print it with their port). */
+  pid: number
   stop(): Promise<void>
 }
 
@@ -42,8 +44,10 @@ export async function startChild(script: string, args: string[]): Promise<Child>
     exited(child).then((code) => Promise.reject(new Error(`${script} ${args.join(' ')} exited (${code}) before listening`))),
   ])
   lines.close()
+  const {pid, port} = JSON.parse(first) as {pid: number; port: number}
   return {
-    port: (JSON.parse(first) as {port: number}).port,
+    pid,
+    port,
     async stop() {
       child.stdin!.end()
       const timer = setTimeout(() => void stopChild(child), 5000)
