@@ -2,7 +2,8 @@
 // 1. Small events, closed loop at each concurrency: hub → node (hub in this process, node in a child),
 //    node → hub (node here, hub in a child), and a raw TLS NDJSON echo (client here, server in a child,
 //    one connection, requests pipelined and matched by n). The pipe's event is POST echo with the JSON
-//    body {"n", "msg"}, answered with the same bytes; the client parses the reply as JSON.
+//    body {"n", "msg"}, answered with the same bytes; the client parses the reply as JSON. The three
+//    cases are set up together and measured in rounds that rotate through them (measureRotating).
 // 2. Bulk: GET bulk//N from the node (the reply body streamed, counted here) against a raw TLS socket
 //    that writes N bytes; MB/s, the median of BENCH_ROUNDS transfers each.
 // 3. Reconnect: the hub child is killed (SIGKILL) and started again on the same port; the time from its
@@ -14,13 +15,15 @@ import {connect as tlsConnect} from 'node:tls'
 import type {PipeHubHandle, PipeNodeHandle, PipeReply} from '../src/core/pipe/index.js'
 import {makePipePki} from '../test/helpers/pipe-pki.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {type LoadResult, type SendEcho, measureInRounds} from './load.js'
+import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
 import {reportOtherCpu, watchOtherCpu} from './other-cpu.js'
 import {loadNdjson, loadPipe} from './dist.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE = 'bench-node'
 const T = {timeoutMs: 30_000}
+/** Before every round but the first, this much warm-up again (as in load.ts). */
+const REWARM_MS = 200
 
 export interface PipeSettings {
   concurrency: number[]
@@ -149,44 +152,95 @@ async function rawBulk(pkiDir: string, port: number, bytes: number): Promise<num
   return received
 }
 
+/** One small-event case: its sender, and the children whose CPU is the bench's own, not "other". */
+interface SmallCase {
+  label: string
+  send: SendEcho
+}
+
+/**
+ * The three small-event cases in rounds that rotate through them (as the echo cases do, echo-cases.ts):
+ * every case gets windows early and late in the section, so a change of the machine's state during it
+ * (another process, steal, the garbage the bench's earlier sections left in this process) lands on all
+ * three alike instead of on whichever ran first. Each case's reading of other processes' CPU covers its
+ * own windows.
+ */
+async function measureRotating(cases: SmallCase[], pids: number[], settings: PipeSettings): Promise<LoadResult[][]> {
+  const windows = cases.map(() => new Map<number, WindowSamples[]>())
+  const others = cases.map(() => ({others: 0, seconds: 0, steal: 0}))
+  const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  for (let round = 0; round < settings.rounds; round++) {
+    const order = cases.map((_, i) => (i + round) % cases.length)
+    for (const concurrency of settings.concurrency) {
+      for (const index of order) {
+        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+        const started = performance.now()
+        const watch = watchOtherCpu(pids)
+        const samples = await runWindow(cases[index]!.send, {concurrency, measureMs, warmupMs})
+        const cpu = watch()
+        const seconds = (performance.now() - started) / 1000
+        if (cpu) Object.assign(others[index]!, {others: others[index]!.others + cpu.others * seconds, seconds: others[index]!.seconds + seconds, steal: others[index]!.steal + cpu.steal * seconds})
+        windows[index]!.set(concurrency, [...(windows[index]!.get(concurrency) ?? []), samples])
+      }
+    }
+  }
+
+  cases.forEach((c, i) => {
+    const {others: o, seconds, steal} = others[i]!
+    reportOtherCpu(c.label, seconds > 0 ? {others: o / seconds, steal: steal / seconds} : undefined)
+  })
+  return windows.map((byConcurrency) => settings.concurrency.map((c) => summarize(c, byConcurrency.get(c)!)))
+}
+
 export async function runPipeCases(settings: PipeSettings, dir: string): Promise<PipeResult> {
   const {connectPipeNode, createPipeHandler, loadPipeIdentity, startPipeHub} = await loadPipe()
   const pki = await makePipePki(join(dir, 'pipe'))
   await pki.addNode(NODE)
   const identity = (name: string) => loadPipeIdentity({dir: pki.dir, name})
 
-  process.stderr.write('bench: pipe hub → node (hub here, node in a child), and bulk\n')
+  process.stderr.write('bench: pipe hub → node (hub here, node in a child), node → hub (node here, hub in a child) and the raw TLS NDJSON echo, in rotating rounds\n')
   const hub = await startPipeHub({handler: createPipeHandler({}), identity: await identity('hub'), port: 0})
-  const nodeChild = await startChild(['node', pki.dir, String(hub.address.port)])
-  let hubToNode: LoadResult[]
-  let bulk: BulkResult
-  try {
-    await hub.waitForNode(NODE)
-    const others = watchOtherCpu([nodeChild.info.pid!])
-    hubToNode = await measureInRounds(async (body) => readJson(await hub.request(NODE, echoEvent(body), T)), settings)
-    reportOtherCpu('pipe hub → node', others())
-    await pipeBulk(hub, Math.min(settings.bulkBytes, 32 * 1024 * 1024)) // warm-up
-    bulk = await medianBulk(settings.rounds, () => pipeBulk(hub, settings.bulkBytes))
-  } finally {
-    await nodeChild.stop()
-    await hub.close()
-  }
-
-  process.stderr.write('bench: pipe node → hub (node here, hub in a child), then hub restart\n')
-  let hubChild = await startChild(['hub', pki.dir, '0'])
-  const port = hubChild.info.port!
+  const children: Child[] = []
   let node: PipeNodeHandle | undefined
-  let nodeToHub: LoadResult[]
-  let reconnectMs: number
+  let raw: {send: SendEcho; close(): void} | undefined
+  let hubChild: Child | undefined
   try {
+    const nodeChild = await startChild(['node', pki.dir, String(hub.address.port)])
+    children.push(nodeChild)
+    hubChild = await startChild(['hub', pki.dir, '0'])
+    children.push(hubChild)
+    const echoChild = await startChild(['raw-echo', pki.dir])
+    children.push(echoChild)
+    await hub.waitForNode(NODE)
+    const port = hubChild.info.port!
     node = connectPipeNode({handler: createPipeHandler({}), hubName: 'hub', identity: await identity(NODE), to: {host: '127.0.0.1', port}})
     await node.connected()
+    raw = await rawEchoClient(pki.dir, echoChild.info.port!)
     const client = node
-    const others = watchOtherCpu([hubChild.info.pid!])
-    nodeToHub = await measureInRounds(async (body) => readJson(await client.request(echoEvent(body), T)), settings)
-    reportOtherCpu('pipe node → hub', others())
+    const [hubToNode, nodeToHub, rawTls] = await measureRotating(
+      [
+        {label: 'pipe hub → node', send: async (body) => readJson(await hub.request(NODE, echoEvent(body), T))},
+        {label: 'pipe node → hub', send: async (body) => readJson(await client.request(echoEvent(body), T))},
+        {label: 'raw TLS NDJSON echo', send: raw.send},
+      ],
+      children.map((child) => child.info.pid!),
+      settings,
+    )
+    raw.close()
+
+    process.stderr.write('bench: pipe bulk (hub here, node in a child) and raw TLS bulk (baseline)\n')
+    await pipeBulk(hub, Math.min(settings.bulkBytes, 32 * 1024 * 1024)) // warm-up
+    const bulk = await medianBulk(settings.rounds, () => pipeBulk(hub, settings.bulkBytes))
+    const bulkChild = await startChild(['raw-bulk', pki.dir])
+    children.push(bulkChild)
+    await rawBulk(pki.dir, bulkChild.info.port!, Math.min(settings.bulkBytes, 32 * 1024 * 1024))
+    const rawBulkResult = await medianBulk(settings.rounds, () => rawBulk(pki.dir, bulkChild.info.port!, settings.bulkBytes))
+
+    process.stderr.write('bench: pipe hub restart (the hub child killed and started again)\n')
     await hubChild.kill()
+    children.splice(children.indexOf(hubChild), 1)
     hubChild = await startChild(['hub', pki.dir, String(port)])
+    children.push(hubChild)
     const listening = performance.now()
     // The first event may find the node still between attempts (it waits up to 5 s) or be refused: retry.
     for (;;) {
@@ -194,29 +248,12 @@ export async function runPipeCases(settings: PipeSettings, dir: string): Promise
       if (ok) break
     }
 
-    reconnectMs = performance.now() - listening
+    const reconnectMs = performance.now() - listening
+    return {bulk, hubToNode: hubToNode!, nodeToHub: nodeToHub!, rawBulk: rawBulkResult, rawTls: rawTls!, reconnectMs}
   } finally {
+    raw?.close()
     await node?.close()
-    await hubChild.stop()
+    await Promise.all(children.map((child) => child.stop()))
+    await hub.close()
   }
-
-  process.stderr.write('bench: raw TLS NDJSON echo and raw TLS bulk (baselines)\n')
-  const echoChild = await startChild(['raw-echo', pki.dir])
-  const bulkChild = await startChild(['raw-bulk', pki.dir])
-  let rawTls: LoadResult[]
-  let rawBulkResult: BulkResult
-  try {
-    const client = await rawEchoClient(pki.dir, echoChild.info.port!)
-    const others = watchOtherCpu([echoChild.info.pid!, bulkChild.info.pid!])
-    rawTls = await measureInRounds(client.send, settings)
-    reportOtherCpu('raw TLS NDJSON echo', others())
-    client.close()
-    await rawBulk(pki.dir, bulkChild.info.port!, Math.min(settings.bulkBytes, 32 * 1024 * 1024))
-    rawBulkResult = await medianBulk(settings.rounds, () => rawBulk(pki.dir, bulkChild.info.port!, settings.bulkBytes))
-  } finally {
-    await echoChild.stop()
-    await bulkChild.stop()
-  }
-
-  return {bulk, hubToNode, nodeToHub, rawBulk: rawBulkResult, rawTls, reconnectMs}
 }
