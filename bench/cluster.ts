@@ -127,12 +127,30 @@ async function whenListed(listed: () => Promise<boolean>): Promise<void> {
   }
 }
 
+/** Warm-up events per path and concurrency, whatever the time it takes (within WARM_MAX_MS): V8 compiles by use, not by time. */
+const WARM_EVENTS = 2000
+const WARM_MAX_MS = 10_000
+
+/** At least `ms` of `send` at `concurrency`, and on until WARM_EVENTS events (or WARM_MAX_MS) on a slow machine. */
+async function warmUp(send: SendEcho, concurrency: number, ms: number): Promise<void> {
+  let events = 0
+  const counted: SendEcho = async (body) => {
+    const answer = await send(body)
+    events++
+    return answer
+  }
+
+  const started = performance.now()
+  await runWindow(counted, {concurrency, measureMs: ms, warmupMs: 0})
+  while (events < WARM_EVENTS && performance.now() - started < WARM_MAX_MS) await runWindow(counted, {concurrency, measureMs: 250, warmupMs: 0})
+}
+
 /**
  * Both paths, alternating window by window, with CPU and NATS messages per event. The hubs, the node and
  * nats-server are fresh processes: before the first window, both paths run at every concurrency
- * (highest first) for the warm-up time, unmeasured, so that no window measures code V8 has not compiled
- * yet (round 0's c=1 windows used to run on a 1 s warm-up at c=1 only, and cost the hubs 2-4x the
- * CPU per event of the later rounds). Every window then re-warms for REWARM_MS, and the counters (CPU,
+ * (highest first) for the warm-up time and at least WARM_EVENTS events, unmeasured, so that no window
+ * measures code V8 has not compiled yet (round 0's c=1 windows used to run on a 1 s warm-up at c=1
+ * only, and cost the hubs 2-4x the CPU per event of the later rounds). Every window then re-warms for REWARM_MS, and the counters (CPU,
  * writes, NATS messages, events) cover its measured part only.
  */
 async function compare(pids: number[], monitor: number, same: SendEcho, across: SendEcho, settings: RoundsSettings): Promise<ClusterResult> {
@@ -140,7 +158,7 @@ async function compare(pids: number[], monitor: number, same: SendEcho, across: 
   const measureMs = (settings.measureSeconds * 1000) / settings.rounds
   const sends = {across, same}
   for (const concurrency of [...settings.concurrency].sort((a, b) => b - a)) {
-    for (const path of ['same', 'across'] as const) await runWindow(sends[path], {concurrency, measureMs: settings.warmupSeconds * 1000, warmupMs: 0})
+    for (const path of ['same', 'across'] as const) await warmUp(sends[path], concurrency, settings.warmupSeconds * 1000)
   }
 
   for (let round = 0; round < settings.rounds; round++) {
