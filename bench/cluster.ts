@@ -150,8 +150,8 @@ async function warmUp(send: SendEcho, concurrency: number, ms: number): Promise<
  * nats-server are fresh processes: before the first window, both paths run at every concurrency
  * (highest first) for the warm-up time and at least WARM_EVENTS events, unmeasured, so that no window
  * measures code V8 has not compiled yet (round 0's c=1 windows used to run on a 1 s warm-up at c=1
- * only, and cost the hubs 2-4x the CPU per event of the later rounds). Every window then re-warms for REWARM_MS, and the counters (CPU,
- * writes, NATS messages, events) cover its measured part only.
+ * only, and cost the hubs 2-4x the CPU per event of the later rounds). Every window then re-warms for
+ * REWARM_MS, and the counters (CPU, writes, NATS messages, events) cover its measured part only.
  */
 async function compare(pids: number[], monitor: number, same: SendEcho, across: SendEcho, settings: RoundsSettings): Promise<ClusterResult> {
   const windows = {across: new Map<number, Window[]>(), same: new Map<number, Window[]>()}
