@@ -8,6 +8,8 @@
 // machine's load falls on both; each window also records the CPU the four server processes used
 // (/proc/PID/stat) and the messages NATS carried, per event.
 // BENCH_PROF_DIR=dir: the hubs run with --cpu-prof and write their profiles there.
+// BENCH_CLUSTER_WINDOWS=1: one stderr line per window (events, p50, CPU and writes per event of each process
+// and of this one, the client), to see drift from round to round.
 import {type ChildProcess} from 'node:child_process'
 import {mkdirSync, readFileSync} from 'node:fs'
 import {join} from 'node:path'
@@ -125,21 +127,51 @@ async function whenListed(listed: () => Promise<boolean>): Promise<void> {
   }
 }
 
-/** Both paths, alternating window by window, with CPU and NATS messages per event. */
+/** Warm-up events per path and concurrency, whatever the time it takes (within WARM_MAX_MS): V8 compiles by use, not by time. */
+const WARM_EVENTS = 2000
+const WARM_MAX_MS = 10_000
+
+/** At least `ms` of `send` at `concurrency`, and on until WARM_EVENTS events (or WARM_MAX_MS) on a slow machine. */
+async function warmUp(send: SendEcho, concurrency: number, ms: number): Promise<void> {
+  let events = 0
+  const counted: SendEcho = async (body) => {
+    const answer = await send(body)
+    events++
+    return answer
+  }
+
+  const started = performance.now()
+  await runWindow(counted, {concurrency, measureMs: ms, warmupMs: 0})
+  while (events < WARM_EVENTS && performance.now() - started < WARM_MAX_MS) await runWindow(counted, {concurrency, measureMs: 250, warmupMs: 0})
+}
+
+/**
+ * Both paths, alternating window by window, with CPU and NATS messages per event. The hubs, the node and
+ * nats-server are fresh processes: before the first window, both paths run at every concurrency
+ * (highest first) for the warm-up time and at least WARM_EVENTS events, unmeasured, so that no window
+ * measures code V8 has not compiled yet (round 0's c=1 windows used to run on a 1 s warm-up at c=1
+ * only, and cost the hubs 2-4x the CPU per event of the later rounds). Every window then re-warms for
+ * REWARM_MS, and the counters (CPU, writes, NATS messages, events) cover its measured part only.
+ */
 async function compare(pids: number[], monitor: number, same: SendEcho, across: SendEcho, settings: RoundsSettings): Promise<ClusterResult> {
   const windows = {across: new Map<number, Window[]>(), same: new Map<number, Window[]>()}
   const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  const sends = {across, same}
+  for (const concurrency of [...settings.concurrency].sort((a, b) => b - a)) {
+    for (const path of ['same', 'across'] as const) await warmUp(sends[path], concurrency, settings.warmupSeconds * 1000)
+  }
+
   for (let round = 0; round < settings.rounds; round++) {
     for (const concurrency of settings.concurrency) {
       // Alternating which goes first: a drift in the machine's load falls on both paths alike.
       const order = round % 2 === 0 ? (['same', 'across'] as const) : (['across', 'same'] as const)
       for (const path of order) {
-        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
-        const send = path === 'same' ? same : across
-        // The counters cover warm-up too; they are divided by the events of the whole window below.
+        const send = sends[path]
+        await runWindow(send, {concurrency, measureMs: REWARM_MS, warmupMs: 0})
         const cpuBefore = pids.map(ticks)
         const writesBefore = pids.map(writes)
         const msgsBefore = await natsInMsgs(monitor)
+        const selfBefore = process.cpuUsage()
         let events = 0
         const counted: SendEcho = async (body) => {
           const answer = await send(body)
@@ -147,10 +179,16 @@ async function compare(pids: number[], monitor: number, same: SendEcho, across: 
           return answer
         }
 
-        const samples = await runWindow(counted, {concurrency, measureMs, warmupMs})
+        const samples = await runWindow(counted, {concurrency, measureMs, warmupMs: 0})
         const cpuTicks = pids.map((pid, i) => (ticks(pid) - cpuBefore[i]!) / events)
         const writesPer = pids.map((pid, i) => (writes(pid) - writesBefore[i]!) / events)
         const natsMsgs = (await natsInMsgs(monitor)) - msgsBefore
+        if (process.env.BENCH_CLUSTER_WINDOWS) {
+          const self = process.cpuUsage(selfBefore)
+          const sorted = [...samples.latencies].sort((a, b) => a - b)
+          process.stderr.write(`bench: cluster window ${path} c=${concurrency} round ${round}: ${events} events, p50 ${sorted[sorted.length >> 1]?.toFixed(2)} ms, CPU ms/event nats/A/B/node ${cpuTicks.map((t) => (t * 10).toFixed(3)).join(' ')}, this process ${((self.user + self.system) / 1000 / events).toFixed(3)}, writes/event ${writesPer.map((w) => w.toFixed(2)).join(' ')}\n`)
+        }
+
         const list = windows[path].get(concurrency) ?? []
         list.push({...samples, cpuTicks, natsMsgs: natsMsgs / events, writes: writesPer})
         windows[path].set(concurrency, list)

@@ -71,35 +71,47 @@ function bytesOf(value: string, max: number, what: string): Buffer {
   return bytes
 }
 
+/** The UTF-8 length of `value`, refusing more than `max` (a field's length prefix). */
+function lengthOf(value: string, max: number, what: string): number {
+  const length = Buffer.byteLength(value, 'utf8')
+  if (length > max) throw new RangeError(`${what} is too long for a message between hubs (${length} bytes)`)
+  return length
+}
+
+/**
+ * The open, its strings written straight into the message (measured first): a Buffer made for each
+ * (hub id, verb, noun, content type, every argument) and copied was most of the open's cost.
+ */
 export function encodeOpen(meta: Omit<OpenMeta, 'body'>, body: 'stream' | Buffer | undefined): Buffer {
-  const hub = bytesOf(meta.hub, U8_MAX, 'the hub id')
-  const verb = bytesOf(meta.verb, U8_MAX, 'the verb')
-  const noun = bytesOf(meta.noun, 0xff_ff, 'the noun')
-  if (meta.args.length > 0xff_ff) throw new RangeError('too many arguments for a message between hubs')
-  const args = meta.args.map((arg) => Buffer.from(arg, 'utf8'))
-  const contentType = meta.contentType === undefined ? undefined : bytesOf(meta.contentType, NO_CONTENT_TYPE - 1, 'the content type')
+  const hub = lengthOf(meta.hub, U8_MAX, 'the hub id')
+  const verb = lengthOf(meta.verb, U8_MAX, 'the verb')
+  const noun = lengthOf(meta.noun, 0xff_ff, 'the noun')
+  const {args} = meta
+  if (args.length > 0xff_ff) throw new RangeError('too many arguments for a message between hubs')
+  const contentType = meta.contentType === undefined ? -1 : lengthOf(meta.contentType, NO_CONTENT_TYPE - 1, 'the content type')
   const inline = Buffer.isBuffer(body) ? body : undefined
-  let length = 1 + 1 + 8 + 1 + hub.length + 1 + verb.length + 2 + noun.length + 2 + 2 + (contentType?.length ?? 0) + (inline?.length ?? 0)
-  for (const arg of args) length += 4 + arg.length
+  let length = 1 + 1 + 8 + 1 + hub + 1 + verb + 2 + noun + 2 + 2 + Math.max(contentType, 0) + (inline?.length ?? 0)
+  for (const arg of args) length += 4 + Buffer.byteLength(arg, 'utf8')
   const out = Buffer.allocUnsafe(length)
   out[0] = MessageType.open
   out[1] = inline ? OpenBody.inline : body === 'stream' ? OpenBody.stream : OpenBody.none
   out.writeDoubleBE(meta.timeoutMs, 2)
   let at = 10
-  out[at++] = hub.length
-  at += hub.copy(out, at)
-  out[at++] = verb.length
-  at += verb.copy(out, at)
-  at = out.writeUInt16BE(noun.length, at)
-  at += noun.copy(out, at)
+  out[at++] = hub
+  at += out.write(meta.hub, at, hub, 'utf8')
+  out[at++] = verb
+  at += out.write(meta.verb, at, verb, 'utf8')
+  at = out.writeUInt16BE(noun, at)
+  at += out.write(meta.noun, at, noun, 'utf8')
   at = out.writeUInt16BE(args.length, at)
   for (const arg of args) {
-    at = out.writeUInt32BE(arg.length, at)
-    at += arg.copy(out, at)
+    const n = Buffer.byteLength(arg, 'utf8')
+    at = out.writeUInt32BE(n, at)
+    at += out.write(arg, at, n, 'utf8')
   }
 
-  at = out.writeUInt16BE(contentType ? contentType.length : NO_CONTENT_TYPE, at)
-  if (contentType) at += contentType.copy(out, at)
+  at = out.writeUInt16BE(contentType === -1 ? NO_CONTENT_TYPE : contentType, at)
+  if (contentType > 0) at += out.write(meta.contentType!, at, contentType, 'utf8')
   inline?.copy(out, at)
   return out
 }
