@@ -1,7 +1,8 @@
 // dist/ssh2-client.cjs, the ssh2 that `korv call` loads when it connects itself, is built with source
 // rewrites that leave out work at load (scripts/bundle.mjs): zlib only when compression is negotiated,
 // the Poly1305 WebAssembly module only without the native binding, cpu-features read from
-// /proc/cpuinfo; and a key file's signed authentication request is sent without the query before it.
+// /proc/cpuinfo, no Ed25519 self-test where Node's OpenSSL always has it; and a key file's signed
+// authentication request is sent without the query before it.
 // Against a real ssh2 server: a compressed connection, chacha20-poly1305, the cipher order the real
 // cpu-features gives, and what the server sees of public key authentication.
 import assert from 'node:assert/strict'
@@ -133,5 +134,14 @@ describe('the ssh2 bundle of korv call', () => {
     const constants = require('ssh2/lib/protocol/constants.js') as {DEFAULT_CIPHER: string[]}
     const {negotiated} = await exchange({})
     assert.equal(negotiated.cs.cipher, constants.DEFAULT_CIPHER[0])
+  })
+
+  it('offers ssh-ed25519 host keys first, as ssh2 does after its own Ed25519 test at load', async () => {
+    // The bundle skips the sign-and-verify test on OpenSSL 3 outside FIPS mode; the real one must agree.
+    const constants = require('ssh2/lib/protocol/constants.js') as {DEFAULT_SERVER_HOST_KEY: string[]; eddsaSupported: boolean}
+    assert.equal(constants.eddsaSupported, true)
+    assert.equal(constants.DEFAULT_SERVER_HOST_KEY[0], 'ssh-ed25519')
+    const {negotiated} = await exchange({})
+    assert.equal(negotiated.serverHostKey, 'ssh-ed25519')
   })
 })
