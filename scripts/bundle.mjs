@@ -192,6 +192,26 @@ module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
   },
 }
 
+// node:assert (with its AssertionError, colours and call tracker: 1-2 ms, and it makes process.stderr) is
+// required at load by asn1's BER reader and writer and by ssh2's SFTP helpers, which call it only while
+// they work (reading a PEM key, an SFTP session): in the ssh2 bundle it is loaded when first called.
+const assertWhenUsed = {
+  name: 'assert-when-used',
+  setup(build) {
+    build.onResolve({filter: /^assert$/}, () => ({namespace: 'assert-when-used', path: 'assert'}))
+    build.onLoad({filter: /.*/, namespace: 'assert-when-used'}, () => ({
+      contents: `let real
+const load = () => (real ??= require('node:assert'))
+module.exports = new Proxy(() => {}, {
+  apply: (_, self, args) => Reflect.apply(load(), self, args),
+  get: (_, key) => load()[key],
+  has: (_, key) => key in load(),
+})`,
+      loader: 'js',
+    }))
+  },
+}
+
 // chalk builds its styles and asks supports-color (node:tty, node:os, the environment) at load: 1.5-2 ms
 // of a `korv call` fast path, whose colour level src/cli/output.ts sets itself at load (configureColor)
 // and which is uncoloured whenever stdout and stderr are not terminals. In those bundles `chalk` is a
@@ -409,7 +429,7 @@ const results = await Promise.all([
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc],
+    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc, assertWhenUsed],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:
