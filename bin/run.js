@@ -15,6 +15,22 @@ async function main(argv) {
   // `korv call` (not its --help) runs from its own small bundle, without oclif's config load (src/korv-call-entry.ts).
   const options = argv.indexOf('--') === -1 ? argv : argv.slice(0, argv.indexOf('--'))
   if (argv[0] === 'korv' && argv[1] === 'call' && !options.includes('--help')) {
+    // process.stdout and process.stderr are made when first read (for a pipe a net.Socket, set
+    // non-blocking): watched here, so that the fast paths' output (src/cli/output.ts, writeOutput) goes
+    // to a descriptor whose stream nobody made, and the exit below waits only for streams that exist.
+    const made = new Set()
+    for (const [fd, name] of [[1, 'stdout'], [2, 'stderr']]) {
+      const {get} = Object.getOwnPropertyDescriptor(process, name)
+      Object.defineProperty(process, name, {
+        configurable: true,
+        enumerable: true,
+        get() {
+          made.add(fd)
+          return get.call(process)
+        },
+      })
+    }
+    globalThis[Symbol.for('restwire.stdio')] = {made: (fd) => made.has(fd)}
     // Two caches for each bundle that connects: one written by a call that connected itself (`connect`;
     // src/cli/korv-call.ts and src/korv-call-cold-entry.ts say so), one by any other (a call through a persisted connection, or
     // one that started a master and so loaded ssh2 for its keys only).
@@ -41,7 +57,8 @@ async function main(argv) {
       // Answered and printed: exit now, once stdout and stderr have taken what was written to them (a
       // full pipe takes it later), without waiting for the server's side of a cold call's close or for
       // Node's teardown of the heap. process.exit keeps the exit code and runs the code caches' exit hooks.
-      await Promise.all([process.stdout, process.stderr].map((stream) => stream.writableLength > 0 && new Promise((resolve) => stream.write('', resolve))))
+      const streams = [...made].map((fd) => (fd === 1 ? process.stdout : process.stderr))
+      await Promise.all(streams.map((stream) => stream.writableLength > 0 && new Promise((resolve) => stream.write('', resolve))))
       process.exit()
     }
     const {runKorvCallCommand} = requireWithCodeCache(join(dist, 'korv-call.cjs'), {accepts: connectedItself, variant: 'connect'})

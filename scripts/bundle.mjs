@@ -115,6 +115,18 @@ function loadZlib() {
   },
   {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(DEFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(DEFLATE);'},
   {file: 'protocol/zlib.js', from: 'this._zlib = new Zlib(INFLATE);', to: 'loadZlib();\n    this._zlib = new Zlib(INFLATE);'},
+  // ssh2 learns at load whether Ed25519 works by parsing a PEM key, signing and verifying (about 2 ms of
+  // CPU of every cold call). Node's crypto on OpenSSL 3 outside FIPS mode always has it (its default
+  // provider); anywhere else (another OpenSSL, FIPS mode) the test runs as before.
+  {
+    file: 'protocol/constants.js',
+    from: `const eddsaSupported = (() => {
+  if (typeof crypto.sign === 'function'`,
+    to: `const eddsaSupported = (() => {
+  if (/^3\\./.test(process.versions.openssl) && typeof crypto.getFips === 'function' && crypto.getFips() === 0)
+    return true;
+  if (typeof crypto.sign === 'function'`,
+  },
 ]
 
 // The fast entry of `korv call` (src/korv-call-entry.ts) runs its command without oclif's Config.load:
@@ -174,6 +186,81 @@ const debugWhenAsked = {
     build.onLoad({filter: /.*/, namespace: 'debug-when-asked'}, ({path}) => ({
       contents: `const quiet = () => Object.assign(() => {}, {enabled: false, extend: quiet})
 module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
+      loader: 'js',
+      resolveDir: dirname(path),
+    }))
+  },
+}
+
+// node:assert (with its AssertionError, colours and call tracker: 1-2 ms, and it makes process.stderr) is
+// required at load by asn1's BER reader and writer and by ssh2's SFTP helpers, which call it only while
+// they work (reading a PEM key, an SFTP session): in the ssh2 bundle it is loaded when first called.
+const assertWhenUsed = {
+  name: 'assert-when-used',
+  setup(build) {
+    build.onResolve({filter: /^assert$/}, () => ({namespace: 'assert-when-used', path: 'assert'}))
+    build.onLoad({filter: /.*/, namespace: 'assert-when-used'}, () => ({
+      contents: `let real
+const load = () => (real ??= require('node:assert'))
+module.exports = new Proxy(() => {}, {
+  apply: (_, self, args) => Reflect.apply(load(), self, args),
+  get: (_, key) => load()[key],
+  has: (_, key) => key in load(),
+})`,
+      loader: 'js',
+    }))
+  },
+}
+
+// chalk builds its styles and asks supports-color (node:tty, node:os, the environment) at load: 1.5-2 ms
+// of a `korv call` fast path, whose colour level src/cli/output.ts sets itself at load (configureColor)
+// and which is uncoloured whenever stdout and stderr are not terminals. In those bundles `chalk` is a
+// stand-in: it keeps the levels set on it, answers the plain style chains (`c.dim`, `c.red.bold`, ...) at
+// level 0 as chalk does (the arguments joined by a space), and anything else, or any style at a level
+// above 0, goes to the real chalk (bundled, evaluated then, given the levels set so far).
+const {colorNames: CHALK_COLORS, modifierNames: CHALK_MODIFIERS} = await import('chalk')
+const chalkWhenColoured = {
+  name: 'chalk-when-coloured',
+  setup(build) {
+    build.onResolve({filter: /^chalk$/}, async ({kind, pluginData, resolveDir}) => {
+      if (pluginData === 'chalk-when-coloured') return undefined
+      const real = await build.resolve('chalk', {kind, pluginData: 'chalk-when-coloured', resolveDir})
+      return {namespace: 'chalk-when-coloured', path: real.path}
+    })
+    build.onLoad({filter: /.*/, namespace: 'chalk-when-coloured'}, ({path}) => ({
+      contents: `const STYLES = new Set(${JSON.stringify([...CHALK_MODIFIERS, ...CHALK_COLORS])})
+const levels = {chalk: undefined, chalkStderr: undefined}
+let real
+function load() {
+  if (!real) {
+    real = require(${JSON.stringify(path)})
+    if (levels.chalk !== undefined) real.default.level = levels.chalk
+    if (levels.chalkStderr !== undefined) real.chalkStderr.level = levels.chalkStderr
+  }
+  return real
+}
+const plain = new Proxy(function () {}, {
+  apply: (_, __, args) => (args.length === 1 ? '' + args[0] : args.join(' ')),
+  get: (target, name) => (typeof name === 'string' && STYLES.has(name) ? plain : target[name]),
+})
+const instance = (name) => () => (name === 'chalk' ? load().default : load().chalkStderr)
+function standIn(name) {
+  const actual = instance(name)
+  return new Proxy({}, {
+    get(_, key) {
+      if (!real && levels[name] === 0 && typeof key === 'string' && STYLES.has(key)) return plain
+      if (!real && key === 'level' && levels[name] !== undefined) return levels[name]
+      return actual()[key]
+    },
+    set(_, key, value) {
+      if (key === 'level' && !real) levels[name] = value
+      else actual()[key] = value
+      return true
+    },
+  })
+}
+export default standIn('chalk')
+export const chalkStderr = standIn('chalkStderr')`,
       loader: 'js',
       resolveDir: dirname(path),
     }))
@@ -325,7 +412,7 @@ const results = await Promise.all([
     entryPoints: ['src/korv-call-persisted-entry.ts'],
     external: [...common.external, '@inquirer/*', '@oclif/*', 'ssh2'],
     outfile: 'dist/korv-call-persisted.cjs',
-    plugins: [fsPromisesSync, zlibWhenNeeded],
+    plugins: [fsPromisesSync, zlibWhenNeeded, chalkWhenColoured],
   }),
   // A plain call to a target without a persisted connection (src/korv-call-cold-entry.ts): the persisted
   // fast path hands it over with its body read and its TCP connection started. No oclif, no prompts
@@ -337,12 +424,12 @@ const results = await Promise.all([
     entryPoints: ['src/korv-call-cold-entry.ts'],
     external: [...common.external, '@inquirer/*', '@oclif/*'],
     outfile: 'dist/korv-call-cold.cjs',
-    plugins: [ssh2ClientApart, fsPromisesSync, zlibWhenNeeded],
+    plugins: [ssh2ClientApart, fsPromisesSync, zlibWhenNeeded, chalkWhenColoured],
   }),
   build({
     ...common,
     outfile: 'dist/ssh2-client.cjs',
-    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc],
+    plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc, assertWhenUsed],
     stdin: {
       // The whole of ssh2 (key generation, for a first run's home key) only when asked for.
       contents:

@@ -8,6 +8,7 @@
 // Built-ins come from process.getBuiltinModule, not from `import`: an ES module import of node:fs makes
 // Node build its ES module facade, whose export scan loads fs's whole stream machinery (a few ms of
 // every start, for nothing this file uses).
+import type * as BufferModule from 'node:buffer'
 import type * as Fs from 'node:fs'
 import type * as ModuleNs from 'node:module'
 import type * as Path from 'node:path'
@@ -15,6 +16,7 @@ import type * as Url from 'node:url'
 import type * as Vm from 'node:vm'
 
 const {existsSync, readFileSync, realpathSync, renameSync, rmSync, writeFileSync} = process.getBuiltinModule('node:fs') as typeof Fs
+const {isAscii} = process.getBuiltinModule('node:buffer') as typeof BufferModule
 const Module = process.getBuiltinModule('node:module') as typeof ModuleNs.Module
 const {createRequire} = Module
 const {dirname} = process.getBuiltinModule('node:path') as typeof Path
@@ -34,7 +36,10 @@ export function requireWithCodeCache(url: URL | string, options: CodeCacheOption
   const cacheFileFor = (variant?: string): string => `${file}.${process.version}${variant ? '.' + variant.replaceAll(':', '-') : ''}.v8cache`
   const sharedFile = cacheFileFor()
   const variantFile = options.variant ? cacheFileFor(options.variant) : undefined
-  const source = readFileSync(file, 'utf8')
+  // The bundles are pure ASCII (scripts/bundle.mjs escapes the rest), and ASCII reads the same as latin1,
+  // which copies the bytes instead of decoding UTF-8: about 1 ms less for ssh2's 0.7 MB bundle.
+  const bytes = readFileSync(file)
+  const source = bytes.toString(isAscii(bytes) ? 'latin1' : 'utf8')
   // The command's own cache, else the shared one (better than none), else nothing.
   let readFrom: string | undefined
   let cachedData: Buffer | undefined

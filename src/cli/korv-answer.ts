@@ -6,7 +6,7 @@ import {type OnTrace, jsonByteLength} from '../core/trace.js'
 import {type CallEnvelope, type EnvelopeTarget, buildEnvelope} from './envelope.js'
 import {exitCodeForStatus} from './exit-codes.js'
 import type {PayloadSource} from './flag-values.js'
-import {formatJson, stderrColors as c, writeStdout} from './output.js'
+import {formatJson, stderrColors as c, writeStderr, writeStdout} from './output.js'
 import {withProgress} from './progress.js'
 
 /** What `korv call` was asked to do (commands/korv/call.ts, or the fast path's cli/korv-call-argv.ts). */
@@ -63,7 +63,7 @@ export async function callOnce(
   if (options.json) return envelopeFor(options, {path, verb}, response, {connectMs: times.connectMs, responseMs: response.durationMs, totalMs})
 
   writeStdout(formatJson(response.body))
-  if (response.status >= 400) process.stderr.write(c.yellow(`${verb} ${path}: ${response.status}\n`))
+  if (response.status >= 400) writeStderr(c.yellow(`${verb} ${path}: ${response.status}\n`))
   return undefined
 }
 

@@ -2,12 +2,12 @@
 // korv-call-cold-entry.ts) print an error once the call has begun: as the full command's
 // BaseCommand.catch does (the same parse context, exit code, --json document or stderr text).
 import {errorDocument} from './envelope.js'
-import {formatJson, renderError, writeStdout} from './output.js'
+import {formatJson, renderError, writeStderr, writeStdout} from './output.js'
 import {toRestwireError} from './parse-errors.js'
 
 export function printCallError(error: Error, json: boolean, bin: string): void {
   const rwError = toRestwireError(error, {args: ['VERB', 'PATH'], flags: [], id: 'korv:call', usage: `${bin} korv call`})
   process.exitCode = rwError.exitCode
   if (json) writeStdout(formatJson(errorDocument(rwError)))
-  else process.stderr.write(renderError(rwError, false))
+  else writeStderr(renderError(rwError, false))
 }

@@ -1,10 +1,14 @@
 // Terminal rendering: JSON results on stdout (pretty on a terminal, coloured by the colour rules),
 // logs and errors on stderr; the colour rules themselves (--color, NO_COLOR).
+import {writeSync} from 'node:fs'
+import {isatty} from 'node:tty'
 import chalk, {chalkStderr} from 'chalk'
 import type {RestwireError} from '../core/errors.js'
 import {COLOR_MODES, type ColorMode} from './flag-values.js'
 
-export const stdoutIsTty = (): boolean => Boolean(process.stdout.isTTY)
+// Whether fd 1 or 2 is a terminal, asked of the descriptor: reading process.stdout.isTTY makes the
+// stream (for a pipe a net.Socket, set non-blocking), which `korv call`'s fast paths need not make.
+export const stdoutIsTty = (): boolean => isatty(1)
 
 export {COLOR_MODES, type ColorMode} from './flag-values.js'
 
@@ -17,8 +21,8 @@ type ColorLevel = 0 | 1 | 2 | 3
  * force colour) and ignores NO_COLOR.
  */
 export function configureColor(mode: ColorMode = 'auto'): void {
-  chalk.level = colorLevel(mode, process.stdout)
-  chalkStderr.level = colorLevel(mode, process.stderr)
+  chalk.level = colorLevel(mode, 1)
+  chalkStderr.level = colorLevel(mode, 2)
   // @inquirer/prompts, loaded later, colours through Node's hasColors(), which reads NO_COLOR.
   if (mode === 'never') process.env.NO_COLOR = '1'
 }
@@ -33,7 +37,7 @@ export function colorModeInArgv(argv: readonly string[]): ColorMode {
   return 'auto'
 }
 
-function colorLevel(mode: ColorMode, stream: NodeJS.WriteStream): ColorLevel {
+function colorLevel(mode: ColorMode, fd: 1 | 2): ColorLevel {
   if (mode === 'never') return 0
   const depth = terminalDepth()
   if (mode === 'always') return depth
@@ -41,7 +45,7 @@ function colorLevel(mode: ColorMode, stream: NodeJS.WriteStream): ColorLevel {
   // FORCE_COLOR=0 is chalk's "off"; a FORCE_COLOR that turns colour on is not read, since CI systems set it
   // globally and piped JSON must stay parseable: colour when piped is asked for with --color always.
   if (NO_COLOR || FORCE_COLOR === '0' || FORCE_COLOR === 'false') return 0
-  return stream.isTTY && TERM !== 'dumb' ? depth : 0
+  return isatty(fd) && TERM !== 'dumb' ? depth : 0
 }
 
 function terminalDepth(): 1 | 2 | 3 {
@@ -68,7 +72,49 @@ export function formatJson(value: unknown, tty = stdoutIsTty()): string {
 }
 
 export function writeStdout(text: string): void {
-  process.stdout.write(text.endsWith('\n') ? text : text + '\n')
+  writeOutput(1, text.endsWith('\n') ? text : text + '\n')
+}
+
+export function writeStderr(text: string): void {
+  writeOutput(2, text)
+}
+
+/** What bin/run.js tells of process.stdout and process.stderr under `korv call`: whether either was made. */
+interface StdioWatch {
+  made(fd: 1 | 2): boolean
+}
+
+/**
+ * Writes to stdout or stderr. Under `korv call` (bin/run.js watches whether process.stdout and
+ * process.stderr were made), a stream that nobody made yet and that is not a terminal is not made for
+ * this: the text goes to the descriptor in synchronous writes (what the stream does on a pipe or file
+ * that takes it), which spares a fast path the stream and its non-blocking pipe. Anywhere else, or once
+ * the stream exists (its writes stay in order), the stream takes it.
+ */
+function writeOutput(fd: 1 | 2, text: string): void {
+  const watch = (globalThis as Record<symbol, StdioWatch | undefined>)[Symbol.for('restwire.stdio')]
+  const stream = (): NodeJS.WriteStream => (fd === 1 ? process.stdout : process.stderr)
+  if (!watch || watch.made(fd) || isatty(fd)) {
+    stream().write(text)
+    return
+  }
+
+  writeWhole(fd, text, stream)
+}
+
+/**
+ * Writes `text` to `fd` with synchronous writes until it is all written; what a write refuses (EAGAIN on
+ * a non-blocking descriptor that is full, or an error such as EPIPE) goes to the stream with the rest,
+ * which waits for the descriptor or reports the error as it always did.
+ */
+export function writeWhole(fd: number, text: string, stream: () => NodeJS.WritableStream): void {
+  const bytes = Buffer.from(text)
+  let written = 0
+  try {
+    while (written < bytes.length) written += writeSync(fd, bytes, written)
+  } catch {
+    stream().write(bytes.subarray(written))
+  }
 }
 
 export function renderError(error: RestwireError, verbose: boolean): string {

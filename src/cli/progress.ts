@@ -1,11 +1,13 @@
 // Progress for long waits: on a terminal, a stderr line that counts the seconds after the first one.
+import {isatty} from 'node:tty'
 import {stderrColors as c} from './output.js'
 
 const SHOW_AFTER_MS = 1000
 
 /** Resolves like `work`; meanwhile, if stderr is a terminal and it takes over a second, says so. */
 export async function withProgress<T>(message: string, work: Promise<T>): Promise<T> {
-  if (!process.stderr.isTTY) return work
+  // The descriptor, not process.stderr.isTTY: that would make the stream (output.ts, writeOutput).
+  if (!isatty(2)) return work
   const started = Date.now()
   let shown = false
   const show = (): void => {

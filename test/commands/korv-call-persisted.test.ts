@@ -132,6 +132,8 @@ describe('korv call: the persisted fast path', () => {
       ['STORE', '/echo', '--data', '{"a":[1,2]}', '--json'],
       // Over 4 KiB: the bundle's CRC-32 hands it to zlib (smaller ones it computes itself).
       ['STORE', '/echo', '--data', JSON.stringify({big: 'x'.repeat(6000)})],
+      // Over a pipe's buffer (64 KiB): the answer goes to the descriptor in several writes (cli/output.ts).
+      ['STORE', '/echo', '--data', JSON.stringify({big: 'y'.repeat(100_000)})],
       ['DELETE', '/nope', '--json'],
       ['GET', '/slow', '--timeout', '300ms'],
       ['GET', '/slow', '--timeout', '300ms', '--json'],

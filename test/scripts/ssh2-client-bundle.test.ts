@@ -1,10 +1,13 @@
 // dist/ssh2-client.cjs, the ssh2 that `korv call` loads when it connects itself, is built with source
 // rewrites that leave out work at load (scripts/bundle.mjs): zlib only when compression is negotiated,
 // the Poly1305 WebAssembly module only without the native binding, cpu-features read from
-// /proc/cpuinfo; and a key file's signed authentication request is sent without the query before it.
+// /proc/cpuinfo, no Ed25519 self-test where Node's OpenSSL always has it, node:assert when first called;
+// and a key file's signed authentication request is sent without the query before it.
 // Against a real ssh2 server: a compressed connection, chacha20-poly1305, the cipher order the real
 // cpu-features gives, and what the server sees of public key authentication.
 import assert from 'node:assert/strict'
+import {spawnSync} from 'node:child_process'
+import {generateKeyPairSync} from 'node:crypto'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -133,5 +136,29 @@ describe('the ssh2 bundle of korv call', () => {
     const constants = require('ssh2/lib/protocol/constants.js') as {DEFAULT_CIPHER: string[]}
     const {negotiated} = await exchange({})
     assert.equal(negotiated.cs.cipher, constants.DEFAULT_CIPHER[0])
+  })
+
+  it('offers ssh-ed25519 host keys first, as ssh2 does after its own Ed25519 test at load', async () => {
+    // The bundle skips the sign-and-verify test on OpenSSL 3 outside FIPS mode; the real one must agree.
+    const constants = require('ssh2/lib/protocol/constants.js') as {DEFAULT_SERVER_HOST_KEY: string[]; eddsaSupported: boolean}
+    assert.equal(constants.eddsaSupported, true)
+    assert.equal(constants.DEFAULT_SERVER_HOST_KEY[0], 'ssh-ed25519')
+    const {negotiated} = await exchange({})
+    assert.equal(negotiated.serverHostKey, 'ssh-ed25519')
+  })
+
+  it('loads node:assert only when asn1 first calls it (a PEM key), and parses that key as ssh2 does', () => {
+    const {privateKey} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs1'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
+    const script = `const bundle = require(${JSON.stringify(join(root, 'dist', 'ssh2-client.cjs'))})
+const loaded = () => process.moduleLoadList.includes('NativeModule assert')
+const atLoad = loaded()
+const key = bundle.keyParser.parseKey(process.env.RW_TEST_KEY)
+process.stdout.write(JSON.stringify({atLoad, afterParse: loaded(), publicSSH: key.getPublicSSH().toString('base64')}))`
+    const child = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8', env: {...process.env, RW_TEST_KEY: privateKey}, timeout: 20_000})
+    assert.equal(child.status, 0, child.stderr)
+    const seen = JSON.parse(child.stdout) as {atLoad: boolean; afterParse: boolean; publicSSH: string}
+    assert.equal(seen.atLoad, false)
+    assert.equal(seen.afterParse, true)
+    assert.equal(seen.publicSSH, (ssh2.utils.parseKey(privateKey) as ssh2.ParsedKey).getPublicSSH().toString('base64'))
   })
 })
