@@ -1,9 +1,10 @@
-// Runs every test file under test/ with node:test and tsx (Node 20's --test takes no globs), then says
-// how many suites and tests were skipped for a missing tool (test/helpers/tools.ts), and which tools.
+// Runs every test file under test/ with node:test and tsx (Node 20's --test takes no globs), then names
+// each failed test with its error's first line, and says how many suites and tests were skipped for a
+// missing tool (test/helpers/tools.ts), and which tools.
 import {spawnSync} from 'node:child_process'
 import {mkdtempSync, readFileSync, readdirSync, rmSync} from 'node:fs'
 import {tmpdir} from 'node:os'
-import {join} from 'node:path'
+import {join, relative} from 'node:path'
 
 const find = (dir) =>
   readdirSync(dir, {withFileTypes: true}).flatMap((entry) => {
@@ -12,8 +13,17 @@ const find = (dir) =>
     return entry.name.endsWith('.test.ts') ? [path] : []
   })
 
+/** The failed tests, one line each (file, name, error), or nothing when none failed. */
+function failures(records) {
+  const failed = records.filter((record) => record.kind === 'fail')
+  if (failed.length === 0) return ''
+  const lines = failed.map((record) => `  ${record.file ? relative(process.cwd(), record.file) : '?'}: ${record.name}: ${record.error}`)
+  return `\nFailed: ${failed.length} test${failed.length === 1 ? '' : 's'}\n${lines.join('\n')}\n`
+}
+
 /** One line from the tool-skips reporter's records: counts by kind, and the tools named. */
 function summarize(records) {
+  records = records.filter((record) => record.kind !== 'fail')
   if (records.length === 0) return 'No test skipped for a missing tool.'
   const count = (kind, noun) => {
     const n = records.filter((record) => record.kind === kind).length
@@ -45,5 +55,5 @@ try {
 }
 
 rmSync(skipsDir, {recursive: true, force: true})
-console.log(`\n${summarize(records)}`)
+console.log(`${failures(records)}\n${summarize(records)}`)
 process.exit(result.status ?? 1)

@@ -69,13 +69,17 @@ describe('test peers', {timeout: 180_000}, () => {
     assert.match(run.stdout, /\nSkipped for a missing tool: 1 suite and 1 test \(socat, zsh\); `npm run test:peers` installs them\.\n$/)
   })
 
-  it('npm test with nothing missing ends with the line saying so', async () => {
+  it('npm test with nothing missing: the failed test named with its error, then the line saying nothing was skipped', async () => {
     const bin = join(dir(), 'all-tools')
     await Promise.all([fakeTool(bin, 'socat'), fakeTool(bin, 'zsh')])
     const run = await runNode([join('scripts', 'test.mjs'), join('test', 'fixtures', 'tool-skips.ts')], bin)
     // The fake tools exist, so the test that throws when they are missing runs and fails: exit 1.
     assert.equal(run.code, 1, run.stdout + run.stderr)
-    assert.match(run.stdout, /\nNo test skipped for a missing tool\.\n$/)
+    // The failed test is named at the end with its error, however long the log above it.
+    assert.match(
+      run.stdout,
+      /\nFailed: 1 test\n {2}test\/fixtures\/tool-skips\.ts: skips inside the test: ran although zsh and socat are missing\n\nNo test skipped for a missing tool\.\n$/,
+    )
   })
 
   it('test:peers, unable to install (no apt-get on PATH): names what is missing and prints the apt command', async () => {
