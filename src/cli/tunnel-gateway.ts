@@ -90,7 +90,13 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     if (cluster && cluster.state !== 'connected') return {ready: false, reason: 'cluster degraded: NATS unreachable'}
     return {ready: true, reason: cluster ? 'listening, cluster connected' : 'listening'}
   }
-  const api = await startTunnelHttpApi(gateway, {...options.http, inspector, maxConnections: options.maxHttpConnections, observe: {metrics: observed.metrics, ready}}).catch(async (error: unknown) => {
+  const api = await startTunnelHttpApi(gateway, {
+    ...options.http,
+    inspector,
+    maxConnections: options.maxHttpConnections,
+    observe: {metrics: observed.metrics, ready},
+    onRefused: (refused, cap) => writeEventLog({event: 'http connections refused', reason: `${cap} HTTP API connections open (--max-http-connections)`, refused}, logFormat),
+  }).catch(async (error: unknown) => {
     await gateway.close()
     await cluster?.close()
     throw error

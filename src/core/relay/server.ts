@@ -13,6 +13,7 @@ import {FairScheduler} from './fair-scheduler.js'
 import {DEFAULT_IDLE_TIMEOUT_MS, DEFAULT_MAX_CONNECTIONS, MAX_TIMER_MS} from './limits.js'
 import {type RelayRuntime, buildRelayRuntime} from './runtime.js'
 import {withAsyncDispose} from '../dispose.js'
+import {createRefusalLog} from '../refusal-log.js'
 import type {ConnectedClients, TrafficLog} from '../observe/traffic.js'
 
 export const DEFAULT_SOCKET_MODE = 0o600
@@ -20,8 +21,6 @@ const DEFAULT_DRAIN_MS = 10_000
 /** Something worth a log line that is not a request: the connection cap reached, a server socket error. */
 export type RelayServerEvent = {event: 'connections refused'; reason: string; refused: number} | {event: 'server error'; reason: string}
 
-/** Refused connections are logged at most this often (a flood must not flood the log too). */
-const REFUSED_LOG_EVERY_MS = 10_000
 
 export interface RelayServerOptions {
   config: RelayConfig
@@ -72,22 +71,15 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
   let accepted = 0
   // No allowHalfOpen: a client's EOF is its disconnect, and cancels its requests (a daemon that went away
   // must not leave upstream calls running). Shell use: `relay send`, or socat with its input kept open.
-  let refused = 0
-  let refusedTotal = 0
-  let refusedLoggedAt = -Infinity
+  const refusals = createRefusalLog(
+    (refused) => options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused}),
+  )
   const server = createServer((socket: Socket) => {
     socket.on('error', () => {})
     if (connections.size >= maxConnections) {
-      // Refused at once; counted, and logged at most every REFUSED_LOG_EVERY_MS.
+      // Refused at once; counted, and logged at most every 10 s (refusal-log.ts).
       socket.destroy()
-      refused++
-      refusedTotal++
-      if (performance.now() - refusedLoggedAt >= REFUSED_LOG_EVERY_MS) {
-        refusedLoggedAt = performance.now()
-        options.onEvent?.({event: 'connections refused', reason: `${maxConnections} connections open (--max-connections)`, refused})
-        refused = 0
-      }
-
+      refusals.add()
       return
     }
 
@@ -116,6 +108,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
         await settleWithin(Promise.all([...connections.keys()].map((connection) => connection.drain())), closeOptions.drainMs ?? DEFAULT_DRAIN_MS)
         for (const connection of connections.keys()) connection.destroy()
         await closed
+        refusals.close()
         await runtime.close()
       })()
       return closing
@@ -133,7 +126,7 @@ export async function startRelayServer(options: RelayServerOptions): Promise<Rel
       return connections.size
     },
     get refusedConnections() {
-      return refusedTotal
+      return refusals.total
     },
     port: address.kind === 'tcp' ? address.port : undefined,
     async reload(config) {

@@ -15,6 +15,7 @@ import {type StreamFormat, pipeTunnelStream, streamFormat} from './http-stream.j
 import {type JsonAnswer, errorAnswer, jsonAnswer, parseBody, readJsonBody, sendAnswer, sendError} from './http-json.js'
 import {type FastRequest, createFastHttpServer} from './http-fast.js'
 import {withAsyncDispose} from '../dispose.js'
+import {createRefusalLog} from '../refusal-log.js'
 import {type ObserveEndpoints, answerObserveRequest} from '../observe/http.js'
 
 export {DEFAULT_HTTP_API_PORT} from './defaults.js'
@@ -32,6 +33,8 @@ export interface TunnelHttpApiOptions {
   maxBodyBytes?: number
   /** HTTP connections open at once; beyond it new ones are closed on accept. Default 1024. */
   maxConnections?: number
+  /** Connections closed on accept for maxConnections: the first at once, then the count at most every 10 s. */
+  onRefused?: (refused: number, maxConnections: number) => void
   /** A STREAM's client that takes nothing written to it for this long is disconnected. Default 60 s. */
   sendTimeoutMs?: number
   drainMs?: number
@@ -86,7 +89,11 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     maxBodyBytes: api.maxBodyBytes,
     serve: (request, answer) => serveFast(api, request, answer),
   })
-  fast.server.maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
+  const maxConnections = options.maxConnections ?? DEFAULT_HTTP_MAX_CONNECTIONS
+  fast.server.maxConnections = maxConnections
+  const refusals = createRefusalLog((refused) => options.onRefused?.(refused, maxConnections))
+  // Node closes a connection over maxConnections itself, and says so with 'drop'.
+  fast.server.on('drop', () => refusals.add())
   fast.server.on('connection', (socket) => socket.on('error', ignore))
   await listenOn(fast.server, host, port, 'HTTP')
   // Accept errors after listening (EMFILE under a flood) must not end the process.
@@ -103,6 +110,7 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
     await settleWithin(idle, options.drainMs ?? DEFAULT_HTTP_DRAIN_MS)
     fast.closeAll()
     await stopped
+    refusals.close()
   }
 
   return withAsyncDispose<TunnelHttpApiHandle>({
