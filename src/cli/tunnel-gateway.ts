@@ -5,7 +5,7 @@ import type {ClusterOptions} from '../core/cluster/nats-link.js'
 import type {TunnelCluster} from '../core/cluster/tunnel-cluster.js'
 import {localPaths} from '../core/home.js'
 import {startTunnelGateway} from '../core/tunnel/gateway.js'
-import {startTunnelHttpApi} from '../core/tunnel/http-api.js'
+import {type TunnelHttpApiHandle, startTunnelHttpApi} from '../core/tunnel/http-api.js'
 import {tunnelInspectTarget} from '../core/tunnel/inspect-target.js'
 import {type InspectCliOptions, inspectorUrl, mountInspector, prepareInspector, servedLog} from './inspect.js'
 import {clusterJoinOptions} from './cluster-flags.js'
@@ -45,7 +45,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
   const knownNodesPath = options.knownNodesPath ?? join(localPaths().home, 'known_nodes')
   const cluster = options.cluster ? await joinCluster(options.cluster, logFormat) : undefined
   // Filled once the server is up: the metrics read it at scrape time.
-  const started: {server?: TunnelGatewayHandle} = {}
+  const started: {server?: TunnelGatewayHandle; api?: TunnelHttpApiHandle} = {}
   let registry: ReturnType<TunnelCluster['registry']> | undefined
   // Always on: /metrics, /healthz and /readyz live on the HTTP API's port.
   const observed = observeTraffic({
@@ -56,6 +56,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     },
     connections: () => started.server?.connectionStats() ?? {authenticating: 0, open: 0},
     protocol: 'tunnel',
+    refusedCounted: () => ({cap: started.api?.refusedConnections ?? 0}),
   })
   const gateway = await startTunnelGateway({
     acceptNew: options.acceptNew,
@@ -102,6 +103,7 @@ export async function runTunnelGateway(options: TunnelGatewayCliOptions): Promis
     throw error
   })
 
+  started.api = api
   const {port} = gateway.address
   const apiAddress = api.address
   const http = `http://${formatHostPort(apiAddress.address, apiAddress.port)}`

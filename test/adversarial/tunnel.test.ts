@@ -31,6 +31,7 @@ import {
   reasonsLogged,
   watchRss,
 } from '../helpers/hostile.js'
+import {scrape} from '../helpers/scrape.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {startExpose} from '../helpers/tunnel-expose.js'
 import {makeNodeHostKey, startHostileNode, startRawGateway} from '../helpers/tunnel-fixture.js'
@@ -296,6 +297,12 @@ describe('adversarial: tunnel gateway (CLI process)', {timeout: 120_000}, () => 
     const {baseline, peak} = rss.stop()
     assert.ok(peak - baseline < GROWTH_LIMIT_BYTES, `grew ${peak - baseline} bytes`)
     assertAlive(gateway, 'idle HTTP flood')
+    // The same refusals on /metrics, once the gateway has seen the flood's sockets go and has room again.
+    const capRefusals = await waitFor(async () => {
+      const value = await scrape(http).then((metrics) => metrics.value('restwire_connections_refused_total', {reason: 'cap'}), () => -1)
+      return value >= refused && value
+    }, 10_000, '/metrics to count the refused connections')
+    assert.ok(capRefusals >= refused)
   })
 
   it('a node killed with SIGKILL mid-stream: its stream ends, the gateway lives and serves the others', async () => {

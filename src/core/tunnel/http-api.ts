@@ -48,6 +48,8 @@ export interface TunnelHttpApiHandle extends AsyncDisposable {
   address: AddressInfo
   /** Stops listening, ends streams (sending CANCEL), lets plain requests finish for drainMs. Safe twice. */
   close(): Promise<void>
+  /** Connections closed on accept over maxConnections so far. */
+  readonly refusedConnections: number
 }
 
 const VERBS: Partial<Record<string, TunnelVerb>> = {DELETE: 'DELETE', GET: 'GET', PATCH: 'PATCH', POST: 'POST', PUT: 'PATCH'}
@@ -116,6 +118,9 @@ export async function startTunnelHttpApi(gateway: TunnelGatewayHandle, options: 
   return withAsyncDispose<TunnelHttpApiHandle>({
     address: fast.server.address() as AddressInfo,
     close: () => (closing ??= shutdown()),
+    get refusedConnections() {
+      return refusals.total
+    },
   })
 }
 
