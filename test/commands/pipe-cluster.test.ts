@@ -175,9 +175,10 @@ describe('pipe serve --cluster: real hub processes on NATS', {skip: skipWithout(
     const failed = await inFlight
     const failMs = Date.now() - killed
     console.log(`# call in flight through a SIGKILLed hub answered ${failed.status} after ${failMs} ms`)
+    // "At once", judged by what answered, not by a time: the hub watch's 503 (its ping found no one), not
+    // the 504 of these hubs' 60 s gateway timeout.
     assert.equal(failed.status, 503, failed.text)
-    // "At once": well before the 60 s gateway timeout of these hubs.
-    assert.ok(failMs < 5000, `503 after ${failMs} ms`)
+    assert.match(failed.text, /the hub holding the node is gone/)
 
     // The node finds its hub gone and dials the next of its --to, by itself.
     const moved = Date.now()

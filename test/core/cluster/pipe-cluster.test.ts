@@ -152,11 +152,11 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
     assert.deepEqual(answer.cluster.hubs, ['hub-a'])
     assert.ok(Date.parse(answer.cluster.since) > 0, `since: ${answer.cluster.since}`)
     assert.ok(answer.nodes.every((node) => node.hub === 'hub-a'))
-    const started = Date.now()
     const far = await fetch(`${hubs[0]!.gateway.url}/client/${names[1]}/whoami`)
     assert.equal(far.status, 503)
-    await far.arrayBuffer()
-    assert.ok(Date.now() - started < 1500, `503 after ${Date.now() - started} ms`)
+    // Judged by what answered, not by a time: the bounded wait for a node away (500 ms here) ended in 503
+    // naming the degraded cluster; a call left hanging would end in the gateway's 504 after 10 s.
+    assert.match(((await far.json()) as {error: string}).error, /is not connected \(the cluster is degraded: NATS is unreachable, only this hub's nodes can be reached\)$/)
 
     await nats.start()
     for (const hub of hubs) {
