@@ -211,7 +211,7 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
     await until('the valid batches answered', () => replies > repliesBefore)
   })
 
-  it('forged presence: malformed announcements, absurd heartbeats, future-dated claims on a real node, a flood of fake hubs', async () => {
+  it('forged presence: malformed announcements and lists of known nodes, absurd heartbeats, future-dated claims on a real node, a flood of fake hubs', async () => {
     const from = hub('hub-a').process.stderr.length
     await underAttack('forged presence', async () => {
       const fake = 'f00dfeedbeef'
@@ -226,6 +226,11 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
       hostile.pub(`${PREFIX}.up`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: [{address: '1.2.3.4:5', at: Number.MAX_VALUE, node: 'node-a'}]}))
       hostile.pub(`${PREFIX}.down`, JSON.stringify({hub: fake, node: 'node-a'}))
       hostile.pub(`${PREFIX}.sync`, JSON.stringify({hub: fake, to: {}}))
+      // Lists of known nodes: not a list, over the batch of 500, names that are not names, 100,000-deep.
+      hostile.pub(`${PREFIX}.seen`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: 'node-a'}))
+      hostile.pub(`${PREFIX}.seen`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: Array.from({length: 501}, (_, i) => `n${i}`)}))
+      hostile.pub(`${PREFIX}.seen`, JSON.stringify({hub: fake, name: 'fake-hub', nodes: [null, 5, {}, '', 'x'.repeat(5000), 'node-a']}))
+      hostile.pub(`${PREFIX}.seen`, deepJsonText(100_000))
       // Fake hubs by the thousand, each beating once (they expire after 3 s of silence).
       for (let i = 0; i < 3000; i++) hostile.pub(`${PREFIX}.beat`, JSON.stringify({hub: `fake${i}`, name: `fake-${i}`}))
       // Fake nodes by the thousand from one fake hub.
@@ -234,6 +239,9 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
       await sleep(1500)
     })
     await logged(hub('hub-a').process, /cluster message refused/, from)
+    // The list over the batch bound was refused whole: none of its names is known (404, not 503).
+    const unknown = await fetch(`${hub('hub-a').http}/client/n5/whoami`)
+    assert.equal(unknown.status, 404, await unknown.text())
     // The real node-a was not closed by the forged claims: still on hub-b, still reachable.
     const listing = (await (await fetch(`${hub('hub-a').http}/nodes`)).json()) as {nodes: Array<{name: string; hub: string}>}
     assert.deepEqual(listing.nodes.filter((entry) => entry.name === 'node-a').map((entry) => entry.hub), ['hub-b'])

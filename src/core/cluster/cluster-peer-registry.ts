@@ -41,6 +41,11 @@ export class ClusterPeerRegistry<S extends LinkSession> implements PeerRegistry<
     return this.list().length
   }
 
+  /** Nodes that connected to this hub and are not connected to it now, for a sync. */
+  localAway(): string[] {
+    return this.options.local.away()
+  }
+
   /** This hub's nodes as claims, for a sync. */
   localClaims(): NodeClaim[] {
     return [...this.claims.values()]

@@ -111,6 +111,7 @@ function clusterRegistry<S extends LinkSession>(link: NatsLink, local: LocalPeer
   // The presence callbacks use `registry` (made below): they only run after presence.start().
   const presence: Presence = new Presence(link, {
     localNodes: () => registry.localClaims(),
+    localAway: () => registry.localAway(),
     report: (problem) => report(problem),
     onClaim: (claim) => registry.claimed(claim),
     onHubGone: (hubId) => watch.gone(hubId, 'the hub holding the node is gone'),

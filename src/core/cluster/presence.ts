@@ -47,6 +47,8 @@ export interface RemoteNode extends NodeClaim {
 export interface PresenceOptions {
   /** This hub's nodes, for a sync. */
   localNodes(): NodeClaim[]
+  /** Nodes that connected to this hub and are not connected to it now, for a sync. */
+  localAway(): string[]
   /** Another hub claims `node` with a connection made at `at`. */
   onClaim(claim: RemoteNode): void
   /** A hub left or died: calls through it must fail. */
@@ -106,8 +108,17 @@ export class Presence {
     })
     this.listen(s.bye, (value: {hub: string}) => this.gone(value.hub))
     // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
+    // Names a hub knows but that are connected nowhere now: a call for one waits, then 503, as on the hub
+    // it left, not 404 (never seen) on a hub that joined after it left.
+    this.listen(s.seen, (value: {hub: string; name: unknown; nodes: unknown}) => {
+      if (!isName(value.name) || !Array.isArray(value.nodes) || value.nodes.length > ANNOUNCE_BATCH) return this.report(`a malformed list of known nodes from hub ${value.hub}`)
+      if (!this.heard(value.hub, value.name)) return
+      for (const node of value.nodes as unknown[]) if (isName(node) && !this.seen.has(node)) this.remember(node)
+    })
     this.listen(s.sync, (value: {hub: string; to?: unknown}) => {
-      if (value.to === undefined || value.to === this.link.hubId) this.announce(this.options.localNodes())
+      if (value.to !== undefined && value.to !== this.link.hubId) return
+      this.announce(this.options.localNodes())
+      this.tellAway()
     })
     this.subscriptions.push(this.nc.subscribe(s.ping(this.link.hubId), {callback: (_error, msg) => void msg.respond()}))
     this.timers.push(
@@ -127,6 +138,16 @@ export class Presence {
   /** NATS is gone: nothing known of the other hubs holds any more. */
   forgetOthers(): void {
     for (const hubId of [...this.hubs.keys()]) this.gone(hubId)
+  }
+
+  /** Tells every hub the names this hub knows that are connected nowhere it knows of, in batches. */
+  private tellAway(): void {
+    const away = new Set(this.options.localAway())
+    for (const node of this.seen) if (!this.remote.has(node)) away.add(node)
+    const names = [...away]
+    for (let i = 0; i < names.length; i += ANNOUNCE_BATCH) {
+      this.publish(this.subjects.seen, {hub: this.link.hubId, name: this.link.hubName, nodes: names.slice(i, i + ANNOUNCE_BATCH)})
+    }
   }
 
   /** Tells every hub these nodes are here; the claims of one event-loop turn go out together (a hub restart reconnects thousands at once). */
@@ -233,13 +254,18 @@ export class Presence {
 
   private claimed(claim: RemoteNode): void {
     this.seen.delete(claim.node)
-    this.seen.add(claim.node)
-    if (this.seen.size > MAX_SEEN_NODES) this.seen.delete(this.seen.values().next().value!)
+    this.remember(claim.node)
     const current = this.remote.get(claim.node)
     if (!current || newer(claim, current)) this.remote.set(claim.node, claim)
     this.options.onClaim(claim)
     this.arrivals.get(claim.node)?.wake(claim)
     this.arrivals.delete(claim.node)
+  }
+
+  /** Adds `node` to the names seen, newest last; the oldest is forgotten past MAX_SEEN_NODES. */
+  private remember(node: string): void {
+    this.seen.add(node)
+    if (this.seen.size > MAX_SEEN_NODES) this.seen.delete(this.seen.values().next().value!)
   }
 
   /** Notes that `hubId` is alive; false when it is new and there are MAX_HUBS already (its message is ignored). */

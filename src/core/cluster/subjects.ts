@@ -2,8 +2,10 @@
 // that a pipe cluster and a tunnel cluster of the same name never mix):
 //   .beat               every hub, each second: {hub, name} (a hub silent for 3 s is gone)
 //   .up / .down         a node connected to / left a hub: {hub, name, nodes: [{node, at, address}]} / {hub, node}
-//   .sync               {hub, to?}: a hub (re)joined (every hub announces its nodes again on .up),
-//                       or asks one hub it had not heard from (`to`) to
+//   .sync               {hub, to?}: a hub (re)joined (every hub announces its nodes again on .up, and
+//                       on .seen the names it knows that are connected nowhere), or asks one hub it had
+//                       not heard from (`to`) to
+//   .seen               {hub, name, nodes: [name]}: nodes known to the cluster and connected nowhere now
 //   .bye                a hub is closing: {hub}
 //   .hub.<hubId>.ping   request/reply: is that hub alive (no responders: it is gone)
 //   .node.<token>       request: open a call to a node; only the hub holding it subscribes, so "no
@@ -15,6 +17,7 @@ export interface ClusterSubjects {
   up: string
   down: string
   sync: string
+  seen: string
   bye: string
   ping(hubId: string): string
   node(name: string): string
@@ -46,6 +49,7 @@ export function clusterSubjects(cluster: string, service: ClusterService = 'pipe
     down: `${prefix}.down`,
     node,
     ping: (hubId) => `${prefix}.hub.${hubId}.ping`,
+    seen: `${prefix}.seen`,
     sync: `${prefix}.sync`,
     up: `${prefix}.up`,
   }

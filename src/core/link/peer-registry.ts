@@ -77,6 +77,11 @@ export class LocalPeerRegistry<S extends LinkSession> implements PeerRegistry<S>
     return this.seen.has(name)
   }
 
+  /** The names that have connected and are not connected now. */
+  away(): string[] {
+    return [...this.seen].filter((name) => !this.peers.has(name))
+  }
+
   list(): Array<[string, S]> {
     return [...this.peers.entries()]
   }

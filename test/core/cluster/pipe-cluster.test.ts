@@ -122,6 +122,26 @@ describe(`pipe cluster: 3 hubs on NATS, ${NODES} nodes spread over them`, {skip:
     assert.deepEqual(await response.json(), {peer: 'hub'})
   })
 
+  it('a hub that joins after a node left knows it from the others: 503 after the wait, not 404', async () => {
+    // "away" connected to hub-a and left (the test before the last); hub-d starts only now.
+    const late = await startClusterHub(pki, 'hub-d', {servers: [nats.url]}, {gatewayTimeoutMs: 2000, heartbeatMs: 1000})
+    try {
+      // Each hub sends the names it knows before its nodes, on one connection: once hub-d lists every
+      // node, it has every hub's names too.
+      await until('hub-d to list the cluster', async () => (await clusterNodes(late.gateway)).nodes.length >= NODES)
+      const away = await fetch(`${late.gateway.url}/client/away/whoami`)
+      assert.equal(away.status, 503)
+      assert.equal(((await away.json()) as {code: string}).code, 'RW_ERR_CLOSED')
+      const nobody = await fetch(`${late.gateway.url}/client/nobody/whoami`)
+      assert.equal(nobody.status, 404)
+      assert.equal(((await nobody.json()) as {code: string}).code, 'RW_ERR_NODE_UNKNOWN')
+    } finally {
+      await late.close()
+    }
+
+    for (const hub of hubs) await until(`${hub.name} to drop hub-d`, async () => !(await clusterNodes(hub.gateway)).cluster.hubs.includes('hub-d'))
+  })
+
   it('lets the newest connection win across hubs: the stale session on the other hub is closed', async () => {
     // The stale one would redial at once and win back; a long backoff keeps it away after it is replaced.
     const stale = await startTestNode(pki, hubs[0]!.hub.address.port, {backoff: {initialMs: 60_000, maxMs: 60_000}, name: 'stale'})
