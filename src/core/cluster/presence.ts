@@ -107,7 +107,6 @@ export class Presence {
       if (typeof value.node === 'string' && this.remote.get(value.node)?.hubId === value.hub) this.remote.delete(value.node)
     })
     this.listen(s.bye, (value: {hub: string}) => this.gone(value.hub))
-    // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
     // Names a hub knows but that are connected nowhere now: a call for one waits, then 503, as on the hub
     // it left, not 404 (never seen) on a hub that joined after it left.
     this.listen(s.seen, (value: {hub: string; name: unknown; nodes: unknown}) => {
@@ -115,6 +114,7 @@ export class Presence {
       if (!this.heard(value.hub, value.name)) return
       for (const node of value.nodes as unknown[]) if (isName(node) && !this.seen.has(node)) this.remember(node)
     })
+    // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
     this.listen(s.sync, (value: {hub: string; to?: unknown}) => {
       if (value.to !== undefined && value.to !== this.link.hubId) return
       this.announce(this.options.localNodes())
