@@ -248,6 +248,26 @@ describe('cluster: a hostile NATS member against real pipe hubs', {skip: skipWit
     assert.ok(!hub('hub-b').process.stderr.slice(from).some((line) => /replaced by a newer connection/.test(line)), 'node-a was replaced by a forged claim')
   })
 
+  it('a flood of sync requests: a hub answers a few per second, not one per message', async () => {
+    // Node-a's claims that hub-b sends: one per answer.
+    let claims = 0
+    hostile.sub(`${PREFIX}.up`, (msg) => {
+      const up = JSON.parse(msg.data.toString()) as {hub: string; nodes: unknown[]}
+      if (up.hub === hub('hub-b').id) claims += up.nodes.length
+    })
+    await hostile.flush()
+    await underAttack('sync flood', async () => {
+      // Each answer is node-a's claim on .up, to every hub: 5000 requests would be 5000 claims.
+      for (let i = 0; i < 5000; i++) {
+        hostile.pub(`${PREFIX}.sync`, JSON.stringify({hub: `f00d${i}`}))
+        if (i % 1000 === 999) await hostile.flush()
+      }
+    })
+    // Counted, not timed: the syncs of one 250 ms period share one answer, and the flood lasts well under 25 s.
+    await until('hub-b to answer the flood', () => claims > 0)
+    assert.ok(claims < 100, `hub-b answered ${claims} times`)
+  })
+
   it('a flood of opens toward one hub, each a real event for its node: answered or refused, memory bounded', async () => {
     const before = replies
     const from = hub('hub-b').process.stderr.length

@@ -16,6 +16,12 @@ export const HUB_SILENCE_MS = 3000
  * long was only stalled (a loaded machine, a long GC) and keeps its nodes and its calls.
  */
 export const SILENCE_PING_MS = 1000
+/**
+ * A hub answers syncs at most this often: the answer goes to every hub, so the syncs that come while
+ * one is answered share the next answer, and a member flooding .sync costs each hub a few answers a
+ * second instead of one per message.
+ */
+export const SYNC_ANSWER_EVERY_MS = 250
 /** How often a hub with calls in flight to another hub checks that it is alive. */
 export const PROBE_MS = 250
 /** Nodes per .up message (a sync of a big hub goes out in batches well under max_payload). */
@@ -84,6 +90,8 @@ export class Presence {
   private readonly confirming = new Set<string>()
   private pending: NodeClaim[] = []
   private flush: NodeJS.Immediate | undefined
+  /** Set while a sync answer's period runs; `again` when another sync came in it. */
+  private syncAnswered: {timer: NodeJS.Timeout; again: boolean} | undefined
 
   constructor(private readonly link: NatsLink, private readonly options: PresenceOptions) {
     this.nc = link.nc
@@ -117,8 +125,7 @@ export class Presence {
     // `to`: one hub asked one other (it heard from a hub it did not know); none: a hub (re)joined.
     this.listen(s.sync, (value: {hub: string; to?: unknown}) => {
       if (value.to !== undefined && value.to !== this.link.hubId) return
-      this.announce(this.options.localNodes())
-      this.tellAway()
+      this.answerSync()
     })
     this.subscriptions.push(this.nc.subscribe(s.ping(this.link.hubId), {callback: (_error, msg) => void msg.respond()}))
     this.timers.push(
@@ -138,6 +145,23 @@ export class Presence {
   /** NATS is gone: nothing known of the other hubs holds any more. */
   forgetOthers(): void {
     for (const hubId of [...this.hubs.keys()]) this.gone(hubId)
+  }
+
+  /** This hub's nodes and the names it knows, to every hub: at once, or once at the end of the period. */
+  private answerSync(): void {
+    if (this.syncAnswered) {
+      this.syncAnswered.again = true
+      return
+    }
+
+    this.announce(this.options.localNodes())
+    this.tellAway()
+    const timer = setTimeout(() => {
+      const again = this.syncAnswered?.again
+      this.syncAnswered = undefined
+      if (again) this.answerSync()
+    }, SYNC_ANSWER_EVERY_MS).unref()
+    this.syncAnswered = {again: false, timer}
   }
 
   /** Tells every hub the names this hub knows that are connected nowhere it knows of, in batches. */
@@ -219,6 +243,8 @@ export class Presence {
   async close(): Promise<void> {
     for (const timer of this.timers) clearInterval(timer)
     clearImmediate(this.flush)
+    clearTimeout(this.syncAnswered?.timer)
+    this.syncAnswered = undefined
     if (this.link.state === 'connected') this.publish(this.subjects.bye, {hub: this.link.hubId})
     for (const subscription of this.subscriptions) subscription.unsubscribe()
     for (const waiters of this.arrivals.values()) waiters.wake(undefined)
