@@ -15,7 +15,9 @@ const find = (dir) =>
 
 /** The failed tests, one line each (file, name, error), or nothing when none failed. */
 function failures(records) {
-  const failed = records.filter((record) => record.kind === 'fail')
+  // A file's own failure only when none of its tests is named (it crashed, or failed outside a test).
+  const named = new Set(records.filter((record) => record.kind === 'fail' && record.name !== 'whole file').map((record) => record.file))
+  const failed = records.filter((record) => record.kind === 'fail' && !(record.name === 'whole file' && named.has(record.file)))
   if (failed.length === 0) return ''
   const lines = failed.map((record) => `  ${record.file ? relative(process.cwd(), record.file) : '?'}: ${record.name}: ${record.error}`)
   return `\nFailed: ${failed.length} test${failed.length === 1 ? '' : 's'}\n${lines.join('\n')}\n`

@@ -17,7 +17,8 @@ export default async function* toolSkips(source) {
       const error = event.data.details?.error
       // A test file that failed as a whole (it crashed, or exited non-zero) is reported under its own path.
       const whole = event.data.name === event.data.file
-      const text = whole ? `the file failed (exit code ${error?.exitCode ?? '?'}, signal ${error?.signal ?? 'none'}); its output is above` : firstLine(error)
+      const how = [error?.exitCode != null && `exit code ${error.exitCode}`, error?.signal && `signal ${error.signal}`].filter(Boolean).join(', ')
+      const text = whole ? `the file failed${how ? ` (${how})` : ''}; its output is above` : firstLine(error)
       yield JSON.stringify({file: event.data.file, kind: 'fail', name: whole ? 'whole file' : event.data.name, error: text}) + '\n'
       continue
     }
