@@ -23,6 +23,9 @@ const {dirname} = process.getBuiltinModule('node:path') as typeof Path
 const {fileURLToPath} = process.getBuiltinModule('node:url') as typeof Url
 const vm = process.getBuiltinModule('node:vm') as typeof Vm
 
+/** How Node's CommonJS wrapper starts: a bundle that starts so is compiled as it is. */
+const WRAPPER_HEAD = Module.wrap('').slice(0, Module.wrap('').indexOf('{') + 1)
+
 export interface CodeCacheOptions {
   /** Names this run's cache file (a command id, e.g. `korv:call`); default one shared file. */
   variant?: string
@@ -51,7 +54,9 @@ export function requireWithCodeCache(url: URL | string, options: CodeCacheOption
     }
   }
 
-  const script = new vm.Script(Module.wrap(source), {cachedData, filename: file})
+  // scripts/bundle.mjs writes each bundle already inside Node's module wrapper: wrapping it here would
+  // make V8 flatten a copy of the whole text (a fresh page per 4 KiB, each a costly fault on this VM).
+  const script = new vm.Script(source.startsWith(WRAPPER_HEAD) ? source : Module.wrap(source), {cachedData, filename: file})
   const module = new Module(file)
   module.filename = file
   // Registered like any required module, so that oclif's require() of the same file gets this one.

@@ -8,17 +8,17 @@ import {execFile} from 'node:child_process'
 import {chmod, copyFile, readFile, writeFile} from 'node:fs/promises'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
-import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
+import {type ServeProcess, requireBundleCode, restwire, root, startServe} from '../helpers/cli.js'
 import {writeCallTestRoutes} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
 /** One way of running the call in a child: the fast paths as bin/run.js chains them (saying whether they took it), or the full command alone. */
 function run(path: 'cold' | 'full', argv: string[], env: Record<string, string>): Promise<{code: number; stdout: string; stderr: string; taken?: boolean}> {
   const dist = join(root, 'dist')
-  const bundles = `globalThis[Symbol.for('restwire.requireBundle')] = (name) => require(${JSON.stringify(dist)} + '/' + name)\n`
+  const bundles = `globalThis[Symbol.for('restwire.requireBundle')] = () => ${requireBundleCode('ssh2-client.cjs')};\n`
   const script =
     path === 'cold'
-      ? `${bundles}require(${JSON.stringify(join(dist, 'korv-call-persisted.cjs'))}).runPersistedKorvCall(process.argv.slice(1), process.env, (call) => require(${JSON.stringify(join(dist, 'korv-call-cold.cjs'))}).runColdKorvCall(call)).then((taken) => process.stderr.write('\\ntaken=' + taken))`
+      ? `${bundles}${requireBundleCode('korv-call-persisted.cjs')}.runPersistedKorvCall(process.argv.slice(1), process.env, (call) => ${requireBundleCode('korv-call-cold.cjs')}.runColdKorvCall(call)).then((taken) => process.stderr.write('\\ntaken=' + taken))`
       : `${bundles}require(${JSON.stringify(join(dist, 'korv-call.cjs'))}).runKorvCallCommand(process.argv.slice(1))`
   return new Promise((resolve) => {
     execFile(process.execPath, ['-e', script, '--', ...argv], {cwd: root, env: {...process.env, NO_COLOR: '1', OCLIF_DISABLE_ENGINE_WARNING: '1', ...env}, timeout: 60_000}, (error, stdout, stderr) => {

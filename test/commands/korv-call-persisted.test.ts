@@ -11,7 +11,7 @@ import {after, before, describe, it} from 'node:test'
 import {parseSimpleKorvCall} from '../../src/cli/korv-call-argv.js'
 import KorvCall from '../../src/commands/korv/call.js'
 import {commandConfig} from '../../src/korv-call-entry.js'
-import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
+import {type ServeProcess, requireBundleCode, restwire, root, startServe} from '../helpers/cli.js'
 import {writeCallTestRoutes} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 
@@ -30,8 +30,8 @@ function run(path: 'fast' | 'full', argv: string[], env: Record<string, string>)
   const dist = join(root, 'dist')
   const script =
     path === 'fast'
-      ? `require(${JSON.stringify(join(dist, 'korv-call-persisted.cjs'))}).runPersistedKorvCall(process.argv.slice(1)).then((taken) => process.stderr.write('\\ntaken=' + taken))`
-      : `globalThis[Symbol.for('restwire.requireBundle')] = (name) => require(${JSON.stringify(dist)} + '/' + name)
+      ? `${requireBundleCode('korv-call-persisted.cjs')}.runPersistedKorvCall(process.argv.slice(1)).then((taken) => process.stderr.write('\\ntaken=' + taken))`
+      : `globalThis[Symbol.for('restwire.requireBundle')] = () => ${requireBundleCode('ssh2-client.cjs')};
 require(${JSON.stringify(join(dist, 'korv-call.cjs'))}).runKorvCallCommand(process.argv.slice(1))`
   return new Promise((resolve) => {
     execFile(process.execPath, ['-e', script, '--', ...argv], {cwd: root, env: {...process.env, NO_COLOR: '1', OCLIF_DISABLE_ENGINE_WARNING: '1', ...env}, timeout: 60_000}, (error, stdout, stderr) => {

@@ -5,6 +5,18 @@ import {createInterface} from 'node:readline'
 import {fileURLToPath} from 'node:url'
 
 export const root = fileURLToPath(new URL('../..', import.meta.url))
+
+/**
+ * JavaScript that loads one of dist/'s fast-path bundles (korv-call-persisted.cjs, korv-call-cold.cjs,
+ * ssh2-client.cjs) in a child: they are written inside Node's module wrapper and load through the code
+ * cache's loader only (scripts/bundle.mjs).
+ */
+export function requireBundleCode(name: string): string {
+  const file = JSON.stringify(join(root, 'dist', name))
+  const load = `require(${JSON.stringify(join(root, 'dist', 'code-cache.cjs'))}).requireWithCodeCache(${file})`
+  // Once per process, as require() would: several modules of a bundle may ask for ssh2-client.cjs.
+  return `((globalThis.rwTestBundles ??= new Map()).get(${file}) ?? globalThis.rwTestBundles.set(${file}, ${load}).get(${file}))`
+}
 const bin = join(root, 'bin', 'run.js')
 /** How to start the CLI: argv before the command's own arguments. Default: this clone's bin/run.js under this Node. */
 const cloneCli = [process.execPath, bin]

@@ -12,10 +12,12 @@ import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import ssh2 from 'ssh2'
-import {root} from '../helpers/cli.js'
+import {requireBundleCode, root} from '../helpers/cli.js'
 
 const require = createRequire(import.meta.url)
-const bundle = require(join(root, 'dist', 'ssh2-client.cjs')) as {client: typeof ssh2.Client}
+// Written inside Node's module wrapper (scripts/bundle.mjs): it loads through the code cache's loader.
+const {requireWithCodeCache} = require(join(root, 'dist', 'code-cache.cjs')) as {requireWithCodeCache(file: string): unknown}
+const bundle = requireWithCodeCache(join(root, 'dist', 'ssh2-client.cjs')) as {client: typeof ssh2.Client}
 
 /** One exec over a connection of the bundle's client, with these algorithms; what was negotiated and the bytes received. */
 async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.NegotiatedAlgorithms; received: number}> {
@@ -149,7 +151,7 @@ describe('the ssh2 bundle of korv call', () => {
 
   it('loads node:assert only when asn1 first calls it (a PEM key), and parses that key as ssh2 does', () => {
     const {privateKey} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs1'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
-    const script = `const bundle = require(${JSON.stringify(join(root, 'dist', 'ssh2-client.cjs'))})
+    const script = `const bundle = ${requireBundleCode('ssh2-client.cjs')}
 const loaded = () => process.moduleLoadList.includes('NativeModule assert')
 const atLoad = loaded()
 const key = bundle.keyParser.parseKey(process.env.RW_TEST_KEY)
