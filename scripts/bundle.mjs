@@ -54,6 +54,13 @@ const SSH2_CLIENT_LOAD_LESS = [
     from: "const { execFile, spawn } = require('child_process');",
     to: "const execFile = (...args) => require('child_process').execFile(...args);\nconst spawn = (...args) => require('child_process').spawn(...args);",
   },
+  // bcrypt-pbkdf, and the tweetnacl under it (its tables built at load: 2-3 ms), only for a private key
+  // encrypted with a passphrase.
+  {
+    file: 'protocol/keyParser.js',
+    from: "const bcrypt_pbkdf = require('bcrypt-pbkdf').pbkdf;",
+    to: "const bcrypt_pbkdf = (...args) => require('bcrypt-pbkdf').pbkdf(...args);",
+  },
   // Node's dns only for forceIPv4/forceIPv6 (net.connect resolves a host name itself).
   {
     file: 'client.js',
@@ -195,21 +202,12 @@ module.exports = process.env.DEBUG ? require(${JSON.stringify(path)}) : quiet`,
 
 // node:assert (with its AssertionError, colours and call tracker: 1-2 ms, and it makes process.stderr) is
 // required at load by asn1's BER reader and writer and by ssh2's SFTP helpers, which call it only while
-// they work (reading a PEM key, an SFTP session): in the ssh2 bundle it is loaded when first called.
+// they work: in the ssh2 bundle it is scripts/assert-when-used.cjs, which loads it when needed.
 const assertWhenUsed = {
   name: 'assert-when-used',
   setup(build) {
     build.onResolve({filter: /^assert$/}, () => ({namespace: 'assert-when-used', path: 'assert'}))
-    build.onLoad({filter: /.*/, namespace: 'assert-when-used'}, () => ({
-      contents: `let real
-const load = () => (real ??= require('node:assert'))
-module.exports = new Proxy(() => {}, {
-  apply: (_, self, args) => Reflect.apply(load(), self, args),
-  get: (_, key) => load()[key],
-  has: (_, key) => key in load(),
-})`,
-      loader: 'js',
-    }))
+    build.onLoad({filter: /.*/, namespace: 'assert-when-used'}, async () => ({contents: await readFile('scripts/assert-when-used.cjs', 'utf8'), loader: 'js'}))
   },
 }
 

@@ -149,18 +149,50 @@ describe('the ssh2 bundle of korv call', () => {
     assert.equal(negotiated.serverHostKey, 'ssh-ed25519')
   })
 
-  it('loads node:assert only when asn1 first calls it (a PEM key), and parses that key as ssh2 does', () => {
-    const {privateKey} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs1'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
+  it('parses a PEM key and an OpenSSH Ed25519 key as ssh2 does, without loading node:assert', () => {
+    const {privateKey: pem} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs1'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
+    const openssh = ssh2.utils.generateKeyPairSync('ed25519').private
     const script = `const bundle = ${requireBundleCode('ssh2-client.cjs')}
 const loaded = () => process.moduleLoadList.includes('NativeModule assert')
 const atLoad = loaded()
-const key = bundle.keyParser.parseKey(process.env.RW_TEST_KEY)
-process.stdout.write(JSON.stringify({atLoad, afterParse: loaded(), publicSSH: key.getPublicSSH().toString('base64')}))`
-    const child = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8', env: {...process.env, RW_TEST_KEY: privateKey}, timeout: 20_000})
+const keys = [process.env.RW_TEST_PEM, process.env.RW_TEST_OPENSSH].map((text) => bundle.keyParser.parseKey(text).getPublicSSH().toString('base64'))
+process.stdout.write(JSON.stringify({atLoad, afterParse: loaded(), keys}))`
+    const child = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8', env: {...process.env, RW_TEST_OPENSSH: openssh, RW_TEST_PEM: pem}, timeout: 20_000})
     assert.equal(child.status, 0, child.stderr)
-    const seen = JSON.parse(child.stdout) as {atLoad: boolean; afterParse: boolean; publicSSH: string}
+    const seen = JSON.parse(child.stdout) as {atLoad: boolean; afterParse: boolean; keys: string[]}
     assert.equal(seen.atLoad, false)
-    assert.equal(seen.afterParse, true)
-    assert.equal(seen.publicSSH, (ssh2.utils.parseKey(privateKey) as ssh2.ParsedKey).getPublicSSH().toString('base64'))
+    assert.equal(seen.afterParse, false)
+    const expected = [pem, openssh].map((text) => (ssh2.utils.parseKey(text) as ssh2.ParsedKey).getPublicSSH().toString('base64'))
+    assert.deepEqual(seen.keys, expected)
+  })
+
+  it("answers the asserts that hold itself, and fails the others with node:assert's own errors", () => {
+    // The legacy node:assert that asn1 and ssh2 require (this file's `assert` is the strict one).
+    const legacy = require('node:assert') as typeof assert
+    const standIn = require(join(root, 'scripts', 'assert-when-used.cjs')) as typeof assert
+    const thrown = (check: () => void): unknown => {
+      try {
+        check()
+      } catch (error) {
+        return error
+      }
+
+      return 'nothing thrown'
+    }
+
+    for (const [name, args] of [['ok', [1]], ['ok', ['x', 'message']], ['equal', [1, '1']], ['equal', [Number.NaN, Number.NaN]], ['strictEqual', [2, 2]]] as const) {
+      assert.equal(thrown(() => (standIn[name] as (...values: unknown[]) => void)(...args)), 'nothing thrown', `${name}(${args.join(', ')})`)
+    }
+
+    assert.equal(thrown(() => standIn(true)), 'nothing thrown')
+    for (const [name, args] of [['ok', [0]], ['ok', []], ['ok', [null, 'the options']], ['equal', [1, 2]], ['equal', [{}, {}]], ['strictEqual', [1, '1']]] as const) {
+      const mine = thrown(() => (standIn[name] as (...values: unknown[]) => void)(...args)) as assert.AssertionError
+      const theirs = thrown(() => (legacy[name] as (...values: unknown[]) => void)(...args)) as assert.AssertionError
+      assert.ok(mine instanceof assert.AssertionError, `${name}(${args.join(', ')}) throws an AssertionError`)
+      // Without a message of its own, node:assert quotes the source of the failing call, which differs.
+      const {actual, expected, operator} = theirs
+      assert.deepEqual({actual: mine.actual, expected: mine.expected, operator: mine.operator}, {actual, expected, operator})
+      if (args.length > 1 && name === 'ok') assert.equal(mine.message, theirs.message)
+    }
   })
 })
