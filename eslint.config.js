@@ -13,7 +13,8 @@ export default tseslint.config(
   },
   {
     // bin/run.js is CommonJS (bin/package.json): a CommonJS entry starts faster than an ES module one.
-    files: ['bin/run.js'],
+    // scripts/assert-when-used.cjs is CommonJS source that scripts/bundle.mjs puts in the ssh2 bundle.
+    files: ['bin/run.js', 'scripts/assert-when-used.cjs'],
     languageOptions: {sourceType: 'commonjs', globals: {require: 'readonly', __dirname: 'readonly', module: 'readonly'}},
     rules: {'@typescript-eslint/no-require-imports': 'off'},
   },
