@@ -63,3 +63,19 @@ export function reportOtherCpu(label: string, cpu: OtherCpu | undefined): void {
   const busy = cpu.others + cpu.steal >= 0.25 ? ': figures skewed (c=64 loses, c=1 may gain)' : ''
   process.stderr.write(`bench: ${label}: other processes used ${cpu.others.toFixed(2)} of ${availableParallelism()} cores, the host (steal) ${cpu.steal.toFixed(2)}${busy}\n`)
 }
+
+/**
+ * Waits, up to `maxMs`, for a 250 ms window in which other processes and the host took under 0.1 of a
+ * core: a start-up measure (tens of ms per run, a median of few runs) is moved by what the bench's
+ * previous section left running (children exiting, nats-server, the kernel freeing their memory).
+ * Gives the last window's reading.
+ */
+export async function settleMachine(maxMs = 10_000): Promise<OtherCpu | undefined> {
+  const until = performance.now() + maxMs
+  for (;;) {
+    const window = watchOtherCpu([])
+    await new Promise((resolve) => setTimeout(resolve, 250))
+    const cpu = window()
+    if (cpu === undefined || cpu.others + cpu.steal < 0.1 || performance.now() >= until) return cpu
+  }
+}

@@ -27,6 +27,7 @@ import {type RelayCliResult, printRelayCliReport, relayCliSummary, runRelayCliCa
 import {runTunnelCases} from './tunnel.js'
 import type {BenchCase} from './extra-cases.js'
 import {opensshCase} from './openssh.js'
+import {settleMachine} from './other-cpu.js'
 import {scaleCase} from './scale.js'
 import {type Measurements, TRANSPORTS, computeRatios, computeVerdicts, printReport, summary} from './report.js'
 
@@ -68,6 +69,14 @@ function ssh2Setup(): {binding: boolean; cipher: string} {
   return {binding: bindingAvailable, cipher: DEFAULT_CIPHER[0] ?? 'unknown'}
 }
 
+/** Start-up runs are tens of ms each: wait for what the previous section left running to finish first. */
+async function settleBeforeStartups(label: string): Promise<void> {
+  const started = performance.now()
+  const cpu = await settleMachine()
+  const waited = Math.round(performance.now() - started)
+  if (cpu && waited > 300) process.stderr.write(`bench: ${label}: waited ${waited} ms for the machine to settle (others ${cpu.others.toFixed(2)}, steal ${cpu.steal.toFixed(2)} of a core at the end)\n`)
+}
+
 /** Other processes competing for the cores skew every figure: say so next to them. */
 function checkLoad(): number {
   const [oneMinute = 0] = loadavg()
@@ -104,6 +113,7 @@ async function main(): Promise<void> {
   const cluster: ClusterResults | undefined = settings.only.has('cluster') ? await runClusterCases(settings, dir) : undefined
 
   if (settings.only.has('cold')) {
+    await settleBeforeStartups('cold start')
     process.stderr.write(`bench: cold start, ${settings.coldRuns} runs each\n`)
     measurements.cold = await measureColdStart(settings.coldRuns)
   }
@@ -123,7 +133,10 @@ async function main(): Promise<void> {
     }
   }
 
-  if (settings.only.has('cold') || settings.only.has('persist')) printPersistReport(await measurePersistedCalls(settings.coldRuns))
+  if (settings.only.has('cold') || settings.only.has('persist')) {
+    await settleBeforeStartups('korv call start-up')
+    printPersistReport(await measurePersistedCalls(settings.coldRuns))
+  }
   if (cluster) printClusterReport(cluster)
   const ssh2 = ssh2Setup()
   process.stdout.write(`\nkorv: ssh2 cipher ${ssh2.cipher}, native crypto binding ${ssh2.binding ? 'loaded' : 'MISSING'}\n`)
