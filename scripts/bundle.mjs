@@ -31,10 +31,20 @@ function ssh2Rewrites(rewrites) {
 // ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
 // from the ssh2 package instead (absent when ssh2's install script did not build it: ssh2 then runs its
 // ciphers on node:crypto, more slowly; docs/architecture.md, "The published package").
+// It is looked for in this package's node_modules first (beside dist/, where an install puts it):
+// resolving the package name walks the node_modules directories and reads ssh2's package.json, about
+// 1 ms of every cold `korv call` (docs/benchmarks.md, round 14).
 const SSH2_NATIVE_BINDING = {
   file: 'protocol/crypto.js',
   from: "require('./crypto/build/Release/sshcrypto.node')",
-  to: "require(require.resolve('ssh2/lib/protocol/crypto/build/Release/sshcrypto.node'))",
+  to: `(() => {
+    const file = 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node';
+    try {
+      return require(require('path').join(__dirname, '..', 'node_modules', file));
+    } catch {
+      return require(require.resolve(file));
+    }
+  })()`,
 }
 
 // What a `korv call` that connects itself does not load (dist/ssh2-client.cjs; issue 15, round 10):
@@ -60,6 +70,17 @@ const SSH2_CLIENT_LOAD_LESS = [
     file: 'protocol/keyParser.js',
     from: "const bcrypt_pbkdf = require('bcrypt-pbkdf').pbkdf;",
     to: "const bcrypt_pbkdf = (...args) => require('bcrypt-pbkdf').pbkdf(...args);",
+  },
+  // The SFTP client (ssh2's largest module, evaluated at load) only for an SFTP session: client.js makes
+  // one with it, and utils.js asks whether a closing channel is one. A channel whose class is not named
+  // SFTP is not one, and can be told so without loading the module.
+  {file: 'client.js', from: "const { SFTP } = require('./protocol/SFTP.js');\n", to: ''},
+  {file: 'client.js', from: '? new SFTP(this, chanInfo, { debug })', to: "? new (require('./protocol/SFTP.js').SFTP)(this, chanInfo, { debug })"},
+  {file: 'utils.js', from: "const { SFTP } = require('./protocol/SFTP.js');\n", to: ''},
+  {
+    file: 'utils.js',
+    from: 'if (channel.constructor !== SFTP',
+    to: "if (!(channel.constructor.name === 'SFTP' && channel.constructor === require('./protocol/SFTP.js').SFTP)",
   },
   // Node's dns only for forceIPv4/forceIPv6 (net.connect resolves a host name itself).
   {

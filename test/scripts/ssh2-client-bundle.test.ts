@@ -8,6 +8,7 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
 import {generateKeyPairSync} from 'node:crypto'
+import {existsSync} from 'node:fs'
 import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
@@ -100,6 +101,65 @@ async function authenticate(keys: Buffer[], accepted: Buffer): Promise<{requests
   }
 }
 
+/**
+ * An SFTP session of this client class: one realpath, the SFTP channel ended, then the connection once
+ * the server saw the channel close; the events in the order they came.
+ */
+async function sftpSession(Client: typeof ssh2.Client): Promise<string[]> {
+  const events: string[] = []
+  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
+  const client = new Client()
+  const server = new ssh2.Server({hostKeys: [hostKey]}, (connection) => {
+    connection.on('error', () => {})
+    connection.on('authentication', (context) => context.accept())
+    connection.on('ready', () =>
+      connection.on('session', (accept) =>
+        accept().on('sftp', (acceptSftp) => {
+          const sftp = acceptSftp()
+          sftp.on('REALPATH', (id) => sftp.name(id, [{attrs: {} as ssh2.Attributes, filename: '/home', longname: ''}]))
+          sftp.on('close', () => {
+            events.push('server: sftp closed')
+            setImmediate(() => client.end())
+          })
+        }),
+      ),
+    )
+  })
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  try {
+    await new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => reject(new Error(`SFTP session unfinished within 10 s: ${events.join(', ')}`)), 10_000)
+      let closes = 0
+      const closed = (event: string): void => {
+        events.push(event)
+        if (++closes === 2) {
+          clearTimeout(timer)
+          resolve()
+        }
+      }
+
+      client.on('error', reject)
+      client.on('close', () => closed('client closed'))
+      client.on('ready', () =>
+        client.sftp((error, sftp) => {
+          if (error) return reject(error)
+          sftp.on('close', () => closed('client: sftp closed'))
+          sftp.realpath('.', (realpathError, path) => {
+            if (realpathError) return reject(realpathError)
+            events.push(`realpath ${path}`)
+            sftp.end()
+          })
+        }),
+      )
+      client.connect({host: '127.0.0.1', password: 'p', port: (server.address() as {port: number}).port, readyTimeout: 10_000, username: 'u'})
+    })
+    return events
+  } finally {
+    client.end()
+    server.close()
+  }
+}
+
 describe('the ssh2 bundle of korv call', () => {
   const key = (): Buffer => Buffer.from(ssh2.utils.generateKeyPairSync('ed25519').private)
 
@@ -125,6 +185,22 @@ describe('the ssh2 bundle of korv call', () => {
     assert.equal(negotiated.cs.compress, 'zlib')
     assert.equal(negotiated.sc.compress, 'zlib')
     assert.equal(received, 100_000)
+  })
+
+  it('opens an SFTP session (its module loaded then) and closes it as ssh2 does', async () => {
+    const bundled = await sftpSession(bundle.client)
+    assert.deepEqual(bundled, ['realpath /home', 'server: sftp closed', 'client closed', 'client: sftp closed'])
+    assert.deepEqual(bundled, await sftpSession(ssh2.Client))
+  })
+
+  it("loads ssh2's native crypto binding", (t) => {
+    const binding = join(root, 'node_modules', 'ssh2', 'lib', 'protocol', 'crypto', 'build', 'Release', 'sshcrypto.node')
+    if (!existsSync(binding)) return t.skip(`ssh2's install did not build ${binding}`)
+    const script = `${requireBundleCode('ssh2-client.cjs')}
+process.stdout.write(String(require('node:fs').readFileSync('/proc/self/maps', 'utf8').includes(${JSON.stringify(binding)})))`
+    const child = spawnSync(process.execPath, ['-e', script], {encoding: 'utf8', timeout: 20_000})
+    assert.equal(child.status, 0, child.stderr)
+    assert.equal(child.stdout, 'true')
   })
 
   it('runs chacha20-poly1305', async () => {
