@@ -9,7 +9,7 @@ const load = () => (real ??= require('node:assert'))
 const ok = (...args) => (args.length > 0 && args[0] ? undefined : load().ok(...args))
 const equal = (...args) => (args.length > 1 && args[0] == args[1] ? undefined : load().equal(...args))
 module.exports = new Proxy(() => {}, {
-  apply: (_, self, args) => ok(...args),
+  apply: (_, __, args) => ok(...args),
   get: (_, key) => (key === 'ok' ? ok : key === 'equal' ? equal : load()[key]),
   has: (_, key) => key in load(),
 })

@@ -28,23 +28,23 @@ function ssh2Rewrites(rewrites) {
   }
 }
 
-// ssh2 loads its optional native crypto binding relative to its own file; inside the bundle, resolve it
+// ssh2 loads its optional native crypto binding relative to its own file; inside the bundle it is taken
 // from the ssh2 package instead (absent when ssh2's install script did not build it: ssh2 then runs its
-// ciphers on node:crypto, more slowly; docs/architecture.md, "The published package").
-// It is opened first from this package's node_modules (beside dist/, where an install puts it) with
-// process.dlopen, what require() does for a .node file once it has found it: resolving the package name
-// walks the node_modules directories and reads ssh2's package.json, and require() then stats the file and
-// takes the real path of each of its directories, together about 1.5 ms of every cold `korv call`
-// (docs/benchmarks.md, round 14). Anywhere else, require.resolve finds it.
+// ciphers on node:crypto, more slowly; docs/architecture.md, "The published package"). It is opened first
+// from this package's node_modules (beside dist/, where an install puts it) with process.dlopen, what
+// require() does for a .node file once it has found it: resolving the package name walks the node_modules
+// directories and reads ssh2's package.json, and require() then stats the file and takes the real path of
+// each of its directories, together about 1.5 ms of every cold `korv call` (docs/benchmarks.md, round
+// 14). Anywhere else, require.resolve finds it.
 const SSH2_NATIVE_BINDING = {
   file: 'protocol/crypto.js',
   from: "require('./crypto/build/Release/sshcrypto.node')",
   to: `(() => {
     const file = 'ssh2/lib/protocol/crypto/build/Release/sshcrypto.node';
     try {
-      const module = { exports: {} };
-      process.dlopen(module, require('path').join(__dirname, '..', 'node_modules', file));
-      return module.exports;
+      const addon = { exports: {} };
+      process.dlopen(addon, require('path').join(__dirname, '..', 'node_modules', file));
+      return addon.exports;
     } catch {
       return require(require.resolve(file));
     }

@@ -17,6 +17,7 @@ export function requireBundleCode(name: string): string {
   // Once per process, as require() would: several modules of a bundle may ask for ssh2-client.cjs.
   return `((globalThis.rwTestBundles ??= new Map()).get(${file}) ?? globalThis.rwTestBundles.set(${file}, ${load}).get(${file}))`
 }
+
 const bin = join(root, 'bin', 'run.js')
 /** How to start the CLI: argv before the command's own arguments. Default: this clone's bin/run.js under this Node. */
 const cloneCli = [process.execPath, bin]
