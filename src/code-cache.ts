@@ -24,7 +24,7 @@ const {fileURLToPath} = process.getBuiltinModule('node:url') as typeof Url
 const vm = process.getBuiltinModule('node:vm') as typeof Vm
 
 /** How Node's CommonJS wrapper starts: a bundle that starts so is compiled as it is. */
-const WRAPPER_HEAD = Module.wrap('').slice(0, Module.wrap('').indexOf('{') + 1)
+const WRAPPER_HEAD = `${Module.wrap('').split('{')[0]}{`
 
 export interface CodeCacheOptions {
   /** Names this run's cache file (a command id, e.g. `korv:call`); default one shared file. */

@@ -20,23 +20,27 @@ const require = createRequire(import.meta.url)
 const {requireWithCodeCache} = require(join(root, 'dist', 'code-cache.cjs')) as {requireWithCodeCache(file: string): unknown}
 const bundle = requireWithCodeCache(join(root, 'dist', 'ssh2-client.cjs')) as {client: typeof ssh2.Client}
 
-/** One exec over a connection of the bundle's client, with these algorithms; what was negotiated and the bytes received. */
-async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.NegotiatedAlgorithms; received: number}> {
+/** An ssh2 server on loopback that lets anyone in and hands each session to `onSession`. */
+async function sessionServer(algorithms: ssh2.Algorithms, onSession: (session: ssh2.Session) => void): Promise<ssh2.Server> {
   const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
   const server = new ssh2.Server({algorithms, hostKeys: [hostKey]}, (connection) => {
     connection.on('error', () => {})
     connection.on('authentication', (context) => context.accept())
-    connection.on('ready', () =>
-      connection.on('session', (accept) =>
-        accept().on('exec', (acceptExec) => {
-          const stream = acceptExec()
-          stream.end('z'.repeat(100_000))
-          stream.exit(0)
-        }),
-      ),
-    )
+    connection.on('ready', () => connection.on('session', (accept) => onSession(accept())))
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  return server
+}
+
+/** One exec over a connection of the bundle's client, with these algorithms; what was negotiated and the bytes received. */
+async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.NegotiatedAlgorithms; received: number}> {
+  const server = await sessionServer(algorithms, (session) =>
+    session.on('exec', (acceptExec) => {
+      const stream = acceptExec()
+      stream.end('z'.repeat(100_000))
+      stream.exit(0)
+    }),
+  )
   const client = new bundle.client()
   try {
     return await new Promise((resolve, reject) => {
@@ -107,25 +111,17 @@ async function authenticate(keys: Buffer[], accepted: Buffer): Promise<{requests
  */
 async function sftpSession(Client: typeof ssh2.Client): Promise<string[]> {
   const events: string[] = []
-  const hostKey = ssh2.utils.generateKeyPairSync('ed25519').private
   const client = new Client()
-  const server = new ssh2.Server({hostKeys: [hostKey]}, (connection) => {
-    connection.on('error', () => {})
-    connection.on('authentication', (context) => context.accept())
-    connection.on('ready', () =>
-      connection.on('session', (accept) =>
-        accept().on('sftp', (acceptSftp) => {
-          const sftp = acceptSftp()
-          sftp.on('REALPATH', (id) => sftp.name(id, [{attrs: {} as ssh2.Attributes, filename: '/home', longname: ''}]))
-          sftp.on('close', () => {
-            events.push('server: sftp closed')
-            setImmediate(() => client.end())
-          })
-        }),
-      ),
-    )
-  })
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  const server = await sessionServer({}, (session) =>
+    session.on('sftp', (acceptSftp) => {
+      const sftp = acceptSftp()
+      sftp.on('REALPATH', (id) => sftp.name(id, [{attrs: {} as ssh2.Attributes, filename: '/home', longname: ''}]))
+      sftp.on('close', () => {
+        events.push('server: sftp closed')
+        setImmediate(() => client.end())
+      })
+    }),
+  )
   try {
     await new Promise<void>((resolve, reject) => {
       const timer = setTimeout(() => reject(new Error(`SFTP session unfinished within 10 s: ${events.join(', ')}`)), 10_000)

@@ -21,7 +21,6 @@ const DEFAULT_DRAIN_MS = 10_000
 /** Something worth a log line that is not a request: the connection cap reached, a server socket error. */
 export type RelayServerEvent = {event: 'connections refused'; reason: string; refused: number} | {event: 'server error'; reason: string}
 
-
 export interface RelayServerOptions {
   config: RelayConfig
   listen: RelayAddress
