@@ -3,6 +3,7 @@
 // could make the server hold data: clients that never read, floods of connections and of channels.
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
+import {generateKeyPairSync, randomBytes} from 'node:crypto'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import zlib from 'node:zlib'
@@ -10,7 +11,7 @@ import type ssh2 from 'ssh2'
 import {KorvClient} from '../../src/core/korv/client.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {type ServeProcess, root, startServe} from '../helpers/cli.js'
-import {GROWTH_LIMIT_BYTES, MIB, closedWithin, deepJsonText, floodConnections, healthyClient, hostileTcp, watchRss} from '../helpers/hostile.js'
+import {GROWTH_LIMIT_BYTES, MIB, closedWithin, deepJsonText, floodConnections, healthyClient, hostileKeyExchange, hostileTcp, watchRss} from '../helpers/hostile.js'
 import {connectRaw, openRawChannel} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
 import {waitFor} from '../helpers/wait.js'
@@ -84,6 +85,20 @@ describe('korv serve under attack', () => {
       const peers = await Promise.all((['reset', 'garbage', 'silence', 'trickle', 'half-ssh'] as const).map((kind) => hostileTcp({port: serve.port}, kind, {intervalMs: 200})))
       const closed = await Promise.all(peers.map((socket) => closedWithin(socket, GRACE_MS + 3000)))
       assert.deepEqual(closed, [true, true, true, true, true])
+    })
+  })
+
+  it('a key exchange with a malformed X25519 key (empty, 31 and 33 bytes, the all-zero point): that connection is closed, no reply', async () => {
+    await beside(async () => {
+      // The control: a well-formed key gets the server's ECDH reply (31) and NEWKEYS (21).
+      const good = await hostileKeyExchange({port: serve.port}, generateKeyPairSync('x25519').publicKey.export({type: 'spki', format: 'der'}).subarray(-32), 10_000)
+      assert.deepEqual(good.messages, [31, 21])
+      for (const publicKey of [Buffer.alloc(0), randomBytes(31), randomBytes(33), Buffer.alloc(32)]) {
+        const {closed, messages} = await hostileKeyExchange({port: serve.port}, publicKey, GRACE_MS + 3000)
+        assert.ok(closed, `a ${publicKey.length}-byte key: the connection was closed`)
+        // Either a DISCONNECT (1) or nothing at all: never the server's half of the exchange.
+        assert.ok(messages.every((message) => message === 1), `a ${publicKey.length}-byte key got messages ${messages.join(',')}`)
+      }
     })
   })
 

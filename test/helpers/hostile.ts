@@ -79,6 +79,76 @@ export async function hostileTcp(
   return socket
 }
 
+/** An SSH packet before keys are in use: length, padding length, payload, 4-11 bytes of padding. */
+function plainSshPacket(payload: Buffer): Buffer {
+  let padding = 8 - ((5 + payload.length) % 8)
+  if (padding < 4) padding += 8
+  const packet = Buffer.alloc(5 + payload.length + padding)
+  packet.writeUInt32BE(1 + payload.length + padding, 0)
+  packet[4] = padding
+  payload.copy(packet, 5)
+  return packet
+}
+
+function sshString(value: Buffer | string): Buffer {
+  const bytes = Buffer.from(value)
+  const length = Buffer.alloc(4)
+  length.writeUInt32BE(bytes.length)
+  return Buffer.concat([length, bytes])
+}
+
+/**
+ * A client that runs an SSH key exchange by hand as far as its ECDH_INIT, which carries `publicKey` as
+ * its X25519 key (RFC 8731: 32 bytes), then reads what the server sends until it closes, sends its
+ * NEWKEYS, or `ms` pass. Returns the message numbers of the server's packets after its KEXINIT (those
+ * after NEWKEYS would be encrypted: not read), and whether it closed.
+ */
+export async function hostileKeyExchange(target: Target, publicKey: Buffer, ms: number): Promise<{closed: boolean; messages: number[]}> {
+  const socket = await openSocket(target)
+  let received = Buffer.alloc(0)
+  const messages = (): number[] => {
+    const found: number[] = []
+    for (let at = received.indexOf('\r\n') + 2; at > 1 && at + 5 < received.length; at += 4 + received.readUInt32BE(at)) {
+      found.push(received[at + 5]!)
+      if (found.at(-1) === 21) break
+    }
+    return found.slice(1)
+  }
+
+  const kexinit = Buffer.concat([
+    Buffer.from([20]),
+    Buffer.alloc(16, 7),
+    ...[
+      'curve25519-sha256,curve25519-sha256@libssh.org',
+      'ssh-ed25519',
+      ...Array.from({length: 2}, () => 'aes128-gcm@openssh.com,aes256-gcm@openssh.com,chacha20-poly1305@openssh.com,aes128-ctr,aes256-ctr'),
+      ...Array.from({length: 2}, () => 'hmac-sha2-256-etm@openssh.com,hmac-sha2-256,hmac-sha2-512'),
+      'none,zlib@openssh.com',
+      'none,zlib@openssh.com',
+      '',
+      '',
+    ].map(sshString),
+    Buffer.from([0, 0, 0, 0, 0]),
+  ])
+  const closed = await new Promise<boolean>((resolve) => {
+    const timer = setTimeout(() => resolve(false), ms)
+    const done = (value: boolean): void => {
+      clearTimeout(timer)
+      resolve(value)
+    }
+
+    socket.on('data', (chunk: Buffer) => {
+      received = Buffer.concat([received, chunk])
+      if (messages().includes(21)) done(false)
+    })
+    socket.once('end', () => done(true))
+    socket.once('close', () => done(true))
+    socket.write(Buffer.concat([Buffer.from('SSH-2.0-hostile_0.1\r\n'), plainSshPacket(kexinit), plainSshPacket(Buffer.concat([Buffer.from([30]), sshString(publicKey)]))]))
+  })
+  socket.destroy()
+  return {closed, messages: messages()}
+}
+
 /** Runs every kind of hostile TCP peer against `target` once, `rounds` times; closes what stays open. */
 export async function hostileTcpRound(target: Target, rounds = 1): Promise<number> {
   let tried = 0
