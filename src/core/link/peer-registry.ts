@@ -31,7 +31,15 @@ export interface LocalPeerRegistryOptions {
   /** How long close() lets sessions finish before destroying them. Default 1 s. */
   closeGraceMs?: number
   clock?: Clock
+  /** How many names known() remembers (connected ones always); beyond it the longest gone is forgotten. */
+  maxRemembered?: number
 }
+
+/**
+ * Names a registry remembers by default. Each peer authenticated before it named itself, but one
+ * credential could still connect under ever new names: the set must not grow without bound.
+ */
+export const DEFAULT_MAX_REMEMBERED_PEERS = 100_000
 
 export class LocalPeerRegistry<S extends LinkSession> implements PeerRegistry<S> {
   private readonly peers = new Map<string, S>()
@@ -60,7 +68,7 @@ export class LocalPeerRegistry<S extends LinkSession> implements PeerRegistry<S>
 
     const previous = this.peers.get(name)
     this.peers.set(name, session)
-    this.seen.add(name)
+    this.remember(name)
     previous?.close(replacedReason)
     this.waiters.get(name)?.wake(session)
     this.waiters.delete(name)
@@ -75,6 +83,19 @@ export class LocalPeerRegistry<S extends LinkSession> implements PeerRegistry<S>
 
   known(name: string): boolean {
     return this.seen.has(name)
+  }
+
+  /** Keeps the names in the order they last connected; over the bound, forgets the longest gone. */
+  private remember(name: string): void {
+    this.seen.delete(name)
+    this.seen.add(name)
+    if (this.seen.size <= (this.options.maxRemembered ?? DEFAULT_MAX_REMEMBERED_PEERS)) return
+    for (const oldest of this.seen) {
+      if (!this.peers.has(oldest)) {
+        this.seen.delete(oldest)
+        return
+      }
+    }
   }
 
   /** The names that have connected and are not connected now. */

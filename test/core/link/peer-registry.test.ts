@@ -57,6 +57,27 @@ describe('LocalPeerRegistry', () => {
     assert.deepEqual(peers.list(), [['b', b]])
   })
 
+  it('remembers at most maxRemembered names: the longest gone is forgotten first, a connected one never', () => {
+    const peers = new LocalPeerRegistry<FakePeer>({clock: new FakeClock(), maxRemembered: 3})
+    const sessions = new Map(['a', 'b', 'c', 'd', 'e'].map((name) => [name, new FakePeer(name)]))
+    const connect = (name: string): void => void peers.add(name, sessions.get(name)!, 'replaced')
+    const leave = (name: string): void => void peers.remove(name, sessions.get(name)!)
+    connect('a')
+    connect('b')
+    leave('b')
+    connect('c')
+    leave('c')
+    // b reconnects and leaves again: now c is the longest gone.
+    connect('b')
+    leave('b')
+    connect('d')
+    assert.deepEqual(['a', 'b', 'c', 'd'].map((name) => peers.known(name)), [true, true, false, true], 'c forgotten; a is connected')
+    leave('d')
+    connect('e')
+    assert.deepEqual(['a', 'b', 'd', 'e'].map((name) => peers.known(name)), [true, false, true, true], 'b forgotten next')
+    assert.deepEqual(peers.away(), ['d'])
+  })
+
   it('the newest connection wins: the older session is closed and returned, and keeps its place in the list', () => {
     const {peers} = registry()
     const old = new FakePeer('old')
