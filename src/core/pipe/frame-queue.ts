@@ -172,6 +172,9 @@ export class FrameQueue {
 
   private writeOut(): void {
     this.seal()
+    // `target` is only for the frame being built: written, it must not hold a large frame's buffer, or
+    // a slab given up at the end of the turn (8 KiB per idle connection), until the next frame.
+    this.target = EMPTY
     if (this.queue.length === 0 || this.closed || this.socket.destroyed) return
     // Writes of about one frame's size: one big concatenation per turn would allocate (and page in)
     // megabytes each time a body streams, which costs more than the encryption.
@@ -206,6 +209,7 @@ export class FrameQueue {
     this.queue = []
     this.queuedBytes = 0
     this.slab = undefined
+    this.target = EMPTY
     this.slabStart = 0
     this.slabEnd = 0
     this.wakeDrain()

@@ -1,6 +1,8 @@
 // FrameQueue on a fake sink: what is written when, and in which shape.
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
+import {setFlagsFromString} from 'node:v8'
+import {runInNewContext} from 'node:vm'
 import {FrameQueue} from '../../../src/core/pipe/frame-queue.js'
 import {FLAG_END, FLAG_INLINE, FrameType} from '../../../src/core/pipe/frames.js'
 import {encodeEventMeta, parseEventMeta, eventMetaLength} from '../../../src/core/pipe/messages.js'
@@ -21,6 +23,31 @@ describe('pipe frame queue', () => {
     const frames = decodeFrames(sink.written)
     assert.deepEqual(frames.map((frame) => [typeOf(frame), frame.streamId, frame.flags]), [['PING', 0, 0], ['RESET', 3, 0], ['DATA', 3, FLAG_END]])
     assert.deepEqual(JSON.parse(frames[1]!.payload.toString()), {code: 504, reason: 'late'})
+  })
+
+  it('holds no written buffer once a turn is out: not an idle turn\'s slab, not a large frame\'s own buffer', async () => {
+    setFlagsFromString('--expose-gc')
+    const gc = runInNewContext('gc') as () => void
+    // A sink that keeps what it is given as given (FakeTransport keeps copies).
+    const sink = {destroyed: false, writableNeedDrain: false, written: [] as Buffer[], write: (chunk: Buffer) => sink.written.push(chunk) > 0}
+    const queue = new FrameQueue(sink)
+    /** The memory of what the sink was given, weakly, and the sink's own references dropped. */
+    const written = (): Array<WeakRef<ArrayBufferLike>> => sink.written.splice(0).map((chunk) => new WeakRef(chunk.buffer))
+    // A heartbeat's turn: under 1 KiB, so its slab is given up.
+    queue.frame(FrameType.PING, 0, 0, Buffer.alloc(8, 1))
+    await turn()
+    const [slab] = written()
+    // A WeakRef keeps its target for the rest of the job that made it.
+    await turn()
+    gc()
+    assert.equal(slab!.deref(), undefined, 'the idle turn\'s slab was freed')
+    // A frame over a quarter slab gets its own buffer (5 KiB: not from Buffer's shared pool either),
+    // written at once (over 2 KiB).
+    queue.json(FrameType.RESET, 0, 3, {reason: 'x'.repeat(5 * 1024)})
+    const [own] = written()
+    await turn()
+    gc()
+    assert.equal(own!.deref(), undefined, 'the large frame\'s buffer was freed')
   })
 
   it('writes at once when 2 KiB are waiting, so the peer can start early', () => {
