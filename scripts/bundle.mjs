@@ -5,7 +5,7 @@
 // code loaded from a V8 cache by vm.Script cannot use import() on Node 20.
 import {readFile, writeFile} from 'node:fs/promises'
 import {Module} from 'node:module'
-import {basename, dirname} from 'node:path'
+import {dirname} from 'node:path'
 import {build} from 'esbuild'
 
 // Source rewrites of ssh2's own files in a bundle: each names its file, the text it replaces and why. A
@@ -410,8 +410,7 @@ const common = {
 // a stack trace still says which function, not which line. Each is also written inside Node's module
 // wrapper, the text code-cache.cjs would otherwise build around it by concatenation, so that V8 compiles
 // the text as read instead of flattening a second copy; they load through requireWithCodeCache only.
-const fastPath = {...common, minifyWhitespace: true}
-const FAST_PATH_FILES = new Set(['korv-call-persisted.cjs', 'korv-call-cold.cjs', 'ssh2-client.cjs'])
+const buildFastPath = (options) => build({...common, minifyWhitespace: true, ...options}).then((result) => ({...result, wrapped: true}))
 
 const results = await Promise.all([
   // bin/run.js is CommonJS (an ES module entry costs Node's ES module loader): it requires this one.
@@ -439,8 +438,7 @@ const results = await Promise.all([
   }),
   // A call through a live persisted connection (src/korv-call-persisted-entry.ts): bin/run.js tries it
   // before the bundle above. No oclif, no ssh2, no prompts.
-  build({
-    ...fastPath,
+  buildFastPath({
     // The \`performance\` global loads perf_hooks; this bundle only takes differences of it.
     banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
     define: {...common.define, 'performance.now': '__rwNow', RESTWIRE_PACKAGE: JSON.stringify({bin: pkg.oclif.bin, name: pkg.name, version: pkg.version})},
@@ -452,8 +450,7 @@ const results = await Promise.all([
   // A plain call to a target without a persisted connection (src/korv-call-cold-entry.ts): the persisted
   // fast path hands it over with its body read and its TCP connection started. No oclif, no prompts
   // (loaded from node_modules when a key asks for a passphrase); ssh2 apart, as above.
-  build({
-    ...fastPath,
+  buildFastPath({
     banner: {js: `${common.banner.js}\nconst __rwNow = () => { const [s, ns] = process.hrtime(); return s * 1e3 + ns / 1e6 };`},
     define: {...common.define, 'performance.now': '__rwNow'},
     entryPoints: ['src/korv-call-cold-entry.ts'],
@@ -461,8 +458,7 @@ const results = await Promise.all([
     outfile: 'dist/korv-call-cold.cjs',
     plugins: [ssh2ClientApart, fsPromisesSync, zlibWhenNeeded, chalkWhenColoured],
   }),
-  build({
-    ...fastPath,
+  buildFastPath({
     outfile: 'dist/ssh2-client.cjs',
     plugins: [ssh2Rewrites([SSH2_NATIVE_BINDING, ...SSH2_CLIENT_LOAD_LESS]), saferBufferIsBuffer, cpuFeaturesFromProc, assertWhenUsed],
     stdin: {
@@ -478,7 +474,9 @@ const results = await Promise.all([
 
 // A pure-ASCII file is read several times faster than one that needs UTF-8 decoding, and esbuild leaves
 // a few raw characters in regular expressions: escape them (\uXXXX means the same in every JS context).
-for (const file of results.flatMap((result) => result.outputFiles)) {
-  const text = file.text.replace(/[^\0-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
-  await writeFile(file.path, FAST_PATH_FILES.has(basename(file.path)) ? Module.wrap(text) : text)
+for (const {outputFiles, wrapped} of results) {
+  for (const file of outputFiles) {
+    const text = file.text.replace(/[^\0-\x7f]/g, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+    await writeFile(file.path, wrapped ? Module.wrap(text) : text)
+  }
 }
