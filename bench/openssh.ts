@@ -4,7 +4,8 @@
 //    worker, so one SSH channel each), against korv's echo from the same run: the usual way to reach an
 //    API over SSH.
 // 2. `ssh -R`: a node:http server exposed through an `ssh -R` reverse forward, against the tunnel's
-//    HTTP API from the same run: the reverse-access baseline.
+//    HTTP API from the same run: the reverse-access baseline. When the tunnel case runs too, `ssh -R`
+//    is measured in the tunnel's rounds instead (tunnel.ts), beside the HTTP API.
 // Processes: the client here, `ssh` and sshd (with its per-connection child) on their own, the HTTP
 // server in a child, like the echo cases.
 import {join} from 'node:path'
@@ -22,6 +23,8 @@ export interface OpensshResult {
   korv: LoadResult[]
   /** The tunnel HTTP API's figures from this run, when the tunnel case ran. */
   tunnelHttp?: LoadResult[]
+  /** sshR was measured in the tunnel's rounds, beside tunnelHttp (tunnel.ts). */
+  sshRInTunnelRounds?: boolean
 }
 
 const fixed = (value: number, digits: number, width: number): string => value.toFixed(digits).padStart(width)
@@ -50,7 +53,7 @@ function print(r: OpensshResult): void {
   rows('HTTP over ssh -L (undici keep-alive)', r.sshL)
   rows('korv over ssh2 (same run)', r.korv)
   rows('node:http behind ssh -R', r.sshR)
-  rows('tunnel HTTP API (same run)', r.tunnelHttp)
+  rows(r.sshRInTunnelRounds ? 'tunnel HTTP API (same rounds)' : 'tunnel HTTP API (same run)', r.tunnelHttp)
   out.push('', 'OpenSSH ratios (targets: tunnel API/ssh -R p50 c=1 ≤ 0.6x, rps c=64 ≥ 3x; korv/ssh -L: report)', '')
   for (const [name, value] of Object.entries(opensshRatios(r))) out.push(`${name.padEnd(38)}${fixed(value, 2, 9)}x`)
   process.stdout.write(out.join('\n') + '\n')
@@ -96,9 +99,13 @@ export const opensshCase: BenchCase = {
     try {
       process.stderr.write('bench: HTTP over ssh -L\n')
       const sshL = await measureThrough(sshd, 'L', ctx, concurrency)
-      process.stderr.write('bench: node:http behind ssh -R\n')
-      const sshR = await measureThrough(sshd, 'R', ctx, concurrency)
-      result = {korv: await korvFigures(ctx, ctx.keys, concurrency), sshL, sshR, tunnelHttp: ctx.measurements.tunnel?.http}
+      // Measured in the tunnel's rotation when the tunnel case ran (tunnel.ts), else here.
+      let sshR = ctx.measurements.tunnel?.sshR
+      if (!sshR) {
+        process.stderr.write('bench: node:http behind ssh -R\n')
+        sshR = await measureThrough(sshd, 'R', ctx, concurrency)
+      }
+      result = {korv: await korvFigures(ctx, ctx.keys, concurrency), sshL, sshR, sshRInTunnelRounds: sshR === ctx.measurements.tunnel?.sshR, tunnelHttp: ctx.measurements.tunnel?.http}
     } finally {
       await sshd.stop()
     }

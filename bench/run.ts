@@ -96,13 +96,9 @@ async function main(): Promise<void> {
   if (transports.length > 0) measurements.load = await runEchoCases({...settings, concurrency: settings.echoConcurrency, transports}, keys)
 
   if (settings.only.has('tunnel')) {
-    measurements.tunnel = await runTunnelCases(settings, dir)
-    // The korv side of the comparison: the korv case's c=1 figures from this run, else korv c=1 now.
-    measurements.korvC1 = measurements.load.find((r) => r.transport === 'korv' && r.concurrency === 1)
-    if (!measurements.korvC1) {
-      process.stderr.write('bench: korv c=1, for the tunnel comparison\n')
-      ;[measurements.korvC1] = await runEchoCases({...settings, concurrency: [1], transports: ['korv']}, keys)
-    }
+    // korv c=1 and `ssh -R` (the OpenSSH anchor, when that case runs) take turns with the tunnel's cases.
+    measurements.tunnel = await runTunnelCases(settings, dir, {korv: keys, sshR: settings.only.has('openssh')})
+    measurements.korvC1 = measurements.tunnel.korvC1
   }
 
   if (settings.only.has('pipe')) measurements.pipe = await runPipeCases({...settings, bulkBytes: settings.pipeBulkBytes}, dir)

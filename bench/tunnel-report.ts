@@ -47,7 +47,7 @@ export function printTunnelReport(tunnel: TunnelResult, korvC1: LoadResult | und
   out.push(`${'case'.padEnd(34)}${'conc'.padStart(5)}${'req/s'.padStart(10)}${'p50 ms'.padStart(9)}${'p99 ms'.padStart(9)}`)
   for (const r of tunnel.http) out.push(`${'tunnel via HTTP API'.padEnd(34)}${String(r.concurrency).padStart(5)}${fixed(r.rps, 0, 10)}${fixed(r.p50Ms, 3, 9)}${fixed(r.p99Ms, 3, 9)}`)
   for (const lib of tunnel.library) out.push(`${'gateway.request() (library)'.padEnd(34)}${String(lib.concurrency).padStart(5)}${fixed(lib.rps, 0, 10)}${fixed(lib.p50Ms, 3, 9)}${fixed(lib.p99Ms, 3, 9)}`)
-  if (korvC1) out.push(`${'korv over ssh2 (same echo)'.padEnd(34)}${'1'.padStart(5)}${fixed(korvC1.rps, 0, 10)}${fixed(korvC1.p50Ms, 3, 9)}${fixed(korvC1.p99Ms, 3, 9)}`)
+  if (korvC1) out.push(`${'korv over ssh2 (same rounds)'.padEnd(34)}${'1'.padStart(5)}${fixed(korvC1.rps, 0, 10)}${fixed(korvC1.p50Ms, 3, 9)}${fixed(korvC1.p99Ms, 3, 9)}`)
   out.push('', 'tunnel: STREAM of {"i": n} items over one tunnel', '')
   const streamLine = (label: string, s: {items: number; seconds: number; itemsPerSecond: number}): string =>
     `${label.padEnd(34)}${fixed(s.itemsPerSecond, 0, 10)} items/s  (${s.items} items in ${s.seconds.toFixed(2)} s)`

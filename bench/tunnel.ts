@@ -9,6 +9,9 @@
 //    its node in a child, at each concurrency. Its windows alternate with the HTTP API's, round by round,
 //    so that machine noise lands on both alike: the HTTP API / library ratio at c=64 is a target, and the
 //    library's p50 at c=1 is compared with korv's.
+//    The baselines of those targets take turns in the same rounds when given: korv's echo at c=1 (its
+//    server child and client as in the echo cases) and node:http behind OpenSSH `ssh -R` (the OpenSSH
+//    anchor, openssh.ts), so that each ratio compares windows seconds apart, not sections minutes apart.
 // 3. STREAM items per second over one tunnel: the node yields {"i": n} as fast as it can; the bench
 //    process consumes them with gateway.stream() (the library, no HTTP). Optionally the same stream
 //    through the HTTP API as NDJSON (gateway in a child again), print only.
@@ -17,10 +20,14 @@ import {mkdirSync} from 'node:fs'
 import {join} from 'node:path'
 import {createInterface} from 'node:readline'
 import {Pool} from 'undici'
+import type {KorvKeys} from '../test/helpers/korv-fixture.js'
 import {makeTunnelKeys, trustNode} from '../test/helpers/tunnel-fixture.js'
 import {exited, spawnTracked, stopChild} from './children.js'
-import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
+import {type EchoClient, connectHttp, connectKorv} from './clients.js'
 import {type TunnelModule, loadTunnel} from './dist.js'
+import {startServerChild} from './echo-cases.js'
+import {type LoadResult, type SendEcho, type WindowSamples, runWindow, summarize} from './load.js'
+import {freePort, sshdMissing, startPrivateSshd} from './sshd.js'
 
 const ROOT = join(import.meta.dirname, '..')
 const NODE_ID = 'bench-node'
@@ -40,10 +47,22 @@ export interface StreamResult {
   itemsPerSecond: number
 }
 
+/** The baselines measured in the tunnel's rotation. */
+export interface TunnelBaselines {
+  /** korv's echo at c=1 (korv's keys for its server child and client). */
+  korv?: KorvKeys
+  /** node:http behind `ssh -R`, at each concurrency, when sshd is here. */
+  sshR?: boolean
+}
+
 export interface TunnelResult {
   http: LoadResult[]
   /** gateway.request() from the bench process (the library, no HTTP), at each concurrency. */
   library: LoadResult[]
+  /** korv's echo at c=1, in the same rounds. */
+  korvC1?: LoadResult
+  /** node:http behind `ssh -R`, in the same rounds. */
+  sshR?: LoadResult[]
   stream: StreamResult
   httpNdjson?: StreamResult
 }
@@ -95,22 +114,62 @@ function httpSender(pool: Pool): SendEcho {
 
 const REWARM_MS = 200
 
-/** Each case at each concurrency, in rounds that take turns through the cases and concurrencies. */
-async function measureAlternating(cases: Record<'http' | 'library', SendEcho>, settings: TunnelSettings): Promise<Record<'http' | 'library', LoadResult[]>> {
+interface RotationCase {
+  send: SendEcho
+  /** The concurrencies it runs at (default: every one of the settings). */
+  concurrency?: number[]
+}
+
+type RotationKind = 'http' | 'library' | 'korv' | 'sshR'
+
+/** Each case at each concurrency, in rounds that take turns through the concurrencies and the cases. */
+async function measureAlternating(cases: Partial<Record<RotationKind, RotationCase>>, settings: TunnelSettings): Promise<Partial<Record<RotationKind, LoadResult[]>>> {
   const windows = new Map<string, WindowSamples[]>()
   const measureMs = (settings.measureSeconds * 1000) / settings.rounds
+  const entries = Object.entries(cases) as Array<[RotationKind, RotationCase]>
+  const concurrencies = (rotation: RotationCase): number[] => settings.concurrency.filter((c) => rotation.concurrency?.includes(c) ?? true)
   for (let round = 0; round < settings.rounds; round++) {
     for (const concurrency of settings.concurrency) {
-      for (const kind of ['http', 'library'] as const) {
-        const warmupMs = round === 0 ? settings.warmupSeconds * 1000 : REWARM_MS
+      for (const [kind, rotation] of entries.filter(([, r]) => concurrencies(r).includes(concurrency))) {
         const key = `${kind} ${concurrency}`
-        windows.set(key, [...(windows.get(key) ?? []), await runWindow(cases[kind], {concurrency, measureMs, warmupMs})])
+        const warmupMs = windows.has(key) ? REWARM_MS : settings.warmupSeconds * 1000
+        windows.set(key, [...(windows.get(key) ?? []), await runWindow(rotation.send, {concurrency, measureMs, warmupMs})])
       }
     }
   }
 
-  const results = (kind: string): LoadResult[] => settings.concurrency.map((c) => summarize(c, windows.get(`${kind} ${c}`)!))
-  return {http: results('http'), library: results('library')}
+  return Object.fromEntries(entries.map(([kind, rotation]) => [kind, concurrencies(rotation).map((c) => summarize(c, windows.get(`${kind} ${c}`)!))]))
+}
+
+/** Starts the baselines asked for; what it started is in `stops` (also when it throws half-way). */
+async function startBaselines(baselines: TunnelBaselines, dir: string, settings: TunnelSettings, stops: Array<() => Promise<void>>): Promise<Partial<Record<'korv' | 'sshR', RotationCase>>> {
+  const cases: Partial<Record<'korv' | 'sshR', RotationCase>> = {}
+  const client = async (connect: Promise<EchoClient>): Promise<EchoClient> => {
+    const connected = await connect
+    stops.push(() => connected.close())
+    return connected
+  }
+
+  if (baselines.korv) {
+    const server = await startServerChild('korv', baselines.korv.dir, undefined)
+    stops.push(() => server.stop())
+    cases.korv = {concurrency: [1], send: (await client(connectKorv(server.port, baselines.korv))).send}
+  }
+
+  const missing = baselines.sshR ? sshdMissing() : 'not asked for'
+  if (baselines.sshR && missing) process.stderr.write(`bench: ssh -R left out of the tunnel rotation: ${missing}\n`)
+  if (!missing) {
+    const sshd = await startPrivateSshd(join(dir, 'sshd-tunnel'))
+    stops.push(() => sshd.stop())
+    const http = await startServerChild('http', dir, undefined)
+    stops.push(() => http.stop())
+    const port = await freePort()
+    const forward = await sshd.forward('R', port, http.port)
+    stops.push(() => forward.stop())
+    cases.sshR = {send: (await client(connectHttp(port, Math.max(...settings.concurrency)))).send}
+  }
+
+  return cases
 }
 
 /** Reads N NDJSON items from GET /nodes/<id>/items?n=N (or stops after the time limit). */
@@ -146,7 +205,7 @@ async function measureLibraryStream(gateway: Awaited<ReturnType<TunnelModule['st
   return {items, itemsPerSecond: items / seconds, seconds}
 }
 
-export async function runTunnelCases(settings: TunnelSettings, dir: string): Promise<TunnelResult> {
+export async function runTunnelCases(settings: TunnelSettings, dir: string, baselines: TunnelBaselines = {}): Promise<TunnelResult> {
   const {AuthorizedKeysFile, loadPrivateKey, startTunnelGateway} = await loadTunnel()
   const keysDir = join(dir, 'tunnel')
   mkdirSync(keysDir)
@@ -154,9 +213,10 @@ export async function runTunnelCases(settings: TunnelSettings, dir: string): Pro
   await trustNode(keys.knownNodesPath, NODE_ID, keys.nodeHostPublicKey)
   await AuthorizedKeysFile.open(keys.authorizedKeysPath) // fail here, not in a child, if the file is unusable
 
-  process.stderr.write('bench: tunnel request/response, HTTP API and gateway.request() (library) in alternating rounds\n')
   const gatewayChild = await startChild(['gateway', keysDir])
   const children: Child[] = []
+  // Stopped last-started first, after the tunnel's own processes.
+  const baselineStops: Array<() => Promise<void>> = []
   const pool = new Pool(`http://127.0.0.1:${gatewayChild.info.httpPort}`, {connections: Math.max(...settings.concurrency)})
   let gateway: Awaited<ReturnType<TunnelModule['startTunnelGateway']>> | undefined
   try {
@@ -167,14 +227,27 @@ export async function runTunnelCases(settings: TunnelSettings, dir: string): Pro
     children.push(await startChild(['node', keysDir, NODE_ID, String(gateway.address.port)]))
     await gateway.waitForNode(NODE_ID, 20_000)
     const library = gateway
-    const {http, library: libraryLoad} = await measureAlternating({http: httpSender(pool), library: async (body) => (await library.request(NODE_ID, 'POST', '/echo', {data: body})).body}, settings)
+    const {korv, sshR} = await startBaselines(baselines, dir, settings, baselineStops)
+    const names = ['HTTP API', 'gateway.request() (library)', ...(korv ? ['korv c=1'] : []), ...(sshR ? ['node:http behind ssh -R'] : [])]
+    process.stderr.write(`bench: tunnel request/response in alternating rounds: ${names.join(', ')}\n`)
+    const measured = await measureAlternating(
+      {
+        http: {send: httpSender(pool)},
+        library: {send: async (body) => (await library.request(NODE_ID, 'POST', '/echo', {data: body})).body},
+        ...(korv && {korv}),
+        ...(sshR && {sshR}),
+      },
+      settings,
+    )
+    const http = measured.http!
     process.stderr.write('bench: tunnel STREAM through the HTTP API (NDJSON)\n')
     await measureNdjson(pool, {...settings, streamItems: 20_000}) // warm-up
     const httpNdjson = await measureNdjson(pool, settings)
     process.stderr.write('bench: tunnel gateway.stream() (library, gateway in this process)\n')
     const stream = await measureLibraryStream(gateway, settings)
-    return {http, httpNdjson, library: libraryLoad, stream}
+    return {http, httpNdjson, korvC1: measured.korv?.[0], library: measured.library!, sshR: measured.sshR, stream}
   } finally {
+    for (const stop of baselineStops.reverse()) await stop()
     await pool.close()
     await Promise.all(children.map((child) => child.stop()))
     await gateway?.close()
