@@ -33,12 +33,13 @@ export async function callThroughPersisted(options: SimpleKorvCall & {verb: stri
   // callOnce's request is the one already sent (the same verb, path, body and timeout).
   const sent: KorvRequester = {close: () => client.close(), request: () => response!}
   configureColor(options.color)
+  // The process exits once this returns (bin/run.js): the socket closes with it.
   try {
     const envelope = await callOnce(sent, options, {body, path: options.path, verb: options.verb}, {connectMs: performance.now() - times.started, started: times.started})
-    await client.close()
+    client.release()
     if (envelope) writeStdout(formatJson(envelope))
   } catch (error) {
-    await client.close()
+    client.release()
     printCallError(error as Error, options.json, times.bin)
   }
 

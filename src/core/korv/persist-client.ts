@@ -58,6 +58,17 @@ export class PersistedKorvClient {
     this.socket.destroy()
   }
 
+  /**
+   * close() for a process that exits next (`korv call`'s fast path): the socket is left to close with the
+   * process, unreferenced. Destroying a socket reads process.stderr (node:net compares them), which made
+   * the stderr stream a plain call never used: 0.5 ms of its start.
+   */
+  release(): void {
+    this.fail(new PeerGoneError('the client was closed'))
+    this.writer.close()
+    this.socket.unref()
+  }
+
   private onResponse(payload: Buffer): void {
     const response = parseKorvResponse(payload)
     if (response) this.requests.answer(response)
