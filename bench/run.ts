@@ -4,7 +4,7 @@
 //   BENCH_SECONDS=3 (measured time per case, split over the rounds)   BENCH_ROUNDS=3
 //   BENCH_WARMUP_SECONDS=1 (per case, before its first round)   BENCH_CONCURRENCY=1,64
 //   BENCH_ECHO_CONCURRENCY=1,64,256 (the raw TCP / HTTP / korv echo cases)
-//   BENCH_COLD_RUNS=10   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics,cluster (a subset)
+//   BENCH_COLD_RUNS=20   BENCH_ONLY=raw-tcp,http,korv,cold,persist,tunnel,pipe,relay,relay-cli,openssh,scale,metrics,cluster (a subset)
 //   BENCH_PIPE_BULK_MIB=256 (pipe: size of the bulk body, and of the raw TLS baseline's)
 //   BENCH_STREAM_ITEMS=200000 BENCH_STREAM_SECONDS=5 (tunnel STREAM: items asked for, time limit)
 //   BENCH_METRICS_SECONDS=32 BENCH_METRICS_ROUNDS=32 (korv + metrics: measured time, both servers, and its A/B rounds)
@@ -46,7 +46,7 @@ function numberEnv(name: string, fallback: number): number {
 }
 
 const settings = {
-  coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 10)),
+  coldRuns: Math.round(numberEnv('BENCH_COLD_RUNS', 20)),
   concurrency: (process.env.BENCH_CONCURRENCY ?? '1,64').split(',').map(Number),
   echoConcurrency: (process.env.BENCH_ECHO_CONCURRENCY ?? '1,64,256').split(',').map(Number),
   measureSeconds: numberEnv('BENCH_SECONDS', 3),
