@@ -91,7 +91,7 @@ async function connect(options: KorvCallOptions, retry: string, trace: OnTrace |
 async function usePersistedTraced(socket: PersistSocket, options: KorvCallOptions, trace: OnTrace | undefined): Promise<KorvRequester | undefined> {
   let client: KorvRequester & {masterPid: number} | undefined
   try {
-    client = await usePersisted(socket, options.concurrency)
+    client = await usePersisted(socket, options.concurrency, options.connectTimeoutMs)
   } catch (error) {
     // A persist directory others can enter is never used; a call that did not ask for --persist goes on without it.
     if (options.persist !== undefined || !isRestwireError(error, 'RW_ERR_CONFIG')) throw error

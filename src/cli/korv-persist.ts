@@ -21,8 +21,8 @@ export {type PersistSocket, type PersistTargetOptions, persistSocketFor} from '.
 const MASTER_START_MARGIN_MS = 10_000
 
 /** A channel through the live master of this target, or undefined (none, or a stale socket, removed). */
-export async function usePersisted(socket: PersistSocket, maxInFlight: number): Promise<PersistedKorvClient | undefined> {
-  const opened = await openPersisted(socket.socketPath, socket.key, {maxInFlight})
+export async function usePersisted(socket: PersistSocket, maxInFlight: number, connectTimeoutMs: number): Promise<PersistedKorvClient | undefined> {
+  const opened = await openPersisted(socket.socketPath, socket.key, {connectTimeoutMs, maxInFlight})
   return opened.state === 'open' ? opened.client : undefined
 }
 

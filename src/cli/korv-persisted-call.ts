@@ -1,6 +1,7 @@
 // The second half of `korv call`'s persisted fast path (korv-call-persisted-entry.ts), loaded only when
 // the target's socket exists: the body, a channel through the master, the request, and what it prints
 // (cli/korv-answer.ts and the error rendering of BaseCommand.catch, so the same as the full command).
+import {isRestwireError} from '../core/errors.js'
 import type {PersistSocket} from '../core/korv/persist-socket.js'
 import {type PersistedOpen, openPersisted} from '../core/korv/persist-client.js'
 import {type KorvRequester, callOnce} from './korv-answer.js'
@@ -22,9 +23,13 @@ export async function callThroughPersisted(options: SimpleKorvCall & {verb: stri
     // The request goes with the hello (one round trip to the master less); the master passes it on only
     // once it has a channel for it, so `absent` or an error here means it went nowhere.
     const first = {body, resource: options.path, timeoutMs: options.timeoutMs, verb: options.verb}
-    opened = await openPersisted(socket.socketPath, socket.key, {first, maxInFlight: options.concurrency})
-  } catch {
-    return false
+    opened = await openPersisted(socket.socketPath, socket.key, {connectTimeoutMs: options.connectTimeoutMs, first, maxInFlight: options.concurrency})
+  } catch (error) {
+    // A master that never answered is this call's outcome: the full command would only wait on it again.
+    if (!isRestwireError(error, 'RW_ERR_TIMEOUT')) return false
+    configureColor(options.color)
+    printCallError(error, options.json, times.bin)
+    return true
   }
 
   if (opened.state !== 'open') return false

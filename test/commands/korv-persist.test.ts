@@ -209,6 +209,27 @@ export default {
     assert.deepEqual(socketsIn(), [])
   })
 
+  it('fails a call with RW_ERR_TIMEOUT after --connect-timeout when its master takes the connection and never answers (stopped)', async () => {
+    const started = await call('GET', '/hello', '--persist', '60s', '-v')
+    const pid = pidOf(started.stderr)
+    assert.ok(pid)
+    process.kill(pid, 'SIGSTOP')
+    try {
+      // The fast path, then the full command (-v).
+      for (const extra of [[], ['-v']]) {
+        const stuck = await call('GET', '/hello', '--connect-timeout', '1s', ...extra)
+        assert.equal(stuck.code, 7, stuck.stderr)
+        assert.match(stuck.stderr, /the persisted connection at .* did not answer within 1000 ms/)
+        assert.match(stuck.stderr, /RW_ERR_TIMEOUT/)
+      }
+    } finally {
+      process.kill(pid, 'SIGCONT')
+    }
+
+    const next = await call('GET', '/hello')
+    assert.equal(next.code, 0, next.stderr)
+  })
+
   it('fails a call in flight clearly when its master is killed; the next call removes the stale socket and connects directly', async () => {
     const started = await call('GET', '/hello', '--persist', '60s', '-v')
     const pid = pidOf(started.stderr)

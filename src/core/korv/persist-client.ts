@@ -3,9 +3,10 @@
 // reused connection. After the master's `ok` line the socket is a korv channel: gzip members both ways.
 import {type Socket, createConnection} from 'node:net'
 import {unlink} from 'node:fs/promises'
-import {PeerGoneError, RestwireError, errnoCode, errorForCode} from '../errors.js'
+import {PeerGoneError, RestwireError, TimeoutError, errnoCode, errorForCode} from '../errors.js'
 import {DEFAULT_MAX_MESSAGE_BYTES, GzipMemberDecoder} from '../framing/gzip-member.js'
 import {FrameWriter} from '../framing/frame-writer.js'
+import {DEFAULT_CONNECT_TIMEOUT_MS} from './defaults.js'
 import {parseKorvResponse} from './messages.js'
 import {KorvRequests, type KorvResponse} from './requests.js'
 import {dirname} from 'node:path'
@@ -99,7 +100,7 @@ export type PersistedOpen =
 export async function openPersisted(
   socketPath: string,
   key: string,
-  options: {maxInFlight: number; first?: {verb: string; resource: string; body: unknown; timeoutMs?: number}},
+  options: {maxInFlight: number; connectTimeoutMs?: number; first?: {verb: string; resource: string; body: unknown; timeoutMs?: number}},
 ): Promise<PersistedOpen> {
   let client: PersistedKorvClient | undefined
   let response: Promise<PersistedResponse> | undefined
@@ -115,7 +116,7 @@ export async function openPersisted(
     : undefined
   let opened: Awaited<ReturnType<typeof hello>>
   try {
-    opened = await hello(socketPath, key, 'call', early)
+    opened = await hello(socketPath, key, 'call', options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS, early)
   } catch (error) {
     void client?.close()
     throw error
@@ -140,7 +141,7 @@ export async function openPersisted(
 
 /** `--persist stop`: the master's pid when one was running for this key and is now stopping. */
 export async function stopPersisted(socketPath: string, key: string): Promise<number | undefined> {
-  const opened = await hello(socketPath, key, 'stop')
+  const opened = await hello(socketPath, key, 'stop', DEFAULT_CONNECT_TIMEOUT_MS)
   if (!opened) return undefined
   opened.socket.destroy()
   if (!opened.reply.ok) {
@@ -151,8 +152,12 @@ export async function stopPersisted(socketPath: string, key: string): Promise<nu
   return opened.reply.pid
 }
 
-/** `early` may write on the socket right after the hello (before the master's answer). */
-async function hello(socketPath: string, key: string, op: PersistOp, early?: (socket: Socket) => void): Promise<{socket: Socket; reply: ReturnType<typeof parseReply> & object} | undefined> {
+/**
+ * `early` may write on the socket right after the hello (before the master's answer). A master that takes
+ * the connection and never answers (stopped, stuck) fails it with RW_ERR_TIMEOUT after `timeoutMs`: the
+ * call's --connect-timeout, which bounds the master's channel to the server too.
+ */
+async function hello(socketPath: string, key: string, op: PersistOp, timeoutMs: number, early?: (socket: Socket) => void): Promise<{socket: Socket; reply: ReturnType<typeof parseReply> & object} | undefined> {
   try {
     await checkPersistDir(dirname(socketPath))
   } catch (error) {
@@ -162,32 +167,48 @@ async function hello(socketPath: string, key: string, op: PersistOp, early?: (so
 
   const socket = createConnection(socketPath)
   socket.on('error', () => {})
+  let timedOut = false
+  const timer = setTimeout(() => {
+    timedOut = true
+    socket.destroy(new Error('timed out'))
+  }, timeoutMs)
+  const timeout = (): TimeoutError =>
+    new TimeoutError(`the persisted connection at ${socketPath} did not answer within ${timeoutMs} ms`, {
+      hint: 'Its master process is stuck or overloaded: end it (or remove the socket) to connect directly.',
+      timeoutMs,
+    })
   // Written before the connection is up, corked: the hello and an early request go out in one write.
   socket.cork()
   socket.write(encodeHello(key, op))
   early?.(socket)
   socket.uncork()
-  try {
-    await new Promise<void>((resolve, reject) => {
-      socket.once('connect', resolve)
-      socket.once('error', reject)
-    })
-  } catch (error) {
-    socket.destroy()
-    const code = errnoCode(error)
-    // A master that died left its socket: nothing listens on it any more.
-    if (code === 'ECONNREFUSED') await unlink(socketPath).catch(() => {})
-    if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined
-    throw new RestwireError('RW_ERR_CONNECT', `cannot reach the persisted connection at ${socketPath}: ${(error as Error).message}`, {cause: error})
-  }
-
   let line: string
   try {
-    line = await readFirstLine(socket)
-  } catch {
-    // The master went away between accept and its answer: as if there were none.
-    socket.destroy()
-    return undefined
+    try {
+      await new Promise<void>((resolve, reject) => {
+        socket.once('connect', resolve)
+        socket.once('error', reject)
+      })
+    } catch (error) {
+      socket.destroy()
+      if (timedOut) throw timeout()
+      const code = errnoCode(error)
+      // A master that died left its socket: nothing listens on it any more.
+      if (code === 'ECONNREFUSED') await unlink(socketPath).catch(() => {})
+      if (code === 'ENOENT' || code === 'ECONNREFUSED') return undefined
+      throw new RestwireError('RW_ERR_CONNECT', `cannot reach the persisted connection at ${socketPath}: ${(error as Error).message}`, {cause: error})
+    }
+
+    try {
+      line = await readFirstLine(socket)
+    } catch {
+      socket.destroy()
+      if (timedOut) throw timeout()
+      // The master went away between accept and its answer: as if there were none.
+      return undefined
+    }
+  } finally {
+    clearTimeout(timer)
   }
 
   const reply = parseReply(line)
