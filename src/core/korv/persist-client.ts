@@ -54,8 +54,7 @@ export class PersistedKorvClient {
    * given up on), so there is nothing to wait for: the master closes the channel when the socket goes.
    */
   async close(): Promise<void> {
-    this.fail(new PeerGoneError('the client was closed'))
-    this.writer.close()
+    this.release()
     this.socket.destroy()
   }
 
