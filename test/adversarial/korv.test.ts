@@ -4,11 +4,14 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
+import {mkdir} from 'node:fs/promises'
+import {type Socket, createServer} from 'node:net'
 import {join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import zlib from 'node:zlib'
 import type ssh2 from 'ssh2'
 import {KorvClient} from '../../src/core/korv/client.js'
+import {openPersisted} from '../../src/core/korv/persist-client.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
 import {type ServeProcess, root, startServe} from '../helpers/cli.js'
 import {GROWTH_LIMIT_BYTES, MIB, closedWithin, deepJsonText, floodConnections, healthyClient, hostileKeyExchange, hostileTcp, watchRss} from '../helpers/hostile.js'
@@ -224,5 +227,53 @@ describe('korv serve under attack', () => {
       await new Promise((resolve) => child.once('exit', resolve))
     })
     assert.equal(serve.child.exitCode, null, 'the server is still running')
+  })
+})
+
+// The client side of a persisted connection against a hostile "master" on its UNIX socket.
+describe('korv call through a persisted connection whose master is hostile', () => {
+  const dir = useTempDir()
+
+  /** A UNIX socket in a 0700 persist dir that accepts and does `onSocket`; the path a call would use. */
+  async function fakeMaster(onSocket: (socket: Socket) => void): Promise<{socketPath: string; close(): void}> {
+    const persistDir = join(dir(), `persist-${randomBytes(4).toString('hex')}`)
+    await mkdir(persistDir, {mode: 0o700})
+    const socketPath = join(persistDir, 'm.sock')
+    const server = createServer((socket) => {
+      socket.on('error', () => {})
+      onSocket(socket)
+    })
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve))
+    return {close: () => server.close(), socketPath}
+  }
+
+  it('a master that takes the connection and stays silent fails the call with RW_ERR_TIMEOUT, not a hang', async () => {
+    const master = await fakeMaster(() => {})
+    try {
+      const first = {body: null, resource: '/hello', verb: 'GET'}
+      await assert.rejects(openPersisted(master.socketPath, 'key', {connectTimeoutMs: 300, first, maxInFlight: 1}), (error: Error & {code?: string}) => {
+        assert.equal(error.code, 'RW_ERR_TIMEOUT')
+        assert.match(error.message, /did not answer within 300 ms/)
+        return true
+      })
+    } finally {
+      master.close()
+    }
+  })
+
+  it('a master that floods a first line without end is not a persisted connection (the call goes on without it)', async () => {
+    const master = await fakeMaster((socket) => {
+      const chunk = Buffer.alloc(64 * 1024, 'x')
+      const pump = (): void => {
+        while (!socket.destroyed && socket.write(chunk));
+      }
+      socket.on('drain', pump)
+      pump()
+    })
+    try {
+      assert.deepEqual(await openPersisted(master.socketPath, 'key', {connectTimeoutMs: 5000, maxInFlight: 1}), {state: 'absent'})
+    } finally {
+      master.close()
+    }
   })
 })
