@@ -5,7 +5,7 @@ import {existsSync, statSync} from 'node:fs'
 import {readdir} from 'node:fs/promises'
 import {join} from 'node:path'
 import {GzipMemberDecoder, encodeGzipMember} from '../src/core/framing/gzip-member.js'
-import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
+import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, startupEnv, startupEnvRemoved, stopChild} from './children.js'
 import {median} from './load.js'
 
 export interface ColdStartResult {
@@ -13,6 +13,8 @@ export interface ColdStartResult {
   korvCallMs: number
   nodeMs: number
   sshMs: number
+  /** Variables of this environment the runs went without (children.ts, STARTUP_ENV_REMOVED). */
+  envRemoved: string[]
   samples: {korvCallMs: number[]; nodeMs: number[]; sshMs: number[]}
 }
 
@@ -23,7 +25,7 @@ const SSH_TIMEOUT_MS = 10_000
 export async function measureColdStart(runs: number): Promise<ColdStartResult> {
   await checkBuild()
   const home = makeTempDir('restwire-bench-home-')
-  const env = {...process.env, RESTWIRE_HOME: home}
+  const env = startupEnv({RESTWIRE_HOME: home})
   const server = spawnTracked(process.execPath, [RUN_JS, 'korv', 'serve', '--demo', '--listen', '0', '--log-format', 'json'], {
     env,
     stdio: ['ignore', 'ignore', 'pipe'],
@@ -44,7 +46,7 @@ export async function measureColdStart(runs: number): Promise<ColdStartResult> {
       samples.sshMs.push(await sshCall())
     }
 
-    return {korvCallMs: median(samples.korvCallMs), nodeMs: median(samples.nodeMs), runs, samples, sshMs: median(samples.sshMs)}
+    return {envRemoved: startupEnvRemoved(), korvCallMs: median(samples.korvCallMs), nodeMs: median(samples.nodeMs), runs, samples, sshMs: median(samples.sshMs)}
   } finally {
     await stopChild(server)
     removeTempDir(home)

@@ -5,7 +5,7 @@
 import {existsSync} from 'node:fs'
 import {join} from 'node:path'
 import {GzipMemberDecoder, encodeGzipMember} from '../src/core/framing/gzip-member.js'
-import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, stopChild} from './children.js'
+import {exited, listeningPort, makeTempDir, removeTempDir, spawnTracked, startupEnv, startupEnvRemoved, stopChild, withoutNote} from './children.js'
 import {median} from './load.js'
 
 const ROOT = join(import.meta.dirname, '..')
@@ -20,6 +20,8 @@ export interface PersistBenchCase {
 
 export interface PersistBenchResult {
   runs: number
+  /** Variables of this environment the runs went without (children.ts, STARTUP_ENV_REMOVED). */
+  envRemoved: string[]
   node: PersistBenchCase
   cold: PersistBenchCase
   persisted: PersistBenchCase
@@ -33,7 +35,7 @@ interface Sample {
 
 export async function measurePersistedCalls(runs: number): Promise<PersistBenchResult> {
   const home = makeTempDir('restwire-bench-persist-')
-  const env = {...process.env, RESTWIRE_HOME: home}
+  const env = startupEnv({RESTWIRE_HOME: home})
   const server = spawnTracked(process.execPath, [RUN_JS, 'korv', 'serve', '--demo', '--listen', '0', '--log-format', 'json'], {env, stdio: ['ignore', 'ignore', 'pipe']})
   const port = await listeningPort(server.stderr!)
   const call = (...extra: string[]): string[] => [process.execPath, RUN_JS, 'korv', 'call', 'GET', '/hello', '--to', String(port), ...extra]
@@ -54,7 +56,7 @@ export async function measurePersistedCalls(runs: number): Promise<PersistBenchR
       return {ms: median(list.map((sample) => sample.ms)), rssMiB: rss.length > 0 ? median(rss) / 1024 : undefined}
     }
 
-    return {cold: summary(samples.cold), node: summary(samples.node), persisted: summary(samples.persisted), runs, ssh: summary(samples.ssh)}
+    return {cold: summary(samples.cold), envRemoved: startupEnvRemoved(), node: summary(samples.node), persisted: summary(samples.persisted), runs, ssh: summary(samples.ssh)}
   } finally {
     await timed(call('--persist', 'stop'), env).catch(() => {})
     await stopChild(server)
@@ -67,7 +69,7 @@ export function printPersistReport(result: PersistBenchResult): void {
     `${label.padEnd(38)}${value.ms.toFixed(1).padStart(8)} ms  ${(value.ms / result.node.ms).toFixed(2).padStart(5)}x node${value.rssMiB === undefined ? '' : `  peak RSS ${value.rssMiB.toFixed(1)} MiB`}`
   const lines = [
     '',
-    `korv call start-up, median of ${result.runs} interleaved runs (spawn to exit)`,
+    `korv call start-up, median of ${result.runs} interleaved runs (spawn to exit)${withoutNote(result.envRemoved)}`,
     '',
     row('node -e 0', result.node),
     row('korv call GET /hello, cold', result.cold),

@@ -1,4 +1,5 @@
 // Turns measurements into the printed table, the ratios, the target verdicts and the JSON summary.
+import {withoutNote} from './children.js'
 import type {ColdStartResult} from './cold-start.js'
 import type {LoadResult} from './load.js'
 import {pipeSummary, printPipeReport} from './pipe-report.js'
@@ -86,7 +87,7 @@ export function printReport(m: Measurements, ratios: Ratios, verdicts: Verdict[]
   }
 
   if (m.cold) {
-    out.push('', `cold start, median of ${m.cold.runs} runs (spawn to exit)`, '')
+    out.push('', `cold start, median of ${m.cold.runs} runs (spawn to exit)${withoutNote(m.cold.envRemoved)}`, '')
     out.push(`${'node -e 0'.padEnd(34)}${fixed(m.cold.nodeMs, 1, 9)} ms`)
     out.push(`${'restwire korv call GET /hello'.padEnd(34)}${fixed(m.cold.korvCallMs, 1, 9)} ms`)
     out.push(`${'ssh -W (OpenSSH), same call'.padEnd(34)}${fixed(m.cold.sshMs, 1, 9)} ms`)
@@ -117,7 +118,7 @@ export function printVerdicts(verdicts: Verdict[]): void {
 export function summary(m: Measurements, ratios: Ratios, verdicts: Verdict[], settings: Record<string, unknown>): string {
   const round = (value: number): number => Math.round(value * 1000) / 1000
   return JSON.stringify({
-    cold: m.cold && {korvCallMs: round(m.cold.korvCallMs), nodeMs: round(m.cold.nodeMs), runs: m.cold.runs, sshMs: round(m.cold.sshMs)},
+    cold: m.cold && {envRemoved: m.cold.envRemoved, korvCallMs: round(m.cold.korvCallMs), nodeMs: round(m.cold.nodeMs), runs: m.cold.runs, sshMs: round(m.cold.sshMs)},
     load: m.load.map((r) => ({concurrency: r.concurrency, p50Ms: round(r.p50Ms), p99Ms: round(r.p99Ms), requests: r.requests, rps: Math.round(r.rps), transport: r.transport})),
     pipe: m.pipe && pipeSummary(m.pipe),
     ratios: Object.fromEntries(Object.entries(ratios).map(([key, value]) => [key, round(value)])),
