@@ -72,7 +72,7 @@ export function computeVerdicts(ratios: Ratios): Verdict[] {
   return [
     ...verdict('korv c=64 throughput vs HTTP', 'korv/http rps c=64', 'higher', 1.0, 4.0),
     ...verdict('korv p50 at c=1 vs HTTP', 'korv/http p50 c=1', 'lower', 1.2, 0.8),
-    ...verdict('cold korv call vs node -e 0', 'korv call / node -e 0', 'lower', 2.5, 2.0),
+    ...verdict('cold korv call vs node -e 0', 'korv call / node -e 0', 'lower', 2.5, 1.5),
     ...verdict('korv c=64 throughput vs raw TCP', 'korv/raw-tcp rps c=64', 'higher', 0.5, 0.7),
   ]
 }
