@@ -13,6 +13,7 @@ import {createRequire} from 'node:module'
 import {join} from 'node:path'
 import {describe, it} from 'node:test'
 import ssh2 from 'ssh2'
+import {generateSshKeyPair} from '../../src/core/keys/ssh-key-pair.js'
 import {requireBundleCode, root} from '../helpers/cli.js'
 
 const require = createRequire(import.meta.url)
@@ -21,19 +22,16 @@ const {requireWithCodeCache} = require(join(root, 'dist', 'code-cache.cjs')) as 
 const bundle = requireWithCodeCache(join(root, 'dist', 'ssh2-client.cjs')) as {client: typeof ssh2.Client}
 
 /**
- * An OpenSSH Ed25519 private key from ssh2's generator, which drops the leading zero byte of a public key
- * that has one (about 1 key in 256) and so writes a key nothing parses: such a key is made again.
+ * An OpenSSH Ed25519 private key. Not ssh2's generator alone: it drops a public key's leading zero bytes
+ * (about 1 key in 256), and restwire's keeps only keys that parse back.
  */
-function ed25519Key(): string {
-  for (;;) {
-    const key = ssh2.utils.generateKeyPairSync('ed25519').private
-    if (!(ssh2.utils.parseKey(key) instanceof Error)) return key
-  }
+async function ed25519Key(): Promise<string> {
+  return (await generateSshKeyPair({type: 'ed25519'})).privateKey
 }
 
 /** An ssh2 server on loopback that lets anyone in and hands each session to `onSession`. */
 async function sessionServer(algorithms: ssh2.Algorithms, onSession: (session: ssh2.Session) => void): Promise<ssh2.Server> {
-  const hostKey = ed25519Key()
+  const hostKey = await ed25519Key()
   const server = new ssh2.Server({algorithms, hostKeys: [hostKey]}, (connection) => {
     connection.on('error', () => {})
     connection.on('authentication', (context) => context.accept())
@@ -80,7 +78,7 @@ async function exchange(algorithms: ssh2.Algorithms): Promise<{negotiated: ssh2.
 
 /** Connects with these keys to a server that accepts only `accepted`; each publickey request it saw, and whether the client got in. */
 async function authenticate(keys: Buffer[], accepted: Buffer): Promise<{requests: Array<{signed: boolean; accepted: boolean}>; ready: boolean}> {
-  const hostKey = ed25519Key()
+  const hostKey = await ed25519Key()
   const acceptedPublic = ssh2.utils.parseKey(accepted) as ssh2.ParsedKey
   const requests: Array<{signed: boolean; accepted: boolean}> = []
   const server = new ssh2.Server({hostKeys: [hostKey]}, (connection) => {
@@ -168,17 +166,17 @@ async function sftpSession(Client: typeof ssh2.Client): Promise<string[]> {
 }
 
 describe('the ssh2 bundle of korv call', () => {
-  const key = (): Buffer => Buffer.from(ed25519Key())
+  const key = async (): Promise<Buffer> => Buffer.from(await ed25519Key())
 
   it('signs its first publickey request: one request for a key the server takes', async () => {
-    const only = key()
+    const only = await key()
     const result = await authenticate([only], only)
     assert.equal(result.ready, true)
     assert.deepEqual(result.requests, [{accepted: true, signed: true}])
   })
 
   it('goes on to the next key when the server refuses a signed request, and fails when it refuses all', async () => {
-    const [refused, accepted] = [key(), key()]
+    const [refused, accepted] = [await key(), await key()]
     const second = await authenticate([refused, accepted], accepted)
     assert.equal(second.ready, true)
     assert.deepEqual(second.requests, [{accepted: false, signed: true}, {accepted: true, signed: true}])
@@ -232,9 +230,9 @@ process.stdout.write(String(require('node:fs').readFileSync('/proc/self/maps', '
     assert.equal(negotiated.serverHostKey, 'ssh-ed25519')
   })
 
-  it('parses a PEM key and an OpenSSH Ed25519 key as ssh2 does, without loading node:assert', () => {
+  it('parses a PEM key and an OpenSSH Ed25519 key as ssh2 does, without loading node:assert', async () => {
     const {privateKey: pem} = generateKeyPairSync('rsa', {modulusLength: 2048, privateKeyEncoding: {format: 'pem', type: 'pkcs1'}, publicKeyEncoding: {format: 'pem', type: 'spki'}})
-    const openssh = ed25519Key()
+    const openssh = await ed25519Key()
     const script = `const bundle = ${requireBundleCode('ssh2-client.cjs')}
 const loaded = () => process.moduleLoadList.includes('NativeModule assert')
 const atLoad = loaded()
