@@ -4,6 +4,7 @@ import {writeSync} from 'node:fs'
 import {isatty} from 'node:tty'
 import chalk, {chalkStderr} from 'chalk'
 import type {RestwireError} from '../core/errors.js'
+import {stringifyJson} from '../core/json.js'
 import {COLOR_MODES, type ColorMode} from './flag-values.js'
 
 // Whether fd 1 or 2 is a terminal, asked of the descriptor: reading process.stdout.isTTY makes the
@@ -58,7 +59,9 @@ configureColor()
 
 /** Pretty JSON on a terminal, compact (one line) when piped; coloured when stdout's colour is on. */
 export function formatJson(value: unknown, tty = stdoutIsTty()): string {
-  const text = (tty ? JSON.stringify(value, null, 2) : JSON.stringify(value)) ?? 'null'
+  // A peer's answer may be nested too deeply to write (a 100,000-deep body parses, JSON.stringify
+  // overflows): RW_ERR_JSON, not an internal error.
+  const text = value === undefined ? 'null' : stringifyJson(value, 'the output', tty ? 2 : undefined)
   if (chalk.level === 0) return text
   return text.replace(
     /("(?:\\.|[^"\\])*")(\s*:)?|\b(true|false|null)\b|(-?\d+(?:\.\d+)?(?:[eE][+-]?\d+)?)/g,

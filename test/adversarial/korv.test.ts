@@ -6,14 +6,16 @@ import {spawn} from 'node:child_process'
 import {generateKeyPairSync, randomBytes} from 'node:crypto'
 import {mkdir} from 'node:fs/promises'
 import {type Socket, createServer} from 'node:net'
-import {join} from 'node:path'
+import {dirname, join} from 'node:path'
 import {after, before, describe, it} from 'node:test'
 import zlib from 'node:zlib'
 import type ssh2 from 'ssh2'
 import {KorvClient} from '../../src/core/korv/client.js'
+import {GzipMemberDecoder, encodeGzipMember} from '../../src/core/framing/gzip-member.js'
 import {openPersisted} from '../../src/core/korv/persist-client.js'
+import {encodeReply, persistKey, persistSocketPath} from '../../src/core/korv/persist-socket.js'
 import {type LoadedPrivateKey, loadPrivateKey} from '../../src/core/ssh/private-key.js'
-import {type ServeProcess, root, startServe} from '../helpers/cli.js'
+import {type ServeProcess, restwire, root, startServe} from '../helpers/cli.js'
 import {GROWTH_LIMIT_BYTES, MIB, closedWithin, deepJsonText, floodConnections, healthyClient, hostileKeyExchange, hostileTcp, watchRss} from '../helpers/hostile.js'
 import {connectRaw, openRawChannel} from '../helpers/korv-fixture.js'
 import {useTempDir} from '../helpers/ssh-tools.js'
@@ -258,6 +260,46 @@ describe('korv call through a persisted connection whose master is hostile', () 
       })
     } finally {
       master.close()
+    }
+  })
+
+  it('a master whose answer is 100,000 levels deep: korv call fails with RW_ERR_JSON (exit 11), not an internal error', async () => {
+    // The fake master sits on the socket the CLI derives for this target, so the call takes its fast path.
+    const home = join(dir(), 'home-deep')
+    const port = 9
+    const key = persistKey({host: '127.0.0.1', identities: [], knownHostsPath: join(home, 'known_hosts'), port, user: 'deep', verifyHostKey: true})
+    const socketPath = persistSocketPath(home, key)
+    await mkdir(dirname(socketPath), {mode: 0o700, recursive: true})
+    const server = createServer((socket) => {
+      socket.on('error', () => {})
+      let helloRead = false
+      const decoder = new GzipMemberDecoder({
+        maxMessageBytes: MIB,
+        onError: () => socket.destroy(),
+        onMessage: (payload) => {
+          const {id} = JSON.parse(payload.toString()) as {id: number}
+          socket.write(encodeGzipMember(Buffer.from(`{"request_id":${id},"code":200,"body":${deepJsonText(100_000)}}`)))
+        },
+      })
+      socket.on('data', (chunk: Buffer) => {
+        if (helloRead) return decoder.push(chunk)
+        const end = chunk.indexOf(10)
+        if (end === -1) return
+        helloRead = true
+        socket.write(encodeReply({coalesce: false, ok: true, pid: process.pid}))
+        if (end + 1 < chunk.length) decoder.push(chunk.subarray(end + 1))
+      })
+    })
+    await new Promise<void>((resolve) => server.listen(socketPath, resolve))
+    try {
+      for (const json of [false, true]) {
+        const result = await restwire(['korv', 'call', 'GET', '/deep', '--to', `127.0.0.1:${port}`, '--user', 'deep', ...(json ? ['--json'] : [])], {RESTWIRE_HOME: home})
+        assert.equal(result.code, 11, result.stderr)
+        assert.match(json ? result.stdout : result.stderr, /RW_ERR_JSON/)
+        assert.match(json ? result.stdout : result.stderr, /nested too deeply/)
+      }
+    } finally {
+      server.close()
     }
   })
 
