@@ -116,10 +116,10 @@ async function ensureHome(home: string, created: string[]): Promise<void> {
 }
 
 /**
- * Returns the public key line of the unencrypted key at `path`, generating an ed25519 key first if
- * there is none. When several processes race, exactly one key wins and all of them return it.
+ * Returns the public key line of the unencrypted key at `path`, generating an ed25519 key (commented
+ * `user@this host`) first if there is none. When several processes race, exactly one key wins and all
+ * of them return it.
  */
-/** The key at `path`'s public line; made first (commented `user@this host`) when missing. */
 async function ensureKeyFile(path: string, user: string, created: string[]): Promise<string> {
   const existing = await readKeyPublicLine(path)
   if (existing !== undefined) return existing
